@@ -1,0 +1,305 @@
+package ledger
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+)
+
+// balanceRec is an account's stored state in one currency, in minor units.
+type balanceRec struct {
+	Balance   int64 // committed credits minus debits
+	Held      int64 // reserved by pending holds
+	PendingIn int64 // credited by pending incoming transfers, not yet spendable
+}
+
+const balanceRecLen = 24
+
+func (b balanceRec) encode() []byte {
+	out := make([]byte, balanceRecLen)
+	binary.BigEndian.PutUint64(out[0:], uint64(b.Balance))
+	binary.BigEndian.PutUint64(out[8:], uint64(b.Held))
+	binary.BigEndian.PutUint64(out[16:], uint64(b.PendingIn))
+	return out
+}
+
+func decodeBalance(v []byte) (balanceRec, error) {
+	if len(v) != balanceRecLen {
+		return balanceRec{}, fmt.Errorf("balance record of %d bytes", len(v))
+	}
+	return balanceRec{
+		Balance:   int64(binary.BigEndian.Uint64(v[0:])),
+		Held:      int64(binary.BigEndian.Uint64(v[8:])),
+		PendingIn: int64(binary.BigEndian.Uint64(v[16:])),
+	}, nil
+}
+
+// canSpend reports whether spending units keeps balance - held >= -limit,
+// without overflow.
+func (b balanceRec) canSpend(units, limit int64) bool {
+	avail := b.Balance - b.Held + limit
+	return units <= avail
+}
+
+func balanceKey(a Account, currency string) []byte {
+	k := make([]byte, 0, len(a)+1+len(currency))
+	k = append(k, a...)
+	k = append(k, 0)
+	return append(k, currency...)
+}
+
+func getBalance(tx *bolt.Tx, a Account, currency string) (balanceRec, error) {
+	v := tx.Bucket(bktBalances).Get(balanceKey(a, currency))
+	if v == nil {
+		return balanceRec{}, nil
+	}
+	return decodeBalance(v)
+}
+
+func (tx *Tx) balance(a Account, currency string) (balanceRec, error) {
+	return getBalance(tx.Tx, a, currency)
+}
+
+func (tx *Tx) putBalance(a Account, currency string, b balanceRec) error {
+	return tx.Bucket(bktBalances).Put(balanceKey(a, currency), b.encode())
+}
+
+func (tx *Tx) limit(a Account, c money.Currency) int64 {
+	return limitOf(tx.Tx, a, c, tx.s.opts.DefaultLimits)
+}
+
+func limitOf(tx *bolt.Tx, a Account, c money.Currency, defaults map[string]money.Amount) int64 {
+	if v := tx.Bucket(bktLimits).Get(balanceKey(a, c.Code)); len(v) == 8 {
+		return int64(binary.BigEndian.Uint64(v))
+	}
+	return defaults[c.Code].Units()
+}
+
+// post appends one entry moving units from → to, updates both balances and
+// stamps the record with the entry's seq and hash.
+func (tx *Tx) post(rec *icnv1.PaymentRecord, kind icnv1.EntryKind, from, to Account, units int64) error {
+	fb, err := tx.balance(from, rec.Currency)
+	if err != nil {
+		return err
+	}
+	tb, err := tx.balance(to, rec.Currency)
+	if err != nil {
+		return err
+	}
+	if fb.Balance-units > fb.Balance || tb.Balance+units < tb.Balance {
+		return fmt.Errorf("post %s: balance overflow", rec.Id)
+	}
+	fb.Balance -= units
+	tb.Balance += units
+	if err := tx.putBalance(from, rec.Currency, fb); err != nil {
+		return err
+	}
+	if err := tx.putBalance(to, rec.Currency, tb); err != nil {
+		return err
+	}
+	seq, hash, err := tx.appendEntry(&icnv1.LedgerEntry{
+		PaymentId: rec.Id, Kind: kind, Memo: rec.Memo,
+		Postings: []*icnv1.Posting{
+			{Account: string(from), Currency: rec.Currency, Units: -units},
+			{Account: string(to), Currency: rec.Currency, Units: units},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	rec.EntrySeq, rec.EntryHash = seq, hash
+	return nil
+}
+
+// appendEntry chains e after the head and stores it; it returns its seq and hash.
+func (tx *Tx) appendEntry(e *icnv1.LedgerEntry) (uint64, []byte, error) {
+	meta := tx.Bucket(bktMeta)
+	var head uint64
+	if v := meta.Get(keyHeadSeq); v != nil {
+		head = binary.BigEndian.Uint64(v)
+	}
+	prev := meta.Get(keyHeadHash)
+	if prev == nil {
+		prev = make([]byte, 32)
+	}
+	e.Seq = head + 1
+	e.PrevHash = append([]byte(nil), prev...)
+	e.RecordedAtUnixNano = tx.Now().UnixNano()
+	b, err := proto.Marshal(e)
+	if err != nil {
+		return 0, nil, err
+	}
+	hash := hashEntry(b)
+	if err := tx.Bucket(bktEntries).Put(u64(e.Seq), b); err != nil {
+		return 0, nil, err
+	}
+	if err := meta.Put(keyHeadSeq, u64(e.Seq)); err != nil {
+		return 0, nil, err
+	}
+	return e.Seq, hash, meta.Put(keyHeadHash, hash)
+}
+
+func (tx *Tx) putRecord(rec *icnv1.PaymentRecord) error {
+	b, err := proto.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bktPayments).Put([]byte(rec.Id), b)
+}
+
+func decodeRecord(v []byte) (*icnv1.PaymentRecord, error) {
+	var rec icnv1.PaymentRecord
+	if err := proto.Unmarshal(v, &rec); err != nil {
+		return nil, fmt.Errorf("payment record: %w", err)
+	}
+	return &rec, nil
+}
+
+func (tx *Tx) addHistory(a Account, id string) error {
+	h, err := tx.Bucket(bktHistory).CreateBucketIfNotExists([]byte(a))
+	if err != nil {
+		return err
+	}
+	n, err := h.NextSequence()
+	if err != nil {
+		return err
+	}
+	return h.Put(u64(n), []byte(id))
+}
+
+// PaymentEvent is the payload of Payment, PaymentPending and PaymentRejected events.
+type PaymentEvent struct {
+	ID        string `json:"id"`
+	Status    Status `json:"status"`
+	Reason    string `json:"reason,omitempty"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	FromCoop  string `json:"from_coop"`
+	ToCoop    string `json:"to_coop"`
+	Amount    string `json:"amount"`
+	Currency  string `json:"currency"`
+	Memo      string `json:"memo"`
+	EntryHash string `json:"entry_hash,omitempty"`
+}
+
+// Event types the ledger emits.
+const (
+	EventPayment         = "Payment"
+	EventPaymentPending  = "PaymentPending"
+	EventPaymentRejected = "PaymentRejected"
+)
+
+func (tx *Tx) paymentEvent(rec *icnv1.PaymentRecord) error {
+	p := tx.s.toPayment(rec)
+	typ := EventPayment
+	switch p.Status {
+	case StatusPending:
+		typ = EventPaymentPending
+	case StatusRejected:
+		typ = EventPaymentRejected
+	}
+	var members []identity.DID
+	for _, a := range []Account{p.From, p.To} {
+		if !a.IsSystem() {
+			members = append(members, identity.DID(a))
+		}
+	}
+	// A rejected payment concerns only the payer: the payee never saw it coming.
+	if p.Status != StatusCommitted && len(members) > 0 && members[0] == identity.DID(p.From) {
+		members = members[:1]
+	}
+	return tx.AppendEvent(EventSpec{Type: typ, Members: members, Payload: PaymentEvent{
+		ID: p.ID, Status: p.Status, Reason: p.Reason, From: string(p.From), To: string(p.To),
+		FromCoop: p.FromCoop, ToCoop: p.ToCoop, Amount: p.Amount.String(), Currency: p.Amount.Currency().Code,
+		Memo: p.Memo, EntryHash: p.EntryHash,
+	}})
+}
+
+func (s *Store) toPayment(rec *icnv1.PaymentRecord) Payment {
+	cur, _ := s.opts.Currencies.Lookup(rec.Currency)
+	p := Payment{
+		ID: rec.Id, Reason: rec.Reason, From: Account(rec.From), To: Account(rec.To),
+		FromCoop: rec.FromCoop, ToCoop: rec.ToCoop, Amount: money.FromUnits(rec.Units, cur), Memo: rec.Memo,
+		CreatedAt: time.Unix(0, rec.CreatedAtUnixNano).UTC(), UpdatedAt: time.Unix(0, rec.UpdatedAtUnixNano).UTC(),
+		EntrySeq: rec.EntrySeq, Hold: rec.Hold,
+	}
+	if len(rec.EntryHash) > 0 {
+		p.EntryHash = hex.EncodeToString(rec.EntryHash)
+	}
+	switch rec.Status {
+	case icnv1.PaymentStatus_PAYMENT_STATUS_PENDING:
+		p.Status = StatusPending
+	case icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED:
+		p.Status = StatusCommitted
+	default:
+		p.Status = StatusRejected
+	}
+	return p
+}
+
+// Balance is an account's position in one currency.
+type Balance struct {
+	Account     Account
+	Balance     money.Amount // committed credits minus debits
+	Held        money.Amount // reserved by pending outgoing transfers
+	PendingIn   money.Amount // pending incoming credits, not yet spendable
+	CreditLimit money.Amount // how far below zero the balance may go
+	Available   money.Amount // what can still be spent: balance - held + limit
+}
+
+// Balance returns account's balance in c.
+func (s *Store) Balance(account Account, c money.Currency) (Balance, error) {
+	var out Balance
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := getBalance(tx, account, c.Code)
+		if err != nil {
+			return err
+		}
+		var limit int64
+		if !account.IsSystem() {
+			limit = limitOf(tx, account, c, s.opts.DefaultLimits)
+		}
+		out = Balance{
+			Account: account, Balance: money.FromUnits(b.Balance, c), Held: money.FromUnits(b.Held, c),
+			PendingIn: money.FromUnits(b.PendingIn, c), CreditLimit: money.FromUnits(limit, c),
+			Available: money.FromUnits(b.Balance-b.Held+limit, c),
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SetCreditLimit sets account's own credit limit in limit's currency.
+func (s *Store) SetCreditLimit(ctx context.Context, account Account, limit money.Amount) error {
+	if limit.Sign() < 0 {
+		return fmt.Errorf("set credit limit of %s: %w: limit must not be negative", account, ErrInvalid)
+	}
+	return s.Update(ctx, func(tx *Tx) error {
+		return tx.Bucket(bktLimits).Put(balanceKey(account, limit.Currency().Code), u64(uint64(limit.Units())))
+	})
+}
+
+// Head returns the seq and hash of the newest entry (0 and 32 zero bytes when empty).
+func (s *Store) Head() (seq uint64, hash []byte, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bktMeta)
+		if v := meta.Get(keyHeadSeq); v != nil {
+			seq = binary.BigEndian.Uint64(v)
+		}
+		hash = append([]byte(nil), meta.Get(keyHeadHash)...)
+		if hash == nil || len(hash) == 0 {
+			hash = make([]byte, 32)
+		}
+		return nil
+	})
+	return seq, hash, err
+}
