@@ -122,7 +122,20 @@ func (s *Store) Hold(ctx context.Context, t Transfer) (Payment, error) {
 	return s.start(ctx, t, true)
 }
 
+// Reject records t as rejected with reason, decided before any money moved
+// (no route, unknown payee, …), so that a retry of the same id gets the same
+// answer. Idempotent like Pay.
+func (s *Store) Reject(ctx context.Context, t Transfer, reason string) (Payment, error) {
+	return s.record(ctx, t, false, reason)
+}
+
 func (s *Store) start(ctx context.Context, t Transfer, hold bool) (Payment, error) {
+	return s.record(ctx, t, hold, "")
+}
+
+// record writes the first outcome of payment t: rejected with reject if that
+// is set, else held or paid if the payer's credit allows.
+func (s *Store) record(ctx context.Context, t Transfer, hold bool, reject string) (Payment, error) {
 	if err := t.validate(s.opts.Currencies); err != nil {
 		return Payment{}, fmt.Errorf("pay %s: %w", t.ID, err)
 	}
@@ -153,6 +166,8 @@ func (s *Store) start(ctx context.Context, t Transfer, hold bool) (Payment, erro
 			return err
 		}
 		switch {
+		case reject != "":
+			rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reject
 		case !t.From.IsSystem() && !from.canSpend(t.Amount.Units(), tx.limit(t.From, t.Amount.Currency())):
 			rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, ReasonInsufficientCredit
 		case hold:
@@ -170,7 +185,12 @@ func (s *Store) start(ctx context.Context, t Transfer, hold bool) (Payment, erro
 		if err := tx.putRecord(rec); err != nil {
 			return err
 		}
-		for _, a := range []Account{t.From, t.To} {
+		// A payment rejected at once concerns only its payer.
+		accounts := []Account{t.From, t.To}
+		if rec.Status == icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED {
+			accounts = accounts[:1]
+		}
+		for _, a := range accounts {
 			if err := tx.addHistory(a, t.ID); err != nil {
 				return err
 			}
