@@ -27,14 +27,14 @@ var (
 // Code returns the wire error code for an identity error, or "" if err is not one.
 func Code(err error) string {
 	switch {
+	case errors.Is(err, ErrKeyFile): // first: a key file error may wrap the others
+		return "invalid_key_file"
 	case errors.Is(err, ErrDIDPrefix), errors.Is(err, ErrBase58), errors.Is(err, ErrKeyLength):
 		return "invalid_did"
 	case errors.Is(err, ErrBadSignature), errors.Is(err, ErrSigLength), errors.Is(err, ErrBadTag):
 		return "invalid_signature"
 	case errors.Is(err, ErrEncoding):
 		return "invalid_encoding"
-	case errors.Is(err, ErrKeyFile):
-		return "invalid_key_file"
 	}
 	return ""
 }

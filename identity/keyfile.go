@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -29,6 +30,9 @@ func UnmarshalKey(data []byte) (*Key, error) {
 	if err := dec.Decode(&kf); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeyFile, err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the JSON object", ErrKeyFile)
+	}
 	seed, err := DecodeB64(kf.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("%w: seed: %w", ErrKeyFile, err)
@@ -46,7 +50,7 @@ func UnmarshalKey(data []byte) (*Key, error) {
 	return k, nil
 }
 
-// WriteKeyFile writes k to path with mode 0600, atomically (temp file + rename).
+// WriteKeyFile writes k to path with mode 0600, atomically (temp file + link).
 // It refuses to overwrite an existing file.
 func WriteKeyFile(path string, k *Key) error {
 	if _, err := os.Stat(path); err == nil {
@@ -58,7 +62,7 @@ func WriteKeyFile(path string, k *Key) error {
 		return fmt.Errorf("write key %s: %w", path, err)
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
+	defer os.Remove(tmp) // after a successful link, path keeps the file
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
 		return fmt.Errorf("write key %s: %w", path, err)
@@ -74,7 +78,9 @@ func WriteKeyFile(path string, k *Key) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write key %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	// Link, unlike Rename, fails if path appeared since the Stat above, so a
+	// concurrent writer can never replace a key that another one returned.
+	if err := os.Link(tmp, path); err != nil {
 		return fmt.Errorf("write key %s: %w", path, err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Tag names the purpose of a signature. It is signed ahead of the payload.
@@ -120,6 +121,10 @@ func B64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 // DecodeB64 decodes base64url without padding, strictly.
 func DecodeB64(s string) ([]byte, error) {
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	// encoding/base64 silently skips '\r' and '\n'; one value, one encoding.
+	if err == nil && strings.ContainsAny(s, "\r\n") {
+		err = ErrEncoding
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %.20q: %w", s, ErrEncoding)
 	}

@@ -144,7 +144,8 @@ func (a Amount) Add(b Amount) (Amount, error) {
 		return Amount{}, &Error{Kind: ErrMismatch, Input: a.cur.Code + "+" + b.cur.Code}
 	}
 	s := a.units + b.units
-	if (s > a.units) != (b.units > 0) {
+	// MinInt64 is outside the range too (Parse rejects it and Neg could not negate it).
+	if (s > a.units) != (b.units > 0) || s == math.MinInt64 {
 		return Amount{}, &Error{Kind: ErrOverflow}
 	}
 	return Amount{units: s, cur: a.cur}, nil
