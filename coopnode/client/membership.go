@@ -1,0 +1,78 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/icn-coop/icn/identity"
+)
+
+// CreateInvite makes an invite code for coop (role moderator).
+func (s *Session) CreateInvite(ctx context.Context, coop string) (string, error) {
+	var out struct {
+		Code string `json:"code"`
+	}
+	if err := s.do(ctx, "POST", "/membership/"+seg(coop)+"/invites", struct{}{}, &out); err != nil {
+		return "", fmt.Errorf("create invite: %w", err)
+	}
+	if out.Code == "" {
+		return "", errors.New("create invite: gateway returned no code")
+	}
+	return out.Code, nil
+}
+
+// Apply submits a membership application to coop, signed by key over the
+// exact application JSON bytes sent (membership-application tag). An empty
+// app.DID is filled with the key's DID. The session may hold no roles yet.
+func (s *Session) Apply(ctx context.Context, coop string, key *identity.Key, app Application) (*ApplicationResult, error) {
+	if key == nil {
+		return nil, errors.New("apply: no key")
+	}
+	if app.DID == "" {
+		app.DID = key.DID()
+	}
+	b, err := json.Marshal(app)
+	if err != nil {
+		return nil, fmt.Errorf("apply: encode application: %w", err)
+	}
+	return s.ApplyRaw(ctx, coop, b, key.Sign(identity.TagMembershipApplication, b))
+}
+
+// ApplyRaw submits already-signed application bytes as they are.
+func (s *Session) ApplyRaw(ctx context.Context, coop string, appJSON, signature []byte) (*ApplicationResult, error) {
+	req := ApplicationRequest{Application: identity.B64(appJSON), Signature: identity.B64(signature)}
+	var res ApplicationResult
+	if err := s.do(ctx, "POST", "/membership/"+seg(coop)+"/applications", req, &res); err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	return &res, nil
+}
+
+// Approve approves application appID (role moderator) and returns the issued credential.
+func (s *Session) Approve(ctx context.Context, coop, appID string) (*Approval, error) {
+	var a Approval
+	p := "/membership/" + seg(coop) + "/applications/" + seg(appID) + "/approve"
+	if err := s.do(ctx, "POST", p, struct{}{}, &a); err != nil {
+		return nil, fmt.Errorf("approve %s: %w", appID, err)
+	}
+	return &a, nil
+}
+
+// Member reads did's membership in coop.
+func (s *Session) Member(ctx context.Context, coop string, did identity.DID) (*Member, error) {
+	var m Member
+	if err := s.do(ctx, "GET", "/membership/"+seg(coop)+"/members/"+seg(string(did)), nil, &m); err != nil {
+		return nil, fmt.Errorf("member %s: %w", did.Short(), err)
+	}
+	return &m, nil
+}
+
+// RevokeMember revokes did's membership and credential (role moderator).
+func (s *Session) RevokeMember(ctx context.Context, coop string, did identity.DID) error {
+	if err := s.do(ctx, "DELETE", "/membership/"+seg(coop)+"/members/"+seg(string(did)), nil, nil); err != nil {
+		return fmt.Errorf("revoke %s: %w", did.Short(), err)
+	}
+	return nil
+}
