@@ -1,0 +1,32 @@
+// Package membership owns a co-op's members, invites, applications,
+// membership credentials, revocations, and each DID's keys (devices).
+//
+// Everything lives in buckets of the co-op node's ledger file (list Buckets in
+// ledger.Options.Buckets) and every write goes through ledger.Store.Update, so
+// it shares the ledger's group commit and its feed events ("MemberJoined",
+// "MemberRevoked", "DeviceAdded", "DeviceRevoked", "KeyRotated",
+// "KeysRevoked") are written in the same transaction as the change they report.
+//
+// Reads that run on every HTTP request (Member, Authorize, CredentialRevoked,
+// LoginKeys, Devices) are served from an in-memory cache that New fills from
+// disk (re-verifying every stored credential against the co-op key) and that
+// is updated only after a write has committed.
+//
+// Signed requests (applications, device registration and revocation, key
+// rotation, emergency revocation) are decoded strictly: one JSON object, exact
+// field names, no unknown, duplicate, missing or null fields, at most 4 KiB.
+// Their signature is verified before anything is written, over the exact
+// bytes received (identity.SigningInput). Device requests also carry "at",
+// which must lie within five minutes of the clock, and each accepted one is
+// remembered (SHA-256 of tag and bytes, per DID, for ten minutes) so that a
+// repeat fails with ErrReplay.
+//
+// Every error is one of the exported sentinels, wrapped with context; Code
+// maps it to an HTTP status and a wire code.
+//
+// Authorization of the caller by the HTTP layer (token, role) comes first; the
+// store still enforces the rules that are part of membership itself: invites,
+// approvals and revocations are made by an active moderator, and the co-op's
+// admin (the DID given to Bootstrap, named in the node's config) cannot be
+// revoked through the API.
+package membership

@@ -1,0 +1,290 @@
+package membership
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/identity"
+)
+
+// Invite is a single-use code that lets one DID apply.
+type Invite struct {
+	Code      string
+	ExpiresAt time.Time
+	CreatedBy identity.DID
+}
+
+type inviteRec struct {
+	Code      string       `json:"code"`
+	CreatedBy identity.DID `json:"created_by"`
+	CreatedAt time.Time    `json:"created_at"`
+	ExpiresAt time.Time    `json:"expires_at"`
+	UsedBy    identity.DID `json:"used_by,omitempty"`
+	UsedAt    time.Time    `json:"used_at,omitzero"`
+	AppID     string       `json:"app_id,omitempty"`
+}
+
+// Application statuses.
+const (
+	AppPending  = "pending"
+	AppApproved = "approved"
+)
+
+// Application is a DID's request to join, made with an invite.
+type Application struct {
+	ID          string
+	DID         identity.DID
+	Name, Email string
+	Status      string // "pending" | "approved"
+	SubmittedAt time.Time
+}
+
+type appRec struct {
+	ID          string       `json:"id"`
+	DID         identity.DID `json:"did"`
+	Name        string       `json:"name"`
+	Email       string       `json:"email"`
+	InviteCode  string       `json:"invite_code"`
+	Status      string       `json:"status"`
+	SubmittedAt time.Time    `json:"submitted_at"`
+	Raw         []byte       `json:"raw"`       // the signed application bytes
+	Signature   []byte       `json:"signature"` // over (TagMembershipApplication, Raw)
+	ApprovedBy  identity.DID `json:"approved_by,omitempty"`
+	ApprovedAt  time.Time    `json:"approved_at,omitzero"`
+}
+
+func (a *appRec) public() Application {
+	return Application{ID: a.ID, DID: a.DID, Name: a.Name, Email: a.Email, Status: a.Status, SubmittedAt: a.SubmittedAt}
+}
+
+// CreateInvite makes a single-use invite code (16 random bytes, base64url),
+// valid for Options.InviteTTL. by must be an active moderator (ErrForbidden).
+func (s *Store) CreateInvite(ctx context.Context, by identity.DID) (Invite, error) {
+	code, err := randomID()
+	if err != nil {
+		return Invite{}, fmt.Errorf("create invite: %w", err)
+	}
+	now := s.opts.Clock().UTC()
+	rec := inviteRec{Code: code, CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(s.opts.InviteTTL)}
+	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
+		if err := s.requireModerator(tx, by, now); err != nil {
+			return err
+		}
+		b := tx.Bucket(bktInvites)
+		if b.Get([]byte(code)) != nil {
+			return fmt.Errorf("%w: invite code collision", ErrConflict)
+		}
+		return putJSON(b, []byte(code), &rec)
+	})
+	if err != nil {
+		return Invite{}, fmt.Errorf("create invite: %w", err)
+	}
+	return Invite{Code: code, ExpiresAt: rec.ExpiresAt, CreatedBy: by}, nil
+}
+
+// applicationJSON is the signed application (API.md "Membership").
+type applicationJSON struct {
+	DID        string `json:"did"`
+	InviteCode string `json:"invite_code"`
+	Name       string `json:"name"`
+	Email      string `json:"email"`
+}
+
+// Apply records a membership application: application is the JSON
+// {"did","invite_code","name","email"} exactly as received and signature its
+// signature (TagMembershipApplication) by the key of "did". The invite must
+// exist, be unused and unexpired; it is consumed with the application. A DID
+// that is already an active member gets ErrAlreadyMember; a DID with a
+// pending application gets that application back if application is the same
+// bytes, else ErrConflict. Nothing is written unless the application is
+// well formed and its signature verifies.
+func (s *Store) Apply(ctx context.Context, application, signature []byte) (Application, error) {
+	var aj applicationJSON
+	if err := decodeStrict(application, &aj, "did", "invite_code", "name", "email"); err != nil {
+		return Application{}, fmt.Errorf("apply: %w", err)
+	}
+	did, pub, err := parseDIDField("did", aj.DID)
+	if err != nil {
+		return Application{}, fmt.Errorf("apply: %w", err)
+	}
+	if err := checkName("name", aj.Name); err != nil {
+		return Application{}, fmt.Errorf("apply: %w", err)
+	}
+	if err := checkEmail(aj.Email); err != nil {
+		return Application{}, fmt.Errorf("apply: %w", err)
+	}
+	if aj.InviteCode == "" || len(aj.InviteCode) > MaxInviteCode {
+		return Application{}, fmt.Errorf("apply: %w", ErrBadInvite)
+	}
+	if err := identity.Verify(pub, identity.TagMembershipApplication, application, signature); err != nil {
+		return Application{}, fmt.Errorf("apply: %w", err)
+	}
+	id, err := randomID()
+	if err != nil {
+		return Application{}, fmt.Errorf("apply: %w", err)
+	}
+	now := s.opts.Clock().UTC()
+	var out *appRec
+	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
+		out = nil
+		m, err := getMember(tx, did)
+		if err != nil {
+			return err
+		}
+		if s.authorizedTx(tx, m, now) == nil {
+			return ErrAlreadyMember
+		}
+		if pid := tx.Bucket(bktPending).Get([]byte(did)); pid != nil {
+			var prev appRec
+			if ok, err := getJSON(tx.Bucket(bktApps), pid, &prev); err != nil || !ok {
+				return fmt.Errorf("pending application %s: missing or malformed: %v", pid, err)
+			}
+			if bytes.Equal(prev.Raw, application) {
+				out = &prev
+				return nil
+			}
+			return fmt.Errorf("%w: %s already has pending application %s", ErrConflict, did.Short(), prev.ID)
+		}
+		var inv inviteRec
+		if ok, err := getJSON(tx.Bucket(bktInvites), []byte(aj.InviteCode), &inv); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("%w: unknown code", ErrBadInvite)
+		}
+		if inv.UsedBy != "" {
+			return fmt.Errorf("%w: already used", ErrBadInvite)
+		}
+		if !now.Before(inv.ExpiresAt) {
+			return fmt.Errorf("%w: expired %s", ErrBadInvite, inv.ExpiresAt.Format(time.RFC3339))
+		}
+		if tx.Bucket(bktApps).Get([]byte(id)) != nil {
+			return fmt.Errorf("%w: application id collision", ErrConflict)
+		}
+		inv.UsedBy, inv.UsedAt, inv.AppID = did, now, id
+		if err := putJSON(tx.Bucket(bktInvites), []byte(inv.Code), &inv); err != nil {
+			return err
+		}
+		a := &appRec{
+			ID: id, DID: did, Name: aj.Name, Email: aj.Email, InviteCode: aj.InviteCode,
+			Status: AppPending, SubmittedAt: now,
+			Raw: bytes.Clone(application), Signature: bytes.Clone(signature),
+		}
+		if err := putJSON(tx.Bucket(bktApps), []byte(id), a); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bktPending).Put([]byte(did), []byte(id)); err != nil {
+			return err
+		}
+		out = a
+		return nil
+	})
+	if err != nil {
+		return Application{}, fmt.Errorf("apply %s: %w", did.Short(), err)
+	}
+	return out.public(), nil
+}
+
+// Application returns application id, or ErrNotFound.
+func (s *Store) Application(id string) (Application, error) {
+	var a appRec
+	err := s.l.View(func(tx *bolt.Tx) error {
+		ok, err := getJSON(tx.Bucket(bktApps), []byte(id), &a)
+		if err == nil && !ok {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return Application{}, fmt.Errorf("application %.40q: %w", id, err)
+	}
+	return a.public(), nil
+}
+
+// Applications returns the applications with status ("" for all), oldest first.
+func (s *Store) Applications(status string) ([]Application, error) {
+	var out []Application
+	err := s.l.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktApps).ForEach(func(k, v []byte) error {
+			var a appRec
+			if _, err := getJSON(tx.Bucket(bktApps), k, &a); err != nil {
+				return err
+			}
+			if status == "" || a.Status == status {
+				out = append(out, a.public())
+			}
+			return nil
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].SubmittedAt.Before(out[j].SubmittedAt) })
+	return out, err
+}
+
+// Approve approves pending application appID: it issues the applicant a
+// credential (roles [member], valid for Options.CredentialTTL) and appends a
+// MemberJoined event in the same transaction. by must be an active moderator
+// (ErrForbidden). An application that is not pending gives ErrNotPending, an
+// unknown one ErrNotFound.
+func (s *Store) Approve(ctx context.Context, appID string, by identity.DID) (Member, error) {
+	a, err := s.Application(appID)
+	if err != nil {
+		return Member{}, fmt.Errorf("approve: %w", err)
+	}
+	if a.Status != AppPending {
+		return Member{}, fmt.Errorf("approve %s: %w", appID, ErrNotPending)
+	}
+	now := s.opts.Clock().UTC()
+	sc, c, err := s.issue(a.DID, []string{RoleMember}, now)
+	if err != nil {
+		return Member{}, fmt.Errorf("approve %s: %w", appID, err)
+	}
+	var cm commit
+	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
+		cm = commit{}
+		if err := s.requireModerator(tx, by, now); err != nil {
+			return err
+		}
+		var rec appRec
+		if ok, err := getJSON(tx.Bucket(bktApps), []byte(appID), &rec); err != nil {
+			return err
+		} else if !ok {
+			return ErrNotFound
+		}
+		if rec.Status != AppPending {
+			return ErrNotPending
+		}
+		if rec.DID != a.DID {
+			return errors.New("application changed under approval")
+		}
+		old, err := getMember(tx, rec.DID)
+		if err != nil {
+			return err
+		}
+		if s.authorizedTx(tx, old, now) == nil {
+			return ErrAlreadyMember
+		}
+		m := &memberRec{DID: rec.DID, Name: rec.Name, ApprovedBy: by}
+		if cm.revoked, err = s.activate(tx, old, m, sc, c, now); err != nil {
+			return err
+		}
+		cm.member = m
+		rec.Status, rec.ApprovedBy, rec.ApprovedAt = AppApproved, by, now
+		if err := putJSON(tx.Bucket(bktApps), []byte(appID), &rec); err != nil {
+			return err
+		}
+		return tx.Bucket(bktPending).Delete([]byte(rec.DID))
+	})
+	if err != nil {
+		return Member{}, fmt.Errorf("approve %s: %w", appID, err)
+	}
+	s.apply(cm)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.toMember(cm.member), nil
+}

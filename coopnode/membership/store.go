@@ -1,0 +1,595 @@
+package membership
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/identity"
+)
+
+// Bucket names; all top-level buckets of the ledger file.
+var (
+	bktMeta     = []byte("membership.meta")     // keyAdmin → admin DID
+	bktMembers  = []byte("membership.members")  // DID → memberRec JSON
+	bktInvites  = []byte("membership.invites")  // code → inviteRec JSON
+	bktApps     = []byte("membership.apps")     // application id → appRec JSON
+	bktPending  = []byte("membership.pending")  // DID → id of its pending application
+	bktRevoked  = []byte("membership.revoked")  // credential id → revokedRec JSON
+	bktKeyrings = []byte("membership.keyrings") // DID → keyringRec JSON (absent: only the implicit primary)
+
+	keyAdmin = []byte("admin")
+)
+
+// Buckets lists the bbolt buckets this package keeps; pass them in ledger.Options.Buckets.
+var Buckets = [][]byte{bktMeta, bktMembers, bktInvites, bktApps, bktPending, bktRevoked, bktKeyrings}
+
+// Roles a credential may grant.
+const (
+	RoleMember    = "member"
+	RoleModerator = "moderator"
+	RoleTreasurer = "treasurer"
+)
+
+// allRoles is also the canonical order of roles in a credential.
+var allRoles = []string{RoleMember, RoleModerator, RoleTreasurer}
+
+// Member statuses.
+const (
+	StatusActive  = "active"
+	StatusRevoked = "revoked"
+)
+
+// Event types this package appends to the ledger feeds.
+const (
+	EventMemberJoined  = "MemberJoined"
+	EventMemberRevoked = "MemberRevoked"
+	EventDeviceAdded   = "DeviceAdded"
+	EventDeviceRevoked = "DeviceRevoked"
+	EventKeyRotated    = "KeyRotated"
+	EventKeysRevoked   = "KeysRevoked"
+)
+
+// Options configure a Store.
+type Options struct {
+	CoopID  string
+	CoopKey *identity.Key // issues and verifies the co-op's membership credentials
+	Clock   func() time.Time
+	// CredentialTTL is how long an issued credential is valid (default 365 days).
+	CredentialTTL time.Duration
+	// InviteTTL is how long an invite code is valid (default 7 days).
+	InviteTTL time.Duration
+	// MaxGrace bounds a key rotation's grace period (default 7 days).
+	MaxGrace time.Duration
+}
+
+// Store is a co-op's membership, kept in the ledger's file.
+type Store struct {
+	l    *ledger.Store
+	opts Options
+
+	mu       sync.RWMutex
+	admin    identity.DID
+	members  map[identity.DID]*memberRec
+	revoked  map[string]bool
+	keyrings map[identity.DID]*keyringRec
+}
+
+// Member is a DID's membership of the co-op.
+type Member struct {
+	DID                 identity.DID
+	Name                string
+	Roles               []string
+	Status              string // "active" | "revoked"
+	Credential          identity.Signed
+	CredentialID        string
+	CredentialExpiresAt time.Time
+	JoinedAt            time.Time
+	// SessionsValidAfter: session tokens issued before it are void (set by
+	// EmergencyRevoke); zero if never set.
+	SessionsValidAfter time.Time
+}
+
+// HasRole reports whether m holds role (whatever its status).
+func (m Member) HasRole(role string) bool { return slices.Contains(m.Roles, role) }
+
+type memberRec struct {
+	Rev                 uint64          `json:"rev"`
+	DID                 identity.DID    `json:"did"`
+	Name                string          `json:"name"`
+	Roles               []string        `json:"roles"`
+	Status              string          `json:"status"`
+	Credential          identity.Signed `json:"credential"`
+	CredentialID        string          `json:"credential_id"`
+	CredentialExpiresAt time.Time       `json:"credential_expires_at"`
+	JoinedAt            time.Time       `json:"joined_at"`
+	RevokedAt           time.Time       `json:"revoked_at,omitzero"`
+	RevokedBy           identity.DID    `json:"revoked_by,omitempty"`
+	ApprovedBy          identity.DID    `json:"approved_by,omitempty"`
+
+	invalid bool // the credential did not verify at load
+}
+
+type revokedRec struct {
+	DID identity.DID `json:"did"`
+	At  time.Time    `json:"at"`
+}
+
+// New loads the membership kept in l and returns a Store for it. Every stored
+// credential is re-verified against opts.CoopKey; a member whose credential
+// does not verify is kept but refused by Authorize (ErrCredentialInvalid).
+func New(l *ledger.Store, opts Options) (*Store, error) {
+	if l == nil {
+		return nil, errors.New("membership: nil ledger")
+	}
+	if opts.CoopID == "" || opts.CoopKey == nil {
+		return nil, errors.New("membership: CoopID and CoopKey are required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.CredentialTTL <= 0 {
+		opts.CredentialTTL = 365 * 24 * time.Hour
+	}
+	if opts.InviteTTL <= 0 {
+		opts.InviteTTL = 7 * 24 * time.Hour
+	}
+	if opts.MaxGrace <= 0 {
+		opts.MaxGrace = 7 * 24 * time.Hour
+	}
+	s := &Store{
+		l: l, opts: opts,
+		members:  map[identity.DID]*memberRec{},
+		revoked:  map[string]bool{},
+		keyrings: map[identity.DID]*keyringRec{},
+	}
+	err := l.View(func(tx *bolt.Tx) error {
+		for _, b := range Buckets {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("bucket %s missing: open the ledger with Options.Buckets = membership.Buckets", b)
+			}
+		}
+		s.admin = identity.DID(tx.Bucket(bktMeta).Get(keyAdmin))
+		if err := tx.Bucket(bktMembers).ForEach(func(k, v []byte) error {
+			var m memberRec
+			if err := json.Unmarshal(v, &m); err != nil || string(m.DID) != string(k) {
+				return fmt.Errorf("member record %.60s is malformed", k)
+			}
+			m.invalid = s.checkCredential(&m) != nil
+			s.members[m.DID] = &m
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bktRevoked).ForEach(func(k, _ []byte) error {
+			s.revoked[string(k)] = true
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bktKeyrings).ForEach(func(k, v []byte) error {
+			kr, err := decodeKeyring(v)
+			if err != nil {
+				return fmt.Errorf("keyring %.60s: %w", k, err)
+			}
+			s.keyrings[identity.DID(k)] = kr
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load membership: %w", err)
+	}
+	return s, nil
+}
+
+// checkCredential verifies m's stored credential: signed by the co-op key, for
+// this co-op, and saying what the record says. Expiry is checked by Authorize.
+func (s *Store) checkCredential(m *memberRec) error {
+	sc := m.Credential
+	if sc.Signer != s.opts.CoopKey.DID() {
+		return identity.ErrCredentialIssuer
+	}
+	if err := sc.Verify(identity.TagCredential); err != nil {
+		return err
+	}
+	var c identity.Credential
+	if err := json.Unmarshal(sc.Payload, &c); err != nil {
+		return identity.ErrCredentialInvalid
+	}
+	if c.Type != identity.CredentialType || c.Issuer != s.opts.CoopKey.DID() || c.CoopID != s.opts.CoopID ||
+		c.Subject != m.DID || c.ID != m.CredentialID || !slices.Equal(c.Roles, m.Roles) || !c.ExpiresAt.Equal(m.CredentialExpiresAt) {
+		return identity.ErrCredentialInvalid
+	}
+	return nil
+}
+
+// toMember copies a record out of the cache; callers may keep and modify it.
+// s.mu must be held.
+func (s *Store) toMember(m *memberRec) Member {
+	out := Member{
+		DID: m.DID, Name: m.Name, Roles: slices.Clone(m.Roles), Status: m.Status,
+		Credential: identity.Signed{
+			Payload:   bytes.Clone(m.Credential.Payload),
+			Signer:    m.Credential.Signer,
+			Signature: bytes.Clone(m.Credential.Signature),
+		},
+		CredentialID: m.CredentialID, CredentialExpiresAt: m.CredentialExpiresAt, JoinedAt: m.JoinedAt,
+	}
+	if kr := s.keyrings[m.DID]; kr != nil {
+		out.SessionsValidAfter = kr.SessionsValidAfter
+	}
+	return out
+}
+
+// Member returns did's membership record, active or revoked, or ErrNotMember.
+// It reads only memory.
+func (s *Store) Member(did identity.DID) (Member, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m := s.members[did]
+	if m == nil {
+		return Member{}, fmt.Errorf("%s: %w", did.Short(), ErrNotMember)
+	}
+	return s.toMember(m), nil
+}
+
+// Members returns every member record (active and revoked), ordered by DID.
+func (s *Store) Members() []Member {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Member, 0, len(s.members))
+	for _, m := range s.members {
+		out = append(out, s.toMember(m))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DID < out[j].DID })
+	return out
+}
+
+// Admin returns the DID last given to Bootstrap ("" before that).
+func (s *Store) Admin() identity.DID {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.admin
+}
+
+// CredentialRevoked reports whether credential id is in the revoked set
+// (revoked members' credentials and credentials superseded by a re-issue).
+func (s *Store) CredentialRevoked(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.revoked[id]
+}
+
+// Authorize returns did's membership if it holds an active, unexpired,
+// unrevoked credential of this co-op at now, else ErrNotMember, ErrRevoked,
+// ErrCredentialExpired or ErrCredentialInvalid. It reads only memory: the
+// credential's signature was verified when it was issued or loaded.
+func (s *Store) Authorize(did identity.DID, now time.Time) (Member, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m := s.members[did]
+	switch {
+	case m == nil:
+		return Member{}, fmt.Errorf("authorize %s: %w", did.Short(), ErrNotMember)
+	case m.Status != StatusActive || s.revoked[m.CredentialID]:
+		return Member{}, fmt.Errorf("authorize %s: %w", did.Short(), ErrRevoked)
+	case m.invalid:
+		return Member{}, fmt.Errorf("authorize %s: %w", did.Short(), ErrCredentialInvalid)
+	case !now.Before(m.CredentialExpiresAt):
+		return Member{}, fmt.Errorf("authorize %s: expired %s: %w", did.Short(), m.CredentialExpiresAt.Format(time.RFC3339), ErrCredentialExpired)
+	}
+	return s.toMember(m), nil
+}
+
+// commit is what a successful write changes in the cache.
+type commit struct {
+	member  *memberRec
+	revoked []string
+	keyring *keyringRec
+	did     identity.DID // keyring's DID
+	admin   identity.DID
+}
+
+// apply updates the cache after a write committed. Records carry a revision
+// that rises with every write, so concurrent writers whose callers return in
+// another order than they committed never leave an older record in place.
+func (s *Store) apply(c commit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.member != nil {
+		if old := s.members[c.member.DID]; old == nil || old.Rev < c.member.Rev {
+			s.members[c.member.DID] = c.member
+		}
+	}
+	for _, id := range c.revoked {
+		s.revoked[id] = true
+	}
+	if c.keyring != nil {
+		if old := s.keyrings[c.did]; old == nil || old.Rev < c.keyring.Rev {
+			s.keyrings[c.did] = c.keyring
+		}
+	}
+	if c.admin != "" {
+		s.admin = c.admin
+	}
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("record %.60s in %s: %w", key, "membership", err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
+
+func getMember(tx *ledger.Tx, did identity.DID) (*memberRec, error) {
+	var m memberRec
+	ok, err := getJSON(tx.Bucket(bktMembers), []byte(did), &m)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// authorizedTx is Authorize for a record read inside a transaction: nil if m
+// is an active member with an unexpired, unrevoked credential that verifies.
+func (s *Store) authorizedTx(tx *ledger.Tx, m *memberRec, now time.Time) error {
+	switch {
+	case m == nil:
+		return ErrNotMember
+	case m.Status != StatusActive || tx.Bucket(bktRevoked).Get([]byte(m.CredentialID)) != nil:
+		return ErrRevoked
+	case !now.Before(m.CredentialExpiresAt):
+		return ErrCredentialExpired
+	case s.checkCredential(m) != nil:
+		return ErrCredentialInvalid
+	}
+	return nil
+}
+
+// requireModerator checks, inside a transaction, that by holds an active,
+// unexpired, unrevoked credential with role moderator.
+func (s *Store) requireModerator(tx *ledger.Tx, by identity.DID, now time.Time) error {
+	m, err := getMember(tx, by)
+	if err != nil {
+		return err
+	}
+	if err := s.authorizedTx(tx, m, now); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrForbidden, by.Short(), err)
+	}
+	if !slices.Contains(m.Roles, RoleModerator) {
+		return fmt.Errorf("%w: %s is not a moderator", ErrForbidden, by.Short())
+	}
+	return nil
+}
+
+// normRoles checks roles and returns them deduplicated, in canonical order,
+// always including RoleMember.
+func normRoles(roles []string) ([]string, error) {
+	for _, r := range roles {
+		if !slices.Contains(allRoles, r) {
+			return nil, fmt.Errorf("%w: unknown role %.40q", ErrBadRequest, r)
+		}
+	}
+	out := []string{RoleMember}
+	for _, r := range allRoles[1:] {
+		if slices.Contains(roles, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// issue signs a new credential for did with roles, valid from now.
+func (s *Store) issue(did identity.DID, roles []string, now time.Time) (identity.Signed, identity.Credential, error) {
+	id, err := randomID()
+	if err != nil {
+		return identity.Signed{}, identity.Credential{}, err
+	}
+	c := identity.Credential{
+		ID: id, Subject: did, CoopID: s.opts.CoopID, Roles: roles,
+		IssuedAt: now.UTC(), ExpiresAt: now.Add(s.opts.CredentialTTL).UTC(),
+	}
+	sc, err := identity.IssueCredential(s.opts.CoopKey, c)
+	if err != nil {
+		return identity.Signed{}, identity.Credential{}, err
+	}
+	return sc, c, nil
+}
+
+// memberJoined is the payload of a MemberJoined event.
+type memberJoined struct {
+	DID   identity.DID `json:"did"`
+	Name  string       `json:"name"`
+	Roles []string     `json:"roles"`
+}
+
+// activate writes m (active, with credential sc/c) in tx, revoking any
+// credential it replaces, and appends MemberJoined if m was not active
+// before. It returns the credential ids it revoked.
+func (s *Store) activate(tx *ledger.Tx, old *memberRec, m *memberRec, sc identity.Signed, c identity.Credential, now time.Time) ([]string, error) {
+	m.Status = StatusActive
+	m.Credential, m.CredentialID, m.CredentialExpiresAt = sc, c.ID, c.ExpiresAt
+	m.RevokedAt, m.RevokedBy = time.Time{}, ""
+	m.Roles = c.Roles
+	var revoked []string
+	if old != nil {
+		m.Rev = old.Rev + 1
+		if old.CredentialID != "" && tx.Bucket(bktRevoked).Get([]byte(old.CredentialID)) == nil {
+			if err := putJSON(tx.Bucket(bktRevoked), []byte(old.CredentialID), revokedRec{DID: old.DID, At: now}); err != nil {
+				return nil, err
+			}
+			revoked = append(revoked, old.CredentialID)
+		}
+	} else {
+		m.Rev = 1
+	}
+	if old == nil || old.Status != StatusActive {
+		m.JoinedAt = now.UTC()
+	} else {
+		m.JoinedAt = old.JoinedAt
+	}
+	if err := putJSON(tx.Bucket(bktMembers), []byte(m.DID), m); err != nil {
+		return nil, err
+	}
+	if old == nil || old.Status != StatusActive {
+		if err := tx.AppendEvent(ledger.EventSpec{
+			Type: EventMemberJoined, Members: []identity.DID{m.DID},
+			Payload: memberJoined{DID: m.DID, Name: m.Name, Roles: m.Roles},
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return revoked, nil
+}
+
+// Bootstrap makes admin (the config's admin DID) an active member with roles
+// member, moderator and treasurer, and records it as the co-op's admin. It is
+// idempotent: if admin already holds such an unexpired credential, nothing is
+// written; otherwise a new credential is issued (the old one revoked).
+func (s *Store) Bootstrap(ctx context.Context, admin identity.DID, name string) (Member, error) {
+	if _, _, err := identity.ParseDID(string(admin)); err != nil {
+		return Member{}, fmt.Errorf("bootstrap: %w: %w", ErrBadRequest, err)
+	}
+	if err := checkName("name", name); err != nil {
+		return Member{}, fmt.Errorf("bootstrap: %w", err)
+	}
+	return s.setMember(ctx, "bootstrap", admin, name, allRoles, true)
+}
+
+// AddMember makes did an active member with roles (RoleMember is always
+// included) without an invite: for seeding a development co-op. A repeat with
+// the same roles writes nothing; other roles re-issue the credential.
+func (s *Store) AddMember(ctx context.Context, did identity.DID, name string, roles []string) (Member, error) {
+	if _, _, err := identity.ParseDID(string(did)); err != nil {
+		return Member{}, fmt.Errorf("add member: %w: %w", ErrBadRequest, err)
+	}
+	if err := checkName("name", name); err != nil {
+		return Member{}, fmt.Errorf("add member: %w", err)
+	}
+	return s.setMember(ctx, "add member", did, name, roles, false)
+}
+
+func (s *Store) setMember(ctx context.Context, what string, did identity.DID, name string, roles []string, admin bool) (Member, error) {
+	roles, err := normRoles(roles)
+	if err != nil {
+		return Member{}, fmt.Errorf("%s: %w", what, err)
+	}
+	now := s.opts.Clock()
+	sc, c, err := s.issue(did, roles, now)
+	if err != nil {
+		return Member{}, fmt.Errorf("%s: %w", what, err)
+	}
+	var cm commit
+	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
+		cm = commit{}
+		if admin && !bytes.Equal(tx.Bucket(bktMeta).Get(keyAdmin), []byte(did)) {
+			if err := tx.Bucket(bktMeta).Put(keyAdmin, []byte(did)); err != nil {
+				return err
+			}
+			cm.admin = did
+		}
+		old, err := getMember(tx, did)
+		if err != nil {
+			return err
+		}
+		if !admin && string(tx.Bucket(bktMeta).Get(keyAdmin)) == string(did) && !slices.Equal(roles, allRoles) {
+			return fmt.Errorf("%w: the co-op's admin holds every role", ErrForbidden)
+		}
+		if old != nil && slices.Equal(old.Roles, roles) && s.authorizedTx(tx, old, now) == nil {
+			cm.member = old // unchanged
+			return nil
+		}
+		m := &memberRec{DID: did, Name: name}
+		if old != nil {
+			m.ApprovedBy = old.ApprovedBy
+		}
+		cm.revoked, err = s.activate(tx, old, m, sc, c, now)
+		cm.member = m
+		return err
+	})
+	if err != nil {
+		return Member{}, fmt.Errorf("%s %s: %w", what, did.Short(), err)
+	}
+	s.apply(cm)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.toMember(cm.member), nil
+}
+
+// memberRevoked is the payload of a MemberRevoked event.
+type memberRevoked struct {
+	DID          identity.DID `json:"did"`
+	CredentialID string       `json:"credential_id"`
+}
+
+// Revoke revokes did's membership: status revoked, its credential id added to
+// the revoked set, and a MemberRevoked event to the member's and the co-op's
+// feed. by must be an active moderator (ErrForbidden). The co-op's admin
+// cannot be revoked (ErrForbidden): it is named by the node's config, so it
+// is changed there. Revoking a revoked member again is a no-op.
+func (s *Store) Revoke(ctx context.Context, did identity.DID, by identity.DID) error {
+	now := s.opts.Clock()
+	var cm commit
+	err := s.l.Update(ctx, func(tx *ledger.Tx) error {
+		cm = commit{}
+		if err := s.requireModerator(tx, by, now); err != nil {
+			return err
+		}
+		if string(tx.Bucket(bktMeta).Get(keyAdmin)) == string(did) {
+			if did == by {
+				return fmt.Errorf("%w: the admin cannot revoke themself", ErrForbidden)
+			}
+			return fmt.Errorf("%w: the co-op's admin is named in the node's config and cannot be revoked here", ErrForbidden)
+		}
+		old, err := getMember(tx, did)
+		if err != nil {
+			return err
+		}
+		if old == nil {
+			return ErrNotMember
+		}
+		if old.Status == StatusRevoked {
+			return nil
+		}
+		m := *old
+		m.Rev++
+		m.Status, m.RevokedAt, m.RevokedBy = StatusRevoked, now.UTC(), by
+		if err := putJSON(tx.Bucket(bktMembers), []byte(did), &m); err != nil {
+			return err
+		}
+		if err := putJSON(tx.Bucket(bktRevoked), []byte(m.CredentialID), revokedRec{DID: did, At: now.UTC()}); err != nil {
+			return err
+		}
+		cm.member, cm.revoked = &m, []string{m.CredentialID}
+		return tx.AppendEvent(ledger.EventSpec{
+			Type: EventMemberRevoked, Members: []identity.DID{did},
+			Payload: memberRevoked{DID: did, CredentialID: m.CredentialID},
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("revoke %s: %w", did.Short(), err)
+	}
+	s.apply(cm)
+	return nil
+}
