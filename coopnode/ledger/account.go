@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
+	"math/big"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -46,8 +48,23 @@ func decodeBalance(v []byte) (balanceRec, error) {
 // canSpend reports whether spending units keeps balance - held >= -limit,
 // without overflow.
 func (b balanceRec) canSpend(units, limit int64) bool {
-	avail := b.Balance - b.Held + limit
-	return units <= avail
+	return units <= b.available(limit)
+}
+
+// available is balance - held + limit, saturated to the int64 range: a limit
+// near math.MaxInt64 ("unlimited") must not wrap around into a refusal.
+func (b balanceRec) available(limit int64) int64 {
+	v := new(big.Int).SetInt64(b.Balance)
+	v.Sub(v, big.NewInt(b.Held))
+	v.Add(v, big.NewInt(limit))
+	switch {
+	case v.IsInt64():
+		return v.Int64()
+	case v.Sign() > 0:
+		return math.MaxInt64
+	default:
+		return math.MinInt64
+	}
 }
 
 func balanceKey(a Account, currency string) []byte {
@@ -94,6 +111,11 @@ func (tx *Tx) post(rec *icnv1.PaymentRecord, kind icnv1.EntryKind, from, to Acco
 	tb, err := tx.balance(to, rec.Currency)
 	if err != nil {
 		return err
+	}
+	if to == "" || from == to {
+		// Both balances are read before either is written: posting to the
+		// payer itself would keep only the credit and mint money.
+		return fmt.Errorf("post %s: %w: counter account must be another account", rec.Id, ErrInvalid)
 	}
 	if fb.Balance-units > fb.Balance || tb.Balance+units < tb.Balance {
 		return fmt.Errorf("post %s: balance overflow", rec.Id)
@@ -271,7 +293,7 @@ func (s *Store) Balance(account Account, c money.Currency) (Balance, error) {
 		out = Balance{
 			Account: account, Balance: money.FromUnits(b.Balance, c), Held: money.FromUnits(b.Held, c),
 			PendingIn: money.FromUnits(b.PendingIn, c), CreditLimit: money.FromUnits(limit, c),
-			Available: money.FromUnits(b.Balance-b.Held+limit, c),
+			Available: money.FromUnits(b.available(limit), c),
 		}
 		return nil
 	})

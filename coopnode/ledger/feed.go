@@ -177,6 +177,13 @@ func (sub *Subscription) Close() { sub.hub.remove(sub) }
 func (s *Store) Subscribe(feed string, buffer int) *Subscription {
 	c := make(chan Event, buffer)
 	sub := &Subscription{C: c, c: c, feed: feed, hub: s.feeds}
+	// Under closeMu, so Close's closeAll cannot slip between the check and add.
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		close(c) // nothing will ever be published: end at once, don't hang
+		return sub
+	}
 	s.feeds.add(sub)
 	return sub
 }

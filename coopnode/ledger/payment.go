@@ -126,6 +126,10 @@ func (s *Store) Hold(ctx context.Context, t Transfer) (Payment, error) {
 // (no route, unknown payee, …), so that a retry of the same id gets the same
 // answer. Idempotent like Pay.
 func (s *Store) Reject(ctx context.Context, t Transfer, reason string) (Payment, error) {
+	if reason == "" {
+		// An empty reason would fall through to an ordinary payment.
+		return Payment{}, fmt.Errorf("reject %s: %w: a reason is required", t.ID, ErrInvalid)
+	}
 	return s.record(ctx, t, false, reason)
 }
 
@@ -172,6 +176,9 @@ func (s *Store) record(ctx context.Context, t Transfer, hold bool, reject string
 			rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, ReasonInsufficientCredit
 		case hold:
 			rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_PENDING
+			if from.Held+t.Amount.Units() < from.Held {
+				return fmt.Errorf("hold %s: held amount overflow", t.ID)
+			}
 			from.Held += t.Amount.Units()
 			if err := tx.putBalance(t.From, rec.Currency, from); err != nil {
 				return err
