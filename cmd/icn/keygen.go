@@ -1,0 +1,39 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/icn-coop/icn/identity"
+)
+
+func newKeygenCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "keygen --out FILE",
+		Short: "Generate an Ed25519 key and write it as a key file (mode 0600)",
+		Long: `Generate an Ed25519 key and write it in the key-file form of API.md:
+{"did", "public_key", "seed"}, mode 0600. Prints the DID.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return fmt.Errorf("--out is required: the path of the key file to write")
+			}
+			k, err := identity.GenerateKey(rand.Reader)
+			if err != nil {
+				return err
+			}
+			if err := identity.WriteKeyFile(out, k); err != nil {
+				return err
+			}
+			b, _ := json.Marshal(map[string]string{"did": string(k.DID()), "key_file": out})
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "key file to write (refuses to overwrite)")
+	return cmd
+}

@@ -1,0 +1,174 @@
+package coopnode
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/icn-coop/icn/coopnode/gateway"
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
+)
+
+// Config is a co-op node's configuration (coop.toml; see deploy/coop.toml).
+type Config struct {
+	CoopID     string           `toml:"coop_id"`
+	DataDir    string           `toml:"data_dir"`
+	KeyFile    string           `toml:"key_file"` // default: <data_dir>/node.key, created if missing
+	Admin      string           `toml:"admin"`    // DID of the first moderator
+	AdminName  string           `toml:"admin_name"`
+	Gateway    GatewayConfig    `toml:"gateway"`
+	Currencies []CurrencyConfig `toml:"currencies"`
+	Log        LogConfig        `toml:"log"`
+}
+
+// GatewayConfig configures the wallet gateway's HTTP listener.
+type GatewayConfig struct {
+	Listen       string             `toml:"listen"`
+	TokenTTL     Duration           `toml:"token_ttl"`
+	RefreshTTL   Duration           `toml:"refresh_ttl"`
+	MaxBodyBytes int64              `toml:"max_body_bytes"`
+	RateLimits   gateway.RateLimits `toml:"rate_limits"`
+}
+
+// CurrencyConfig declares a currency and the default credit limit of members.
+type CurrencyConfig struct {
+	Code               string `toml:"code"`
+	Scale              int32  `toml:"scale"`
+	DefaultCreditLimit string `toml:"default_credit_limit"`
+}
+
+// LogConfig chooses the log level (debug, info, warn, error) and format (text, json).
+type LogConfig struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// Duration is a time.Duration written as "90s" or "1h" in TOML.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: use a form like 90s, 15m or 1h", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// LoadConfig reads a TOML file strictly: unknown keys are errors, so a typo
+// never silently falls back to a default.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	var c Config
+	dec := toml.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var sme *toml.StrictMissingError
+		if errors.As(err, &sme) {
+			return Config{}, fmt.Errorf("config %s: unknown keys:\n%s", path, sme.String())
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return Config{}, fmt.Errorf("config %s:%d:%d: %v", path, row, col, de)
+		}
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Gateway.Listen == "" {
+		c.Gateway.Listen = "127.0.0.1:8080"
+	}
+	if c.KeyFile == "" && c.DataDir != "" {
+		c.KeyFile = filepath.Join(c.DataDir, "node.key")
+	}
+	if len(c.Currencies) == 0 {
+		c.Currencies = []CurrencyConfig{{Code: money.Hours.Code, Scale: money.Hours.Scale, DefaultCreditLimit: "100.00"}}
+	}
+	if c.AdminName == "" {
+		c.AdminName = "admin"
+	}
+}
+
+// Validate checks the configuration and says what to fix.
+func (c *Config) Validate() error {
+	if c.CoopID == "" || len(c.CoopID) > 64 {
+		return errors.New("coop_id: set a 1-64 character co-op id, e.g. coop_id = \"riverside\"")
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir: set the directory that holds the ledger, e.g. data_dir = \"/var/lib/icn\"")
+	}
+	if _, _, err := identity.ParseDID(c.Admin); err != nil {
+		return fmt.Errorf("admin: the first moderator's DID (from icn keygen): %w", err)
+	}
+	if _, err := c.currencies(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// currencies returns the configured currencies and each one's default member credit limit.
+func (c *Config) currencies() (money.Currencies, error) {
+	cs := money.Currencies{}
+	for _, cc := range c.Currencies {
+		cur := money.Currency{Code: cc.Code, Scale: cc.Scale}
+		if err := cur.Validate(); err != nil {
+			return nil, fmt.Errorf("currencies: %w", err)
+		}
+		if _, dup := cs[cur.Code]; dup {
+			return nil, fmt.Errorf("currencies: %s declared twice", cur.Code)
+		}
+		cs[cur.Code] = cur
+	}
+	return cs, nil
+}
+
+func (c *Config) limits(cs money.Currencies) (map[string]money.Amount, error) {
+	out := map[string]money.Amount{}
+	for _, cc := range c.Currencies {
+		if cc.DefaultCreditLimit == "" {
+			out[cc.Code] = money.Zero(cs[cc.Code])
+			continue
+		}
+		a, err := money.Parse(cc.DefaultCreditLimit, cs[cc.Code])
+		if err != nil || a.Sign() < 0 {
+			return nil, fmt.Errorf("currencies: %s default_credit_limit %q: give a non-negative amount like \"100.00\"", cc.Code, cc.DefaultCreditLimit)
+		}
+		out[cc.Code] = a
+	}
+	return out, nil
+}
+
+// LedgerOptions returns the ledger options the configuration implies (no path).
+func (c *Config) LedgerOptions() (ledger.Options, error) {
+	cs, err := c.currencies()
+	if err != nil {
+		return ledger.Options{}, err
+	}
+	limits, err := c.limits(cs)
+	if err != nil {
+		return ledger.Options{}, err
+	}
+	return ledger.Options{Currencies: cs, DefaultLimits: limits, Buckets: membership.Buckets}, nil
+}

@@ -1,0 +1,8 @@
+// Package gateway is a co-op node's wallet gateway: the HTTP and WebSocket API
+// of API.md that member apps call — login, membership, payments, balances,
+// history, live events, devices — with JWT sessions, rate limits and metrics.
+//
+// Every authenticated route checks, in DESIGN.md's order: token valid → DID
+// matches (or the caller's role may read others) → credential valid for this
+// co-op → not revoked → role permits.
+package gateway

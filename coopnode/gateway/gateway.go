@@ -1,0 +1,224 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/identity"
+)
+
+// Config configures a Gateway.
+type Config struct {
+	CoopID  string
+	Key     *identity.Key // the node's key: signs tokens
+	Ledger  *ledger.Store
+	Members *membership.Store
+	// TokenTTL is the life of an access token (1 h); RefreshTTL of a refresh token (24 h).
+	TokenTTL, RefreshTTL time.Duration
+	Limits               RateLimits
+	// MaxBody bounds request bodies (16 KiB).
+	MaxBody  int64
+	Clock    func() time.Time
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // metrics land here; a fresh one if nil
+}
+
+// Gateway serves the wallet API.
+type Gateway struct {
+	cfg        Config
+	mux        *http.ServeMux
+	tokens     *tokens
+	challenges *challenges
+	limits     *limiter
+	metrics    *metrics
+}
+
+// New returns a gateway over cfg's ledger and membership store.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.CoopID == "" || cfg.Key == nil || cfg.Ledger == nil || cfg.Members == nil {
+		return nil, errors.New("gateway: CoopID, Key, Ledger and Members are required")
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = time.Hour
+	}
+	if cfg.RefreshTTL <= 0 {
+		cfg.RefreshTTL = 24 * time.Hour
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 16 << 10
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	g := &Gateway{
+		cfg:        cfg,
+		mux:        http.NewServeMux(),
+		tokens:     newTokens(cfg.Key, cfg.CoopID, cfg.Clock),
+		challenges: newChallenges(cfg.Clock),
+		limits:     newLimiter(cfg.Limits, cfg.Clock),
+		metrics:    newMetrics(cfg.Registry),
+	}
+	cfg.Ledger.SetCommitHook(g.metrics.observeBatch)
+	for _, rt := range g.routes() {
+		g.mux.Handle(rt.Method+" "+rt.Pattern, g.wrap(rt))
+	}
+	g.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	g.mux.HandleFunc("GET /readyz", g.readyz)
+	g.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openapiJSON)
+	})
+	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errf(http.StatusNotFound, "not_found", "no route %s %s; see /openapi.json", r.Method, r.URL.Path))
+	})
+	return g, nil
+}
+
+// ServeHTTP makes the gateway an http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+// route is one API endpoint. auth says who may call it; the handler gets the
+// authenticated caller (nil for public routes).
+type route struct {
+	Method, Pattern string
+	Name            string // metrics label
+	Auth            authRule
+	Handle          func(w http.ResponseWriter, r *http.Request, c *caller) error
+}
+
+func (g *Gateway) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		err := g.serve(sw, r, rt)
+		if err != nil {
+			ae := toAPIError(err)
+			if ae.Status >= 500 {
+				g.cfg.Logger.Error("request failed", "route", rt.Name, "err", err)
+			}
+			if !sw.wrote {
+				writeError(sw, ae)
+			}
+		}
+		g.metrics.observeRequest(rt.Name, sw.status, time.Since(start))
+	})
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	if rt.Auth.public {
+		if err := g.limits.allowIP(r); err != nil {
+			g.metrics.rateLimited.Inc()
+			return err
+		}
+		return rt.Handle(w, r, nil)
+	}
+	c, err := g.authenticate(r)
+	if err != nil {
+		return err
+	}
+	if err := g.limits.allowDID(c.DID); err != nil {
+		g.metrics.rateLimited.Inc()
+		return err
+	}
+	if err := g.authorize(r, c, rt.Auth); err != nil {
+		return err
+	}
+	return rt.Handle(w, r, c)
+}
+
+func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
+	if _, _, err := g.cfg.Ledger.Head(); err != nil {
+		writeError(w, errf(http.StatusServiceUnavailable, "not_ready", "ledger unreadable: %v", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// decode reads a JSON body strictly: bounded size, no unknown fields, one value.
+func (g *Gateway) decode(r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, g.cfg.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", g.cfg.MaxBody)
+		}
+		return errf(http.StatusBadRequest, "invalid_request", "reading the body: %v", err)
+	}
+	return decodeStrict(body, v)
+}
+
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errf(http.StatusBadRequest, "invalid_request", "malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return errf(http.StatusBadRequest, "invalid_request", "trailing data after the JSON object")
+	}
+	return nil
+}
+
+// b64Field decodes a required base64url field, naming it in the error.
+func b64Field(name, s string) ([]byte, error) {
+	if s == "" {
+		return nil, errf(http.StatusBadRequest, "invalid_request", "%s is required", name)
+	}
+	b, err := identity.DecodeB64(s)
+	if err != nil {
+		return nil, errf(http.StatusBadRequest, "invalid_encoding", "%s is not base64url without padding", name)
+	}
+	return b, nil
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController and the WebSocket upgrade reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func pathCoopMismatch(g *Gateway, r *http.Request) error {
+	if c := r.PathValue("coop"); c != "" && c != g.cfg.CoopID {
+		return errf(http.StatusNotFound, "unknown_coop", "this node serves co-op %q, not %q", g.cfg.CoopID, c)
+	}
+	return nil
+}
+
+var _ = fmt.Sprintf

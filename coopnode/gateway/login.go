@@ -1,0 +1,124 @@
+package gateway
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/icn-coop/icn/identity"
+)
+
+type challengeReq struct {
+	DID string `json:"did"`
+}
+
+type challengeResp struct {
+	Nonce     string `json:"nonce"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+func (g *Gateway) postChallenge(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	var req challengeReq
+	if err := g.decode(r, &req); err != nil {
+		return err
+	}
+	did, _, err := identity.ParseDID(req.DID)
+	if err != nil {
+		return err
+	}
+	nonce, exp, err := g.challenges.create(did)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, challengeResp{Nonce: identity.B64(nonce), ExpiresAt: rfc3339(exp)})
+	return nil
+}
+
+type verifyReq struct {
+	DID       string `json:"did"`
+	Nonce     string `json:"nonce"`
+	Signature string `json:"signature"`
+	CoopID    string `json:"coop_id"`
+}
+
+type tokenResp struct {
+	Token        string   `json:"token"`
+	ExpiresIn    int      `json:"expires_in"`
+	RefreshToken string   `json:"refresh_token"`
+	Roles        []string `json:"roles"`
+}
+
+func (g *Gateway) postVerify(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	var req verifyReq
+	if err := g.decode(r, &req); err != nil {
+		return err
+	}
+	did, _, err := identity.ParseDID(req.DID)
+	if err != nil {
+		return err
+	}
+	nonce, err := b64Field("nonce", req.Nonce)
+	if err != nil {
+		return err
+	}
+	sig, err := b64Field("signature", req.Signature)
+	if err != nil {
+		return err
+	}
+	if req.CoopID != g.cfg.CoopID {
+		return errf(http.StatusBadRequest, "wrong_coop", "this node serves co-op %q; sign the challenge for it", g.cfg.CoopID)
+	}
+	if err := g.challenges.take(nonce, did); err != nil {
+		return err
+	}
+	payload := identity.AuthChallengePayload(req.CoopID, nonce)
+	dev := ""
+	for _, d := range g.cfg.Members.LoginKeys(did, g.cfg.Clock()) {
+		if identity.Verify(d.PublicKey, identity.TagAuthChallenge, payload, sig) == nil {
+			dev = d.ID
+			break
+		}
+	}
+	if dev == "" {
+		return errf(http.StatusUnauthorized, "invalid_signature", "the signature does not verify with any active key of %s", did)
+	}
+	return g.respondTokens(w, did, dev)
+}
+
+type refreshReq struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (g *Gateway) postRefresh(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	var req refreshReq
+	if err := g.decode(r, &req); err != nil {
+		return err
+	}
+	c, err := g.tokens.verify(req.RefreshToken, typRefresh)
+	if err != nil {
+		return err
+	}
+	who, err := g.sessionStands(c)
+	if err != nil {
+		return err
+	}
+	return g.respondTokens(w, who.DID, who.Device)
+}
+
+func (g *Gateway) respondTokens(w http.ResponseWriter, did identity.DID, dev string) error {
+	access, err := g.tokens.issue(did, dev, typAccess, g.cfg.TokenTTL)
+	if err != nil {
+		return err
+	}
+	refresh, err := g.tokens.issue(did, dev, typRefresh, g.cfg.RefreshTTL)
+	if err != nil {
+		return err
+	}
+	roles := []string{}
+	if m, err := g.cfg.Members.Authorize(did, g.cfg.Clock()); err == nil {
+		roles = append(roles, m.Roles...)
+	}
+	writeJSON(w, http.StatusOK, tokenResp{Token: access, ExpiresIn: int(g.cfg.TokenTTL / time.Second), RefreshToken: refresh, Roles: roles})
+	return nil
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,223 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/identity"
+)
+
+type inviteResp struct {
+	Code      string `json:"code"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+func (g *Gateway) postInvite(w http.ResponseWriter, r *http.Request, c *caller) error {
+	inv, err := g.cfg.Members.CreateInvite(r.Context(), c.DID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, inviteResp{Code: inv.Code, ExpiresAt: rfc3339(inv.ExpiresAt)})
+	return nil
+}
+
+// signedReq is the body of every route that carries a signed JSON document.
+type signedReq struct {
+	Application string `json:"application,omitempty"`
+	Request     string `json:"request,omitempty"`
+	Signature   string `json:"signature"`
+}
+
+func (g *Gateway) postApplication(w http.ResponseWriter, r *http.Request, c *caller) error {
+	if err := pathCoopMismatch(g, r); err != nil {
+		return err
+	}
+	var req signedReq
+	if err := g.decode(r, &req); err != nil {
+		return err
+	}
+	app, err := b64Field("application", req.Application)
+	if err != nil {
+		return err
+	}
+	sig, err := b64Field("signature", req.Signature)
+	if err != nil {
+		return err
+	}
+	var who struct {
+		DID string `json:"did"`
+	}
+	if json.Unmarshal(app, &who) != nil || identity.DID(who.DID) != c.DID {
+		return errf(http.StatusForbidden, "forbidden", "an application must be for the logged-in DID")
+	}
+	a, err := g.cfg.Members.Apply(r.Context(), app, sig)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": a.ID, "status": a.Status})
+	return nil
+}
+
+// credentialJSON shows a credential's claims beside its signed form; only the
+// signed form (payload, signer, signature) is what verifiers check.
+type credentialJSON struct {
+	identity.Credential
+	Proof identity.Signed `json:"proof"`
+}
+
+func credentialOf(m membership.Member) *credentialJSON {
+	if len(m.Credential.Payload) == 0 {
+		return nil
+	}
+	var c identity.Credential
+	if json.Unmarshal(m.Credential.Payload, &c) != nil {
+		return nil
+	}
+	return &credentialJSON{Credential: c, Proof: m.Credential}
+}
+
+func (g *Gateway) postApprove(w http.ResponseWriter, r *http.Request, c *caller) error {
+	m, err := g.cfg.Members.Approve(r.Context(), r.PathValue("id"), c.DID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"credential": credentialOf(m)})
+	return nil
+}
+
+type memberResp struct {
+	DID        identity.DID    `json:"did"`
+	Name       string          `json:"name,omitempty"`
+	Roles      []string        `json:"roles"`
+	Status     string          `json:"status"`
+	JoinedAt   string          `json:"joined_at,omitempty"`
+	Credential *credentialJSON `json:"credential"`
+}
+
+func (g *Gateway) getMember(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	did, _, err := identity.ParseDID(r.PathValue("did"))
+	if err != nil {
+		return err
+	}
+	m, err := g.cfg.Members.Member(did)
+	if err != nil {
+		return err
+	}
+	resp := memberResp{DID: m.DID, Name: m.Name, Roles: m.Roles, Status: m.Status, Credential: credentialOf(m)}
+	if resp.Roles == nil {
+		resp.Roles = []string{}
+	}
+	if !m.JoinedAt.IsZero() {
+		resp.JoinedAt = rfc3339(m.JoinedAt)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (g *Gateway) deleteMember(w http.ResponseWriter, r *http.Request, c *caller) error {
+	did, _, err := identity.ParseDID(r.PathValue("did"))
+	if err != nil {
+		return err
+	}
+	if err := g.cfg.Members.Revoke(r.Context(), did, c.DID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"did": string(did), "status": "revoked"})
+	return nil
+}
+
+// signedBody reads {"request": b64url, "signature": b64url}.
+func (g *Gateway) signedBody(r *http.Request) (request, sig []byte, err error) {
+	var req signedReq
+	if err := g.decode(r, &req); err != nil {
+		return nil, nil, err
+	}
+	if request, err = b64Field("request", req.Request); err != nil {
+		return nil, nil, err
+	}
+	if sig, err = b64Field("signature", req.Signature); err != nil {
+		return nil, nil, err
+	}
+	return request, sig, nil
+}
+
+type deviceJSON struct {
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	PublicKey string `json:"public_key"`
+	Status    string `json:"status"`
+	AddedAt   string `json:"added_at,omitempty"`
+	RetiresAt string `json:"retires_at,omitempty"`
+}
+
+func deviceOf(d membership.Device) deviceJSON {
+	out := deviceJSON{ID: d.ID, Name: d.Name, PublicKey: identity.B64(d.PublicKey), Status: d.Status}
+	if !d.AddedAt.IsZero() {
+		out.AddedAt = rfc3339(d.AddedAt)
+	}
+	if !d.RetiresAt.IsZero() {
+		out.RetiresAt = rfc3339(d.RetiresAt)
+	}
+	return out
+}
+
+func (g *Gateway) postDevice(w http.ResponseWriter, r *http.Request, c *caller) error {
+	req, sig, err := g.signedBody(r)
+	if err != nil {
+		return err
+	}
+	d, err := g.cfg.Members.AddDevice(r.Context(), c.DID, req, sig)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"device": deviceOf(d)})
+	return nil
+}
+
+func (g *Gateway) deleteDevice(w http.ResponseWriter, r *http.Request, c *caller) error {
+	req, sig, err := g.signedBody(r)
+	if err != nil {
+		return err
+	}
+	dev := r.PathValue("device")
+	if err := g.cfg.Members.RevokeDevice(r.Context(), c.DID, dev, req, sig); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": dev, "status": "revoked"})
+	return nil
+}
+
+func (g *Gateway) postRotate(w http.ResponseWriter, r *http.Request, c *caller) error {
+	req, sig, err := g.signedBody(r)
+	if err != nil {
+		return err
+	}
+	d, err := g.cfg.Members.Rotate(r.Context(), c.DID, req, sig)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"device": deviceOf(d)})
+	return nil
+}
+
+func (g *Gateway) postEmergencyRevoke(w http.ResponseWriter, r *http.Request, c *caller) error {
+	req, sig, err := g.signedBody(r)
+	if err != nil {
+		return err
+	}
+	var keep struct {
+		KeepDevice string `json:"keep_device"`
+	}
+	if json.Unmarshal(req, &keep) != nil || keep.KeepDevice != c.Device {
+		return errf(http.StatusForbidden, "forbidden", "keep_device must be the device this session was opened with")
+	}
+	if err := g.cfg.Members.EmergencyRevoke(r.Context(), c.DID, req, sig); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"did": string(c.DID), "status": "revoked", "kept_device": c.Device, "at": rfc3339(g.cfg.Clock())})
+	return nil
+}
+
+var _ = time.Second

@@ -1,0 +1,29 @@
+package gateway
+
+// routes is the API's route table: each entry is registered on the mux and
+// must appear in openapi.json (a test checks both ways).
+func (g *Gateway) routes() []route {
+	return []route{
+		{"POST", "/auth/challenge", "auth_challenge", rulePublic, g.postChallenge},
+		{"POST", "/auth/verify", "auth_verify", rulePublic, g.postVerify},
+		{"POST", "/auth/refresh", "auth_refresh", rulePublic, g.postRefresh},
+
+		{"POST", "/membership/{coop}/invites", "invite_create", ruleModerator, g.postInvite},
+		{"POST", "/membership/{coop}/applications", "application_submit", ruleToken, g.postApplication},
+		{"POST", "/membership/{coop}/applications/{id}/approve", "application_approve", ruleModerator, g.postApprove},
+		{"GET", "/membership/{coop}/members/{did}", "member_get", ruleSelfOrMod, g.getMember},
+		{"DELETE", "/membership/{coop}/members/{did}", "member_revoke", ruleModerator, g.deleteMember},
+
+		{"POST", "/ledger/{coop}/payment", "payment", ruleMember, g.postPayment},
+		{"GET", "/ledger/{coop}/balance/{did}", "balance", ruleSelfOrMod, g.getBalance},
+		{"GET", "/ledger/{coop}/history/{did}", "history", ruleSelfOrMod, g.getHistory},
+		{"GET", "/payments/{coop}/{id}", "payment_status", ruleMember, g.getPayment},
+
+		{"GET", "/ws/{coop}", "events", ruleToken, g.getEvents},
+
+		{"POST", "/devices/{did}", "device_add", ruleSelf, g.postDevice},
+		{"DELETE", "/devices/{did}/{device}", "device_revoke", ruleSelf, g.deleteDevice},
+		{"POST", "/identity/rotate", "key_rotate", ruleToken, g.postRotate},
+		{"POST", "/identity/emergency-revoke", "emergency_revoke", ruleToken, g.postEmergencyRevoke},
+	}
+}

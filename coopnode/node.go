@@ -1,0 +1,144 @@
+// Package coopnode assembles a co-op node: the member ledger, the membership
+// store and the wallet gateway, served over HTTP.
+package coopnode
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/icn-coop/icn/coopnode/gateway"
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/identity"
+)
+
+// Node is a running co-op node.
+type Node struct {
+	Config  Config
+	Key     *identity.Key
+	Ledger  *ledger.Store
+	Members *membership.Store
+	Gateway *gateway.Gateway
+	log     *slog.Logger
+	ln      net.Listener
+	srv     *http.Server
+}
+
+// Open opens the node's stores and key (creating them on first start) and
+// makes sure the configured admin is a moderator. It does not listen yet.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	key, err := identity.LoadOrCreateKey(cfg.KeyFile, func() (*identity.Key, error) { return identity.GenerateKey(rand.Reader) })
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	opts, err := cfg.LedgerOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts.Path, opts.Logger = filepath.Join(cfg.DataDir, "ledger.db"), log
+	led, err := ledger.Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Config: cfg, Key: key, Ledger: led, log: log}
+	if err := n.openRest(ctx); err != nil {
+		led.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) openRest(ctx context.Context) error {
+	var err error
+	n.Members, err = membership.New(n.Ledger, membership.Options{CoopID: n.Config.CoopID, CoopKey: n.Key})
+	if err != nil {
+		return fmt.Errorf("membership: %w", err)
+	}
+	admin := identity.DID(n.Config.Admin)
+	if _, err := n.Members.Bootstrap(ctx, admin, n.Config.AdminName); err != nil {
+		return fmt.Errorf("bootstrap admin %s: %w", admin, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.Gateway, err = gateway.New(gateway.Config{
+		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members,
+		TokenTTL: time.Duration(n.Config.Gateway.TokenTTL), RefreshTTL: time.Duration(n.Config.Gateway.RefreshTTL),
+		MaxBody: n.Config.Gateway.MaxBodyBytes, Limits: n.Config.Gateway.RateLimits,
+		Logger: n.log, Registry: reg,
+	})
+	return err
+}
+
+// Listen binds the gateway's address (":0" picks a free port; see URL).
+func (n *Node) Listen() error {
+	ln, err := net.Listen("tcp", n.Config.Gateway.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway listen %s: %w", n.Config.Gateway.Listen, err)
+	}
+	n.ln = ln
+	n.srv = &http.Server{Handler: n.Gateway, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	return nil
+}
+
+// URL is the gateway's base URL once listening.
+func (n *Node) URL() string { return "http://" + n.ln.Addr().String() }
+
+// Serve serves until ctx ends, then shuts down gracefully: it stops
+// accepting, lets requests in flight finish (up to 10 s), and closes the ledger
+// after its last write is durable.
+func (n *Node) Serve(ctx context.Context) error {
+	if n.ln == nil {
+		if err := n.Listen(); err != nil {
+			return err
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- n.srv.Serve(n.ln) }()
+	n.log.Info("co-op node serving", "coop", n.Config.CoopID, "did", n.Key.DID(), "url", n.URL())
+	select {
+	case err := <-errc:
+		n.closeStores()
+		return fmt.Errorf("gateway: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := n.srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		n.srv.Close()
+	}
+	<-errc
+	n.closeStores()
+	n.log.Info("co-op node stopped", "coop", n.Config.CoopID)
+	return nil
+}
+
+func (n *Node) closeStores() {
+	if err := n.Ledger.Close(); err != nil {
+		n.log.Error("closing ledger", "err", err)
+	}
+}
+
+// Close releases a node that was opened but never served.
+func (n *Node) Close() error { return n.Ledger.Close() }

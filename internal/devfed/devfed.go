@@ -1,0 +1,187 @@
+package devfed
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode"
+	"github.com/icn-coop/icn/coopnode/gateway"
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
+)
+
+// Options shape a dev federation. Zero values take the defaults.
+type Options struct {
+	DataDir  string   // required
+	Coops    []string // co-op ids (coop-a, coop-b)
+	Members  []string // demo member names per co-op (alice, bob, carol)
+	Fund     string   // what the admin pays each demo member at start ("50.00")
+	BasePort int      // first gateway port; 0 picks free ports
+	Limits   gateway.RateLimits
+	Logger   *slog.Logger
+}
+
+// Federation is a running dev federation.
+type Federation struct {
+	Nodes    []*coopnode.Node
+	Manifest *Manifest
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	errs     chan error
+}
+
+// Start opens, seeds and serves every co-op node of a dev federation and writes
+// dev.json into the data directory. Keys already in the directory are reused,
+// and seeding is idempotent, so a federation restarted on the same directory
+// comes back as it was.
+func Start(ctx context.Context, o Options) (*Federation, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("devfed: DataDir is required")
+	}
+	if len(o.Coops) == 0 {
+		o.Coops = []string{"coop-a", "coop-b"}
+	}
+	if len(o.Members) == 0 {
+		o.Members = []string{"alice", "bob", "carol"}
+	}
+	if o.Fund == "" {
+		o.Fund = "50.00"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	f := &Federation{Manifest: &Manifest{Currency: money.Hours.Code}, cancel: cancel, errs: make(chan error, len(o.Coops))}
+	for i, id := range o.Coops {
+		n, mc, err := startCoop(ctx, o, i, id)
+		if err != nil {
+			f.Stop()
+			return nil, fmt.Errorf("dev co-op %s: %w", id, err)
+		}
+		f.Nodes = append(f.Nodes, n)
+		f.Manifest.Coops = append(f.Manifest.Coops, mc)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			if err := n.Serve(runCtx); err != nil {
+				f.errs <- err
+			}
+		}()
+	}
+	if err := f.Manifest.Write(o.DataDir); err != nil {
+		f.Stop()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Err delivers the first node that stopped serving on its own.
+func (f *Federation) Err() <-chan error { return f.errs }
+
+// Stop shuts every node down gracefully and waits for them.
+func (f *Federation) Stop() {
+	f.cancel()
+	f.wg.Wait()
+}
+
+func startCoop(ctx context.Context, o Options, i int, id string) (*coopnode.Node, ManifestCoop, error) {
+	dir := filepath.Join(o.DataDir, id)
+	keys := filepath.Join(dir, "keys")
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		return nil, ManifestCoop{}, err
+	}
+	admin, adminFile, err := loadOrCreate(keys, "admin")
+	if err != nil {
+		return nil, ManifestCoop{}, err
+	}
+	listen := "127.0.0.1:0"
+	if o.BasePort > 0 {
+		listen = fmt.Sprintf("127.0.0.1:%d", o.BasePort+i)
+	}
+	cfg := coopnode.Config{CoopID: id, DataDir: dir, Admin: string(admin.DID()), AdminName: "admin"}
+	cfg.Gateway.Listen = listen
+	cfg.Gateway.RateLimits = o.Limits
+	n, err := coopnode.Open(ctx, cfg, o.Logger.With("coop", id))
+	if err != nil {
+		return nil, ManifestCoop{}, err
+	}
+	if err := n.Listen(); err != nil {
+		n.Close()
+		return nil, ManifestCoop{}, err
+	}
+	mc := ManifestCoop{ID: id, DID: n.Key.DID(), GatewayURL: n.URL(),
+		Admin: ManifestMember{Name: "admin", DID: admin.DID(), KeyFile: adminFile}}
+	if err := seed(ctx, n, o, admin, keys, &mc); err != nil {
+		n.Close()
+		return nil, ManifestCoop{}, err
+	}
+	return n, mc, nil
+}
+
+// seed adds the demo members and has the admin pay each of them o.Fund.
+func seed(ctx context.Context, n *coopnode.Node, o Options, admin *identity.Key, keys string, mc *ManifestCoop) error {
+	fund, err := money.ParsePayment(o.Fund, money.Hours)
+	if err != nil {
+		return fmt.Errorf("fund: %w", err)
+	}
+	// The admin issues the demo credit, so its own limit covers all of it.
+	limit, _ := money.Parse("100000", money.Hours)
+	if err := n.Ledger.SetCreditLimit(ctx, ledger.Account(admin.DID()), limit); err != nil {
+		return err
+	}
+	for _, name := range o.Members {
+		k, file, err := loadOrCreate(keys, name)
+		if err != nil {
+			return err
+		}
+		if _, err := n.Members.AddMember(ctx, k.DID(), name, []string{membership.RoleMember}); err != nil {
+			return fmt.Errorf("add %s: %w", name, err)
+		}
+		if _, err := n.Ledger.Payment("fund-" + name); err == nil {
+			mc.Members = append(mc.Members, ManifestMember{Name: name, DID: k.DID(), KeyFile: file})
+			continue // funded on an earlier start
+		}
+		_, err = n.Ledger.Pay(ctx, ledger.Transfer{
+			ID: "fund-" + name, From: ledger.Account(admin.DID()), To: ledger.Account(k.DID()),
+			FromCoop: n.Config.CoopID, ToCoop: n.Config.CoopID, Amount: fund, Memo: "welcome credit",
+			CreatedAt: time.Now().UTC(),
+		})
+		if err != nil {
+			return fmt.Errorf("fund %s: %w", name, err)
+		}
+		mc.Members = append(mc.Members, ManifestMember{Name: name, DID: k.DID(), KeyFile: file})
+	}
+	return nil
+}
+
+func loadOrCreate(dir, name string) (*identity.Key, string, error) {
+	file := filepath.Join(dir, name+".key")
+	k, err := identity.LoadOrCreateKey(file, func() (*identity.Key, error) { return identity.GenerateKey(rand.Reader) })
+	return k, file, err
+}
+
+// StartForBench starts a one-co-op federation in dir with the given number of
+// funded members and rate limits high enough not to throttle a benchmark.
+func StartForBench(ctx context.Context, dir string, members int) (*Manifest, func(), error) {
+	names := make([]string, members)
+	for i := range names {
+		names[i] = fmt.Sprintf("m%03d", i)
+	}
+	f, err := Start(ctx, Options{
+		DataDir: dir, Coops: []string{"bench"}, Members: names, Fund: "1000.00",
+		Limits: gateway.RateLimits{PerDID: 1e6, PerIP: 1e6},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return f.Manifest, f.Stop, nil
+}
