@@ -14,7 +14,7 @@ const DIDPrefix = "did:icn:"
 
 // Sentinel identity errors; test with errors.Is. Each maps to a wire code by Code.
 var (
-	ErrDIDPrefix    = errors.New("DID must start with did:icn:")
+	ErrDIDPrefix    = errors.New("DID must start with the did:icn prefix")
 	ErrBase58       = errors.New("DID key is not valid base58btc")
 	ErrKeyLength    = errors.New("public key must be 32 bytes")
 	ErrBadSignature = errors.New("signature does not verify")

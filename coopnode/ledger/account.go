@@ -318,7 +318,7 @@ func (s *Store) Head() (seq uint64, hash []byte, err error) {
 			seq = binary.BigEndian.Uint64(v)
 		}
 		hash = append([]byte(nil), meta.Get(keyHeadHash)...)
-		if hash == nil || len(hash) == 0 {
+		if len(hash) == 0 {
 			hash = make([]byte, 32)
 		}
 		return nil

@@ -68,10 +68,9 @@ type Store struct {
 }
 
 type op struct {
-	fn    func(*Tx) error
-	err   error
-	done  chan struct{}
-	retry bool
+	fn   func(*Tx) error
+	err  error
+	done chan struct{}
 }
 
 // Open opens (creating if needed) the ledger at opts.Path.
