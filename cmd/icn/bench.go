@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"syscall"
@@ -42,6 +43,7 @@ type benchCoopOpts struct {
 	members  int
 	amount   string
 	jsonOut  bool
+	cpuProf  string
 }
 
 func newBenchCoopCmd() *cobra.Command {
@@ -70,7 +72,20 @@ directory (it then shares the machine's CPUs with the clients).`,
   icn bench coop --dev ./icn-dev --clients 64 --duration 30s --json`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
-		RunE:         func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.cpuProf != "" {
+				f, err := os.Create(o.cpuProf)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			return o.run(cmd)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.dev, "dev", "", "data directory (or dev.json) of a running icn dev to target (default: start an in-process dev co-op)")
@@ -80,6 +95,7 @@ directory (it then shares the machine's CPUs with the clients).`,
 	f.IntVar(&o.members, "members", 8, "members of the in-process dev co-op (without --dev)")
 	f.StringVar(&o.amount, "amount", "0.01", "amount of each payment")
 	f.BoolVar(&o.jsonOut, "json", false, "print one JSON object instead of a table")
+	f.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of this process (clients and, in-process, the node) to FILE")
 	return cmd
 }
 
