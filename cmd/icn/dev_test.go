@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode/client"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/devfed"
+)
+
+// TestDevCommand runs the README's main command as a real process: icn dev
+// writes dev.json, its gateways answer, a demo member can log in and pay,
+// and SIGTERM stops it cleanly with exit status 0.
+func TestDevCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the icn binary")
+	}
+	bin := filepath.Join(t.TempDir(), "icn")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	data := t.TempDir()
+	cmd := exec.Command(bin, "dev", "--data", data)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	manifest := filepath.Join(data, devfed.ManifestFile)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(manifest); err == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("icn dev exited early: %v\n%s", err, stdout.String())
+		case <-time.After(50 * time.Millisecond): // polling a file the child writes
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no dev.json after 60s\n%s", stdout.String())
+		}
+	}
+	m, err := devfed.LoadManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Coops) != 2 || len(m.Coops[0].Members) < 2 {
+		b, _ := json.Marshal(m)
+		t.Fatalf("manifest lacks co-ops or members: %s", b)
+	}
+	for _, c := range m.Coops {
+		resp, err := http.Get(c.GatewayURL + "/readyz")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s /readyz: %v %v", c.ID, err, resp)
+		}
+		resp.Body.Close()
+	}
+	a := m.Coops[0]
+	key, err := identity.ReadKeyFile(a.Members[0].KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := client.New(a.GatewayURL).Login(ctx, key, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Pay(ctx, client.PaymentIntent{To: a.Members[1].DID, Amount: "1.25", Memo: "dev test"}, key)
+	if err != nil || res.Status != "committed" {
+		t.Fatalf("pay: %+v %v", res, err)
+	}
+	bal, err := s.Balance(ctx, a.ID, key.DID(), "hours")
+	if err != nil || bal.Balance != "48.75" {
+		t.Fatalf("balance after welcome credit 50.00 and paying 1.25: %+v %v", bal, err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("icn dev exit after SIGTERM: %v\n%s", err, stdout.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("icn dev did not stop within 30s of SIGTERM")
+	}
+	if !bytes.Contains(stdout.Bytes(), []byte("stopped")) {
+		t.Fatalf("no clean-stop message:\n%s", stdout.String())
+	}
+}
