@@ -312,6 +312,9 @@ func (s *Store) Payment(id string) (Payment, error) {
 // starting before the cursor (0: from the newest). next is the cursor of the
 // following page, 0 when there is none.
 func (s *Store) History(account Account, limit int, before uint64) (page []Payment, next uint64, err error) {
+	if limit <= 0 {
+		return nil, 0, fmt.Errorf("history of %s: %w: limit must be positive", account, ErrInvalid)
+	}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		h := tx.Bucket(bktHistory).Bucket([]byte(account))
 		if h == nil {

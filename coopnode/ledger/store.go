@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -64,7 +65,7 @@ type Store struct {
 	closeMu  sync.RWMutex
 	closed   bool
 	feeds    *feedHub
-	onCommit func(n int) // metrics hook: number of ops in a committed batch
+	onCommit atomic.Pointer[func(n int)] // metrics hook: number of ops in a committed batch
 }
 
 type op struct {
@@ -139,7 +140,7 @@ func (s *Store) Close() error {
 func (s *Store) Currencies() money.Currencies { return s.opts.Currencies }
 
 // SetCommitHook registers fn, called by the writer with the size of each committed batch.
-func (s *Store) SetCommitHook(fn func(n int)) { s.onCommit = fn }
+func (s *Store) SetCommitHook(fn func(n int)) { s.onCommit.Store(&fn) }
 
 // Update runs fn in a write transaction shared with other concurrent writers,
 // and returns once that transaction is durable. If fn fails, nothing it wrote
@@ -238,8 +239,8 @@ func (s *Store) commit(batch []*op) {
 		}
 		if err == nil {
 			s.feeds.publish(events)
-			if s.onCommit != nil {
-				s.onCommit(n)
+			if hook := s.onCommit.Load(); hook != nil {
+				(*hook)(n)
 			}
 		} else {
 			s.opts.Logger.Error("ledger commit failed", "ops", len(batch), "err", err)
