@@ -123,7 +123,7 @@ func (e *testEnv) join(adminS *client.Session, k *identity.Key, name string) {
 }
 
 // loginDevice logs did in with a device key that is not the DID's own key.
-func (e *testEnv) loginDevice(did identity.DID, k *identity.Key) (int, string, string) {
+func (e *testEnv) loginDevice(did identity.DID, k *identity.Key) (int, client.TokenResponse, string) {
 	e.t.Helper()
 	var ch client.Challenge
 	if st, body := e.do("POST", "/auth/challenge", "", map[string]any{"did": did}); st != 200 {
@@ -136,7 +136,7 @@ func (e *testEnv) loginDevice(did identity.DID, k *identity.Key) (int, string, s
 	st, body := e.do("POST", "/auth/verify", "", map[string]any{"did": did, "nonce": ch.Nonce, "signature": identity.B64(sig), "coop_id": testCoop})
 	var tr client.TokenResponse
 	json.Unmarshal(body, &tr)
-	return st, tr.Token, errCode(body)
+	return st, tr, errCode(body)
 }
 
 // do sends one request; body is JSON-encoded unless it is a []byte or nil.
