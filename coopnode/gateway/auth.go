@@ -21,6 +21,18 @@ type claims struct {
 	jwt.RegisteredClaims
 	Dev string `json:"dev"` // device whose key logged in
 	Typ string `json:"typ"` // "access" or "refresh"
+	// IssuedNano is the issue time in Unix nanoseconds: iat has whole
+	// seconds only, too coarse to tell a session opened just after an
+	// emergency revoke from one opened just before it.
+	IssuedNano int64 `json:"iat_ns,omitempty"`
+}
+
+// issued is when the token was issued, as precisely as it says.
+func (c *claims) issued() time.Time {
+	if c.IssuedNano != 0 {
+		return time.Unix(0, c.IssuedNano)
+	}
+	return c.IssuedAt.Time
 }
 
 const (
@@ -62,7 +74,7 @@ func (t *tokens) issue(did identity.DID, dev, typ string, ttl time.Duration) (st
 			Issuer: string(t.key.DID()), Subject: string(did), Audience: jwt.ClaimStrings{t.coop},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)), ID: identity.B64(id),
 		},
-		Dev: dev, Typ: typ,
+		Dev: dev, Typ: typ, IssuedNano: now.UnixNano(),
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(t.key.PrivateKey())
 }
@@ -235,7 +247,8 @@ func (g *Gateway) sessionStands(c *claims) (*caller, error) {
 	if !g.deviceMayLogIn(did, c.Dev, now) {
 		return nil, errf(http.StatusUnauthorized, "device_revoked", "the device this session was opened with has been revoked")
 	}
-	if m, err := g.cfg.Members.Member(did); err == nil && c.IssuedAt.Time.Before(m.SessionsValidAfter) {
+	// SessionsValidAfter, not Member: a non-member's emergency revoke counts too.
+	if c.issued().Before(g.cfg.Members.SessionsValidAfter(did)) {
 		return nil, errf(http.StatusUnauthorized, "session_revoked", "sessions opened before an emergency revoke are closed; log in again")
 	}
 	return &caller{DID: did, Device: c.Dev}, nil
