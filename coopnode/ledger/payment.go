@@ -216,20 +216,8 @@ func (s *Store) record(ctx context.Context, t Transfer, hold bool, reject string
 // payment returns it unchanged; committing a rejected one is ErrFinal.
 func (s *Store) CommitHold(ctx context.Context, id string, counter Account) (Payment, error) {
 	return s.decide(ctx, id, func(tx *Tx, rec *icnv1.PaymentRecord) error {
-		if rec.Status == icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED {
-			return nil
-		}
-		from := Account(rec.From)
-		bal, err := tx.balance(from, rec.Currency)
-		if err != nil {
-			return err
-		}
-		bal.Held -= rec.Units
-		if err := tx.putBalance(from, rec.Currency, bal); err != nil {
-			return err
-		}
 		rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED
-		return tx.post(rec, icnv1.EntryKind_ENTRY_KIND_HOLD_COMMIT, from, counter, rec.Units)
+		return tx.post(rec, icnv1.EntryKind_ENTRY_KIND_HOLD_COMMIT, Account(rec.From), counter, rec.Units)
 	}, icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED)
 }
 
@@ -238,25 +226,14 @@ func (s *Store) CommitHold(ctx context.Context, id string, counter Account) (Pay
 // committed one is ErrFinal.
 func (s *Store) ReleaseHold(ctx context.Context, id, reason string) (Payment, error) {
 	return s.decide(ctx, id, func(tx *Tx, rec *icnv1.PaymentRecord) error {
-		if rec.Status == icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED {
-			return nil
-		}
-		from := Account(rec.From)
-		bal, err := tx.balance(from, rec.Currency)
-		if err != nil {
-			return err
-		}
-		bal.Held -= rec.Units
-		if err := tx.putBalance(from, rec.Currency, bal); err != nil {
-			return err
-		}
 		rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reason
 		return nil
 	}, icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED)
 }
 
-// decide moves a pending hold to target with apply; a payment already at
-// target is returned as it is, one decided otherwise is ErrFinal.
+// decide releases the hold of a pending payment and moves it to target with
+// apply; a payment already at target is returned as it is, one decided
+// otherwise is ErrFinal.
 func (s *Store) decide(ctx context.Context, id string, apply func(*Tx, *icnv1.PaymentRecord) error, target icnv1.PaymentStatus) (Payment, error) {
 	var out *icnv1.PaymentRecord
 	err := s.Update(ctx, func(tx *Tx) error {
@@ -274,6 +251,15 @@ func (s *Store) decide(ctx context.Context, id string, apply func(*Tx, *icnv1.Pa
 		}
 		if !rec.Hold || rec.Status != icnv1.PaymentStatus_PAYMENT_STATUS_PENDING {
 			return ErrFinal
+		}
+		from := Account(rec.From)
+		bal, err := tx.balance(from, rec.Currency)
+		if err != nil {
+			return err
+		}
+		bal.Held -= rec.Units
+		if err := tx.putBalance(from, rec.Currency, bal); err != nil {
+			return err
 		}
 		if err := apply(tx, rec); err != nil {
 			return err
