@@ -187,15 +187,31 @@ func decodeRecord(v []byte) (*icnv1.PaymentRecord, error) {
 }
 
 func (tx *Tx) addHistory(a Account, id string) error {
-	h, err := tx.Bucket(bktHistory).CreateBucketIfNotExists([]byte(a))
+	n, err := tx.counter(keyHistSeq)
 	if err != nil {
 		return err
 	}
-	n, err := h.NextSequence()
-	if err != nil {
-		return err
+	return tx.Bucket(bktHistory).Put(prefixed(string(a), n), []byte(id))
+}
+
+// counter increments and returns a uint64 kept in meta under key.
+func (tx *Tx) counter(key []byte) (uint64, error) {
+	meta := tx.Bucket(bktMeta)
+	var n uint64
+	if v := meta.Get(key); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
 	}
-	return h.Put(u64(n), []byte(id))
+	n++
+	return n, meta.Put(key, u64(n))
+}
+
+// prefixed returns the key name 0x00 n: one account's or feed's rows sort
+// together, in n order, in a flat bucket.
+func prefixed(name string, n uint64) []byte {
+	k := make([]byte, 0, len(name)+9)
+	k = append(k, name...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, n)
 }
 
 // PaymentEvent is the payload of Payment, PaymentPending and PaymentRejected events.

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -73,32 +74,32 @@ func (tx *Tx) AppendEvent(spec EventSpec) error {
 	ev := Event{Seq: seq, Type: spec.Type, At: at, Payload: payload}
 	tx.events = append(tx.events, published{CoopFeed, ev})
 
-	mfeeds := tx.Bucket(bktMFeed)
 	members := spec.Members
 	if spec.AllMembers {
 		members = nil
-		if err := mfeeds.ForEachBucket(func(k []byte) error {
+		if err := tx.Bucket(bktMFeedSeq).ForEach(func(k, _ []byte) error {
 			members = append(members, identity.DID(k))
 			return nil
 		}); err != nil {
 			return err
 		}
 	}
+	seqs, index := tx.Bucket(bktMFeedSeq), tx.Bucket(bktMFeed)
 	seen := make(map[identity.DID]bool, len(members))
 	for _, m := range members {
 		if seen[m] {
 			continue
 		}
 		seen[m] = true
-		b, err := mfeeds.CreateBucketIfNotExists([]byte(m))
-		if err != nil {
+		var mseq uint64
+		if v := seqs.Get([]byte(m)); len(v) == 8 {
+			mseq = binary.BigEndian.Uint64(v)
+		}
+		mseq++
+		if err := seqs.Put([]byte(m), u64(mseq)); err != nil {
 			return err
 		}
-		mseq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		if err := b.Put(u64(mseq), u64(seq)); err != nil {
+		if err := index.Put(prefixed(string(m), mseq), u64(seq)); err != nil {
 			return err
 		}
 		mev := ev
@@ -135,13 +136,10 @@ func (s *Store) ReadFeed(feed string, since uint64, limit int) ([]Event, error) 
 			}
 			return nil
 		}
-		b := tx.Bucket(bktMFeed).Bucket([]byte(feed))
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.Seek(u64(since + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			if err := load(binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(k)); err != nil {
+		prefix := []byte(feed + "\x00")
+		c := tx.Bucket(bktMFeed).Cursor()
+		for k, v := c.Seek(prefixed(feed, since+1)); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8 && len(out) < limit; k, v = c.Next() {
+			if err := load(binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(k[len(prefix):])); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -302,21 +303,24 @@ func (s *Store) History(account Account, limit int, before uint64) (page []Payme
 		return nil, 0, fmt.Errorf("history of %s: %w: limit must be positive", account, ErrInvalid)
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
-		h := tx.Bucket(bktHistory).Bucket([]byte(account))
-		if h == nil {
-			return nil
-		}
+		prefix := prefixed(string(account), 0)
+		prefix = prefix[:len(prefix)-8]
 		payments := tx.Bucket(bktPayments)
-		c := h.Cursor()
+		c := tx.Bucket(bktHistory).Cursor()
 		var k, v []byte
 		if before == 0 {
-			k, v = c.Last()
+			// Seek past the account's rows (name 0x00 …) to name 0x01, then step back.
+			if k, _ = c.Seek(append([]byte(account), 1)); k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
 		} else {
-			c.Seek(u64(before))
+			c.Seek(prefixed(string(account), before))
 			k, v = c.Prev()
 		}
 		var last uint64
-		for ; k != nil; k, v = c.Prev() {
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Prev() {
 			if len(page) == limit {
 				next = last // more remain: the next page starts before the last one shown
 				return nil
@@ -330,7 +334,7 @@ func (s *Store) History(account Account, limit int, before uint64) (page []Payme
 				return err
 			}
 			page = append(page, s.toPayment(rec))
-			last = binary.BigEndian.Uint64(k)
+			last = binary.BigEndian.Uint64(k[len(prefix):])
 		}
 		return nil
 	})

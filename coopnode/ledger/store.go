@@ -24,16 +24,19 @@ var (
 	bktBalances = []byte("balances") // account 0x00 currency → balance record
 	bktLimits   = []byte("limits")   // account 0x00 currency → int64 units
 	bktPayments = []byte("payments") // payment id → PaymentRecord
-	bktHistory  = []byte("history")  // account → (n → payment id)
+	bktHistory  = []byte("history")  // account 0x00 n → payment id (n from the history counter in meta)
 	bktFeed     = []byte("feed")     // seq → FeedEvent (the co-op feed)
-	bktMFeed    = []byte("mfeed")    // did → (member seq → co-op seq)
+	bktMFeed    = []byte("mfeed")    // did 0x00 member seq → co-op seq
+	bktMFeedSeq = []byte("mfeedseq") // did → the member feed's last seq
 
 	keyHeadSeq  = []byte("head_seq")
 	keyHeadHash = []byte("head_hash")
 	keyVersion  = []byte("version")
+	keyHistSeq  = []byte("history_seq")
 )
 
-const schemaVersion = 1
+// schemaVersion 2: history and member feeds in flat buckets with composite keys.
+const schemaVersion = 2
 
 // ErrClosed is returned by writes after Close.
 var ErrClosed = errors.New("ledger closed")
@@ -93,7 +96,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open ledger %s: %w", opts.Path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range append([][]byte{bktMeta, bktEntries, bktBalances, bktLimits, bktPayments, bktHistory, bktFeed, bktMFeed}, opts.Buckets...) {
+		for _, b := range append([][]byte{bktMeta, bktEntries, bktBalances, bktLimits, bktPayments, bktHistory, bktFeed, bktMFeed, bktMFeedSeq}, opts.Buckets...) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
