@@ -47,9 +47,9 @@ func cell(status int, code string) *want { return &want{status: status, code: co
 //	                            B's payment status: 404 not_found (indistinguishable from a missing id);
 //	                            invites, approve, ws: no {did} (n/a); member revoke: governed by role (see next)
 //	wrong role (plain member)   invites, approve, member revoke, ws?feed=coop: 403 forbidden_role; others n/a
-//	non-member (roles [])       every route needing a credential: 403 not_member (ws: ?feed=coop);
-//	                            application, ws own feed, devices, rotate, emergency-revoke need only a token (n/a)
-//	revoked credential          every route needing a credential: 403 credential_revoked (ws: ?feed=coop);
+//	non-member (roles [])       every route needing a credential: 403 not_member (ws: even the own feed);
+//	                            application, devices, rotate, emergency-revoke need only a token (n/a)
+//	revoked credential          every route needing a credential: 403 credential_revoked (ws: even the own feed);
 //	                            the token-only routes above are n/a
 func TestAuthorizationMatrix(t *testing.T) {
 	_, e := newTestGateway(t, func(c *Config) { c.Limits = RateLimits{PerIP: 1e6, PerDID: 1e6} })
@@ -101,8 +101,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			otherDID: cell(404, "not_found"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
 		{method: "GET", pattern: "/ws/{coop}",
 			wrongRole:   &want{status: 403, code: "forbidden_role", query: "?feed=coop"},
-			nonMember:   &want{status: 403, code: "not_member", query: "?feed=coop"},
-			revokedCred: &want{status: 403, code: "credential_revoked", query: "?feed=coop"}},
+			nonMember:   cell(403, "not_member"),
+			revokedCred: cell(403, "credential_revoked")},
 		{method: "POST", pattern: "/devices/{did}",
 			otherDID: &want{status: 403, code: "forbidden", body: signedDoc(bob, identity.TagDevice, map[string]string{
 				"did": string(bob.DID()), "action": "add", "device_id": "evil", "name": "evil", "public_key": identity.B64(spare.Public()),

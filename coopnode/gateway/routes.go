@@ -19,7 +19,7 @@ func (g *Gateway) routes() []route {
 		{"GET", "/ledger/{coop}/history/{did}", "history", ruleSelfOrMod, g.getHistory},
 		{"GET", "/payments/{coop}/{id}", "payment_status", ruleMember, g.getPayment},
 
-		{"GET", "/ws/{coop}", "events", ruleToken, g.getEvents},
+		{"GET", "/ws/{coop}", "events", ruleMember, g.getEvents},
 
 		{"POST", "/devices/{did}", "device_add", ruleSelf, g.postDevice},
 		{"DELETE", "/devices/{did}/{device}", "device_revoke", ruleSelf, g.deleteDevice},
