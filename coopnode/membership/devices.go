@@ -277,6 +277,20 @@ func (sg *signed) finish(tx *ledger.Tx, kr *keyringRec) error {
 }
 
 // keyInUse reports whether pub is, or was, the key of one of kr's devices.
+// canAdd says why a device with this id and key may not join the keyring, if it may not.
+func (kr *keyringRec) canAdd(id string, pub ed25519.PublicKey) error {
+	if kr.find(id) != nil {
+		return fmt.Errorf("%w: device %q exists", ErrConflict, id)
+	}
+	if kr.keyInUse(pub) {
+		return fmt.Errorf("%w: this key is or was already one of the DID's devices", ErrConflict)
+	}
+	if kr.countLive("") >= MaxLiveDevices {
+		return fmt.Errorf("%w: at most %d devices; revoke one first", ErrConflict, MaxLiveDevices)
+	}
+	return nil
+}
+
 func (kr *keyringRec) keyInUse(pub ed25519.PublicKey) bool {
 	for _, d := range kr.Devices {
 		if bytes.Equal(d.PublicKey, pub) {
@@ -375,14 +389,8 @@ func (s *Store) AddDevice(ctx context.Context, did identity.DID, request, signat
 		if err != nil {
 			return err
 		}
-		if kr.find(r.DeviceID) != nil {
-			return fmt.Errorf("%w: device %q exists", ErrConflict, r.DeviceID)
-		}
-		if kr.keyInUse(pub) {
-			return fmt.Errorf("%w: this key is or was already one of the DID's devices", ErrConflict)
-		}
-		if kr.countLive("") >= MaxLiveDevices {
-			return fmt.Errorf("%w: at most %d devices; revoke one first", ErrConflict, MaxLiveDevices)
+		if err := kr.canAdd(r.DeviceID, pub); err != nil {
+			return err
 		}
 		out = deviceRec{ID: r.DeviceID, Name: r.Name, PublicKey: pub, Status: DeviceActive, AddedAt: sg.now.UTC()}
 		kr.Devices = append(kr.Devices, out)
@@ -522,14 +530,8 @@ func (s *Store) Rotate(ctx context.Context, did identity.DID, request, signature
 		if err != nil {
 			return err
 		}
-		if kr.find(r.NewDeviceID) != nil {
-			return fmt.Errorf("%w: device %q exists", ErrConflict, r.NewDeviceID)
-		}
-		if kr.keyInUse(pub) {
-			return fmt.Errorf("%w: this key is or was already one of the DID's devices", ErrConflict)
-		}
-		if kr.countLive("") >= MaxLiveDevices {
-			return fmt.Errorf("%w: at most %d devices; revoke one first", ErrConflict, MaxLiveDevices)
+		if err := kr.canAdd(r.NewDeviceID, pub); err != nil {
+			return err
 		}
 		old := kr.find(r.SignedBy)
 		now := sg.now.UTC()
