@@ -408,16 +408,11 @@ func (o *walletOpts) payCmd() *cobra.Command {
 func (o *walletOpts) balanceCmd() *cobra.Command {
 	var did, currency string
 	cmd := leaf("balance", "Show a balance (your own unless --did)", func(cmd *cobra.Command) error {
-		if did != "" {
-			if _, _, err := identity.ParseDID(did); err != nil {
-				return fmt.Errorf("--did: %w", err)
-			}
+		if err := checkDIDFlag(did); err != nil {
+			return err
 		}
 		return o.run(cmd, func(ctx context.Context, t *walletTarget, s *client.Session) error {
-			who := s.DID()
-			if did != "" {
-				who = identity.DID(did)
-			}
+			who := didOr(did, s.DID())
 			cur := currency
 			if cur == "" {
 				cur = t.currency
@@ -446,16 +441,11 @@ func (o *walletOpts) historyCmd() *cobra.Command {
 		if limit < 1 {
 			return errors.New("--limit must be at least 1")
 		}
-		if did != "" {
-			if _, _, err := identity.ParseDID(did); err != nil {
-				return fmt.Errorf("--did: %w", err)
-			}
+		if err := checkDIDFlag(did); err != nil {
+			return err
 		}
 		return o.run(cmd, func(ctx context.Context, t *walletTarget, s *client.Session) error {
-			who := s.DID()
-			if did != "" {
-				who = identity.DID(did)
-			}
+			who := didOr(did, s.DID())
 			h, err := s.History(ctx, t.coop, who, limit, before)
 			if err != nil {
 				return err
@@ -564,4 +554,23 @@ func (o *walletOpts) watchCmd() *cobra.Command {
 	cmd.Flags().Uint64Var(&since, "since", 0, "replay events after this sequence number first (0: from the start)")
 	cmd.Flags().BoolVar(&coopFeed, "coop-feed", false, "the whole co-op's feed (roles moderator, treasurer) instead of your own")
 	return cmd
+}
+
+// checkDIDFlag validates an optional --did flag.
+func checkDIDFlag(did string) error {
+	if did == "" {
+		return nil
+	}
+	if _, _, err := identity.ParseDID(did); err != nil {
+		return fmt.Errorf("--did: %w", err)
+	}
+	return nil
+}
+
+// didOr returns the --did flag's DID, or self when the flag is empty.
+func didOr(did string, self identity.DID) identity.DID {
+	if did == "" {
+		return self
+	}
+	return identity.DID(did)
 }

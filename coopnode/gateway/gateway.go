@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -220,5 +219,3 @@ func pathCoopMismatch(g *Gateway, r *http.Request) error {
 	}
 	return nil
 }
-
-var _ = fmt.Sprintf

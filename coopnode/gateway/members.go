@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
@@ -219,5 +218,3 @@ func (g *Gateway) postEmergencyRevoke(w http.ResponseWriter, r *http.Request, c 
 	writeJSON(w, http.StatusOK, map[string]string{"did": string(c.DID), "status": "revoked", "kept_device": c.Device, "at": rfc3339(g.cfg.Clock())})
 	return nil
 }
-
-var _ = time.Second
