@@ -21,12 +21,13 @@ const (
 	TagEmergencyRevoke       Tag = "icn/v1/emergency-revoke"
 	TagCredential            Tag = "icn/v1/membership-credential"
 	TagReport                Tag = "icn/v1/report"
+	TagTrustAttestation      Tag = "icn/v1/trust-attestation"
 )
 
 var knownTags = map[Tag]bool{
 	TagAuthChallenge: true, TagPaymentIntent: true, TagMembershipApplication: true,
 	TagDevice: true, TagKeyRotation: true, TagEmergencyRevoke: true,
-	TagCredential: true, TagReport: true,
+	TagCredential: true, TagReport: true, TagTrustAttestation: true,
 }
 
 // SigningInput returns TAG || 0x0A || payload, the bytes a signature covers.
