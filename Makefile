@@ -3,6 +3,7 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 PROTOC_GEN_GO_VERSION := $(shell $(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
 STATICCHECK_VERSION   := v0.8.2
+PROTOC_GEN_GRPC_VERSION := v1.6.2
 FUZZTIME  ?= 10s
 BENCHTIME ?= 10s
 
@@ -23,8 +24,9 @@ test: ## the full test suite with the race detector (what CI runs)
 test-short: ## quick tests without the race detector
 	$(GO) test -short -count=1 ./...
 
-tools: ## install protoc-gen-go and staticcheck into bin/
+tools: ## install protoc-gen-go, protoc-gen-go-grpc and staticcheck into bin/
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GRPC_VERSION)
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 lint: ## gofmt, go vet and staticcheck
@@ -34,8 +36,8 @@ lint: ## gofmt, go vet and staticcheck
 	$(BIN)/staticcheck ./...
 
 proto: ## regenerate Go code from proto/ (needs protoc: apt-get install protobuf-compiler)
-	@test -x $(BIN)/protoc-gen-go || $(MAKE) tools
-	cd proto && PATH=$(BIN):$$PATH protoc --proto_path=. --go_out=. --go_opt=module=github.com/icn-coop/icn/proto $$(cd . && find icn -name '*.proto' | sort)
+	@test -x $(BIN)/protoc-gen-go-grpc || $(MAKE) tools
+	cd proto && PATH=$(BIN):$$PATH protoc --proto_path=. --go_out=. --go_opt=module=github.com/icn-coop/icn/proto --go-grpc_out=. --go-grpc_opt=module=github.com/icn-coop/icn/proto $$(cd . && find icn -name '*.proto' | sort)
 
 proto-check: proto ## fail if the committed generated code is stale
 	@git diff --exit-code -- proto/ || { echo "proto: generated code is stale; run make proto and commit"; exit 1; }

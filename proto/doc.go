@@ -2,4 +2,4 @@
 // icnv1/, the Go code generated from them by `make proto`.
 package proto
 
-//go:generate protoc --proto_path=. --go_out=. --go_opt=module=github.com/icn-coop/icn/proto icn/v1/ledger.proto
+//go:generate make -C .. proto
