@@ -1,0 +1,37 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Stable error codes of command results. They map to gRPC status codes in
+// the control plane (see grpcCode).
+const (
+	CodeInvalidArgument    = "invalid_argument"
+	CodeUnknownParticipant = "unknown_participant"
+	CodeAlreadyExists      = "already_exists"
+	CodeNotInitialized     = "federation_not_initialized"
+	CodeStale              = "stale_attestation"
+	CodeUnknownCurrency    = "unknown_currency"
+	CodePeriod             = "period_mismatch"
+)
+
+// ErrNotLeader is returned by writes and linearizable reads on a node that
+// is not (or no longer) the leader; the control plane forwards them.
+var ErrNotLeader = errors.New("not the raft leader")
+
+// ErrNoLeader is returned while the cluster has no elected leader.
+var ErrNoLeader = errors.New("cluster has no leader")
+
+// CommandError is a command the state machine refused.
+type CommandError struct {
+	Code    string
+	Message string
+}
+
+func (e *CommandError) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+func refuse(code, format string, args ...any) *CommandError {
+	return &CommandError{Code: code, Message: fmt.Sprintf(format, args...)}
+}

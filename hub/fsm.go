@@ -1,0 +1,257 @@
+package hub
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/icn-coop/icn/clearing"
+	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+)
+
+var (
+	bucketTransfers = []byte("transfers")
+	bucketTrust     = []byte("trust")
+	bucketPeriods   = []byte("periods")
+	bucketMeta      = []byte("meta")
+	keyApplied      = []byte("applied_index")
+	allBuckets      = [][]byte{bucketTransfers, bucketTrust, bucketPeriods, bucketMeta}
+)
+
+// FSM is the hub's replicated state machine. Raft calls ApplyBatch,
+// Snapshot and Restore; the control plane reads through the accessors,
+// which take a read lock.
+type FSM struct {
+	path string
+
+	mu    sync.RWMutex
+	db    *bolt.DB
+	st    *state
+	store *boltStore       // the records the state writes; its tx is set during apply
+	cur   money.Currencies // currencies for decoding records, copied from st.fed
+
+	applied  atomic.Uint64
+	waitMu   sync.Mutex
+	appliedC chan struct{} // closed at every apply, then replaced
+
+	// observe, if set, is told each applied batch's size and duration.
+	observe func(commands int, took time.Duration)
+}
+
+// OpenFSM creates the state machine's bbolt file at path, replacing any
+// earlier one: Raft rebuilds the state from the snapshot and the log.
+func OpenFSM(path string) (*FSM, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove old fsm file: %w", err)
+	}
+	f := &FSM{path: path, appliedC: make(chan struct{})}
+	if err := f.openDB(); err != nil {
+		return nil, err
+	}
+	f.store = &boltStore{f: f}
+	f.st = newState(f.store)
+	return f, nil
+}
+
+func (f *FSM) openDB() error {
+	db, err := bolt.Open(f.path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true})
+	if err != nil {
+		return fmt.Errorf("open fsm %s: %w", f.path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("init fsm %s: %w", f.path, err)
+	}
+	f.db = db
+	return nil
+}
+
+// Close closes the bbolt file.
+func (f *FSM) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.db.Close()
+}
+
+// Apply applies one log entry (raft.FSM).
+func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies committed log entries in one bbolt transaction
+// (raft.BatchingFSM). Each command entry's response is a
+// []*icnv1.CommandResult, one per command of its batch.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	start := time.Now()
+	out := make([]interface{}, len(logs))
+	f.mu.Lock()
+	n, err := f.applyLocked(logs, out)
+	f.mu.Unlock()
+	if err != nil {
+		// The log is durable and the FSM file is rebuilt at start, so
+		// stopping here loses nothing; continuing could diverge.
+		panic(fmt.Sprintf("hub fsm: apply at index %d: %v", logs[len(logs)-1].Index, err))
+	}
+	f.setApplied(logs[len(logs)-1].Index)
+	if f.observe != nil {
+		f.observe(n, time.Since(start))
+	}
+	return out
+}
+
+func (f *FSM) applyLocked(logs []*raft.Log, out []interface{}) (int, error) {
+	tx, err := f.db.Begin(true)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	f.store.tx = tx
+	defer func() { f.store.tx = nil }()
+	n := 0
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		var b icnv1.CommandBatch
+		if err := proto.Unmarshal(l.Data, &b); err != nil {
+			// A leader never proposes undecodable bytes; refuse them alike on every node.
+			out[i] = []*icnv1.CommandResult{{ErrorCode: CodeInvalidArgument, ErrorMessage: "undecodable log entry"}}
+			continue
+		}
+		res := make([]*icnv1.CommandResult, len(b.Commands))
+		for j, c := range b.Commands {
+			if res[j], err = f.st.apply(f.store, c); err != nil {
+				return n, err
+			}
+			f.syncCurrencies()
+		}
+		n += len(b.Commands)
+		out[i] = res
+	}
+	var idx [8]byte
+	binary.BigEndian.PutUint64(idx[:], logs[len(logs)-1].Index)
+	if err := tx.Bucket(bucketMeta).Put(keyApplied, idx[:]); err != nil {
+		return n, err
+	}
+	return n, tx.Commit()
+}
+
+func (f *FSM) syncCurrencies() {
+	if f.cur == nil && f.st.fed != nil {
+		f.cur = f.st.fed.Currencies
+	}
+}
+
+func (f *FSM) setApplied(idx uint64) {
+	f.applied.Store(idx)
+	f.waitMu.Lock()
+	close(f.appliedC)
+	f.appliedC = make(chan struct{})
+	f.waitMu.Unlock()
+}
+
+// AppliedIndex is the index of the last log entry applied.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// waitApplied blocks until the FSM has applied idx, or done is closed.
+func (f *FSM) waitApplied(done <-chan struct{}, idx uint64) error {
+	for {
+		f.waitMu.Lock()
+		ch := f.appliedC
+		f.waitMu.Unlock()
+		if f.applied.Load() >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-done:
+			return fmt.Errorf("wait for index %d (applied %d): %w", idx, f.applied.Load(), errTimeout)
+		}
+	}
+}
+
+var errTimeout = errors.New("timed out")
+
+// boltStore keeps transfer records, trust attestations and closed periods.
+// With tx nil it reads in transactions of its own (reads outside Apply).
+type boltStore struct {
+	f  *FSM
+	tx *bolt.Tx
+}
+
+func (s *boltStore) view(fn func(tx *bolt.Tx) error) error {
+	if s.tx != nil {
+		return fn(s.tx)
+	}
+	return s.f.db.View(fn)
+}
+
+// Get implements clearing.Records.
+func (s *boltStore) Get(id string) (clearing.Transfer, bool, error) {
+	var p icnv1.Transfer
+	var found bool
+	err := s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketTransfers).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return proto.Unmarshal(v, &p)
+	})
+	if err != nil || !found {
+		return clearing.Transfer{}, false, err
+	}
+	cur, ok := s.f.cur[p.GetCurrency()]
+	if !ok {
+		return clearing.Transfer{}, false, fmt.Errorf("transfer %s: unknown currency %q", id, p.GetCurrency())
+	}
+	return transferFromProto(&p, cur), true, nil
+}
+
+// Put implements clearing.Records.
+func (s *boltStore) Put(t clearing.Transfer) error {
+	if s.tx == nil {
+		return errors.New("transfer record written outside apply")
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(transferProto(t))
+	if err != nil {
+		return err
+	}
+	return s.tx.Bucket(bucketTransfers).Put([]byte(t.ID), b)
+}
+
+// PutTrust stores an edge with its attestation.
+func (s *boltStore) PutTrust(e *icnv1.TrustEdge) error {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return s.tx.Bucket(bucketTrust).Put(trustKey(e.GetFrom(), e.GetTo()), b)
+}
+
+// PutPeriod stores a closed period's summary (settlement builds on it).
+func (s *boltStore) PutPeriod(p clearing.PeriodSummary) error {
+	b, err := encodePeriod(p)
+	if err != nil {
+		return err
+	}
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], p.Number)
+	return s.tx.Bucket(bucketPeriods).Put(k[:], b)
+}
+
+func trustKey(from, to string) []byte { return []byte(from + "\x00" + to) }

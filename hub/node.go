@@ -1,0 +1,532 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Peer is a member of the initial cluster.
+type Peer struct {
+	DID      identity.DID
+	RaftAddr string
+	GRPCAddr string
+}
+
+// FederationConfig is what the first leader proposes as InitFederation.
+type FederationConfig struct {
+	DID        identity.DID
+	Name       string
+	MinTrust   string // decimal; empty means DefaultMinTrust
+	MaxHops    int    // 0 means trust.DefaultMaxHops
+	Currencies []money.Currency
+}
+
+// Config configures a hub node.
+type Config struct {
+	DataDir       string
+	Key           *identity.Key
+	RaftBind      string // e.g. "127.0.0.1:7100"; ignored with Transport
+	RaftAdvertise string // address peers dial; default: the bound address
+	GRPCAddr      string // this node's control-plane address, for forwarding
+	// Peers is the initial cluster (this node included). A node with no
+	// Raft state that is listed here bootstraps the cluster with exactly
+	// these servers; a node not listed waits to be joined.
+	Peers      []Peer
+	Federation FederationConfig
+
+	// Transport replaces the TLS TCP transport (tests: raft's in-memory one).
+	Transport raft.Transport
+
+	SnapshotThreshold uint64        // log entries between snapshots (default 8192)
+	SnapshotInterval  time.Duration // how often to check (default 30s)
+	TrailingLogs      uint64        // entries kept after a snapshot (default 10240)
+	HeartbeatTimeout  time.Duration // default 1s; also the election timeout
+	LeaderLease       time.Duration // default 500ms
+	MaxBatch          int           // commands per log entry (default 512)
+	MaxInflight       int           // batches proposed and not yet applied (default 4)
+	ExpireEvery       time.Duration // how often the leader expires due transfers (default 1s)
+
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	setDefault := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	setDefault(&c.SnapshotInterval, 30*time.Second)
+	setDefault(&c.HeartbeatTimeout, time.Second)
+	setDefault(&c.LeaderLease, 500*time.Millisecond)
+	setDefault(&c.ExpireEvery, time.Second)
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 512
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = 4
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Node is one hub cluster node.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	raft   *raft.Raft
+	fsm    *FSM
+	logs   *raftboltdb.BoltStore
+	trans  raft.Transport
+	closer io.Closer // the TLS stream layer, if we made it
+
+	proposeC    chan *proposal
+	inflight    chan struct{}
+	leaderReady atomic.Bool
+	notifyC     chan bool
+
+	metrics *Metrics
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+type proposal struct {
+	cmd  *icnv1.Command
+	done chan proposalResult
+}
+
+type proposalResult struct {
+	res *icnv1.CommandResult
+	err error
+}
+
+// Open starts a hub node: it opens the Raft stores in DataDir, starts the
+// transport and, if this node is in Peers and has no state, bootstraps.
+func Open(cfg Config) (*Node, error) {
+	cfg.defaults()
+	if cfg.Key == nil {
+		return nil, errors.New("hub: a node key is required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("hub data dir: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, proposeC: make(chan *proposal, 4*cfg.MaxBatch),
+		inflight: make(chan struct{}, cfg.MaxInflight), notifyC: make(chan bool, 16),
+		metrics: newMetrics(), stop: make(chan struct{})}
+	if err := n.open(); err != nil {
+		n.closeStores()
+		return nil, err
+	}
+	n.wg.Add(2)
+	go n.batchLoop()
+	go n.leaderLoop()
+	return n, nil
+}
+
+func (n *Node) open() error {
+	var err error
+	if n.fsm, err = OpenFSM(filepath.Join(n.cfg.DataDir, "fsm.db")); err != nil {
+		return err
+	}
+	n.fsm.observe = n.metrics.observeBatch
+	if n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, "raft.db")}); err != nil {
+		return fmt.Errorf("open raft log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, n.hclog("snapshots"))
+	if err != nil {
+		return fmt.Errorf("open snapshots: %w", err)
+	}
+	if n.trans = n.cfg.Transport; n.trans == nil {
+		stream, err := newTLSStream(n.cfg.RaftBind, n.cfg.RaftAdvertise, n.cfg.Key, n.acceptPeer)
+		if err != nil {
+			return err
+		}
+		n.closer = stream
+		n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: n.hclog("transport")})
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.Key.DID())
+	rc.HeartbeatTimeout, rc.ElectionTimeout = n.cfg.HeartbeatTimeout, n.cfg.HeartbeatTimeout
+	rc.LeaderLeaseTimeout = n.cfg.LeaderLease
+	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = n.cfg.SnapshotThreshold, n.cfg.SnapshotInterval, n.cfg.TrailingLogs
+	rc.BatchApplyCh, rc.MaxAppendEntries = true, 256
+	rc.NotifyCh = n.notifyC
+	rc.Logger = n.hclog("raft")
+	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, snaps, n.trans); err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	return n.bootstrap(snaps)
+}
+
+func (n *Node) bootstrap(snaps raft.SnapshotStore) error {
+	has, err := raft.HasExistingState(n.logs, n.logs, snaps)
+	if err != nil || has || !n.inPeers(n.cfg.Key.DID()) {
+		return err
+	}
+	var conf raft.Configuration
+	for _, p := range n.cfg.Peers {
+		addr := raft.ServerAddress(p.RaftAddr)
+		if p.DID == n.cfg.Key.DID() {
+			addr = n.trans.LocalAddr()
+		}
+		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(p.DID), Address: addr, Suffrage: raft.Voter})
+	}
+	if err := n.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	n.log.Info("bootstrapped cluster", "servers", len(conf.Servers))
+	return nil
+}
+
+func (n *Node) inPeers(d identity.DID) bool {
+	for _, p := range n.cfg.Peers {
+		if p.DID == d {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptPeer admits a Raft connection from a configured peer, a server of
+// the current configuration or a registered hub node.
+func (n *Node) acceptPeer(d identity.DID) bool {
+	if n.inPeers(d) {
+		return true
+	}
+	if n.fsm != nil && n.fsm.hubNode(d) != nil {
+		return true
+	}
+	if n.raft == nil {
+		return false
+	}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(d) {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) hclog(name string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Warn, Output: slogWriter{n.log}})
+}
+
+// slogWriter carries raft's hclog lines into slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(string(trimNewline(p)), "component", "raft")
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+// DID is this node's identity (its Raft server id).
+func (n *Node) DID() identity.DID { return n.cfg.Key.DID() }
+
+// FSM gives read access to the replicated state.
+func (n *Node) FSM() *FSM { return n.fsm }
+
+// Raft exposes the raft node (cluster status, tests).
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// Metrics returns the node's metrics collectors.
+func (n *Node) Metrics() *Metrics { return n.metrics }
+
+// IsLeader reports whether this node is the leader and has applied its term's first entry.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader && n.leaderReady.Load() }
+
+// Leader returns the leader's DID and control-plane address, if known.
+func (n *Node) Leader() (identity.DID, string, bool) {
+	addr, id := n.raft.LeaderWithID()
+	if id == "" {
+		return "", "", false
+	}
+	d := identity.DID(id)
+	if hn := n.fsm.hubNode(d); hn != nil && hn.GetGrpcAddress() != "" {
+		return d, hn.GetGrpcAddress(), true
+	}
+	for _, p := range n.cfg.Peers {
+		if p.DID == d {
+			return d, p.GRPCAddr, true
+		}
+	}
+	_ = addr
+	return d, "", true
+}
+
+// Propose replicates one command and returns the state machine's result.
+// Commands from concurrent callers share log entries. ErrNotLeader means
+// nothing was proposed; raft.ErrLeadershipLost means the outcome is
+// unknown and the command (keyed by its id) may be retried.
+func (n *Node) Propose(ctx context.Context, cmd *icnv1.Command) (*icnv1.CommandResult, error) {
+	if n.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	p := &proposal{cmd: cmd, done: make(chan proposalResult, 1)}
+	start := time.Now()
+	select {
+	case n.proposeC <- p:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.stop:
+		return nil, raft.ErrRaftShutdown
+	}
+	select {
+	case r := <-p.done:
+		n.metrics.proposeLatency.Observe(time.Since(start).Seconds())
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// batchLoop packs queued proposals into log entries. While MaxInflight
+// entries are in flight it waits, so that load turns into bigger batches
+// instead of more entries.
+func (n *Node) batchLoop() {
+	defer n.wg.Done()
+	for {
+		var first *proposal
+		select {
+		case first = <-n.proposeC:
+		case <-n.stop:
+			return
+		}
+		select {
+		case n.inflight <- struct{}{}:
+		case <-n.stop:
+			first.done <- proposalResult{err: raft.ErrRaftShutdown}
+			return
+		}
+		batch := n.drain(first)
+		n.wg.Add(1)
+		go n.await(n.apply(batch), batch)
+	}
+}
+
+func (n *Node) drain(first *proposal) []*proposal {
+	batch := []*proposal{first}
+	for len(batch) < n.cfg.MaxBatch {
+		select {
+		case p := <-n.proposeC:
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (n *Node) apply(batch []*proposal) raft.ApplyFuture {
+	now := time.Now().UnixNano()
+	cb := &icnv1.CommandBatch{Commands: make([]*icnv1.Command, len(batch))}
+	for i, p := range batch {
+		if p.cmd.AtUnixNano == 0 {
+			p.cmd.AtUnixNano = now
+		}
+		cb.Commands[i] = p.cmd
+	}
+	data, err := proto.Marshal(cb)
+	if err != nil {
+		return errFuture{err}
+	}
+	return n.raft.Apply(data, 10*time.Second)
+}
+
+func (n *Node) await(f raft.ApplyFuture, batch []*proposal) {
+	defer n.wg.Done()
+	err := f.Error()
+	<-n.inflight
+	if err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			err = ErrNotLeader
+		}
+		for _, p := range batch {
+			p.done <- proposalResult{err: err}
+		}
+		return
+	}
+	res, _ := f.Response().([]*icnv1.CommandResult)
+	for i, p := range batch {
+		if i < len(res) {
+			p.done <- proposalResult{res: res[i]}
+		} else {
+			p.done <- proposalResult{err: errors.New("state machine gave no result")}
+		}
+	}
+}
+
+type errFuture struct{ err error }
+
+func (f errFuture) Error() error          { return f.err }
+func (f errFuture) Index() uint64         { return 0 }
+func (f errFuture) Response() interface{} { return nil }
+
+// ReadBarrier makes the next read of this node's state linearizable: it
+// checks this node is still the leader after noting the commit index, then
+// waits until the state machine has applied that index.
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	ci := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return ErrNotLeader
+	}
+	return n.fsm.waitApplied(ctx.Done(), ci)
+}
+
+// leaderLoop runs the leader's duties while this node leads.
+func (n *Node) leaderLoop() {
+	defer n.wg.Done()
+	stop := func() {}
+	defer func() { stop() }()
+	for {
+		select {
+		case leader := <-n.notifyC:
+			n.metrics.setLeader(leader)
+			stop()
+			n.leaderReady.Store(false)
+			stop = func() {}
+			if leader {
+				stop = n.startDuties()
+			}
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// startDuties runs lead until the returned function is called.
+func (n *Node) startDuties() func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); n.lead(ctx) }()
+	return func() {
+		cancel()
+		<-done
+		n.leaderReady.Store(false)
+	}
+}
+
+func (n *Node) lead(ctx context.Context) {
+	// A read index is only sound once an entry of this term has been applied.
+	if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
+		n.log.Warn("leader barrier failed", "err", err)
+		return
+	}
+	n.leaderReady.Store(true)
+	n.log.Info("leading", "term", n.raft.CurrentTerm())
+	n.initCluster(ctx)
+	t := time.NewTicker(n.cfg.ExpireEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if at, ok := n.fsm.nextExpiry(); ok && at <= time.Now().UnixNano() {
+				if _, err := n.Propose(ctx, &icnv1.Command{Cmd: &icnv1.Command_ExpireTransfers{ExpireTransfers: &icnv1.ExpireTransfers{}}}); err != nil {
+					n.log.Warn("expire transfers", "err", err)
+				}
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// initCluster proposes the federation's identity and the configured nodes'
+// addresses, once each.
+func (n *Node) initCluster(ctx context.Context) {
+	var cmds []*icnv1.Command
+	if !n.fsm.initialized() && n.cfg.Federation.DID != "" {
+		fc := n.cfg.Federation
+		init := &icnv1.InitFederation{FederationDid: string(fc.DID), Name: fc.Name, MinTrust: fc.MinTrust, MaxHops: uint32(fc.MaxHops)}
+		for _, c := range fc.Currencies {
+			init.Currencies = append(init.Currencies, &icnv1.CurrencySpec{Code: c.Code, Scale: uint32(c.Scale)})
+		}
+		cmds = append(cmds, &icnv1.Command{Cmd: &icnv1.Command_InitFederation{InitFederation: init}})
+	}
+	peers := n.cfg.Peers
+	if !n.inPeers(n.DID()) {
+		peers = append(peers, Peer{DID: n.DID(), RaftAddr: string(n.trans.LocalAddr()), GRPCAddr: n.cfg.GRPCAddr})
+	}
+	for _, p := range peers {
+		hn := n.fsm.hubNode(p.DID)
+		if p.GRPCAddr == "" || (hn != nil && hn.GetGrpcAddress() == p.GRPCAddr) {
+			continue
+		}
+		cmds = append(cmds, &icnv1.Command{Cmd: &icnv1.Command_RegisterHubNode{RegisterHubNode: &icnv1.RegisterHubNode{
+			Did: string(p.DID), RaftAddress: p.RaftAddr, GrpcAddress: p.GRPCAddr}}})
+	}
+	for _, c := range cmds {
+		if res, err := n.Propose(ctx, c); err != nil || res.GetErrorCode() != "" {
+			n.log.Warn("initialise cluster state", "err", err, "code", res.GetErrorCode(), "message", res.GetErrorMessage())
+		}
+	}
+}
+
+// Close stops the node: raft first (so nothing more is applied), then the stores.
+func (n *Node) Close() error {
+	var err error
+	n.once.Do(func() {
+		close(n.stop)
+		if n.raft != nil {
+			err = n.raft.Shutdown().Error()
+		}
+		n.wg.Wait()
+		if e := n.closeStores(); err == nil {
+			err = e
+		}
+	})
+	return err
+}
+
+func (n *Node) closeStores() error {
+	var errs []error
+	if c, ok := n.trans.(io.Closer); ok && n.cfg.Transport == nil {
+		errs = append(errs, c.Close())
+	} else if n.closer != nil {
+		errs = append(errs, n.closer.Close())
+	}
+	if n.logs != nil {
+		errs = append(errs, n.logs.Close())
+	}
+	if n.fsm != nil {
+		errs = append(errs, n.fsm.Close())
+	}
+	return errors.Join(errs...)
+}

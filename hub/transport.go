@@ -1,0 +1,47 @@
+package hub
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/icn-coop/icn/identity"
+)
+
+// tlsStream is raft's stream layer over TLS 1.3 with both ends pinned to
+// hub node DIDs (raft.StreamLayer).
+type tlsStream struct {
+	net.Listener
+	advertise net.Addr
+	cfg       *tls.Config
+}
+
+func newTLSStream(bind, advertise string, key *identity.Key, accept func(identity.DID) bool) (*tlsStream, error) {
+	cfg, err := identity.TLSConfig(key, accept)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("raft listen %s: %w", bind, err)
+	}
+	adv := ln.Addr()
+	if advertise != "" {
+		if adv, err = net.ResolveTCPAddr("tcp", advertise); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("raft advertise address %q: %w", advertise, err)
+		}
+	}
+	return &tlsStream{Listener: tls.NewListener(ln, cfg), advertise: adv, cfg: cfg}, nil
+}
+
+// Dial opens a pinned TLS connection to another hub node.
+func (s *tlsStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	return tls.DialWithDialer(d, "tcp", string(addr), s.cfg)
+}
+
+// Addr is the address other nodes reach this one at.
+func (s *tlsStream) Addr() net.Addr { return s.advertise }
