@@ -100,11 +100,12 @@ func (b *Book) set(k posKey, p pos) {
 		delete(b.pos, k)
 		return
 	}
-	if q := b.pos[k]; q != nil {
-		*q = p
-		return
+	q := b.pos[k]
+	if q == nil {
+		q = new(pos) // (not &p: that would move every caller's p to the heap)
+		b.pos[k] = q
 	}
-	b.pos[k] = &p
+	*q = p
 }
 
 // add returns x+y and whether it did not overflow.
@@ -235,17 +236,16 @@ func (b *Book) Commit(id string, at int64) (Outcome, error) {
 	amt, cur := t.Amount.Units(), t.Amount.Currency().Code
 	fk, tk, bk := posKey{t.From, cur}, posKey{t.To, cur}, bilKey{cur, t.From, t.To}
 	fp, tp := b.get(fk), b.get(tk)
-	var bl bil
-	if x := b.bil[bk]; x != nil {
-		bl = *x
+	bl := b.bil[bk]
+	if bl == nil {
+		bl = new(bil) // stored below only once the commit is recorded
 	}
+	amount, count := bl.amount+amt, bl.count+1 // amount ≤ fp.sent: cannot overflow
 	var ok [4]bool
 	fp.reserved, ok[0] = add(fp.reserved, -amt)
 	tp.incoming, ok[1] = add(tp.incoming, -amt)
 	fp.sent, ok[2] = add(fp.sent, amt)
 	tp.received, ok[3] = add(tp.received, amt)
-	bl.amount += amt // ≤ fp.sent
-	bl.count++
 	if ok != [4]bool{true, true, true, true} || fp.reserved < 0 || tp.incoming < 0 {
 		return Outcome{}, fmt.Errorf("%w: commit %q: counters out of range", ErrCorrupt, id)
 	}
@@ -255,7 +255,8 @@ func (b *Book) Commit(id string, at int64) (Outcome, error) {
 	}
 	b.set(fk, fp)
 	b.set(tk, tp)
-	b.bil[bk] = &bl
+	bl.amount, bl.count = amount, count
+	b.bil[bk] = bl
 	b.committed++
 	b.drop(p)
 	return Outcome{Transfer: t}, nil
