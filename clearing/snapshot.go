@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
@@ -100,7 +102,8 @@ func Restore(st Snapshot, rec Records) (*Book, error) {
 		b.pending[t.ID] = p
 		heap.Push(&b.expiry, p)
 	}
-	for k, p := range b.pos { // order-independent checks
+	for _, k := range sortedKeys(b.pos) { // sorted: the first error reported is deterministic
+		p := b.pos[k]
 		if reserved[k] != p.reserved {
 			return nil, corrupt("reserved of %s %s is %d, pending sum %d", k.did, k.cur, p.reserved, reserved[k])
 		}
@@ -111,7 +114,8 @@ func Restore(st Snapshot, rec Records) (*Book, error) {
 			return nil, corrupt("received+incoming overflows for %s %s", k.did, k.cur)
 		}
 	}
-	for k, r := range reserved {
+	for _, k := range sortedKeys(reserved) {
+		r := reserved[k]
 		if b.pos[k] == nil || b.pos[k].reserved != r {
 			return nil, corrupt("pending sum of %s %s is %d, no matching reservation", k.did, k.cur, r)
 		}
@@ -139,22 +143,29 @@ func Restore(st Snapshot, rec Records) (*Book, error) {
 	if count != st.Committed {
 		return nil, corrupt("committed %d, bilateral counts %d", st.Committed, count)
 	}
-	for k, p := range b.pos {
+	for _, k := range sortedKeys(b.pos) {
+		p := b.pos[k]
 		if p.sent != sent[k] || p.received != recv[k] {
 			return nil, corrupt("position %s %s sent/received %d/%d, bilateral %d/%d", k.did, k.cur, p.sent, p.received, sent[k], recv[k])
 		}
 	}
-	for k := range sent {
+	for _, k := range sortedKeys(sent) {
 		if b.pos[k] == nil {
 			return nil, corrupt("bilateral sent by %s %s without a position", k.did, k.cur)
 		}
 	}
-	for k := range recv {
+	for _, k := range sortedKeys(recv) {
 		if b.pos[k] == nil {
 			return nil, corrupt("bilateral received by %s %s without a position", k.did, k.cur)
 		}
 	}
 	return b, nil
+}
+
+func sortedKeys[V any](m map[posKey]V) []posKey {
+	return slices.SortedFunc(maps.Keys(m), func(x, y posKey) int {
+		return cmp.Or(cmp.Compare(x.did, y.did), cmp.Compare(x.cur, y.cur))
+	})
 }
 
 func corrupt(format string, args ...any) error {

@@ -228,10 +228,10 @@ type Bilateral struct {
 // PeriodSummary describes a closed period. Positions are as at the close
 // (Reserved included, for information: reservations carry over).
 type PeriodSummary struct {
-	Number    uint64
-	OpenedAt  int64
-	ClosedAt  int64
-	Positions []Position
-	Bilateral []Bilateral
-	Transfers int // transfers committed in the period
+	Number    uint64      `json:"number"`
+	OpenedAt  int64       `json:"opened_at"`
+	ClosedAt  int64       `json:"closed_at"`
+	Positions []Position  `json:"positions"`
+	Bilateral []Bilateral `json:"bilateral"`
+	Transfers int         `json:"transfers"` // transfers committed in the period
 }
