@@ -24,6 +24,7 @@ type model struct {
 	reqs     map[string]clearing.PrepareRequest // original request of every stored id
 	ids      []string                           // stored ids, in first-seen order
 	pend     []string                           // pending ids
+	live     map[string]bool                    // ids pending or committed this period (to keep scans short)
 	period   uint64
 	openedAt int64
 	// allowance[k]: how far k may be over its cap because of reservations
@@ -33,14 +34,15 @@ type model struct {
 
 func newModel(env *fakeEnv) *model {
 	return &model{env: env, recs: map[string]clearing.Transfer{}, reqs: map[string]clearing.PrepareRequest{},
-		period: 1, allowance: map[capKey]int64{}}
+		live: map[string]bool{}, period: 1, allowance: map[capKey]int64{}}
 }
 
 type mpos struct{ sent, received, reserved int64 }
 
 func (m *model) positions() map[capKey]mpos {
 	out := map[capKey]mpos{}
-	for _, t := range m.recs {
+	for id := range m.live {
+		t := m.recs[id]
 		k := capKey{t.From, t.Amount.Currency().Code}
 		r := capKey{t.To, k.cur}
 		switch {
@@ -75,7 +77,8 @@ func (m *model) bilateral() []clearing.Bilateral {
 		from, to identity.DID
 	}
 	acc := map[bk]clearing.Bilateral{}
-	for _, t := range m.recs {
+	for id := range m.live {
+		t := m.recs[id]
 		if t.State == clearing.StateCommitted && t.Period == m.period {
 			k := bk{t.Amount.Currency().Code, t.From, t.To}
 			x := acc[k]
@@ -117,6 +120,11 @@ func (m *model) store(t clearing.Transfer) {
 		m.pend = append(m.pend, t.ID)
 	}
 	m.recs[t.ID] = t
+	if t.State == clearing.StatePrepared || (t.State == clearing.StateCommitted && t.Period == m.period) {
+		m.live[t.ID] = true
+	} else {
+		delete(m.live, t.ID)
+	}
 }
 
 func (m *model) prepare(r clearing.PrepareRequest, at int64) clearing.Outcome {
@@ -221,14 +229,19 @@ func (m *model) open(n uint64, at int64) (clearing.PeriodSummary, bool) {
 		return clearing.PeriodSummary{}, false
 	}
 	var committed int
-	for _, t := range m.recs {
-		if t.State == clearing.StateCommitted && t.Period == m.period {
+	for id := range m.live {
+		if m.recs[id].State == clearing.StateCommitted {
 			committed++
 		}
 	}
 	sum := clearing.PeriodSummary{Number: m.period, OpenedAt: m.openedAt, ClosedAt: at,
 		Positions: m.positionList(), Bilateral: m.bilateral(), Transfers: committed}
 	m.period, m.openedAt = n, at
+	for id := range m.live {
+		if m.recs[id].State == clearing.StateCommitted {
+			delete(m.live, id)
+		}
+	}
 	// A participant that was a net creditor at the close may now hold
 	// reservations beyond its cap: they were checked against a position that
 	// the new period no longer has. Only that excess is allowed.
@@ -565,7 +578,7 @@ func (r *propRun) check(i int, name string) {
 	}
 	committed := 0
 	commitSum := map[string]int64{}
-	for _, tr := range m.recs {
+	for _, tr := range m.recs { // all records, not just live ones
 		if tr.State == clearing.StateCommitted && tr.Period == m.period {
 			committed++
 			commitSum[tr.Amount.Currency().Code] += tr.Amount.Units()
