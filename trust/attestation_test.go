@@ -43,6 +43,7 @@ func TestDecodeAttestation(t *testing.T) {
 		{"spaces and reordered", " {" + strings.Join([]string{good[4], good[3], good[2], good[1], good[0]}, " , ") + "} \n", nil},
 		{"weight with trailing zeros", with(3, f("weight", `"0.80"`)), nil},
 		{"weight zero", with(3, f("weight", `"0"`)), nil},
+		{"escaped characters", with(0, `"type":"icn-trust-\u0061ttestation"`), nil},
 		{"unknown field", obj(append(good, f("memo", `"x"`))...), trust.ErrAttestation},
 		{"field in other case", with(0, `"Type":"icn-trust-attestation"`), trust.ErrAttestation},
 		{"repeated field", obj(append(good, f("weight", `"0.1"`))...), trust.ErrAttestation},

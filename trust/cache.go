@@ -6,13 +6,13 @@ package trust
 //
 // Reverse dependencies (node → results that examined it) are append-only slices of
 // (source, stamp) pairs. An entry whose result has been dropped is recognised as stale by its
-// stamp and cleared lazily, which keeps inserts and drops cheap; sweep bounds the garbage.
+// stamp and cleared lazily, which keeps inserts and drops cheap; collect bounds the garbage.
 
 // Cache bounds. Eviction is first-in first-out; it costs a recomputation, never an answer.
 const (
 	maxCachedSources = 4096
-	// maxCachedCells bounds the memory of all results: a result costs one cell per node it
-	// reached plus one per node it examined (8 bytes each), so about 32 MiB at most.
+	// maxCachedCells bounds the memory of all results: a result costs one cell per slot of
+	// its table plus one per node it examined (8 bytes each), so about 32 MiB at most.
 	maxCachedCells = 1 << 22
 	// sweepSlack is how much stale dependency garbage is tolerated before a sweep.
 	sweepSlack = 1 << 16
@@ -35,30 +35,51 @@ func (g *Graph) Stats() CacheStats {
 
 // result is the single-source trust from one source to every node it reaches.
 type result struct {
-	stamp    uint32
-	nodes    []int32  // reached node indices, ascending
-	weights  []Weight // best trust in nodes[i]
-	examined []int32  // the nodes whose out-edges the search read
+	stamp uint32
+	// table maps reached nodes to their trust: open addressing with linear probing, each slot
+	// (node+1)<<32 | weight, 0 when empty, at most two thirds full. A lookup, hit or miss,
+	// usually reads one cache line, where a binary search over a sorted list read ten.
+	table    []uint64
+	examined []int32 // the nodes whose out-edges the search read
+}
+
+// newResult returns a result with room for n reached nodes.
+func newResult(n int, examined []int32) *result {
+	return &result{table: make([]uint64, n+n/2+1), examined: examined}
+}
+
+// home returns the first slot to probe for node in a table of n slots: a Fibonacci hash
+// mapped onto [0, n) by multiply-shift, so n need not be a power of two.
+func home(node int32, n int) int { return int(uint64(uint32(node)*0x9E3779B1) * uint64(n) >> 32) }
+
+func (r *result) add(node int32, w Weight) {
+	i := home(node, len(r.table))
+	for r.table[i] != 0 {
+		if i++; i == len(r.table) {
+			i = 0
+		}
+	}
+	r.table[i] = uint64(node+1)<<32 | uint64(w)
 }
 
 // weight returns the trust in node t (Zero if unreached).
 func (r *result) weight(t int32) Weight {
-	lo, hi := 0, len(r.nodes)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if r.nodes[m] < t {
-			lo = m + 1
-		} else {
-			hi = m
+	key := uint64(t+1) << 32
+	for i := home(t, len(r.table)); ; {
+		s := r.table[i]
+		if s == 0 {
+			return Zero
+		}
+		if s&^0xFFFF_FFFF == key {
+			return Weight(uint32(s))
+		}
+		if i++; i == len(r.table) {
+			i = 0
 		}
 	}
-	if lo < len(r.nodes) && r.nodes[lo] == t {
-		return r.weights[lo]
-	}
-	return Zero
 }
 
-func (r *result) cost() int { return len(r.nodes) + len(r.examined) }
+func (r *result) cost() int { return len(r.table) + len(r.examined) }
 
 // ref names one cached result; it is live while entries[src] still has that stamp.
 type ref struct {
@@ -67,17 +88,20 @@ type ref struct {
 }
 
 type cache struct {
-	entries   map[int32]*result
-	deps      [][]ref // by node: results that examined it (may hold stale refs)
-	depSlots  int     // total refs held in deps
-	liveDeps  int     // refs in deps that are live (sum of len(examined))
-	fifo      []ref   // insertion order, for eviction (may hold stale refs)
-	cells     int
-	lastStamp uint32
-	stats     CacheStats
+	maxSources, maxCells int // the bounds (fields so that tests can shrink them)
+	entries              map[int32]*result
+	deps                 [][]ref // by node: results that examined it (may hold stale refs)
+	depSlots             int     // total refs held in deps
+	liveDeps             int     // refs in deps that are live (sum of len(examined))
+	fifo                 []ref   // insertion order, for eviction (may hold stale refs)
+	cells                int
+	lastStamp            uint32
+	stats                CacheStats
 }
 
-func newCache() cache { return cache{entries: map[int32]*result{}} }
+func newCache() cache {
+	return cache{maxSources: maxCachedSources, maxCells: maxCachedCells, entries: map[int32]*result{}}
+}
 
 // grow makes room for the dependencies of n nodes.
 func (c *cache) grow(n int) {
@@ -104,7 +128,7 @@ func (c *cache) get(src int32) *result {
 // put caches r as the result for src, evicting the oldest results to stay within bounds.
 // A result too large for the whole budget is simply not cached.
 func (c *cache) put(src int32, r *result) {
-	if r.cost() > maxCachedCells {
+	if r.cost() > c.maxCells {
 		return
 	}
 	c.lastStamp++
@@ -112,7 +136,7 @@ func (c *cache) put(src int32, r *result) {
 		c.reset()
 		c.lastStamp = 1
 	}
-	for len(c.entries) >= maxCachedSources || c.cells+r.cost() > maxCachedCells {
+	for len(c.entries) >= c.maxSources || c.cells+r.cost() > c.maxCells {
 		c.evictOldest()
 	}
 	r.stamp = c.lastStamp

@@ -2,6 +2,7 @@ package trust
 
 import (
 	"crypto/sha256"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -12,9 +13,33 @@ import (
 // TestCacheBookkeeping churns a small graph long enough for stale references to be swept
 // several times, and checks the cache's internal accounting and answers as it goes.
 func TestCacheBookkeeping(t *testing.T) {
+	g, p := churnGraph(t)
+	swept := churn(t, g, p, 150_000)
+	t.Logf("%d sweeps, %+v", swept, g.Stats())
+	if swept == 0 {
+		t.Fatal("no sweep happened; the test does not exercise collect")
+	}
+}
+
+// TestCacheBoundsAndWraps shrinks the cache and starts the counters just short of wrapping,
+// so that evictions by size and both counter wraps happen while answers are checked.
+func TestCacheBoundsAndWraps(t *testing.T) {
+	g, p := churnGraph(t)
+	g.cache.maxSources, g.cache.maxCells = 3, 24 // some results will not fit at all
+	g.cache.lastStamp = math.MaxUint32 - 20
+	g.scratch.tick = math.MaxUint32 - 20
+	churn(t, g, p, 20_000)
+	s := g.Stats()
+	if s.Evictions == 0 || g.cache.lastStamp > 1<<20 || g.scratch.tick > 1<<20 {
+		t.Fatalf("bounds or wraps not exercised: %+v, stamp %d, tick %d", s, g.cache.lastStamp, g.scratch.tick)
+	}
+}
+
+const churnNodes = 12
+
+func churnGraph(t *testing.T) (*Graph, []identity.DID) {
 	rng := rand.New(rand.NewPCG(7, 11))
-	const n = 12
-	p := make([]identity.DID, n)
+	p := make([]identity.DID, churnNodes)
 	for i := range p {
 		pub := sha256.Sum256([]byte{byte(i)})
 		p[i] = identity.DIDFromKey(pub[:])
@@ -22,8 +47,8 @@ func TestCacheBookkeeping(t *testing.T) {
 	g := NewGraph(3)
 	// The out-edges of the first half never change after this, so references to them pile up
 	// (results that examined them are dropped through the second half) until a sweep.
-	for u := range n / 2 {
-		for v := range n {
+	for u := range churnNodes / 2 {
+		for v := range churnNodes {
 			if u != v && rng.IntN(2) == 0 {
 				if err := g.Set(Attestation{From: p[u], To: p[v], Weight: Weight(rng.IntN(Scale + 1)), IssuedAt: 1}); err != nil {
 					t.Fatal(err)
@@ -31,11 +56,18 @@ func TestCacheBookkeeping(t *testing.T) {
 			}
 		}
 	}
-	swept := 0
-	for op := range 300_000 {
-		u, v := rng.IntN(n), rng.IntN(n)
-		if rng.IntN(3) == 0 && u != v && u >= n/2 {
-			err := g.Set(Attestation{From: p[u], To: p[v], Weight: Weight(rng.IntN(Scale + 1)), IssuedAt: int64(op + 1)})
+	return g, p
+}
+
+// churn runs random Sets (on the second half) and Trust queries, checking each answer
+// against an uncached search; it returns how many queries were followed by a sweep.
+func churn(t *testing.T, g *Graph, p []identity.DID, ops int) (swept int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(13, 17))
+	for op := range ops {
+		u, v := rng.IntN(churnNodes), rng.IntN(churnNodes)
+		if rng.IntN(3) == 0 && u != v && u >= churnNodes/2 {
+			err := g.Set(Attestation{From: p[u], To: p[v], Weight: Weight(rng.IntN(Scale + 1)), IssuedAt: int64(op + 2)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,10 +86,7 @@ func TestCacheBookkeeping(t *testing.T) {
 		}
 	}
 	checkBookkeeping(t, &g.cache)
-	t.Logf("%d sweeps, %+v", swept, g.Stats())
-	if swept == 0 {
-		t.Fatal("no sweep happened; the test does not exercise collect")
-	}
+	return swept
 }
 
 func uncached(g *Graph, from, to identity.DID) Weight {
@@ -91,7 +120,7 @@ func checkBookkeeping(t *testing.T, c *cache) {
 	if slots != c.depSlots || live != c.liveDeps || live != want || cells != c.cells {
 		t.Fatalf("slots %d/%d live %d/%d/%d cells %d/%d", slots, c.depSlots, live, c.liveDeps, want, cells, c.cells)
 	}
-	if c.depSlots > 2*c.liveDeps+sweepSlack {
-		t.Fatalf("garbage not collected: %d slots, %d live", c.depSlots, c.liveDeps)
+	if c.depSlots > 2*c.liveDeps+sweepSlack || len(c.entries) > c.maxSources || c.cells > c.maxCells {
+		t.Fatalf("bounds exceeded: %d slots, %d live, %d entries, %d cells", c.depSlots, c.liveDeps, len(c.entries), c.cells)
 	}
 }

@@ -16,6 +16,7 @@ func FuzzDecodeAttestation(f *testing.F) {
 	f.Add([]byte(`{"type":"icn-trust-attestation","from":"did:icn:1","to":"did:icn:2","weight":"0.1","issued_at":1e3}`))
 	f.Add([]byte(`{"type":"icn-trust-attestation","type":"icn-trust-attestation"}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"type":"icn-trust-\u0061ttestation","from":"` + string(did(5)) + `","to":"` + string(did(6)) + `","weight":"0.80","issued_at":7}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		got, err := trust.DecodeAttestation(payload)
 		if err != nil {

@@ -127,20 +127,19 @@ func (sc *scratch) set(v int32, w Weight) {
 	sc.reached[v>>6] |= 1 << (v & 63)
 }
 
-// collect moves the reached nodes, in index order, into a result and clears the scratch.
-// Walking the bitset sorts them in O(nodes/64 + reached).
+// collect moves the reached nodes into a result and clears the scratch, in O(nodes/64 +
+// reached) by walking the bitset.
 func (sc *scratch) collect(examined []int32) *result {
 	n := 0
 	for _, word := range sc.reached {
 		n += bits.OnesCount64(word)
 	}
-	r := &result{nodes: make([]int32, 0, n), weights: make([]Weight, 0, n), examined: examined}
+	r := newResult(n, examined)
 	for i, word := range sc.reached {
 		for word != 0 {
 			v := int32(i*64 + bits.TrailingZeros64(word))
 			word &= word - 1
-			r.nodes = append(r.nodes, v)
-			r.weights = append(r.weights, sc.best[v])
+			r.add(v, sc.best[v])
 			sc.best[v] = 0
 		}
 		sc.reached[i] = 0
