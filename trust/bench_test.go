@@ -102,3 +102,24 @@ func BenchmarkSetEdge(b *testing.B) {
 	b.ReportMetric(float64(s.Misses-before.Misses)/float64(b.N), "misses/op")
 	b.ReportMetric(float64(s.Cached), "cached-at-end")
 }
+
+// BenchmarkPath: explain the trust between random pairs that have some (Path is uncached).
+func BenchmarkPath(b *testing.B) {
+	g := benchGraph(b)
+	rng := rand.New(rand.NewPCG(9, 10))
+	var pairs [][2]identity.DID
+	for len(pairs) < 256 {
+		from, to := benchDIDs[rng.IntN(benchParticipants)], benchDIDs[rng.IntN(benchParticipants)]
+		if g.Trust(from, to) > 0 {
+			pairs = append(pairs, [2]identity.DID{from, to})
+		}
+	}
+	i := 0
+	for b.Loop() {
+		p := pairs[i%len(pairs)]
+		if path, _ := g.Path(p[0], p[1]); path == nil {
+			b.Fatal("no path")
+		}
+		i++
+	}
+}
