@@ -39,6 +39,7 @@ type FSM struct {
 	cur   money.Currencies // currencies for decoding records, copied from st.fed
 
 	applied  atomic.Uint64
+	restores atomic.Uint64 // snapshots restored (tests, metrics)
 	waitMu   sync.Mutex
 	appliedC chan struct{} // closed at every apply, then replaced
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -39,9 +40,12 @@ type FederationConfig struct {
 
 // Config configures a hub node.
 type Config struct {
-	DataDir       string
-	Key           *identity.Key
-	RaftBind      string // e.g. "127.0.0.1:7100"; ignored with Transport
+	DataDir  string
+	Key      *identity.Key
+	RaftBind string // e.g. "127.0.0.1:7100"; ignored with Transport or RaftListener
+	// RaftListener, if set, is the listener raft serves on (tests and
+	// benchmarks bind ":0" first to learn the ports of all nodes).
+	RaftListener  net.Listener
 	RaftAdvertise string // address peers dial; default: the bound address
 	GRPCAddr      string // this node's control-plane address, for forwarding
 	// Peers is the initial cluster (this node included). A node with no
@@ -107,10 +111,11 @@ type Node struct {
 	leaderReady atomic.Bool
 	notifyC     chan bool
 
-	metrics *Metrics
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
+	metrics  *Metrics
+	stop     chan struct{}
+	raftDone chan struct{} // closed once raft has shut down
+	wg       sync.WaitGroup
+	once     sync.Once
 }
 
 type proposal struct {
@@ -135,7 +140,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, proposeC: make(chan *proposal, 4*cfg.MaxBatch),
 		inflight: make(chan struct{}, cfg.MaxInflight), notifyC: make(chan bool, 16),
-		metrics: newMetrics(), stop: make(chan struct{})}
+		metrics: newMetrics(), stop: make(chan struct{}), raftDone: make(chan struct{})}
 	if err := n.open(); err != nil {
 		n.closeStores()
 		return nil, err
@@ -160,7 +165,7 @@ func (n *Node) open() error {
 		return fmt.Errorf("open snapshots: %w", err)
 	}
 	if n.trans = n.cfg.Transport; n.trans == nil {
-		stream, err := newTLSStream(n.cfg.RaftBind, n.cfg.RaftAdvertise, n.cfg.Key, n.acceptPeer)
+		stream, err := newTLSStream(n.cfg.RaftListener, n.cfg.RaftBind, n.cfg.RaftAdvertise, n.cfg.Key, n.acceptPeer)
 		if err != nil {
 			return err
 		}
@@ -173,7 +178,9 @@ func (n *Node) open() error {
 	rc.HeartbeatTimeout, rc.ElectionTimeout = n.cfg.HeartbeatTimeout, n.cfg.HeartbeatTimeout
 	rc.LeaderLeaseTimeout = n.cfg.LeaderLease
 	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = n.cfg.SnapshotThreshold, n.cfg.SnapshotInterval, n.cfg.TrailingLogs
-	rc.BatchApplyCh, rc.MaxAppendEntries = true, 256
+	// Our batchLoop already packs commands; raft's BatchApplyCh would also
+	// abandon buffered futures at shutdown, leaving callers waiting forever.
+	rc.MaxAppendEntries = 256
 	rc.NotifyCh = n.notifyC
 	rc.Logger = n.hclog("raft")
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, snaps, n.trans); err != nil {
@@ -369,7 +376,7 @@ func (n *Node) apply(batch []*proposal) raft.ApplyFuture {
 
 func (n *Node) await(f raft.ApplyFuture, batch []*proposal) {
 	defer n.wg.Done()
-	err := f.Error()
+	err := n.futureError(f)
 	<-n.inflight
 	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {
@@ -386,6 +393,25 @@ func (n *Node) await(f raft.ApplyFuture, batch []*proposal) {
 			p.done <- proposalResult{res: res[i]}
 		} else {
 			p.done <- proposalResult{err: errors.New("state machine gave no result")}
+		}
+	}
+}
+
+// futureError waits for f. Raft abandons futures that are committed but not
+// yet applied when it shuts down, so a shutdown ends the wait too: the
+// outcome is then unknown, as with a lost leadership.
+func (n *Node) futureError(f raft.Future) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }() // stays blocked if raft abandoned f; only at shutdown
+	select {
+	case err := <-errc:
+		return err
+	case <-n.raftDone:
+		select {
+		case err := <-errc:
+			return err
+		default:
+			return raft.ErrRaftShutdown
 		}
 	}
 }
@@ -507,6 +533,7 @@ func (n *Node) Close() error {
 		if n.raft != nil {
 			err = n.raft.Shutdown().Error()
 		}
+		close(n.raftDone)
 		n.wg.Wait()
 		if e := n.closeStores(); err == nil {
 			err = e

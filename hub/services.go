@@ -252,4 +252,3 @@ func (c *clusterService) TransferLeadership(ctx context.Context, r *icnv1.Transf
 	}
 	return c.Status(ctx, nil)
 }
-

@@ -18,14 +18,16 @@ type tlsStream struct {
 	cfg       *tls.Config
 }
 
-func newTLSStream(bind, advertise string, key *identity.Key, accept func(identity.DID) bool) (*tlsStream, error) {
+// newTLSStream serves raft on ln, or on a new listener bound to bind.
+func newTLSStream(ln net.Listener, bind, advertise string, key *identity.Key, accept func(identity.DID) bool) (*tlsStream, error) {
 	cfg, err := identity.TLSConfig(key, accept)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, fmt.Errorf("raft listen %s: %w", bind, err)
+	if ln == nil {
+		if ln, err = net.Listen("tcp", bind); err != nil {
+			return nil, fmt.Errorf("raft listen %s: %w", bind, err)
+		}
 	}
 	adv := ln.Addr()
 	if advertise != "" {
