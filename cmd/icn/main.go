@@ -41,6 +41,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newCoopCmd(), newDevCmd(), newKeygenCmd(), newWalletCmd(), newBenchCmd())
+	addOperatorCommands(root)
 	return root
 }
 
