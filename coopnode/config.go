@@ -1,14 +1,11 @@
 package coopnode
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/pelletier/go-toml/v2"
+	"github.com/icn-coop/icn/internal/tomlconf"
 
 	"github.com/icn-coop/icn/coopnode/gateway"
 	"github.com/icn-coop/icn/coopnode/ledger"
@@ -52,42 +49,14 @@ type LogConfig struct {
 }
 
 // Duration is a time.Duration written as "90s" or "1h" in TOML.
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("duration %q: use a form like 90s, 15m or 1h", b)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+type Duration = tomlconf.Duration
 
 // LoadConfig reads a TOML file strictly: unknown keys are errors, so a typo
 // never silently falls back to a default.
 func LoadConfig(path string) (Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
 	var c Config
-	dec := toml.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		var sme *toml.StrictMissingError
-		if errors.As(err, &sme) {
-			return Config{}, fmt.Errorf("config %s: unknown keys:\n%s", path, sme.String())
-		}
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			row, col := de.Position()
-			return Config{}, fmt.Errorf("config %s:%d:%d: %v", path, row, col, de)
-		}
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	if err := tomlconf.Load(path, &c); err != nil {
+		return Config{}, err
 	}
 	c.setDefaults()
 	if err := c.Validate(); err != nil {

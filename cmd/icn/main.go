@@ -40,7 +40,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCoopCmd(), newDevCmd(), newKeygenCmd(), newWalletCmd(), newBenchCmd())
+	root.AddCommand(newCoopCmd(), newDevCmd(), newKeygenCmd(), newWalletCmd(), newBenchCmd(), newHubCmd())
 	addOperatorCommands(root)
 	return root
 }

@@ -1,0 +1,169 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/tomlconf"
+	"github.com/icn-coop/icn/money"
+	"github.com/icn-coop/icn/trust"
+)
+
+// FileConfig is a hub node's configuration file (hub.toml; see deploy/hub.toml).
+type FileConfig struct {
+	DataDir    string         `toml:"data_dir"`
+	KeyFile    string         `toml:"key_file"` // default <data_dir>/node.key, created if missing
+	Operators  []string       `toml:"operators"`
+	Raft       RaftFile       `toml:"raft"`
+	GRPC       ListenFile     `toml:"grpc"`
+	HTTP       ListenFile     `toml:"http"`
+	Federation FederationFile `toml:"federation"`
+	Peers      []PeerFile     `toml:"peers"`
+	Log        LogFile        `toml:"log"`
+}
+
+// RaftFile configures raft's listener and log compaction.
+type RaftFile struct {
+	Listen            string            `toml:"listen"`
+	Advertise         string            `toml:"advertise"`
+	SnapshotThreshold uint64            `toml:"snapshot_threshold"`
+	SnapshotInterval  tomlconf.Duration `toml:"snapshot_interval"`
+	TrailingLogs      uint64            `toml:"trailing_logs"`
+	HeartbeatTimeout  tomlconf.Duration `toml:"heartbeat_timeout"`
+}
+
+// ListenFile is a listener and the address others use to reach it.
+type ListenFile struct {
+	Listen    string `toml:"listen"`
+	Advertise string `toml:"advertise"`
+}
+
+// FederationFile is what the first leader records as the federation.
+type FederationFile struct {
+	DID        string         `toml:"did"`
+	Name       string         `toml:"name"`
+	MinTrust   string         `toml:"min_trust"`
+	MaxHops    int            `toml:"max_hops"`
+	Currencies []CurrencyFile `toml:"currencies"`
+}
+
+// CurrencyFile declares a cleared currency.
+type CurrencyFile struct {
+	Code  string `toml:"code"`
+	Scale int32  `toml:"scale"`
+}
+
+// PeerFile is one node of the initial cluster.
+type PeerFile struct {
+	DID  string `toml:"did"`
+	Raft string `toml:"raft"`
+	GRPC string `toml:"grpc"`
+}
+
+// LogFile chooses the log level and format.
+type LogFile struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// LoadConfig reads and checks hub.toml.
+func LoadConfig(path string) (FileConfig, error) {
+	var c FileConfig
+	if err := tomlconf.Load(path, &c); err != nil {
+		return FileConfig{}, err
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return FileConfig{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *FileConfig) setDefaults() {
+	if c.KeyFile == "" && c.DataDir != "" {
+		c.KeyFile = filepath.Join(c.DataDir, "node.key")
+	}
+	if c.Raft.Listen == "" {
+		c.Raft.Listen = "127.0.0.1:7100"
+	}
+	if c.GRPC.Listen == "" {
+		c.GRPC.Listen = "127.0.0.1:7200"
+	}
+	if c.GRPC.Advertise == "" {
+		c.GRPC.Advertise = c.GRPC.Listen
+	}
+	if len(c.Federation.Currencies) == 0 {
+		c.Federation.Currencies = []CurrencyFile{{Code: money.Hours.Code, Scale: money.Hours.Scale}}
+	}
+}
+
+// Validate checks the configuration and says what to fix.
+func (c *FileConfig) Validate() error {
+	if c.DataDir == "" {
+		return errors.New(`data_dir: set the directory for raft's log, snapshots and state, e.g. data_dir = "/var/lib/icn-hub"`)
+	}
+	if len(c.Operators) == 0 {
+		return errors.New(`operators: list the DIDs allowed to run operator commands (icn keygen prints one)`)
+	}
+	for _, o := range c.Operators {
+		if _, _, err := identity.ParseDID(o); err != nil {
+			return fmt.Errorf("operators: %q: %w", o, err)
+		}
+	}
+	if _, _, err := identity.ParseDID(c.Federation.DID); err != nil {
+		return fmt.Errorf("federation.did: the federation's DID (icn keygen): %w", err)
+	}
+	if c.Federation.MinTrust != "" {
+		if _, err := trust.ParseWeight(c.Federation.MinTrust); err != nil {
+			return fmt.Errorf("federation.min_trust: %w", err)
+		}
+	}
+	if c.Federation.MaxHops < 0 || c.Federation.MaxHops > 8 {
+		return errors.New("federation.max_hops: give 1..8 (0 means the default, 3)")
+	}
+	for _, cf := range c.Federation.Currencies {
+		if err := (money.Currency{Code: cf.Code, Scale: cf.Scale}).Validate(); err != nil {
+			return fmt.Errorf("federation.currencies: %w", err)
+		}
+	}
+	for i, p := range c.Peers {
+		if _, _, err := identity.ParseDID(p.DID); err != nil {
+			return fmt.Errorf("peers[%d].did: %w", i, err)
+		}
+		if p.Raft == "" || p.GRPC == "" {
+			return fmt.Errorf("peers[%d]: set both raft and grpc addresses", i)
+		}
+	}
+	return nil
+}
+
+// NodeConfig turns the file into a node configuration for key.
+func (c *FileConfig) NodeConfig(key *identity.Key) Config {
+	cfg := Config{
+		DataDir: c.DataDir, Key: key, RaftBind: c.Raft.Listen, RaftAdvertise: c.Raft.Advertise,
+		GRPCAddr:          c.GRPC.Advertise,
+		SnapshotThreshold: c.Raft.SnapshotThreshold, SnapshotInterval: time.Duration(c.Raft.SnapshotInterval),
+		TrailingLogs: c.Raft.TrailingLogs, HeartbeatTimeout: time.Duration(c.Raft.HeartbeatTimeout),
+		Federation: FederationConfig{DID: identity.DID(c.Federation.DID), Name: c.Federation.Name,
+			MinTrust: c.Federation.MinTrust, MaxHops: c.Federation.MaxHops},
+	}
+	for _, cf := range c.Federation.Currencies {
+		cfg.Federation.Currencies = append(cfg.Federation.Currencies, money.Currency{Code: cf.Code, Scale: cf.Scale})
+	}
+	for _, p := range c.Peers {
+		cfg.Peers = append(cfg.Peers, Peer{DID: identity.DID(p.DID), RaftAddr: p.Raft, GRPCAddr: p.GRPC})
+	}
+	return cfg
+}
+
+// OperatorDIDs returns the configured operators.
+func (c *FileConfig) OperatorDIDs() []identity.DID {
+	out := make([]identity.DID, len(c.Operators))
+	for i, o := range c.Operators {
+		out[i] = identity.DID(o)
+	}
+	return out
+}

@@ -1,0 +1,50 @@
+package hub
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDeployExampleParses keeps deploy/hub.toml loadable (placeholders swapped for real DIDs).
+func TestDeployExampleParses(t *testing.T) {
+	b, err := os.ReadFile("../deploy/hub.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, ph := range []string{"REPLACE_WITH_AN_OPERATOR_DID", "REPLACE_WITH_THE_FEDERATION_DID",
+		"REPLACE_WITH_NODE_1_DID", "REPLACE_WITH_NODE_2_DID", "REPLACE_WITH_NODE_3_DID"} {
+		s = strings.Replace(s, "did:icn:"+ph, string(newKey(t).DID()), 1)
+	}
+	p := filepath.Join(t.TempDir(), "hub.toml")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fc, err := LoadConfig(p)
+	if err != nil {
+		t.Fatalf("deploy/hub.toml: %v", err)
+	}
+	cfg := fc.NodeConfig(newKey(t))
+	if len(cfg.Peers) != 3 || cfg.Federation.MinTrust != "0.1" || len(cfg.Federation.Currencies) != 1 {
+		t.Fatalf("unexpected config: %+v", cfg)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`data_dir = "/x"` + "\n" + `bogus = 1`, "unknown keys"},
+		{`operators = []`, "data_dir"},
+		{`data_dir = "/x"`, "operators"},
+		{`data_dir = "/x"` + "\n" + `operators = ["nope"]`, "operators"},
+	} {
+		p := filepath.Join(t.TempDir(), "hub.toml")
+		if err := os.WriteFile(p, []byte(tc.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadConfig(p); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("LoadConfig(%q) = %v, want an error naming %q", tc.body, err, tc.want)
+		}
+	}
+}

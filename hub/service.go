@@ -1,0 +1,85 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/icn-coop/icn/identity"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Service is a hub node with its control plane and HTTP endpoints
+// (/metrics, /healthz, /readyz), as `icn hub` and `icn dev` run it.
+type Service struct {
+	Node   *Node
+	Server *Server
+	grpcLn net.Listener
+	httpLn net.Listener
+	http   *http.Server
+	done   chan error
+}
+
+// StartService opens the node and serves gRPC on grpcLn and HTTP on httpLn
+// (nil: no HTTP endpoints).
+func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Listener) (*Service, error) {
+	n, err := Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := NewServer(n, operators)
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	s := &Service{Node: n, Server: srv, grpcLn: grpcLn, httpLn: httpLn, done: make(chan error, 2)}
+	go func() { s.done <- srv.Serve(grpcLn) }()
+	if httpLn != nil {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg.MustRegister(n.Collectors()...)
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("GET /readyz", s.ready)
+		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := s.http.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+				s.done <- err
+			}
+		}()
+	}
+	return s, nil
+}
+
+// ready answers 200 once the cluster has a leader and this node has applied
+// the federation's initial state.
+func (s *Service) ready(w http.ResponseWriter, _ *http.Request) {
+	if _, _, ok := s.Node.Leader(); !ok || !s.Node.fsm.initialized() {
+		http.Error(w, "not ready: no leader or federation not initialised", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// GRPCAddr is the control plane's listening address.
+func (s *Service) GRPCAddr() string { return s.grpcLn.Addr().String() }
+
+// Done reports a listener that stopped serving on its own.
+func (s *Service) Done() <-chan error { return s.done }
+
+// Close stops serving and closes the node.
+func (s *Service) Close() error {
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.http.Shutdown(ctx)
+	}
+	s.Server.Stop()
+	return s.Node.Close()
+}
