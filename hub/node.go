@@ -61,7 +61,7 @@ type Config struct {
 	SnapshotInterval  time.Duration // how often to check (default 30s)
 	TrailingLogs      uint64        // entries kept after a snapshot (default 10240)
 	HeartbeatTimeout  time.Duration // default 1s; also the election timeout
-	LeaderLease       time.Duration // default 500ms
+	LeaderLease       time.Duration // default HeartbeatTimeout/2
 	MaxBatch          int           // commands per log entry (default 512)
 	MaxInflight       int           // batches proposed and not yet applied (default 4)
 	ExpireEvery       time.Duration // how often the leader expires due transfers (default 1s)
@@ -77,7 +77,7 @@ func (c *Config) defaults() {
 	}
 	setDefault(&c.SnapshotInterval, 30*time.Second)
 	setDefault(&c.HeartbeatTimeout, time.Second)
-	setDefault(&c.LeaderLease, 500*time.Millisecond)
+	setDefault(&c.LeaderLease, c.HeartbeatTimeout/2) // raft requires lease <= heartbeat
 	setDefault(&c.ExpireEvery, time.Second)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
