@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -15,12 +16,14 @@ func newDevCmd() *cobra.Command {
 	var basePort int
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run a whole local federation in one process (two co-op nodes with demo members)",
-		Long: `Run a local federation on the embedded default: two co-op nodes (coop-a, coop-b),
-each with an admin and funded demo members (alice, bob, carol). Keys and ledgers
-live in --data (a fresh temporary directory by default); dev.json there names
-every co-op's id, gateway URL and key files so scripts can drive it. Stops
-cleanly on Ctrl-C or SIGTERM.`,
+		Short: "Run a whole local federation in one process (a 3-node hub cluster, two co-op nodes)",
+		Long: `Run a local federation on the embedded default: a 3-node hub cluster (raft over
+TLS on 127.0.0.1, gRPC control plane) and two co-op nodes (coop-a, coop-b)
+registered with it, each with an admin and funded demo members (alice, bob,
+carol). Keys, ledgers and raft data live in --data (a fresh temporary directory
+by default); dev.json there names every co-op's id, gateway URL and key files,
+and the hub nodes' DIDs, addresses and operator key, so scripts can drive it.
+Stops cleanly on Ctrl-C or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel, "text")
@@ -64,6 +67,16 @@ func printDev(cmd *cobra.Command, m *devfed.Manifest, dir string) {
 		for _, mem := range c.Members {
 			fmt.Fprintf(out, "           %-6s %s\n", mem.Name, mem.DID)
 		}
+	}
+	if h := m.Hub; h != nil {
+		fmt.Fprintf(out, "  hub cluster (federation %s):\n", h.FederationDID.Short())
+		var addrs, dids []string
+		for i, n := range h.Nodes {
+			fmt.Fprintf(out, "           node-%d %s   grpc %s\n", i+1, n.DID.Short(), n.GRPC)
+			addrs, dids = append(addrs, n.GRPC), append(dids, string(n.DID))
+		}
+		fmt.Fprintf(out, "  operator commands:\n    export ICN_HUB=%s ICN_HUB_DID=%s ICN_KEY=%s\n    go run ./cmd/icn federation coop list\n",
+			strings.Join(addrs, ","), strings.Join(dids, ","), h.OperatorKeyFile)
 	}
 	fmt.Fprintf(out, "Manifest: %s\n", filepath.Join(dir, devfed.ManifestFile))
 	if len(m.Coops) > 0 && len(m.Coops[0].Members) > 1 {

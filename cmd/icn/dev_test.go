@@ -1,9 +1,13 @@
 package main
 
 import (
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
 	"bytes"
 	"context"
 	"encoding/json"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"net/http"
 	"os"
 	"os/exec"
@@ -89,6 +93,8 @@ func TestDevCommand(t *testing.T) {
 		t.Fatalf("balance after welcome credit 50.00 and paying 1.25: %+v %v", bal, err)
 	}
 
+	checkDevHub(t, m)
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -102,5 +108,43 @@ func TestDevCommand(t *testing.T) {
 	}
 	if !bytes.Contains(stdout.Bytes(), []byte("stopped")) {
 		t.Fatalf("no clean-stop message:\n%s", stdout.String())
+	}
+}
+
+// checkDevHub asks a follower-or-leader hub node, as the operator, for the
+// participants: both dev co-ops are registered.
+func checkDevHub(t *testing.T, m *devfed.Manifest) {
+	t.Helper()
+	if m.Hub == nil || len(m.Hub.Nodes) != 3 {
+		t.Fatalf("manifest names no 3-node hub cluster: %+v", m.Hub)
+	}
+	op, err := identity.ReadKeyFile(m.Hub.OperatorKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := m.Hub.Nodes[2]
+	tlsCfg, err := identity.TLSConfig(op, identity.Pin(n.DID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient(n.GRPC, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := icnv1.NewFederationServiceClient(cc).ListParticipants(ctx, &icnv1.ListParticipantsRequest{})
+	if err != nil {
+		t.Fatalf("list participants: %v", err)
+	}
+	got := map[string]bool{}
+	for _, p := range resp.GetParticipants() {
+		got[p.GetDid()] = true
+	}
+	for _, c := range m.Coops {
+		if !got[string(c.DID)] {
+			t.Errorf("co-op %s (%s) is not registered at the hub", c.ID, c.DID)
+		}
 	}
 }

@@ -28,12 +28,14 @@ type Options struct {
 	BasePort int      // first gateway port; 0 picks free ports
 	Limits   gateway.RateLimits
 	Logger   *slog.Logger
+	NoHub    bool // co-op nodes only (icn bench coop)
 }
 
 // Federation is a running dev federation.
 type Federation struct {
 	Nodes    []*coopnode.Node
 	Manifest *Manifest
+	hubs     *hubCluster
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	errs     chan error
@@ -61,6 +63,14 @@ func Start(ctx context.Context, o Options) (*Federation, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	f := &Federation{Manifest: &Manifest{Currency: money.Hours.Code}, cancel: cancel, errs: make(chan error, len(o.Coops))}
+	if !o.NoHub {
+		h, err := startHubs(ctx, o)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		f.hubs, f.Manifest.Hub = h, h.manifest
+	}
 	for i, id := range o.Coops {
 		n, mc, err := startCoop(ctx, o, i, id)
 		if err != nil {
@@ -69,6 +79,12 @@ func Start(ctx context.Context, o Options) (*Federation, error) {
 		}
 		f.Nodes = append(f.Nodes, n)
 		f.Manifest.Coops = append(f.Manifest.Coops, mc)
+		if f.hubs != nil {
+			if err := f.hubs.register(ctx, id, n.Key); err != nil {
+				f.Stop()
+				return nil, err
+			}
+		}
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
@@ -91,6 +107,9 @@ func (f *Federation) Err() <-chan error { return f.errs }
 func (f *Federation) Stop() {
 	f.cancel()
 	f.wg.Wait()
+	if f.hubs != nil {
+		f.hubs.stop()
+	}
 }
 
 func startCoop(ctx context.Context, o Options, i int, id string) (*coopnode.Node, ManifestCoop, error) {
@@ -178,7 +197,7 @@ func StartForBench(ctx context.Context, dir string, members int) (*Manifest, fun
 	}
 	f, err := Start(ctx, Options{
 		DataDir: dir, Coops: []string{"bench"}, Members: names, Fund: "1000.00",
-		Limits: gateway.RateLimits{PerDID: 1e6, PerIP: 1e6},
+		Limits: gateway.RateLimits{PerDID: 1e6, PerIP: 1e6}, NoHub: true,
 	})
 	if err != nil {
 		return nil, nil, err

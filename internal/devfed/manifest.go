@@ -17,6 +17,7 @@ const ManifestFile = "dev.json"
 type Manifest struct {
 	Currency string         `json:"currency"`
 	Coops    []ManifestCoop `json:"coops"`
+	Hub      *ManifestHub   `json:"hub,omitempty"`
 }
 
 // ManifestCoop describes one co-op node.

@@ -1,0 +1,216 @@
+package devfed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/icn-coop/icn/hub"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/trust"
+)
+
+// hubNodes is the size of the dev hub cluster.
+const hubNodes = 3
+
+// devCap is each dev co-op's net debit cap at the hub.
+const devCap = 100_000 // 1000.00 hours
+
+// ManifestHub describes the dev hub cluster in dev.json.
+type ManifestHub struct {
+	FederationDID     identity.DID      `json:"federation_did"`
+	FederationKeyFile string            `json:"federation_key_file"`
+	OperatorDID       identity.DID      `json:"operator_did"`
+	OperatorKeyFile   string            `json:"operator_key_file"`
+	Nodes             []ManifestHubNode `json:"nodes"`
+}
+
+// ManifestHubNode is one hub node: its DID (pin it) and addresses.
+type ManifestHubNode struct {
+	DID  identity.DID `json:"did"`
+	Raft string       `json:"raft"`
+	GRPC string       `json:"grpc"`
+}
+
+type hubCluster struct {
+	svcs     []*hub.Service
+	fed, op  *identity.Key
+	manifest *ManifestHub
+}
+
+// startHubs starts a 3-node hub cluster on 127.0.0.1 with the real TLS
+// transport and control plane. Its addresses are kept in the data directory:
+// raft remembers its peers by address, so a restart must reuse them.
+func startHubs(ctx context.Context, o Options) (*hubCluster, error) {
+	dir := filepath.Join(o.DataDir, "hub")
+	keys := filepath.Join(dir, "keys")
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		return nil, err
+	}
+	fed, fedFile, err := loadOrCreate(keys, "federation")
+	if err != nil {
+		return nil, err
+	}
+	op, opFile, err := loadOrCreate(keys, "operator")
+	if err != nil {
+		return nil, err
+	}
+	m := &ManifestHub{FederationDID: fed.DID(), FederationKeyFile: fedFile, OperatorDID: op.DID(), OperatorKeyFile: opFile}
+	nodeKeys := make([]*identity.Key, hubNodes)
+	for i := range nodeKeys {
+		if nodeKeys[i], _, err = loadOrCreate(keys, fmt.Sprintf("node-%d", i+1)); err != nil {
+			return nil, err
+		}
+	}
+	lns, err := hubListeners(dir, o.BasePort)
+	if err != nil {
+		return nil, err
+	}
+	var peers []hub.Peer
+	for i, k := range nodeKeys {
+		n := ManifestHubNode{DID: k.DID(), Raft: lns[i][0].Addr().String(), GRPC: lns[i][1].Addr().String()}
+		m.Nodes = append(m.Nodes, n)
+		peers = append(peers, hub.Peer{DID: n.DID, RaftAddr: n.Raft, GRPCAddr: n.GRPC})
+	}
+	h := &hubCluster{fed: fed, op: op, manifest: m}
+	for i, k := range nodeKeys {
+		cfg := hub.Config{
+			DataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i+1)), Key: k, RaftListener: lns[i][0],
+			GRPCAddr: m.Nodes[i].GRPC, Peers: peers, Logger: o.Logger.With("hub", i+1),
+			Federation:       hub.FederationConfig{DID: fed.DID(), Name: "dev federation", Currencies: []money.Currency{money.Hours}},
+			HeartbeatTimeout: 500 * time.Millisecond,
+		}
+		svc, err := hub.StartService(cfg, []identity.DID{op.DID()}, lns[i][1], nil)
+		if err != nil {
+			h.stop()
+			return nil, fmt.Errorf("hub node %d: %w", i+1, err)
+		}
+		h.svcs = append(h.svcs, svc)
+	}
+	return h, h.waitReady(ctx)
+}
+
+// hubListeners binds each node's raft and gRPC listener, on the ports
+// recorded in dir (or BasePort+100.. when given), recording new ones.
+func hubListeners(dir string, basePort int) ([][2]net.Listener, error) {
+	file := filepath.Join(dir, "addresses.json")
+	var addrs [][2]string
+	if b, err := os.ReadFile(file); err == nil {
+		if err := json.Unmarshal(b, &addrs); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	for len(addrs) < hubNodes {
+		a := [2]string{"127.0.0.1:0", "127.0.0.1:0"}
+		if basePort > 0 {
+			i := len(addrs)
+			a = [2]string{fmt.Sprintf("127.0.0.1:%d", basePort+100+i), fmt.Sprintf("127.0.0.1:%d", basePort+110+i)}
+		}
+		addrs = append(addrs, a)
+	}
+	out := make([][2]net.Listener, hubNodes)
+	for i := range out {
+		for j := 0; j < 2; j++ {
+			ln, err := net.Listen("tcp", addrs[i][j])
+			if err != nil {
+				closeAll(out)
+				return nil, fmt.Errorf("hub listener: %w", err)
+			}
+			out[i][j] = ln
+			addrs[i][j] = ln.Addr().String()
+		}
+	}
+	b, _ := json.Marshal(addrs)
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		closeAll(out)
+		return nil, err
+	}
+	return out, nil
+}
+
+func closeAll(lns [][2]net.Listener) {
+	for _, p := range lns {
+		for _, ln := range p {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+	}
+}
+
+func (h *hubCluster) leader() *hub.Node {
+	for _, s := range h.svcs {
+		if s.Node.IsLeader() && s.Node.FSM().Federation().GetDid() != "" {
+			return s.Node
+		}
+	}
+	return nil
+}
+
+func (h *hubCluster) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for h.leader() == nil {
+		select {
+		case <-ctx.Done():
+			return errors.New("dev hub cluster: no leader within 30s")
+		case <-time.After(10 * time.Millisecond): // polling raft's election
+		}
+	}
+	return nil
+}
+
+// register makes the co-op node a participant, with trust both ways
+// between it and the federation and a debit cap. Repeats are harmless.
+func (h *hubCluster) register(ctx context.Context, id string, node *identity.Key) error {
+	l := h.leader()
+	if l == nil {
+		return errors.New("dev hub cluster has no leader")
+	}
+	now := time.Now().UnixNano()
+	sign := func(from *identity.Key, to identity.DID) (*icnv1.Command, error) {
+		s, err := trust.Sign(from, trust.Attestation{From: from.DID(), To: to, Weight: trust.One, IssuedAt: now})
+		if err != nil {
+			return nil, err
+		}
+		return &icnv1.Command{Cmd: &icnv1.Command_SetTrust{SetTrust: &icnv1.SetTrust{Attestation: &icnv1.SignedMessage{
+			Payload: s.Payload, Signer: string(s.Signer), Signature: s.Signature}}}}, nil
+	}
+	cmds := []*icnv1.Command{{Cmd: &icnv1.Command_RegisterParticipant{RegisterParticipant: &icnv1.RegisterParticipant{
+		Did: string(node.DID()), Name: id, Kind: icnv1.ParticipantKind_PARTICIPANT_KIND_COOP}}}}
+	if _, ok := l.FSM().Participant(node.DID()); ok {
+		cmds = nil
+	}
+	for _, pair := range [][2]*identity.Key{{h.fed, node}, {node, h.fed}} {
+		c, err := sign(pair[0], pair[1].DID())
+		if err != nil {
+			return err
+		}
+		cmds = append(cmds, c)
+	}
+	cmds = append(cmds, &icnv1.Command{Cmd: &icnv1.Command_SetCreditPolicy{SetCreditPolicy: &icnv1.SetCreditPolicy{
+		Did: string(node.DID()), Currency: money.Hours.Code, DebitCapUnits: devCap}}})
+	for _, c := range cmds {
+		res, err := l.Propose(ctx, c)
+		if err != nil {
+			return fmt.Errorf("register %s at the hub: %w", id, err)
+		}
+		if res.GetErrorCode() != "" {
+			return fmt.Errorf("register %s at the hub: %s: %s", id, res.GetErrorCode(), res.GetErrorMessage())
+		}
+	}
+	return nil
+}
+
+func (h *hubCluster) stop() {
+	for _, s := range h.svcs {
+		_ = s.Close()
+	}
+}
