@@ -221,7 +221,7 @@ func TestGRPCBadInput(t *testing.T) {
 	})
 
 	t.Run("malformed DID", func(t *testing.T) {
-		for _, d := range []string{"", "did:web:example.org", "did:icn:0OIl", string(coop.DID()) + "x"} {
+		for _, d := range []string{"", "did:web:example.org", "did:icn:0OIl", string(coop.DID()) + "0", string(coop.DID())[:30]} {
 			_, err := fed.RegisterParticipant(ctx, &icnv1.RegisterParticipantRequest{Did: d, Name: "bad",
 				Kind: icnv1.ParticipantKind_PARTICIPANT_KIND_COOP, RequestId: reqID()})
 			wantStatus(t, "register "+d, err, codes.InvalidArgument, "did", "DID")

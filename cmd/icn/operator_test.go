@@ -32,9 +32,12 @@ type opCluster struct {
 	fed     *identity.Key
 	fedFile string
 	opFile  string
+	opDID   identity.DID
 	keys    []*identity.Key
 	nodes   []*hub.Node
 	addrs   []string
+	trans   []*raft.InmemTransport
+	peers   []hub.Peer
 }
 
 func genKey(t *testing.T) *identity.Key {
@@ -63,76 +66,96 @@ func startOpCluster(t *testing.T) *opCluster {
 	op := genKey(t)
 	c.fedFile = writeKey(t, dir, "federation.key", c.fed)
 	c.opFile = writeKey(t, dir, "operator.key", op)
-	var trans []*raft.InmemTransport
+	c.opDID = op.DID()
 	var lns []net.Listener
-	var peers []hub.Peer
 	for i := 0; i < n; i++ {
-		k := genKey(t)
-		_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("hub%d", i)))
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.keys, trans, lns = append(c.keys, k), append(trans, tr), append(lns, ln)
+		k, tr, ln := c.newMember(t, i)
+		c.keys, lns = append(c.keys, k), append(lns, ln)
 		c.addrs = append(c.addrs, ln.Addr().String())
-		peers = append(peers, hub.Peer{DID: k.DID(), RaftAddr: string(tr.LocalAddr()), GRPCAddr: ln.Addr().String()})
-	}
-	for i, a := range trans {
-		for j, b := range trans {
-			if i != j {
-				a.Connect(b.LocalAddr(), b)
-			}
-		}
+		c.peers = append(c.peers, hub.Peer{DID: k.DID(), RaftAddr: string(tr.LocalAddr()), GRPCAddr: ln.Addr().String()})
 	}
 	for i := 0; i < n; i++ {
-		nd, err := hub.Open(hub.Config{
-			DataDir: t.TempDir(), Key: c.keys[i], Transport: trans[i], Peers: peers, GRPCAddr: c.addrs[i],
-			Federation:       hub.FederationConfig{DID: c.fed.DID(), Name: "test federation", Currencies: []money.Currency{money.Hours}},
-			HeartbeatTimeout: 200 * time.Millisecond, LeaderLease: 100 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatalf("open hub node %d: %v", i, err)
-		}
-		c.nodes = append(c.nodes, nd)
-		t.Cleanup(func() {
-			if err := nd.Close(); err != nil {
-				t.Errorf("close hub node %d: %v", i, err)
-			}
-		})
-	}
-	for i, nd := range c.nodes {
-		srv, err := hub.NewServer(nd, []identity.DID{op.DID()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(lns[i]) }()
-		t.Cleanup(func() {
-			srv.Stop()
-			if err := <-done; err != nil {
-				t.Errorf("serve node %d: %v", i, err)
-			}
-		})
+		c.nodes = append(c.nodes, c.open(t, c.keys[i], i, lns[i]))
 	}
 	c.leader(t)
 	return c
 }
 
-// leader waits for a leader that has initialised the federation.
-func (c *opCluster) leader(t *testing.T) int {
+// newMember makes node i's key, in-memory raft transport (connected both
+// ways to the others') and control-plane listener.
+func (c *opCluster) newMember(t *testing.T, i int) (*identity.Key, *raft.InmemTransport, net.Listener) {
+	t.Helper()
+	k := genKey(t)
+	_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("hub%d:7100", i)))
+	for _, o := range c.trans {
+		tr.Connect(o.LocalAddr(), o)
+		o.Connect(tr.LocalAddr(), tr)
+	}
+	c.trans = append(c.trans, tr)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, tr, ln
+}
+
+// open starts node i (peers: the initial cluster) and its control plane on ln.
+func (c *opCluster) open(t *testing.T, k *identity.Key, i int, ln net.Listener) *hub.Node {
+	t.Helper()
+	nd, err := hub.Open(hub.Config{
+		DataDir: t.TempDir(), Key: k, Transport: c.trans[i], Peers: c.peers, GRPCAddr: ln.Addr().String(),
+		Federation:       hub.FederationConfig{DID: c.fed.DID(), Name: "test federation", Currencies: []money.Currency{money.Hours}},
+		HeartbeatTimeout: 200 * time.Millisecond, LeaderLease: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("open hub node %d: %v", i, err)
+	}
+	t.Cleanup(func() {
+		if err := nd.Close(); err != nil {
+			t.Errorf("close hub node %d: %v", i, err)
+		}
+	})
+	srv, err := hub.NewServer(nd, []identity.DID{c.opDID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Stop()
+		if err := <-done; err != nil {
+			t.Errorf("serve node %d: %v", i, err)
+		}
+	})
+	return nd
+}
+
+// waitUntil polls cond until it holds or 10 seconds pass.
+func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		for i, nd := range c.nodes {
-			if nd.IsLeader() && nd.FSM().Federation().GetDid() != "" {
-				return i
-			}
-		}
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("no leader with an initialised federation after 10s")
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// leader waits for a leader that has initialised the federation.
+func (c *opCluster) leader(t *testing.T) int {
+	t.Helper()
+	li := -1
+	waitUntil(t, "a leader with an initialised federation", func() bool {
+		for i, nd := range c.nodes {
+			if nd.IsLeader() && nd.FSM().Federation().GetDid() != "" {
+				li = i
+				return true
+			}
+		}
+		return false
+	})
+	return li
 }
 
 func (c *opCluster) hubDIDs() string {
@@ -314,16 +337,29 @@ func TestOperatorCommands(t *testing.T) {
 	_, err = runICN(t, append([]string{"federation", "coop", "show", string(stranger)}, conn...)...)
 	wantRefusal(t, "show a stranger", err, codes.NotFound, string(stranger))
 
+	// A fourth node joins as a non-voter, then leaves.
+	k4, _, ln4 := c.newMember(t, 3)
+	n4 := c.open(t, k4, 3, ln4)
+	v = decodeJSON(t, icn("cluster", "join", "--did", string(k4.DID()), "--raft-addr", string(c.trans[3].LocalAddr()),
+		"--grpc-addr", ln4.Addr().String(), "--nonvoter", "-o", "json"))
+	if nodes, _ := v["nodes"].([]any); len(nodes) != 4 {
+		t.Fatalf("cluster join: %v", v)
+	}
+	waitUntil(t, "the joined node to catch up", func() bool {
+		_, ok := n4.FSM().Participant(b.DID())
+		return ok
+	})
+	out = icn("cluster", "status")
+	wantContains(t, "status after join", out, k4.DID().Short(), "nonvoter", ln4.Addr().String())
+	out = icn("cluster", "remove", string(k4.DID()))
+	if strings.Contains(out, k4.DID().Short()) || strings.Count(out, "voter") != 3 {
+		t.Errorf("cluster remove: the node is still listed:\n%s", out)
+	}
+
 	// Hand leadership to another node through the CLI; the cluster follows.
 	to := c.keys[fi].DID()
 	icn("cluster", "transfer-leadership", "--to", string(to))
-	deadline := time.Now().Add(10 * time.Second)
-	for !c.nodes[fi].IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatalf("node %d did not take leadership", fi)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, "the follower to take leadership", func() bool { return c.nodes[fi].IsLeader() })
 	// Writes still go through (the CLI retries while leadership settles).
 	icn("federation", "coop", "suspend", string(a.DID()), "--reason", "after the handover")
 }
