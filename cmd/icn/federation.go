@@ -14,8 +14,9 @@ import (
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
-// exampleDID stands for a DID in examples and error messages.
-const exampleDID = "did:icn:6MkqRYH3YQXU9vuqJuNjbk8axTyDthLWGvQpTfcMW1wGHxrq"
+// exampleDID stands for a DID in examples and error messages (a well-formed
+// one, so that a pasted example fails at the hub, not at parsing).
+const exampleDID = "did:icn:6BoT7babwa3tgn3sqeqrGumRpvyYX1gt5PkQ57D1MUAw"
 
 func operatorFederationCmd() *cobra.Command {
 	o := &hubOpts{}
