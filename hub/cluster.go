@@ -32,7 +32,8 @@ func (n *Node) Status() (*icnv1.ClusterStatus, error) {
 	for _, s := range f.Configuration().Servers {
 		cn := &icnv1.ClusterNode{Did: string(s.ID), RaftAddress: string(s.Address),
 			Suffrage: suffrageName(s.Suffrage), Leader: s.ID == leader}
-		if hn := nodes[identity.DID(s.ID)]; hn != nil {
+		cn.GrpcAddress = n.peerGRPC(identity.DID(s.ID))
+		if hn := nodes[identity.DID(s.ID)]; hn.GetGrpcAddress() != "" {
 			cn.GrpcAddress = hn.GetGrpcAddress()
 		}
 		st.Nodes = append(st.Nodes, cn)

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -168,8 +169,8 @@ func (f *FSM) setApplied(idx uint64) {
 // AppliedIndex is the index of the last log entry applied.
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
-// waitApplied blocks until the FSM has applied idx, or done is closed.
-func (f *FSM) waitApplied(done <-chan struct{}, idx uint64) error {
+// waitApplied blocks until the FSM has applied idx, or ctx ends.
+func (f *FSM) waitApplied(ctx context.Context, idx uint64) error {
 	for {
 		f.waitMu.Lock()
 		ch := f.appliedC
@@ -179,13 +180,11 @@ func (f *FSM) waitApplied(done <-chan struct{}, idx uint64) error {
 		}
 		select {
 		case <-ch:
-		case <-done:
-			return fmt.Errorf("wait for index %d (applied %d): %w", idx, f.applied.Load(), errTimeout)
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %d (applied %d): %w", idx, f.applied.Load(), ctx.Err())
 		}
 	}
 }
-
-var errTimeout = errors.New("timed out")
 
 // boltStore keeps transfer records, trust attestations and closed periods.
 // With tx nil it reads in transactions of its own (reads outside Apply).

@@ -278,7 +278,7 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader && n.leade
 
 // Leader returns the leader's DID and control-plane address, if known.
 func (n *Node) Leader() (identity.DID, string, bool) {
-	addr, id := n.raft.LeaderWithID()
+	_, id := n.raft.LeaderWithID()
 	if id == "" {
 		return "", "", false
 	}
@@ -286,13 +286,17 @@ func (n *Node) Leader() (identity.DID, string, bool) {
 	if hn := n.fsm.hubNode(d); hn != nil && hn.GetGrpcAddress() != "" {
 		return d, hn.GetGrpcAddress(), true
 	}
+	return d, n.peerGRPC(d), true
+}
+
+// peerGRPC is d's control-plane address from the configured peers.
+func (n *Node) peerGRPC(d identity.DID) string {
 	for _, p := range n.cfg.Peers {
 		if p.DID == d {
-			return d, p.GRPCAddr, true
+			return p.GRPCAddr
 		}
 	}
-	_ = addr
-	return d, "", true
+	return ""
 }
 
 // Propose replicates one command and returns the state machine's result.
@@ -433,7 +437,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return ErrNotLeader
 	}
-	return n.fsm.waitApplied(ctx.Done(), ci)
+	return n.fsm.waitApplied(ctx, ci)
 }
 
 // leaderLoop runs the leader's duties while this node leads.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/icn-coop/icn/clearing"
@@ -22,7 +24,7 @@ import (
 )
 
 // snapshotMagic starts every snapshot; the version follows it.
-const snapshotMagic = "ICNHUB01"
+const snapshotMagic = "ICNHUB02"
 
 // memState is the in-memory part of the state in a canonical, deterministic
 // form: sorted slices, protobuf messages as deterministic bytes.
@@ -118,7 +120,7 @@ func (s *state) encodeMem() ([]byte, error) {
 
 // decodeMem rebuilds the in-memory state; the trust graph comes from the
 // records in db, which must already hold the snapshot's records.
-func decodeMem(b []byte, rec *boltStore) (*state, money.Currencies, error) {
+func decodeMem(b []byte, rec *boltStore, db *bolt.DB) (*state, money.Currencies, error) {
 	var m memState
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, nil, fmt.Errorf("decode state: %w", err)
@@ -175,8 +177,12 @@ func decodeMem(b []byte, rec *boltStore) (*state, money.Currencies, error) {
 		return nil, nil, fmt.Errorf("restore clearing book: %w", err)
 	}
 	s.book = book
-	err = rec.f.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketTrust).ForEach(func(_, v []byte) error {
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTrust)
+		if b == nil {
+			return errors.New("records have no trust bucket")
+		}
+		return b.ForEach(func(_, v []byte) error {
 			e := &icnv1.TrustEdge{}
 			if err := proto.Unmarshal(v, e); err != nil {
 				return err
@@ -215,20 +221,27 @@ type fsmSnapshot struct {
 	tx  *bolt.Tx
 }
 
-// Persist writes magic, len(mem), mem, then the bbolt file.
+// Persist writes magic, len(mem), mem, len(records), the records (the
+// bbolt file) and their SHA-256, so that Restore can refuse a damaged or
+// truncated snapshot before bbolt ever opens it.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	w := bufio.NewWriterSize(sink, 1<<20)
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(s.mem)))
 	_, err := w.WriteString(snapshotMagic)
 	if err == nil {
-		_, err = w.Write(n[:])
+		_, err = w.Write(be64(uint64(len(s.mem))))
 	}
 	if err == nil {
 		_, err = w.Write(s.mem)
 	}
 	if err == nil {
-		_, err = s.tx.WriteTo(w)
+		_, err = w.Write(be64(uint64(s.tx.Size())))
+	}
+	h := sha256.New()
+	if err == nil {
+		_, err = s.tx.WriteTo(io.MultiWriter(w, h))
+	}
+	if err == nil {
+		_, err = w.Write(h.Sum(nil))
 	}
 	if err == nil {
 		err = w.Flush()
@@ -240,31 +253,39 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	return sink.Close()
 }
 
+func be64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
 // Release ends the read transaction.
 func (s *fsmSnapshot) Release() { _ = s.tx.Rollback() }
 
-// Restore replaces the state with a snapshot's (raft.FSM).
+// Restore replaces the state with a snapshot's (raft.FSM). The snapshot is
+// checked and decoded into a new file and state first; the FSM is swapped
+// only when that succeeds, so a bad snapshot leaves it as it was.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	r := bufio.NewReaderSize(rc, 1<<20)
-	head := make([]byte, len(snapshotMagic)+8)
-	if _, err := io.ReadFull(r, head); err != nil {
-		return fmt.Errorf("restore: read header: %w", err)
-	}
-	if string(head[:len(snapshotMagic)]) != snapshotMagic {
-		return errors.New("restore: not a hub snapshot (bad magic)")
-	}
-	n := binary.BigEndian.Uint64(head[len(snapshotMagic):])
-	if n > 1<<32 {
-		return fmt.Errorf("restore: state section of %d bytes is implausible", n)
-	}
-	mem := make([]byte, n)
-	if _, err := io.ReadFull(r, mem); err != nil {
-		return fmt.Errorf("restore: read state: %w", err)
+	mem, err := readSection(r, len(snapshotMagic))
+	if err != nil {
+		return fmt.Errorf("restore: state: %w", err)
 	}
 	tmp := f.path + ".restore"
-	if err := writeFile(tmp, r); err != nil {
+	defer os.Remove(tmp)
+	if err := copyRecords(tmp, r); err != nil {
 		return err
+	}
+	db, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("restore: open records: %w", err)
+	}
+	st, curs, err := decodeMem(mem, f.store, db)
+	applied := appliedIn(db)
+	db.Close()
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -277,31 +298,75 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := f.openDB(); err != nil {
 		return err
 	}
-	st, curs, err := decodeMem(mem, f.store)
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
 	f.st, f.cur = st, curs
 	f.restores.Add(1)
-	var applied uint64
-	_ = f.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keyApplied); len(v) == 8 {
-			applied = binary.BigEndian.Uint64(v)
-		}
-		return nil
-	})
 	f.setApplied(applied)
 	return nil
 }
 
-func writeFile(path string, r io.Reader) error {
+// readSection checks the magic (when magicLen > 0) and reads one
+// length-prefixed section.
+func readSection(r io.Reader, magicLen int) ([]byte, error) {
+	head := make([]byte, magicLen+8)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return nil, fmt.Errorf("read header: %w", err)
+	}
+	if string(head[:magicLen]) != snapshotMagic[:magicLen] {
+		return nil, errors.New("not a hub snapshot (bad magic)")
+	}
+	n := binary.BigEndian.Uint64(head[magicLen:])
+	if n > 1<<32 {
+		return nil, fmt.Errorf("section of %d bytes is implausible", n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("read %d bytes: %w", n, err)
+	}
+	return b, nil
+}
+
+// copyRecords writes the records section to path and checks its checksum.
+func copyRecords(path string, r io.Reader) error {
+	var n [8]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return fmt.Errorf("restore: records length: %w", err)
+	}
+	size := binary.BigEndian.Uint64(n[:])
+	h := sha256.New()
+	if err := writeFile(path, io.TeeReader(io.LimitReader(r, int64(size)), h), int64(size)); err != nil {
+		return err
+	}
+	var sum [sha256.Size]byte
+	if _, err := io.ReadFull(r, sum[:]); err != nil {
+		return fmt.Errorf("restore: records checksum: %w", err)
+	}
+	if !bytes.Equal(sum[:], h.Sum(nil)) {
+		return errors.New("restore: records checksum mismatch (damaged snapshot)")
+	}
+	return nil
+}
+
+func appliedIn(db *bolt.DB) uint64 {
+	var applied uint64
+	_ = db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketMeta); b != nil {
+			if v := b.Get(keyApplied); len(v) == 8 {
+				applied = binary.BigEndian.Uint64(v)
+			}
+		}
+		return nil
+	})
+	return applied
+}
+
+func writeFile(path string, r io.Reader, size int64) error {
 	out, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if _, err := io.Copy(out, r); err != nil {
+	if n, err := io.Copy(out, r); err != nil || n != size {
 		out.Close()
-		return fmt.Errorf("restore: write records: %w", err)
+		return fmt.Errorf("restore: write records: %d of %d bytes: %v", n, size, err)
 	}
 	if err := out.Sync(); err != nil {
 		out.Close()

@@ -40,7 +40,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCoopCmd(), newDevCmd(), newKeygenCmd(), newWalletCmd(), newBenchCmd(), newHubCmd())
+	root.AddCommand(newCoopCmd(), newDevCmd(), newKeygenCmd(), newWalletCmd(), newBenchCmd(), newHubCmd(), newCertCmd())
 	addOperatorCommands(root)
 	return root
 }
