@@ -73,7 +73,7 @@ waits for every node to apply the same index and compares their state hashes.
 
 Everything (clients and all nodes) shares this machine's CPUs and disk.`,
 		Example: `  icn bench hub
-  icn bench hub --duration 30s --clients 512 --json`,
+  icn bench hub --duration 30s --clients 128 --json`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
