@@ -15,12 +15,18 @@ type posKey struct {
 	cur string
 }
 
-// pos is one participant's figures in one currency. incoming (the sum of its
-// pending incoming transfers) is derived from the pending set and never
+// pos is one participant's figures in one currency. sent and received are the
+// current period's; carried is the net debit (sent − received) of the closed
+// periods not yet settled, saturated at the int64 bounds. incoming (the sum of
+// its pending incoming transfers) is derived from the pending set and never
 // exported; it bounds received so that a commit can never overflow.
 type pos struct {
-	sent, received, reserved, incoming int64
+	sent, received, reserved, incoming, carried int64
 }
+
+// capDebit is what the cap counts besides reservations: the unsettled net
+// debit of the closed periods plus the current period's, saturated.
+func (p *pos) capDebit() int64 { return satAdd(p.carried, p.sent-p.received) } // sent, received ≥ 0: the difference cannot overflow
 
 func (p *pos) zero() bool { return *p == pos{} }
 
@@ -117,6 +123,17 @@ func add(x, y int64) (int64, bool) {
 	return s, true
 }
 
+// satAdd returns x+y clamped to [math.MinInt64, math.MaxInt64].
+func satAdd(x, y int64) int64 {
+	if s, ok := add(x, y); ok {
+		return s
+	}
+	if y > 0 {
+		return math.MaxInt64
+	}
+	return math.MinInt64
+}
+
 // Prepare evaluates a PrepareTransfer command at time at.
 //
 // A repeat of a known id with the same content returns the stored record with
@@ -124,8 +141,10 @@ func add(x, y int64) (int64, bool) {
 // checked in this order, the first failure recording a rejection:
 // invalid_request, unknown_participant, participant_suspended, expired,
 // insufficient_trust (trust from receiver to sender), debit_cap_exceeded
-// (DebitPosition + Reserved + amount > cap). Otherwise the transfer is prepared
-// and its amount reserved against the sender.
+// (CapDebit + Reserved + amount > cap: the cap counts the unsettled net debit
+// of closed periods as well as the current period's, see OpenPeriod).
+// Otherwise the transfer is prepared and its amount reserved against the
+// sender.
 //
 // An id that is empty or longer than MaxIDLen cannot be stored: the rejection
 // is returned but not recorded (a repeat gets the same rejection again, with
@@ -199,8 +218,12 @@ func (b *Book) check(env Env, req PrepareRequest, at int64) Reason {
 	}
 	amt := req.Amount.Units()
 	fp, tp := b.get(posKey{req.From, cur.Code}), b.get(posKey{req.To, cur.Code})
-	// Mojaloop: debit position + reserved + amount ≤ cap; overflow counts as exceeding.
-	need, ok1 := add(fp.sent-fp.received, fp.reserved) // sent, received ≥ 0: the difference cannot overflow
+	// Mojaloop: debit position + reserved + amount ≤ cap, where the debit
+	// position is the unsettled one across periods (carried + sent − received).
+	// Overflow counts as exceeding. capDebit saturates: at MaxInt64 the next
+	// add overflows (amt > 0), and at MinInt64 the true figure is lower still,
+	// so the saturated sum never accepts what the exact one would refuse.
+	need, ok1 := add(fp.capDebit(), fp.reserved)
 	need, ok2 := add(need, amt)
 	// Keep every counter a commit will touch within int64, pending included.
 	_, ok3 := add(fp.sent+fp.reserved, amt)     // sent+reserved ≤ MaxInt64 is an invariant
@@ -336,9 +359,17 @@ func (b *Book) NextExpiry() (int64, bool) {
 
 // OpenPeriod closes the current period at time at and opens period number,
 // which must be Period()+1 (else ErrPeriod and nothing changes). It returns the
-// closed period's summary and resets sent, received and the bilateral sums.
-// Reservations and pending transfers carry over: a pending transfer commits
-// into the period that is current when it commits.
+// closed period's summary, adds each participant's net debit of the closed
+// period (sent − received) to its carried position, and resets sent, received
+// and the bilateral sums. Reservations and pending transfers carry over: a
+// pending transfer commits into the period that is current when it commits.
+//
+// Closing a period settles nothing: its obligations stay outstanding, and the
+// debit cap keeps counting them through the carried position, until
+// settlement reduces it (settlement is not part of the book yet). A carried
+// position that would leave int64 saturates at the bound (then Σ carried of a
+// currency is no longer zero; a saturated debit makes every further send
+// exceed the cap).
 func (b *Book) OpenPeriod(number uint64, at int64) (PeriodSummary, error) {
 	if b.period == math.MaxUint64 || number != b.period+1 {
 		return PeriodSummary{}, fmt.Errorf("%w: asked to open %d, current is %d", ErrPeriod, number, b.period)
@@ -348,6 +379,7 @@ func (b *Book) OpenPeriod(number uint64, at int64) (PeriodSummary, error) {
 		Positions: b.Positions(), Bilateral: b.Bilateral(), Transfers: b.committed,
 	}
 	for k, p := range b.pos { // order-independent: each entry is handled alone
+		p.carried = p.capDebit()
 		p.sent, p.received = 0, 0
 		if p.zero() {
 			delete(b.pos, k)
@@ -372,21 +404,26 @@ func (b *Book) Pending() []Transfer {
 	return out
 }
 
-// Position returns did's position in currency in the current period.
+// Position returns did's position in currency: the current period's figures
+// and the carried net debit of closed, unsettled periods.
 func (b *Book) Position(did identity.DID, currency string) Position {
 	p := b.get(posKey{did, currency})
-	return Position{DID: did, Currency: currency, Sent: p.sent, Received: p.received, Reserved: p.reserved}
+	return p.export(did, currency)
 }
 
-// Positions returns, sorted by (DID, currency), the current period's position
-// of every participant and currency with a non-zero sent, received or reserved.
+func (p *pos) export(did identity.DID, currency string) Position {
+	return Position{DID: did, Currency: currency, Sent: p.sent, Received: p.received, Reserved: p.reserved, Carried: p.carried}
+}
+
+// Positions returns, sorted by (DID, currency), the position of every
+// participant and currency with a non-zero sent, received, reserved or carried.
 func (b *Book) Positions() []Position {
 	out := make([]Position, 0, len(b.pos))
 	for k, p := range b.pos {
-		if p.sent == 0 && p.received == 0 && p.reserved == 0 {
+		if p.sent == 0 && p.received == 0 && p.reserved == 0 && p.carried == 0 {
 			continue // only pending incoming transfers
 		}
-		out = append(out, Position{DID: k.did, Currency: k.cur, Sent: p.sent, Received: p.received, Reserved: p.reserved})
+		out = append(out, p.export(k.did, k.cur))
 	}
 	slices.SortFunc(out, func(x, y Position) int {
 		return cmp.Or(cmp.Compare(x.DID, y.DID), cmp.Compare(x.Currency, y.Currency))

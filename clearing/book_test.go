@@ -435,8 +435,8 @@ func TestExpireDue(t *testing.T) {
 	}
 }
 
-// TestOpenPeriod: summaries, resets, and pending transfers committing into the
-// period current at their commit.
+// TestOpenPeriod: summaries, resets, carried positions, and pending transfers
+// committing into the period current at their commit.
 func TestOpenPeriod(t *testing.T) {
 	env, b := newEnv(), clearing.NewBook(clearing.NewMemRecords())
 	if n, at := b.Period(); n != 1 || at != 0 {
@@ -478,7 +478,10 @@ func TestOpenPeriod(t *testing.T) {
 	}
 	wantState := clearing.Snapshot{
 		Period: 2, PeriodOpenedAt: at0 + 10,
-		Positions: []clearing.Position{{DID: A, Currency: "hours", Reserved: 70}},
+		Positions: []clearing.Position{
+			{DID: A, Currency: "hours", Reserved: 70, Carried: 75},
+			{DID: B, Currency: "hours", Carried: -75},
+		},
 		Bilateral: []clearing.Bilateral{},
 		Pending:   b.Pending(),
 	}
@@ -489,7 +492,12 @@ func TestOpenPeriod(t *testing.T) {
 	if o.Transfer.Period != 2 {
 		t.Fatalf("p1 committed into period %d", o.Transfer.Period)
 	}
-	if got := b.Positions(); !reflect.DeepEqual(got, []clearing.Position{{DID: A, Currency: "hours", Sent: 70}, {DID: C, Currency: "hours", Received: 70}}) {
+	wantPos := []clearing.Position{
+		{DID: A, Currency: "hours", Sent: 70, Carried: 75},
+		{DID: B, Currency: "hours", Carried: -75},
+		{DID: C, Currency: "hours", Received: 70},
+	}
+	if got := b.Positions(); !reflect.DeepEqual(got, wantPos) {
 		t.Fatalf("positions %+v", got)
 	}
 	// Committed transfers keep the period they committed in.
@@ -500,8 +508,180 @@ func TestOpenPeriod(t *testing.T) {
 	if err != nil || sum.Transfers != 1 || sum.Number != 2 || sum.OpenedAt != at0+10 {
 		t.Fatalf("%+v %v", sum, err)
 	}
-	if st := b.State(); len(st.Positions) != 0 || st.Committed != 0 {
+	// The summary has the period's own figures and the carried debit of the
+	// earlier periods as it was during the period.
+	if !reflect.DeepEqual(sum.Positions, wantPos) {
+		t.Fatalf("period 2 positions %+v", sum.Positions)
+	}
+	wantPos = []clearing.Position{
+		{DID: A, Currency: "hours", Carried: 145},
+		{DID: B, Currency: "hours", Carried: -75},
+		{DID: C, Currency: "hours", Carried: -70},
+	}
+	if st := b.State(); !reflect.DeepEqual(st.Positions, wantPos) || st.Committed != 0 || len(st.Bilateral) != 0 {
 		t.Fatalf("state after second open %+v", st)
+	}
+	for _, p := range wantPos {
+		if got := b.Position(p.DID, p.Currency); got != p || got.CapDebit() != p.Carried || got.DebitPosition() != 0 {
+			t.Fatalf("Position(%s) = %+v", p.DID, got)
+		}
+	}
+}
+
+// TestCapAcrossPeriods: closing a period settles nothing, so the debit cap
+// keeps counting the closed periods' net debit.
+func TestCapAcrossPeriods(t *testing.T) {
+	env := newEnv()
+	env.caps[capKey{A, "hours"}] = h(500)
+	env.caps[capKey{B, "hours"}] = h(500)
+	env.caps[capKey{C, "hours"}] = h(5000)
+	b := clearing.NewBook(clearing.NewMemRecords())
+
+	// A is a net creditor (received 1000, cap 500): it may reserve 1200.
+	must(t)(b.Prepare(env, req("c->a", C, A, h(1000), at0+1000), at0))
+	must(t)(b.Commit("c->a", at0))
+	if o := must(t)(b.Prepare(env, req("a-over", A, C, h(1501), at0+1000), at0)); o.Transfer.Reason != clearing.ReasonDebitCapExceeded {
+		t.Fatalf("a-over: %+v", o.Transfer)
+	}
+	if o := must(t)(b.Prepare(env, req("a->c", A, C, h(1200), at0+1000), at0)); o.Transfer.State != clearing.StatePrepared {
+		t.Fatalf("a->c: %+v", o.Transfer)
+	}
+	// B has debit 400 under cap 500.
+	must(t)(b.Prepare(env, req("b->c", B, C, h(400), at0+1000), at0))
+	must(t)(b.Commit("b->c", at0))
+
+	if _, err := b.OpenPeriod(2, at0+1); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.Position(A, "hours"); p != (clearing.Position{DID: A, Currency: "hours", Reserved: 1200, Carried: -1000}) || p.CapDebit() != -1000 {
+		t.Fatalf("A after close: %+v", p)
+	}
+	// The pending send commits into period 2: A's unsettled debit is 200
+	// (carried −1000 + sent 1200), within its cap.
+	must(t)(b.Commit("a->c", at0+2))
+	p := b.Position(A, "hours")
+	if p.Sent != 1200 || p.Carried != -1000 || p.Reserved != 0 || p.CapDebit() != 200 || p.DebitPosition() != 1200 {
+		t.Fatalf("A after commit: %+v, cap debit %d", p, p.CapDebit())
+	}
+	// So A has exactly 300 left.
+	if o := must(t)(b.Prepare(env, req("a-301", A, C, h(301), at0+1000), at0+2)); o.Transfer.Reason != clearing.ReasonDebitCapExceeded {
+		t.Fatalf("a-301: %+v", o.Transfer)
+	}
+	if o := must(t)(b.Prepare(env, req("a-300", A, C, h(300), at0+1000), at0+2)); o.Transfer.State != clearing.StatePrepared {
+		t.Fatalf("a-300: %+v", o.Transfer)
+	}
+
+	// B carries 400 into period 2 and can send only 100 more.
+	if p := b.Position(B, "hours"); p.Carried != 400 || p.CapDebit() != 400 || p.Sent != 0 {
+		t.Fatalf("B in period 2: %+v", p)
+	}
+	if o := must(t)(b.Prepare(env, req("b-101", B, C, h(101), at0+1000), at0+2)); o.Transfer.Reason != clearing.ReasonDebitCapExceeded {
+		t.Fatalf("b-101: %+v", o.Transfer)
+	}
+	if o := must(t)(b.Prepare(env, req("b-100", B, C, h(100), at0+1000), at0+2)); o.Transfer.State != clearing.StatePrepared {
+		t.Fatalf("b-100: %+v", o.Transfer)
+	}
+	must(t)(b.Commit("b-100", at0+3))
+	// Still full in period 3.
+	if _, err := b.OpenPeriod(3, at0+4); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.Position(B, "hours"); p != (clearing.Position{DID: B, Currency: "hours", Carried: 500}) {
+		t.Fatalf("B in period 3: %+v", p)
+	}
+	if o := must(t)(b.Prepare(env, req("b-1", B, C, h(1), at0+1000), at0+4)); o.Transfer.Reason != clearing.ReasonDebitCapExceeded {
+		t.Fatalf("b-1: %+v", o.Transfer)
+	}
+	// Receiving makes room again.
+	must(t)(b.Prepare(env, req("c->b", C, B, h(50), at0+1000), at0+4))
+	must(t)(b.Commit("c->b", at0+4))
+	if o := must(t)(b.Prepare(env, req("b-50", B, C, h(50), at0+1000), at0+4)); o.Transfer.State != clearing.StatePrepared {
+		t.Fatalf("b-50: %+v", o.Transfer)
+	}
+}
+
+// TestCarriedSaturates: a carried position that would leave int64 stops at
+// the bound, and a saturated debit makes every send exceed the cap.
+func TestCarriedSaturates(t *testing.T) {
+	env := newEnv()
+	env.caps[capKey{B, "hours"}] = h(math.MaxInt64)
+	b := clearing.NewBook(clearing.NewMemRecords())
+	// A receives MaxInt64 in period 1 and 5 more in period 2.
+	must(t)(b.Prepare(env, req("b->a", B, A, h(math.MaxInt64), at0+1000), at0))
+	must(t)(b.Commit("b->a", at0))
+	if _, err := b.OpenPeriod(2, at0+1); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.Position(A, "hours"); p.Carried != -math.MaxInt64 {
+		t.Fatalf("A: %+v", p)
+	}
+	if p := b.Position(B, "hours"); p.Carried != math.MaxInt64 || p.CapDebit() != math.MaxInt64 {
+		t.Fatalf("B: %+v", p)
+	}
+	must(t)(b.Prepare(env, req("c->a", C, A, h(5), at0+1000), at0+1))
+	must(t)(b.Commit("c->a", at0+1))
+	if p := b.Position(A, "hours"); p.CapDebit() != math.MinInt64 || p.Carried != -math.MaxInt64 {
+		t.Fatalf("A's cap debit: %+v %d", p, p.CapDebit())
+	}
+	// B's debit is at the bound: nothing more, whatever its cap.
+	if o := must(t)(b.Prepare(env, req("b-1", B, C, h(1), at0+1000), at0+1)); o.Transfer.Reason != clearing.ReasonDebitCapExceeded {
+		t.Fatalf("b-1: %+v", o.Transfer)
+	}
+	if _, err := b.OpenPeriod(3, at0+2); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.Position(A, "hours"); p.Carried != math.MinInt64 {
+		t.Fatalf("A not saturated: %+v", p)
+	}
+	// A, a huge creditor, may still send.
+	if o := must(t)(b.Prepare(env, req("a-1000", A, C, h(1000), at0+1000), at0+2)); o.Transfer.State != clearing.StatePrepared {
+		t.Fatalf("a-1000: %+v", o.Transfer)
+	}
+	must(t)(b.Commit("a-1000", at0+2))
+	if p := b.Position(A, "hours"); p.CapDebit() != math.MinInt64+1000 {
+		t.Fatalf("A: %+v %d", p, p.CapDebit())
+	}
+	if o := must(t)(b.Prepare(env, req("a-more", A, C, h(1), at0+1000), at0+2)); o.Transfer.State != clearing.StatePrepared {
+		t.Fatalf("a-more: %+v", o.Transfer)
+	}
+
+	// Saturation at the top, through a restored book (a book under its caps
+	// cannot get there by itself): carried near MaxInt64 and a pending send.
+	st := clearing.Snapshot{
+		Period: 7, PeriodOpenedAt: at0,
+		Positions: []clearing.Position{{DID: A, Currency: "hours", Reserved: 100, Carried: math.MaxInt64 - 50}},
+		Bilateral: []clearing.Bilateral{},
+		Pending: []clearing.Transfer{{ID: "p", From: A, To: B, Amount: h(100), IntentHash: hash("p"),
+			State: clearing.StatePrepared, PreparedAt: at0, ExpiresAt: at0 + 100}},
+	}
+	r, err := clearing.Restore(st, clearing.NewMemRecords())
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t)(r.Commit("p", at0+1))
+	if p := r.Position(A, "hours"); p.CapDebit() != math.MaxInt64 {
+		t.Fatalf("A: %+v %d", p, p.CapDebit())
+	}
+	if _, err := r.OpenPeriod(8, at0+2); err != nil {
+		t.Fatal(err)
+	}
+	want := []clearing.Position{{DID: A, Currency: "hours", Carried: math.MaxInt64}, {DID: B, Currency: "hours", Carried: -100}}
+	if got := r.Positions(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("positions %+v", got)
+	}
+	// CapDebit saturates on its own.
+	for _, c := range []struct {
+		p    clearing.Position
+		want int64
+	}{
+		{clearing.Position{Carried: math.MaxInt64, Sent: 1}, math.MaxInt64},
+		{clearing.Position{Carried: math.MinInt64, Received: 1}, math.MinInt64},
+		{clearing.Position{Carried: math.MinInt64, Sent: math.MaxInt64}, -1},
+		{clearing.Position{Carried: -3, Sent: 10, Received: 2}, 5},
+	} {
+		if got := c.p.CapDebit(); got != c.want {
+			t.Errorf("%+v.CapDebit() = %d, want %d", c.p, got, c.want)
+		}
 	}
 }
 

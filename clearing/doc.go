@@ -3,6 +3,12 @@
 // positions of the current settlement period per currency, and net debit caps
 // that count pending transfers (Mojaloop's rule: position + reserved + amount ≤ cap).
 //
+// The position the cap limits is the unsettled net debit across periods:
+// closing a period settles nothing, so each participant's net debit of the
+// closed period is carried into the next (Position.Carried) and the cap keeps
+// counting it (Position.CapDebit). Settlement, which a later change adds,
+// reduces the carried positions.
+//
 // The package is pure: no network, disk, clock or goroutines. Time comes in as
 // int64 unix nanoseconds; the registry, trust and credit policy come in through
 // Env; transfer records are stored through Records (the hub's bbolt bucket).
@@ -11,7 +17,8 @@
 //
 // Memory holds only what the hot checks need: the pending transfers (with an
 // expiry heap keyed (ExpiresAt, ID)), per participant and currency the period's
-// gross sent/received and the reserved amount, and the period's bilateral sums.
+// gross sent/received, the reserved amount and the carried net debit of closed
+// periods, and the period's bilateral sums.
 // Decided transfers live only in Records.
 //
 // Business rejections are never errors: they are Outcomes with a Reason (or a

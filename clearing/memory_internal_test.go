@@ -55,8 +55,14 @@ func TestMemoryHoldsOnlyPending(t *testing.T) {
 	if _, err := b.OpenPeriod(2, 1<<40); err != nil {
 		t.Fatal(err)
 	}
-	if len(b.pending) != 0 || len(b.expiry) != 0 || len(b.pos) != 0 || len(b.bil) != 0 {
+	// Only the carried debit of a (sender) and credit of b remain: every commit went a → b.
+	if len(b.pending) != 0 || len(b.expiry) != 0 || len(b.pos) != 2 || len(b.bil) != 0 {
 		t.Fatalf("after close: pending %d, heap %d, pos %d, bil %d", len(b.pending), len(b.expiry), len(b.pos), len(b.bil))
+	}
+	for k, p := range b.pos {
+		if *p != (pos{carried: p.carried}) || p.carried == 0 {
+			t.Fatalf("after close: %v %+v", k, *p)
+		}
 	}
 	for i, p := range b.expiry {
 		if p.idx != i {

@@ -27,20 +27,31 @@ type model struct {
 	live     map[string]bool                    // ids pending or committed this period (to keep scans short)
 	period   uint64
 	openedAt int64
-	// allowance[k]: how far k may be over its cap because of reservations
-	// carried over from an earlier period (see TestProperties).
-	allowance map[capKey]int64
+	// carried[k]: Σ amounts k sent − Σ amounts k received over the transfers
+	// committed in closed periods, recomputed from all records at each close.
+	carried map[capKey]int64
+	// byCarried counts the cap decisions that carried changed (the period's
+	// figures alone would have decided the other way).
+	byCarried int
 }
 
 func newModel(env *fakeEnv) *model {
 	return &model{env: env, recs: map[string]clearing.Transfer{}, reqs: map[string]clearing.PrepareRequest{},
-		live: map[string]bool{}, period: 1, allowance: map[capKey]int64{}}
+		live: map[string]bool{}, period: 1, carried: map[capKey]int64{}}
 }
 
-type mpos struct{ sent, received, reserved int64 }
+type mpos struct{ sent, received, reserved, carried int64 }
+
+// capDebit is what the cap counts besides reservations.
+func (p mpos) capDebit() int64 { return p.carried + p.sent - p.received }
 
 func (m *model) positions() map[capKey]mpos {
 	out := map[capKey]mpos{}
+	for k, c := range m.carried {
+		if c != 0 {
+			out[k] = mpos{carried: c}
+		}
+	}
 	for id := range m.live {
 		t := m.recs[id]
 		k := capKey{t.From, t.Amount.Currency().Code}
@@ -63,7 +74,7 @@ func (m *model) positions() map[capKey]mpos {
 func (m *model) positionList() []clearing.Position {
 	out := []clearing.Position{}
 	for k, p := range m.positions() {
-		out = append(out, clearing.Position{DID: k.did, Currency: k.cur, Sent: p.sent, Received: p.received, Reserved: p.reserved})
+		out = append(out, clearing.Position{DID: k.did, Currency: k.cur, Sent: p.sent, Received: p.received, Reserved: p.reserved, Carried: p.carried})
 	}
 	slices.SortFunc(out, func(x, y clearing.Position) int {
 		return cmp.Or(cmp.Compare(x.DID, y.DID), cmp.Compare(x.Currency, y.Currency))
@@ -153,8 +164,12 @@ func (m *model) prepare(r clearing.PrepareRequest, at int64) clearing.Outcome {
 		reason = clearing.ReasonInsufficientTrust
 	default:
 		p := m.positions()[capKey{r.From, cur.Code}]
-		if p.sent-p.received+p.reserved+r.Amount.Units() > capAmt.Units() { // no cap: zero Amount
+		over := p.capDebit()+p.reserved+r.Amount.Units() > capAmt.Units() // no cap: zero Amount
+		if over {
 			reason = clearing.ReasonDebitCapExceeded
+		}
+		if over != (p.sent-p.received+p.reserved+r.Amount.Units() > capAmt.Units()) {
+			m.byCarried++
 		}
 	}
 	if reason != clearing.ReasonNone {
@@ -242,13 +257,14 @@ func (m *model) open(n uint64, at int64) (clearing.PeriodSummary, bool) {
 			delete(m.live, id)
 		}
 	}
-	// A participant that was a net creditor at the close may now hold
-	// reservations beyond its cap: they were checked against a position that
-	// the new period no longer has. Only that excess is allowed.
-	clear(m.allowance)
-	for k, p := range m.positions() {
-		if excess := p.reserved - m.env.caps[k].Units(); excess > 0 {
-			m.allowance[k] = excess
+	// Nothing is settled: every transfer committed in a closed period still
+	// counts, from scratch over all records.
+	clear(m.carried)
+	for _, t := range m.recs {
+		if t.State == clearing.StateCommitted && t.Period < m.period {
+			cur := t.Amount.Currency().Code
+			m.carried[capKey{t.From, cur}] += t.Amount.Units()
+			m.carried[capKey{t.To, cur}] -= t.Amount.Units()
 		}
 	}
 	return sum, true
@@ -268,7 +284,6 @@ type propRun struct {
 	twinRec  *recStore
 	at       int64
 	next     int
-	overCap  int // checks where a carried-over allowance was in use
 	restores int
 }
 
@@ -335,7 +350,7 @@ func (r *propRun) newRequest() clearing.PrepareRequest {
 	from, cur := r.did(), currencies[r.rng.IntN(2)]
 	if r.rng.IntN(8) == 0 { // exactly the room left under the cap, or one more
 		p := r.m.positions()[capKey{from, cur.Code}]
-		if room := r.env.caps[capKey{from, cur.Code}].Units() - (p.sent - p.received + p.reserved); room > 0 {
+		if room := r.env.caps[capKey{from, cur.Code}].Units() - (p.capDebit() + p.reserved); room > 0 {
 			units = room + r.rng.Int64N(2)
 		}
 	}
@@ -523,6 +538,7 @@ func (r *propRun) checkDelta(i int, name string, before []clearing.Position, res
 	switch cur, amt := tr.Amount.Currency().Code, tr.Amount.Units(); {
 	case strings.HasPrefix(name, "open") && res.Err == nil:
 		for k, p := range exp {
+			p.Carried += p.Sent - p.Received
 			p.Sent, p.Received = 0, 0
 			exp[k] = p
 		}
@@ -539,7 +555,7 @@ func (r *propRun) checkDelta(i int, name string, before []clearing.Position, res
 	}
 	want := []clearing.Position{}
 	for _, p := range exp {
-		if p.Sent != 0 || p.Received != 0 || p.Reserved != 0 {
+		if p.Sent != 0 || p.Received != 0 || p.Reserved != 0 || p.Carried != 0 {
 			want = append(want, p)
 		}
 	}
@@ -589,24 +605,38 @@ func (r *propRun) check(i int, name string) {
 	}
 	// Zero-sum and consistency of the views.
 	net, sent, recv, bilSum := map[string]int64{}, map[string]int64{}, map[string]int64{}, map[string]int64{}
+	carried, capDebit := map[string]int64{}, map[string]int64{}
 	reserved := map[capKey]int64{}
 	for _, p := range st.Positions {
 		net[p.Currency] += p.Net()
 		sent[p.Currency] += p.Sent
 		recv[p.Currency] += p.Received
+		carried[p.Currency] += p.Carried
+		capDebit[p.Currency] += p.CapDebit()
 		k := capKey{p.DID, p.Currency}
-		if d := p.DebitPosition() + p.Reserved; d > r.env.caps[k].Units()+m.allowance[k] {
-			fail("%s %s: debit %d + reserved %d > cap %d (+ carried %d)", p.DID, p.Currency, p.DebitPosition(), p.Reserved, r.env.caps[k].Units(), m.allowance[k])
-		} else if d > r.env.caps[k].Units() {
-			r.overCap++
+		// The cap counts the unsettled debit of every period; caps never
+		// change in this test, so the rule holds strictly at all times.
+		if p.CapDebit() != p.Carried+p.Sent-p.Received {
+			fail("%s %s: CapDebit %d, carried %d + sent %d − received %d", p.DID, p.Currency, p.CapDebit(), p.Carried, p.Sent, p.Received)
+		}
+		if p.CapDebit()+p.Reserved > r.env.caps[k].Units() {
+			fail("%s %s: cap debit %d (carried %d) + reserved %d > cap %d", p.DID, p.Currency, p.CapDebit(), p.Carried, p.Reserved, r.env.caps[k].Units())
+		}
+		if p.Carried != m.carried[k] {
+			fail("%s %s: carried %d, model %d", p.DID, p.Currency, p.Carried, m.carried[k])
 		}
 		if b.Position(p.DID, p.Currency) != p {
 			fail("Position(%s, %s) = %+v, Positions has %+v", p.DID, p.Currency, b.Position(p.DID, p.Currency), p)
 		}
 	}
+	for k, c := range m.carried {
+		if got := b.Position(k.did, k.cur).Carried; got != c {
+			fail("%s %s: carried %d, model %d", k.did, k.cur, got, c)
+		}
+	}
 	for cur, n := range net {
-		if n != 0 {
-			fail("Σ net %s = %d", cur, n)
+		if n != 0 || carried[cur] != 0 || capDebit[cur] != 0 {
+			fail("%s: Σ net %d, Σ carried %d, Σ cap debit %d", cur, n, carried[cur], capDebit[cur])
 		}
 	}
 	for _, x := range st.Bilateral {
@@ -678,15 +708,14 @@ func (r *propRun) check(i int, name string) {
 
 // TestProperties runs random command sequences against the book and the model.
 //
-// The cap invariant checked is DebitPosition + Reserved ≤ cap + carried, where
-// carried is the excess over the cap of a participant's reservations at the
-// opening of the period (0 for all but net creditors that had pending sends
-// when the period closed: their reservations were checked against a credit
-// position that OpenPeriod resets).
+// The cap invariant checked after every command is strictly CapDebit +
+// Reserved ≤ cap (caps stay fixed during a run), where CapDebit counts the
+// unsettled net debit of the closed periods (Carried) as well as the current
+// period's; the model recomputes Carried from all records.
 func TestProperties(t *testing.T) {
-	steps := 4000
+	steps, periods := 4000, uint64(3)
 	if testing.Short() {
-		steps = 800
+		steps, periods = 800, 2 // seed 42 closes only one period in 800 steps
 	}
 	for _, seed := range []uint64{1, 2, 3, 42, 20260817} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -703,8 +732,14 @@ func TestProperties(t *testing.T) {
 				st[tr.State]++
 				reasons[tr.Reason]++
 			}
-			t.Logf("seed %d: %d records %v, reasons %v, period %d, pending %d, restores %d, over-cap checks %d",
-				seed, len(r.m.recs), st, reasons, r.m.period, len(r.m.pend), r.restores, r.overCap)
+			carried := 0
+			for _, c := range r.m.carried {
+				if c != 0 {
+					carried++
+				}
+			}
+			t.Logf("seed %d: %d records %v, reasons %v, period %d, pending %d, restores %d, carried positions %d, cap decisions by carried %d",
+				seed, len(r.m.recs), st, reasons, r.m.period, len(r.m.pend), r.restores, carried, r.m.byCarried)
 			// Every rule must have been exercised.
 			for _, want := range []clearing.Reason{clearing.ReasonInvalidRequest, clearing.ReasonUnknownParticipant,
 				clearing.ReasonParticipantSuspended, clearing.ReasonExpired, clearing.ReasonInsufficientTrust,
@@ -713,8 +748,8 @@ func TestProperties(t *testing.T) {
 					t.Errorf("no record with reason %s", want)
 				}
 			}
-			if st[clearing.StateCommitted] == 0 || r.m.period < 3 {
-				t.Errorf("too little happened: %v, period %d", st, r.m.period)
+			if st[clearing.StateCommitted] == 0 || r.m.period < periods || r.m.byCarried == 0 {
+				t.Errorf("too little happened: %v, period %d, cap decisions by carried %d", st, r.m.period, r.m.byCarried)
 			}
 		})
 	}

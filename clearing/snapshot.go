@@ -43,8 +43,8 @@ func (b *Book) State() Snapshot {
 // duplicates or empty entries; pending transfers well formed; Reserved equal
 // to the sum of pending amounts per (From, currency); bilateral sums equal to
 // Sent per (From, currency) and Received per (To, currency); Committed equal to
-// the bilateral counts; no counter that a commit could overflow. A failure
-// wraps ErrCorrupt.
+// the bilateral counts; no counter that a commit could overflow. Carried may
+// be any value. A failure wraps ErrCorrupt.
 //
 // rec must hold the records as of the snapshot (the book trusts it: a later
 // record of a pending id is reported as ErrCorrupt when that id is used).
@@ -67,10 +67,10 @@ func Restore(st Snapshot, rec Records) (*Book, error) {
 			}
 		}
 		if p.DID == "" || p.Currency == "" || p.Sent < 0 || p.Received < 0 || p.Reserved < 0 ||
-			(p.Sent == 0 && p.Received == 0 && p.Reserved == 0) {
+			(p.Sent == 0 && p.Received == 0 && p.Reserved == 0 && p.Carried == 0) {
 			return nil, corrupt("bad position %+v", p)
 		}
-		b.pos[posKey{p.DID, p.Currency}] = &pos{sent: p.Sent, received: p.Received, reserved: p.Reserved}
+		b.pos[posKey{p.DID, p.Currency}] = &pos{sent: p.Sent, received: p.Received, reserved: p.Reserved, carried: p.Carried}
 	}
 
 	// Pending: recompute reservations and incoming amounts, compare.

@@ -3,6 +3,7 @@ package clearing_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,13 +12,15 @@ import (
 	"github.com/icn-coop/icn/money"
 )
 
-// busyBook has two periods of history, positions in two currencies, pending
-// transfers and bilateral sums.
+// busyBook has two periods of history, positions in two currencies (one with
+// only a carried credit), pending transfers and bilateral sums.
 func busyBook(t *testing.T) (*clearing.Book, *clearing.MemRecords) {
 	env, rec := newEnv(), clearing.NewMemRecords()
 	b := clearing.NewBook(rec)
 	must(t)(b.Prepare(env, req("a1", A, B, h(100), at0+100), at0))
 	must(t)(b.Commit("a1", at0+1))
+	must(t)(b.Prepare(env, req("a2", A, C, h(10), at0+100), at0))
+	must(t)(b.Commit("a2", at0+1))
 	if _, err := b.OpenPeriod(2, at0+2); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +41,7 @@ func TestSnapshotJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"period":2`, `"units":9,`, `"currency":"kwh"`, `"scale":3`, `"state":"prepared"`, `"intent_hash":"6234`} {
+	for _, want := range []string{`"period":2`, `"units":9,`, `"carried":110}`, `"carried":-100}`, `"carried":-10}`, `"currency":"kwh"`, `"scale":3`, `"state":"prepared"`, `"intent_hash":"6234`} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("JSON lacks %s: %s", want, data)
 		}
@@ -138,6 +141,15 @@ func TestRestoreRejects(t *testing.T) {
 		"bilateral amount off":     func(s *clearing.Snapshot) { s.Bilateral[0].Amount++ },
 		"bilateral count zero":     func(s *clearing.Snapshot) { s.Committed -= s.Bilateral[0].Count; s.Bilateral[0].Count = 0 },
 		"bilateral to self":        func(s *clearing.Snapshot) { s.Bilateral[0].To = s.Bilateral[0].From },
+		"carried-only position zeroed": func(s *clearing.Snapshot) {
+			for i, p := range s.Positions {
+				if p.Sent == 0 && p.Received == 0 && p.Reserved == 0 {
+					s.Positions[i].Carried = 0
+					return
+				}
+			}
+			panic("no carried-only position")
+		},
 		"bilateral without position": func(s *clearing.Snapshot) {
 			s.Bilateral = append(s.Bilateral, clearing.Bilateral{Currency: "zz", From: A, To: B, Amount: 1, Count: 1})
 			s.Committed++
@@ -159,5 +171,29 @@ func TestRestoreRejects(t *testing.T) {
 	}
 	if _, err := clearing.Restore(base, rec); err != nil {
 		t.Fatalf("base: %v", err)
+	}
+}
+
+// TestRestoreAnyCarried: Restore accepts any carried value, and the restored
+// book checks the cap against it.
+func TestRestoreAnyCarried(t *testing.T) {
+	b, rec := busyBook(t)
+	for _, c := range []int64{math.MinInt64, -1, 1, 900, math.MaxInt64} {
+		st := b.State()
+		for i := range st.Positions {
+			st.Positions[i].Carried = c
+		}
+		r, err := clearing.Restore(st, rec.Clone())
+		if err != nil {
+			t.Fatalf("carried %d: %v", c, err)
+		}
+		if !reflect.DeepEqual(r.State(), st) {
+			t.Fatalf("carried %d: state\n%+v\nwant %+v", c, r.State(), st)
+		}
+		// A (hours): sent 100, reserved 1, cap 1000.
+		o := must(t)(r.Prepare(newEnv(), req("n", A, B, h(1), at0+100), at0+5))
+		if fits := c+100+1+1 <= 1000 && c != math.MaxInt64; fits != (o.Transfer.State == clearing.StatePrepared) {
+			t.Fatalf("carried %d: %+v", c, o.Transfer)
+		}
 	}
 }

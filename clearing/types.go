@@ -199,21 +199,33 @@ type Outcome struct {
 	Conflict Reason   // set when the command could not apply and nothing was recorded (modified_request, unknown_transfer, duplicate)
 }
 
-// Position is a participant's gross position in one currency in the current
-// period, in minor units. Reserved is the sum of its pending outgoing transfers.
+// Position is a participant's position in one currency, in minor units: its
+// gross Sent and Received in the current period, Reserved (the sum of its
+// pending outgoing transfers) and Carried (its net debit of closed periods not
+// yet settled).
 type Position struct {
 	DID      identity.DID `json:"did"`
 	Currency string       `json:"currency"`
 	Sent     int64        `json:"sent"`
 	Received int64        `json:"received"`
 	Reserved int64        `json:"reserved"`
+	// Carried is the net debit (sent − received) of the closed periods not
+	// yet settled; negative for a net creditor. OpenPeriod adds the closing
+	// period's net debit to it (saturating at the int64 bounds); settlement
+	// will reduce it.
+	Carried int64 `json:"carried,omitempty"`
 }
 
-// Net is Received - Sent: positive for a net creditor.
+// Net is Received - Sent of the current period: positive for a net creditor.
 func (p Position) Net() int64 { return p.Received - p.Sent }
 
-// DebitPosition is Sent - Received: what the cap limits (with Reserved).
+// DebitPosition is Sent - Received of the current period.
 func (p Position) DebitPosition() int64 { return p.Sent - p.Received }
+
+// CapDebit is Carried + DebitPosition (saturating at the int64 bounds): the
+// unsettled net debit across periods, which the cap limits together with
+// Reserved (CapDebit + Reserved + amount ≤ cap).
+func (p Position) CapDebit() int64 { return satAdd(p.Carried, p.DebitPosition()) }
 
 // Bilateral is the sum of the transfers committed from From to To in one
 // currency in the current period.
@@ -225,8 +237,10 @@ type Bilateral struct {
 	Count    int          `json:"count"`
 }
 
-// PeriodSummary describes a closed period. Positions are as at the close
-// (Reserved included, for information: reservations carry over).
+// PeriodSummary describes a closed period. Positions are as at the close,
+// before the close moves the period's net debit into Carried: Sent and
+// Received are the period's own, Carried is the unsettled debit of the earlier
+// periods, and Reserved is included for information (reservations carry over).
 type PeriodSummary struct {
 	Number    uint64      `json:"number"`
 	OpenedAt  int64       `json:"opened_at"`
