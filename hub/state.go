@@ -300,7 +300,7 @@ func (s *state) creditPolicy(k capKey, cur money.Currency) *icnv1.CreditPolicy {
 	return &icnv1.CreditPolicy{
 		Did: string(k.DID), Currency: cur.Code, DebitCap: amt(s.caps[k]), EffectiveCap: eff.String(),
 		TrustClass: s.classOf(k.DID).String(), Sent: amt(pos.Sent), Received: amt(pos.Received),
-		Reserved: amt(pos.Reserved), Net: amt(pos.Received - pos.Sent),
+		Reserved: amt(pos.Reserved), Net: amt(pos.Received - pos.Sent), Carried: amt(pos.Carried),
 	}
 }
 

@@ -465,7 +465,7 @@ func TestSetCreditPolicy(t *testing.T) {
 	x.trust(x.fed, a.DID(), "0.5")
 	cp := x.ok(capCmd(a.DID(), "hours", 10_000)).GetCreditPolicy()
 	want := &icnv1.CreditPolicy{Did: string(a.DID()), Currency: "hours", DebitCap: "100.00", EffectiveCap: "50.00",
-		TrustClass: "partner", Sent: "0.00", Received: "0.00", Reserved: "0.00", Net: "0.00"}
+		TrustClass: "partner", Sent: "0.00", Received: "0.00", Reserved: "0.00", Net: "0.00", Carried: "0.00"}
 	if !proto.Equal(cp, want) {
 		t.Fatalf("credit policy:\n got %v\nwant %v", cp, want)
 	}

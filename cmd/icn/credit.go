@@ -91,9 +91,9 @@ func (o *hubOpts) creditShowCmd() *cobra.Command {
 					rows := make([][]string, 0, len(r.GetPolicies()))
 					for _, p := range r.GetPolicies() {
 						rows = append(rows, []string{p.GetCurrency(), p.GetDebitCap(), p.GetEffectiveCap(), p.GetTrustClass(),
-							p.GetNet(), p.GetSent(), p.GetReceived(), p.GetReserved()})
+							p.GetNet(), p.GetSent(), p.GetReceived(), p.GetReserved(), p.GetCarried()})
 					}
-					return printTable(w, []string{"CURRENCY", "DEBIT CAP", "EFFECTIVE CAP", "TRUST CLASS", "NET", "SENT", "RECEIVED", "RESERVED"}, rows)
+					return printTable(w, []string{"CURRENCY", "DEBIT CAP", "EFFECTIVE CAP", "TRUST CLASS", "NET", "SENT", "RECEIVED", "RESERVED", "CARRIED"}, rows)
 				})
 			})
 		},

@@ -1722,10 +1722,13 @@ type CreditPolicy struct {
 	EffectiveCap string `protobuf:"bytes,4,opt,name=effective_cap,json=effectiveCap,proto3" json:"effective_cap,omitempty"`
 	TrustClass   string `protobuf:"bytes,5,opt,name=trust_class,json=trustClass,proto3" json:"trust_class,omitempty"`
 	// Current period position (decimals): net = received - sent.
-	Sent          string `protobuf:"bytes,6,opt,name=sent,proto3" json:"sent,omitempty"`
-	Received      string `protobuf:"bytes,7,opt,name=received,proto3" json:"received,omitempty"`
-	Reserved      string `protobuf:"bytes,8,opt,name=reserved,proto3" json:"reserved,omitempty"`
-	Net           string `protobuf:"bytes,9,opt,name=net,proto3" json:"net,omitempty"`
+	Sent     string `protobuf:"bytes,6,opt,name=sent,proto3" json:"sent,omitempty"`
+	Received string `protobuf:"bytes,7,opt,name=received,proto3" json:"received,omitempty"`
+	Reserved string `protobuf:"bytes,8,opt,name=reserved,proto3" json:"reserved,omitempty"`
+	Net      string `protobuf:"bytes,9,opt,name=net,proto3" json:"net,omitempty"`
+	// Net debit of closed periods not yet settled (negative: net creditor).
+	// The cap counts it: carried + sent - received + reserved <= effective cap.
+	Carried       string `protobuf:"bytes,10,opt,name=carried,proto3" json:"carried,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1819,6 +1822,13 @@ func (x *CreditPolicy) GetReserved() string {
 func (x *CreditPolicy) GetNet() string {
 	if x != nil {
 		return x.Net
+	}
+	return ""
+}
+
+func (x *CreditPolicy) GetCarried() string {
+	if x != nil {
+		return x.Carried
 	}
 	return ""
 }
@@ -3335,7 +3345,7 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x16\n" +
 	"\x06weight\x18\x03 \x01(\tR\x06weight\x12-\n" +
 	"\x13issued_at_unix_nano\x18\x04 \x01(\x03R\x10issuedAtUnixNano\x127\n" +
-	"\vattestation\x18\x05 \x01(\v2\x15.icn.v1.SignedMessageR\vattestation\"\xfd\x01\n" +
+	"\vattestation\x18\x05 \x01(\v2\x15.icn.v1.SignedMessageR\vattestation\"\x97\x02\n" +
 	"\fCreditPolicy\x12\x10\n" +
 	"\x03did\x18\x01 \x01(\tR\x03did\x12\x1a\n" +
 	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12\x1b\n" +
@@ -3346,7 +3356,9 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\x04sent\x18\x06 \x01(\tR\x04sent\x12\x1a\n" +
 	"\breceived\x18\a \x01(\tR\breceived\x12\x1a\n" +
 	"\breserved\x18\b \x01(\tR\breserved\x12\x10\n" +
-	"\x03net\x18\t \x01(\tR\x03net\"\x8e\x01\n" +
+	"\x03net\x18\t \x01(\tR\x03net\x12\x18\n" +
+	"\acarried\x18\n" +
+	" \x01(\tR\acarried\"\x8e\x01\n" +
 	"\x1aRegisterParticipantRequest\x12\x10\n" +
 	"\x03did\x18\x01 \x01(\tR\x03did\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12+\n" +
