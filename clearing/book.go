@@ -240,17 +240,7 @@ func (b *Book) check(env Env, req PrepareRequest, at int64) Reason {
 func (b *Book) Commit(id string, at int64) (Outcome, error) {
 	p := b.pending[id]
 	if p == nil {
-		t, ok, err := b.lookup(id)
-		switch {
-		case err != nil:
-			return Outcome{}, err
-		case !ok:
-			return Outcome{Transfer: Transfer{ID: id}, Conflict: ReasonUnknownTransfer}, nil
-		case t.State == StateCommitted:
-			return Outcome{Transfer: t, Repeat: true}, nil
-		default:
-			return Outcome{Transfer: t, Repeat: true, Conflict: ReasonDuplicate}, nil
-		}
+		return b.decided(id, func(s State) bool { return s == StateCommitted })
 	}
 	if at >= p.t.ExpiresAt {
 		return b.abort(p, ReasonExpired, at)
@@ -290,22 +280,28 @@ func (b *Book) Commit(id string, at int64) (Outcome, error) {
 func (b *Book) Abort(id string, reason Reason, at int64) (Outcome, error) {
 	p := b.pending[id]
 	if p == nil {
-		t, ok, err := b.lookup(id)
-		switch {
-		case err != nil:
-			return Outcome{}, err
-		case !ok:
-			return Outcome{Transfer: Transfer{ID: id}, Conflict: ReasonUnknownTransfer}, nil
-		case t.State == StateCommitted:
-			return Outcome{Transfer: t, Repeat: true, Conflict: ReasonDuplicate}, nil
-		default:
-			return Outcome{Transfer: t, Repeat: true}, nil
-		}
+		return b.decided(id, func(s State) bool { return s != StateCommitted })
 	}
 	if !reason.abortable() {
 		reason = ReasonCanceled
 	}
 	return b.abort(p, reason, at)
+}
+
+// decided answers a Commit or Abort for an id that is not pending: unknown,
+// a repeat of the same decision (same(state)), or decided the other way.
+func (b *Book) decided(id string, same func(State) bool) (Outcome, error) {
+	t, ok, err := b.lookup(id)
+	switch {
+	case err != nil:
+		return Outcome{}, err
+	case !ok:
+		return Outcome{Transfer: Transfer{ID: id}, Conflict: ReasonUnknownTransfer}, nil
+	case same(t.State):
+		return Outcome{Transfer: t, Repeat: true}, nil
+	default:
+		return Outcome{Transfer: t, Repeat: true, Conflict: ReasonDuplicate}, nil
+	}
 }
 
 // abort moves a pending transfer to aborted and releases its reservation.

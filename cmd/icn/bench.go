@@ -73,18 +73,7 @@ directory (it then shares the machine's CPUs with the clients).`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.cpuProf != "" {
-				f, err := os.Create(o.cpuProf)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
-			}
-			return o.run(cmd)
+			return withCPUProfile(o.cpuProf, func() error { return o.run(cmd) })
 		},
 	}
 	f := cmd.Flags()
@@ -437,4 +426,21 @@ func printBenchCoop(w io.Writer, r benchCoopResult) error {
 			"the in-process co-op (no --dev) raises the limits, or run icn dev with more members")
 	}
 	return nil
+}
+
+// withCPUProfile runs fn, writing a CPU profile to path if path is set.
+func withCPUProfile(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
+	return fn()
 }

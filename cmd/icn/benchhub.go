@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -77,18 +76,7 @@ Everything (clients and all nodes) shares this machine's CPUs and disk.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.cpuProf != "" {
-				f, err := os.Create(o.cpuProf)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
-			}
-			return o.run(cmd)
+			return withCPUProfile(o.cpuProf, func() error { return o.run(cmd) })
 		},
 	}
 	f := cmd.Flags()
