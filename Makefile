@@ -49,6 +49,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	  done; \
 	done
 
-bench: build ## Go benchmarks of hot paths, then icn bench coop (BENCHTIME each)
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./coopnode/ledger/ ./money/ ./identity/
+bench: build ## Go benchmarks of hot paths, then icn bench coop and hub (BENCHTIME each)
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./coopnode/ledger/ ./money/ ./identity/ ./trust/ ./clearing/ ./hub/
 	$(BIN)/icn bench coop --duration $(BENCHTIME)
+	$(BIN)/icn bench hub --duration $(BENCHTIME)
