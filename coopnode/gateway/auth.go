@@ -180,6 +180,7 @@ func (cs *challenges) take(nonce []byte, did identity.DID) error {
 type caller struct {
 	DID    identity.DID
 	Device string
+	Issued time.Time // when the session's token was issued
 	Member *membership.Member // nil until a rule needs the credential
 }
 
@@ -242,16 +243,21 @@ func (g *Gateway) authenticate(r *http.Request) (*caller, error) {
 }
 
 func (g *Gateway) sessionStands(c *claims) (*caller, error) {
-	did := identity.DID(c.Subject)
-	now := g.cfg.Clock()
-	if !g.deviceMayLogIn(did, c.Dev, now) {
-		return nil, errf(http.StatusUnauthorized, "device_revoked", "the device this session was opened with has been revoked")
+	who := &caller{DID: identity.DID(c.Subject), Device: c.Dev, Issued: c.issued()}
+	return who, g.stillStands(who)
+}
+
+// stillStands checks that a caller's device and session have not been
+// revoked since it authenticated (open event streams re-check it).
+func (g *Gateway) stillStands(c *caller) error {
+	if !g.deviceMayLogIn(c.DID, c.Device, g.cfg.Clock()) {
+		return errf(http.StatusUnauthorized, "device_revoked", "the device this session was opened with has been revoked")
 	}
 	// SessionsValidAfter, not Member: a non-member's emergency revoke counts too.
-	if c.issued().Before(g.cfg.Members.SessionsValidAfter(did)) {
-		return nil, errf(http.StatusUnauthorized, "session_revoked", "sessions opened before an emergency revoke are closed; log in again")
+	if c.Issued.Before(g.cfg.Members.SessionsValidAfter(c.DID)) {
+		return errf(http.StatusUnauthorized, "session_revoked", "sessions opened before an emergency revoke are closed; log in again")
 	}
-	return &caller{DID: did, Device: c.Dev}, nil
+	return nil
 }
 
 func (g *Gateway) deviceMayLogIn(did identity.DID, dev string, now time.Time) bool {

@@ -18,17 +18,21 @@ const (
 	wsBuffer       = 1024
 	wsBackfillPage = 256
 	wsWriteTimeout = 10 * time.Second
+	// wsRecheck is how often an open stream re-checks that its caller's
+	// device, session and membership still stand.
+	wsRecheck = 2 * time.Second
 )
 
 // getEvents streams a feed over WebSocket: every event after ?since, read from
 // disk, then live ones, with none lost or repeated at the seam.
 func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request, c *caller) error {
 	q := r.URL.Query()
-	feed := string(c.DID)
+	feed, rule := string(c.DID), ruleMember
 	switch q.Get("feed") {
 	case "", "member":
 	case "coop":
-		if err := g.authorize(r, c, authRule{member: true, roles: []string{membership.RoleModerator, membership.RoleTreasurer}}); err != nil {
+		rule = authRule{member: true, roles: []string{membership.RoleModerator, membership.RoleTreasurer}}
+		if err := g.authorize(r, c, rule); err != nil {
 			return err
 		}
 		feed = ledger.CoopFeed
@@ -51,9 +55,14 @@ func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request, c *caller) e
 	defer conn.CloseNow()
 	g.metrics.wsConns.Inc()
 	defer g.metrics.wsConns.Dec()
-	ctx := conn.CloseRead(r.Context())
+	ctx, cancel := context.WithCancelCause(conn.CloseRead(r.Context()))
+	defer cancel(nil)
+	go g.recheck(ctx, cancel, r, c, rule)
 	err = g.stream(ctx, conn, feed, since)
+	var revoked *apiError
 	switch {
+	case errors.As(context.Cause(ctx), &revoked):
+		conn.Close(websocket.StatusPolicyViolation, revoked.Code)
 	case err == nil, errors.Is(err, context.Canceled):
 		conn.Close(websocket.StatusNormalClosure, "")
 	case errors.Is(err, ledger.ErrClosed):
@@ -63,6 +72,29 @@ func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request, c *caller) e
 		conn.Close(websocket.StatusInternalError, "stream failed; reconnect with since")
 	}
 	return nil
+}
+
+// recheck ends a stream (cancelling ctx with the refusal as its cause) as
+// soon as its caller would no longer be let in: a revoked device, session,
+// membership or role closes the feed within wsRecheck.
+func (g *Gateway) recheck(ctx context.Context, cancel context.CancelCauseFunc, r *http.Request, c *caller, rule authRule) {
+	t := time.NewTicker(wsRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := g.stillStands(c)
+			if err == nil {
+				err = g.authorize(r, c, rule)
+			}
+			if err != nil {
+				cancel(toAPIError(err))
+				return
+			}
+		}
+	}
 }
 
 func (g *Gateway) stream(ctx context.Context, conn *websocket.Conn, feed string, last uint64) error {
