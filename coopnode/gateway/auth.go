@@ -180,7 +180,7 @@ func (cs *challenges) take(nonce []byte, did identity.DID) error {
 type caller struct {
 	DID    identity.DID
 	Device string
-	Issued time.Time // when the session's token was issued
+	Issued time.Time          // when the session's token was issued
 	Member *membership.Member // nil until a rule needs the credential
 }
 
