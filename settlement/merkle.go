@@ -63,8 +63,11 @@ func nodeHash(left, right *[32]byte) [32]byte {
 	return sha256.Sum256(b[:])
 }
 
-// EmptyRoot is the root of a tree without leaves: SHA-256 of no bytes.
-var EmptyRoot = sha256.Sum256(nil)
+// EmptyRoot is the root of a tree without leaves: SHA-256 of no bytes. The
+// package itself uses a private copy, so assigning to it changes nothing here.
+var EmptyRoot = emptyRoot
+
+var emptyRoot = sha256.Sum256(nil)
 
 // Tree is the Merkle tree over a period's committed transfers (see the
 // package documentation): leaves in ascending byte order of transfer id,
@@ -110,7 +113,7 @@ func rootOf(transfers []clearing.Transfer) ([32]byte, error) {
 		return [32]byte{}, err
 	}
 	if len(lv) == 0 {
-		return EmptyRoot, nil
+		return emptyRoot, nil
 	}
 	for len(lv) > 1 {
 		lv = reduce(lv)
@@ -168,7 +171,7 @@ func sortedLeaves(transfers []clearing.Transfer) ([]string, [][32]byte, error) {
 func (t *Tree) Root() [32]byte {
 	top := t.levels[len(t.levels)-1]
 	if len(top) == 0 {
-		return EmptyRoot
+		return emptyRoot
 	}
 	return top[0]
 }

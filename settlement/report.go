@@ -323,7 +323,7 @@ func (r Report) Check() error {
 	if r.Transfers < 0 {
 		return invalidReport("transfers %d", r.Transfers)
 	}
-	if r.Transfers == 0 && r.MerkleRoot != EmptyRoot {
+	if r.Transfers == 0 && r.MerkleRoot != emptyRoot {
 		return invalidReport("no transfers but the Merkle root is not the empty root")
 	}
 	type sums struct {
