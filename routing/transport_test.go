@@ -201,7 +201,7 @@ func TestSlowStreamDoesNotBlockOthers(t *testing.T) {
 	hub, coop := testKey(t, 1), testKey(t, 2)
 	release := make(chan struct{})
 	held := make(chan struct{})
-	const n = 200 // more than quic-go's default stream limit of 100
+	const n = 200              // more than quic-go's default stream limit of 100
 	var handled sync.WaitGroup // the server counts a pong after the client may have read it
 	handled.Add(n + 1)
 	h := func(s *routing.Stream) {
