@@ -22,12 +22,19 @@ const (
 	TagCredential            Tag = "icn/v1/membership-credential"
 	TagReport                Tag = "icn/v1/report"
 	TagTrustAttestation      Tag = "icn/v1/trust-attestation"
+	// A co-op node's or hub's signed answer to a transfer prepare (accept
+	// or reject), and a hub's signed transfer outcome.
+	TagTransferReceipt Tag = "icn/v1/transfer-receipt"
+	// A treasurer's signed settlement confirmation (instruction paid or
+	// received).
+	TagSettlementConfirmation Tag = "icn/v1/settlement-confirmation"
 )
 
 var knownTags = map[Tag]bool{
 	TagAuthChallenge: true, TagPaymentIntent: true, TagMembershipApplication: true,
 	TagDevice: true, TagKeyRotation: true, TagEmergencyRevoke: true,
 	TagCredential: true, TagReport: true, TagTrustAttestation: true,
+	TagTransferReceipt: true, TagSettlementConfirmation: true,
 }
 
 // SigningInput returns TAG || 0x0A || payload, the bytes a signature covers.
