@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -194,6 +195,64 @@ func (tx *Tx) addHistory(a Account, id string) error {
 	return tx.Bucket(bktHistory).Put(prefixed(string(a), n), []byte(id))
 }
 
+// openTransfer adds payment id to the index of open two-phase payments.
+func (tx *Tx) openTransfer(id string) error {
+	n, err := tx.counter(keyOpenSeq)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bktOpen).Put(u64(n), []byte(id)); err != nil {
+		return err
+	}
+	return tx.Bucket(bktOpenIDs).Put([]byte(id), u64(n))
+}
+
+// closeTransfer drops payment id from the index of open two-phase payments.
+func (tx *Tx) closeTransfer(id string) error {
+	ids := tx.Bucket(bktOpenIDs)
+	n := ids.Get([]byte(id))
+	if len(n) != 8 {
+		return fmt.Errorf("open transfer %s missing from the index", id)
+	}
+	if err := tx.Bucket(bktOpen).Delete(n); err != nil {
+		return err
+	}
+	return ids.Delete([]byte(id))
+}
+
+// buildOpenIndex fills the (empty) open-transfer index from the payment
+// records, for a file written before the index existed: pending payments in
+// the order they were recorded (a pending record's updated time is its
+// recording time), then by id.
+func buildOpenIndex(tx *bolt.Tx) error {
+	type open struct {
+		id string
+		at int64
+	}
+	var pending []open
+	err := tx.Bucket(bktPayments).ForEach(func(k, v []byte) error {
+		rec, err := decodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("payment %s: %w", k, err)
+		}
+		if rec.Status == icnv1.PaymentStatus_PAYMENT_STATUS_PENDING {
+			pending = append(pending, open{rec.Id, rec.UpdatedAtUnixNano})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index open transfers: %w", err)
+	}
+	sort.SliceStable(pending, func(i, j int) bool { return pending[i].at < pending[j].at })
+	wtx := &Tx{Tx: tx}
+	for _, p := range pending {
+		if err := wtx.openTransfer(p.id); err != nil {
+			return fmt.Errorf("index open transfers: %w", err)
+		}
+	}
+	return nil
+}
+
 // counter increments and returns a uint64 kept in meta under key.
 func (tx *Tx) counter(key []byte) (uint64, error) {
 	meta := tx.Bucket(bktMeta)
@@ -268,7 +327,7 @@ func (s *Store) toPayment(rec *icnv1.PaymentRecord) Payment {
 		ID: rec.Id, Reason: rec.Reason, From: Account(rec.From), To: Account(rec.To),
 		FromCoop: rec.FromCoop, ToCoop: rec.ToCoop, Amount: money.FromUnits(rec.Units, cur), Memo: rec.Memo,
 		CreatedAt: time.Unix(0, rec.CreatedAtUnixNano).UTC(), UpdatedAt: time.Unix(0, rec.UpdatedAtUnixNano).UTC(),
-		EntrySeq: rec.EntrySeq, Hold: rec.Hold,
+		EntrySeq: rec.EntrySeq, Hold: rec.Hold, PendingCredit: rec.PendingCredit,
 	}
 	if len(rec.EntryHash) > 0 {
 		p.EntryHash = hex.EncodeToString(rec.EntryHash)

@@ -46,6 +46,12 @@ var (
 	ErrNotFound        = errors.New("payment not found")
 	ErrFinal           = errors.New("payment already decided otherwise")
 	ErrInvalid         = errors.New("invalid transfer")
+	// ErrWrongKind: the id names a payment of another kind than the call
+	// handles: CommitHold or ReleaseHold given a pending credit, or
+	// CommitCredit or VoidCredit given a hold or a one-phase payment. It is a
+	// caller's mistake (the payer and payee sides of a transfer are never
+	// interchangeable); retrying cannot help.
+	ErrWrongKind = errors.New("payment is of another kind")
 )
 
 // Transfer is what a payment asks the ledger to move.
@@ -75,7 +81,42 @@ type Payment struct {
 	UpdatedAt time.Time
 	EntrySeq  uint64
 	EntryHash string // hex SHA-256 of the entry that moved the money; "" if none
-	Hold      bool
+	// Hold marks a payer-side two-phase payment (Hold, CommitHold, ReleaseHold).
+	Hold bool
+	// PendingCredit marks a payee-side two-phase payment (CreditPending,
+	// CommitCredit, VoidCredit).
+	PendingCredit bool
+}
+
+// kind of a payment record: how it was started, and so which calls may decide it.
+type kind int
+
+const (
+	kindPayment kind = iota // one phase: Pay or Reject
+	kindHold                // payer side of a two-phase transfer
+	kindCredit              // payee side of a two-phase transfer
+)
+
+func (k kind) String() string {
+	switch k {
+	case kindHold:
+		return "hold"
+	case kindCredit:
+		return "pending credit"
+	default:
+		return "one-phase payment"
+	}
+}
+
+func recKind(rec *icnv1.PaymentRecord) kind {
+	switch {
+	case rec.PendingCredit:
+		return kindCredit
+	case rec.Hold:
+		return kindHold
+	default:
+		return kindPayment
+	}
 }
 
 func (t *Transfer) validate(cs money.Currencies) error {
@@ -109,18 +150,44 @@ func (t *Transfer) digest() []byte {
 	return h.Sum(nil)
 }
 
+// validateCredit checks what only an incoming credit requires: it comes from
+// a system account (the clearing account of the routing hub) to a member.
+func (t *Transfer) validateCredit() error {
+	switch {
+	case !t.From.IsSystem():
+		return fmt.Errorf("%w: a pending credit comes from a clearing account, not %s", ErrInvalid, t.From)
+	case t.To.IsSystem():
+		return fmt.Errorf("%w: a pending credit goes to a member account, not %s", ErrInvalid, t.To)
+	}
+	return nil
+}
+
 // Pay moves t.Amount from t.From to t.To in one entry, if t.From stays within
 // its credit limit; otherwise it records the payment as rejected with
 // insufficient_credit. A repeat of the same id and intent returns the first
 // outcome and moves nothing; the same id with another intent is ErrModifiedRequest.
 func (s *Store) Pay(ctx context.Context, t Transfer) (Payment, error) {
-	return s.start(ctx, t, false)
+	return s.record(ctx, t, kindPayment, "")
 }
 
 // Hold reserves t.Amount at t.From for a two-phase transfer (status pending),
 // or rejects it with insufficient_credit. CommitHold or ReleaseHold decides it.
 func (s *Store) Hold(ctx context.Context, t Transfer) (Payment, error) {
-	return s.start(ctx, t, true)
+	return s.record(ctx, t, kindHold, "")
+}
+
+// CreditPending records an incoming two-phase transfer at the payee: t.To is
+// the member credited, t.From the clearing account of the hub that routed it
+// (a system account; anything else is ErrInvalid). The payment is pending:
+// the payee's PendingIn grows by t.Amount, but nothing is spendable and no
+// entry is posted until CommitCredit; VoidCredit drops it. It appears in the
+// payee's history and feed (a PaymentPending event).
+//
+// Idempotent like Pay: a repeat of the same id and intent returns the first
+// outcome unchanged (even once decided); the same id with another intent, or
+// an id used by Pay, Hold or Reject, is ErrModifiedRequest.
+func (s *Store) CreditPending(ctx context.Context, t Transfer) (Payment, error) {
+	return s.record(ctx, t, kindCredit, "")
 }
 
 // Reject records t as rejected with reason, decided before any money moved
@@ -131,18 +198,24 @@ func (s *Store) Reject(ctx context.Context, t Transfer, reason string) (Payment,
 		// An empty reason would fall through to an ordinary payment.
 		return Payment{}, fmt.Errorf("reject %s: %w: a reason is required", t.ID, ErrInvalid)
 	}
-	return s.record(ctx, t, false, reason)
+	return s.record(ctx, t, kindPayment, reason)
 }
 
-func (s *Store) start(ctx context.Context, t Transfer, hold bool) (Payment, error) {
-	return s.record(ctx, t, hold, "")
-}
-
-// record writes the first outcome of payment t: rejected with reject if that
-// is set, else held or paid if the payer's credit allows.
-func (s *Store) record(ctx context.Context, t Transfer, hold bool, reject string) (Payment, error) {
+// record writes the first outcome of payment t of kind k: rejected with
+// reject if that is set, a pending credit for kindCredit, else held or paid
+// if the payer's credit allows.
+func (s *Store) record(ctx context.Context, t Transfer, k kind, reject string) (Payment, error) {
+	verb := "pay"
+	if k == kindCredit {
+		verb = "credit"
+	}
 	if err := t.validate(s.opts.Currencies); err != nil {
-		return Payment{}, fmt.Errorf("pay %s: %w", t.ID, err)
+		return Payment{}, fmt.Errorf("%s %s: %w", verb, t.ID, err)
+	}
+	if k == kindCredit {
+		if err := t.validateCredit(); err != nil {
+			return Payment{}, fmt.Errorf("%s %s: %w", verb, t.ID, err)
+		}
 	}
 	digest := t.digest()
 	var out *icnv1.PaymentRecord
@@ -153,7 +226,7 @@ func (s *Store) record(ctx context.Context, t Transfer, hold bool, reject string
 			if err != nil {
 				return err
 			}
-			if string(rec.IntentDigest) != string(digest) || rec.Hold != hold {
+			if string(rec.IntentDigest) != string(digest) || recKind(rec) != k {
 				return ErrModifiedRequest
 			}
 			out = rec
@@ -164,7 +237,8 @@ func (s *Store) record(ctx context.Context, t Transfer, hold bool, reject string
 			Id: t.ID, From: string(t.From), To: string(t.To), FromCoop: t.FromCoop, ToCoop: t.ToCoop,
 			Currency: t.Amount.Currency().Code, Units: t.Amount.Units(), Memo: t.Memo,
 			CreatedAtUnixNano: t.CreatedAt.UnixNano(), UpdatedAtUnixNano: now.UnixNano(),
-			IntentDigest: digest, Hold: hold, Intent: t.Intent, Signature: t.Signature,
+			IntentDigest: digest, Hold: k == kindHold, PendingCredit: k == kindCredit,
+			Intent: t.Intent, Signature: t.Signature,
 		}
 		from, err := tx.balance(t.From, rec.Currency)
 		if err != nil {
@@ -173,15 +247,35 @@ func (s *Store) record(ctx context.Context, t Transfer, hold bool, reject string
 		switch {
 		case reject != "":
 			rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reject
+		case k == kindCredit:
+			// The payee's credit limit is irrelevant: its balance only grows.
+			rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_PENDING
+			to, err := tx.balance(t.To, rec.Currency)
+			if err != nil {
+				return err
+			}
+			if to.PendingIn+t.Amount.Units() < to.PendingIn {
+				return fmt.Errorf("credit %s: pending amount overflow", t.ID)
+			}
+			to.PendingIn += t.Amount.Units()
+			if err := tx.putBalance(t.To, rec.Currency, to); err != nil {
+				return err
+			}
+			if err := tx.openTransfer(t.ID); err != nil {
+				return err
+			}
 		case !t.From.IsSystem() && !from.canSpend(t.Amount.Units(), tx.limit(t.From, t.Amount.Currency())):
 			rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, ReasonInsufficientCredit
-		case hold:
+		case k == kindHold:
 			rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_PENDING
 			if from.Held+t.Amount.Units() < from.Held {
 				return fmt.Errorf("hold %s: held amount overflow", t.ID)
 			}
 			from.Held += t.Amount.Units()
 			if err := tx.putBalance(t.From, rec.Currency, from); err != nil {
+				return err
+			}
+			if err := tx.openTransfer(t.ID); err != nil {
 				return err
 			}
 		default:
@@ -207,16 +301,17 @@ func (s *Store) record(ctx context.Context, t Transfer, hold bool, reject string
 		return tx.paymentEvent(rec)
 	})
 	if err != nil {
-		return Payment{}, fmt.Errorf("pay %s: %w", t.ID, err)
+		return Payment{}, fmt.Errorf("%s %s: %w", verb, t.ID, err)
 	}
 	return s.toPayment(out), nil
 }
 
 // CommitHold turns the hold of payment id into a debit, crediting counter
 // (the clearing account of the hub that routed it). Committing a committed
-// payment returns it unchanged; committing a rejected one is ErrFinal.
+// payment returns it unchanged; committing a rejected one is ErrFinal; a
+// pending credit is ErrWrongKind.
 func (s *Store) CommitHold(ctx context.Context, id string, counter Account) (Payment, error) {
-	return s.decide(ctx, id, func(tx *Tx, rec *icnv1.PaymentRecord) error {
+	return s.decide(ctx, "commit hold", id, kindHold, func(tx *Tx, rec *icnv1.PaymentRecord) error {
 		rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED
 		return tx.post(rec, icnv1.EntryKind_ENTRY_KIND_HOLD_COMMIT, Account(rec.From), counter, rec.Units)
 	}, icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED)
@@ -224,18 +319,47 @@ func (s *Store) CommitHold(ctx context.Context, id string, counter Account) (Pay
 
 // ReleaseHold releases the hold of payment id and records it rejected with
 // reason. Releasing a rejected payment returns it unchanged; releasing a
-// committed one is ErrFinal.
+// committed one is ErrFinal; a pending credit is ErrWrongKind.
 func (s *Store) ReleaseHold(ctx context.Context, id, reason string) (Payment, error) {
-	return s.decide(ctx, id, func(tx *Tx, rec *icnv1.PaymentRecord) error {
+	return s.decide(ctx, "release hold", id, kindHold, func(tx *Tx, rec *icnv1.PaymentRecord) error {
 		rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reason
 		return nil
 	}, icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED)
 }
 
-// decide releases the hold of a pending payment and moves it to target with
-// apply; a payment already at target is returned as it is, one decided
-// otherwise is ErrFinal.
-func (s *Store) decide(ctx context.Context, id string, apply func(*Tx, *icnv1.PaymentRecord) error, target icnv1.PaymentStatus) (Payment, error) {
+// CommitCredit makes the pending credit of payment id spendable: it posts an
+// ENTRY_KIND_CREDIT_COMMIT entry moving the amount from the clearing account
+// to the payee, shrinks the payee's PendingIn and records the payment
+// committed (a Payment event for the payee). Committing a committed credit
+// returns it unchanged; committing a voided one is ErrFinal; an unknown id is
+// ErrNotFound; a hold or a one-phase payment is ErrWrongKind.
+func (s *Store) CommitCredit(ctx context.Context, id string) (Payment, error) {
+	return s.decide(ctx, "credit", id, kindCredit, func(tx *Tx, rec *icnv1.PaymentRecord) error {
+		rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED
+		return tx.post(rec, icnv1.EntryKind_ENTRY_KIND_CREDIT_COMMIT, Account(rec.From), Account(rec.To), rec.Units)
+	}, icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED)
+}
+
+// VoidCredit drops the pending credit of payment id (the transfer aborted):
+// the payee's PendingIn shrinks and the payment is recorded rejected with
+// reason (a PaymentRejected event for the payee). Voiding a voided credit
+// returns it unchanged; voiding a committed one is ErrFinal; an unknown id is
+// ErrNotFound; a hold or a one-phase payment is ErrWrongKind.
+func (s *Store) VoidCredit(ctx context.Context, id, reason string) (Payment, error) {
+	return s.decide(ctx, "credit", id, kindCredit, func(tx *Tx, rec *icnv1.PaymentRecord) error {
+		rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reason
+		return nil
+	}, icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED)
+}
+
+// decide settles a pending two-phase payment of kind k (a hold or a pending
+// credit): it releases what the payment reserved (the payer's Held, or the
+// payee's PendingIn), drops it from the open index and moves it to target
+// with apply. A payment already at target is returned as it is, one decided
+// otherwise is ErrFinal, and one of another two-phase kind is ErrWrongKind.
+// (A one-phase payment given to the hold calls keeps its older answer: itself
+// if at target, else ErrFinal.)
+func (s *Store) decide(ctx context.Context, verb, id string, k kind, apply func(*Tx, *icnv1.PaymentRecord) error, target icnv1.PaymentStatus) (Payment, error) {
 	var out *icnv1.PaymentRecord
 	err := s.Update(ctx, func(tx *Tx) error {
 		v := tx.Bucket(bktPayments).Get([]byte(id))
@@ -247,19 +371,34 @@ func (s *Store) decide(ctx context.Context, id string, apply func(*Tx, *icnv1.Pa
 			return err
 		}
 		out = rec
+		rk := recKind(rec)
+		if rk != k && !(k == kindHold && rk == kindPayment) {
+			return fmt.Errorf("%w: it is a %s, not a %s", ErrWrongKind, rk, k)
+		}
 		if rec.Status == target {
 			return nil
 		}
-		if !rec.Hold || rec.Status != icnv1.PaymentStatus_PAYMENT_STATUS_PENDING {
+		if rk != k || rec.Status != icnv1.PaymentStatus_PAYMENT_STATUS_PENDING {
 			return ErrFinal
 		}
-		from := Account(rec.From)
-		bal, err := tx.balance(from, rec.Currency)
+		// Release what the pending payment reserved.
+		a := Account(rec.From)
+		if k == kindCredit {
+			a = Account(rec.To)
+		}
+		bal, err := tx.balance(a, rec.Currency)
 		if err != nil {
 			return err
 		}
-		bal.Held -= rec.Units
-		if err := tx.putBalance(from, rec.Currency, bal); err != nil {
+		if k == kindCredit {
+			bal.PendingIn -= rec.Units
+		} else {
+			bal.Held -= rec.Units
+		}
+		if err := tx.putBalance(a, rec.Currency, bal); err != nil {
+			return err
+		}
+		if err := tx.closeTransfer(id); err != nil {
 			return err
 		}
 		if err := apply(tx, rec); err != nil {
@@ -272,9 +411,42 @@ func (s *Store) decide(ctx context.Context, id string, apply func(*Tx, *icnv1.Pa
 		return tx.paymentEvent(rec)
 	})
 	if err != nil {
-		return Payment{}, fmt.Errorf("decide %s: %w", id, err)
+		return Payment{}, fmt.Errorf("%s %s: %w", verb, id, err)
 	}
 	return s.toPayment(out), nil
+}
+
+// OpenTransfers returns up to limit two-phase payments still pending (holds
+// and pending credits), oldest first: those whose outcome a node must ask its
+// hub for after a crash or a reconnect. Deciding one (CommitHold, ReleaseHold,
+// CommitCredit, VoidCredit) drops it from the list, so a caller pages by
+// deciding what it got and asking again. It reads an index of open ids kept in
+// the same transactions as the payments, never the whole payment bucket.
+func (s *Store) OpenTransfers(limit int) ([]Payment, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("open transfers: %w: limit must be positive", ErrInvalid)
+	}
+	var out []Payment
+	err := s.db.View(func(tx *bolt.Tx) error {
+		payments := tx.Bucket(bktPayments)
+		c := tx.Bucket(bktOpen).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			rv := payments.Get(v)
+			if rv == nil {
+				return fmt.Errorf("open transfer %s: payment missing", v)
+			}
+			rec, err := decodeRecord(rv)
+			if err != nil {
+				return fmt.Errorf("open transfer %s: %w", v, err)
+			}
+			out = append(out, s.toPayment(rec))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open transfers: %w", err)
+	}
+	return out, nil
 }
 
 // Payment returns the record of payment id, or ErrNotFound.

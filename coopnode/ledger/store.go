@@ -28,14 +28,22 @@ var (
 	bktFeed     = []byte("feed")     // seq → FeedEvent (the co-op feed)
 	bktMFeed    = []byte("mfeed")    // did 0x00 member seq → co-op seq
 	bktMFeedSeq = []byte("mfeedseq") // did → the member feed's last seq
+	// The open two-phase payments (pending holds and credits), kept in the
+	// transaction that opens or decides them: n → payment id, in opening
+	// order (n from the open counter in meta), and payment id → n.
+	bktOpen    = []byte("open")
+	bktOpenIDs = []byte("openids")
 
 	keyHeadSeq  = []byte("head_seq")
 	keyHeadHash = []byte("head_hash")
 	keyVersion  = []byte("version")
 	keyHistSeq  = []byte("history_seq")
+	keyOpenSeq  = []byte("open_seq")
 )
 
-// schemaVersion 2: history and member feeds in flat buckets with composite keys.
+// schemaVersion 2: history and member feeds in flat buckets with composite
+// keys. The open-transfer index (bktOpen, bktOpenIDs) came later within
+// version 2: Open builds it from the payments when a file lacks it.
 const schemaVersion = 2
 
 // ErrClosed is returned by writes after Close.
@@ -96,16 +104,22 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open ledger %s: %w", opts.Path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range append([][]byte{bktMeta, bktEntries, bktBalances, bktLimits, bktPayments, bktHistory, bktFeed, bktMFeed, bktMFeedSeq}, opts.Buckets...) {
+		indexOpen := tx.Bucket(bktOpen) == nil
+		for _, b := range append([][]byte{bktMeta, bktEntries, bktBalances, bktLimits, bktPayments, bktHistory, bktFeed, bktMFeed, bktMFeedSeq, bktOpen, bktOpenIDs}, opts.Buckets...) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bktMeta)
 		if v := meta.Get(keyVersion); v == nil {
-			return meta.Put(keyVersion, u64(schemaVersion))
+			if err := meta.Put(keyVersion, u64(schemaVersion)); err != nil {
+				return err
+			}
 		} else if binary.BigEndian.Uint64(v) != schemaVersion {
 			return fmt.Errorf("schema version %d, this binary reads %d", binary.BigEndian.Uint64(v), schemaVersion)
+		}
+		if indexOpen {
+			return buildOpenIndex(tx)
 		}
 		return nil
 	})

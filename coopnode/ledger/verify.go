@@ -19,6 +19,7 @@ type VerifyReport struct {
 	HeadHash   string   // hex hash of the last entry
 	Accounts   int      // account-currency balances checked
 	Payments   int      // payment records checked
+	Open       int      // two-phase payments still pending (holds and pending credits)
 	Mismatches []string // every inconsistency found; empty means the ledger is sound
 }
 
@@ -27,8 +28,10 @@ func (r *VerifyReport) OK() bool { return len(r.Mismatches) == 0 }
 
 // Verify re-walks the chain from the first entry: each entry's seq follows the
 // one before, its prev_hash is that entry's hash, and its postings sum to zero
-// per currency. It recomputes every balance from the postings and every held
-// amount from the pending holds, and compares them with what is stored.
+// per currency. It recomputes every balance from the postings, every held
+// amount from the pending holds and every pending-in amount from the pending
+// credits, and compares them with what is stored; it checks that the index of
+// open transfers lists exactly the pending two-phase payments.
 func (s *Store) Verify() (*VerifyReport, error) {
 	r := &VerifyReport{}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -76,7 +79,10 @@ func (s *Store) Verify() (*VerifyReport, error) {
 			bad("head hash in meta %x does not match the chain's %x", h, prev)
 		}
 
-		// Held amounts come from pending holds.
+		// Held amounts come from pending holds, pending-in amounts from
+		// pending credits; both are the open transfers.
+		openIDs := tx.Bucket(bktOpenIDs)
+		pending := map[string]bool{}
 		err := tx.Bucket(bktPayments).ForEach(func(k, v []byte) error {
 			rec, err := decodeRecord(v)
 			if err != nil {
@@ -84,14 +90,59 @@ func (s *Store) Verify() (*VerifyReport, error) {
 				return nil
 			}
 			r.Payments++
-			if rec.Hold && rec.Status == icnv1.PaymentStatus_PAYMENT_STATUS_PENDING {
-				kk := key{rec.From, rec.Currency}
-				b := want[kk]
-				b.Held += rec.Units
-				want[kk] = b
+			if rec.Hold && rec.PendingCredit {
+				bad("payment %s: both a hold and a pending credit", k)
+			}
+			if rec.Status == icnv1.PaymentStatus_PAYMENT_STATUS_PENDING {
+				var kk key
+				switch {
+				case rec.Hold:
+					kk = key{rec.From, rec.Currency}
+				case rec.PendingCredit:
+					kk = key{rec.To, rec.Currency}
+				default:
+					bad("payment %s: pending but neither a hold nor a pending credit", k)
+				}
+				if kk.account != "" {
+					b := want[kk]
+					if rec.Hold {
+						b.Held += rec.Units
+					} else {
+						b.PendingIn += rec.Units
+					}
+					want[kk] = b
+				}
+				pending[string(k)] = true
+				if openIDs.Get(k) == nil {
+					bad("payment %s: pending but not in the open-transfer index", k)
+				}
 			}
 			if rec.Status == icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED && rec.EntrySeq == 0 {
 				bad("payment %s: committed without an entry", k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+
+		r.Open = len(pending)
+		byN := tx.Bucket(bktOpen)
+		err = byN.ForEach(func(n, id []byte) error {
+			if !pending[string(id)] {
+				bad("open-transfer index lists %s, which is not a pending payment", id)
+			}
+			if got := openIDs.Get(id); !bytes.Equal(got, n) {
+				bad("open-transfer index: %s at %x, its reverse entry says %x", id, n, got)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = openIDs.ForEach(func(id, n []byte) error {
+			if !bytes.Equal(byN.Get(n), id) {
+				bad("open-transfer index: reverse entry of %s points at %x, which does not list it", id, n)
 			}
 			return nil
 		})
@@ -141,6 +192,9 @@ func (s *Store) Verify() (*VerifyReport, error) {
 			}
 			if w.Held != st.Held {
 				bad("%s %s: stored held %d, pending holds give %d", k.account, k.currency, st.Held, w.Held)
+			}
+			if w.PendingIn != st.PendingIn {
+				bad("%s %s: stored pending-in %d, pending credits give %d", k.account, k.currency, st.PendingIn, w.PendingIn)
 			}
 			totals[k.currency] += w.Balance
 			r.Accounts++
