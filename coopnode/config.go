@@ -23,7 +23,24 @@ type Config struct {
 	AdminName  string           `toml:"admin_name"`
 	Gateway    GatewayConfig    `toml:"gateway"`
 	Currencies []CurrencyConfig `toml:"currencies"`
+	Hub        HubConfig        `toml:"hub"`
 	Log        LogConfig        `toml:"log"`
+}
+
+// HubConfig names the hub cluster the node peers with (empty: none; payments
+// to other co-ops are then rejected with no_route).
+type HubConfig struct {
+	// Federation is the hub cluster's federation DID.
+	Federation string `toml:"federation"`
+	// Nodes are the hub cluster's nodes: each one's DID and data-plane
+	// (QUIC, UDP) address. The node connects to one and follows the leader.
+	Nodes []HubNodeConfig `toml:"nodes"`
+}
+
+// HubNodeConfig is one hub node.
+type HubNodeConfig struct {
+	DID  string `toml:"did"`
+	Addr string `toml:"addr"`
 }
 
 // GatewayConfig configures the wallet gateway's HTTP listener.
@@ -93,6 +110,27 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.currencies(); err != nil {
 		return err
+	}
+	return c.Hub.validate()
+}
+
+func (h *HubConfig) validate() error {
+	if h.Federation == "" && len(h.Nodes) == 0 {
+		return nil
+	}
+	if _, _, err := identity.ParseDID(h.Federation); err != nil {
+		return fmt.Errorf("hub.federation: the federation's DID: %w", err)
+	}
+	if len(h.Nodes) == 0 {
+		return errors.New("hub.nodes: list the hub nodes, e.g. [[hub.nodes]] did = \"did:icn:...\" addr = \"hub1.example:7300\"")
+	}
+	for i, n := range h.Nodes {
+		if _, _, err := identity.ParseDID(n.DID); err != nil {
+			return fmt.Errorf("hub.nodes[%d].did: %w", i, err)
+		}
+		if n.Addr == "" {
+			return fmt.Errorf("hub.nodes[%d].addr: set the node's data-plane address (host:port)", i)
+		}
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/icn-coop/icn/coopnode/gateway"
+	"github.com/icn-coop/icn/coopnode/hubpeer"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
@@ -30,9 +31,11 @@ type Node struct {
 	Ledger  *ledger.Store
 	Members *membership.Store
 	Gateway *gateway.Gateway
-	log     *slog.Logger
-	ln      net.Listener
-	srv     *http.Server
+	// Hub is the link to the hub cluster (nil when none is configured).
+	Hub *hubpeer.Client
+	log *slog.Logger
+	ln  net.Listener
+	srv *http.Server
 }
 
 // Open opens the node's stores and key (creating them on first start) and
@@ -81,8 +84,23 @@ func (n *Node) openRest(ctx context.Context) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var router gateway.Router
+	if hc := n.Config.Hub; len(hc.Nodes) > 0 {
+		hubs := make([]hubpeer.Hub, len(hc.Nodes))
+		for i, h := range hc.Nodes {
+			hubs[i] = hubpeer.Hub{DID: identity.DID(h.DID), Addr: h.Addr}
+		}
+		n.Hub, err = hubpeer.Start(hubpeer.Config{
+			CoopID: n.Config.CoopID, Key: n.Key, Hubs: hubs, Federation: identity.DID(hc.Federation),
+			Ledger: n.Ledger, Members: memberCheck{n.Members}, Logger: n.log,
+		})
+		if err != nil {
+			return err
+		}
+		router = n.Hub
+	}
 	n.Gateway, err = gateway.New(gateway.Config{
-		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members,
+		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Router: router,
 		TokenTTL: time.Duration(n.Config.Gateway.TokenTTL), RefreshTTL: time.Duration(n.Config.Gateway.RefreshTTL),
 		MaxBody: n.Config.Gateway.MaxBodyBytes, Limits: n.Config.Gateway.RateLimits,
 		Logger: n.log, Registry: reg,
@@ -135,10 +153,35 @@ func (n *Node) Serve(ctx context.Context) error {
 }
 
 func (n *Node) closeStores() {
+	if n.Hub != nil {
+		_ = n.Hub.Close()
+	}
 	if err := n.Ledger.Close(); err != nil {
 		n.log.Error("closing ledger", "err", err)
 	}
 }
 
 // Close releases a node that was opened but never served.
-func (n *Node) Close() error { return n.Ledger.Close() }
+func (n *Node) Close() error {
+	if n.Hub != nil {
+		_ = n.Hub.Close()
+	}
+	return n.Ledger.Close()
+}
+
+// memberCheck adapts the membership store to what the hub peer asks.
+type memberCheck struct{ s *membership.Store }
+
+func (m memberCheck) IsMember(did identity.DID, now time.Time) bool {
+	_, err := m.s.Authorize(did, now)
+	return err == nil
+}
+
+func (m memberCheck) SignerOf(member identity.DID, intent, sig []byte, now time.Time) (identity.DID, bool) {
+	for _, d := range m.s.LoginKeys(member, now) {
+		if identity.Verify(d.PublicKey, identity.TagPaymentIntent, intent, sig) == nil {
+			return identity.DIDFromKey(d.PublicKey), true
+		}
+	}
+	return "", false
+}

@@ -20,6 +20,7 @@ type FileConfig struct {
 	Raft       RaftFile       `toml:"raft"`
 	GRPC       ListenFile     `toml:"grpc"`
 	HTTP       ListenFile     `toml:"http"`
+	Data       ListenFile     `toml:"data"` // the QUIC data plane (UDP)
 	Federation FederationFile `toml:"federation"`
 	Peers      []PeerFile     `toml:"peers"`
 	Log        LogFile        `toml:"log"`
@@ -95,6 +96,9 @@ func (c *FileConfig) setDefaults() {
 	if c.GRPC.Advertise == "" {
 		c.GRPC.Advertise = c.GRPC.Listen
 	}
+	if c.Data.Listen == "" {
+		c.Data.Listen = "127.0.0.1:7300"
+	}
 	if len(c.Federation.Currencies) == 0 {
 		c.Federation.Currencies = []CurrencyFile{{Code: money.Hours.Code, Scale: money.Hours.Scale}}
 	}
@@ -144,7 +148,7 @@ func (c *FileConfig) Validate() error {
 func (c *FileConfig) NodeConfig(key *identity.Key) Config {
 	cfg := Config{
 		DataDir: c.DataDir, Key: key, RaftBind: c.Raft.Listen, RaftAdvertise: c.Raft.Advertise,
-		GRPCAddr:          c.GRPC.Advertise,
+		GRPCAddr: c.GRPC.Advertise, DataAddr: c.Data.Listen,
 		SnapshotThreshold: c.Raft.SnapshotThreshold, SnapshotInterval: time.Duration(c.Raft.SnapshotInterval),
 		TrailingLogs: c.Raft.TrailingLogs, HeartbeatTimeout: time.Duration(c.Raft.HeartbeatTimeout),
 		Federation: FederationConfig{DID: identity.DID(c.Federation.DID), Name: c.Federation.Name,

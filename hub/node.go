@@ -48,6 +48,9 @@ type Config struct {
 	RaftListener  net.Listener
 	RaftAdvertise string // address peers dial; default: the bound address
 	GRPCAddr      string // this node's control-plane address, for forwarding
+	// DataAddr is the UDP address of the data plane (QUIC) that
+	// StartService opens; empty: no data plane.
+	DataAddr string
 	// Peers is the initial cluster (this node included). A node with no
 	// Raft state that is listed here bootstraps the cluster with exactly
 	// these servers; a node not listed waits to be joined.

@@ -19,6 +19,8 @@ import (
 type Service struct {
 	Node   *Node
 	Server *Server
+	// Data is the data plane, if cfg.DataAddr was set.
+	Data   *DataPlane
 	grpcLn net.Listener
 	httpLn net.Listener
 	http   *http.Server
@@ -38,11 +40,21 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 		return nil, err
 	}
 	s := &Service{Node: n, Server: srv, grpcLn: grpcLn, httpLn: httpLn, done: make(chan error, 2)}
+	if cfg.DataAddr != "" {
+		if s.Data, err = StartDataPlane(n, cfg.DataAddr, DataPlaneOptions{Logger: cfg.Logger}); err != nil {
+			srv.Stop()
+			n.Close()
+			return nil, fmt.Errorf("data plane: %w", err)
+		}
+	}
 	go func() { s.done <- srv.Serve(grpcLn) }()
 	if httpLn != nil {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		reg.MustRegister(n.Collectors()...)
+		if s.Data != nil {
+			reg.MustRegister(s.Data.Collectors()...)
+		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -79,6 +91,9 @@ func (s *Service) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = s.http.Shutdown(ctx)
+	}
+	if s.Data != nil {
+		_ = s.Data.Close()
 	}
 	s.Server.Stop()
 	return s.Node.Close()

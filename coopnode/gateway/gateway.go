@@ -23,6 +23,9 @@ type Config struct {
 	Key     *identity.Key // the node's key: signs tokens
 	Ledger  *ledger.Store
 	Members *membership.Store
+	// Router sends payments to other co-ops (nil: they are rejected with
+	// no_route).
+	Router Router
 	// TokenTTL is the life of an access token (1 h); RefreshTTL of a refresh token (24 h).
 	TokenTTL, RefreshTTL time.Duration
 	Limits               RateLimits

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -10,19 +11,16 @@ import (
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
+	"github.com/icn-coop/icn/routing"
 )
 
 // Intent is a payment intent exactly as API.md fixes it.
-type Intent struct {
-	ID        string `json:"id"`
-	From      string `json:"from"`
-	To        string `json:"to"`
-	ToCoop    string `json:"to_coop"`
-	Amount    string `json:"amount"`
-	Currency  string `json:"currency"`
-	Memo      string `json:"memo"`
-	CreatedAt string `json:"created_at"`
-	ExpiresAt string `json:"expires_at"`
+type Intent = routing.Intent
+
+// Router routes a verified payment to another co-op: it holds the amount,
+// has the hub decide, and applies the outcome (see coopnode/hubpeer).
+type Router interface {
+	Route(ctx context.Context, t ledger.Transfer, signer identity.DID, expires time.Time) (ledger.Payment, error)
 }
 
 type paymentReq struct {
@@ -118,7 +116,8 @@ func (g *Gateway) postPayment(w http.ResponseWriter, r *http.Request, c *caller)
 	if identity.DID(in.From) != c.DID {
 		return errf(http.StatusForbidden, "from_mismatch", "the intent's from must be the logged-in DID")
 	}
-	if err := g.verifyBy(c, identity.TagPaymentIntent, raw, sig); err != nil {
+	signer, err := g.verifyBy(c, identity.TagPaymentIntent, raw, sig)
+	if err != nil {
 		return err
 	}
 	created, _ := time.Parse(time.RFC3339, in.CreatedAt)
@@ -127,7 +126,7 @@ func (g *Gateway) postPayment(w http.ResponseWriter, r *http.Request, c *caller)
 		ID: in.ID, From: ledger.Account(in.From), To: ledger.Account(in.To), FromCoop: g.cfg.CoopID, ToCoop: in.ToCoop,
 		Amount: amt, Memo: in.Memo, CreatedAt: created, Intent: raw, Signature: sig,
 	}
-	p, err := g.settle(r, t, expires)
+	p, err := g.settle(r, t, signer, expires)
 	if err != nil {
 		return err
 	}
@@ -137,9 +136,12 @@ func (g *Gateway) postPayment(w http.ResponseWriter, r *http.Request, c *caller)
 
 // settle decides a verified intent: a repeat gets its first outcome; a new one
 // must be current, to a member of this co-op (other co-ops have no route yet).
-func (g *Gateway) settle(r *http.Request, t ledger.Transfer, expires time.Time) (ledger.Payment, error) {
+func (g *Gateway) settle(r *http.Request, t ledger.Transfer, signer identity.DID, expires time.Time) (ledger.Payment, error) {
 	ctx := r.Context()
-	if _, err := g.cfg.Ledger.Payment(t.ID); err == nil {
+	if p, err := g.cfg.Ledger.Payment(t.ID); err == nil {
+		if p.Hold && g.cfg.Router != nil {
+			return g.cfg.Ledger.Hold(ctx, t) // as it stands now, or modified_request
+		}
 		return g.cfg.Ledger.Pay(ctx, t) // first outcome, or modified_request
 	}
 	now := g.cfg.Clock()
@@ -150,7 +152,10 @@ func (g *Gateway) settle(r *http.Request, t ledger.Transfer, expires time.Time) 
 		return ledger.Payment{}, errf(http.StatusBadRequest, "invalid_intent", "created_at is in the future; check the device clock")
 	}
 	if t.ToCoop != g.cfg.CoopID {
-		return g.cfg.Ledger.Reject(ctx, t, ReasonNoRoute)
+		if g.cfg.Router == nil {
+			return g.cfg.Ledger.Reject(ctx, t, ReasonNoRoute)
+		}
+		return g.cfg.Router.Route(ctx, t, signer, expires)
 	}
 	if _, err := g.cfg.Members.Authorize(identity.DID(t.To), now); err != nil {
 		return g.cfg.Ledger.Reject(ctx, t, ReasonUnknownPayee)
@@ -159,20 +164,21 @@ func (g *Gateway) settle(r *http.Request, t ledger.Transfer, expires time.Time) 
 }
 
 // verifyBy checks a member's signature: with the key of the session's device
-// first, then with the member's other login keys.
-func (g *Gateway) verifyBy(c *caller, tag identity.Tag, payload, sig []byte) error {
+// first, then with the member's other login keys. It returns the DID of the
+// key that signed.
+func (g *Gateway) verifyBy(c *caller, tag identity.Tag, payload, sig []byte) (identity.DID, error) {
 	keys := g.cfg.Members.LoginKeys(c.DID, g.cfg.Clock())
 	for _, d := range keys {
 		if d.ID == c.Device && identity.Verify(d.PublicKey, tag, payload, sig) == nil {
-			return nil
+			return identity.DIDFromKey(d.PublicKey), nil
 		}
 	}
 	for _, d := range keys {
 		if d.ID != c.Device && identity.Verify(d.PublicKey, tag, payload, sig) == nil {
-			return nil
+			return identity.DIDFromKey(d.PublicKey), nil
 		}
 	}
-	return errf(http.StatusUnauthorized, "invalid_signature", "the signature does not verify with any active key of %s", c.DID)
+	return "", errf(http.StatusUnauthorized, "invalid_signature", "the signature does not verify with any active key of %s", c.DID)
 }
 
 type balanceResp struct {

@@ -328,6 +328,7 @@ func (s *Store) toPayment(rec *icnv1.PaymentRecord) Payment {
 		FromCoop: rec.FromCoop, ToCoop: rec.ToCoop, Amount: money.FromUnits(rec.Units, cur), Memo: rec.Memo,
 		CreatedAt: time.Unix(0, rec.CreatedAtUnixNano).UTC(), UpdatedAt: time.Unix(0, rec.UpdatedAtUnixNano).UTC(),
 		EntrySeq: rec.EntrySeq, Hold: rec.Hold, PendingCredit: rec.PendingCredit,
+		Intent: rec.Intent, Signature: rec.Signature,
 	}
 	if len(rec.EntryHash) > 0 {
 		p.EntryHash = hex.EncodeToString(rec.EntryHash)

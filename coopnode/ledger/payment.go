@@ -86,6 +86,9 @@ type Payment struct {
 	// PendingCredit marks a payee-side two-phase payment (CreditPending,
 	// CommitCredit, VoidCredit).
 	PendingCredit bool
+	// Intent and Signature are the signed intent as received (for a
+	// two-phase payment, what the hub is sent again after a crash).
+	Intent, Signature []byte
 }
 
 // kind of a payment record: how it was started, and so which calls may decide it.

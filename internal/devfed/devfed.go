@@ -72,19 +72,31 @@ func Start(ctx context.Context, o Options) (*Federation, error) {
 		f.hubs, f.Manifest.Hub = h, h.manifest
 	}
 	for i, id := range o.Coops {
-		n, mc, err := startCoop(ctx, o, i, id)
+		var hc coopnode.HubConfig
+		if f.hubs != nil {
+			// Registered before it starts, so its first connection is admitted.
+			dir := filepath.Join(o.DataDir, id)
+			err := os.MkdirAll(dir, 0o700)
+			var key *identity.Key
+			if err == nil {
+				key, _, err = loadOrCreate(dir, "node")
+			}
+			if err == nil {
+				err = f.hubs.register(ctx, id, key)
+			}
+			if err != nil {
+				f.Stop()
+				return nil, err
+			}
+			hc = f.hubs.coopConfig()
+		}
+		n, mc, err := startCoop(ctx, o, i, id, hc)
 		if err != nil {
 			f.Stop()
 			return nil, fmt.Errorf("dev co-op %s: %w", id, err)
 		}
 		f.Nodes = append(f.Nodes, n)
 		f.Manifest.Coops = append(f.Manifest.Coops, mc)
-		if f.hubs != nil {
-			if err := f.hubs.register(ctx, id, n.Key); err != nil {
-				f.Stop()
-				return nil, err
-			}
-		}
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
@@ -112,7 +124,7 @@ func (f *Federation) Stop() {
 	}
 }
 
-func startCoop(ctx context.Context, o Options, i int, id string) (*coopnode.Node, ManifestCoop, error) {
+func startCoop(ctx context.Context, o Options, i int, id string, hc coopnode.HubConfig) (*coopnode.Node, ManifestCoop, error) {
 	dir := filepath.Join(o.DataDir, id)
 	keys := filepath.Join(dir, "keys")
 	if err := os.MkdirAll(keys, 0o700); err != nil {
@@ -129,6 +141,7 @@ func startCoop(ctx context.Context, o Options, i int, id string) (*coopnode.Node
 	cfg := coopnode.Config{CoopID: id, DataDir: dir, Admin: string(admin.DID()), AdminName: "admin"}
 	cfg.Gateway.Listen = listen
 	cfg.Gateway.RateLimits = o.Limits
+	cfg.Hub = hc
 	n, err := coopnode.Open(ctx, cfg, o.Logger.With("coop", id))
 	if err != nil {
 		return nil, ManifestCoop{}, err

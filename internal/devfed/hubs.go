@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/icn-coop/icn/coopnode"
 	"github.com/icn-coop/icn/hub"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
@@ -37,6 +38,7 @@ type ManifestHubNode struct {
 	DID  identity.DID `json:"did"`
 	Raft string       `json:"raft"`
 	GRPC string       `json:"grpc"`
+	Data string       `json:"data"` // the QUIC data plane (UDP)
 }
 
 type hubCluster struct {
@@ -69,7 +71,7 @@ func startHubs(ctx context.Context, o Options) (*hubCluster, error) {
 			return nil, err
 		}
 	}
-	lns, err := hubListeners(dir, o.BasePort)
+	lns, dataAddrs, err := hubListeners(dir, o.BasePort)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +85,7 @@ func startHubs(ctx context.Context, o Options) (*hubCluster, error) {
 	for i, k := range nodeKeys {
 		cfg := hub.Config{
 			DataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i+1)), Key: k, RaftListener: lns[i][0],
-			GRPCAddr: m.Nodes[i].GRPC, Peers: peers, Logger: o.Logger.With("hub", i+1),
+			GRPCAddr: m.Nodes[i].GRPC, DataAddr: dataAddrs[i], Peers: peers, Logger: o.Logger.With("hub", i+1),
 			Federation:       hub.FederationConfig{DID: fed.DID(), Name: "dev federation", Currencies: []money.Currency{money.Hours}},
 			HeartbeatTimeout: 500 * time.Millisecond,
 		}
@@ -93,46 +95,65 @@ func startHubs(ctx context.Context, o Options) (*hubCluster, error) {
 			return nil, fmt.Errorf("hub node %d: %w", i+1, err)
 		}
 		h.svcs = append(h.svcs, svc)
+		m.Nodes[i].Data = svc.Data.Addr()
+	}
+	if err := saveAddresses(dir, m.Nodes); err != nil {
+		h.stop()
+		return nil, err
 	}
 	return h, h.waitReady(ctx)
 }
 
+// addressesFile records each node's raft, gRPC and data-plane addresses.
+func addressesFile(dir string) string { return filepath.Join(dir, "addresses.json") }
+
+func saveAddresses(dir string, nodes []ManifestHubNode) error {
+	addrs := make([][]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = []string{n.Raft, n.GRPC, n.Data}
+	}
+	b, _ := json.Marshal(addrs)
+	return os.WriteFile(addressesFile(dir), b, 0o600)
+}
+
 // hubListeners binds each node's raft and gRPC listener, on the ports
-// recorded in dir (or BasePort+100.. when given), recording new ones.
-func hubListeners(dir string, basePort int) ([][2]net.Listener, error) {
-	file := filepath.Join(dir, "addresses.json")
-	var addrs [][2]string
-	if b, err := os.ReadFile(file); err == nil {
+// recorded in dir (or BasePort+100.. when given), and returns the data-plane
+// addresses to listen on (recorded ones, else port 0: the data plane binds
+// and startHubs records what it got).
+func hubListeners(dir string, basePort int) ([][2]net.Listener, []string, error) {
+	var addrs [][]string
+	if b, err := os.ReadFile(addressesFile(dir)); err == nil {
 		if err := json.Unmarshal(b, &addrs); err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+			return nil, nil, fmt.Errorf("%s: %w", addressesFile(dir), err)
 		}
 	}
-	for len(addrs) < hubNodes {
-		a := [2]string{"127.0.0.1:0", "127.0.0.1:0"}
-		if basePort > 0 {
-			i := len(addrs)
-			a = [2]string{fmt.Sprintf("127.0.0.1:%d", basePort+100+i), fmt.Sprintf("127.0.0.1:%d", basePort+110+i)}
+	for i := 0; i < hubNodes; i++ {
+		if i == len(addrs) {
+			a := []string{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"}
+			if basePort > 0 {
+				a = []string{fmt.Sprintf("127.0.0.1:%d", basePort+100+i), fmt.Sprintf("127.0.0.1:%d", basePort+110+i),
+					fmt.Sprintf("127.0.0.1:%d", basePort+120+i)}
+			}
+			addrs = append(addrs, a)
 		}
-		addrs = append(addrs, a)
+		for len(addrs[i]) < 3 { // written before the data plane existed
+			addrs[i] = append(addrs[i], "127.0.0.1:0")
+		}
 	}
 	out := make([][2]net.Listener, hubNodes)
+	data := make([]string, hubNodes)
 	for i := range out {
 		for j := 0; j < 2; j++ {
 			ln, err := net.Listen("tcp", addrs[i][j])
 			if err != nil {
 				closeAll(out)
-				return nil, fmt.Errorf("hub listener: %w", err)
+				return nil, nil, fmt.Errorf("hub listener: %w", err)
 			}
 			out[i][j] = ln
-			addrs[i][j] = ln.Addr().String()
 		}
+		data[i] = addrs[i][2]
 	}
-	b, _ := json.Marshal(addrs)
-	if err := os.WriteFile(file, b, 0o600); err != nil {
-		closeAll(out)
-		return nil, err
-	}
-	return out, nil
+	return out, data, nil
 }
 
 func closeAll(lns [][2]net.Listener) {
@@ -165,6 +186,15 @@ func (h *hubCluster) waitReady(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// coopConfig is how a dev co-op node reaches the hub cluster.
+func (h *hubCluster) coopConfig() coopnode.HubConfig {
+	hc := coopnode.HubConfig{Federation: string(h.fed.DID())}
+	for _, n := range h.manifest.Nodes {
+		hc.Nodes = append(hc.Nodes, coopnode.HubNodeConfig{DID: string(n.DID), Addr: n.Data})
+	}
+	return hc
 }
 
 // register makes the co-op node a participant, with trust both ways

@@ -830,9 +830,12 @@ func (x *Pong) GetNonce() uint64 {
 // ErrorReply answers a request the receiver could not handle at all
 // (malformed, unsupported, not the leader): code is machine readable.
 type ErrorReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Code    string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// With code "not_leader": the DID of the hub node that leads now, if
+	// known (co-op nodes map it to an address from their configuration).
+	LeaderDid     string `protobuf:"bytes,3,opt,name=leader_did,json=leaderDid,proto3" json:"leader_did,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -877,6 +880,95 @@ func (x *ErrorReply) GetCode() string {
 func (x *ErrorReply) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *ErrorReply) GetLeaderDid() string {
+	if x != nil {
+		return x.LeaderDid
+	}
+	return ""
+}
+
+// TransferReceipt is what a receiving co-op signs (tag
+// icn/v1/transfer-receipt, deterministic protobuf encoding) to accept or
+// refuse one hop of a transfer. It binds the answer to the exact intent.
+type TransferReceipt struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	TransferId string                 `protobuf:"bytes,1,opt,name=transfer_id,json=transferId,proto3" json:"transfer_id,omitempty"`
+	// SHA-256 of the signed intent's payload.
+	IntentHash []byte `protobuf:"bytes,2,opt,name=intent_hash,json=intentHash,proto3" json:"intent_hash,omitempty"`
+	Accept     bool   `protobuf:"varint,3,opt,name=accept,proto3" json:"accept,omitempty"`
+	// Why it refused (empty when accepting).
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The DID of the co-op that answers.
+	Coop          string `protobuf:"bytes,5,opt,name=coop,proto3" json:"coop,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferReceipt) Reset() {
+	*x = TransferReceipt{}
+	mi := &file_icn_v1_routing_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferReceipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferReceipt) ProtoMessage() {}
+
+func (x *TransferReceipt) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_routing_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferReceipt.ProtoReflect.Descriptor instead.
+func (*TransferReceipt) Descriptor() ([]byte, []int) {
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *TransferReceipt) GetTransferId() string {
+	if x != nil {
+		return x.TransferId
+	}
+	return ""
+}
+
+func (x *TransferReceipt) GetIntentHash() []byte {
+	if x != nil {
+		return x.IntentHash
+	}
+	return nil
+}
+
+func (x *TransferReceipt) GetAccept() bool {
+	if x != nil {
+		return x.Accept
+	}
+	return false
+}
+
+func (x *TransferReceipt) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TransferReceipt) GetCoop() string {
+	if x != nil {
+		return x.Coop
 	}
 	return ""
 }
@@ -935,11 +1027,21 @@ const file_icn_v1_routing_proto_rawDesc = "" +
 	"\x04Ping\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"\x1c\n" +
 	"\x04Pong\x12\x14\n" +
-	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\":\n" +
+	"\x05nonce\x18\x01 \x01(\x04R\x05nonce\"Y\n" +
 	"\n" +
 	"ErrorReply\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage*L\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1d\n" +
+	"\n" +
+	"leader_did\x18\x03 \x01(\tR\tleaderDid\"\x97\x01\n" +
+	"\x0fTransferReceipt\x12\x1f\n" +
+	"\vtransfer_id\x18\x01 \x01(\tR\n" +
+	"transferId\x12\x1f\n" +
+	"\vintent_hash\x18\x02 \x01(\fR\n" +
+	"intentHash\x12\x16\n" +
+	"\x06accept\x18\x03 \x01(\bR\x06accept\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04coop\x18\x05 \x01(\tR\x04coop*L\n" +
 	"\bNodeRole\x12\x19\n" +
 	"\x15NODE_ROLE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eNODE_ROLE_COOP\x10\x01\x12\x11\n" +
@@ -958,7 +1060,7 @@ func file_icn_v1_routing_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_icn_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_icn_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_icn_v1_routing_proto_goTypes = []any{
 	(NodeRole)(0),            // 0: icn.v1.NodeRole
 	(*Envelope)(nil),         // 1: icn.v1.Envelope
@@ -972,8 +1074,9 @@ var file_icn_v1_routing_proto_goTypes = []any{
 	(*Ping)(nil),             // 9: icn.v1.Ping
 	(*Pong)(nil),             // 10: icn.v1.Pong
 	(*ErrorReply)(nil),       // 11: icn.v1.ErrorReply
-	(*SignedMessage)(nil),    // 12: icn.v1.SignedMessage
-	(TransferState)(0),       // 13: icn.v1.TransferState
+	(*TransferReceipt)(nil),  // 12: icn.v1.TransferReceipt
+	(*SignedMessage)(nil),    // 13: icn.v1.SignedMessage
+	(TransferState)(0),       // 14: icn.v1.TransferState
 }
 var file_icn_v1_routing_proto_depIdxs = []int32{
 	2,  // 0: icn.v1.Envelope.hello:type_name -> icn.v1.Hello
@@ -987,10 +1090,10 @@ var file_icn_v1_routing_proto_depIdxs = []int32{
 	10, // 8: icn.v1.Envelope.pong:type_name -> icn.v1.Pong
 	11, // 9: icn.v1.Envelope.error:type_name -> icn.v1.ErrorReply
 	0,  // 10: icn.v1.Hello.role:type_name -> icn.v1.NodeRole
-	12, // 11: icn.v1.TransferPrepare.intent:type_name -> icn.v1.SignedMessage
-	12, // 12: icn.v1.TransferAccept.receipt:type_name -> icn.v1.SignedMessage
-	12, // 13: icn.v1.TransferReject.receipt:type_name -> icn.v1.SignedMessage
-	13, // 14: icn.v1.TransferOutcome.state:type_name -> icn.v1.TransferState
+	13, // 11: icn.v1.TransferPrepare.intent:type_name -> icn.v1.SignedMessage
+	13, // 12: icn.v1.TransferAccept.receipt:type_name -> icn.v1.SignedMessage
+	13, // 13: icn.v1.TransferReject.receipt:type_name -> icn.v1.SignedMessage
+	14, // 14: icn.v1.TransferOutcome.state:type_name -> icn.v1.TransferState
 	6,  // 15: icn.v1.TransferOutcomes.outcomes:type_name -> icn.v1.TransferOutcome
 	16, // [16:16] is the sub-list for method output_type
 	16, // [16:16] is the sub-list for method input_type
@@ -1023,7 +1126,7 @@ func file_icn_v1_routing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_routing_proto_rawDesc), len(file_icn_v1_routing_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

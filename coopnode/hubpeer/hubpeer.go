@@ -1,0 +1,194 @@
+// Package hubpeer is a co-op node's link to its hub cluster: it sends
+// members' cross-co-op payments as two-phase transfers, receives the
+// transfers other co-ops send its members, and after any crash or reconnect
+// asks the hub for the outcome of every open transfer and applies it.
+package hubpeer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/routing"
+)
+
+// Hub is one node of the hub cluster.
+type Hub struct {
+	DID  identity.DID
+	Addr string // UDP address of its data plane
+}
+
+// Members is what the hub peer needs of the membership store.
+type Members interface {
+	// IsMember reports whether did may receive payments now.
+	IsMember(did identity.DID, now time.Time) bool
+	// SignerOf returns the DID of member's key (a device key) that made
+	// sig over an intent, if any of its keys usable now did.
+	SignerOf(member identity.DID, intent, sig []byte, now time.Time) (identity.DID, bool)
+}
+
+// Config configures a Client.
+type Config struct {
+	CoopID string // this co-op's id (the to_coop payers write)
+	Key    *identity.Key
+	// Hubs are the hub cluster's nodes; the client connects to one and
+	// follows the leader.
+	Hubs []Hub
+	// Federation is the hub cluster's federation DID: it names the
+	// clearing account that mirrors the hub's position for this co-op.
+	Federation identity.DID
+	Ledger     *ledger.Store
+	Members    Members
+	Clock      func() time.Time
+	Logger     *slog.Logger
+	// Wait bounds how long Route waits for an outcome before answering
+	// pending (default 10 s); the reconciler finishes the rest.
+	Wait time.Duration
+	// ReconcileEvery is how often open transfers are checked (default 1 s).
+	ReconcileEvery time.Duration
+	Transport      routing.Options
+	MinBackoff     time.Duration
+	MaxBackoff     time.Duration
+}
+
+// Client is a co-op node's connection to its hub cluster.
+type Client struct {
+	cfg      Config
+	clearing ledger.Account
+	peer     *routing.Peer
+	log      *slog.Logger
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	kick     chan struct{}
+
+	mu       sync.Mutex
+	inflight map[string]chan struct{}
+}
+
+// Start connects to the hub cluster and starts the reconciler.
+func Start(cfg Config) (*Client, error) {
+	if cfg.Key == nil || cfg.Ledger == nil || cfg.Members == nil || len(cfg.Hubs) == 0 {
+		return nil, errors.New("hubpeer: key, ledger, members and at least one hub are required")
+	}
+	if _, _, err := identity.ParseDID(string(cfg.Federation)); err != nil {
+		return nil, fmt.Errorf("hubpeer: federation: %w", err)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = 10 * time.Second
+	}
+	if cfg.ReconcileEvery <= 0 {
+		cfg.ReconcileEvery = time.Second
+	}
+	c := &Client{cfg: cfg, clearing: ledger.ClearingAccount(string(cfg.Federation)),
+		log: cfg.Logger.With("component", "hubpeer"), kick: make(chan struct{}, 1), inflight: map[string]chan struct{}{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	addrs := make([]string, len(cfg.Hubs))
+	for i, h := range cfg.Hubs {
+		addrs[i] = h.Addr
+	}
+	opts := cfg.Transport
+	opts.Role = icnv1.NodeRole_NODE_ROLE_COOP
+	p, err := routing.NewPeer(routing.PeerConfig{
+		Addrs: addrs, Key: cfg.Key, Accept: c.isHub, Options: opts,
+		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+		Handle:    c.incoming,
+		OnConnect: func(context.Context, *routing.Conn) { c.poke() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hubpeer: %w", err)
+	}
+	c.peer = p
+	c.wg.Add(1)
+	go c.reconcileLoop()
+	return c, nil
+}
+
+// Close stops the client; open transfers are finished after the next start.
+func (c *Client) Close() error {
+	c.cancel()
+	err := c.peer.Close()
+	c.wg.Wait()
+	return err
+}
+
+// ClearingAccount is the ledger account that mirrors the hub's position.
+func (c *Client) ClearingAccount() ledger.Account { return c.clearing }
+
+func (c *Client) isHub(d identity.DID) bool {
+	for _, h := range c.cfg.Hubs {
+		if h.DID == d {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Client) hubAddr(d identity.DID) (string, bool) {
+	for _, h := range c.cfg.Hubs {
+		if h.DID == d {
+			return h.Addr, true
+		}
+	}
+	return "", false
+}
+
+func (c *Client) poke() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// errNotLeader: the hub node answered not_leader; the client has moved on.
+var errNotLeader = errors.New("hubpeer: hub node is not the leader")
+
+// call makes one request to the hub leader, following not_leader answers
+// and retrying while the connection is being re-established, until ctx ends.
+func (c *Client) call(ctx context.Context, req *icnv1.Envelope) (*icnv1.Envelope, error) {
+	var last error
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			t := time.NewTimer(min(time.Duration(attempt)*20*time.Millisecond, 500*time.Millisecond))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("%w (last error: %v)", context.Cause(ctx), last)
+			}
+		}
+		conn, err := c.peer.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp := &icnv1.Envelope{}
+		if err := conn.Call(ctx, req, resp); err != nil {
+			last = err
+			continue
+		}
+		if e := resp.GetError(); e != nil && e.GetCode() == "not_leader" {
+			last = errNotLeader
+			if addr, ok := c.hubAddr(identity.DID(e.GetLeaderDid())); ok {
+				c.peer.Follow(addr)
+			}
+			continue
+		}
+		if e := resp.GetError(); e != nil && e.GetCode() == "unavailable" {
+			last = errors.New(e.GetMessage())
+			continue
+		}
+		return resp, nil
+	}
+}

@@ -1,0 +1,109 @@
+package hubpeer
+
+import (
+	"context"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/routing"
+)
+
+// reconcileBatch bounds one outcome query.
+const reconcileBatch = 500
+
+// reconcileLoop finishes open transfers: at every connect and then
+// periodically it asks the hub leader for their outcomes and applies them.
+// The query also moves a client connected to a follower to the leader.
+func (c *Client) reconcileLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.ReconcileEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-c.kick:
+		case <-c.ctx.Done():
+			return
+		}
+		if err := c.Reconcile(c.ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Debug("reconcile", "err", err)
+		}
+	}
+}
+
+// Reconcile asks the hub for the outcome of every open transfer and
+// applies the decided ones. A payment the hub has never seen is sent again:
+// every step is keyed by the transfer id, so a repeat is harmless, and one
+// sent after its expiry is rejected as expired.
+func (c *Client) Reconcile(ctx context.Context) error {
+	open, err := c.cfg.Ledger.OpenTransfers(reconcileBatch)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(open))
+	for i, p := range open {
+		ids[i] = p.ID
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := c.call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_OutcomeQuery{OutcomeQuery: &icnv1.OutcomeQuery{TransferIds: ids}}})
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*icnv1.TransferOutcome, len(open))
+	for _, o := range resp.GetOutcomes().GetOutcomes() {
+		byID[o.GetTransferId()] = o
+	}
+	for _, p := range open {
+		o := byID[p.ID]
+		switch {
+		case o == nil:
+		case o.GetState() != icnv1.TransferState_TRANSFER_STATE_UNSPECIFIED:
+			if _, err := c.applyOut(ctx, o); err != nil {
+				c.log.Warn("apply outcome", "transfer", p.ID, "err", err)
+			}
+		case p.Hold:
+			c.resend(p)
+		}
+	}
+	return nil
+}
+
+// resend drives a held payment the hub does not know, in the background.
+func (c *Client) resend(p ledger.Payment) {
+	in, err := routing.DecodeIntent(p.Intent)
+	if err != nil {
+		return
+	}
+	exp, err := in.Expiry()
+	if err != nil {
+		return
+	}
+	signer, ok := c.cfg.Members.SignerOf(identity.DID(in.From), p.Intent, p.Signature, c.cfg.Clock())
+	if !ok {
+		// The signing device is gone; the hub cannot check the intent any
+		// more. The transfer never reached it, so releasing is safe.
+		if _, err := c.cfg.Ledger.ReleaseHold(c.ctx, p.ID, "expired"); err != nil {
+			c.log.Warn("release unroutable hold", "transfer", p.ID, "err", err)
+		}
+		return
+	}
+	prep := &icnv1.TransferPrepare{
+		TransferId: p.ID, Intent: &icnv1.SignedMessage{Payload: p.Intent, Signer: string(signer), Signature: p.Signature},
+		FromCoop: string(c.cfg.Key.DID()), ToCoop: p.ToCoop, Currency: p.Amount.Currency().Code,
+		AmountUnits: p.Amount.Units(), ExpiresAtUnixNano: exp.UnixNano(),
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Wait)
+		defer cancel()
+		if out := c.drive(ctx, prep); out != nil {
+			if _, err := c.applyOut(ctx, out); err != nil {
+				c.log.Warn("apply outcome", "transfer", p.ID, "err", err)
+			}
+		}
+	}()
+}

@@ -1,0 +1,206 @@
+package hubpeer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/routing"
+)
+
+// Reason codes the co-op side gives.
+const (
+	ReasonUnknownPayee = "unknown_payee"
+	ReasonInvalid      = "invalid_intent"
+)
+
+// Route sends a member's verified cross-co-op payment: it holds the amount,
+// asks the hub to route it, and applies the outcome. t.Intent and
+// t.Signature are the signed intent, signer the DID of the key that signed
+// it. If no outcome arrives within the configured wait the payment is
+// returned pending; the reconciler finishes it.
+func (c *Client) Route(ctx context.Context, t ledger.Transfer, signer identity.DID, expires time.Time) (ledger.Payment, error) {
+	p, err := c.cfg.Ledger.Hold(ctx, t)
+	if err != nil || p.Status != ledger.StatusPending {
+		return p, err
+	}
+	prep := &icnv1.TransferPrepare{
+		TransferId: t.ID, Intent: &icnv1.SignedMessage{Payload: t.Intent, Signer: string(signer), Signature: t.Signature},
+		FromCoop: string(c.cfg.Key.DID()), ToCoop: t.ToCoop, Currency: t.Amount.Currency().Code,
+		AmountUnits: t.Amount.Units(), ExpiresAtUnixNano: expires.UnixNano(),
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Wait)
+	defer cancel()
+	if out := c.drive(ctx, prep); out != nil {
+		return c.applyOut(ctx, out)
+	}
+	return c.cfg.Ledger.Payment(t.ID)
+}
+
+// drive sends prep once per process at a time and returns the outcome, or
+// nil if it is not known yet.
+func (c *Client) drive(ctx context.Context, prep *icnv1.TransferPrepare) *icnv1.TransferOutcome {
+	c.mu.Lock()
+	if ch, busy := c.inflight[prep.GetTransferId()]; busy {
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	ch := make(chan struct{})
+	c.inflight[prep.GetTransferId()] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.inflight, prep.GetTransferId())
+		c.mu.Unlock()
+		close(ch)
+	}()
+	resp, err := c.call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_Prepare{Prepare: prep}})
+	if err != nil {
+		c.log.Debug("prepare not answered", "transfer", prep.GetTransferId(), "err", err)
+		return nil
+	}
+	if out := resp.GetOutcome(); out != nil {
+		return out
+	}
+	if e := resp.GetError(); e != nil {
+		// The hub refused the prepare before recording anything: final.
+		c.log.Warn("hub refused prepare", "transfer", prep.GetTransferId(), "code", e.GetCode(), "message", e.GetMessage())
+		return &icnv1.TransferOutcome{TransferId: prep.GetTransferId(), State: icnv1.TransferState_TRANSFER_STATE_REJECTED, Reason: e.GetCode()}
+	}
+	return nil
+}
+
+// applyOut applies a decided outcome to whichever side of the transfer this
+// co-op holds, and returns the payment as it now stands.
+func (c *Client) applyOut(ctx context.Context, out *icnv1.TransferOutcome) (ledger.Payment, error) {
+	id := out.GetTransferId()
+	p, err := c.cfg.Ledger.Payment(id)
+	if err != nil {
+		return p, err
+	}
+	committed := out.GetState() == icnv1.TransferState_TRANSFER_STATE_COMMITTED
+	decided := committed || out.GetState() == icnv1.TransferState_TRANSFER_STATE_ABORTED ||
+		out.GetState() == icnv1.TransferState_TRANSFER_STATE_REJECTED
+	if !decided || p.Status != ledger.StatusPending {
+		return p, nil
+	}
+	reason := out.GetReason()
+	if reason == "" {
+		reason = "rejected"
+	}
+	switch {
+	case p.PendingCredit && committed:
+		return c.cfg.Ledger.CommitCredit(ctx, id)
+	case p.PendingCredit:
+		return c.cfg.Ledger.VoidCredit(ctx, id, reason)
+	case committed:
+		return c.cfg.Ledger.CommitHold(ctx, id, c.clearing)
+	default:
+		return c.cfg.Ledger.ReleaseHold(ctx, id, reason)
+	}
+}
+
+// incoming serves a stream the hub opened: a transfer for one of this
+// co-op's members. It records a pending credit, answers a signed accept (or
+// reject), then applies the outcome the hub sends on the same stream.
+func (c *Client) incoming(s *routing.Stream) {
+	var env icnv1.Envelope
+	if err := s.Recv(&env); err != nil {
+		s.Abort()
+		return
+	}
+	prep := env.GetPrepare()
+	if prep == nil {
+		_ = s.Send(&icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: "unsupported", Message: routing.MessageType(&env)}}})
+		return
+	}
+	expires := time.Unix(0, prep.GetExpiresAtUnixNano())
+	ctx, cancel := context.WithDeadline(c.ctx, expires.Add(5*time.Second))
+	defer cancel()
+	reason := c.accept(ctx, prep)
+	receipt, err := routing.SignReceipt(c.cfg.Key, &icnv1.TransferReceipt{
+		TransferId: prep.GetTransferId(), IntentHash: hashOf(prep), Accept: reason == "", Reason: reason, Coop: string(c.cfg.Key.DID())})
+	if err != nil {
+		s.Abort()
+		return
+	}
+	answer := &icnv1.Envelope{Body: &icnv1.Envelope_Accept{Accept: &icnv1.TransferAccept{TransferId: prep.GetTransferId(), Receipt: receipt}}}
+	if reason != "" {
+		answer = &icnv1.Envelope{Body: &icnv1.Envelope_Reject{Reject: &icnv1.TransferReject{TransferId: prep.GetTransferId(), Reason: reason, Receipt: receipt}}}
+	}
+	_ = s.SetDeadline(expires.Add(5 * time.Second))
+	if err := s.Send(answer); err != nil || reason != "" {
+		return
+	}
+	var outcome icnv1.Envelope
+	if err := s.Recv(&outcome); err != nil || outcome.GetOutcome() == nil {
+		c.poke() // the reconciler asks the hub
+		return
+	}
+	if _, err := c.applyOut(ctx, outcome.GetOutcome()); err != nil {
+		c.log.Warn("apply outcome", "transfer", prep.GetTransferId(), "err", err)
+	}
+}
+
+func hashOf(p *icnv1.TransferPrepare) []byte {
+	h := routing.IntentHash(p.GetIntent().GetPayload())
+	return h[:]
+}
+
+// accept checks an incoming prepare and records the pending credit; it
+// returns "" to accept or the reason to refuse.
+func (c *Client) accept(ctx context.Context, p *icnv1.TransferPrepare) string {
+	if err := routing.VerifyIntent(p.GetIntent()); err != nil {
+		return ReasonInvalid
+	}
+	in, err := routing.DecodeIntent(p.GetIntent().GetPayload())
+	if err != nil || in.ID != p.GetTransferId() || (in.ToCoop != c.cfg.CoopID && in.ToCoop != string(c.cfg.Key.DID())) {
+		return ReasonInvalid
+	}
+	amt, err := c.amount(in, p)
+	if err != nil {
+		return ReasonInvalid
+	}
+	if !c.cfg.Members.IsMember(identity.DID(in.To), c.cfg.Clock()) {
+		return ReasonUnknownPayee
+	}
+	created, _ := time.Parse(time.RFC3339, in.CreatedAt)
+	pay, err := c.cfg.Ledger.CreditPending(ctx, ledger.Transfer{
+		ID: in.ID, From: c.clearing, To: ledger.Account(in.To), FromCoop: p.GetFromCoop(), ToCoop: c.cfg.CoopID,
+		Amount: amt, Memo: in.Memo, CreatedAt: created, Intent: p.GetIntent().GetPayload(), Signature: p.GetIntent().GetSignature(),
+	})
+	switch {
+	case errors.Is(err, ledger.ErrModifiedRequest):
+		return "modified_request"
+	case err != nil:
+		c.log.Warn("record pending credit", "transfer", in.ID, "err", err)
+		return "receiver_error"
+	case pay.Status == ledger.StatusRejected:
+		return pay.Reason
+	}
+	return ""
+}
+
+func (c *Client) amount(in routing.Intent, p *icnv1.TransferPrepare) (money.Amount, error) {
+	cur, err := c.cfg.Ledger.Currencies().Lookup(in.Currency)
+	if err != nil {
+		return money.Amount{}, err
+	}
+	amt, err := money.ParsePayment(in.Amount, cur)
+	if err != nil {
+		return money.Amount{}, err
+	}
+	if amt.Units() != p.GetAmountUnits() || in.Currency != p.GetCurrency() {
+		return money.Amount{}, fmt.Errorf("the prepare's amount differs from the intent's")
+	}
+	return amt, nil
+}

@@ -1,0 +1,560 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/icn-coop/icn/clearing"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/routing"
+)
+
+// Reason codes the data plane gives a payer, beside the clearing book's.
+const (
+	ReasonUnknownCoop         = "unknown_coop"
+	ReasonReceiverRejected    = "receiver_rejected"
+	ReasonReceiverUnavailable = "receiver_unavailable"
+	ReasonHubFailover         = "hub_failover"
+)
+
+// Error codes of routing.ErrorReply answers.
+const (
+	ReplyNotLeader   = "not_leader"
+	ReplyForbidden   = "forbidden"
+	ReplyBadIntent   = "invalid_intent"
+	ReplyUnavailable = "unavailable"
+	ReplyUnsupported = "unsupported"
+)
+
+// DataPlaneOptions tune a DataPlane; the zero value is usable.
+type DataPlaneOptions struct {
+	// DeliveryWait bounds how long the leader waits for a receiving co-op
+	// to be connected before it aborts the transfer (default 3 s, never
+	// past the transfer's expiry).
+	DeliveryWait time.Duration
+	// HopMargin: each hop's expiry is this much earlier than the one
+	// before (default 2 s), so the hub decides before the payer gives up.
+	HopMargin time.Duration
+	// Transport tunes the QUIC connections (role and counters are set here).
+	Transport routing.Options
+	Logger    *slog.Logger
+}
+
+// DataPlane is a hub node's end of the data plane: co-op nodes connect to
+// every hub node over QUIC (routing), and the leader routes their transfers:
+// it checks the intent, prepares the transfer in the FSM, delivers it to the
+// receiving co-op over the connection that co-op opened, and commits or
+// aborts on its signed answer. Followers answer not_leader with the leader's
+// DID.
+type DataPlane struct {
+	n      *Node
+	opts   DataPlaneOptions
+	ln     *routing.Listener
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	violations *prometheus.CounterVec
+	outcomes   *prometheus.CounterVec
+	messages   *routing.MessageCounter
+
+	mu       sync.Mutex
+	conns    map[identity.DID]*routing.Conn
+	changed  chan struct{} // closed and replaced when conns changes
+	inflight map[string]chan struct{}
+}
+
+// StartDataPlane listens on the UDP address addr for co-op nodes (and
+// child federations) registered in n's federation.
+func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, error) {
+	if opts.DeliveryWait <= 0 {
+		opts.DeliveryWait = 3 * time.Second
+	}
+	if opts.HopMargin <= 0 {
+		opts.HopMargin = 2 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	d := &DataPlane{
+		n: n, opts: opts, log: opts.Logger.With("component", "dataplane"),
+		conns: map[identity.DID]*routing.Conn{}, changed: make(chan struct{}), inflight: map[string]chan struct{}{},
+		messages: routing.NewMessageCounter(),
+		violations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "icn_trust_violations_total",
+			Help: "Data-plane messages refused because a signature, sender or intent did not check out, by kind.",
+		}, []string{"kind"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "icn_hub_routed_transfers_total",
+			Help: "Transfers routed by this node as leader, by outcome and reason.",
+		}, []string{"outcome", "reason"}),
+	}
+	to := opts.Transport
+	to.Role = icnv1.NodeRole_NODE_ROLE_HUB
+	if to.Counters == nil {
+		to.Counters = d.messages
+	}
+	ln, err := routing.Listen(addr, n.cfg.Key, d.registered, to)
+	if err != nil {
+		return nil, err
+	}
+	d.ln = ln
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.wg.Add(2)
+	go d.acceptLoop()
+	go d.watchLeadership()
+	return d, nil
+}
+
+// Addr is the UDP address the data plane listens on.
+func (d *DataPlane) Addr() string { return d.ln.Addr().String() }
+
+// Collectors returns the data plane's metrics.
+func (d *DataPlane) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{d.violations, d.outcomes, d.messages}
+}
+
+// Close stops accepting, closes every connection and waits for the
+// handlers.
+func (d *DataPlane) Close() error {
+	d.cancel()
+	err := d.ln.Close()
+	d.wg.Wait()
+	return err
+}
+
+// registered admits any registered participant at the TLS handshake, so
+// that an unregistered key never gets a connection.
+func (d *DataPlane) registered(did identity.DID) bool {
+	_, ok := d.n.fsm.Participant(did)
+	if !ok {
+		d.violations.WithLabelValues("unregistered_node").Inc()
+	}
+	return ok
+}
+
+func (d *DataPlane) acceptLoop() {
+	defer d.wg.Done()
+	for {
+		c, err := d.ln.Accept(d.ctx)
+		if err != nil {
+			return
+		}
+		d.setConn(c)
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			_ = c.Serve(d.ctx, func(s *routing.Stream) { d.handle(c, s) })
+			d.dropConn(c)
+		}()
+	}
+}
+
+func (d *DataPlane) setConn(c *routing.Conn) {
+	d.mu.Lock()
+	d.conns[c.PeerDID()] = c
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.mu.Unlock()
+}
+
+func (d *DataPlane) dropConn(c *routing.Conn) {
+	d.mu.Lock()
+	if d.conns[c.PeerDID()] == c {
+		delete(d.conns, c.PeerDID())
+	}
+	d.mu.Unlock()
+}
+
+// conn waits until did is connected, ctx ends or wait passes.
+func (d *DataPlane) conn(ctx context.Context, did identity.DID, wait time.Duration) (*routing.Conn, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		c, ch := d.conns[did], d.changed
+		d.mu.Unlock()
+		if c != nil && c.Err() == nil {
+			return c, nil
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return nil, fmt.Errorf("%s is not connected", did)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// watchLeadership closes every connection when this node stops leading, so
+// that co-op nodes go and find the new leader, and aborts, when it starts
+// leading, the transfers an earlier leader left prepared.
+func (d *DataPlane) watchLeadership() {
+	defer d.wg.Done()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	leading := false
+	for {
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			return
+		}
+		now := d.n.IsLeader()
+		switch {
+		case now && !leading:
+			d.takeOver()
+		case !now && leading:
+			d.mu.Lock()
+			conns := make([]*routing.Conn, 0, len(d.conns))
+			for _, c := range d.conns {
+				conns = append(conns, c)
+			}
+			d.mu.Unlock()
+			for _, c := range conns {
+				_ = c.Close()
+			}
+		}
+		leading = now
+	}
+}
+
+// takeOver aborts the prepared transfers no handler of this node drives:
+// their delivery state died with the previous leader. The receiving co-op
+// voids its pending credit and the payer releases its hold when they ask
+// for the outcome.
+func (d *DataPlane) takeOver() {
+	for _, t := range d.n.fsm.Pending() {
+		d.mu.Lock()
+		_, driven := d.inflight[t.GetId()]
+		d.mu.Unlock()
+		if driven {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+		_, err := d.n.Propose(ctx, &icnv1.Command{Cmd: &icnv1.Command_AbortTransfer{AbortTransfer: &icnv1.AbortTransfer{
+			Id: t.GetId(), Reason: ReasonHubFailover}}})
+		cancel()
+		if err != nil {
+			d.log.Warn("abort transfer left by the previous leader", "transfer", t.GetId(), "err", err)
+			return
+		}
+	}
+}
+
+// handle serves one stream a peer opened: one request, one answer.
+func (d *DataPlane) handle(c *routing.Conn, s *routing.Stream) {
+	var req icnv1.Envelope
+	if err := s.Recv(&req); err != nil {
+		s.Abort()
+		return
+	}
+	var resp *icnv1.Envelope
+	switch b := req.Body.(type) {
+	case *icnv1.Envelope_Ping:
+		resp = &icnv1.Envelope{Body: &icnv1.Envelope_Pong{Pong: &icnv1.Pong{Nonce: b.Ping.GetNonce()}}}
+	case *icnv1.Envelope_Prepare:
+		if resp = d.notLeader(); resp == nil {
+			resp = d.prepare(c.PeerDID(), b.Prepare)
+		}
+	case *icnv1.Envelope_OutcomeQuery:
+		if resp = d.notLeader(); resp == nil {
+			resp = d.query(c.PeerDID(), b.OutcomeQuery)
+		}
+	default:
+		resp = errorReply(ReplyUnsupported, "unsupported request "+routing.MessageType(&req))
+	}
+	_ = s.Send(resp)
+}
+
+func (d *DataPlane) notLeader() *icnv1.Envelope {
+	if d.n.IsLeader() {
+		return nil
+	}
+	env := errorReply(ReplyNotLeader, "this hub node does not lead; ask the leader")
+	if did, _, ok := d.n.Leader(); ok && did != d.n.DID() {
+		env.GetError().LeaderDid = string(did)
+	}
+	return env
+}
+
+func errorReply(code, msg string) *icnv1.Envelope {
+	return &icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: code, Message: msg}}}
+}
+
+func outcomeReply(t *icnv1.Transfer) *icnv1.Envelope {
+	return &icnv1.Envelope{Body: &icnv1.Envelope_Outcome{Outcome: &icnv1.TransferOutcome{
+		TransferId: t.GetId(), State: t.GetState(), Reason: t.GetReason(), DecidedAtUnixNano: t.GetDecidedAtUnixNano()}}}
+}
+
+func rejected(id, reason string) *icnv1.Envelope {
+	return outcomeReply(&icnv1.Transfer{Id: id, State: icnv1.TransferState_TRANSFER_STATE_REJECTED, Reason: reason})
+}
+
+// query answers the outcomes of transfers the asking co-op sends or
+// receives; others are reported unknown. Decided states are final, so a
+// read of this node's applied state is enough: at worst a transfer still
+// in the log reads as prepared or unknown, and the co-op asks again.
+func (d *DataPlane) query(from identity.DID, q *icnv1.OutcomeQuery) *icnv1.Envelope {
+	out := &icnv1.TransferOutcomes{}
+	for _, id := range q.GetTransferIds() {
+		t, ok, err := d.n.fsm.Transfer(id)
+		if err != nil || !ok || (identity.DID(t.GetFrom()) != from && identity.DID(t.GetTo()) != from) {
+			out.Outcomes = append(out.Outcomes, &icnv1.TransferOutcome{TransferId: id})
+			continue
+		}
+		out.Outcomes = append(out.Outcomes, outcomeReply(t).GetOutcome())
+	}
+	return &icnv1.Envelope{Body: &icnv1.Envelope_Outcomes{Outcomes: out}}
+}
+
+// checked is a prepare whose sender, intent and fields agree.
+type checked struct {
+	p      *icnv1.TransferPrepare
+	hash   [32]byte
+	to     identity.DID
+	amount money.Amount
+	expiry int64 // this hub's record's expiry (unix ns)
+}
+
+// check verifies a prepare from sender: the connection's DID is the sending
+// co-op, the intent's signature holds, and every field the hub acts on
+// matches the signed intent. A refusal is an ErrorReply, counted as a
+// trust violation.
+func (d *DataPlane) check(sender identity.DID, p *icnv1.TransferPrepare) (*checked, *icnv1.Envelope) {
+	refuse := func(kind, code, format string, args ...any) (*checked, *icnv1.Envelope) {
+		d.violations.WithLabelValues(kind).Inc()
+		d.log.Warn("prepare refused", "kind", kind, "from", sender, "transfer", p.GetTransferId())
+		return nil, errorReply(code, fmt.Sprintf(format, args...))
+	}
+	if identity.DID(p.GetFromCoop()) != sender {
+		return refuse("sender_mismatch", ReplyForbidden, "from_coop %.80s is not the connected node %s", p.GetFromCoop(), sender)
+	}
+	if err := routing.VerifyIntent(p.GetIntent()); err != nil {
+		return refuse("bad_intent_signature", ReplyBadIntent, "intent signature: %v", err)
+	}
+	in, err := routing.DecodeIntent(p.GetIntent().GetPayload())
+	if err != nil {
+		return refuse("tampered_intent", ReplyBadIntent, "%v", err)
+	}
+	cur, err := d.currency(p.GetCurrency())
+	if err != nil {
+		return refuse("tampered_intent", ReplyBadIntent, "%v", err)
+	}
+	amt, err := money.ParsePayment(in.Amount, cur)
+	expiry, eerr := in.Expiry()
+	switch {
+	case err != nil || eerr != nil:
+		return refuse("tampered_intent", ReplyBadIntent, "intent amount or expiry does not parse")
+	case in.ID != p.GetTransferId() || in.Currency != p.GetCurrency() || amt.Units() != p.GetAmountUnits() || in.ToCoop != p.GetToCoop():
+		return refuse("tampered_intent", ReplyBadIntent, "the prepare's fields differ from the signed intent")
+	}
+	exp := min(expiry.UnixNano(), p.GetExpiresAtUnixNano()) - d.opts.HopMargin.Nanoseconds()
+	return &checked{p: p, hash: routing.IntentHash(p.GetIntent().GetPayload()), amount: amt, expiry: exp}, nil
+}
+
+func (d *DataPlane) currency(code string) (money.Currency, error) {
+	for _, c := range d.n.fsm.Federation().GetCurrencies() {
+		if c.GetCode() == code {
+			return money.Currency{Code: c.GetCode(), Scale: int32(c.GetScale())}, nil
+		}
+	}
+	return money.Currency{}, fmt.Errorf("currency %.20q is not cleared by this federation", code)
+}
+
+// resolve finds the receiving co-op by DID or registered name.
+func (d *DataPlane) resolve(coop string) (identity.DID, bool) {
+	if p, ok := d.n.fsm.Participant(identity.DID(coop)); ok {
+		return identity.DID(p.GetDid()), true
+	}
+	for _, p := range d.n.fsm.Participants() {
+		if p.GetName() == coop {
+			return identity.DID(p.GetDid()), true
+		}
+	}
+	return "", false
+}
+
+// prepare routes one transfer from sender and answers its outcome.
+func (d *DataPlane) prepare(sender identity.DID, p *icnv1.TransferPrepare) *icnv1.Envelope {
+	ck, refusal := d.check(sender, p)
+	if refusal != nil {
+		return refusal
+	}
+	to, ok := d.resolve(p.GetToCoop())
+	if !ok {
+		d.outcomes.WithLabelValues("rejected", ReasonUnknownCoop).Inc()
+		return rejected(p.GetTransferId(), ReasonUnknownCoop)
+	}
+	ck.to = to
+	id := p.GetTransferId()
+	done, first := d.claim(id)
+	if !first {
+		// Another handler of this node drives the transfer: answer its outcome.
+		select {
+		case <-done:
+		case <-d.ctx.Done():
+			return errorReply(ReplyUnavailable, "hub node shutting down")
+		}
+		return d.current(id)
+	}
+	defer d.release(id, done)
+	ctx, cancel := context.WithDeadline(d.ctx, time.Unix(0, ck.expiry).Add(d.opts.HopMargin))
+	defer cancel()
+	res, err := d.n.Propose(ctx, &icnv1.Command{RequestId: id, Cmd: &icnv1.Command_PrepareTransfer{PrepareTransfer: &icnv1.PrepareTransfer{
+		Id: id, From: string(sender), To: string(to), Currency: p.GetCurrency(), AmountUnits: ck.amount.Units(),
+		IntentHash: ck.hash[:], ExpiresAtUnixNano: ck.expiry}}})
+	if err != nil {
+		return errorReply(ReplyUnavailable, fmt.Sprintf("prepare: %v", err))
+	}
+	if res.GetErrorCode() == string(clearing.ReasonModifiedRequest) {
+		d.violations.WithLabelValues("modified_request").Inc()
+		return errorReply(string(clearing.ReasonModifiedRequest), res.GetErrorMessage())
+	}
+	t := res.GetTransfer()
+	switch {
+	case t == nil:
+		return errorReply(res.GetErrorCode(), res.GetErrorMessage())
+	case t.GetState() != icnv1.TransferState_TRANSFER_STATE_PREPARED:
+		if res.GetRepeat() {
+			d.violations.WithLabelValues("replayed_prepare").Inc()
+		}
+		d.outcomes.WithLabelValues(outcomeLabel(t), t.GetReason()).Inc()
+		return outcomeReply(t)
+	}
+	t = d.deliverAndDecide(ctx, ck, t)
+	if t == nil {
+		return errorReply(ReplyUnavailable, "the outcome is not decided yet; ask again")
+	}
+	d.outcomes.WithLabelValues(outcomeLabel(t), t.GetReason()).Inc()
+	return outcomeReply(t)
+}
+
+func outcomeLabel(t *icnv1.Transfer) string {
+	switch t.GetState() {
+	case icnv1.TransferState_TRANSFER_STATE_COMMITTED:
+		return "committed"
+	case icnv1.TransferState_TRANSFER_STATE_PREPARED:
+		return "pending"
+	}
+	return "rejected"
+}
+
+// claim marks id as driven by the caller (first is true) or returns the
+// channel closed when its driver finishes.
+func (d *DataPlane) claim(id string) (done chan struct{}, first bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ch, ok := d.inflight[id]; ok {
+		return ch, false
+	}
+	ch := make(chan struct{})
+	d.inflight[id] = ch
+	return ch, true
+}
+
+func (d *DataPlane) release(id string, done chan struct{}) {
+	d.mu.Lock()
+	delete(d.inflight, id)
+	d.mu.Unlock()
+	close(done)
+}
+
+func (d *DataPlane) current(id string) *icnv1.Envelope {
+	t, ok, err := d.n.fsm.Transfer(id)
+	if err != nil || !ok {
+		return errorReply(ReplyUnavailable, "the outcome is not known yet; ask again")
+	}
+	return outcomeReply(t)
+}
+
+// deliverAndDecide delivers a prepared transfer to its receiver, then
+// commits it on a valid accept or aborts it, and tells the receiver the
+// outcome. It returns the decided record, or nil if the decision could not
+// be proposed (leadership lost): the co-ops then ask the next leader.
+func (d *DataPlane) deliverAndDecide(ctx context.Context, ck *checked, t *icnv1.Transfer) *icnv1.Transfer {
+	s, reason := d.deliver(ctx, ck)
+	cmd := &icnv1.Command{Cmd: &icnv1.Command_CommitTransfer{CommitTransfer: &icnv1.CommitTransfer{Id: t.GetId()}}}
+	if reason != "" {
+		cmd = &icnv1.Command{Cmd: &icnv1.Command_AbortTransfer{AbortTransfer: &icnv1.AbortTransfer{Id: t.GetId(), Reason: reason}}}
+	}
+	res, err := d.n.Propose(d.ctx, cmd)
+	if err != nil {
+		if s != nil {
+			s.Abort()
+		}
+		d.log.Warn("decide transfer", "transfer", t.GetId(), "err", err)
+		return nil
+	}
+	decided := res.GetTransfer()
+	if decided == nil { // a conflict: the record says what happened
+		cur, ok, _ := d.n.fsm.Transfer(t.GetId())
+		if !ok {
+			return nil
+		}
+		decided = cur
+	}
+	if s != nil {
+		_ = s.Send(outcomeReply(decided))
+		_ = s.Close()
+	}
+	return decided
+}
+
+// deliver sends the prepare to the receiving co-op and reads its signed
+// answer. It returns the open stream (to send the outcome on) and "" for a
+// valid accept, or an abort reason.
+func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, string) {
+	wait := min(d.opts.DeliveryWait, time.Until(time.Unix(0, ck.expiry)))
+	c, err := d.conn(ctx, ck.to, wait)
+	if err != nil {
+		return nil, ReasonReceiverUnavailable
+	}
+	s, err := c.OpenStream(ctx)
+	if err != nil {
+		return nil, ReasonReceiverUnavailable
+	}
+	_ = s.SetDeadline(time.Unix(0, ck.expiry))
+	hop := &icnv1.TransferPrepare{TransferId: ck.p.GetTransferId(), Intent: ck.p.GetIntent(),
+		FromCoop: ck.p.GetFromCoop(), ToCoop: string(ck.to), Currency: ck.p.GetCurrency(),
+		AmountUnits: ck.p.GetAmountUnits(), ExpiresAtUnixNano: ck.expiry, Hop: ck.p.GetHop() + 1}
+	var answer icnv1.Envelope
+	if err := s.Send(&icnv1.Envelope{Body: &icnv1.Envelope_Prepare{Prepare: hop}}); err != nil {
+		s.Abort()
+		return nil, ReasonReceiverUnavailable
+	}
+	if err := s.Recv(&answer); err != nil {
+		s.Abort()
+		return nil, ReasonReceiverUnavailable
+	}
+	var receipt *icnv1.SignedMessage
+	switch b := answer.Body.(type) {
+	case *icnv1.Envelope_Accept:
+		receipt = b.Accept.GetReceipt()
+	case *icnv1.Envelope_Reject:
+		receipt = b.Reject.GetReceipt()
+	default:
+		s.Abort()
+		return nil, ReasonReceiverRejected
+	}
+	r, err := routing.VerifyReceipt(receipt, ck.to, ck.p.GetTransferId(), ck.hash)
+	if err != nil {
+		d.violations.WithLabelValues("bad_receipt").Inc()
+		d.log.Warn("receipt refused", "transfer", ck.p.GetTransferId(), "from", ck.to, "err", err)
+		s.Abort()
+		return nil, ReasonReceiverRejected
+	}
+	if !r.GetAccept() {
+		return s, ReasonReceiverRejected
+	}
+	return s, ""
+}

@@ -1,0 +1,144 @@
+package devfed
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode/client"
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+)
+
+// member is a logged-in demo member of a dev co-op.
+type member struct {
+	key  *identity.Key
+	sess *client.Session
+	coop ManifestCoop
+}
+
+func login(t *testing.T, ctx context.Context, c ManifestCoop, m ManifestMember) *member {
+	t.Helper()
+	k, err := identity.ReadKeyFile(m.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := client.New(c.GatewayURL).Login(ctx, k, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &member{key: k, sess: s, coop: c}
+}
+
+func (m *member) pay(t *testing.T, ctx context.Context, to *member, amount string) *client.PaymentResult {
+	t.Helper()
+	res, err := m.sess.Pay(ctx, client.PaymentIntent{To: to.key.DID(), ToCoop: to.coop.ID, Amount: amount}, m.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (m *member) balance(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	b, err := m.sess.Balance(ctx, m.coop.ID, m.key.DID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Balance
+}
+
+func startDev(t *testing.T) (*Federation, context.Context) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a hub cluster and two co-op nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	f, err := Start(ctx, Options{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	return f, ctx
+}
+
+// position is the hub's net position of coop in hours (received − sent
+// this period), read from the leader.
+func position(t *testing.T, f *Federation, coop identity.DID) string {
+	t.Helper()
+	ps, err := f.hubs.leader().FSM().CreditPolicies(coop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.GetCurrency() == money.Hours.Code {
+			return p.GetNet()
+		}
+	}
+	t.Fatalf("no hours policy for %s", coop)
+	return ""
+}
+
+// waitFor polls cond until it holds or within passes.
+func waitFor(t *testing.T, within time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCrossCoopPayment pays from coop-a to coop-b through the wallet API:
+// both balances, both clearing accounts and both hub positions move, and
+// each ledger still sums to zero.
+func TestCrossCoopPayment(t *testing.T) {
+	f, ctx := startDev(t)
+	a, b := f.Manifest.Coops[0], f.Manifest.Coops[1]
+	alice := login(t, ctx, a, a.Members[0])
+	bob := login(t, ctx, b, b.Members[1])
+
+	res := alice.pay(t, ctx, bob, "2.50")
+	if res.Status != "committed" {
+		t.Fatalf("payment: %+v", res)
+	}
+	if got := alice.balance(t, ctx); got != "47.50" {
+		t.Errorf("alice's balance %s, want 47.50", got)
+	}
+	// The payee's co-op applies the outcome as the hub tells it, just after
+	// the payer's co-op has its answer.
+	waitFor(t, 10*time.Second, func() bool { return bob.balance(t, ctx) == "52.50" }, "bob's balance 52.50")
+	if pa, pb := position(t, f, a.DID), position(t, f, b.DID); pa != "-2.50" || pb != "2.50" {
+		t.Errorf("hub positions a=%s b=%s, want -2.50 and 2.50", pa, pb)
+	}
+	for i, n := range f.Nodes {
+		bal, err := n.Ledger.Balance(n.Hub.ClearingAccount(), money.Hours)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []int64{250, -250}[i] // the clearing account mirrors the hub's position, sign reversed
+		if bal.Balance.Units() != want {
+			t.Errorf("%s clearing account %s, want %d units", n.Config.CoopID, bal.Balance, want)
+		}
+		rep, err := n.Ledger.Verify()
+		if err != nil || !rep.OK() {
+			t.Errorf("%s ledger verify: %v %+v", n.Config.CoopID, err, rep)
+		}
+	}
+	// A repeat of the same id gets the same outcome and moves nothing.
+	p, err := f.Nodes[1].Ledger.Payment(res.ID)
+	if err != nil || p.Status != ledger.StatusCommitted || !p.PendingCredit {
+		t.Fatalf("payee side: %+v %v", p, err)
+	}
+	tr, ok, err := f.hubs.leader().FSM().Transfer(res.ID)
+	if err != nil || !ok || tr.GetState() != icnv1.TransferState_TRANSFER_STATE_COMMITTED {
+		t.Fatalf("hub record: %v %v %v", tr, ok, err)
+	}
+}
