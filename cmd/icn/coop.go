@@ -88,7 +88,7 @@ ledger file is locked while a node has it open).`,
 				b, _ := json.MarshalIndent(rep, "", "  ")
 				fmt.Fprintln(out, string(b))
 			} else {
-				fmt.Fprintf(out, "entries:   %d\nhead hash: %s\naccounts:  %d\npayments:  %d\n", rep.Entries, rep.HeadHash, rep.Accounts, rep.Payments)
+				fmt.Fprintf(out, "entries:   %d\nhead hash: %s\naccounts:  %d\npayments:  %d\nopen:      %d\n", rep.Entries, rep.HeadHash, rep.Accounts, rep.Payments, rep.Open)
 				for _, m := range rep.Mismatches {
 					fmt.Fprintln(out, "MISMATCH:", m)
 				}
