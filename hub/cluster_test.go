@@ -149,7 +149,19 @@ func TestSnapshotInstall(t *testing.T) {
 	behind := (li + 1) % 3
 	c.isolate(behind)
 	for i := 0; i < 400; i++ { // one log entry each: far more than TrailingLogs
-		mustPropose(t, ctx, l, cmdPrepare(fmt.Sprintf("s%d", i), coops[0].DID(), coops[1].DID(), 1, time.Now().Add(time.Hour).UnixNano()))
+		cmd := cmdPrepare(fmt.Sprintf("s%d", i), coops[0].DID(), coops[1].DID(), 1, time.Now().Add(time.Hour).UnixNano())
+		// On a loaded machine the two connected nodes may swap leadership;
+		// prepares are idempotent, so retry on whichever leads now.
+		for attempt := 0; ; attempt++ {
+			res, err := l.Propose(ctx, cmd)
+			if err == nil && res.GetErrorCode() == "" {
+				break
+			}
+			if attempt == 5 {
+				t.Fatalf("propose %s: %v %s", cmd.GetPrepareTransfer().GetId(), err, res.GetErrorCode())
+			}
+			_, l = c.leader()
+		}
 	}
 	if err := l.raft.Snapshot().Error(); err != nil {
 		t.Fatalf("snapshot: %v", err)
