@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -67,8 +69,8 @@ type DataPlane struct {
 	messages   *routing.MessageCounter
 
 	mu       sync.Mutex
-	conns    map[identity.DID]*routing.Conn
-	changed  chan struct{} // closed and replaced when conns changes
+	conns    map[identity.DID][]*routing.Conn // newest last
+	changed  chan struct{}                    // closed and replaced when conns changes
 	inflight map[string]chan struct{}
 }
 
@@ -86,7 +88,7 @@ func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, er
 	}
 	d := &DataPlane{
 		n: n, opts: opts, log: opts.Logger.With("component", "dataplane"),
-		conns: map[identity.DID]*routing.Conn{}, changed: make(chan struct{}), inflight: map[string]chan struct{}{},
+		conns: map[identity.DID][]*routing.Conn{}, changed: make(chan struct{}), inflight: map[string]chan struct{}{},
 		messages: routing.NewMessageCounter(),
 		violations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "icn_trust_violations_total",
@@ -158,9 +160,11 @@ func (d *DataPlane) acceptLoop() {
 	}
 }
 
+// setConn records a new connection of a node; deliveries use its newest
+// live connection, so an older one that has not timed out yet is no trap.
 func (d *DataPlane) setConn(c *routing.Conn) {
 	d.mu.Lock()
-	d.conns[c.PeerDID()] = c
+	d.conns[c.PeerDID()] = append(d.conns[c.PeerDID()], c)
 	close(d.changed)
 	d.changed = make(chan struct{})
 	d.mu.Unlock()
@@ -168,10 +172,24 @@ func (d *DataPlane) setConn(c *routing.Conn) {
 
 func (d *DataPlane) dropConn(c *routing.Conn) {
 	d.mu.Lock()
-	if d.conns[c.PeerDID()] == c {
+	cs := slices.DeleteFunc(d.conns[c.PeerDID()], func(x *routing.Conn) bool { return x == c })
+	if len(cs) == 0 {
 		delete(d.conns, c.PeerDID())
+	} else {
+		d.conns[c.PeerDID()] = cs
 	}
 	d.mu.Unlock()
+}
+
+// live returns did's newest open connection.
+func (d *DataPlane) live(did identity.DID) *routing.Conn {
+	cs := d.conns[did]
+	for i := len(cs) - 1; i >= 0; i-- {
+		if cs[i].Err() == nil {
+			return cs[i]
+		}
+	}
+	return nil
 }
 
 // conn waits until did is connected, ctx ends or wait passes.
@@ -180,9 +198,9 @@ func (d *DataPlane) conn(ctx context.Context, did identity.DID, wait time.Durati
 	defer timer.Stop()
 	for {
 		d.mu.Lock()
-		c, ch := d.conns[did], d.changed
+		c, ch := d.live(did), d.changed
 		d.mu.Unlock()
-		if c != nil && c.Err() == nil {
+		if c != nil {
 			return c, nil
 		}
 		select {
@@ -215,9 +233,9 @@ func (d *DataPlane) watchLeadership() {
 			d.takeOver()
 		case !now && leading:
 			d.mu.Lock()
-			conns := make([]*routing.Conn, 0, len(d.conns))
-			for _, c := range d.conns {
-				conns = append(conns, c)
+			var conns []*routing.Conn
+			for _, cs := range d.conns {
+				conns = append(conns, cs...)
 			}
 			d.mu.Unlock()
 			for _, c := range conns {
@@ -397,6 +415,15 @@ func (d *DataPlane) prepare(sender identity.DID, p *icnv1.TransferPrepare) *icnv
 	}
 	ck.to = to
 	id := p.GetTransferId()
+	if t, ok, _ := d.n.fsm.Transfer(id); ok && t.GetState() != icnv1.TransferState_TRANSFER_STATE_PREPARED {
+		// Decided already: a replay changes nothing and gets the outcome.
+		if !bytes.Equal(t.GetIntentHash(), ck.hash[:]) {
+			d.violations.WithLabelValues("modified_request").Inc()
+			return errorReply(string(clearing.ReasonModifiedRequest), "transfer "+id+" exists with a different intent")
+		}
+		d.violations.WithLabelValues("replayed_prepare").Inc()
+		return outcomeReply(t)
+	}
 	done, first := d.claim(id)
 	if !first {
 		// Another handler of this node drives the transfer: answer its outcome.
