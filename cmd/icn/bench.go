@@ -30,7 +30,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Load-test the whole system and report throughput and latency",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchCoopCmd(), newBenchHubCmd())
+	cmd.AddCommand(newBenchCoopCmd(), newBenchHubCmd(), newBenchCrossCmd())
 	return cmd
 }
 
@@ -111,6 +111,9 @@ type benchCoopResult struct {
 	// ErrorSamples holds one message per error kind, for diagnosis.
 	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 	Interrupted  bool              `json:"interrupted,omitempty"`
+	// VerificationsPerPayment (icn bench cross): Ed25519 verifications on
+	// the path of one committed payment.
+	VerificationsPerPayment int `json:"verifications_per_payment,omitempty"`
 }
 
 // benchClient is one simulated wallet: two members' sessions it pays between.
@@ -208,7 +211,7 @@ func (o *benchCoopOpts) run(cmd *cobra.Command) error {
 	}
 
 	fmt.Fprintf(logw, "paying %s %s: %s warmup, then %s measured\n", o.amount, currency, o.warmup, o.duration)
-	res := o.measure(ctx, clients, coop.ID, currency)
+	res := o.measure(ctx, clients, currency)
 	if ctx.Err() != nil && res.DurationS <= 0 {
 		return errors.New("interrupted before the measured window began")
 	}
@@ -286,7 +289,7 @@ func loginRetrying(ctx context.Context, c *client.Client, key *identity.Key, coo
 }
 
 // measure runs the clients through the warmup and the measured window.
-func (o *benchCoopOpts) measure(ctx context.Context, clients []benchClient, coopID, currency string) benchCoopResult {
+func (o *benchCoopOpts) measure(ctx context.Context, clients []benchClient, currency string) benchCoopResult {
 	begin := time.Now()
 	measureStart := begin.Add(o.warmup)
 	measureEnd := measureStart.Add(o.duration)
@@ -302,7 +305,7 @@ func (o *benchCoopOpts) measure(ctx context.Context, clients []benchClient, coop
 			w.errs, w.samples = map[string]int{}, map[string]string{}
 			for turn := 0; runCtx.Err() == nil; turn = 1 - turn {
 				from, to := bc.sess[turn], bc.sess[1-turn]
-				intent := client.PaymentIntent{To: to.DID(), ToCoop: coopID, Amount: o.amount, Currency: currency}
+				intent := client.PaymentIntent{To: to.DID(), ToCoop: to.CoopID(), Amount: o.amount, Currency: currency}
 				start := time.Now()
 				res, err := from.Pay(runCtx, intent, bc.keys[turn]) // fills id and times, marshals, signs, posts
 				end := time.Now()
@@ -397,7 +400,7 @@ func printBenchCoop(w io.Writer, r benchCoopResult) error {
 	if r.InProcess {
 		where = "in-process dev co-op"
 	}
-	fmt.Fprintf(w, "icn bench coop: co-op %s at %s (%s, %d members)\n", r.Coop, r.Gateway, where, r.Members)
+	fmt.Fprintf(w, "icn bench %s: co-op %s at %s (%s, %d members)\n", r.Bench, r.Coop, r.Gateway, where, r.Members)
 	if r.Interrupted {
 		fmt.Fprintln(w, "interrupted: figures cover the part of the window that ran")
 	}

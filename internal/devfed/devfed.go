@@ -217,3 +217,22 @@ func StartForBench(ctx context.Context, dir string, members int) (*Manifest, fun
 	}
 	return f.Manifest, f.Stop, nil
 }
+
+// StartCrossForBench starts a dev federation of two co-ops with the given
+// number of funded members each and its hub cluster, with rate limits high
+// enough not to throttle a benchmark.
+func StartCrossForBench(ctx context.Context, dir string, members int) (*Manifest, func(), error) {
+	names := make([]string, members)
+	for i := range names {
+		names[i] = fmt.Sprintf("m%03d", i)
+	}
+	f, err := Start(ctx, Options{
+		DataDir: dir, Members: names, Fund: "1000.00",
+		Limits: gateway.RateLimits{PerDID: 1e6, PerIP: 1e6},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return f.Manifest, f.Stop, nil
+}
