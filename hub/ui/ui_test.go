@@ -53,6 +53,7 @@ func TestHandler(t *testing.T) {
 		{"GET", "/ui/settlement/1/secrets.txt", 404, js, "not_found", ""},
 		{"GET", "/ui/settlement/1/figures.csv/x", 404, js, "not_found", ""},
 		{"GET", "/ui/other", 404, js, "not_found", ""},
+		{"GET", "/ui/settlement/1/", 404, js, "not_found", ""},
 		{"GET", "/ui/settlement/abc", 400, js, "bad_period", ""},
 		{"GET", "/ui/settlement/0", 400, js, "bad_period", ""},
 		{"GET", "/ui/settlement/007", 400, js, "bad_period", ""},
