@@ -539,3 +539,28 @@ func TestRenderIndexHTML(t *testing.T) {
 		t.Errorf("empty index: %v", err)
 	}
 }
+
+// FuzzRenderHTMLNames: whatever a participant's name or an instruction's
+// reference holds, it adds no markup to the page: the page has exactly as
+// many '<' as with harmless text.
+func FuzzRenderHTMLNames(f *testing.F) {
+	for _, s := range []string{hostile, `"><img src=x onerror=alert(1)>`, "</title><script>", "</style>", "]]><!--", "\xff\xfe<", "javascript:alert(1)", "a\u2028b"} {
+		f.Add(s)
+	}
+	v := multiView(f)
+	baseline := func(t *testing.T, name string) int {
+		w := v
+		w.Names = map[identity.DID]string{A: name, B: name, C: name, D: name, Fed: name}
+		w.Statuses = append([]settlement.InstructionStatus(nil), v.Statuses...)
+		w.Statuses[1].Reference, w.Statuses[1].Method = name, name
+		return bytes.Count(render(t, w, fullOpts), []byte("<"))
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if name == "" {
+			return // no name: the DID is shown, with other markup
+		}
+		if got, want := baseline(t, name), baseline(t, "plain"); got != want {
+			t.Errorf("name %q: %d '<' in the page, %d with a plain name", name, got, want)
+		}
+	})
+}
