@@ -7,7 +7,7 @@ PROTOC_GEN_GRPC_VERSION := v1.6.2
 FUZZTIME  ?= 10s
 BENCHTIME ?= 10s
 
-.PHONY: help build test test-short lint proto proto-check fuzz bench tools dev
+.PHONY: help build test test-short lint proto proto-check fuzz bench tools dev browser-deps
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,6 +23,10 @@ test: ## the full test suite with the race detector (what CI runs)
 
 test-short: ## quick tests without the race detector
 	$(GO) test -short -count=1 ./...
+
+browser-deps: ## install Debian's chromium for the browser tests (hub/ui); they skip without it unless ICN_REQUIRE_BROWSER=1
+	@if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 tools: ## install protoc-gen-go, protoc-gen-go-grpc and staticcheck into bin/
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -111,4 +111,13 @@
 // exactly those transfers. The root cannot show the absence of transfers that
 // involve nobody who checks: it commits the hub to its transfer set, and each
 // co-op checks its own part.
+//
+// # Renderers
+//
+// A View is what a treasurer sees of a closed period. RenderHTML and
+// RenderIndexHTML write server-rendered pages (html/template, embedded style
+// sheet, inline SVG charts, no script; serve them under
+// ContentSecurityPolicy); WriteFiguresCSV and WriteInstructionsCSV write
+// RFC 4180 CSV; ViewJSON wraps the canonical report with signatures and
+// statuses. All format amounts exactly as the canonical report does.
 package settlement

@@ -1,0 +1,185 @@
+package settlement
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/icn-coop/icn/identity"
+)
+
+// statuses returns v.Statuses padded with zero statuses to one per
+// instruction (an instruction without a status is outstanding). More
+// statuses than instructions is an error wrapping ErrInvalidArgument.
+func (v View) statuses() ([]InstructionStatus, error) {
+	n := len(v.Report.Instructions)
+	if len(v.Statuses) > n {
+		return nil, fmt.Errorf("%w: view has %d statuses for %d instructions", ErrInvalidArgument, len(v.Statuses), n)
+	}
+	out := make([]InstructionStatus, n)
+	copy(out, v.Statuses)
+	return out, nil
+}
+
+// figuresCSVHeader is the header row of WriteFiguresCSV.
+var figuresCSVHeader = []string{"period", "currency", "did", "name", "sent", "received", "net", "sent_count", "received_count"}
+
+// instructionsCSVHeader is the header row of WriteInstructionsCSV.
+var instructionsCSVHeader = []string{"period", "index", "currency", "from", "from_name", "to", "to_name", "amount",
+	"paid", "paid_at", "method", "reference", "confirmed", "confirmed_at", "overdue"}
+
+// WriteFiguresCSV writes the per-participant figures of v's report as CSV
+// (RFC 4180, a header row, then one row per participant and currency in the
+// report's order: currency code, then DID). Amounts are decimal strings with
+// the currency's scale, exactly as in the canonical report. Names are from
+// v.Names (empty if unknown); a name that a spreadsheet would take for a
+// formula is prefixed with an apostrophe.
+func WriteFiguresCSV(w io.Writer, v View) error {
+	r := &v.Report
+	sc := r.scales()
+	cw := csv.NewWriter(w)
+	if err := cw.Write(figuresCSVHeader); err != nil {
+		return fmt.Errorf("settlement: figures csv: %w", err)
+	}
+	p := strconv.FormatUint(r.Period, 10)
+	for _, f := range r.Figures {
+		rec := []string{p, f.Currency, string(f.DID), csvText(v.Names[f.DID]),
+			amountString(f.Sent, f.Currency, sc), amountString(f.Received, f.Currency, sc), amountString(f.Net, f.Currency, sc),
+			strconv.Itoa(f.SentCount), strconv.Itoa(f.ReceivedCount)}
+		if err := cw.Write(rec); err != nil {
+			return fmt.Errorf("settlement: figures csv: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("settlement: figures csv: %w", err)
+	}
+	return nil
+}
+
+// WriteInstructionsCSV writes v's settlement instructions with their status
+// as CSV (RFC 4180, a header row, then one row per instruction in the
+// report's order; index counts from 1). Amounts are decimal strings with the
+// currency's scale, booleans "true"/"false", times RFC 3339 UTC (empty when
+// not set). Free text (names, references) that a spreadsheet would take for
+// a formula is prefixed with an apostrophe.
+func WriteInstructionsCSV(w io.Writer, v View) error {
+	st, err := v.statuses()
+	if err != nil {
+		return fmt.Errorf("settlement: instructions csv: %w", err)
+	}
+	r := &v.Report
+	sc := r.scales()
+	cw := csv.NewWriter(w)
+	if err := cw.Write(instructionsCSVHeader); err != nil {
+		return fmt.Errorf("settlement: instructions csv: %w", err)
+	}
+	p := strconv.FormatUint(r.Period, 10)
+	for i, in := range r.Instructions {
+		s := st[i]
+		rec := []string{p, strconv.Itoa(i + 1), in.Currency,
+			string(in.From), csvText(v.Names[in.From]), string(in.To), csvText(v.Names[in.To]),
+			amountString(in.Amount, in.Currency, sc),
+			strconv.FormatBool(s.Paid), optTime(s.PaidAt), csvText(s.Method), csvText(s.Reference),
+			strconv.FormatBool(s.Confirmed), optTime(s.ConfirmedAt), strconv.FormatBool(s.Overdue)}
+		if err := cw.Write(rec); err != nil {
+			return fmt.Errorf("settlement: instructions csv: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("settlement: instructions csv: %w", err)
+	}
+	return nil
+}
+
+// csvText defuses a free-text cell that spreadsheets would evaluate as a
+// formula (OWASP "CSV injection"): it prefixes an apostrophe.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// optTime formats unix ns as RFC 3339 UTC, or "" for 0 (not set).
+func optTime(ns int64) string {
+	if ns == 0 {
+		return ""
+	}
+	return formatTime(ns)
+}
+
+func optTimePtr(ns int64) *string {
+	if ns == 0 {
+		return nil
+	}
+	s := formatTime(ns)
+	return &s
+}
+
+type viewJSON struct {
+	Report     json.RawMessage         `json:"report"`
+	State      string                  `json:"state"`
+	Signatures []Signature             `json:"signatures"`
+	HubNodes   []identity.DID          `json:"hub_nodes"`
+	Quorum     int                     `json:"quorum"`
+	Statuses   []statusJSON            `json:"statuses"`
+	Deadline   *string                 `json:"deadline"`
+	Names      map[identity.DID]string `json:"names"`
+}
+
+type statusJSON struct {
+	Paid        bool    `json:"paid"`
+	PaidAt      *string `json:"paid_at"`
+	Method      string  `json:"method"`
+	Reference   string  `json:"reference"`
+	Confirmed   bool    `json:"confirmed"`
+	ConfirmedAt *string `json:"confirmed_at"`
+	Overdue     bool    `json:"overdue"`
+}
+
+// ViewJSON encodes v for the API and downloads as one JSON object:
+//
+//	{"report": <Report.Canonical, byte for byte>, "state": "final",
+//	 "signatures": [{"signer","sig"}], "hub_nodes": ["did:icn:…"], "quorum": 2,
+//	 "statuses": [{"paid","paid_at","method","reference","confirmed","confirmed_at","overdue"}],
+//	 "deadline": "<RFC 3339>" or null, "names": {"did:icn:…": "name"}}
+//
+// statuses has one entry per report instruction, in the same order (a
+// missing status is outstanding); times are RFC 3339 UTC or null when not
+// set. Arrays and the names object are never null. An error (wrapping
+// ErrInvalidArgument) only for more statuses than instructions.
+func ViewJSON(v View) ([]byte, error) {
+	st, err := v.statuses()
+	if err != nil {
+		return nil, fmt.Errorf("settlement: view json: %w", err)
+	}
+	j := viewJSON{
+		Report: v.Report.Canonical(), State: v.State, Quorum: v.Quorum,
+		Signatures: v.Signatures, HubNodes: v.HubNodes,
+		Statuses: make([]statusJSON, len(st)), Deadline: optTimePtr(v.Deadline),
+		Names: v.Names,
+	}
+	if j.Signatures == nil {
+		j.Signatures = []Signature{}
+	}
+	if j.HubNodes == nil {
+		j.HubNodes = []identity.DID{}
+	}
+	if j.Names == nil {
+		j.Names = map[identity.DID]string{}
+	}
+	for i, s := range st {
+		j.Statuses[i] = statusJSON{Paid: s.Paid, PaidAt: optTimePtr(s.PaidAt), Method: s.Method, Reference: s.Reference,
+			Confirmed: s.Confirmed, ConfirmedAt: optTimePtr(s.ConfirmedAt), Overdue: s.Overdue}
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, fmt.Errorf("settlement: view json: %w", err)
+	}
+	return b, nil
+}
