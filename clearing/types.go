@@ -35,7 +35,9 @@ const (
 	ReasonInsufficientTrust    Reason = "insufficient_trust"
 	ReasonDebitCapExceeded     Reason = "debit_cap_exceeded" // also: an amount that would overflow a counter
 	ReasonReceiverRejected     Reason = "receiver_rejected"
-	ReasonCanceled             Reason = "canceled" // operator/sender abort; the default abort reason
+	ReasonCanceled             Reason = "canceled"             // operator/sender abort; the default abort reason
+	ReasonReceiverUnavailable  Reason = "receiver_unavailable" // the receiving node could not be reached in time
+	ReasonHubFailover          Reason = "hub_failover"         // a new hub leader found it prepared and could not finish it
 
 	ReasonDuplicate       Reason = "duplicate"        // Commit/Abort of a transfer already decided the other way
 	ReasonModifiedRequest Reason = "modified_request" // Prepare repeats an id with different content
@@ -47,6 +49,7 @@ func (r Reason) Known() bool {
 	switch r {
 	case ReasonInvalidRequest, ReasonUnknownParticipant, ReasonParticipantSuspended, ReasonExpired,
 		ReasonInsufficientTrust, ReasonDebitCapExceeded, ReasonReceiverRejected, ReasonCanceled,
+		ReasonReceiverUnavailable, ReasonHubFailover,
 		ReasonDuplicate, ReasonModifiedRequest, ReasonUnknownTransfer:
 		return true
 	}

@@ -21,9 +21,9 @@ import (
 // Reason codes the data plane gives a payer, beside the clearing book's.
 const (
 	ReasonUnknownCoop         = "unknown_coop"
-	ReasonReceiverRejected    = "receiver_rejected"
-	ReasonReceiverUnavailable = "receiver_unavailable"
-	ReasonHubFailover         = "hub_failover"
+	ReasonReceiverRejected    = string(clearing.ReasonReceiverRejected)
+	ReasonReceiverUnavailable = string(clearing.ReasonReceiverUnavailable)
+	ReasonHubFailover         = string(clearing.ReasonHubFailover)
 )
 
 // Error codes of routing.ErrorReply answers.

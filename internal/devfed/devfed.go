@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,9 +37,12 @@ type Federation struct {
 	Nodes    []*coopnode.Node
 	Manifest *Manifest
 	hubs     *hubCluster
+	opts     Options
+	runCtx   context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	errs     chan error
+	stops    []func() // per co-op: stop serving and wait
 }
 
 // Start opens, seeds and serves every co-op node of a dev federation and writes
@@ -62,7 +66,7 @@ func Start(ctx context.Context, o Options) (*Federation, error) {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	f := &Federation{Manifest: &Manifest{Currency: money.Hours.Code}, cancel: cancel, errs: make(chan error, len(o.Coops))}
+	f := &Federation{Manifest: &Manifest{Currency: money.Hours.Code}, opts: o, runCtx: runCtx, cancel: cancel, errs: make(chan error, len(o.Coops))}
 	if !o.NoHub {
 		h, err := startHubs(ctx, o)
 		if err != nil {
@@ -90,26 +94,57 @@ func Start(ctx context.Context, o Options) (*Federation, error) {
 			}
 			hc = f.hubs.coopConfig()
 		}
-		n, mc, err := startCoop(ctx, o, i, id, hc)
+		n, mc, err := startCoop(ctx, o, i, id, hc, "")
 		if err != nil {
 			f.Stop()
 			return nil, fmt.Errorf("dev co-op %s: %w", id, err)
 		}
 		f.Nodes = append(f.Nodes, n)
 		f.Manifest.Coops = append(f.Manifest.Coops, mc)
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			if err := n.Serve(runCtx); err != nil {
-				f.errs <- err
-			}
-		}()
+		f.stops = append(f.stops, f.serve(n))
 	}
 	if err := f.Manifest.Write(o.DataDir); err != nil {
 		f.Stop()
 		return nil, err
 	}
 	return f, nil
+}
+
+// serve runs n until the federation stops or the returned function is
+// called (which waits for n to shut down).
+func (f *Federation) serve(n *coopnode.Node) func() {
+	ctx, cancel := context.WithCancel(f.runCtx)
+	done := make(chan struct{})
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer close(done)
+		if err := n.Serve(ctx); err != nil {
+			f.errs <- err
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// StopCoop stops co-op i's node: its gateway and its connection to the hub
+// go away, open transfers stay open in its ledger.
+func (f *Federation) StopCoop(i int) { f.stops[i]() }
+
+// RestartCoop starts co-op i's node again on the same directory and gateway
+// address; it asks the hub for the outcome of its open transfers at once.
+func (f *Federation) RestartCoop(ctx context.Context, i int) error {
+	mc := f.Manifest.Coops[i]
+	var hc coopnode.HubConfig
+	if f.hubs != nil {
+		hc = f.hubs.coopConfig()
+	}
+	n, _, err := startCoop(ctx, f.opts, i, mc.ID, hc, strings.TrimPrefix(mc.GatewayURL, "http://"))
+	if err != nil {
+		return fmt.Errorf("restart co-op %s: %w", mc.ID, err)
+	}
+	f.Nodes[i] = n
+	f.stops[i] = f.serve(n)
+	return nil
 }
 
 // Err delivers the first node that stopped serving on its own.
@@ -124,7 +159,7 @@ func (f *Federation) Stop() {
 	}
 }
 
-func startCoop(ctx context.Context, o Options, i int, id string, hc coopnode.HubConfig) (*coopnode.Node, ManifestCoop, error) {
+func startCoop(ctx context.Context, o Options, i int, id string, hc coopnode.HubConfig, listen string) (*coopnode.Node, ManifestCoop, error) {
 	dir := filepath.Join(o.DataDir, id)
 	keys := filepath.Join(dir, "keys")
 	if err := os.MkdirAll(keys, 0o700); err != nil {
@@ -134,9 +169,12 @@ func startCoop(ctx context.Context, o Options, i int, id string, hc coopnode.Hub
 	if err != nil {
 		return nil, ManifestCoop{}, err
 	}
-	listen := "127.0.0.1:0"
-	if o.BasePort > 0 {
+	switch {
+	case listen != "":
+	case o.BasePort > 0:
 		listen = fmt.Sprintf("127.0.0.1:%d", o.BasePort+i)
+	default:
+		listen = "127.0.0.1:0"
 	}
 	cfg := coopnode.Config{CoopID: id, DataDir: dir, Admin: string(admin.DID()), AdminName: "admin"}
 	cfg.Gateway.Listen = listen

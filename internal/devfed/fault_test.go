@@ -151,3 +151,28 @@ func TestKillHubLeaderMidStream(t *testing.T) {
 		t.Fatal("no payment was answered")
 	}
 }
+
+// TestKillReceivingCoopMidStream stops co-op b's node while payments stream
+// both ways and starts it again: transfers it had accepted are finished
+// from its ledger's open list, those it never saw are aborted, and both
+// sides agree on every one.
+func TestKillReceivingCoopMidStream(t *testing.T) {
+	f, ctx := startDev(t)
+	ps := pairs(t, ctx, f)
+	sctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+	defer cancel()
+	done := make(chan []told)
+	var answered atomic.Int64
+	go func() { done <- stream(t, sctx, ps, &answered) }()
+	waitFor(t, 10*time.Second, func() bool { return answered.Load() >= 50 }, "payments flowing before the fault")
+	f.StopCoop(1)
+	down := answered.Load()
+	waitFor(t, 10*time.Second, func() bool { return answered.Load() >= down+3 }, "payers answered while the payee co-op is down")
+	if err := f.RestartCoop(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	results := <-done
+	settled(t, f, 60*time.Second)
+	checkConsistent(t, f, results)
+	t.Logf("%d payments answered: %s", len(results), tally(results))
+}
