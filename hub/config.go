@@ -97,7 +97,7 @@ func (c *FileConfig) setDefaults() {
 		c.GRPC.Advertise = c.GRPC.Listen
 	}
 	if c.Data.Listen == "" {
-		c.Data.Listen = "127.0.0.1:7300"
+		c.Data.Listen = "127.0.0.1:7400"
 	}
 	if len(c.Federation.Currencies) == 0 {
 		c.Federation.Currencies = []CurrencyFile{{Code: money.Hours.Code, Scale: money.Hours.Scale}}

@@ -72,7 +72,7 @@ func printDev(cmd *cobra.Command, m *devfed.Manifest, dir string) {
 		fmt.Fprintf(out, "  hub cluster (federation %s):\n", h.FederationDID.Short())
 		var addrs, dids []string
 		for i, n := range h.Nodes {
-			fmt.Fprintf(out, "           node-%d %s   grpc %s\n", i+1, n.DID.Short(), n.GRPC)
+			fmt.Fprintf(out, "           node-%d %s   grpc %s   data (QUIC) %s\n", i+1, n.DID.Short(), n.GRPC, n.Data)
 			addrs, dids = append(addrs, n.GRPC), append(dids, string(n.DID))
 		}
 		fmt.Fprintf(out, "  operator commands:\n    export ICN_HUB=%s ICN_HUB_DID=%s ICN_KEY=%s\n    go run ./cmd/icn federation coop list\n",
@@ -84,6 +84,12 @@ func printDev(cmd *cobra.Command, m *devfed.Manifest, dir string) {
 		fmt.Fprintf(out, "\nTry a payment from %s to %s:\n  go run ./cmd/icn wallet pay --dev %s --key %s --to %s --amount 2.50 --memo \"first payment\"\n",
 			a.Members[0].Name, a.Members[1].Name, dir, a.Members[0].KeyFile, a.Members[1].DID)
 		fmt.Fprintf(out, "  go run ./cmd/icn wallet balance --dev %s --key %s\n", dir, a.Members[0].KeyFile)
+	}
+	if len(m.Coops) > 1 && m.Hub != nil && len(m.Coops[0].Members) > 0 && len(m.Coops[1].Members) > 0 {
+		a, b := m.Coops[0], m.Coops[1]
+		fmt.Fprintf(out, "\nTry a cross-co-op payment from %s of %s to %s of %s, routed through the hub cluster:\n"+
+			"  go run ./cmd/icn wallet pay --dev %s --key %s --to %s --to-coop %s --amount 1.25 --memo \"across co-ops\"\n",
+			a.Members[0].Name, a.ID, b.Members[0].Name, b.ID, dir, a.Members[0].KeyFile, b.Members[0].DID, b.ID)
 	}
 	fmt.Fprintln(out, "\nCtrl-C stops the federation.")
 }

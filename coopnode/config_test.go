@@ -1,0 +1,64 @@
+package coopnode
+
+import (
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/icn-coop/icn/identity"
+)
+
+// TestDeployExampleParses keeps deploy/coop.toml loadable (placeholders
+// swapped for real DIDs).
+func TestDeployExampleParses(t *testing.T) {
+	b, err := os.ReadFile("../deploy/coop.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, ph := range []string{"REPLACE_WITH_THE_ADMIN_DID", "REPLACE_WITH_THE_FEDERATION_DID",
+		"REPLACE_WITH_HUB_NODE_1_DID", "REPLACE_WITH_HUB_NODE_2_DID", "REPLACE_WITH_HUB_NODE_3_DID"} {
+		k, err := identity.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(s, "did:icn:"+ph) {
+			t.Fatalf("deploy/coop.toml lacks the placeholder %s", ph)
+		}
+		s = strings.Replace(s, "did:icn:"+ph, string(k.DID()), 1)
+	}
+	p := filepath.Join(t.TempDir(), "coop.toml")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(p)
+	if err != nil {
+		t.Fatalf("deploy/coop.toml: %v", err)
+	}
+	if len(c.Hub.Nodes) != 3 || c.Hub.Nodes[0].Addr != "10.0.0.1:7400" {
+		t.Fatalf("hub section: %+v", c.Hub)
+	}
+}
+
+func TestHubConfigErrors(t *testing.T) {
+	k, _ := identity.GenerateKey(rand.Reader)
+	did := string(k.DID())
+	for _, tc := range []struct {
+		hub  HubConfig
+		want string
+	}{
+		{HubConfig{Federation: "nope", Nodes: []HubNodeConfig{{DID: did, Addr: "a:1"}}}, "hub.federation"},
+		{HubConfig{Federation: did}, "hub.nodes"},
+		{HubConfig{Federation: did, Nodes: []HubNodeConfig{{DID: "x", Addr: "a:1"}}}, "hub.nodes[0].did"},
+		{HubConfig{Federation: did, Nodes: []HubNodeConfig{{DID: did}}}, "hub.nodes[0].addr"},
+	} {
+		if err := tc.hub.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error naming %s", tc.hub, err, tc.want)
+		}
+	}
+	if err := (&HubConfig{}).validate(); err != nil {
+		t.Errorf("no hub section: %v", err)
+	}
+}
