@@ -381,10 +381,8 @@ func (d *DataPlane) check(sender identity.DID, p *icnv1.TransferPrepare) (*check
 }
 
 func (d *DataPlane) currency(code string) (money.Currency, error) {
-	for _, c := range d.n.fsm.Federation().GetCurrencies() {
-		if c.GetCode() == code {
-			return money.Currency{Code: c.GetCode(), Scale: int32(c.GetScale())}, nil
-		}
+	if c, ok := d.n.fsm.Currency(code); ok {
+		return c, nil
 	}
 	return money.Currency{}, fmt.Errorf("currency %.20q is not cleared by this federation", code)
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/trust"
 	bolt "go.etcd.io/bbolt"
@@ -70,6 +71,17 @@ func (f *FSM) Federation() *icnv1.Federation {
 		}
 	}
 	return out
+}
+
+// Currency returns the federation's currency with code, if it clears it.
+func (f *FSM) Currency(code string) (money.Currency, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.st.fed == nil {
+		return money.Currency{}, false
+	}
+	c, err := f.st.fed.Currencies.Lookup(code)
+	return c, err == nil
 }
 
 // Transfer looks a transfer record up.
