@@ -23,7 +23,22 @@ type FileConfig struct {
 	Data       ListenFile     `toml:"data"` // the QUIC data plane (UDP)
 	Federation FederationFile `toml:"federation"`
 	Peers      []PeerFile     `toml:"peers"`
+	Parent     ParentFile     `toml:"parent"`
 	Log        LogFile        `toml:"log"`
+}
+
+// ParentFile links the cluster to a parent federation (nested federations).
+type ParentFile struct {
+	// Federation is the parent's federation DID; register it here as a
+	// participant of kind federation, with trust and a cap.
+	Federation string           `toml:"federation"`
+	Nodes      []ParentNodeFile `toml:"nodes"`
+}
+
+// ParentNodeFile is one parent hub node's DID and data-plane address.
+type ParentNodeFile struct {
+	DID  string `toml:"did"`
+	Addr string `toml:"addr"`
 }
 
 // RaftFile configures raft's listener and log compaction.
@@ -44,7 +59,11 @@ type ListenFile struct {
 
 // FederationFile is what the first leader records as the federation.
 type FederationFile struct {
-	DID        string         `toml:"did"`
+	DID string `toml:"did"`
+	// KeyFile holds the federation's own key (0600), needed when the
+	// cluster is part of a federation tree: it signs receipts to and
+	// connects to other federations' hubs as the federation.
+	KeyFile    string         `toml:"key_file"`
 	Name       string         `toml:"name"`
 	MinTrust   string         `toml:"min_trust"`
 	MaxHops    int            `toml:"max_hops"`
@@ -133,6 +152,9 @@ func (c *FileConfig) Validate() error {
 			return fmt.Errorf("federation.currencies: %w", err)
 		}
 	}
+	if err := c.Parent.validate(c.Federation.KeyFile); err != nil {
+		return err
+	}
 	for i, p := range c.Peers {
 		if _, _, err := identity.ParseDID(p.DID); err != nil {
 			return fmt.Errorf("peers[%d].did: %w", i, err)
@@ -142,6 +164,42 @@ func (c *FileConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+func (p *ParentFile) validate(keyFile string) error {
+	if p.Federation == "" && len(p.Nodes) == 0 {
+		return nil
+	}
+	if _, _, err := identity.ParseDID(p.Federation); err != nil {
+		return fmt.Errorf("parent.federation: the parent federation's DID: %w", err)
+	}
+	if keyFile == "" {
+		return errors.New("federation.key_file: a cluster with a parent connects to it as its federation; give the federation's key file")
+	}
+	if len(p.Nodes) == 0 {
+		return errors.New("parent.nodes: list the parent's hub nodes ([[parent.nodes]] did, addr)")
+	}
+	for i, n := range p.Nodes {
+		if _, _, err := identity.ParseDID(n.DID); err != nil {
+			return fmt.Errorf("parent.nodes[%d].did: %w", i, err)
+		}
+		if n.Addr == "" {
+			return fmt.Errorf("parent.nodes[%d].addr: the node's data-plane address", i)
+		}
+	}
+	return nil
+}
+
+// ParentLink returns the parent link the file configures, if any.
+func (c *FileConfig) ParentLink() *ParentLink {
+	if c.Parent.Federation == "" {
+		return nil
+	}
+	pl := &ParentLink{Federation: identity.DID(c.Parent.Federation)}
+	for _, n := range c.Parent.Nodes {
+		pl.Hubs = append(pl.Hubs, ParentHub{DID: identity.DID(n.DID), Addr: n.Addr})
+	}
+	return pl
 }
 
 // NodeConfig turns the file into a node configuration for key.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -47,6 +48,30 @@ type DataPlaneOptions struct {
 	// Transport tunes the QUIC connections (role and counters are set here).
 	Transport routing.Options
 	Logger    *slog.Logger
+	// FederationKey is this federation's own key. With it the data plane
+	// answers an upstream hub (a parent or child federation) with receipts
+	// signed as the federation, and connects to its parent as the
+	// federation. Without it, transfers from other federations are refused.
+	FederationKey *identity.Key
+	// Parent, if set, is the parent federation this cluster is a
+	// participant of: transfers for co-ops it does not know go up to it.
+	Parent *ParentLink
+	// FollowerGrace: a hop whose outcome an upstream hub decides keeps its
+	// reservation this long past the upstream expiry before it expires on
+	// its own (default 10 min); until then it asks upstream.
+	FollowerGrace time.Duration
+}
+
+// ParentLink names the parent federation and its hub nodes' data planes.
+type ParentLink struct {
+	Federation identity.DID // the parent's federation DID, registered here as a participant of kind federation
+	Hubs       []ParentHub
+}
+
+// ParentHub is one node of the parent's hub cluster.
+type ParentHub struct {
+	DID  identity.DID
+	Addr string
 }
 
 // DataPlane is a hub node's end of the data plane: co-op nodes connect to
@@ -72,6 +97,8 @@ type DataPlane struct {
 	conns    map[identity.DID][]*routing.Conn // newest last
 	changed  chan struct{}                    // closed and replaced when conns changes
 	inflight map[string]chan struct{}
+	routes   map[string]identity.DID         // co-op DID or name → the child federation that serves it
+	parent   *routing.Peer                   // while leading, with a Parent configured
 }
 
 // StartDataPlane listens on the UDP address addr for co-op nodes (and
@@ -86,7 +113,13 @@ func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, er
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &DataPlane{
+	if opts.FollowerGrace <= 0 {
+		opts.FollowerGrace = 10 * time.Minute
+	}
+	if opts.Parent != nil && opts.FederationKey == nil {
+		return nil, errors.New("hub: a parent federation needs this federation's key (to connect as it)")
+	}
+	d := &DataPlane{routes: map[string]identity.DID{},
 		n: n, opts: opts, log: opts.Logger.With("component", "dataplane"),
 		conns: map[identity.DID][]*routing.Conn{}, changed: make(chan struct{}), inflight: map[string]chan struct{}{},
 		messages: routing.NewMessageCounter(),
@@ -154,7 +187,7 @@ func (d *DataPlane) acceptLoop() {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			_ = c.Serve(d.ctx, func(s *routing.Stream) { d.handle(c, s) })
+			_ = c.Serve(d.ctx, func(s *routing.Stream) { d.handle(c.PeerDID(), s) })
 			d.dropConn(c)
 		}()
 	}
@@ -218,9 +251,11 @@ func (d *DataPlane) conn(ctx context.Context, did identity.DID, wait time.Durati
 // leading, the transfers an earlier leader left prepared.
 func (d *DataPlane) watchLeadership() {
 	defer d.wg.Done()
+	defer d.unlinkParent()
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	leading := false
+	var lastFollow, lastAnnounce time.Time
 	for {
 		select {
 		case <-t.C:
@@ -231,15 +266,24 @@ func (d *DataPlane) watchLeadership() {
 		switch {
 		case now && !leading:
 			d.takeOver()
+			d.linkParent()
 		case !now && leading:
-			d.mu.Lock()
+			d.unlinkParent()
 			var conns []*routing.Conn
+			d.mu.Lock()
 			for _, cs := range d.conns {
 				conns = append(conns, cs...)
 			}
 			d.mu.Unlock()
 			for _, c := range conns {
 				_ = c.Close()
+			}
+		case now && time.Since(lastFollow) >= time.Second:
+			lastFollow = time.Now()
+			d.followUp()
+			if time.Since(lastAnnounce) >= 5*time.Second {
+				lastAnnounce = time.Now()
+				d.reannounce()
 			}
 		}
 		leading = now
@@ -255,8 +299,8 @@ func (d *DataPlane) takeOver() {
 		d.mu.Lock()
 		_, driven := d.inflight[t.GetId()]
 		d.mu.Unlock()
-		if driven {
-			continue
+		if driven || d.isFederation(identity.DID(t.GetFrom())) {
+			continue // an upstream hub decides those: followUp asks it
 		}
 		ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
 		_, err := d.n.Propose(ctx, &icnv1.Command{Cmd: &icnv1.Command_AbortTransfer{AbortTransfer: &icnv1.AbortTransfer{
@@ -269,8 +313,11 @@ func (d *DataPlane) takeOver() {
 	}
 }
 
-// handle serves one stream a peer opened: one request, one answer.
-func (d *DataPlane) handle(c *routing.Conn, s *routing.Stream) {
+// handle serves one stream a peer opened: one request, one answer, except
+// a prepare from another federation's hub, which stays open for the
+// outcome. sender is the participant the peer is: its TLS DID, or the
+// parent federation for streams the parent opens.
+func (d *DataPlane) handle(sender identity.DID, s *routing.Stream) {
 	var req icnv1.Envelope
 	if err := s.Recv(&req); err != nil {
 		s.Abort()
@@ -282,11 +329,19 @@ func (d *DataPlane) handle(c *routing.Conn, s *routing.Stream) {
 		resp = &icnv1.Envelope{Body: &icnv1.Envelope_Pong{Pong: &icnv1.Pong{Nonce: b.Ping.GetNonce()}}}
 	case *icnv1.Envelope_Prepare:
 		if resp = d.notLeader(); resp == nil {
-			resp = d.prepare(c.PeerDID(), b.Prepare)
+			if d.isFederation(sender) {
+				d.relay(sender, b.Prepare, s)
+				return
+			}
+			resp = d.prepare(sender, b.Prepare)
 		}
 	case *icnv1.Envelope_OutcomeQuery:
 		if resp = d.notLeader(); resp == nil {
-			resp = d.query(c.PeerDID(), b.OutcomeQuery)
+			resp = d.query(sender, b.OutcomeQuery)
+		}
+	case *icnv1.Envelope_Routes:
+		if resp = d.notLeader(); resp == nil {
+			resp = d.announced(sender, b.Routes)
 		}
 	default:
 		resp = errorReply(ReplyUnsupported, "unsupported request "+routing.MessageType(&req))
@@ -387,15 +442,27 @@ func (d *DataPlane) currency(code string) (money.Currency, error) {
 	return money.Currency{}, fmt.Errorf("currency %.20q is not cleared by this federation", code)
 }
 
-// resolve finds the receiving co-op by DID or registered name.
-func (d *DataPlane) resolve(coop string) (identity.DID, bool) {
-	if p, ok := d.n.fsm.Participant(identity.DID(coop)); ok {
+// resolve finds the next hop towards a co-op named by DID or registered
+// name: the co-op itself if it is a participant here, else the child
+// federation that announced it, else the parent federation (unless the
+// transfer came from there).
+func (d *DataPlane) resolve(coop string, from identity.DID) (identity.DID, bool) {
+	if p, ok := d.n.fsm.Participant(identity.DID(coop)); ok && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
 		return identity.DID(p.GetDid()), true
 	}
 	for _, p := range d.n.fsm.Participants() {
-		if p.GetName() == coop {
+		if p.GetName() == coop && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
 			return identity.DID(p.GetDid()), true
 		}
+	}
+	d.mu.Lock()
+	child, ok := d.routes[coop]
+	d.mu.Unlock()
+	if ok && child != from {
+		return child, true
+	}
+	if pl := d.opts.Parent; pl != nil && from != pl.Federation {
+		return pl.Federation, true
 	}
 	return "", false
 }
@@ -406,7 +473,7 @@ func (d *DataPlane) prepare(sender identity.DID, p *icnv1.TransferPrepare) *icnv
 	if refusal != nil {
 		return refusal
 	}
-	to, ok := d.resolve(p.GetToCoop())
+	to, ok := d.resolve(p.GetToCoop(), sender)
 	if !ok {
 		d.outcomes.WithLabelValues("rejected", ReasonUnknownCoop).Inc()
 		return rejected(p.GetTransferId(), ReasonUnknownCoop)
@@ -540,7 +607,7 @@ func (d *DataPlane) deliverAndDecide(ctx context.Context, ck *checked, t *icnv1.
 // valid accept, or an abort reason.
 func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, string) {
 	wait := min(d.opts.DeliveryWait, time.Until(time.Unix(0, ck.expiry)))
-	c, err := d.conn(ctx, ck.to, wait)
+	c, err := d.connTo(ctx, ck.to, wait)
 	if err != nil {
 		return nil, ReasonReceiverUnavailable
 	}
@@ -549,8 +616,16 @@ func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, 
 		return nil, ReasonReceiverUnavailable
 	}
 	_ = s.SetDeadline(time.Unix(0, ck.expiry))
+	from := ck.p.GetFromCoop()
+	if d.opts.FederationKey != nil && d.isFederation(ck.to) {
+		from = string(d.opts.FederationKey.DID()) // the next hub sees this federation as the sender
+	}
+	toCoop := ck.p.GetToCoop()
+	if !d.isFederation(ck.to) {
+		toCoop = string(ck.to)
+	}
 	hop := &icnv1.TransferPrepare{TransferId: ck.p.GetTransferId(), Intent: ck.p.GetIntent(),
-		FromCoop: ck.p.GetFromCoop(), ToCoop: string(ck.to), Currency: ck.p.GetCurrency(),
+		FromCoop: from, ToCoop: toCoop, Currency: ck.p.GetCurrency(),
 		AmountUnits: ck.p.GetAmountUnits(), ExpiresAtUnixNano: ck.expiry, Hop: ck.p.GetHop() + 1}
 	var answer icnv1.Envelope
 	if err := s.Send(&icnv1.Envelope{Body: &icnv1.Envelope_Prepare{Prepare: hop}}); err != nil {

@@ -51,6 +51,10 @@ type Config struct {
 	// DataAddr is the UDP address of the data plane (QUIC) that
 	// StartService opens; empty: no data plane.
 	DataAddr string
+	// FederationKey is the federation's own key, which nested federations
+	// need (see DataPlaneOptions); Parent links this cluster to a parent.
+	FederationKey *identity.Key
+	Parent        *ParentLink
 	// Peers is the initial cluster (this node included). A node with no
 	// Raft state that is listed here bootstraps the cluster with exactly
 	// these servers; a node not listed waits to be joined.

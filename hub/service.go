@@ -41,7 +41,8 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 	}
 	s := &Service{Node: n, Server: srv, grpcLn: grpcLn, httpLn: httpLn, done: make(chan error, 2)}
 	if cfg.DataAddr != "" {
-		if s.Data, err = StartDataPlane(n, cfg.DataAddr, DataPlaneOptions{Logger: cfg.Logger}); err != nil {
+		dopts := DataPlaneOptions{Logger: cfg.Logger, FederationKey: cfg.FederationKey, Parent: cfg.Parent}
+		if s.Data, err = StartDataPlane(n, cfg.DataAddr, dopts); err != nil {
 			srv.Stop()
 			n.Close()
 			return nil, fmt.Errorf("data plane: %w", err)

@@ -39,6 +39,15 @@ See deploy/hub.toml for an annotated configuration.`,
 			if err != nil {
 				return fmt.Errorf("node key: %w", err)
 			}
+			var fedKey *identity.Key
+			if fc.Federation.KeyFile != "" {
+				if fedKey, err = identity.ReadKeyFile(fc.Federation.KeyFile); err != nil {
+					return fmt.Errorf("federation.key_file: %w", err)
+				}
+				if fedKey.DID() != identity.DID(fc.Federation.DID) {
+					return fmt.Errorf("federation.key_file holds the key of %s, not of federation.did %s", fedKey.DID(), fc.Federation.DID)
+				}
+			}
 			grpcLn, err := net.Listen("tcp", fc.GRPC.Listen)
 			if err != nil {
 				return fmt.Errorf("grpc listen: %w", err)
@@ -52,6 +61,7 @@ See deploy/hub.toml for an annotated configuration.`,
 			}
 			cfg := fc.NodeConfig(key)
 			cfg.Logger = log
+			cfg.Parent, cfg.FederationKey = fc.ParentLink(), fedKey
 			svc, err := hub.StartService(cfg, fc.OperatorDIDs(), grpcLn, httpLn)
 			if err != nil {
 				grpcLn.Close()

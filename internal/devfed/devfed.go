@@ -18,6 +18,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
 // Options shape a dev federation. Zero values take the defaults.
@@ -30,13 +31,20 @@ type Options struct {
 	Limits   gateway.RateLimits
 	Logger   *slog.Logger
 	NoHub    bool // co-op nodes only (icn bench coop)
+	// RemoteCoops, if set, are the co-ops of a second region: the dev
+	// federation is then a tree of a parent hub cluster with two regional
+	// clusters under it (region-1 serves Coops, region-2 RemoteCoops).
+	RemoteCoops []string
 }
 
 // Federation is a running dev federation.
 type Federation struct {
 	Nodes    []*coopnode.Node
 	Manifest *Manifest
-	hubs     *hubCluster
+	hubs     *hubCluster   // region-1 (the only cluster without RemoteCoops)
+	region2  *hubCluster   // with RemoteCoops
+	parent   *hubCluster   // with RemoteCoops
+	clusters []*hubCluster // each co-op's cluster, parallel to Nodes
 	opts     Options
 	runCtx   context.Context
 	cancel   context.CancelFunc
@@ -67,17 +75,18 @@ func Start(ctx context.Context, o Options) (*Federation, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	f := &Federation{Manifest: &Manifest{Currency: money.Hours.Code}, opts: o, runCtx: runCtx, cancel: cancel, errs: make(chan error, len(o.Coops))}
-	if !o.NoHub {
-		h, err := startHubs(ctx, o)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		f.hubs, f.Manifest.Hub = h, h.manifest
+	if err := f.startClusters(ctx); err != nil {
+		f.Stop()
+		return nil, err
 	}
-	for i, id := range o.Coops {
+	coops := append(append([]string(nil), o.Coops...), o.RemoteCoops...)
+	for i, id := range coops {
+		cl := f.hubs
+		if i >= len(o.Coops) {
+			cl = f.region2
+		}
 		var hc coopnode.HubConfig
-		if f.hubs != nil {
+		if cl != nil {
 			// Registered before it starts, so its first connection is admitted.
 			dir := filepath.Join(o.DataDir, id)
 			err := os.MkdirAll(dir, 0o700)
@@ -86,20 +95,24 @@ func Start(ctx context.Context, o Options) (*Federation, error) {
 				key, _, err = loadOrCreate(dir, "node")
 			}
 			if err == nil {
-				err = f.hubs.register(ctx, id, key)
+				err = cl.register(ctx, id, key)
 			}
 			if err != nil {
 				f.Stop()
 				return nil, err
 			}
-			hc = f.hubs.coopConfig()
+			hc = cl.coopConfig()
 		}
 		n, mc, err := startCoop(ctx, o, i, id, hc, "")
 		if err != nil {
 			f.Stop()
 			return nil, fmt.Errorf("dev co-op %s: %w", id, err)
 		}
+		if cl != nil {
+			mc.Federation = cl.fed.DID()
+		}
 		f.Nodes = append(f.Nodes, n)
+		f.clusters = append(f.clusters, cl)
 		f.Manifest.Coops = append(f.Manifest.Coops, mc)
 		f.stops = append(f.stops, f.serve(n))
 	}
@@ -108,6 +121,52 @@ func Start(ctx context.Context, o Options) (*Federation, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// startClusters starts the hub cluster, or with RemoteCoops the parent and
+// both regional clusters, and links them: each region is a participant of
+// the parent (kind federation) and the parent one of each region, with
+// trust both ways and a debit cap.
+func (f *Federation) startClusters(ctx context.Context) error {
+	o := f.opts
+	if o.NoHub {
+		return nil
+	}
+	if len(o.RemoteCoops) == 0 {
+		h, err := startHubs(ctx, o, clusterSpec{name: "hub", sub: "hub", fedName: "dev federation"})
+		if err != nil {
+			return err
+		}
+		f.hubs, f.Manifest.Hub, f.Manifest.Hubs = h, h.manifest, []*ManifestHub{h.manifest}
+		return nil
+	}
+	p, err := startHubs(ctx, o, clusterSpec{name: "parent", sub: "hub-parent", fedName: "dev parent federation", portBase: 60})
+	if err != nil {
+		return err
+	}
+	f.parent = p
+	for i, spec := range []clusterSpec{
+		{name: "region-1", sub: "hub", fedName: "dev region 1", parent: p.parentLink()},
+		{name: "region-2", sub: "hub-region-2", fedName: "dev region 2", portBase: 30, parent: p.parentLink()},
+	} {
+		h, err := startHubs(ctx, o, spec)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			f.hubs, f.Manifest.Hub = h, h.manifest
+		} else {
+			f.region2 = h
+		}
+		if err := p.registerKind(ctx, spec.name, h.fed, icnv1.ParticipantKind_PARTICIPANT_KIND_FEDERATION); err != nil {
+			return err
+		}
+		if err := h.registerKind(ctx, "parent", p.fed, icnv1.ParticipantKind_PARTICIPANT_KIND_FEDERATION); err != nil {
+			return err
+		}
+	}
+	f.Manifest.Hubs = []*ManifestHub{f.hubs.manifest, f.region2.manifest, p.manifest}
+	return nil
 }
 
 // serve runs n until the federation stops or the returned function is
@@ -135,8 +194,8 @@ func (f *Federation) StopCoop(i int) { f.stops[i]() }
 func (f *Federation) RestartCoop(ctx context.Context, i int) error {
 	mc := f.Manifest.Coops[i]
 	var hc coopnode.HubConfig
-	if f.hubs != nil {
-		hc = f.hubs.coopConfig()
+	if cl := f.clusters[i]; cl != nil {
+		hc = cl.coopConfig()
 	}
 	n, _, err := startCoop(ctx, f.opts, i, mc.ID, hc, strings.TrimPrefix(mc.GatewayURL, "http://"))
 	if err != nil {
@@ -154,8 +213,10 @@ func (f *Federation) Err() <-chan error { return f.errs }
 func (f *Federation) Stop() {
 	f.cancel()
 	f.wg.Wait()
-	if f.hubs != nil {
-		f.hubs.stop()
+	for _, h := range []*hubCluster{f.hubs, f.region2, f.parent} {
+		if h != nil {
+			h.stop()
+		}
 	}
 }
 

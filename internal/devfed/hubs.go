@@ -26,6 +26,9 @@ const devCap = 100_000 // 1000.00 hours
 
 // ManifestHub describes the dev hub cluster in dev.json.
 type ManifestHub struct {
+	// Name is the cluster's role in the dev tree: "region-1", "region-2"
+	// or "parent" (or "hub" for a single federation).
+	Name              string            `json:"name"`
 	FederationDID     identity.DID      `json:"federation_did"`
 	FederationKeyFile string            `json:"federation_key_file"`
 	OperatorDID       identity.DID      `json:"operator_did"`
@@ -47,11 +50,20 @@ type hubCluster struct {
 	manifest *ManifestHub
 }
 
+// clusterSpec says which hub cluster to start.
+type clusterSpec struct {
+	name     string          // manifest name
+	sub      string          // directory under the data dir
+	fedName  string          // the federation's name
+	portBase int             // BasePort offset for its listeners (when BasePort is set)
+	parent   *hub.ParentLink // nil: a top-level federation
+}
+
 // startHubs starts a 3-node hub cluster on 127.0.0.1 with the real TLS
 // transport and control plane. Its addresses are kept in the data directory:
 // raft remembers its peers by address, so a restart must reuse them.
-func startHubs(ctx context.Context, o Options) (*hubCluster, error) {
-	dir := filepath.Join(o.DataDir, "hub")
+func startHubs(ctx context.Context, o Options, spec clusterSpec) (*hubCluster, error) {
+	dir := filepath.Join(o.DataDir, spec.sub)
 	keys := filepath.Join(dir, "keys")
 	if err := os.MkdirAll(keys, 0o700); err != nil {
 		return nil, err
@@ -64,14 +76,18 @@ func startHubs(ctx context.Context, o Options) (*hubCluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &ManifestHub{FederationDID: fed.DID(), FederationKeyFile: fedFile, OperatorDID: op.DID(), OperatorKeyFile: opFile}
+	m := &ManifestHub{Name: spec.name, FederationDID: fed.DID(), FederationKeyFile: fedFile, OperatorDID: op.DID(), OperatorKeyFile: opFile}
 	nodeKeys := make([]*identity.Key, hubNodes)
 	for i := range nodeKeys {
 		if nodeKeys[i], _, err = loadOrCreate(keys, fmt.Sprintf("node-%d", i+1)); err != nil {
 			return nil, err
 		}
 	}
-	lns, dataAddrs, err := hubListeners(dir, o.BasePort)
+	base := o.BasePort
+	if base > 0 {
+		base += spec.portBase
+	}
+	lns, dataAddrs, err := hubListeners(dir, base)
 	if err != nil {
 		return nil, err
 	}
@@ -85,8 +101,9 @@ func startHubs(ctx context.Context, o Options) (*hubCluster, error) {
 	for i, k := range nodeKeys {
 		cfg := hub.Config{
 			DataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i+1)), Key: k, RaftListener: lns[i][0],
-			GRPCAddr: m.Nodes[i].GRPC, DataAddr: dataAddrs[i], Peers: peers, Logger: o.Logger.With("hub", i+1),
-			Federation:       hub.FederationConfig{DID: fed.DID(), Name: "dev federation", Currencies: []money.Currency{money.Hours}},
+			GRPCAddr: m.Nodes[i].GRPC, DataAddr: dataAddrs[i], Peers: peers, Logger: o.Logger.With("hub", spec.name, "node", i+1),
+			Federation:    hub.FederationConfig{DID: fed.DID(), Name: spec.fedName, Currencies: []money.Currency{money.Hours}},
+			FederationKey: fed, Parent: spec.parent,
 			HeartbeatTimeout: 500 * time.Millisecond,
 		}
 		svc, err := hub.StartService(cfg, []identity.DID{op.DID()}, lns[i][1], nil)
@@ -197,9 +214,23 @@ func (h *hubCluster) coopConfig() coopnode.HubConfig {
 	return hc
 }
 
+// parentLink is how a child cluster reaches this one.
+func (h *hubCluster) parentLink() *hub.ParentLink {
+	pl := &hub.ParentLink{Federation: h.fed.DID()}
+	for _, n := range h.manifest.Nodes {
+		pl.Hubs = append(pl.Hubs, hub.ParentHub{DID: n.DID, Addr: n.Data})
+	}
+	return pl
+}
+
 // register makes the co-op node a participant, with trust both ways
 // between it and the federation and a debit cap. Repeats are harmless.
 func (h *hubCluster) register(ctx context.Context, id string, node *identity.Key) error {
+	return h.registerKind(ctx, id, node, icnv1.ParticipantKind_PARTICIPANT_KIND_COOP)
+}
+
+// registerKind registers a co-op node or another federation (by its key).
+func (h *hubCluster) registerKind(ctx context.Context, id string, node *identity.Key, kind icnv1.ParticipantKind) error {
 	l := h.leader()
 	if l == nil {
 		return errors.New("dev hub cluster has no leader")
@@ -214,7 +245,7 @@ func (h *hubCluster) register(ctx context.Context, id string, node *identity.Key
 			Payload: s.Payload, Signer: string(s.Signer), Signature: s.Signature}}}}, nil
 	}
 	cmds := []*icnv1.Command{{Cmd: &icnv1.Command_RegisterParticipant{RegisterParticipant: &icnv1.RegisterParticipant{
-		Did: string(node.DID()), Name: id, Kind: icnv1.ParticipantKind_PARTICIPANT_KIND_COOP}}}}
+		Did: string(node.DID()), Name: id, Kind: kind}}}}
 	if _, ok := l.FSM().Participant(node.DID()); ok {
 		cmds = nil
 	}

@@ -17,7 +17,11 @@ const ManifestFile = "dev.json"
 type Manifest struct {
 	Currency string         `json:"currency"`
 	Coops    []ManifestCoop `json:"coops"`
-	Hub      *ManifestHub   `json:"hub,omitempty"`
+	// Hub is the co-ops' hub cluster (region-1's in a two-region dev).
+	Hub *ManifestHub `json:"hub,omitempty"`
+	// Hubs lists every hub cluster: the one above, or region-1, region-2
+	// and their parent.
+	Hubs []*ManifestHub `json:"hubs,omitempty"`
 }
 
 // ManifestCoop describes one co-op node.
@@ -25,6 +29,7 @@ type ManifestCoop struct {
 	ID         string           `json:"id"`
 	DID        identity.DID     `json:"did"`
 	GatewayURL string           `json:"gateway_url"`
+	Federation identity.DID     `json:"federation,omitempty"` // the hub cluster it peers with
 	Admin      ManifestMember   `json:"admin"`
 	Members    []ManifestMember `json:"members"`
 }

@@ -94,6 +94,7 @@ type Envelope struct {
 	//	*Envelope_Ping
 	//	*Envelope_Pong
 	//	*Envelope_Error
+	//	*Envelope_Routes
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -226,6 +227,15 @@ func (x *Envelope) GetError() *ErrorReply {
 	return nil
 }
 
+func (x *Envelope) GetRoutes() *RouteAnnounce {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Routes); ok {
+			return x.Routes
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -270,6 +280,10 @@ type Envelope_Error struct {
 	Error *ErrorReply `protobuf:"bytes,10,opt,name=error,proto3,oneof"`
 }
 
+type Envelope_Routes struct {
+	Routes *RouteAnnounce `protobuf:"bytes,11,opt,name=routes,proto3,oneof"`
+}
+
 func (*Envelope_Hello) isEnvelope_Body() {}
 
 func (*Envelope_Prepare) isEnvelope_Body() {}
@@ -290,6 +304,116 @@ func (*Envelope_Pong) isEnvelope_Body() {}
 
 func (*Envelope_Error) isEnvelope_Body() {}
 
+func (*Envelope_Routes) isEnvelope_Body() {}
+
+// RouteAnnounce is what a child federation's hub leader tells its parent
+// (on every connection, then periodically): the co-ops reachable through
+// it. The parent routes a transfer for one of them down to that child.
+type RouteAnnounce struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The child federation's DID (its participant DID at the parent).
+	Federation    string        `protobuf:"bytes,1,opt,name=federation,proto3" json:"federation,omitempty"`
+	Coops         []*RouteEntry `protobuf:"bytes,2,rep,name=coops,proto3" json:"coops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteAnnounce) Reset() {
+	*x = RouteAnnounce{}
+	mi := &file_icn_v1_routing_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteAnnounce) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteAnnounce) ProtoMessage() {}
+
+func (x *RouteAnnounce) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_routing_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteAnnounce.ProtoReflect.Descriptor instead.
+func (*RouteAnnounce) Descriptor() ([]byte, []int) {
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RouteAnnounce) GetFederation() string {
+	if x != nil {
+		return x.Federation
+	}
+	return ""
+}
+
+func (x *RouteAnnounce) GetCoops() []*RouteEntry {
+	if x != nil {
+		return x.Coops
+	}
+	return nil
+}
+
+type RouteEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Did           string                 `protobuf:"bytes,1,opt,name=did,proto3" json:"did,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteEntry) Reset() {
+	*x = RouteEntry{}
+	mi := &file_icn_v1_routing_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteEntry) ProtoMessage() {}
+
+func (x *RouteEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_routing_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteEntry.ProtoReflect.Descriptor instead.
+func (*RouteEntry) Descriptor() ([]byte, []int) {
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RouteEntry) GetDid() string {
+	if x != nil {
+		return x.Did
+	}
+	return ""
+}
+
+func (x *RouteEntry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // Hello opens every connection: the dialer sends its own on the first
 // stream and the listener answers with its own. node_did must be the DID of
 // the node's TLS key.
@@ -304,7 +428,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_icn_v1_routing_proto_msgTypes[1]
+	mi := &file_icn_v1_routing_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +440,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[1]
+	mi := &file_icn_v1_routing_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +453,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{1}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Hello) GetNodeDid() string {
@@ -377,7 +501,7 @@ type TransferPrepare struct {
 
 func (x *TransferPrepare) Reset() {
 	*x = TransferPrepare{}
-	mi := &file_icn_v1_routing_proto_msgTypes[2]
+	mi := &file_icn_v1_routing_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +513,7 @@ func (x *TransferPrepare) String() string {
 func (*TransferPrepare) ProtoMessage() {}
 
 func (x *TransferPrepare) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[2]
+	mi := &file_icn_v1_routing_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +526,7 @@ func (x *TransferPrepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferPrepare.ProtoReflect.Descriptor instead.
 func (*TransferPrepare) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{2}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TransferPrepare) GetTransferId() string {
@@ -473,7 +597,7 @@ type TransferAccept struct {
 
 func (x *TransferAccept) Reset() {
 	*x = TransferAccept{}
-	mi := &file_icn_v1_routing_proto_msgTypes[3]
+	mi := &file_icn_v1_routing_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -485,7 +609,7 @@ func (x *TransferAccept) String() string {
 func (*TransferAccept) ProtoMessage() {}
 
 func (x *TransferAccept) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[3]
+	mi := &file_icn_v1_routing_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -498,7 +622,7 @@ func (x *TransferAccept) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferAccept.ProtoReflect.Descriptor instead.
 func (*TransferAccept) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{3}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TransferAccept) GetTransferId() string {
@@ -530,7 +654,7 @@ type TransferReject struct {
 
 func (x *TransferReject) Reset() {
 	*x = TransferReject{}
-	mi := &file_icn_v1_routing_proto_msgTypes[4]
+	mi := &file_icn_v1_routing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +666,7 @@ func (x *TransferReject) String() string {
 func (*TransferReject) ProtoMessage() {}
 
 func (x *TransferReject) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[4]
+	mi := &file_icn_v1_routing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +679,7 @@ func (x *TransferReject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferReject.ProtoReflect.Descriptor instead.
 func (*TransferReject) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{4}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TransferReject) GetTransferId() string {
@@ -593,7 +717,7 @@ type TransferOutcome struct {
 
 func (x *TransferOutcome) Reset() {
 	*x = TransferOutcome{}
-	mi := &file_icn_v1_routing_proto_msgTypes[5]
+	mi := &file_icn_v1_routing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +729,7 @@ func (x *TransferOutcome) String() string {
 func (*TransferOutcome) ProtoMessage() {}
 
 func (x *TransferOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[5]
+	mi := &file_icn_v1_routing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +742,7 @@ func (x *TransferOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOutcome.ProtoReflect.Descriptor instead.
 func (*TransferOutcome) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{5}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TransferOutcome) GetTransferId() string {
@@ -660,7 +784,7 @@ type OutcomeQuery struct {
 
 func (x *OutcomeQuery) Reset() {
 	*x = OutcomeQuery{}
-	mi := &file_icn_v1_routing_proto_msgTypes[6]
+	mi := &file_icn_v1_routing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +796,7 @@ func (x *OutcomeQuery) String() string {
 func (*OutcomeQuery) ProtoMessage() {}
 
 func (x *OutcomeQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[6]
+	mi := &file_icn_v1_routing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +809,7 @@ func (x *OutcomeQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutcomeQuery.ProtoReflect.Descriptor instead.
 func (*OutcomeQuery) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{6}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *OutcomeQuery) GetTransferIds() []string {
@@ -704,7 +828,7 @@ type TransferOutcomes struct {
 
 func (x *TransferOutcomes) Reset() {
 	*x = TransferOutcomes{}
-	mi := &file_icn_v1_routing_proto_msgTypes[7]
+	mi := &file_icn_v1_routing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +840,7 @@ func (x *TransferOutcomes) String() string {
 func (*TransferOutcomes) ProtoMessage() {}
 
 func (x *TransferOutcomes) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[7]
+	mi := &file_icn_v1_routing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +853,7 @@ func (x *TransferOutcomes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOutcomes.ProtoReflect.Descriptor instead.
 func (*TransferOutcomes) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{7}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TransferOutcomes) GetOutcomes() []*TransferOutcome {
@@ -748,7 +872,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_icn_v1_routing_proto_msgTypes[8]
+	mi := &file_icn_v1_routing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +884,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[8]
+	mi := &file_icn_v1_routing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +897,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{8}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Ping) GetNonce() uint64 {
@@ -792,7 +916,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_icn_v1_routing_proto_msgTypes[9]
+	mi := &file_icn_v1_routing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +928,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[9]
+	mi := &file_icn_v1_routing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +941,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{9}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Pong) GetNonce() uint64 {
@@ -842,7 +966,7 @@ type ErrorReply struct {
 
 func (x *ErrorReply) Reset() {
 	*x = ErrorReply{}
-	mi := &file_icn_v1_routing_proto_msgTypes[10]
+	mi := &file_icn_v1_routing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +978,7 @@ func (x *ErrorReply) String() string {
 func (*ErrorReply) ProtoMessage() {}
 
 func (x *ErrorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[10]
+	mi := &file_icn_v1_routing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +991,7 @@ func (x *ErrorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorReply.ProtoReflect.Descriptor instead.
 func (*ErrorReply) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{10}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ErrorReply) GetCode() string {
@@ -910,7 +1034,7 @@ type TransferReceipt struct {
 
 func (x *TransferReceipt) Reset() {
 	*x = TransferReceipt{}
-	mi := &file_icn_v1_routing_proto_msgTypes[11]
+	mi := &file_icn_v1_routing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1046,7 @@ func (x *TransferReceipt) String() string {
 func (*TransferReceipt) ProtoMessage() {}
 
 func (x *TransferReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[11]
+	mi := &file_icn_v1_routing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1059,7 @@ func (x *TransferReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferReceipt.ProtoReflect.Descriptor instead.
 func (*TransferReceipt) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{11}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TransferReceipt) GetTransferId() string {
@@ -977,7 +1101,7 @@ var File_icn_v1_routing_proto protoreflect.FileDescriptor
 
 const file_icn_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\x14icn/v1/routing.proto\x12\x06icn.v1\x1a\x10icn/v1/hub.proto\"\xf0\x03\n" +
+	"\x14icn/v1/routing.proto\x12\x06icn.v1\x1a\x10icn/v1/hub.proto\"\xa1\x04\n" +
 	"\bEnvelope\x12%\n" +
 	"\x05hello\x18\x01 \x01(\v2\r.icn.v1.HelloH\x00R\x05hello\x123\n" +
 	"\aprepare\x18\x02 \x01(\v2\x17.icn.v1.TransferPrepareH\x00R\aprepare\x120\n" +
@@ -989,8 +1113,18 @@ const file_icn_v1_routing_proto_rawDesc = "" +
 	"\x04ping\x18\b \x01(\v2\f.icn.v1.PingH\x00R\x04ping\x12\"\n" +
 	"\x04pong\x18\t \x01(\v2\f.icn.v1.PongH\x00R\x04pong\x12*\n" +
 	"\x05error\x18\n" +
-	" \x01(\v2\x12.icn.v1.ErrorReplyH\x00R\x05errorB\x06\n" +
-	"\x04body\"s\n" +
+	" \x01(\v2\x12.icn.v1.ErrorReplyH\x00R\x05error\x12/\n" +
+	"\x06routes\x18\v \x01(\v2\x15.icn.v1.RouteAnnounceH\x00R\x06routesB\x06\n" +
+	"\x04body\"Y\n" +
+	"\rRouteAnnounce\x12\x1e\n" +
+	"\n" +
+	"federation\x18\x01 \x01(\tR\n" +
+	"federation\x12(\n" +
+	"\x05coops\x18\x02 \x03(\v2\x12.icn.v1.RouteEntryR\x05coops\"2\n" +
+	"\n" +
+	"RouteEntry\x12\x10\n" +
+	"\x03did\x18\x01 \x01(\tR\x03did\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"s\n" +
 	"\x05Hello\x12\x19\n" +
 	"\bnode_did\x18\x01 \x01(\tR\anodeDid\x12$\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x10.icn.v1.NodeRoleR\x04role\x12)\n" +
@@ -1060,46 +1194,50 @@ func file_icn_v1_routing_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_icn_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_icn_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_icn_v1_routing_proto_goTypes = []any{
 	(NodeRole)(0),            // 0: icn.v1.NodeRole
 	(*Envelope)(nil),         // 1: icn.v1.Envelope
-	(*Hello)(nil),            // 2: icn.v1.Hello
-	(*TransferPrepare)(nil),  // 3: icn.v1.TransferPrepare
-	(*TransferAccept)(nil),   // 4: icn.v1.TransferAccept
-	(*TransferReject)(nil),   // 5: icn.v1.TransferReject
-	(*TransferOutcome)(nil),  // 6: icn.v1.TransferOutcome
-	(*OutcomeQuery)(nil),     // 7: icn.v1.OutcomeQuery
-	(*TransferOutcomes)(nil), // 8: icn.v1.TransferOutcomes
-	(*Ping)(nil),             // 9: icn.v1.Ping
-	(*Pong)(nil),             // 10: icn.v1.Pong
-	(*ErrorReply)(nil),       // 11: icn.v1.ErrorReply
-	(*TransferReceipt)(nil),  // 12: icn.v1.TransferReceipt
-	(*SignedMessage)(nil),    // 13: icn.v1.SignedMessage
-	(TransferState)(0),       // 14: icn.v1.TransferState
+	(*RouteAnnounce)(nil),    // 2: icn.v1.RouteAnnounce
+	(*RouteEntry)(nil),       // 3: icn.v1.RouteEntry
+	(*Hello)(nil),            // 4: icn.v1.Hello
+	(*TransferPrepare)(nil),  // 5: icn.v1.TransferPrepare
+	(*TransferAccept)(nil),   // 6: icn.v1.TransferAccept
+	(*TransferReject)(nil),   // 7: icn.v1.TransferReject
+	(*TransferOutcome)(nil),  // 8: icn.v1.TransferOutcome
+	(*OutcomeQuery)(nil),     // 9: icn.v1.OutcomeQuery
+	(*TransferOutcomes)(nil), // 10: icn.v1.TransferOutcomes
+	(*Ping)(nil),             // 11: icn.v1.Ping
+	(*Pong)(nil),             // 12: icn.v1.Pong
+	(*ErrorReply)(nil),       // 13: icn.v1.ErrorReply
+	(*TransferReceipt)(nil),  // 14: icn.v1.TransferReceipt
+	(*SignedMessage)(nil),    // 15: icn.v1.SignedMessage
+	(TransferState)(0),       // 16: icn.v1.TransferState
 }
 var file_icn_v1_routing_proto_depIdxs = []int32{
-	2,  // 0: icn.v1.Envelope.hello:type_name -> icn.v1.Hello
-	3,  // 1: icn.v1.Envelope.prepare:type_name -> icn.v1.TransferPrepare
-	4,  // 2: icn.v1.Envelope.accept:type_name -> icn.v1.TransferAccept
-	5,  // 3: icn.v1.Envelope.reject:type_name -> icn.v1.TransferReject
-	6,  // 4: icn.v1.Envelope.outcome:type_name -> icn.v1.TransferOutcome
-	7,  // 5: icn.v1.Envelope.outcome_query:type_name -> icn.v1.OutcomeQuery
-	8,  // 6: icn.v1.Envelope.outcomes:type_name -> icn.v1.TransferOutcomes
-	9,  // 7: icn.v1.Envelope.ping:type_name -> icn.v1.Ping
-	10, // 8: icn.v1.Envelope.pong:type_name -> icn.v1.Pong
-	11, // 9: icn.v1.Envelope.error:type_name -> icn.v1.ErrorReply
-	0,  // 10: icn.v1.Hello.role:type_name -> icn.v1.NodeRole
-	13, // 11: icn.v1.TransferPrepare.intent:type_name -> icn.v1.SignedMessage
-	13, // 12: icn.v1.TransferAccept.receipt:type_name -> icn.v1.SignedMessage
-	13, // 13: icn.v1.TransferReject.receipt:type_name -> icn.v1.SignedMessage
-	14, // 14: icn.v1.TransferOutcome.state:type_name -> icn.v1.TransferState
-	6,  // 15: icn.v1.TransferOutcomes.outcomes:type_name -> icn.v1.TransferOutcome
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	4,  // 0: icn.v1.Envelope.hello:type_name -> icn.v1.Hello
+	5,  // 1: icn.v1.Envelope.prepare:type_name -> icn.v1.TransferPrepare
+	6,  // 2: icn.v1.Envelope.accept:type_name -> icn.v1.TransferAccept
+	7,  // 3: icn.v1.Envelope.reject:type_name -> icn.v1.TransferReject
+	8,  // 4: icn.v1.Envelope.outcome:type_name -> icn.v1.TransferOutcome
+	9,  // 5: icn.v1.Envelope.outcome_query:type_name -> icn.v1.OutcomeQuery
+	10, // 6: icn.v1.Envelope.outcomes:type_name -> icn.v1.TransferOutcomes
+	11, // 7: icn.v1.Envelope.ping:type_name -> icn.v1.Ping
+	12, // 8: icn.v1.Envelope.pong:type_name -> icn.v1.Pong
+	13, // 9: icn.v1.Envelope.error:type_name -> icn.v1.ErrorReply
+	2,  // 10: icn.v1.Envelope.routes:type_name -> icn.v1.RouteAnnounce
+	3,  // 11: icn.v1.RouteAnnounce.coops:type_name -> icn.v1.RouteEntry
+	0,  // 12: icn.v1.Hello.role:type_name -> icn.v1.NodeRole
+	15, // 13: icn.v1.TransferPrepare.intent:type_name -> icn.v1.SignedMessage
+	15, // 14: icn.v1.TransferAccept.receipt:type_name -> icn.v1.SignedMessage
+	15, // 15: icn.v1.TransferReject.receipt:type_name -> icn.v1.SignedMessage
+	16, // 16: icn.v1.TransferOutcome.state:type_name -> icn.v1.TransferState
+	8,  // 17: icn.v1.TransferOutcomes.outcomes:type_name -> icn.v1.TransferOutcome
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_routing_proto_init() }
@@ -1119,6 +1257,7 @@ func file_icn_v1_routing_proto_init() {
 		(*Envelope_Ping)(nil),
 		(*Envelope_Pong)(nil),
 		(*Envelope_Error)(nil),
+		(*Envelope_Routes)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1126,7 +1265,7 @@ func file_icn_v1_routing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_routing_proto_rawDesc), len(file_icn_v1_routing_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

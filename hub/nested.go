@@ -1,0 +1,309 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/icn-coop/icn/clearing"
+	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/routing"
+)
+
+// Nested federations. A hub cluster can be a participant (kind federation)
+// of a parent cluster; a transfer between regions then runs hop by hop,
+// co-op → regional hub → parent hub → regional hub → co-op, each hub with its
+// own record. The hub that took the transfer from the paying co-op decides
+// it; every hub below follows its upstream: it prepares its own hop,
+// delivers it further down, answers upstream with a receipt signed as its
+// federation, and commits or aborts when the upstream outcome arrives (or,
+// after a crash, when it asks for it). Follower records therefore do not
+// expire with the payer's deadline but FollowerGrace later.
+
+// isFederation reports whether did is another federation's hub cluster:
+// the parent, or a participant of kind federation.
+func (d *DataPlane) isFederation(did identity.DID) bool {
+	if pl := d.opts.Parent; pl != nil && did == pl.Federation {
+		return true
+	}
+	p, ok := d.n.fsm.Participant(did)
+	return ok && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_FEDERATION
+}
+
+// connTo returns the connection to the next hop: the parent through the
+// link this leader opened, anyone else through the connection they opened.
+func (d *DataPlane) connTo(ctx context.Context, did identity.DID, wait time.Duration) (*routing.Conn, error) {
+	if pl := d.opts.Parent; pl != nil && did == pl.Federation {
+		d.mu.Lock()
+		p := d.parent
+		d.mu.Unlock()
+		if p == nil {
+			return nil, fmt.Errorf("not connected to the parent federation")
+		}
+		ctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		return p.Conn(ctx)
+	}
+	return d.conn(ctx, did, wait)
+}
+
+// announced records the co-ops a child federation serves.
+func (d *DataPlane) announced(sender identity.DID, r *icnv1.RouteAnnounce) *icnv1.Envelope {
+	if identity.DID(r.GetFederation()) != sender || !d.isFederation(sender) {
+		d.violations.WithLabelValues("route_announce").Inc()
+		return errorReply(ReplyForbidden, "only a child federation announces its own routes")
+	}
+	d.mu.Lock()
+	for k, v := range d.routes {
+		if v == sender {
+			delete(d.routes, k)
+		}
+	}
+	for _, e := range r.GetCoops() {
+		if e.GetDid() != "" {
+			d.routes[e.GetDid()] = sender
+		}
+		if e.GetName() != "" {
+			d.routes[e.GetName()] = sender
+		}
+	}
+	d.mu.Unlock()
+	return &icnv1.Envelope{Body: &icnv1.Envelope_Pong{Pong: &icnv1.Pong{}}}
+}
+
+// receipt answers an upstream hub, signed as this federation.
+func (d *DataPlane) receipt(p *icnv1.TransferPrepare, reason string) *icnv1.Envelope {
+	h := routing.IntentHash(p.GetIntent().GetPayload())
+	me := d.opts.FederationKey
+	r, err := routing.SignReceipt(me, &icnv1.TransferReceipt{TransferId: p.GetTransferId(), IntentHash: h[:],
+		Accept: reason == "", Reason: reason, Coop: string(me.DID())})
+	if err != nil {
+		return errorReply(ReplyUnavailable, err.Error())
+	}
+	if reason != "" {
+		return &icnv1.Envelope{Body: &icnv1.Envelope_Reject{Reject: &icnv1.TransferReject{TransferId: p.GetTransferId(), Reason: reason, Receipt: r}}}
+	}
+	return &icnv1.Envelope{Body: &icnv1.Envelope_Accept{Accept: &icnv1.TransferAccept{TransferId: p.GetTransferId(), Receipt: r}}}
+}
+
+// relay carries one hop of a transfer that an upstream hub sent: prepare
+// here, deliver further down, answer upstream, then apply the upstream
+// outcome and pass it down.
+func (d *DataPlane) relay(up identity.DID, p *icnv1.TransferPrepare, s *routing.Stream) {
+	if d.opts.FederationKey == nil {
+		_ = s.Send(errorReply(ReplyForbidden, "this hub cluster has no federation key configured; it cannot relay"))
+		return
+	}
+	ck, refusal := d.check(up, p)
+	if refusal != nil {
+		_ = s.Send(refusal)
+		return
+	}
+	to, ok := d.resolve(p.GetToCoop(), up)
+	if !ok {
+		_ = s.Send(d.receipt(p, ReasonUnknownCoop))
+		return
+	}
+	ck.to = to
+	id := p.GetTransferId()
+	done, first := d.claim(id)
+	if !first {
+		_ = s.Send(errorReply(ReplyUnavailable, "transfer "+id+" is being relayed; ask again"))
+		return
+	}
+	defer d.release(id, done)
+	upstreamExpiry := time.Unix(0, p.GetExpiresAtUnixNano())
+	ctx, cancel := context.WithDeadline(d.ctx, upstreamExpiry.Add(d.opts.HopMargin))
+	defer cancel()
+	res, err := d.n.Propose(ctx, &icnv1.Command{RequestId: id, Cmd: &icnv1.Command_PrepareTransfer{PrepareTransfer: &icnv1.PrepareTransfer{
+		Id: id, From: string(up), To: string(to), Currency: p.GetCurrency(), AmountUnits: ck.amount.Units(),
+		IntentHash: ck.hash[:], ExpiresAtUnixNano: upstreamExpiry.Add(d.opts.FollowerGrace).UnixNano()}}})
+	switch {
+	case err != nil:
+		_ = s.Send(errorReply(ReplyUnavailable, fmt.Sprintf("prepare: %v", err)))
+		return
+	case res.GetTransfer() == nil:
+		_ = s.Send(d.receipt(p, res.GetErrorCode()))
+		return
+	case res.GetTransfer().GetState() != icnv1.TransferState_TRANSFER_STATE_PREPARED:
+		_ = s.Send(d.receipt(p, res.GetTransfer().GetReason()))
+		return
+	}
+	down, reason := d.deliver(ctx, ck)
+	if reason != "" {
+		d.decide(id, reason)
+		_ = s.Send(d.receipt(p, reason))
+		return
+	}
+	defer down.Close()
+	if err := s.Send(d.receipt(p, "")); err != nil {
+		return // followUp asks upstream later
+	}
+	_ = s.SetDeadline(upstreamExpiry.Add(d.opts.HopMargin))
+	var env icnv1.Envelope
+	if err := s.Recv(&env); err != nil || env.GetOutcome() == nil {
+		return // followUp asks upstream later; the hop below asks us
+	}
+	if t := d.apply(id, env.GetOutcome()); t != nil {
+		_ = down.Send(outcomeReply(t))
+	}
+}
+
+// decide aborts (reason != "") or commits a transfer this node holds.
+func (d *DataPlane) decide(id, reason string) *icnv1.Transfer {
+	cmd := &icnv1.Command{Cmd: &icnv1.Command_CommitTransfer{CommitTransfer: &icnv1.CommitTransfer{Id: id}}}
+	if reason != "" {
+		cmd = &icnv1.Command{Cmd: &icnv1.Command_AbortTransfer{AbortTransfer: &icnv1.AbortTransfer{Id: id, Reason: reason}}}
+	}
+	res, err := d.n.Propose(d.ctx, cmd)
+	if err != nil {
+		d.log.Warn("decide relayed transfer", "transfer", id, "err", err)
+		return nil
+	}
+	if t := res.GetTransfer(); t != nil {
+		return t
+	}
+	t, ok, _ := d.n.fsm.Transfer(id)
+	if !ok {
+		return nil
+	}
+	return t
+}
+
+// apply follows an upstream outcome; a still-open one changes nothing.
+func (d *DataPlane) apply(id string, o *icnv1.TransferOutcome) *icnv1.Transfer {
+	switch o.GetState() {
+	case icnv1.TransferState_TRANSFER_STATE_COMMITTED:
+		return d.decide(id, "")
+	case icnv1.TransferState_TRANSFER_STATE_ABORTED, icnv1.TransferState_TRANSFER_STATE_REJECTED:
+		reason := o.GetReason()
+		if !clearing.Reason(reason).Known() {
+			reason = string(clearing.ReasonCanceled)
+		}
+		return d.decide(id, reason)
+	}
+	return nil
+}
+
+// followUp asks upstream hubs for the outcome of the relayed transfers no
+// handler of this node is waiting on, and applies the decided ones.
+func (d *DataPlane) followUp() {
+	byUp := map[identity.DID][]string{}
+	for _, t := range d.n.fsm.Pending() {
+		up := identity.DID(t.GetFrom())
+		d.mu.Lock()
+		_, driven := d.inflight[t.GetId()]
+		d.mu.Unlock()
+		if !driven && d.isFederation(up) {
+			byUp[up] = append(byUp[up], t.GetId())
+		}
+	}
+	for up, ids := range byUp {
+		ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
+		c, err := d.connTo(ctx, up, time.Second)
+		var resp icnv1.Envelope
+		if err == nil {
+			err = c.Call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_OutcomeQuery{OutcomeQuery: &icnv1.OutcomeQuery{TransferIds: ids}}}, &resp)
+		}
+		cancel()
+		if err != nil {
+			d.log.Debug("ask upstream for outcomes", "upstream", up, "err", err)
+			continue
+		}
+		for _, o := range resp.GetOutcomes().GetOutcomes() {
+			d.apply(o.GetTransferId(), o)
+		}
+	}
+}
+
+// linkParent connects this leader to the parent federation as this
+// federation, announcing its co-ops on every connection.
+func (d *DataPlane) linkParent() {
+	pl := d.opts.Parent
+	if pl == nil {
+		return
+	}
+	addrs := make([]string, len(pl.Hubs))
+	for i, h := range pl.Hubs {
+		addrs[i] = h.Addr
+	}
+	accept := func(did identity.DID) bool {
+		for _, h := range pl.Hubs {
+			if h.DID == did {
+				return true
+			}
+		}
+		return false
+	}
+	opts := d.opts.Transport
+	opts.Role, opts.Counters = icnv1.NodeRole_NODE_ROLE_HUB, d.messages
+	p, err := routing.NewPeer(routing.PeerConfig{
+		Addrs: addrs, Key: d.opts.FederationKey, Accept: accept, Options: opts,
+		Handle:    func(s *routing.Stream) { d.handle(pl.Federation, s) },
+		OnConnect: func(ctx context.Context, c *routing.Conn) { d.announce(ctx, c) },
+	})
+	if err != nil {
+		d.log.Error("connect to the parent federation", "err", err)
+		return
+	}
+	d.mu.Lock()
+	d.parent = p
+	d.mu.Unlock()
+}
+
+func (d *DataPlane) unlinkParent() {
+	d.mu.Lock()
+	p := d.parent
+	d.parent = nil
+	d.mu.Unlock()
+	if p != nil {
+		_ = p.Close()
+	}
+}
+
+// announce tells the parent which co-ops this federation serves (its own
+// co-op participants and what its children announced), following the
+// parent's leader if the node it reached does not lead.
+func (d *DataPlane) announce(ctx context.Context, c *routing.Conn) {
+	r := &icnv1.RouteAnnounce{Federation: string(d.opts.FederationKey.DID())}
+	for _, p := range d.n.fsm.Participants() {
+		if p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
+			r.Coops = append(r.Coops, &icnv1.RouteEntry{Did: p.GetDid(), Name: p.GetName()})
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var resp icnv1.Envelope
+	if err := c.Call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_Routes{Routes: r}}, &resp); err != nil {
+		d.log.Debug("announce routes to the parent", "err", err)
+		return
+	}
+	if e := resp.GetError(); e != nil && e.GetCode() == ReplyNotLeader {
+		for _, h := range d.opts.Parent.Hubs {
+			if string(h.DID) == e.GetLeaderDid() {
+				d.mu.Lock()
+				p := d.parent
+				d.mu.Unlock()
+				if p != nil {
+					p.Follow(h.Addr)
+				}
+			}
+		}
+	}
+}
+
+// reannounce refreshes the parent's routes over the current link.
+func (d *DataPlane) reannounce() {
+	d.mu.Lock()
+	p := d.parent
+	d.mu.Unlock()
+	if p == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, time.Second)
+	defer cancel()
+	if c, err := p.Conn(ctx); err == nil {
+		d.announce(ctx, c)
+	}
+}
