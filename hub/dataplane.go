@@ -3,8 +3,8 @@ package hub
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -97,8 +97,8 @@ type DataPlane struct {
 	conns    map[identity.DID][]*routing.Conn // newest last
 	changed  chan struct{}                    // closed and replaced when conns changes
 	inflight map[string]chan struct{}
-	routes   map[string]identity.DID         // co-op DID or name → the child federation that serves it
-	parent   *routing.Peer                   // while leading, with a Parent configured
+	routes   map[string]identity.DID // co-op DID or name → the child federation that serves it
+	parent   *routing.Peer           // while leading, with a Parent configured
 }
 
 // StartDataPlane listens on the UDP address addr for co-op nodes (and
