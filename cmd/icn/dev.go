@@ -16,14 +16,17 @@ func newDevCmd() *cobra.Command {
 	var basePort int
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run a whole local federation in one process (a 3-node hub cluster, two co-op nodes)",
-		Long: `Run a local federation on the embedded default: a 3-node hub cluster (raft over
-TLS on 127.0.0.1, gRPC control plane) and two co-op nodes (coop-a, coop-b)
-registered with it, each with an admin and funded demo members (alice, bob,
-carol). Keys, ledgers and raft data live in --data (a fresh temporary directory
-by default); dev.json there names every co-op's id, gateway URL and key files,
-and the hub nodes' DIDs, addresses and operator key, so scripts can drive it.
-Stops cleanly on Ctrl-C or SIGTERM.`,
+		Short: "Run a whole local federation in one process (two regions under a parent, three co-op nodes)",
+		Long: `Run a local federation tree on the embedded default: two regional 3-node hub
+clusters (raft over TLS on 127.0.0.1, gRPC control plane, QUIC data plane)
+under a 3-node parent cluster, with co-op nodes coop-a and coop-b in region 1
+and coop-c in region 2, each with an admin and funded demo members (alice,
+bob, carol). Payments between coop-a and coop-b go through region 1's hub;
+payments to coop-c go region 1 → parent → region 2. Keys, ledgers and raft
+data live in --data (a fresh temporary directory by default); dev.json there
+names every co-op's id, gateway URL and key files, and every hub cluster's
+nodes (DIDs, addresses) and operator key, so scripts can drive it. Stops
+cleanly on Ctrl-C or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel, "text")
@@ -39,7 +42,7 @@ Stops cleanly on Ctrl-C or SIGTERM.`,
 			if dataDir, err = filepath.Abs(dataDir); err != nil {
 				return err
 			}
-			f, err := devfed.Start(cmd.Context(), devfed.Options{DataDir: dataDir, BasePort: basePort, Logger: log})
+			f, err := devfed.Start(cmd.Context(), devfed.Options{DataDir: dataDir, BasePort: basePort, Logger: log, RemoteCoops: []string{"coop-c"}})
 			if err != nil {
 				return err
 			}
@@ -68,15 +71,19 @@ func printDev(cmd *cobra.Command, m *devfed.Manifest, dir string) {
 			fmt.Fprintf(out, "           %-6s %s\n", mem.Name, mem.DID)
 		}
 	}
-	if h := m.Hub; h != nil {
-		fmt.Fprintf(out, "  hub cluster (federation %s):\n", h.FederationDID.Short())
-		var addrs, dids []string
+	for _, h := range m.Hubs {
+		fmt.Fprintf(out, "  hub cluster %s (federation %s):\n", h.Name, h.FederationDID.Short())
 		for i, n := range h.Nodes {
 			fmt.Fprintf(out, "           node-%d %s   grpc %s   data (QUIC) %s\n", i+1, n.DID.Short(), n.GRPC, n.Data)
+		}
+	}
+	if h := m.Hub; h != nil {
+		var addrs, dids []string
+		for _, n := range h.Nodes {
 			addrs, dids = append(addrs, n.GRPC), append(dids, string(n.DID))
 		}
-		fmt.Fprintf(out, "  operator commands:\n    export ICN_HUB=%s ICN_HUB_DID=%s ICN_KEY=%s\n    go run ./cmd/icn federation coop list\n",
-			strings.Join(addrs, ","), strings.Join(dids, ","), h.OperatorKeyFile)
+		fmt.Fprintf(out, "  operator commands (%s):\n    export ICN_HUB=%s ICN_HUB_DID=%s ICN_KEY=%s\n    go run ./cmd/icn federation coop list\n",
+			h.Name, strings.Join(addrs, ","), strings.Join(dids, ","), h.OperatorKeyFile)
 	}
 	fmt.Fprintf(out, "Manifest: %s\n", filepath.Join(dir, devfed.ManifestFile))
 	if len(m.Coops) > 0 && len(m.Coops[0].Members) > 1 {
@@ -85,11 +92,14 @@ func printDev(cmd *cobra.Command, m *devfed.Manifest, dir string) {
 			a.Members[0].Name, a.Members[1].Name, dir, a.Members[0].KeyFile, a.Members[1].DID)
 		fmt.Fprintf(out, "  go run ./cmd/icn wallet balance --dev %s --key %s\n", dir, a.Members[0].KeyFile)
 	}
-	if len(m.Coops) > 1 && m.Hub != nil && len(m.Coops[0].Members) > 0 && len(m.Coops[1].Members) > 0 {
-		a, b := m.Coops[0], m.Coops[1]
-		fmt.Fprintf(out, "\nTry a cross-co-op payment from %s of %s to %s of %s, routed through the hub cluster:\n"+
+	for i, how := range []string{"", "routed through the hub cluster", "across regions: region 1 → parent → region 2"} {
+		if i == 0 || i >= len(m.Coops) || m.Hub == nil || len(m.Coops[0].Members) == 0 || len(m.Coops[i].Members) == 0 {
+			continue
+		}
+		a, b := m.Coops[0], m.Coops[i]
+		fmt.Fprintf(out, "\nTry a payment from %s of %s to %s of %s, %s:\n"+
 			"  go run ./cmd/icn wallet pay --dev %s --key %s --to %s --to-coop %s --amount 1.25 --memo \"across co-ops\"\n",
-			a.Members[0].Name, a.ID, b.Members[0].Name, b.ID, dir, a.Members[0].KeyFile, b.Members[0].DID, b.ID)
+			a.Members[0].Name, a.ID, b.Members[0].Name, b.ID, how, dir, a.Members[0].KeyFile, b.Members[0].DID, b.ID)
 	}
 	fmt.Fprintln(out, "\nCtrl-C stops the federation.")
 }

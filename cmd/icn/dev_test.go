@@ -62,7 +62,7 @@ func TestDevCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Coops) != 2 || len(m.Coops[0].Members) < 2 {
+	if len(m.Coops) != 3 || len(m.Coops[0].Members) < 2 || len(m.Hubs) != 3 {
 		b, _ := json.Marshal(m)
 		t.Fatalf("manifest lacks co-ops or members: %s", b)
 	}
@@ -95,6 +95,24 @@ func TestDevCommand(t *testing.T) {
 
 	checkDevHub(t, m)
 
+	// Across regions: coop-a (region 1) → parent → coop-c (region 2). The
+	// regions announce their co-ops to the parent once linked; until then
+	// the answer is unknown_coop, and nothing moves.
+	c := m.Coops[2]
+	var last *client.PaymentResult
+	deadline = time.Now().Add(30 * time.Second)
+	for last == nil || last.Status != "committed" {
+		if time.Now().After(deadline) {
+			t.Fatalf("cross-region payment: %+v", last)
+		}
+		if last, err = s.Pay(ctx, client.PaymentIntent{To: c.Members[0].DID, ToCoop: c.ID, Amount: "2.00"}, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bal, err = s.Balance(ctx, a.ID, key.DID(), "hours"); err != nil || bal.Balance != "46.75" {
+		t.Fatalf("balance after a cross-region 2.00: %+v %v", bal, err)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +129,9 @@ func TestDevCommand(t *testing.T) {
 	}
 }
 
-// checkDevHub asks a follower-or-leader hub node, as the operator, for the
-// participants: both dev co-ops are registered.
+// checkDevHub asks a follower-or-leader node of region 1's hub cluster, as
+// the operator, for the participants: the co-ops of region 1 are
+// registered.
 func checkDevHub(t *testing.T, m *devfed.Manifest) {
 	t.Helper()
 	if m.Hub == nil || len(m.Hub.Nodes) != 3 {
@@ -143,6 +162,9 @@ func checkDevHub(t *testing.T, m *devfed.Manifest) {
 		got[p.GetDid()] = true
 	}
 	for _, c := range m.Coops {
+		if c.Federation != m.Hub.FederationDID {
+			continue // another region's
+		}
 		if !got[string(c.DID)] {
 			t.Errorf("co-op %s (%s) is not registered at the hub", c.ID, c.DID)
 		}
