@@ -38,6 +38,7 @@ const (
 	ReasonCanceled             Reason = "canceled"             // operator/sender abort; the default abort reason
 	ReasonReceiverUnavailable  Reason = "receiver_unavailable" // the receiving node could not be reached in time
 	ReasonHubFailover          Reason = "hub_failover"         // a new hub leader found it prepared and could not finish it
+	ReasonUnknownCoop          Reason = "unknown_coop"         // no hub on the way knows the receiving co-op
 
 	ReasonDuplicate       Reason = "duplicate"        // Commit/Abort of a transfer already decided the other way
 	ReasonModifiedRequest Reason = "modified_request" // Prepare repeats an id with different content
@@ -49,7 +50,7 @@ func (r Reason) Known() bool {
 	switch r {
 	case ReasonInvalidRequest, ReasonUnknownParticipant, ReasonParticipantSuspended, ReasonExpired,
 		ReasonInsufficientTrust, ReasonDebitCapExceeded, ReasonReceiverRejected, ReasonCanceled,
-		ReasonReceiverUnavailable, ReasonHubFailover,
+		ReasonReceiverUnavailable, ReasonHubFailover, ReasonUnknownCoop,
 		ReasonDuplicate, ReasonModifiedRequest, ReasonUnknownTransfer:
 		return true
 	}

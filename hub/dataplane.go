@@ -21,7 +21,7 @@ import (
 
 // Reason codes the data plane gives a payer, beside the clearing book's.
 const (
-	ReasonUnknownCoop         = "unknown_coop"
+	ReasonUnknownCoop         = string(clearing.ReasonUnknownCoop)
 	ReasonReceiverRejected    = string(clearing.ReasonReceiverRejected)
 	ReasonReceiverUnavailable = string(clearing.ReasonReceiverUnavailable)
 	ReasonHubFailover         = string(clearing.ReasonHubFailover)
@@ -654,6 +654,11 @@ func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, 
 		return nil, ReasonReceiverRejected
 	}
 	if !r.GetAccept() {
+		// Another federation's hub passes on why (signed in its receipt);
+		// a co-op's own reasons stay its business.
+		if why := clearing.Reason(r.GetReason()); d.isFederation(ck.to) && why.Known() {
+			return s, string(why)
+		}
 		return s, ReasonReceiverRejected
 	}
 	return s, ""

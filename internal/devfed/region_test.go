@@ -2,13 +2,18 @@ package devfed
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
+	"maps"
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/trust"
 )
 
 func startRegions(t *testing.T) (*Federation, context.Context) {
@@ -80,4 +85,102 @@ func TestCrossRegionPayment(t *testing.T) {
 			t.Errorf("%s ledger: %v %+v", n.Config.CoopID, err, rep)
 		}
 	}
+}
+
+// positionsAll reads every participant's position at every cluster.
+func positionsAll(t *testing.T, f *Federation) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, h := range []*hubCluster{f.hubs, f.region2, f.parent} {
+		for _, p := range h.leader().FSM().Participants() {
+			out[h.manifest.Name+"/"+p.GetName()] = positionIn(t, h, identity.DID(p.GetDid()))
+		}
+	}
+	return out
+}
+
+// TestCrossRegionRejections: refusals anywhere on the way reach the payer
+// with their reason and leave every balance and every level's positions
+// as they were.
+func TestCrossRegionRejections(t *testing.T) {
+	f, ctx := startRegions(t)
+	a, c := f.Manifest.Coops[0], f.Manifest.Coops[2]
+	alice := login(t, ctx, a, a.Members[0])
+	carol := login(t, ctx, c, c.Members[2])
+	waitFor(t, 30*time.Second, func() bool { return alice.pay(t, ctx, carol, "0.01").Status == "committed" }, "regions linked")
+	settledAll(t, f, 20*time.Second)
+	stranger, err := identity.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := f.region2.fed
+	for _, tc := range []struct {
+		name           string
+		setup, undo    func()
+		to             identity.DID
+		toCoop, reason string
+	}{
+		{name: "no region knows the co-op", to: carol.key.DID(), toCoop: "coop-nowhere", reason: "unknown_coop"},
+		{name: "payee not a member of coop-c", to: stranger.DID(), toCoop: c.ID, reason: "receiver_rejected"},
+		{
+			name:  "trust between federations below min_trust",
+			setup: func() { setTrustAt(t, ctx, f.parent, r2, f.parent.fed.DID(), trust.Weight(50_000)) },
+			undo:  func() { setTrustAt(t, ctx, f.parent, r2, f.parent.fed.DID(), trust.One) },
+			to:    carol.key.DID(), toCoop: c.ID, reason: "insufficient_trust",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.setup != nil {
+				tc.setup()
+				defer tc.undo()
+			}
+			beforePos := positionsAll(t, f)
+			beforeA, beforeC := alice.balance(t, ctx), carol.balance(t, ctx)
+			res, err := alice.sess.Pay(ctx, client.PaymentIntent{To: tc.to, ToCoop: tc.toCoop, Amount: "1.00"}, alice.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != "rejected" || res.Reason != tc.reason {
+				t.Fatalf("got %s %q, want rejected %q", res.Status, res.Reason, tc.reason)
+			}
+			settledAll(t, f, 20*time.Second)
+			if a, c := alice.balance(t, ctx), carol.balance(t, ctx); a != beforeA || c != beforeC {
+				t.Fatalf("balances moved: %s→%s, %s→%s", beforeA, a, beforeC, c)
+			}
+			if after := positionsAll(t, f); !maps.Equal(after, beforePos) {
+				t.Fatalf("positions moved:\nbefore %v\nafter  %v", beforePos, after)
+			}
+		})
+	}
+}
+
+func setTrustAt(t *testing.T, ctx context.Context, h *hubCluster, from *identity.Key, to identity.DID, w trust.Weight) {
+	t.Helper()
+	s, err := trust.Sign(from, trust.Attestation{From: from.DID(), To: to, Weight: w, IssuedAt: time.Now().UnixNano()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.leader().Propose(ctx, &icnv1.Command{Cmd: &icnv1.Command_SetTrust{SetTrust: &icnv1.SetTrust{Attestation: &icnv1.SignedMessage{
+		Payload: s.Payload, Signer: string(s.Signer), Signature: s.Signature}}}})
+	if err != nil || res.GetErrorCode() != "" {
+		t.Fatalf("set trust: %v %s", err, res.GetErrorMessage())
+	}
+}
+
+// settledAll waits until nothing is open in any co-op or any cluster.
+func settledAll(t *testing.T, f *Federation, within time.Duration) {
+	t.Helper()
+	waitFor(t, within, func() bool {
+		for _, n := range f.Nodes {
+			if open, err := n.Ledger.OpenTransfers(1); err != nil || len(open) > 0 {
+				return false
+			}
+		}
+		for _, h := range []*hubCluster{f.hubs, f.region2, f.parent} {
+			if l := h.leader(); l == nil || len(l.FSM().Pending()) > 0 {
+				return false
+			}
+		}
+		return true
+	}, "every transfer decided at every co-op and every hub")
 }
