@@ -642,9 +642,9 @@ func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, 
 		receipt = b.Accept.GetReceipt()
 	case *icnv1.Envelope_Reject:
 		receipt = b.Reject.GetReceipt()
-	default:
+	default: // an error reply: not the leader, shutting down, …
 		s.Abort()
-		return nil, ReasonReceiverRejected
+		return nil, ReasonReceiverUnavailable
 	}
 	r, err := routing.VerifyReceipt(receipt, ck.to, ck.p.GetTransferId(), ck.hash)
 	if err != nil {

@@ -21,7 +21,7 @@ type told struct {
 
 // stream has each pair of members pay each other across the two co-ops
 // until ctx ends, and returns what every payer was told.
-func stream(t *testing.T, ctx context.Context, pairs [][2]*member, answered *atomic.Int64) []told {
+func stream(t *testing.T, ctx context.Context, pairs [][2]*member, answered *atomic.Int64, nodes [2]int) []told {
 	t.Helper()
 	var (
 		mu  sync.Mutex
@@ -39,7 +39,7 @@ func stream(t *testing.T, ctx context.Context, pairs [][2]*member, answered *ato
 					continue // not told anything: it may or may not have happened, and the checks cover it either way
 				}
 				mu.Lock()
-				out = append(out, told{id: id, status: res.Status, reason: res.Reason, from: turn, to: 1 - turn})
+				out = append(out, told{id: id, status: res.Status, reason: res.Reason, from: nodes[turn], to: nodes[1-turn]})
 				mu.Unlock()
 				answered.Add(1)
 			}
@@ -49,9 +49,9 @@ func stream(t *testing.T, ctx context.Context, pairs [][2]*member, answered *ato
 	return out
 }
 
-func pairs(t *testing.T, ctx context.Context, f *Federation) [][2]*member {
+func pairs(t *testing.T, ctx context.Context, f *Federation, nodes [2]int) [][2]*member {
 	t.Helper()
-	a, b := f.Manifest.Coops[0], f.Manifest.Coops[1]
+	a, b := f.Manifest.Coops[nodes[0]], f.Manifest.Coops[nodes[1]]
 	var out [][2]*member
 	for i := range a.Members {
 		out = append(out, [2]*member{login(t, ctx, a, a.Members[i]), login(t, ctx, b, b.Members[i])})
@@ -79,21 +79,7 @@ func settled(t *testing.T, f *Federation, within time.Duration) {
 // positions sum to zero.
 func checkConsistent(t *testing.T, f *Federation, results []told) {
 	t.Helper()
-	for _, r := range results {
-		pa, errA := f.Nodes[r.from].Ledger.Payment(r.id)
-		pb, errB := f.Nodes[r.to].Ledger.Payment(r.id)
-		if errA != nil {
-			t.Fatalf("%s: payer side missing: %v", r.id, errA)
-		}
-		switch {
-		case r.status == "committed" && (pa.Status != ledger.StatusCommitted || errB != nil || pb.Status != ledger.StatusCommitted):
-			t.Fatalf("%s told committed, ledgers say payer %s, payee %+v %v", r.id, pa.Status, pb.Status, errB)
-		case r.status == "rejected" && (pa.Status != ledger.StatusRejected || (errB == nil && pb.Status != ledger.StatusRejected)):
-			t.Fatalf("%s told rejected (%s), ledgers say payer %s, payee %s", r.id, r.reason, pa.Status, pb.Status)
-		case pa.Status == ledger.StatusCommitted && (errB != nil || pb.Status != ledger.StatusCommitted):
-			t.Fatalf("%s committed at the payer only (payee %s %v)", r.id, pb.Status, errB)
-		}
-	}
+	checkTold(t, f, results)
 	l := f.hubs.leader()
 	var sum int64
 	for _, n := range f.Nodes {
@@ -119,6 +105,26 @@ func checkConsistent(t *testing.T, f *Federation, results []told) {
 	}
 }
 
+// checkTold: every payer's answer agrees with both co-ops' ledgers.
+func checkTold(t *testing.T, f *Federation, results []told) {
+	t.Helper()
+	for _, r := range results {
+		pa, errA := f.Nodes[r.from].Ledger.Payment(r.id)
+		pb, errB := f.Nodes[r.to].Ledger.Payment(r.id)
+		if errA != nil {
+			t.Fatalf("%s: payer side missing: %v", r.id, errA)
+		}
+		switch {
+		case r.status == "committed" && (pa.Status != ledger.StatusCommitted || errB != nil || pb.Status != ledger.StatusCommitted):
+			t.Fatalf("%s told committed, ledgers say payer %s, payee %+v %v", r.id, pa.Status, pb.Status, errB)
+		case r.status == "rejected" && (pa.Status != ledger.StatusRejected || (errB == nil && pb.Status != ledger.StatusRejected)):
+			t.Fatalf("%s told rejected (%s), ledgers say payer %s, payee %s", r.id, r.reason, pa.Status, pb.Status)
+		case pa.Status == ledger.StatusCommitted && (errB != nil || pb.Status != ledger.StatusCommitted):
+			t.Fatalf("%s committed at the payer only (payee %s %v)", r.id, pb.Status, errB)
+		}
+	}
+}
+
 func tally(results []told) string {
 	n := map[string]int{}
 	for _, r := range results {
@@ -132,12 +138,12 @@ func tally(results []told) string {
 // finish every open transfer.
 func TestKillHubLeaderMidStream(t *testing.T) {
 	f, ctx := startDev(t)
-	ps := pairs(t, ctx, f)
+	ps := pairs(t, ctx, f, [2]int{0, 1})
 	sctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
 	done := make(chan []told)
 	var answered atomic.Int64
-	go func() { done <- stream(t, sctx, ps, &answered) }()
+	go func() { done <- stream(t, sctx, ps, &answered, [2]int{0, 1}) }()
 	waitFor(t, 10*time.Second, func() bool { return answered.Load() >= 50 }, "payments flowing before the fault")
 	leader := leaderService(t, f)
 	if err := leader.Close(); err != nil {
@@ -158,12 +164,12 @@ func TestKillHubLeaderMidStream(t *testing.T) {
 // sides agree on every one.
 func TestKillReceivingCoopMidStream(t *testing.T) {
 	f, ctx := startDev(t)
-	ps := pairs(t, ctx, f)
+	ps := pairs(t, ctx, f, [2]int{0, 1})
 	sctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 	defer cancel()
 	done := make(chan []told)
 	var answered atomic.Int64
-	go func() { done <- stream(t, sctx, ps, &answered) }()
+	go func() { done <- stream(t, sctx, ps, &answered, [2]int{0, 1}) }()
 	waitFor(t, 10*time.Second, func() bool { return answered.Load() >= 50 }, "payments flowing before the fault")
 	f.StopCoop(1)
 	down := answered.Load()

@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/icn-coop/icn/coopnode/client"
+	"github.com/icn-coop/icn/hub"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -183,4 +185,78 @@ func settledAll(t *testing.T, f *Federation, within time.Duration) {
 		}
 		return true
 	}, "every transfer decided at every co-op and every hub")
+}
+
+// checkLevels: money is conserved at every level. Each co-op ledger
+// verifies and its clearing account mirrors its position at its region;
+// each cluster's positions sum to zero; a region's position at the parent
+// mirrors the parent's position at the region.
+func checkLevels(t *testing.T, f *Federation) {
+	t.Helper()
+	pos := func(h *hubCluster, did identity.DID) int64 {
+		a, err := money.Parse(positionIn(t, h, did), money.Hours)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Units()
+	}
+	for i, n := range f.Nodes {
+		rep, err := n.Ledger.Verify()
+		if err != nil || !rep.OK() {
+			t.Fatalf("%s ledger: %v %+v", n.Config.CoopID, err, rep)
+		}
+		bal, err := n.Ledger.Balance(n.Hub.ClearingAccount(), money.Hours)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := pos(f.clusters[i], n.Key.DID()); bal.Balance.Units() != -p {
+			t.Fatalf("%s: clearing account %s does not mirror its position %d", n.Config.CoopID, bal.Balance, p)
+		}
+	}
+	for _, h := range []*hubCluster{f.hubs, f.region2, f.parent} {
+		var sum int64
+		for _, p := range h.leader().FSM().Participants() {
+			sum += pos(h, identity.DID(p.GetDid()))
+		}
+		if sum != 0 {
+			t.Fatalf("%s: positions sum to %d units", h.manifest.Name, sum)
+		}
+	}
+	for _, r := range []*hubCluster{f.hubs, f.region2} {
+		if up, down := pos(r, f.parent.fed.DID()), pos(f.parent, r.fed.DID()); up != -down {
+			t.Fatalf("%s: its position of the parent %d does not mirror the parent's of it %d", r.manifest.Name, up, down)
+		}
+	}
+}
+
+// TestKillParentLeaderMidStream stops the parent cluster's leader while
+// payments stream both ways between coop-a (region 1) and coop-c (region
+// 2): the parent elects a leader, the regions reconnect and ask for what
+// they relayed, and every level agrees afterwards.
+func TestKillParentLeaderMidStream(t *testing.T) {
+	f, ctx := startRegions(t)
+	nodes := [2]int{0, 2}
+	ps := pairs(t, ctx, f, nodes)
+	waitFor(t, 30*time.Second, func() bool { return ps[0][0].pay(t, ctx, ps[0][1], "0.01").Status == "committed" }, "regions linked")
+	sctx, cancel := context.WithTimeout(ctx, 6*time.Second)
+	defer cancel()
+	done := make(chan []told)
+	var answered atomic.Int64
+	go func() { done <- stream(t, sctx, ps, &answered, nodes) }()
+	waitFor(t, 10*time.Second, func() bool { return answered.Load() >= 30 }, "payments flowing before the fault")
+	var leader *hub.Service
+	for _, s := range f.parent.svcs {
+		if s.Node.IsLeader() {
+			leader = s
+		}
+	}
+	if leader == nil {
+		t.Fatal("no parent leader")
+	}
+	_ = leader.Close()
+	results := <-done
+	settledAll(t, f, 90*time.Second)
+	checkTold(t, f, results)
+	checkLevels(t, f)
+	t.Logf("%d payments answered: %s", len(results), tally(results))
 }
