@@ -2,6 +2,7 @@ package devfed
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"testing"
@@ -84,6 +85,27 @@ func position(t *testing.T, f *Federation, coop identity.DID) string {
 	return ""
 }
 
+// sawCommitted reads events until a Payment event for id with status
+// committed arrives (true) or 10 s pass.
+func sawCommitted(ctx context.Context, ch <-chan client.Event, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		select {
+		case e, ok := <-ch:
+			if !ok {
+				return false
+			}
+			var p struct{ ID, Status string }
+			if e.Type == client.EventPayment && json.Unmarshal(e.Payload, &p) == nil && p.ID == id && p.Status == "committed" {
+				return true
+			}
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
 // waitFor polls cond until it holds or within passes.
 func waitFor(t *testing.T, within time.Duration, cond func() bool, what string) {
 	t.Helper()
@@ -104,6 +126,13 @@ func TestCrossCoopPayment(t *testing.T) {
 	a, b := f.Manifest.Coops[0], f.Manifest.Coops[1]
 	alice := login(t, ctx, a, a.Members[0])
 	bob := login(t, ctx, b, b.Members[1])
+
+	// Both members watch their own feeds (the backfill, then live events);
+	// the payment's id picks its event out.
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	aliceEvents, _ := alice.sess.Watch(wctx, a.ID, 0, false)
+	bobEvents, _ := bob.sess.Watch(wctx, b.ID, 0, false)
 
 	res := alice.pay(t, ctx, bob, "2.50")
 	if res.Status != "committed" {
@@ -132,7 +161,11 @@ func TestCrossCoopPayment(t *testing.T) {
 			t.Errorf("%s ledger verify: %v %+v", n.Config.CoopID, err, rep)
 		}
 	}
-	// A repeat of the same id gets the same outcome and moves nothing.
+	for who, ch := range map[string]<-chan client.Event{"alice": aliceEvents, "bob": bobEvents} {
+		if !sawCommitted(ctx, ch, res.ID) {
+			t.Errorf("%s got no committed Payment event for %s", who, res.ID)
+		}
+	}
 	p, err := f.Nodes[1].Ledger.Payment(res.ID)
 	if err != nil || p.Status != ledger.StatusCommitted || !p.PendingCredit {
 		t.Fatalf("payee side: %+v %v", p, err)
