@@ -48,3 +48,36 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestParentConfig(t *testing.T) {
+	did := func() string { return string(newKey(t).DID()) }
+	base := "data_dir = \"/x\"\noperators = [\"" + did() + "\"]\n[federation]\ndid = \"" + did() + "\"\n"
+	for _, tc := range []struct{ extra, want string }{
+		{"[parent]\nfederation = \"" + did() + "\"\n[[parent.nodes]]\ndid = \"" + did() + "\"\naddr = \"h:1\"\n", "federation.key_file"},
+		{"key_file = \"/k\"\n[parent]\nfederation = \"nope\"\n", "parent.federation"},
+		{"key_file = \"/k\"\n[parent]\nfederation = \"" + did() + "\"\n", "parent.nodes"},
+		{"key_file = \"/k\"\n[parent]\nfederation = \"" + did() + "\"\n[[parent.nodes]]\ndid = \"" + did() + "\"\n", "parent.nodes[0].addr"},
+	} {
+		p := filepath.Join(t.TempDir(), "hub.toml")
+		if err := os.WriteFile(p, []byte(base+tc.extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadConfig(p); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error naming %s", tc.extra, err, tc.want)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "hub.toml")
+	parent, node := did(), did()
+	good := base + "key_file = \"/k\"\n[parent]\nfederation = \"" + parent + "\"\n[[parent.nodes]]\ndid = \"" + node + "\"\naddr = \"h:1\"\n"
+	if err := os.WriteFile(p, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fc, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := fc.ParentLink()
+	if pl == nil || string(pl.Federation) != parent || len(pl.Hubs) != 1 || string(pl.Hubs[0].DID) != node || pl.Hubs[0].Addr != "h:1" {
+		t.Fatalf("parent link %+v", pl)
+	}
+}
