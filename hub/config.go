@@ -22,6 +22,7 @@ type FileConfig struct {
 	HTTP       ListenFile     `toml:"http"`
 	Federation FederationFile `toml:"federation"`
 	Peers      []PeerFile     `toml:"peers"`
+	Settlement SettlementFile `toml:"settlement"`
 	Log        LogFile        `toml:"log"`
 }
 
@@ -61,6 +62,18 @@ type PeerFile struct {
 	DID  string `toml:"did"`
 	Raft string `toml:"raft"`
 	GRPC string `toml:"grpc"`
+}
+
+// SettlementFile is when settlement periods close and when their
+// instructions are due (see SettlementConfig).
+type SettlementFile struct {
+	Interval tomlconf.Duration `toml:"interval"` // e.g. "24h"
+	Cron     string            `toml:"cron"`     // e.g. "0 0 * * *" (UTC unless CRON_TZ=…)
+	Deadline tomlconf.Duration `toml:"deadline"` // e.g. "72h"
+}
+
+func (f SettlementFile) config() SettlementConfig {
+	return SettlementConfig{Interval: time.Duration(f.Interval), Cron: f.Cron, Deadline: time.Duration(f.Deadline)}
 }
 
 // LogFile chooses the log level and format.
@@ -129,6 +142,9 @@ func (c *FileConfig) Validate() error {
 			return fmt.Errorf("federation.currencies: %w", err)
 		}
 	}
+	if _, err := c.Settlement.config().parseSchedule(); err != nil {
+		return err
+	}
 	for i, p := range c.Peers {
 		if _, _, err := identity.ParseDID(p.DID); err != nil {
 			return fmt.Errorf("peers[%d].did: %w", i, err)
@@ -149,6 +165,7 @@ func (c *FileConfig) NodeConfig(key *identity.Key) Config {
 		TrailingLogs: c.Raft.TrailingLogs, HeartbeatTimeout: time.Duration(c.Raft.HeartbeatTimeout),
 		Federation: FederationConfig{DID: identity.DID(c.Federation.DID), Name: c.Federation.Name,
 			MinTrust: c.Federation.MinTrust, MaxHops: c.Federation.MaxHops},
+		Settlement: c.Settlement.config(),
 	}
 	for _, cf := range c.Federation.Currencies {
 		cfg.Federation.Currencies = append(cfg.Federation.Currencies, money.Currency{Code: cf.Code, Scale: cf.Scale})
