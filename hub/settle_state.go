@@ -219,6 +219,10 @@ func (s *state) confirmInstruction(st store, kind string, sm *icnv1.SignedMessag
 		}
 		in.Confirmed, in.ConfirmedAtUnixNano, in.ConfirmedBy = true, at, sm
 		rec.Confirmed++
+		// The payment settles what the close carried into the positions.
+		if err := s.book.Settle(identity.DID(in.GetFrom()), identity.DID(in.GetTo()), in.GetCurrency(), in.GetAmountUnits()); err != nil {
+			return nil, refuse(CodeInvalidArgument, "%v", err)
+		}
 	}
 	if err := st.PutInstruction(in); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -42,7 +43,26 @@ func (c *testCluster) waitSigned(p uint64, sigs int) *icnv1.SettlementPeriod {
 	return rec
 }
 
-// periodIDs reads the ids in a period's index on one node.
+// closePeriod closes period p on whichever node leads, retrying through
+// leader changes (the close is keyed by its period, so a retry is safe).
+func (c *testCluster) closePeriod(ctx context.Context, p uint64) {
+	c.t.Helper()
+	waitFor(c.t, 15*time.Second, fmt.Sprintf("period %d to close", p), func() bool {
+		_, l := c.leader()
+		got, err := l.ClosePeriod(ctx, p, "")
+		var ce *CommandError
+		switch {
+		case err == nil:
+			return got == p
+		case errors.As(err, &ce) && ce.Code == CodePeriod:
+			cur, _ := l.fsm.CurrentPeriod()
+			return cur > p
+		}
+		return false
+	})
+}
+
+// periodTransfers reads the ids in a period's index on one node.
 func periodTransfers(t *testing.T, n *Node, p uint64) []clearing.Transfer {
 	t.Helper()
 	in, ok, err := n.fsm.reportInput(p)
@@ -74,6 +94,22 @@ func TestSettlementCloseWhilePaying(t *testing.T) {
 	var mu sync.Mutex
 	committed := map[string]uint64{} // id → period the commit result named
 	stop := make(chan struct{})
+	// run proposes on whichever node leads, retrying through leader changes:
+	// prepare and commit are keyed by the transfer id, so a retry is safe.
+	run := func(cmd *icnv1.Command) (*icnv1.CommandResult, bool) {
+		for attempt := 0; attempt < 1000; attempt++ {
+			if res, err := c.forwardToLeader(ctx, cmd); err == nil {
+				return res, true
+			}
+			select {
+			case <-stop:
+				return nil, false
+			case <-time.After(10 * time.Millisecond): // retry backoff
+			}
+		}
+		t.Errorf("no leader took %T for 10s", cmd.GetCmd())
+		return nil, false
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
@@ -90,13 +126,11 @@ func TestSettlementCloseWhilePaying(t *testing.T) {
 				if from == to {
 					to = coops[(w+i+1)%5]
 				}
-				if _, err := l.Propose(ctx, cmdPrepare(id, from.DID(), to.DID(), int64(1+(i*37+w)%500), exp)); err != nil {
-					t.Errorf("prepare %s: %v", id, err)
+				if _, ok := run(cmdPrepare(id, from.DID(), to.DID(), int64(1+(i*37+w)%500), exp)); !ok {
 					return
 				}
-				res, err := l.Propose(ctx, cmdCommit(id))
-				if err != nil {
-					t.Errorf("commit %s: %v", id, err)
+				res, ok := run(cmdCommit(id))
+				if !ok {
 					return
 				}
 				if tr := res.GetTransfer(); tr.GetState() == icnv1.TransferState_TRANSFER_STATE_COMMITTED {
@@ -109,10 +143,8 @@ func TestSettlementCloseWhilePaying(t *testing.T) {
 	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(committed) }
 	waitFor(t, 10*time.Second, "payments in period 1", func() bool { return count() >= 60 })
-	if p, err := l.ClosePeriod(ctx, 1, ""); err != nil || p != 1 {
-		t.Fatalf("close period 1: %d %v", p, err)
-	}
-	res := mustPropose(t, ctx, l, cmdCommit("straddle"))
+	c.closePeriod(ctx, 1)
+	res, _ := run(cmdCommit("straddle"))
 	if res.GetTransfer().GetPeriod() != 2 {
 		t.Fatalf("straddling transfer committed into period %d, want 2", res.GetTransfer().GetPeriod())
 	}
@@ -121,11 +153,9 @@ func TestSettlementCloseWhilePaying(t *testing.T) {
 	mu.Unlock()
 	n1 := count()
 	waitFor(t, 10*time.Second, "payments in period 2", func() bool { return count() >= n1+60 })
-	if p, err := l.ClosePeriod(ctx, 0, ""); err != nil || p != 2 {
-		t.Fatalf("close period 2: %d %v", p, err)
-	}
+	c.closePeriod(ctx, 2)
 	// A second close of period 2 (a retry) is harmless.
-	if _, err := l.ClosePeriod(ctx, 2, ""); err == nil {
+	if _, l := c.leader(); func() error { _, err := l.ClosePeriod(ctx, 2, ""); return err }() == nil {
 		t.Fatal("closing period 2 twice succeeded")
 	}
 	close(stop)
@@ -187,6 +217,7 @@ func TestSettlementCloseWhilePaying(t *testing.T) {
 			t.Fatalf("%s committed into period %d", id, p)
 		}
 	}
+	_, l = c.leader()
 	periods, err := l.Periods(ctx, time.Now())
 	if err != nil || len(periods) != 3 || periods[0].State != settlement.StateOpen || periods[0].Number != 3 {
 		t.Fatalf("periods: %+v %v", periods, err)
@@ -208,14 +239,12 @@ func TestSettlementNodeDownAtClose(t *testing.T) {
 	c.converge()
 	down := follower(li)
 	c.stop(down)
-	if _, err := l.ClosePeriod(ctx, 0, ""); err != nil {
-		t.Fatal(err)
-	}
+	c.closePeriod(ctx, 1)
 	rec := c.waitSigned(1, 2)
 	if slices.ContainsFunc(rec.GetSignatures(), func(s *icnv1.ReportSignature) bool { return s.GetSigner() == string(c.keys[down].DID()) }) {
 		t.Fatal("the stopped node signed")
 	}
-	if v, err := l.PeriodView(ctx, 1, time.Now()); err != nil || v.State != settlement.StateFinal {
+	if v, err := c.nodes[li].PeriodView(ctx, 1, time.Now()); err != nil || v.State != settlement.StateFinal {
 		t.Fatalf("with 2 of 3 signatures: %s %v", v.State, err)
 	}
 	c.restart(down)
@@ -414,6 +443,9 @@ func TestSettlementConfirmations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ps, _ := l.fsm.CreditPolicies(payer(1).DID()); len(ps) != 1 || ps[0].GetCarried() == "0.00" {
+		t.Fatalf("an unconfirmed instruction's payer carries nothing: %v", ps)
+	}
 	if v.State != settlement.StateFinal || v.Statuses[0].Overdue || !v.Statuses[1].Overdue || !v.Statuses[1].Paid || v.Statuses[1].Confirmed {
 		t.Fatalf("view after one confirmation: %s %+v", v.State, v.Statuses)
 	}
@@ -452,6 +484,13 @@ func TestSettlementConfirmations(t *testing.T) {
 	v, err = l.PeriodView(ctx, 1, time.Unix(0, closedAt).Add(2*time.Hour))
 	if err != nil || v.State != settlement.StateSettled || v.Statuses[1].Overdue {
 		t.Fatalf("after all confirmations: %s %+v %v", v.State, v.Statuses, err)
+	}
+	// Confirmed payments settled what the close carried into the positions.
+	for _, k := range coops {
+		ps, err := l.fsm.CreditPolicies(k.DID())
+		if err != nil || len(ps) != 1 || ps[0].GetCarried() != "0.00" {
+			t.Fatalf("carried after settlement: %v %v", ps, err)
+		}
 	}
 	// The open period cannot be viewed as closed.
 	if _, err := l.PeriodView(ctx, 2, time.Now()); err == nil {
