@@ -24,6 +24,7 @@ type FileConfig struct {
 	Federation FederationFile `toml:"federation"`
 	Peers      []PeerFile     `toml:"peers"`
 	Parent     ParentFile     `toml:"parent"`
+	Settlement SettlementFile `toml:"settlement"`
 	Log        LogFile        `toml:"log"`
 }
 
@@ -81,6 +82,18 @@ type PeerFile struct {
 	DID  string `toml:"did"`
 	Raft string `toml:"raft"`
 	GRPC string `toml:"grpc"`
+}
+
+// SettlementFile is when settlement periods close and when their
+// instructions are due (see SettlementConfig).
+type SettlementFile struct {
+	Interval tomlconf.Duration `toml:"interval"` // e.g. "24h"
+	Cron     string            `toml:"cron"`     // e.g. "0 0 * * *" (UTC unless CRON_TZ=…)
+	Deadline tomlconf.Duration `toml:"deadline"` // e.g. "72h"
+}
+
+func (f SettlementFile) config() SettlementConfig {
+	return SettlementConfig{Interval: time.Duration(f.Interval), Cron: f.Cron, Deadline: time.Duration(f.Deadline)}
 }
 
 // LogFile chooses the log level and format.
@@ -155,6 +168,9 @@ func (c *FileConfig) Validate() error {
 	if err := c.Parent.validate(c.Federation.KeyFile); err != nil {
 		return err
 	}
+	if _, err := c.Settlement.config().parseSchedule(); err != nil {
+		return err
+	}
 	for i, p := range c.Peers {
 		if _, _, err := identity.ParseDID(p.DID); err != nil {
 			return fmt.Errorf("peers[%d].did: %w", i, err)
@@ -211,6 +227,7 @@ func (c *FileConfig) NodeConfig(key *identity.Key) Config {
 		TrailingLogs: c.Raft.TrailingLogs, HeartbeatTimeout: time.Duration(c.Raft.HeartbeatTimeout),
 		Federation: FederationConfig{DID: identity.DID(c.Federation.DID), Name: c.Federation.Name,
 			MinTrust: c.Federation.MinTrust, MaxHops: c.Federation.MaxHops},
+		Settlement: c.Settlement.config(),
 	}
 	for _, cf := range c.Federation.Currencies {
 		cfg.Federation.Currencies = append(cfg.Federation.Currencies, money.Currency{Code: cf.Code, Scale: cf.Scale})

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDeployExampleParses keeps deploy/hub.toml loadable (placeholders swapped for real DIDs).
@@ -27,7 +28,8 @@ func TestDeployExampleParses(t *testing.T) {
 		t.Fatalf("deploy/hub.toml: %v", err)
 	}
 	cfg := fc.NodeConfig(newKey(t))
-	if len(cfg.Peers) != 3 || cfg.Federation.MinTrust != "0.1" || len(cfg.Federation.Currencies) != 1 {
+	if len(cfg.Peers) != 3 || cfg.Federation.MinTrust != "0.1" || len(cfg.Federation.Currencies) != 1 ||
+		cfg.Settlement.Interval != 24*time.Hour || cfg.Settlement.Deadline != 72*time.Hour {
 		t.Fatalf("unexpected config: %+v", cfg)
 	}
 }
@@ -79,5 +81,40 @@ func TestParentConfig(t *testing.T) {
 	pl := fc.ParentLink()
 	if pl == nil || string(pl.Federation) != parent || len(pl.Hubs) != 1 || string(pl.Hubs[0].DID) != node || pl.Hubs[0].Addr != "h:1" {
 		t.Fatalf("parent link %+v", pl)
+	}
+}
+
+func TestSettlementSchedules(t *testing.T) {
+	opened := time.Date(2026, 3, 1, 10, 30, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		cfg  SettlementConfig
+		want time.Time // zero: no schedule
+		err  string
+	}{
+		{cfg: SettlementConfig{}},
+		{cfg: SettlementConfig{Interval: 24 * time.Hour}, want: opened.Add(24 * time.Hour)},
+		{cfg: SettlementConfig{Cron: "0 0 * * *"}, want: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)},
+		{cfg: SettlementConfig{Cron: "CRON_TZ=Europe/Berlin 0 0 * * *"}, want: time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)},
+		{cfg: SettlementConfig{Cron: "0 0 * *"}, err: "cron"},
+		{cfg: SettlementConfig{Cron: "0 0 * * *", Interval: time.Hour}, err: "not both"},
+		{cfg: SettlementConfig{Interval: time.Millisecond}, err: "too short"},
+		{cfg: SettlementConfig{Deadline: -time.Hour}, err: "negative"},
+	} {
+		s, err := tc.cfg.parseSchedule()
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%+v: err %v, want %q", tc.cfg, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.cfg, err)
+		}
+		if tc.want.IsZero() != (s == nil) {
+			t.Fatalf("%+v: schedule %v", tc.cfg, s)
+		}
+		if s != nil && !s.next(opened).Equal(tc.want) {
+			t.Errorf("%+v: next %v, want %v", tc.cfg, s.next(opened).UTC(), tc.want)
+		}
 	}
 }

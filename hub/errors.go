@@ -15,6 +15,15 @@ const (
 	CodeStale              = "stale_attestation"
 	CodeUnknownCurrency    = "unknown_currency"
 	CodePeriod             = "period_mismatch"
+	// Settlement.
+	CodeUnknownPeriod      = "unknown_period"
+	CodeUnknownInstruction = "unknown_instruction"
+	CodeNotHubNode         = "not_hub_node"
+	CodeBadSignature       = "bad_signature"
+	CodeReportMismatch     = "report_mismatch"
+	CodeNotFinal           = "report_not_final"
+	CodeNotPaid            = "not_paid"
+	CodeWrongSigner        = "wrong_signer"
 )
 
 // ErrNotLeader is returned by writes and linearizable reads on a node that

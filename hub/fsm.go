@@ -24,7 +24,8 @@ var (
 	bucketPeriods   = []byte("periods")
 	bucketMeta      = []byte("meta")
 	keyApplied      = []byte("applied_index")
-	allBuckets      = [][]byte{bucketTransfers, bucketTrust, bucketPeriods, bucketMeta}
+	allBuckets      = [][]byte{bucketTransfers, bucketTrust, bucketPeriods, bucketMeta,
+		bucketPeriodTransfers, bucketSettlements, bucketInstructions}
 )
 
 // FSM is the hub's replicated state machine. Raft calls ApplyBatch,
@@ -128,6 +129,10 @@ func (f *FSM) applyLocked(logs []*raft.Log, out []interface{}) (int, error) {
 	defer func() { f.store.tx = nil }()
 	n := 0
 	for i, l := range logs {
+		if l.Type == raft.LogConfiguration {
+			f.st.setVoters(raft.DecodeConfiguration(l.Data))
+			continue
+		}
 		if l.Type != raft.LogCommand {
 			continue
 		}
@@ -234,7 +239,10 @@ func (s *boltStore) Put(t clearing.Transfer) error {
 	if err != nil {
 		return err
 	}
-	return s.tx.Bucket(bucketTransfers).Put([]byte(t.ID), b)
+	if err := s.tx.Bucket(bucketTransfers).Put([]byte(t.ID), b); err != nil {
+		return err
+	}
+	return s.indexCommitted(t)
 }
 
 // PutTrust stores an edge with its attestation.

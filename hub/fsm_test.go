@@ -354,8 +354,10 @@ func (g *cmdGen) next() *icnv1.Command {
 	case n < 87:
 		c = &icnv1.Command{Cmd: &icnv1.Command_AbortTransfer{AbortTransfer: &icnv1.AbortTransfer{
 			Id: g.transferID(), Reason: abortReasons[g.r.IntN(len(abortReasons))]}}}
-	case n < 94:
+	case n < 92:
 		c = &icnv1.Command{Cmd: &icnv1.Command_ExpireTransfers{ExpireTransfers: &icnv1.ExpireTransfers{}}}
+	case n < 94:
+		c = g.reportSignature()
 	case n < 96:
 		num := g.period + 1
 		if g.r.IntN(4) == 0 {
@@ -365,6 +367,8 @@ func (g *cmdGen) next() *icnv1.Command {
 			g.period++
 		}
 		c = &icnv1.Command{Cmd: &icnv1.Command_OpenPeriod{OpenPeriod: &icnv1.OpenPeriod{Number: num}}}
+	case n < 97:
+		c = g.reportSignature()
 	case n < 98:
 		k := g.key()
 		c = &icnv1.Command{Cmd: &icnv1.Command_RegisterHubNode{RegisterHubNode: &icnv1.RegisterHubNode{
@@ -375,6 +379,27 @@ func (g *cmdGen) next() *icnv1.Command {
 		c = &icnv1.Command{} // empty command
 	}
 	return c
+}
+
+// reportSignature signs a closed (or not) period's report hash: mostly by
+// keys[0], the voter of the generated configuration, over the period's
+// one hash (so repeats agree), sometimes over another hash or by another key.
+func (g *cmdGen) reportSignature() *icnv1.Command {
+	p := 1 + uint64(g.r.IntN(int(g.period)+2))
+	h := sha256.Sum256(fmt.Appendf(nil, "report %d", p))
+	if g.r.IntN(6) == 0 {
+		h[0] ^= 1
+	}
+	k := g.keys[0]
+	if g.r.IntN(5) == 0 {
+		k = g.key()
+	}
+	sig := k.Sign(identity.TagReport, h[:])
+	if g.r.IntN(8) == 0 {
+		sig[0] ^= 1
+	}
+	return &icnv1.Command{Cmd: &icnv1.Command_AddReportSignature{AddReportSignature: &icnv1.AddReportSignature{
+		Period: p, ReportHash: h[:], Signer: string(k.DID()), Signature: sig}}}
 }
 
 // commands returns n commands: InitFederation, a bootstrap of registrations,
@@ -420,12 +445,13 @@ func (g *cmdGen) logs(n int) []*raft.Log {
 		l.Index = uint64(len(logs) + 1)
 		logs = append(logs, l)
 	}
-	confAt := 1 + g.r.IntN(len(cmds)-1)
+	confAt := 1 + g.r.IntN(max(len(cmds)/10, 1)) // early, so that later periods record its voter
 	badAt := 1 + g.r.IntN(len(cmds)-1)
 	for i := 0; i < len(cmds); {
 		if i >= confAt && confAt >= 0 {
 			add(&raft.Log{Type: raft.LogConfiguration, Term: 1, Data: raft.EncodeConfiguration(raft.Configuration{
-				Servers: []raft.Server{{Suffrage: raft.Voter, ID: "n1", Address: "127.0.0.1:7000"}}})})
+				Servers: []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(g.keys[0].DID()), Address: "127.0.0.1:7000"},
+					{Suffrage: raft.Nonvoter, ID: "n2", Address: "127.0.0.1:7001"}}})})
 			confAt = -1
 		}
 		if i >= badAt && badAt >= 0 {
@@ -907,5 +933,29 @@ func TestRestoreFailureKeepsState(t *testing.T) {
 	}
 	if stateHash(t, f) != before || f.AppliedIndex() != idx {
 		t.Fatal("a failed Restore changed the state")
+	}
+}
+
+// TestGeneratedSettlement checks that the generated logs exercise
+// settlement: closed periods with accepted and refused report signatures.
+func TestGeneratedSettlement(t *testing.T) {
+	t.Parallel()
+	g := newCmdGen(t, 5, 9)
+	f := newTestFSM(t)
+	f.ApplyBatch(g.logs(3000))
+	recs, err := f.SettlementPeriods()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signed, refused int
+	for _, r := range recs {
+		signed += len(r.GetSignatures())
+		refused += int(r.GetRefusedSignatures())
+		if len(r.GetHubNodes()) > 1 || r.GetQuorum() != uint32(len(r.GetHubNodes())) {
+			t.Fatalf("period %d: hub nodes %v quorum %d (the generated configuration has one voter)", r.GetNumber(), r.GetHubNodes(), r.GetQuorum())
+		}
+	}
+	if len(recs) < 2 || signed == 0 || refused == 0 {
+		t.Fatalf("%d closed periods, %d signatures, %d refused: the generator does not exercise settlement", len(recs), signed, refused)
 	}
 }

@@ -68,6 +68,8 @@ func NewServer(n *Node, operators []identity.DID) (*Server, error) {
 	icnv1.RegisterCreditServiceServer(s.grpc, &creditService{s: s})
 	icnv1.RegisterTransferServiceServer(s.grpc, &transferService{s: s})
 	icnv1.RegisterClusterServiceServer(s.grpc, &clusterService{s: s})
+	icnv1.RegisterSettlementServiceServer(s.grpc, &settlementService{s: s})
+	n.SetForward(s.forwardSignature)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	return s, nil
@@ -98,10 +100,17 @@ func (s *Server) authorize(ctx context.Context, req any, info *grpc.UnaryServerI
 	if err != nil {
 		return nil, status.Error(codes.Unauthenticated, "present a client certificate over your operator key (icn keygen)")
 	}
-	if !s.operators[did] && !s.n.acceptPeer(did) {
-		return nil, status.Errorf(codes.PermissionDenied, "%s is not an operator of this federation", did)
+	p := s.resolve(ctx, did)
+	switch {
+	case p.role == roleOperator || p.role == roleHubNode:
+	case p.role == roleParticipant && participantMethods[info.FullMethod]:
+	case p.role == roleParticipant:
+		return nil, status.Errorf(codes.PermissionDenied, "%s is a participant: it may read settlement periods, fetch its own proofs "+
+			"and confirm its own instructions, not call %s", p.did, info.FullMethod)
+	default:
+		return nil, status.Errorf(codes.PermissionDenied, "%s is not an operator of this federation", p.did)
 	}
-	return h(ctx, req)
+	return h(withPrincipal(ctx, p), req)
 }
 
 func callerDID(ctx context.Context) (identity.DID, error) {
@@ -221,6 +230,14 @@ var codeStatus = map[string]codes.Code{
 	CodeStale:              codes.FailedPrecondition,
 	CodePeriod:             codes.FailedPrecondition,
 	CodeAlreadyExists:      codes.AlreadyExists,
+	CodeUnknownPeriod:      codes.NotFound,
+	CodeUnknownInstruction: codes.NotFound,
+	CodeNotHubNode:         codes.PermissionDenied,
+	CodeBadSignature:       codes.InvalidArgument,
+	CodeReportMismatch:     codes.FailedPrecondition,
+	CodeNotFinal:           codes.FailedPrecondition,
+	CodeNotPaid:            codes.FailedPrecondition,
+	CodeWrongSigner:        codes.PermissionDenied,
 }
 
 // grpcError maps hub errors to gRPC status errors with clear messages.

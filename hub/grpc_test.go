@@ -67,6 +67,7 @@ func newGRPCCluster(t *testing.T) *grpcCluster {
 		}
 		cfg.Peers = peers
 		cfg.GRPCAddr = addrOf(cfg.Key.DID())
+		cfg.Forward = nil // report signatures go through the control plane
 	})
 	for i, nd := range g.nodes {
 		srv, err := NewServer(nd, []identity.DID{g.op.DID()})

@@ -82,6 +82,7 @@ func (c *testCluster) config(i int) Config {
 		Federation:       FederationConfig{DID: c.fed.DID(), Name: "test federation", Currencies: []money.Currency{money.Hours}},
 		HeartbeatTimeout: 200 * time.Millisecond, LeaderLease: 100 * time.Millisecond,
 		ExpireEvery: 20 * time.Millisecond, SnapshotInterval: 50 * time.Millisecond,
+		SignEvery: 20 * time.Millisecond, Forward: c.forwardToLeader,
 	}
 	if c.tune != nil {
 		c.tune(&cfg)
@@ -98,6 +99,23 @@ func (c *testCluster) start(i int) {
 	c.mu.Lock()
 	c.nodes[i] = n
 	c.mu.Unlock()
+}
+
+// forwardToLeader stands in for the control plane's forwarding: it runs a
+// follower's command on whichever running node leads.
+func (c *testCluster) forwardToLeader(ctx context.Context, cmd *icnv1.Command) (*icnv1.CommandResult, error) {
+	c.mu.Lock()
+	var l *Node
+	for _, n := range c.nodes {
+		if n != nil && n.IsLeader() {
+			l = n
+		}
+	}
+	c.mu.Unlock()
+	if l == nil {
+		return nil, ErrNotLeader
+	}
+	return l.Propose(ctx, cmd)
 }
 
 // stop closes node i (as a crash would, minus the disk: raft's files stay).

@@ -14,6 +14,10 @@ type Metrics struct {
 	batchSize      prometheus.Histogram
 	commands       prometheus.Counter
 	proposeLatency prometheus.Histogram
+	// Settlement report signatures this node submitted and had accepted,
+	// and those refused because its report differs from the signed one.
+	reportSignatures prometheus.Counter
+	reportMismatches prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -29,6 +33,10 @@ func newMetrics() *Metrics {
 			Help: "Commands applied to the state machine."}),
 		proposeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "icn_hub_command_latency_seconds",
 			Help: "Time from proposing a command on the leader to its result (commit + apply).", Buckets: buckets}),
+		reportSignatures: prometheus.NewCounter(prometheus.CounterOpts{Name: "icn_hub_report_signatures_total",
+			Help: "Settlement report signatures this node submitted and the cluster accepted."}),
+		reportMismatches: prometheus.NewCounter(prometheus.CounterOpts{Name: "icn_hub_report_mismatches_total",
+			Help: "This node's settlement reports refused because they differ from the signed report (divergent state: alert on any)."}),
 	}
 }
 
@@ -54,6 +62,7 @@ func (n *Node) Collectors() []prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
 	}
 	return []prometheus.Collector{m.raftState, m.applyLatency, m.batchSize, m.commands, m.proposeLatency,
+		m.reportSignatures, m.reportMismatches,
 		idx("icn_hub_raft_applied_index", "Last log index applied to the state machine.", n.fsm.AppliedIndex),
 		idx("icn_hub_raft_commit_index", "Last log index known committed.", n.raft.CommitIndex),
 		idx("icn_hub_raft_term", "Current raft term.", n.raft.CurrentTerm),

@@ -73,6 +73,17 @@ type Config struct {
 	MaxInflight       int           // batches proposed and not yet applied (default 4)
 	ExpireEvery       time.Duration // how often the leader expires due transfers (default 1s)
 
+	// Settlement is when periods close (run by the leader) and when
+	// instructions are due.
+	Settlement SettlementConfig
+	// SignEvery is how often the node looks for closed periods whose
+	// report it has not signed yet (default 1s).
+	SignEvery time.Duration
+	// Forward sends this node's own commands (report signatures) to the
+	// leader when it is a follower; nil: NewServer's gRPC forwarder (tests
+	// without a control plane set it).
+	Forward ForwardFunc
+
 	Logger *slog.Logger
 }
 
@@ -86,6 +97,7 @@ func (c *Config) defaults() {
 	setDefault(&c.HeartbeatTimeout, time.Second)
 	setDefault(&c.LeaderLease, c.HeartbeatTimeout/2) // raft requires lease <= heartbeat
 	setDefault(&c.ExpireEvery, time.Second)
+	setDefault(&c.SignEvery, time.Second)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
 	}
@@ -119,6 +131,10 @@ type Node struct {
 	notifyC     chan bool
 
 	metrics  *Metrics
+	reports  *reports
+	sched    schedule // nil: periods close only on command
+	fwdMu    sync.Mutex
+	forward  ForwardFunc
 	stop     chan struct{}
 	raftDone chan struct{} // closed once raft has shut down
 	wg       sync.WaitGroup
@@ -142,19 +158,26 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Key == nil {
 		return nil, errors.New("hub: a node key is required")
 	}
+	sched, err := cfg.Settlement.parseSchedule()
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("hub data dir: %w", err)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, proposeC: make(chan *proposal, 4*cfg.MaxBatch),
 		inflight: make(chan struct{}, cfg.MaxInflight), notifyC: make(chan bool, 16),
-		metrics: newMetrics(), stop: make(chan struct{}), raftDone: make(chan struct{})}
+		metrics: newMetrics(), stop: make(chan struct{}), raftDone: make(chan struct{}),
+		sched: sched, forward: cfg.Forward}
 	if err := n.open(); err != nil {
 		n.closeStores()
 		return nil, err
 	}
-	n.wg.Add(2)
+	n.reports = newReports(n.fsm)
+	n.wg.Add(3)
 	go n.batchLoop()
 	go n.leaderLoop()
+	go n.signLoop()
 	return n, nil
 }
 
@@ -494,6 +517,7 @@ func (n *Node) lead(ctx context.Context) {
 	for {
 		select {
 		case <-t.C:
+			n.closeIfDue(ctx, time.Now())
 			if at, ok := n.fsm.nextExpiry(); ok && at <= time.Now().UnixNano() {
 				if _, err := n.Propose(ctx, &icnv1.Command{Cmd: &icnv1.Command_ExpireTransfers{ExpireTransfers: &icnv1.ExpireTransfers{}}}); err != nil {
 					n.log.Warn("expire transfers", "err", err)

@@ -33,6 +33,7 @@ type memState struct {
 	Participants [][]byte       `json:"participants"`
 	Caps         []capState     `json:"caps"`
 	Nodes        [][]byte       `json:"nodes"`
+	Voters       []identity.DID `json:"voters,omitempty"`
 	Requests     []requestState `json:"requests"`
 	Book         bookState      `json:"book"`
 }
@@ -43,6 +44,7 @@ type fedState struct {
 	MinTrust   trust.Weight     `json:"min_trust"`
 	MaxHops    int              `json:"max_hops"`
 	Currencies []money.Currency `json:"currencies"`
+	InitAt     int64            `json:"init_at,omitempty"`
 }
 
 type capState struct {
@@ -79,7 +81,7 @@ func mustMarshal(m proto.Message) []byte {
 func (s *state) encodeMem() ([]byte, error) {
 	m := memState{Participants: [][]byte{}, Caps: []capState{}, Nodes: [][]byte{}, Requests: []requestState{}}
 	if s.fed != nil {
-		fs := &fedState{DID: s.fed.DID, Name: s.fed.Name, MinTrust: s.fed.MinTrust, MaxHops: s.fed.MaxHops}
+		fs := &fedState{DID: s.fed.DID, Name: s.fed.Name, MinTrust: s.fed.MinTrust, MaxHops: s.fed.MaxHops, InitAt: s.fed.InitAt}
 		for _, c := range s.fed.Currencies {
 			fs.Currencies = append(fs.Currencies, c)
 		}
@@ -106,6 +108,7 @@ func (s *state) encodeMem() ([]byte, error) {
 	for _, d := range dids {
 		m.Nodes = append(m.Nodes, mustMarshal(s.nodes[identity.DID(d)]))
 	}
+	m.Voters = s.voters
 	for _, id := range s.reqs.ids() {
 		m.Requests = append(m.Requests, requestState{id, mustMarshal(s.reqs.res[id])})
 	}
@@ -132,7 +135,7 @@ func decodeMem(b []byte, rec *boltStore, db *bolt.DB) (*state, money.Currencies,
 		for _, c := range fs.Currencies {
 			curs[c.Code] = c
 		}
-		s.fed = &federation{DID: fs.DID, Name: fs.Name, MinTrust: fs.MinTrust, MaxHops: fs.MaxHops, Currencies: curs}
+		s.fed = &federation{DID: fs.DID, Name: fs.Name, MinTrust: fs.MinTrust, MaxHops: fs.MaxHops, Currencies: curs, InitAt: fs.InitAt}
 		s.graph.SetMaxHops(fs.MaxHops)
 	}
 	for _, pb := range m.Participants {
@@ -152,6 +155,7 @@ func decodeMem(b []byte, rec *boltStore, db *bolt.DB) (*state, money.Currencies,
 		}
 		s.nodes[identity.DID(n.Did)] = n
 	}
+	s.voters = m.Voters
 	for _, r := range m.Requests {
 		res := &icnv1.CommandResult{}
 		if err := proto.Unmarshal(r.Result, res); err != nil {
@@ -387,7 +391,7 @@ func (f *FSM) StateHash() ([32]byte, error) {
 	h := sha256.New()
 	h.Write(mem)
 	err = f.db.View(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketTransfers, bucketTrust, bucketPeriods} {
+		for _, b := range [][]byte{bucketTransfers, bucketTrust, bucketPeriods, bucketPeriodTransfers, bucketSettlements, bucketInstructions} {
 			h.Write(b)
 			err := tx.Bucket(b).ForEach(func(k, v []byte) error {
 				var l [8]byte

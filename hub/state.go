@@ -28,6 +28,7 @@ type federation struct {
 	MinTrust   trust.Weight
 	MaxHops    int
 	Currencies money.Currencies
+	InitAt     int64 // when InitFederation applied: period 1's effective opening
 }
 
 type capKey struct {
@@ -45,6 +46,9 @@ type state struct {
 	book  *clearing.Book
 	nodes map[identity.DID]*icnv1.RegisterHubNode
 	reqs  *requestCache
+	// voters are the voting servers of the latest raft configuration
+	// applied (in DID order): the hub nodes whose report signatures count.
+	voters []identity.DID
 }
 
 func newState(rec clearing.Records) *state {
@@ -64,6 +68,7 @@ type store interface {
 	clearing.Records
 	PutTrust(e *icnv1.TrustEdge) error
 	PutPeriod(p clearing.PeriodSummary) error
+	settlementStore
 }
 
 // apply runs one command. A refused command is a result with an error code;
@@ -92,7 +97,7 @@ func (s *state) dispatch(st store, cmd *icnv1.Command) (*icnv1.CommandResult, er
 	at := cmd.GetAtUnixNano()
 	switch c := cmd.Cmd.(type) {
 	case *icnv1.Command_InitFederation:
-		return s.initFederation(c.InitFederation)
+		return s.initFederation(c.InitFederation, at)
 	case *icnv1.Command_RegisterParticipant:
 		return s.register(c.RegisterParticipant, at)
 	case *icnv1.Command_UpdateParticipant:
@@ -119,11 +124,17 @@ func (s *state) dispatch(st store, cmd *icnv1.Command) (*icnv1.CommandResult, er
 		return s.openPeriod(st, c.OpenPeriod, at)
 	case *icnv1.Command_RegisterHubNode:
 		return s.registerNode(c.RegisterHubNode)
+	case *icnv1.Command_AddReportSignature:
+		return s.addReportSignature(st, c.AddReportSignature)
+	case *icnv1.Command_MarkInstructionPaid:
+		return s.confirmInstruction(st, settlementKindPaid, c.MarkInstructionPaid.GetConfirmation(), at)
+	case *icnv1.Command_ConfirmInstructionReceipt:
+		return s.confirmInstruction(st, settlementKindReceived, c.ConfirmInstructionReceipt.GetConfirmation(), at)
 	}
 	return nil, refuse(CodeInvalidArgument, "empty or unknown command")
 }
 
-func (s *state) initFederation(c *icnv1.InitFederation) (*icnv1.CommandResult, error) {
+func (s *state) initFederation(c *icnv1.InitFederation, at int64) (*icnv1.CommandResult, error) {
 	if s.fed != nil {
 		return &icnv1.CommandResult{Repeat: true}, nil
 	}
@@ -155,7 +166,7 @@ func (s *state) initFederation(c *icnv1.InitFederation) (*icnv1.CommandResult, e
 	if len(curs) == 0 {
 		curs = money.DefaultCurrencies()
 	}
-	s.fed = &federation{DID: did, Name: c.GetName(), MinTrust: min, MaxHops: hops, Currencies: curs}
+	s.fed = &federation{DID: did, Name: c.GetName(), MinTrust: min, MaxHops: hops, Currencies: curs, InitAt: at}
 	s.graph.SetMaxHops(hops)
 	return &icnv1.CommandResult{}, nil
 }
@@ -374,7 +385,13 @@ func (s *state) openPeriod(st store, c *icnv1.OpenPeriod, at int64) (*icnv1.Comm
 	if err != nil {
 		return nil, err
 	}
-	return &icnv1.CommandResult{}, st.PutPeriod(sum)
+	if err := st.PutPeriod(sum); err != nil {
+		return nil, err
+	}
+	if err := s.recordSettlement(st, sum, c.GetDeadlineAfterNanos()); err != nil {
+		return nil, err
+	}
+	return &icnv1.CommandResult{ClosedPeriod: sum.Number}, nil
 }
 
 func (s *state) registerNode(c *icnv1.RegisterHubNode) (*icnv1.CommandResult, error) {

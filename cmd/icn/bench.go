@@ -30,7 +30,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Load-test the whole system and report throughput and latency",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchCoopCmd(), newBenchHubCmd(), newBenchCrossCmd())
+	cmd.AddCommand(newBenchCoopCmd(), newBenchHubCmd(), newBenchCrossCmd(), newBenchNettingCmd())
 	return cmd
 }
 

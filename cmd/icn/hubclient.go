@@ -44,6 +44,7 @@ type hubOpts struct {
 	keyFile string
 	timeout time.Duration
 	output  string
+	csv     bool // the group also prints csv
 }
 
 // addFlags registers the shared flags as persistent flags of a command group.
@@ -53,7 +54,11 @@ func (o *hubOpts) addFlags(cmd *cobra.Command) {
 	pf.StringVar(&o.hubDIDs, "hub-did", "", "DID of the hub nodes' keys (comma-separated for several): the server must present one of them (env "+envHubDID+")")
 	pf.StringVar(&o.keyFile, "key", "", "operator key file (icn keygen), presented as the TLS client certificate (env "+envKey+")")
 	pf.DurationVar(&o.timeout, "timeout", 10*time.Second, "time limit for the command, retries included")
-	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	formats := "table or json"
+	if o.csv {
+		formats = "table, json or csv"
+	}
+	pf.StringVarP(&o.output, "output", "o", "table", "output format: "+formats)
 }
 
 // hubClient is a connection to a hub cluster's control plane.
@@ -113,7 +118,13 @@ func orEnv(v, env string) string {
 
 // checkOutput validates --output; called before anything is sent.
 func (o *hubOpts) checkOutput() error {
+	if o.csv && o.output == "csv" {
+		return nil
+	}
 	if o.output != "table" && o.output != "json" {
+		if o.csv {
+			return fmt.Errorf("--output must be table, json or csv, not %q", o.output)
+		}
 		return fmt.Errorf("--output must be table or json, not %q", o.output)
 	}
 	return nil

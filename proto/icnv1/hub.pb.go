@@ -975,11 +975,18 @@ func (*ExpireTransfers) Descriptor() ([]byte, []int) {
 }
 
 // OpenPeriod closes the current settlement period and opens the next.
+// The leader proposes it on the hub.toml schedule or on an operator's
+// `icn settlement close`; the request id ("close-period-N") and the number
+// check make a retry harmless.
 type OpenPeriod struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Number        uint64                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Number uint64                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	// How long after the close the closed period's instructions are due
+	// (nanoseconds; 0: no deadline), from the proposing leader's
+	// [settlement] deadline; the due time is fixed in the period's record.
+	DeadlineAfterNanos int64 `protobuf:"varint,2,opt,name=deadline_after_nanos,json=deadlineAfterNanos,proto3" json:"deadline_after_nanos,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *OpenPeriod) Reset() {
@@ -1019,6 +1026,179 @@ func (x *OpenPeriod) GetNumber() uint64 {
 	return 0
 }
 
+func (x *OpenPeriod) GetDeadlineAfterNanos() int64 {
+	if x != nil {
+		return x.DeadlineAfterNanos
+	}
+	return 0
+}
+
+// AddReportSignature records a hub node's Ed25519 signature over the report
+// hash of a closed period (identity.TagReport). Every voting node builds
+// the report from its own state and submits its signature through the
+// leader; the first accepted signature fixes the period's report hash and
+// a signature over a different hash is refused (divergent state).
+type AddReportSignature struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Period        uint64                 `protobuf:"varint,1,opt,name=period,proto3" json:"period,omitempty"`
+	ReportHash    []byte                 `protobuf:"bytes,2,opt,name=report_hash,json=reportHash,proto3" json:"report_hash,omitempty"`
+	Signer        string                 `protobuf:"bytes,3,opt,name=signer,proto3" json:"signer,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddReportSignature) Reset() {
+	*x = AddReportSignature{}
+	mi := &file_icn_v1_hub_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddReportSignature) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddReportSignature) ProtoMessage() {}
+
+func (x *AddReportSignature) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_hub_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddReportSignature.ProtoReflect.Descriptor instead.
+func (*AddReportSignature) Descriptor() ([]byte, []int) {
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AddReportSignature) GetPeriod() uint64 {
+	if x != nil {
+		return x.Period
+	}
+	return 0
+}
+
+func (x *AddReportSignature) GetReportHash() []byte {
+	if x != nil {
+		return x.ReportHash
+	}
+	return nil
+}
+
+func (x *AddReportSignature) GetSigner() string {
+	if x != nil {
+		return x.Signer
+	}
+	return ""
+}
+
+func (x *AddReportSignature) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// MarkInstructionPaid records the payer's signed statement that it paid a
+// settlement instruction (payload per settlement.Confirmation, kind "paid",
+// signed with identity.TagSettlementConfirmation by the payer's DID key).
+type MarkInstructionPaid struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Confirmation  *SignedMessage         `protobuf:"bytes,1,opt,name=confirmation,proto3" json:"confirmation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkInstructionPaid) Reset() {
+	*x = MarkInstructionPaid{}
+	mi := &file_icn_v1_hub_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkInstructionPaid) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkInstructionPaid) ProtoMessage() {}
+
+func (x *MarkInstructionPaid) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_hub_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkInstructionPaid.ProtoReflect.Descriptor instead.
+func (*MarkInstructionPaid) Descriptor() ([]byte, []int) {
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MarkInstructionPaid) GetConfirmation() *SignedMessage {
+	if x != nil {
+		return x.Confirmation
+	}
+	return nil
+}
+
+// ConfirmInstructionReceipt records the payee's signed confirmation that it
+// received a paid instruction (settlement.Confirmation, kind "received").
+type ConfirmInstructionReceipt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Confirmation  *SignedMessage         `protobuf:"bytes,1,opt,name=confirmation,proto3" json:"confirmation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmInstructionReceipt) Reset() {
+	*x = ConfirmInstructionReceipt{}
+	mi := &file_icn_v1_hub_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmInstructionReceipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmInstructionReceipt) ProtoMessage() {}
+
+func (x *ConfirmInstructionReceipt) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_hub_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmInstructionReceipt.ProtoReflect.Descriptor instead.
+func (*ConfirmInstructionReceipt) Descriptor() ([]byte, []int) {
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ConfirmInstructionReceipt) GetConfirmation() *SignedMessage {
+	if x != nil {
+		return x.Confirmation
+	}
+	return nil
+}
+
 // RegisterHubNode records where a hub node serves its control plane, so
 // followers can forward requests to the leader.
 type RegisterHubNode struct {
@@ -1032,7 +1212,7 @@ type RegisterHubNode struct {
 
 func (x *RegisterHubNode) Reset() {
 	*x = RegisterHubNode{}
-	mi := &file_icn_v1_hub_proto_msgTypes[14]
+	mi := &file_icn_v1_hub_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1224,7 @@ func (x *RegisterHubNode) String() string {
 func (*RegisterHubNode) ProtoMessage() {}
 
 func (x *RegisterHubNode) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[14]
+	mi := &file_icn_v1_hub_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1057,7 +1237,7 @@ func (x *RegisterHubNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterHubNode.ProtoReflect.Descriptor instead.
 func (*RegisterHubNode) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{14}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RegisterHubNode) GetDid() string {
@@ -1103,6 +1283,9 @@ type Command struct {
 	//	*Command_ExpireTransfers
 	//	*Command_OpenPeriod
 	//	*Command_RegisterHubNode
+	//	*Command_AddReportSignature
+	//	*Command_MarkInstructionPaid
+	//	*Command_ConfirmInstructionReceipt
 	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1110,7 +1293,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_icn_v1_hub_proto_msgTypes[15]
+	mi := &file_icn_v1_hub_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1305,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[15]
+	mi := &file_icn_v1_hub_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1318,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{15}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Command) GetRequestId() string {
@@ -1267,6 +1450,33 @@ func (x *Command) GetRegisterHubNode() *RegisterHubNode {
 	return nil
 }
 
+func (x *Command) GetAddReportSignature() *AddReportSignature {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_AddReportSignature); ok {
+			return x.AddReportSignature
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetMarkInstructionPaid() *MarkInstructionPaid {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_MarkInstructionPaid); ok {
+			return x.MarkInstructionPaid
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetConfirmInstructionReceipt() *ConfirmInstructionReceipt {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_ConfirmInstructionReceipt); ok {
+			return x.ConfirmInstructionReceipt
+		}
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -1319,6 +1529,18 @@ type Command_RegisterHubNode struct {
 	RegisterHubNode *RegisterHubNode `protobuf:"bytes,21,opt,name=register_hub_node,json=registerHubNode,proto3,oneof"`
 }
 
+type Command_AddReportSignature struct {
+	AddReportSignature *AddReportSignature `protobuf:"bytes,22,opt,name=add_report_signature,json=addReportSignature,proto3,oneof"`
+}
+
+type Command_MarkInstructionPaid struct {
+	MarkInstructionPaid *MarkInstructionPaid `protobuf:"bytes,23,opt,name=mark_instruction_paid,json=markInstructionPaid,proto3,oneof"`
+}
+
+type Command_ConfirmInstructionReceipt struct {
+	ConfirmInstructionReceipt *ConfirmInstructionReceipt `protobuf:"bytes,24,opt,name=confirm_instruction_receipt,json=confirmInstructionReceipt,proto3,oneof"`
+}
+
 func (*Command_InitFederation) isCommand_Cmd() {}
 
 func (*Command_RegisterParticipant) isCommand_Cmd() {}
@@ -1343,6 +1565,12 @@ func (*Command_OpenPeriod) isCommand_Cmd() {}
 
 func (*Command_RegisterHubNode) isCommand_Cmd() {}
 
+func (*Command_AddReportSignature) isCommand_Cmd() {}
+
+func (*Command_MarkInstructionPaid) isCommand_Cmd() {}
+
+func (*Command_ConfirmInstructionReceipt) isCommand_Cmd() {}
+
 // CommandBatch is one Raft log entry: the leader packs concurrent commands.
 type CommandBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1353,7 +1581,7 @@ type CommandBatch struct {
 
 func (x *CommandBatch) Reset() {
 	*x = CommandBatch{}
-	mi := &file_icn_v1_hub_proto_msgTypes[16]
+	mi := &file_icn_v1_hub_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1593,7 @@ func (x *CommandBatch) String() string {
 func (*CommandBatch) ProtoMessage() {}
 
 func (x *CommandBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[16]
+	mi := &file_icn_v1_hub_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1606,7 @@ func (x *CommandBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandBatch.ProtoReflect.Descriptor instead.
 func (*CommandBatch) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{16}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CommandBatch) GetCommands() []*Command {
@@ -1402,14 +1630,18 @@ type CommandResult struct {
 	TrustEdge    *TrustEdge    `protobuf:"bytes,6,opt,name=trust_edge,json=trustEdge,proto3" json:"trust_edge,omitempty"`
 	CreditPolicy *CreditPolicy `protobuf:"bytes,7,opt,name=credit_policy,json=creditPolicy,proto3" json:"credit_policy,omitempty"`
 	// Transfers aborted by ExpireTransfers.
-	Expired       []*Transfer `protobuf:"bytes,8,rep,name=expired,proto3" json:"expired,omitempty"`
+	Expired []*Transfer `protobuf:"bytes,8,rep,name=expired,proto3" json:"expired,omitempty"`
+	// The period closed by OpenPeriod.
+	ClosedPeriod uint64 `protobuf:"varint,9,opt,name=closed_period,json=closedPeriod,proto3" json:"closed_period,omitempty"`
+	// The instruction after MarkInstructionPaid or ConfirmInstructionReceipt.
+	Instruction   *SettlementInstruction `protobuf:"bytes,10,opt,name=instruction,proto3" json:"instruction,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_icn_v1_hub_proto_msgTypes[17]
+	mi := &file_icn_v1_hub_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1653,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[17]
+	mi := &file_icn_v1_hub_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1666,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{17}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CommandResult) GetErrorCode() string {
@@ -1493,6 +1725,20 @@ func (x *CommandResult) GetExpired() []*Transfer {
 	return nil
 }
 
+func (x *CommandResult) GetClosedPeriod() uint64 {
+	if x != nil {
+		return x.ClosedPeriod
+	}
+	return 0
+}
+
+func (x *CommandResult) GetInstruction() *SettlementInstruction {
+	if x != nil {
+		return x.Instruction
+	}
+	return nil
+}
+
 // Transfer is one hop of a payment as the hub's clearing book records it.
 type Transfer struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -1516,7 +1762,7 @@ type Transfer struct {
 
 func (x *Transfer) Reset() {
 	*x = Transfer{}
-	mi := &file_icn_v1_hub_proto_msgTypes[18]
+	mi := &file_icn_v1_hub_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1774,7 @@ func (x *Transfer) String() string {
 func (*Transfer) ProtoMessage() {}
 
 func (x *Transfer) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[18]
+	mi := &file_icn_v1_hub_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1787,7 @@ func (x *Transfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
 func (*Transfer) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{18}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Transfer) GetId() string {
@@ -1649,7 +1895,7 @@ type TrustEdge struct {
 
 func (x *TrustEdge) Reset() {
 	*x = TrustEdge{}
-	mi := &file_icn_v1_hub_proto_msgTypes[19]
+	mi := &file_icn_v1_hub_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +1907,7 @@ func (x *TrustEdge) String() string {
 func (*TrustEdge) ProtoMessage() {}
 
 func (x *TrustEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[19]
+	mi := &file_icn_v1_hub_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +1920,7 @@ func (x *TrustEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustEdge.ProtoReflect.Descriptor instead.
 func (*TrustEdge) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{19}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TrustEdge) GetFrom() string {
@@ -1735,7 +1981,7 @@ type CreditPolicy struct {
 
 func (x *CreditPolicy) Reset() {
 	*x = CreditPolicy{}
-	mi := &file_icn_v1_hub_proto_msgTypes[20]
+	mi := &file_icn_v1_hub_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1993,7 @@ func (x *CreditPolicy) String() string {
 func (*CreditPolicy) ProtoMessage() {}
 
 func (x *CreditPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[20]
+	mi := &file_icn_v1_hub_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +2006,7 @@ func (x *CreditPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreditPolicy.ProtoReflect.Descriptor instead.
 func (*CreditPolicy) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{20}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreditPolicy) GetDid() string {
@@ -1833,6 +2079,375 @@ func (x *CreditPolicy) GetCarried() string {
 	return ""
 }
 
+// SettlementPeriod is the settlement record of a closed period, as the
+// state machine keeps it (the report itself is rebuilt from the period's
+// committed transfers by each node; only its hash is replicated).
+type SettlementPeriod struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Number           uint64                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	OpenedAtUnixNano int64                  `protobuf:"varint,2,opt,name=opened_at_unix_nano,json=openedAtUnixNano,proto3" json:"opened_at_unix_nano,omitempty"`
+	ClosedAtUnixNano int64                  `protobuf:"varint,3,opt,name=closed_at_unix_nano,json=closedAtUnixNano,proto3" json:"closed_at_unix_nano,omitempty"`
+	DeadlineUnixNano int64                  `protobuf:"varint,4,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
+	// Voting hub nodes when the period closed, in DID order; quorum is a
+	// majority of them.
+	HubNodes []string `protobuf:"bytes,5,rep,name=hub_nodes,json=hubNodes,proto3" json:"hub_nodes,omitempty"`
+	Quorum   uint32   `protobuf:"varint,6,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	// SHA-256 of the canonical report, fixed by the first accepted signature.
+	ReportHash []byte `protobuf:"bytes,7,opt,name=report_hash,json=reportHash,proto3" json:"report_hash,omitempty"`
+	// Accepted hub node signatures, in the order they were applied.
+	Signatures   []*ReportSignature `protobuf:"bytes,8,rep,name=signatures,proto3" json:"signatures,omitempty"`
+	Transfers    uint32             `protobuf:"varint,9,opt,name=transfers,proto3" json:"transfers,omitempty"`
+	Instructions uint32             `protobuf:"varint,10,opt,name=instructions,proto3" json:"instructions,omitempty"`
+	Paid         uint32             `protobuf:"varint,11,opt,name=paid,proto3" json:"paid,omitempty"`
+	Confirmed    uint32             `protobuf:"varint,12,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
+	// Signatures refused because they were over a different hash.
+	RefusedSignatures uint32 `protobuf:"varint,13,opt,name=refused_signatures,json=refusedSignatures,proto3" json:"refused_signatures,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SettlementPeriod) Reset() {
+	*x = SettlementPeriod{}
+	mi := &file_icn_v1_hub_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettlementPeriod) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettlementPeriod) ProtoMessage() {}
+
+func (x *SettlementPeriod) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_hub_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettlementPeriod.ProtoReflect.Descriptor instead.
+func (*SettlementPeriod) Descriptor() ([]byte, []int) {
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SettlementPeriod) GetNumber() uint64 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *SettlementPeriod) GetOpenedAtUnixNano() int64 {
+	if x != nil {
+		return x.OpenedAtUnixNano
+	}
+	return 0
+}
+
+func (x *SettlementPeriod) GetClosedAtUnixNano() int64 {
+	if x != nil {
+		return x.ClosedAtUnixNano
+	}
+	return 0
+}
+
+func (x *SettlementPeriod) GetDeadlineUnixNano() int64 {
+	if x != nil {
+		return x.DeadlineUnixNano
+	}
+	return 0
+}
+
+func (x *SettlementPeriod) GetHubNodes() []string {
+	if x != nil {
+		return x.HubNodes
+	}
+	return nil
+}
+
+func (x *SettlementPeriod) GetQuorum() uint32 {
+	if x != nil {
+		return x.Quorum
+	}
+	return 0
+}
+
+func (x *SettlementPeriod) GetReportHash() []byte {
+	if x != nil {
+		return x.ReportHash
+	}
+	return nil
+}
+
+func (x *SettlementPeriod) GetSignatures() []*ReportSignature {
+	if x != nil {
+		return x.Signatures
+	}
+	return nil
+}
+
+func (x *SettlementPeriod) GetTransfers() uint32 {
+	if x != nil {
+		return x.Transfers
+	}
+	return 0
+}
+
+func (x *SettlementPeriod) GetInstructions() uint32 {
+	if x != nil {
+		return x.Instructions
+	}
+	return 0
+}
+
+func (x *SettlementPeriod) GetPaid() uint32 {
+	if x != nil {
+		return x.Paid
+	}
+	return 0
+}
+
+func (x *SettlementPeriod) GetConfirmed() uint32 {
+	if x != nil {
+		return x.Confirmed
+	}
+	return 0
+}
+
+func (x *SettlementPeriod) GetRefusedSignatures() uint32 {
+	if x != nil {
+		return x.RefusedSignatures
+	}
+	return 0
+}
+
+type ReportSignature struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Signer        string                 `protobuf:"bytes,1,opt,name=signer,proto3" json:"signer,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportSignature) Reset() {
+	*x = ReportSignature{}
+	mi := &file_icn_v1_hub_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportSignature) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportSignature) ProtoMessage() {}
+
+func (x *ReportSignature) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_hub_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportSignature.ProtoReflect.Descriptor instead.
+func (*ReportSignature) Descriptor() ([]byte, []int) {
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ReportSignature) GetSigner() string {
+	if x != nil {
+		return x.Signer
+	}
+	return ""
+}
+
+func (x *ReportSignature) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// SettlementInstruction is one instruction of a closed period and how far
+// it has got. The state machine derives the instructions at close from the
+// period's positions (settlement.Instructions), the same list the report holds.
+type SettlementInstruction struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Period              uint64                 `protobuf:"varint,1,opt,name=period,proto3" json:"period,omitempty"`
+	Index               uint32                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	Currency            string                 `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	From                string                 `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	To                  string                 `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	AmountUnits         int64                  `protobuf:"varint,6,opt,name=amount_units,json=amountUnits,proto3" json:"amount_units,omitempty"`
+	Amount              string                 `protobuf:"bytes,7,opt,name=amount,proto3" json:"amount,omitempty"`
+	Paid                bool                   `protobuf:"varint,8,opt,name=paid,proto3" json:"paid,omitempty"`
+	PaidAtUnixNano      int64                  `protobuf:"varint,9,opt,name=paid_at_unix_nano,json=paidAtUnixNano,proto3" json:"paid_at_unix_nano,omitempty"`
+	Method              string                 `protobuf:"bytes,10,opt,name=method,proto3" json:"method,omitempty"`
+	Reference           string                 `protobuf:"bytes,11,opt,name=reference,proto3" json:"reference,omitempty"`
+	Confirmed           bool                   `protobuf:"varint,12,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
+	ConfirmedAtUnixNano int64                  `protobuf:"varint,13,opt,name=confirmed_at_unix_nano,json=confirmedAtUnixNano,proto3" json:"confirmed_at_unix_nano,omitempty"`
+	// The signed statements that paid and confirmed it.
+	PaidBy      *SignedMessage `protobuf:"bytes,14,opt,name=paid_by,json=paidBy,proto3" json:"paid_by,omitempty"`
+	ConfirmedBy *SignedMessage `protobuf:"bytes,15,opt,name=confirmed_by,json=confirmedBy,proto3" json:"confirmed_by,omitempty"`
+	// Not confirmed by the deadline; computed when read, never stored.
+	Overdue       bool `protobuf:"varint,16,opt,name=overdue,proto3" json:"overdue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettlementInstruction) Reset() {
+	*x = SettlementInstruction{}
+	mi := &file_icn_v1_hub_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettlementInstruction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettlementInstruction) ProtoMessage() {}
+
+func (x *SettlementInstruction) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_hub_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettlementInstruction.ProtoReflect.Descriptor instead.
+func (*SettlementInstruction) Descriptor() ([]byte, []int) {
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SettlementInstruction) GetPeriod() uint64 {
+	if x != nil {
+		return x.Period
+	}
+	return 0
+}
+
+func (x *SettlementInstruction) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SettlementInstruction) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *SettlementInstruction) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SettlementInstruction) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *SettlementInstruction) GetAmountUnits() int64 {
+	if x != nil {
+		return x.AmountUnits
+	}
+	return 0
+}
+
+func (x *SettlementInstruction) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *SettlementInstruction) GetPaid() bool {
+	if x != nil {
+		return x.Paid
+	}
+	return false
+}
+
+func (x *SettlementInstruction) GetPaidAtUnixNano() int64 {
+	if x != nil {
+		return x.PaidAtUnixNano
+	}
+	return 0
+}
+
+func (x *SettlementInstruction) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *SettlementInstruction) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
+func (x *SettlementInstruction) GetConfirmed() bool {
+	if x != nil {
+		return x.Confirmed
+	}
+	return false
+}
+
+func (x *SettlementInstruction) GetConfirmedAtUnixNano() int64 {
+	if x != nil {
+		return x.ConfirmedAtUnixNano
+	}
+	return 0
+}
+
+func (x *SettlementInstruction) GetPaidBy() *SignedMessage {
+	if x != nil {
+		return x.PaidBy
+	}
+	return nil
+}
+
+func (x *SettlementInstruction) GetConfirmedBy() *SignedMessage {
+	if x != nil {
+		return x.ConfirmedBy
+	}
+	return nil
+}
+
+func (x *SettlementInstruction) GetOverdue() bool {
+	if x != nil {
+		return x.Overdue
+	}
+	return false
+}
+
 type RegisterParticipantRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Did           string                 `protobuf:"bytes,1,opt,name=did,proto3" json:"did,omitempty"`
@@ -1845,7 +2460,7 @@ type RegisterParticipantRequest struct {
 
 func (x *RegisterParticipantRequest) Reset() {
 	*x = RegisterParticipantRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[21]
+	mi := &file_icn_v1_hub_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +2472,7 @@ func (x *RegisterParticipantRequest) String() string {
 func (*RegisterParticipantRequest) ProtoMessage() {}
 
 func (x *RegisterParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[21]
+	mi := &file_icn_v1_hub_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +2485,7 @@ func (x *RegisterParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterParticipantRequest.ProtoReflect.Descriptor instead.
 func (*RegisterParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{21}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RegisterParticipantRequest) GetDid() string {
@@ -1912,7 +2527,7 @@ type GetParticipantRequest struct {
 
 func (x *GetParticipantRequest) Reset() {
 	*x = GetParticipantRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[22]
+	mi := &file_icn_v1_hub_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +2539,7 @@ func (x *GetParticipantRequest) String() string {
 func (*GetParticipantRequest) ProtoMessage() {}
 
 func (x *GetParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[22]
+	mi := &file_icn_v1_hub_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +2552,7 @@ func (x *GetParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetParticipantRequest.ProtoReflect.Descriptor instead.
 func (*GetParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{22}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetParticipantRequest) GetDid() string {
@@ -1963,7 +2578,7 @@ type ListParticipantsRequest struct {
 
 func (x *ListParticipantsRequest) Reset() {
 	*x = ListParticipantsRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[23]
+	mi := &file_icn_v1_hub_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2590,7 @@ func (x *ListParticipantsRequest) String() string {
 func (*ListParticipantsRequest) ProtoMessage() {}
 
 func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[23]
+	mi := &file_icn_v1_hub_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2603,7 @@ func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsRequest.ProtoReflect.Descriptor instead.
 func (*ListParticipantsRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{23}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListParticipantsRequest) GetStale() bool {
@@ -2007,7 +2622,7 @@ type ListParticipantsResponse struct {
 
 func (x *ListParticipantsResponse) Reset() {
 	*x = ListParticipantsResponse{}
-	mi := &file_icn_v1_hub_proto_msgTypes[24]
+	mi := &file_icn_v1_hub_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2634,7 @@ func (x *ListParticipantsResponse) String() string {
 func (*ListParticipantsResponse) ProtoMessage() {}
 
 func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[24]
+	mi := &file_icn_v1_hub_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2647,7 @@ func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsResponse.ProtoReflect.Descriptor instead.
 func (*ListParticipantsResponse) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{24}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListParticipantsResponse) GetParticipants() []*Participant {
@@ -2054,7 +2669,7 @@ type SetParticipantStatusRequest struct {
 
 func (x *SetParticipantStatusRequest) Reset() {
 	*x = SetParticipantStatusRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[25]
+	mi := &file_icn_v1_hub_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2681,7 @@ func (x *SetParticipantStatusRequest) String() string {
 func (*SetParticipantStatusRequest) ProtoMessage() {}
 
 func (x *SetParticipantStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[25]
+	mi := &file_icn_v1_hub_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2694,7 @@ func (x *SetParticipantStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetParticipantStatusRequest.ProtoReflect.Descriptor instead.
 func (*SetParticipantStatusRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{25}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetParticipantStatusRequest) GetDid() string {
@@ -2118,7 +2733,7 @@ type GetFederationRequest struct {
 
 func (x *GetFederationRequest) Reset() {
 	*x = GetFederationRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[26]
+	mi := &file_icn_v1_hub_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2745,7 @@ func (x *GetFederationRequest) String() string {
 func (*GetFederationRequest) ProtoMessage() {}
 
 func (x *GetFederationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[26]
+	mi := &file_icn_v1_hub_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2758,7 @@ func (x *GetFederationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFederationRequest.ProtoReflect.Descriptor instead.
 func (*GetFederationRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{26}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{32}
 }
 
 type Federation struct {
@@ -2164,7 +2779,7 @@ type Federation struct {
 
 func (x *Federation) Reset() {
 	*x = Federation{}
-	mi := &file_icn_v1_hub_proto_msgTypes[27]
+	mi := &file_icn_v1_hub_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2791,7 @@ func (x *Federation) String() string {
 func (*Federation) ProtoMessage() {}
 
 func (x *Federation) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[27]
+	mi := &file_icn_v1_hub_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2804,7 @@ func (x *Federation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Federation.ProtoReflect.Descriptor instead.
 func (*Federation) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{27}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Federation) GetDid() string {
@@ -2272,7 +2887,7 @@ type SetTrustRequest struct {
 
 func (x *SetTrustRequest) Reset() {
 	*x = SetTrustRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[28]
+	mi := &file_icn_v1_hub_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2899,7 @@ func (x *SetTrustRequest) String() string {
 func (*SetTrustRequest) ProtoMessage() {}
 
 func (x *SetTrustRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[28]
+	mi := &file_icn_v1_hub_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2912,7 @@ func (x *SetTrustRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTrustRequest.ProtoReflect.Descriptor instead.
 func (*SetTrustRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{28}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetTrustRequest) GetAttestation() *SignedMessage {
@@ -2324,7 +2939,7 @@ type ShowTrustRequest struct {
 
 func (x *ShowTrustRequest) Reset() {
 	*x = ShowTrustRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[29]
+	mi := &file_icn_v1_hub_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2951,7 @@ func (x *ShowTrustRequest) String() string {
 func (*ShowTrustRequest) ProtoMessage() {}
 
 func (x *ShowTrustRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[29]
+	mi := &file_icn_v1_hub_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2964,7 @@ func (x *ShowTrustRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTrustRequest.ProtoReflect.Descriptor instead.
 func (*ShowTrustRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{29}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ShowTrustRequest) GetDid() string {
@@ -2376,7 +2991,7 @@ type ShowTrustResponse struct {
 
 func (x *ShowTrustResponse) Reset() {
 	*x = ShowTrustResponse{}
-	mi := &file_icn_v1_hub_proto_msgTypes[30]
+	mi := &file_icn_v1_hub_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +3003,7 @@ func (x *ShowTrustResponse) String() string {
 func (*ShowTrustResponse) ProtoMessage() {}
 
 func (x *ShowTrustResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[30]
+	mi := &file_icn_v1_hub_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +3016,7 @@ func (x *ShowTrustResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTrustResponse.ProtoReflect.Descriptor instead.
 func (*ShowTrustResponse) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{30}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ShowTrustResponse) GetOutgoing() []*TrustEdge {
@@ -2429,7 +3044,7 @@ type TrustPathRequest struct {
 
 func (x *TrustPathRequest) Reset() {
 	*x = TrustPathRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[31]
+	mi := &file_icn_v1_hub_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +3056,7 @@ func (x *TrustPathRequest) String() string {
 func (*TrustPathRequest) ProtoMessage() {}
 
 func (x *TrustPathRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[31]
+	mi := &file_icn_v1_hub_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +3069,7 @@ func (x *TrustPathRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustPathRequest.ProtoReflect.Descriptor instead.
 func (*TrustPathRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{31}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TrustPathRequest) GetFrom() string {
@@ -2490,7 +3105,7 @@ type TrustPathResponse struct {
 
 func (x *TrustPathResponse) Reset() {
 	*x = TrustPathResponse{}
-	mi := &file_icn_v1_hub_proto_msgTypes[32]
+	mi := &file_icn_v1_hub_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +3117,7 @@ func (x *TrustPathResponse) String() string {
 func (*TrustPathResponse) ProtoMessage() {}
 
 func (x *TrustPathResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[32]
+	mi := &file_icn_v1_hub_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,7 +3130,7 @@ func (x *TrustPathResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustPathResponse.ProtoReflect.Descriptor instead.
 func (*TrustPathResponse) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{32}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TrustPathResponse) GetPath() []string {
@@ -2559,7 +3174,7 @@ type SetCreditPolicyRequest struct {
 
 func (x *SetCreditPolicyRequest) Reset() {
 	*x = SetCreditPolicyRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[33]
+	mi := &file_icn_v1_hub_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2571,7 +3186,7 @@ func (x *SetCreditPolicyRequest) String() string {
 func (*SetCreditPolicyRequest) ProtoMessage() {}
 
 func (x *SetCreditPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[33]
+	mi := &file_icn_v1_hub_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2584,7 +3199,7 @@ func (x *SetCreditPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCreditPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetCreditPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{33}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetCreditPolicyRequest) GetDid() string {
@@ -2625,7 +3240,7 @@ type GetCreditPolicyRequest struct {
 
 func (x *GetCreditPolicyRequest) Reset() {
 	*x = GetCreditPolicyRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[34]
+	mi := &file_icn_v1_hub_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2637,7 +3252,7 @@ func (x *GetCreditPolicyRequest) String() string {
 func (*GetCreditPolicyRequest) ProtoMessage() {}
 
 func (x *GetCreditPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[34]
+	mi := &file_icn_v1_hub_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2650,7 +3265,7 @@ func (x *GetCreditPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCreditPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetCreditPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{34}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetCreditPolicyRequest) GetDid() string {
@@ -2676,7 +3291,7 @@ type GetCreditPolicyResponse struct {
 
 func (x *GetCreditPolicyResponse) Reset() {
 	*x = GetCreditPolicyResponse{}
-	mi := &file_icn_v1_hub_proto_msgTypes[35]
+	mi := &file_icn_v1_hub_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2688,7 +3303,7 @@ func (x *GetCreditPolicyResponse) String() string {
 func (*GetCreditPolicyResponse) ProtoMessage() {}
 
 func (x *GetCreditPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[35]
+	mi := &file_icn_v1_hub_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2701,7 +3316,7 @@ func (x *GetCreditPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCreditPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetCreditPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{35}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetCreditPolicyResponse) GetPolicies() []*CreditPolicy {
@@ -2721,7 +3336,7 @@ type GetTransferRequest struct {
 
 func (x *GetTransferRequest) Reset() {
 	*x = GetTransferRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[36]
+	mi := &file_icn_v1_hub_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2733,7 +3348,7 @@ func (x *GetTransferRequest) String() string {
 func (*GetTransferRequest) ProtoMessage() {}
 
 func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[36]
+	mi := &file_icn_v1_hub_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2746,7 +3361,7 @@ func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransferRequest.ProtoReflect.Descriptor instead.
 func (*GetTransferRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{36}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetTransferRequest) GetId() string {
@@ -2772,7 +3387,7 @@ type ListPendingRequest struct {
 
 func (x *ListPendingRequest) Reset() {
 	*x = ListPendingRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[37]
+	mi := &file_icn_v1_hub_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +3399,7 @@ func (x *ListPendingRequest) String() string {
 func (*ListPendingRequest) ProtoMessage() {}
 
 func (x *ListPendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[37]
+	mi := &file_icn_v1_hub_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +3412,7 @@ func (x *ListPendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingRequest.ProtoReflect.Descriptor instead.
 func (*ListPendingRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{37}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListPendingRequest) GetStale() bool {
@@ -2816,7 +3431,7 @@ type ListPendingResponse struct {
 
 func (x *ListPendingResponse) Reset() {
 	*x = ListPendingResponse{}
-	mi := &file_icn_v1_hub_proto_msgTypes[38]
+	mi := &file_icn_v1_hub_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2828,7 +3443,7 @@ func (x *ListPendingResponse) String() string {
 func (*ListPendingResponse) ProtoMessage() {}
 
 func (x *ListPendingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[38]
+	mi := &file_icn_v1_hub_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2841,7 +3456,7 @@ func (x *ListPendingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingResponse.ProtoReflect.Descriptor instead.
 func (*ListPendingResponse) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{38}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListPendingResponse) GetTransfers() []*Transfer {
@@ -2859,7 +3474,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[39]
+	mi := &file_icn_v1_hub_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2871,7 +3486,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[39]
+	mi := &file_icn_v1_hub_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2884,7 +3499,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{39}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{45}
 }
 
 type ClusterNode struct {
@@ -2901,7 +3516,7 @@ type ClusterNode struct {
 
 func (x *ClusterNode) Reset() {
 	*x = ClusterNode{}
-	mi := &file_icn_v1_hub_proto_msgTypes[40]
+	mi := &file_icn_v1_hub_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2913,7 +3528,7 @@ func (x *ClusterNode) String() string {
 func (*ClusterNode) ProtoMessage() {}
 
 func (x *ClusterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[40]
+	mi := &file_icn_v1_hub_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2926,7 +3541,7 @@ func (x *ClusterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterNode.ProtoReflect.Descriptor instead.
 func (*ClusterNode) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{40}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ClusterNode) GetDid() string {
@@ -2982,7 +3597,7 @@ type ClusterStatus struct {
 
 func (x *ClusterStatus) Reset() {
 	*x = ClusterStatus{}
-	mi := &file_icn_v1_hub_proto_msgTypes[41]
+	mi := &file_icn_v1_hub_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3609,7 @@ func (x *ClusterStatus) String() string {
 func (*ClusterStatus) ProtoMessage() {}
 
 func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[41]
+	mi := &file_icn_v1_hub_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3622,7 @@ func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatus.ProtoReflect.Descriptor instead.
 func (*ClusterStatus) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{41}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ClusterStatus) GetNodeDid() string {
@@ -3079,7 +3694,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[42]
+	mi := &file_icn_v1_hub_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3091,7 +3706,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[42]
+	mi := &file_icn_v1_hub_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3104,7 +3719,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{42}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *JoinRequest) GetDid() string {
@@ -3144,7 +3759,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[43]
+	mi := &file_icn_v1_hub_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3156,7 +3771,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[43]
+	mi := &file_icn_v1_hub_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3169,7 +3784,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{43}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RemoveRequest) GetDid() string {
@@ -3189,7 +3804,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[44]
+	mi := &file_icn_v1_hub_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3201,7 +3816,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[44]
+	mi := &file_icn_v1_hub_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3214,7 +3829,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{44}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *TransferLeadershipRequest) GetDid() string {
@@ -3283,14 +3898,25 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\rAbortTransfer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x11\n" +
-	"\x0fExpireTransfers\"$\n" +
+	"\x0fExpireTransfers\"V\n" +
 	"\n" +
 	"OpenPeriod\x12\x16\n" +
-	"\x06number\x18\x01 \x01(\x04R\x06number\"i\n" +
+	"\x06number\x18\x01 \x01(\x04R\x06number\x120\n" +
+	"\x14deadline_after_nanos\x18\x02 \x01(\x03R\x12deadlineAfterNanos\"\x83\x01\n" +
+	"\x12AddReportSignature\x12\x16\n" +
+	"\x06period\x18\x01 \x01(\x04R\x06period\x12\x1f\n" +
+	"\vreport_hash\x18\x02 \x01(\fR\n" +
+	"reportHash\x12\x16\n" +
+	"\x06signer\x18\x03 \x01(\tR\x06signer\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\"P\n" +
+	"\x13MarkInstructionPaid\x129\n" +
+	"\fconfirmation\x18\x01 \x01(\v2\x15.icn.v1.SignedMessageR\fconfirmation\"V\n" +
+	"\x19ConfirmInstructionReceipt\x129\n" +
+	"\fconfirmation\x18\x01 \x01(\v2\x15.icn.v1.SignedMessageR\fconfirmation\"i\n" +
 	"\x0fRegisterHubNode\x12\x10\n" +
 	"\x03did\x18\x01 \x01(\tR\x03did\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
-	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\"\x8d\a\n" +
+	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\"\x95\t\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12 \n" +
@@ -3309,10 +3935,13 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\x10expire_transfers\x18\x13 \x01(\v2\x17.icn.v1.ExpireTransfersH\x00R\x0fexpireTransfers\x125\n" +
 	"\vopen_period\x18\x14 \x01(\v2\x12.icn.v1.OpenPeriodH\x00R\n" +
 	"openPeriod\x12E\n" +
-	"\x11register_hub_node\x18\x15 \x01(\v2\x17.icn.v1.RegisterHubNodeH\x00R\x0fregisterHubNodeB\x05\n" +
+	"\x11register_hub_node\x18\x15 \x01(\v2\x17.icn.v1.RegisterHubNodeH\x00R\x0fregisterHubNode\x12N\n" +
+	"\x14add_report_signature\x18\x16 \x01(\v2\x1a.icn.v1.AddReportSignatureH\x00R\x12addReportSignature\x12Q\n" +
+	"\x15mark_instruction_paid\x18\x17 \x01(\v2\x1b.icn.v1.MarkInstructionPaidH\x00R\x13markInstructionPaid\x12c\n" +
+	"\x1bconfirm_instruction_receipt\x18\x18 \x01(\v2!.icn.v1.ConfirmInstructionReceiptH\x00R\x19confirmInstructionReceiptB\x05\n" +
 	"\x03cmd\";\n" +
 	"\fCommandBatch\x12+\n" +
-	"\bcommands\x18\x01 \x03(\v2\x0f.icn.v1.CommandR\bcommands\"\xe9\x02\n" +
+	"\bcommands\x18\x01 \x03(\v2\x0f.icn.v1.CommandR\bcommands\"\xcf\x03\n" +
 	"\rCommandResult\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x01 \x01(\tR\terrorCode\x12#\n" +
@@ -3323,7 +3952,10 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\n" +
 	"trust_edge\x18\x06 \x01(\v2\x11.icn.v1.TrustEdgeR\ttrustEdge\x129\n" +
 	"\rcredit_policy\x18\a \x01(\v2\x14.icn.v1.CreditPolicyR\fcreditPolicy\x12*\n" +
-	"\aexpired\x18\b \x03(\v2\x10.icn.v1.TransferR\aexpired\"\xa8\x03\n" +
+	"\aexpired\x18\b \x03(\v2\x10.icn.v1.TransferR\aexpired\x12#\n" +
+	"\rclosed_period\x18\t \x01(\x04R\fclosedPeriod\x12?\n" +
+	"\vinstruction\x18\n" +
+	" \x01(\v2\x1d.icn.v1.SettlementInstructionR\vinstruction\"\xa8\x03\n" +
 	"\bTransfer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
@@ -3358,7 +3990,46 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\breserved\x18\b \x01(\tR\breserved\x12\x10\n" +
 	"\x03net\x18\t \x01(\tR\x03net\x12\x18\n" +
 	"\acarried\x18\n" +
-	" \x01(\tR\acarried\"\x8e\x01\n" +
+	" \x01(\tR\acarried\"\xe8\x03\n" +
+	"\x10SettlementPeriod\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\x04R\x06number\x12-\n" +
+	"\x13opened_at_unix_nano\x18\x02 \x01(\x03R\x10openedAtUnixNano\x12-\n" +
+	"\x13closed_at_unix_nano\x18\x03 \x01(\x03R\x10closedAtUnixNano\x12,\n" +
+	"\x12deadline_unix_nano\x18\x04 \x01(\x03R\x10deadlineUnixNano\x12\x1b\n" +
+	"\thub_nodes\x18\x05 \x03(\tR\bhubNodes\x12\x16\n" +
+	"\x06quorum\x18\x06 \x01(\rR\x06quorum\x12\x1f\n" +
+	"\vreport_hash\x18\a \x01(\fR\n" +
+	"reportHash\x127\n" +
+	"\n" +
+	"signatures\x18\b \x03(\v2\x17.icn.v1.ReportSignatureR\n" +
+	"signatures\x12\x1c\n" +
+	"\ttransfers\x18\t \x01(\rR\ttransfers\x12\"\n" +
+	"\finstructions\x18\n" +
+	" \x01(\rR\finstructions\x12\x12\n" +
+	"\x04paid\x18\v \x01(\rR\x04paid\x12\x1c\n" +
+	"\tconfirmed\x18\f \x01(\rR\tconfirmed\x12-\n" +
+	"\x12refused_signatures\x18\r \x01(\rR\x11refusedSignatures\"G\n" +
+	"\x0fReportSignature\x12\x16\n" +
+	"\x06signer\x18\x01 \x01(\tR\x06signer\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x8c\x04\n" +
+	"\x15SettlementInstruction\x12\x16\n" +
+	"\x06period\x18\x01 \x01(\x04R\x06period\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\rR\x05index\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x05 \x01(\tR\x02to\x12!\n" +
+	"\famount_units\x18\x06 \x01(\x03R\vamountUnits\x12\x16\n" +
+	"\x06amount\x18\a \x01(\tR\x06amount\x12\x12\n" +
+	"\x04paid\x18\b \x01(\bR\x04paid\x12)\n" +
+	"\x11paid_at_unix_nano\x18\t \x01(\x03R\x0epaidAtUnixNano\x12\x16\n" +
+	"\x06method\x18\n" +
+	" \x01(\tR\x06method\x12\x1c\n" +
+	"\treference\x18\v \x01(\tR\treference\x12\x1c\n" +
+	"\tconfirmed\x18\f \x01(\bR\tconfirmed\x123\n" +
+	"\x16confirmed_at_unix_nano\x18\r \x01(\x03R\x13confirmedAtUnixNano\x12.\n" +
+	"\apaid_by\x18\x0e \x01(\v2\x15.icn.v1.SignedMessageR\x06paidBy\x128\n" +
+	"\fconfirmed_by\x18\x0f \x01(\v2\x15.icn.v1.SignedMessageR\vconfirmedBy\x12\x18\n" +
+	"\aoverdue\x18\x10 \x01(\bR\aoverdue\"\x8e\x01\n" +
 	"\x1aRegisterParticipantRequest\x12\x10\n" +
 	"\x03did\x18\x01 \x01(\tR\x03did\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12+\n" +
@@ -3507,7 +4178,7 @@ func file_icn_v1_hub_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_hub_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_icn_v1_hub_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_icn_v1_hub_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_icn_v1_hub_proto_goTypes = []any{
 	(ParticipantKind)(0),                // 0: icn.v1.ParticipantKind
 	(ParticipantStatus)(0),              // 1: icn.v1.ParticipantStatus
@@ -3526,37 +4197,43 @@ var file_icn_v1_hub_proto_goTypes = []any{
 	(*AbortTransfer)(nil),               // 14: icn.v1.AbortTransfer
 	(*ExpireTransfers)(nil),             // 15: icn.v1.ExpireTransfers
 	(*OpenPeriod)(nil),                  // 16: icn.v1.OpenPeriod
-	(*RegisterHubNode)(nil),             // 17: icn.v1.RegisterHubNode
-	(*Command)(nil),                     // 18: icn.v1.Command
-	(*CommandBatch)(nil),                // 19: icn.v1.CommandBatch
-	(*CommandResult)(nil),               // 20: icn.v1.CommandResult
-	(*Transfer)(nil),                    // 21: icn.v1.Transfer
-	(*TrustEdge)(nil),                   // 22: icn.v1.TrustEdge
-	(*CreditPolicy)(nil),                // 23: icn.v1.CreditPolicy
-	(*RegisterParticipantRequest)(nil),  // 24: icn.v1.RegisterParticipantRequest
-	(*GetParticipantRequest)(nil),       // 25: icn.v1.GetParticipantRequest
-	(*ListParticipantsRequest)(nil),     // 26: icn.v1.ListParticipantsRequest
-	(*ListParticipantsResponse)(nil),    // 27: icn.v1.ListParticipantsResponse
-	(*SetParticipantStatusRequest)(nil), // 28: icn.v1.SetParticipantStatusRequest
-	(*GetFederationRequest)(nil),        // 29: icn.v1.GetFederationRequest
-	(*Federation)(nil),                  // 30: icn.v1.Federation
-	(*SetTrustRequest)(nil),             // 31: icn.v1.SetTrustRequest
-	(*ShowTrustRequest)(nil),            // 32: icn.v1.ShowTrustRequest
-	(*ShowTrustResponse)(nil),           // 33: icn.v1.ShowTrustResponse
-	(*TrustPathRequest)(nil),            // 34: icn.v1.TrustPathRequest
-	(*TrustPathResponse)(nil),           // 35: icn.v1.TrustPathResponse
-	(*SetCreditPolicyRequest)(nil),      // 36: icn.v1.SetCreditPolicyRequest
-	(*GetCreditPolicyRequest)(nil),      // 37: icn.v1.GetCreditPolicyRequest
-	(*GetCreditPolicyResponse)(nil),     // 38: icn.v1.GetCreditPolicyResponse
-	(*GetTransferRequest)(nil),          // 39: icn.v1.GetTransferRequest
-	(*ListPendingRequest)(nil),          // 40: icn.v1.ListPendingRequest
-	(*ListPendingResponse)(nil),         // 41: icn.v1.ListPendingResponse
-	(*ClusterStatusRequest)(nil),        // 42: icn.v1.ClusterStatusRequest
-	(*ClusterNode)(nil),                 // 43: icn.v1.ClusterNode
-	(*ClusterStatus)(nil),               // 44: icn.v1.ClusterStatus
-	(*JoinRequest)(nil),                 // 45: icn.v1.JoinRequest
-	(*RemoveRequest)(nil),               // 46: icn.v1.RemoveRequest
-	(*TransferLeadershipRequest)(nil),   // 47: icn.v1.TransferLeadershipRequest
+	(*AddReportSignature)(nil),          // 17: icn.v1.AddReportSignature
+	(*MarkInstructionPaid)(nil),         // 18: icn.v1.MarkInstructionPaid
+	(*ConfirmInstructionReceipt)(nil),   // 19: icn.v1.ConfirmInstructionReceipt
+	(*RegisterHubNode)(nil),             // 20: icn.v1.RegisterHubNode
+	(*Command)(nil),                     // 21: icn.v1.Command
+	(*CommandBatch)(nil),                // 22: icn.v1.CommandBatch
+	(*CommandResult)(nil),               // 23: icn.v1.CommandResult
+	(*Transfer)(nil),                    // 24: icn.v1.Transfer
+	(*TrustEdge)(nil),                   // 25: icn.v1.TrustEdge
+	(*CreditPolicy)(nil),                // 26: icn.v1.CreditPolicy
+	(*SettlementPeriod)(nil),            // 27: icn.v1.SettlementPeriod
+	(*ReportSignature)(nil),             // 28: icn.v1.ReportSignature
+	(*SettlementInstruction)(nil),       // 29: icn.v1.SettlementInstruction
+	(*RegisterParticipantRequest)(nil),  // 30: icn.v1.RegisterParticipantRequest
+	(*GetParticipantRequest)(nil),       // 31: icn.v1.GetParticipantRequest
+	(*ListParticipantsRequest)(nil),     // 32: icn.v1.ListParticipantsRequest
+	(*ListParticipantsResponse)(nil),    // 33: icn.v1.ListParticipantsResponse
+	(*SetParticipantStatusRequest)(nil), // 34: icn.v1.SetParticipantStatusRequest
+	(*GetFederationRequest)(nil),        // 35: icn.v1.GetFederationRequest
+	(*Federation)(nil),                  // 36: icn.v1.Federation
+	(*SetTrustRequest)(nil),             // 37: icn.v1.SetTrustRequest
+	(*ShowTrustRequest)(nil),            // 38: icn.v1.ShowTrustRequest
+	(*ShowTrustResponse)(nil),           // 39: icn.v1.ShowTrustResponse
+	(*TrustPathRequest)(nil),            // 40: icn.v1.TrustPathRequest
+	(*TrustPathResponse)(nil),           // 41: icn.v1.TrustPathResponse
+	(*SetCreditPolicyRequest)(nil),      // 42: icn.v1.SetCreditPolicyRequest
+	(*GetCreditPolicyRequest)(nil),      // 43: icn.v1.GetCreditPolicyRequest
+	(*GetCreditPolicyResponse)(nil),     // 44: icn.v1.GetCreditPolicyResponse
+	(*GetTransferRequest)(nil),          // 45: icn.v1.GetTransferRequest
+	(*ListPendingRequest)(nil),          // 46: icn.v1.ListPendingRequest
+	(*ListPendingResponse)(nil),         // 47: icn.v1.ListPendingResponse
+	(*ClusterStatusRequest)(nil),        // 48: icn.v1.ClusterStatusRequest
+	(*ClusterNode)(nil),                 // 49: icn.v1.ClusterNode
+	(*ClusterStatus)(nil),               // 50: icn.v1.ClusterStatus
+	(*JoinRequest)(nil),                 // 51: icn.v1.JoinRequest
+	(*RemoveRequest)(nil),               // 52: icn.v1.RemoveRequest
+	(*TransferLeadershipRequest)(nil),   // 53: icn.v1.TransferLeadershipRequest
 }
 var file_icn_v1_hub_proto_depIdxs = []int32{
 	0,  // 0: icn.v1.Participant.kind:type_name -> icn.v1.ParticipantKind
@@ -3565,73 +4242,82 @@ var file_icn_v1_hub_proto_depIdxs = []int32{
 	0,  // 3: icn.v1.RegisterParticipant.kind:type_name -> icn.v1.ParticipantKind
 	1,  // 4: icn.v1.SetParticipantStatus.status:type_name -> icn.v1.ParticipantStatus
 	4,  // 5: icn.v1.SetTrust.attestation:type_name -> icn.v1.SignedMessage
-	5,  // 6: icn.v1.Command.init_federation:type_name -> icn.v1.InitFederation
-	7,  // 7: icn.v1.Command.register_participant:type_name -> icn.v1.RegisterParticipant
-	8,  // 8: icn.v1.Command.update_participant:type_name -> icn.v1.UpdateParticipant
-	9,  // 9: icn.v1.Command.set_participant_status:type_name -> icn.v1.SetParticipantStatus
-	10, // 10: icn.v1.Command.set_trust:type_name -> icn.v1.SetTrust
-	11, // 11: icn.v1.Command.set_credit_policy:type_name -> icn.v1.SetCreditPolicy
-	12, // 12: icn.v1.Command.prepare_transfer:type_name -> icn.v1.PrepareTransfer
-	13, // 13: icn.v1.Command.commit_transfer:type_name -> icn.v1.CommitTransfer
-	14, // 14: icn.v1.Command.abort_transfer:type_name -> icn.v1.AbortTransfer
-	15, // 15: icn.v1.Command.expire_transfers:type_name -> icn.v1.ExpireTransfers
-	16, // 16: icn.v1.Command.open_period:type_name -> icn.v1.OpenPeriod
-	17, // 17: icn.v1.Command.register_hub_node:type_name -> icn.v1.RegisterHubNode
-	18, // 18: icn.v1.CommandBatch.commands:type_name -> icn.v1.Command
-	21, // 19: icn.v1.CommandResult.transfer:type_name -> icn.v1.Transfer
-	3,  // 20: icn.v1.CommandResult.participant:type_name -> icn.v1.Participant
-	22, // 21: icn.v1.CommandResult.trust_edge:type_name -> icn.v1.TrustEdge
-	23, // 22: icn.v1.CommandResult.credit_policy:type_name -> icn.v1.CreditPolicy
-	21, // 23: icn.v1.CommandResult.expired:type_name -> icn.v1.Transfer
-	2,  // 24: icn.v1.Transfer.state:type_name -> icn.v1.TransferState
-	4,  // 25: icn.v1.TrustEdge.attestation:type_name -> icn.v1.SignedMessage
-	0,  // 26: icn.v1.RegisterParticipantRequest.kind:type_name -> icn.v1.ParticipantKind
-	3,  // 27: icn.v1.ListParticipantsResponse.participants:type_name -> icn.v1.Participant
-	1,  // 28: icn.v1.SetParticipantStatusRequest.status:type_name -> icn.v1.ParticipantStatus
-	6,  // 29: icn.v1.Federation.currencies:type_name -> icn.v1.CurrencySpec
-	4,  // 30: icn.v1.SetTrustRequest.attestation:type_name -> icn.v1.SignedMessage
-	22, // 31: icn.v1.ShowTrustResponse.outgoing:type_name -> icn.v1.TrustEdge
-	22, // 32: icn.v1.ShowTrustResponse.incoming:type_name -> icn.v1.TrustEdge
-	23, // 33: icn.v1.GetCreditPolicyResponse.policies:type_name -> icn.v1.CreditPolicy
-	21, // 34: icn.v1.ListPendingResponse.transfers:type_name -> icn.v1.Transfer
-	43, // 35: icn.v1.ClusterStatus.nodes:type_name -> icn.v1.ClusterNode
-	24, // 36: icn.v1.FederationService.RegisterParticipant:input_type -> icn.v1.RegisterParticipantRequest
-	25, // 37: icn.v1.FederationService.GetParticipant:input_type -> icn.v1.GetParticipantRequest
-	26, // 38: icn.v1.FederationService.ListParticipants:input_type -> icn.v1.ListParticipantsRequest
-	28, // 39: icn.v1.FederationService.SetParticipantStatus:input_type -> icn.v1.SetParticipantStatusRequest
-	29, // 40: icn.v1.FederationService.GetFederation:input_type -> icn.v1.GetFederationRequest
-	31, // 41: icn.v1.TrustService.SetTrust:input_type -> icn.v1.SetTrustRequest
-	32, // 42: icn.v1.TrustService.ShowTrust:input_type -> icn.v1.ShowTrustRequest
-	34, // 43: icn.v1.TrustService.TrustPath:input_type -> icn.v1.TrustPathRequest
-	36, // 44: icn.v1.CreditService.SetCreditPolicy:input_type -> icn.v1.SetCreditPolicyRequest
-	37, // 45: icn.v1.CreditService.GetCreditPolicy:input_type -> icn.v1.GetCreditPolicyRequest
-	39, // 46: icn.v1.TransferService.GetTransfer:input_type -> icn.v1.GetTransferRequest
-	40, // 47: icn.v1.TransferService.ListPending:input_type -> icn.v1.ListPendingRequest
-	42, // 48: icn.v1.ClusterService.Status:input_type -> icn.v1.ClusterStatusRequest
-	45, // 49: icn.v1.ClusterService.Join:input_type -> icn.v1.JoinRequest
-	46, // 50: icn.v1.ClusterService.Remove:input_type -> icn.v1.RemoveRequest
-	47, // 51: icn.v1.ClusterService.TransferLeadership:input_type -> icn.v1.TransferLeadershipRequest
-	3,  // 52: icn.v1.FederationService.RegisterParticipant:output_type -> icn.v1.Participant
-	3,  // 53: icn.v1.FederationService.GetParticipant:output_type -> icn.v1.Participant
-	27, // 54: icn.v1.FederationService.ListParticipants:output_type -> icn.v1.ListParticipantsResponse
-	3,  // 55: icn.v1.FederationService.SetParticipantStatus:output_type -> icn.v1.Participant
-	30, // 56: icn.v1.FederationService.GetFederation:output_type -> icn.v1.Federation
-	22, // 57: icn.v1.TrustService.SetTrust:output_type -> icn.v1.TrustEdge
-	33, // 58: icn.v1.TrustService.ShowTrust:output_type -> icn.v1.ShowTrustResponse
-	35, // 59: icn.v1.TrustService.TrustPath:output_type -> icn.v1.TrustPathResponse
-	23, // 60: icn.v1.CreditService.SetCreditPolicy:output_type -> icn.v1.CreditPolicy
-	38, // 61: icn.v1.CreditService.GetCreditPolicy:output_type -> icn.v1.GetCreditPolicyResponse
-	21, // 62: icn.v1.TransferService.GetTransfer:output_type -> icn.v1.Transfer
-	41, // 63: icn.v1.TransferService.ListPending:output_type -> icn.v1.ListPendingResponse
-	44, // 64: icn.v1.ClusterService.Status:output_type -> icn.v1.ClusterStatus
-	44, // 65: icn.v1.ClusterService.Join:output_type -> icn.v1.ClusterStatus
-	44, // 66: icn.v1.ClusterService.Remove:output_type -> icn.v1.ClusterStatus
-	44, // 67: icn.v1.ClusterService.TransferLeadership:output_type -> icn.v1.ClusterStatus
-	52, // [52:68] is the sub-list for method output_type
-	36, // [36:52] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	4,  // 6: icn.v1.MarkInstructionPaid.confirmation:type_name -> icn.v1.SignedMessage
+	4,  // 7: icn.v1.ConfirmInstructionReceipt.confirmation:type_name -> icn.v1.SignedMessage
+	5,  // 8: icn.v1.Command.init_federation:type_name -> icn.v1.InitFederation
+	7,  // 9: icn.v1.Command.register_participant:type_name -> icn.v1.RegisterParticipant
+	8,  // 10: icn.v1.Command.update_participant:type_name -> icn.v1.UpdateParticipant
+	9,  // 11: icn.v1.Command.set_participant_status:type_name -> icn.v1.SetParticipantStatus
+	10, // 12: icn.v1.Command.set_trust:type_name -> icn.v1.SetTrust
+	11, // 13: icn.v1.Command.set_credit_policy:type_name -> icn.v1.SetCreditPolicy
+	12, // 14: icn.v1.Command.prepare_transfer:type_name -> icn.v1.PrepareTransfer
+	13, // 15: icn.v1.Command.commit_transfer:type_name -> icn.v1.CommitTransfer
+	14, // 16: icn.v1.Command.abort_transfer:type_name -> icn.v1.AbortTransfer
+	15, // 17: icn.v1.Command.expire_transfers:type_name -> icn.v1.ExpireTransfers
+	16, // 18: icn.v1.Command.open_period:type_name -> icn.v1.OpenPeriod
+	20, // 19: icn.v1.Command.register_hub_node:type_name -> icn.v1.RegisterHubNode
+	17, // 20: icn.v1.Command.add_report_signature:type_name -> icn.v1.AddReportSignature
+	18, // 21: icn.v1.Command.mark_instruction_paid:type_name -> icn.v1.MarkInstructionPaid
+	19, // 22: icn.v1.Command.confirm_instruction_receipt:type_name -> icn.v1.ConfirmInstructionReceipt
+	21, // 23: icn.v1.CommandBatch.commands:type_name -> icn.v1.Command
+	24, // 24: icn.v1.CommandResult.transfer:type_name -> icn.v1.Transfer
+	3,  // 25: icn.v1.CommandResult.participant:type_name -> icn.v1.Participant
+	25, // 26: icn.v1.CommandResult.trust_edge:type_name -> icn.v1.TrustEdge
+	26, // 27: icn.v1.CommandResult.credit_policy:type_name -> icn.v1.CreditPolicy
+	24, // 28: icn.v1.CommandResult.expired:type_name -> icn.v1.Transfer
+	29, // 29: icn.v1.CommandResult.instruction:type_name -> icn.v1.SettlementInstruction
+	2,  // 30: icn.v1.Transfer.state:type_name -> icn.v1.TransferState
+	4,  // 31: icn.v1.TrustEdge.attestation:type_name -> icn.v1.SignedMessage
+	28, // 32: icn.v1.SettlementPeriod.signatures:type_name -> icn.v1.ReportSignature
+	4,  // 33: icn.v1.SettlementInstruction.paid_by:type_name -> icn.v1.SignedMessage
+	4,  // 34: icn.v1.SettlementInstruction.confirmed_by:type_name -> icn.v1.SignedMessage
+	0,  // 35: icn.v1.RegisterParticipantRequest.kind:type_name -> icn.v1.ParticipantKind
+	3,  // 36: icn.v1.ListParticipantsResponse.participants:type_name -> icn.v1.Participant
+	1,  // 37: icn.v1.SetParticipantStatusRequest.status:type_name -> icn.v1.ParticipantStatus
+	6,  // 38: icn.v1.Federation.currencies:type_name -> icn.v1.CurrencySpec
+	4,  // 39: icn.v1.SetTrustRequest.attestation:type_name -> icn.v1.SignedMessage
+	25, // 40: icn.v1.ShowTrustResponse.outgoing:type_name -> icn.v1.TrustEdge
+	25, // 41: icn.v1.ShowTrustResponse.incoming:type_name -> icn.v1.TrustEdge
+	26, // 42: icn.v1.GetCreditPolicyResponse.policies:type_name -> icn.v1.CreditPolicy
+	24, // 43: icn.v1.ListPendingResponse.transfers:type_name -> icn.v1.Transfer
+	49, // 44: icn.v1.ClusterStatus.nodes:type_name -> icn.v1.ClusterNode
+	30, // 45: icn.v1.FederationService.RegisterParticipant:input_type -> icn.v1.RegisterParticipantRequest
+	31, // 46: icn.v1.FederationService.GetParticipant:input_type -> icn.v1.GetParticipantRequest
+	32, // 47: icn.v1.FederationService.ListParticipants:input_type -> icn.v1.ListParticipantsRequest
+	34, // 48: icn.v1.FederationService.SetParticipantStatus:input_type -> icn.v1.SetParticipantStatusRequest
+	35, // 49: icn.v1.FederationService.GetFederation:input_type -> icn.v1.GetFederationRequest
+	37, // 50: icn.v1.TrustService.SetTrust:input_type -> icn.v1.SetTrustRequest
+	38, // 51: icn.v1.TrustService.ShowTrust:input_type -> icn.v1.ShowTrustRequest
+	40, // 52: icn.v1.TrustService.TrustPath:input_type -> icn.v1.TrustPathRequest
+	42, // 53: icn.v1.CreditService.SetCreditPolicy:input_type -> icn.v1.SetCreditPolicyRequest
+	43, // 54: icn.v1.CreditService.GetCreditPolicy:input_type -> icn.v1.GetCreditPolicyRequest
+	45, // 55: icn.v1.TransferService.GetTransfer:input_type -> icn.v1.GetTransferRequest
+	46, // 56: icn.v1.TransferService.ListPending:input_type -> icn.v1.ListPendingRequest
+	48, // 57: icn.v1.ClusterService.Status:input_type -> icn.v1.ClusterStatusRequest
+	51, // 58: icn.v1.ClusterService.Join:input_type -> icn.v1.JoinRequest
+	52, // 59: icn.v1.ClusterService.Remove:input_type -> icn.v1.RemoveRequest
+	53, // 60: icn.v1.ClusterService.TransferLeadership:input_type -> icn.v1.TransferLeadershipRequest
+	3,  // 61: icn.v1.FederationService.RegisterParticipant:output_type -> icn.v1.Participant
+	3,  // 62: icn.v1.FederationService.GetParticipant:output_type -> icn.v1.Participant
+	33, // 63: icn.v1.FederationService.ListParticipants:output_type -> icn.v1.ListParticipantsResponse
+	3,  // 64: icn.v1.FederationService.SetParticipantStatus:output_type -> icn.v1.Participant
+	36, // 65: icn.v1.FederationService.GetFederation:output_type -> icn.v1.Federation
+	25, // 66: icn.v1.TrustService.SetTrust:output_type -> icn.v1.TrustEdge
+	39, // 67: icn.v1.TrustService.ShowTrust:output_type -> icn.v1.ShowTrustResponse
+	41, // 68: icn.v1.TrustService.TrustPath:output_type -> icn.v1.TrustPathResponse
+	26, // 69: icn.v1.CreditService.SetCreditPolicy:output_type -> icn.v1.CreditPolicy
+	44, // 70: icn.v1.CreditService.GetCreditPolicy:output_type -> icn.v1.GetCreditPolicyResponse
+	24, // 71: icn.v1.TransferService.GetTransfer:output_type -> icn.v1.Transfer
+	47, // 72: icn.v1.TransferService.ListPending:output_type -> icn.v1.ListPendingResponse
+	50, // 73: icn.v1.ClusterService.Status:output_type -> icn.v1.ClusterStatus
+	50, // 74: icn.v1.ClusterService.Join:output_type -> icn.v1.ClusterStatus
+	50, // 75: icn.v1.ClusterService.Remove:output_type -> icn.v1.ClusterStatus
+	50, // 76: icn.v1.ClusterService.TransferLeadership:output_type -> icn.v1.ClusterStatus
+	61, // [61:77] is the sub-list for method output_type
+	45, // [45:61] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_hub_proto_init() }
@@ -3639,7 +4325,7 @@ func file_icn_v1_hub_proto_init() {
 	if File_icn_v1_hub_proto != nil {
 		return
 	}
-	file_icn_v1_hub_proto_msgTypes[15].OneofWrappers = []any{
+	file_icn_v1_hub_proto_msgTypes[18].OneofWrappers = []any{
 		(*Command_InitFederation)(nil),
 		(*Command_RegisterParticipant)(nil),
 		(*Command_UpdateParticipant)(nil),
@@ -3652,6 +4338,9 @@ func file_icn_v1_hub_proto_init() {
 		(*Command_ExpireTransfers)(nil),
 		(*Command_OpenPeriod)(nil),
 		(*Command_RegisterHubNode)(nil),
+		(*Command_AddReportSignature)(nil),
+		(*Command_MarkInstructionPaid)(nil),
+		(*Command_ConfirmInstructionReceipt)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3659,7 +4348,7 @@ func file_icn_v1_hub_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_hub_proto_rawDesc), len(file_icn_v1_hub_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   45,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

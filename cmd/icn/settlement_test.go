@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/icn-coop/icn/hub"
+	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/trust"
+)
+
+func propose(t *testing.T, n *hub.Node, cmd *icnv1.Command) *icnv1.CommandResult {
+	t.Helper()
+	res, err := n.Propose(context.Background(), cmd)
+	if err != nil || res.GetErrorCode() != "" {
+		t.Fatalf("propose %T: %v %s %s", cmd.GetCmd(), err, res.GetErrorCode(), res.GetErrorMessage())
+	}
+	return res
+}
+
+// addCoop registers a co-op that trusts and is trusted by the federation, with a cap.
+func addCoop(t *testing.T, n *hub.Node, fed, k *identity.Key, name string) {
+	t.Helper()
+	propose(t, n, &icnv1.Command{Cmd: &icnv1.Command_RegisterParticipant{RegisterParticipant: &icnv1.RegisterParticipant{
+		Did: string(k.DID()), Name: name, Kind: icnv1.ParticipantKind_PARTICIPANT_KIND_COOP}}})
+	for _, e := range [][2]*identity.Key{{fed, k}, {k, fed}} {
+		s, err := trust.Sign(e[0], trust.Attestation{From: e[0].DID(), To: e[1].DID(), Weight: trust.Scale, IssuedAt: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		propose(t, n, &icnv1.Command{Cmd: &icnv1.Command_SetTrust{SetTrust: &icnv1.SetTrust{Attestation: &icnv1.SignedMessage{
+			Payload: s.Payload, Signer: string(s.Signer), Signature: s.Signature}}}})
+	}
+	propose(t, n, &icnv1.Command{Cmd: &icnv1.Command_SetCreditPolicy{SetCreditPolicy: &icnv1.SetCreditPolicy{
+		Did: string(k.DID()), Currency: "hours", DebitCapUnits: 1_000_000}}})
+}
+
+func pay(t *testing.T, n *hub.Node, id string, from, to identity.DID, units int64) {
+	t.Helper()
+	propose(t, n, &icnv1.Command{Cmd: &icnv1.Command_PrepareTransfer{PrepareTransfer: &icnv1.PrepareTransfer{
+		Id: id, From: string(from), To: string(to), Currency: "hours", AmountUnits: units, ExpiresAtUnixNano: time.Now().Add(time.Hour).UnixNano()}}})
+	propose(t, n, &icnv1.Command{Cmd: &icnv1.Command_CommitTransfer{CommitTransfer: &icnv1.CommitTransfer{Id: id}}})
+}
+
+func csvRows(t *testing.T, out string) [][]string {
+	t.Helper()
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatalf("not CSV: %v\n%s", err, out)
+	}
+	return rows
+}
+
+// TestSettlementCommands closes a period with the CLI, shows it in every
+// output format, writes the report and a co-op's proofs, verifies them
+// offline (and fails on tampered files), and pays and confirms.
+func TestSettlementCommands(t *testing.T) {
+	clearHubEnv(t)
+	c := startOpCluster(t)
+	dir := t.TempDir()
+	l := c.nodes[c.leader(t)]
+	a, b := genKey(t), genKey(t)
+	aFile, bFile := writeKey(t, dir, "a.key", a), writeKey(t, dir, "b.key", b)
+	addCoop(t, l, c.fed, a, "coop-a")
+	addCoop(t, l, c.fed, b, "coop-b")
+	pay(t, l, "p1", a.DID(), b.DID(), 500)
+	pay(t, l, "p2", b.DID(), a.DID(), 125)
+
+	conn := []string{"--hub", strings.Join(c.addrs, ","), "--hub-did", c.hubDIDs()}
+	as := func(key string, args ...string) []string {
+		return append(append(append([]string{"settlement"}, args...), conn...), "--key", key)
+	}
+	out := mustICN(t, as(c.opFile, "close")...)
+	wantContains(t, "close", out, "closed period", "1")
+	waitUntil(t, "3 report signatures", func() bool {
+		for _, n := range c.nodes {
+			r, ok, _ := n.FSM().SettlementPeriod(1)
+			if !ok || len(r.GetSignatures()) < 3 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// list: table, json, csv.
+	wantContains(t, "list", mustICN(t, as(c.opFile, "list")...), "PERIOD", "STATE", "final", "open")
+	v := decodeJSON(t, mustICN(t, as(aFile, "list", "-o", "json")...))
+	if ps, _ := v["periods"].([]any); len(ps) != 2 {
+		t.Fatalf("list json: %v", v)
+	}
+	rows := csvRows(t, mustICN(t, as(c.opFile, "list", "-o", "csv")...))
+	if len(rows) != 3 || rows[0][0] != "period" || rows[2][0] != "1" || rows[2][1] != "final" || len(rows[2]) != 13 {
+		t.Fatalf("list csv: %v", rows)
+	}
+	if _, err := runICN(t, as(c.opFile, "list", "-o", "xml")...); err == nil || !strings.Contains(err.Error(), "table, json or csv") {
+		t.Fatalf("bad output format: %v", err)
+	}
+
+	// show: table, json, csv.
+	out = mustICN(t, as(bFile, "show", "1")...)
+	wantContains(t, "show", out, "coop-a", "coop-b", "3.75", "-3.75", "outstanding", "3 of 3", "CURRENCY", "RECEIVED")
+	v = decodeJSON(t, mustICN(t, as(c.opFile, "show", "1", "-o", "json")...))
+	ins, _ := v["instructions"].([]any)
+	if len(ins) != 1 || v["state"] != "final" || v["report"] == nil {
+		t.Fatalf("show json: %v", v)
+	}
+	rows = csvRows(t, mustICN(t, as(c.opFile, "show", "1", "-o", "csv")...))
+	if len(rows) != 2 || rows[0][0] != "index" || rows[1][6] != "3.75" || rows[1][7] != "outstanding" {
+		t.Fatalf("show csv: %v", rows)
+	}
+	rows = csvRows(t, mustICN(t, as(c.opFile, "show", "1", "-o", "csv", "--figures")...))
+	if len(rows) != 3 || rows[0][3] != "sent" {
+		t.Fatalf("show csv figures: %v", rows)
+	}
+	if _, err := runICN(t, as(c.opFile, "show", "9")...); err == nil || !strings.Contains(err.Error(), "NotFound") {
+		t.Fatalf("show unknown period: %v", err)
+	}
+	if _, err := runICN(t, as(c.opFile, "show", "x")...); err == nil || !strings.Contains(err.Error(), "want a number") {
+		t.Fatalf("show bad period: %v", err)
+	}
+
+	// report and proof files, then offline verification.
+	reportFile := filepath.Join(dir, "report-1.json")
+	mustICN(t, as(aFile, "report", "1", "--out", reportFile)...)
+	raw, err := os.ReadFile(reportFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	sigs, err := os.ReadFile(filepath.Join(dir, "report-1.sigs.json"))
+	if err != nil || !strings.Contains(string(sigs), hex.EncodeToString(sum[:])) {
+		t.Fatalf("signatures file: %v %s", err, sigs)
+	}
+	proofFile := filepath.Join(dir, "proofs-a.json")
+	mustICN(t, as(aFile, "proof", "--coop", string(a.DID()), "--period", "1", "--out", proofFile)...)
+	if _, err := runICN(t, as(aFile, "proof", "--coop", string(b.DID()), "--period", "1")...); err == nil || !strings.Contains(err.Error(), "own proofs") {
+		t.Fatalf("proofs of another co-op: %v", err)
+	}
+	out = mustICN(t, "settlement", "verify", "--report", reportFile, "--transfers", proofFile)
+	wantContains(t, "verify", out, "ok:", "final", "2 transfers")
+
+	tamper := func(name, src, old, new string) string {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), old) {
+			t.Fatalf("%s: %q not in %s", name, old, src)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.Replace(string(b), old, new, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	badReport := tamper("bad-report.json", reportFile, `"amount":"3.75"`, `"amount":"3.70"`)
+	if err := os.WriteFile(sigsPath(badReport), sigs, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runICN(t, "settlement", "verify", "--report", badReport, "--transfers", proofFile)
+	wantContains(t, "tampered report", errString(err), "verify failed", "instructions")
+	badTransfers := tamper("bad-proofs.json", proofFile, `"amount": "5.00"`, `"amount": "4.00"`)
+	_, err = runICN(t, "settlement", "verify", "--report", reportFile, "--transfers", badTransfers)
+	wantContains(t, "tampered transfers", errString(err), "verify failed", "p1", "sent")
+	_, err = runICN(t, "settlement", "verify", "--report", reportFile, "--transfers", proofFile, "--hub-nodes", string(genKey(t).DID()))
+	wantContains(t, "foreign hub nodes", errString(err), "not final", "0 of 1")
+	_, err = runICN(t, "settlement", "verify", "--transfers", proofFile)
+	wantContains(t, "no report", errString(err), "--report is required")
+
+	// pay and confirm with the co-ops' keys.
+	_, err = runICN(t, as(bFile, "pay", "--period", "1", "--instruction", "0", "--method", "fiat")...)
+	wantContains(t, "payee pays", errString(err), "payer is "+string(a.DID()))
+	_, err = runICN(t, as(aFile, "pay", "--period", "1", "--instruction", "0", "--method", "cash")...)
+	wantContains(t, "bad method", errString(err), "--method must be")
+	_, err = runICN(t, as(bFile, "confirm", "--period", "1", "--instruction", "0", "--method", "fiat")...)
+	wantContains(t, "confirm before paid", errString(err), "FailedPrecondition", "not_paid")
+	out = mustICN(t, as(aFile, "pay", "--period", "1", "--instruction", "0", "--method", "fiat", "--reference", "SEPA 1")...)
+	wantContains(t, "pay", out, "paid", "SEPA 1", "3.75")
+	v = decodeJSON(t, mustICN(t, as(bFile, "confirm", "--period", "1", "--instruction", "0", "--method", "fiat", "-o", "json")...))
+	if v["confirmed"] != true {
+		t.Fatalf("confirm json: %v", v)
+	}
+	wantContains(t, "show settled", mustICN(t, as(c.opFile, "list")...), "settled")
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
