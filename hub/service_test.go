@@ -1,15 +1,21 @@
 package hub
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/hub/ui"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
+	"github.com/icn-coop/icn/settlement"
 )
 
 func listen(t *testing.T) net.Listener {
@@ -60,5 +66,73 @@ func TestServiceHTTP(t *testing.T) {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %q", m)
 		}
+	}
+}
+
+// TestServiceTreasurerPages: the hub serves the treasurer pages of a closed
+// period, with the figures of its own signed report.
+func TestServiceTreasurerPages(t *testing.T) {
+	t.Parallel()
+	key, fed, op := newKey(t), newKey(t), newKey(t)
+	raftLn, grpcLn, httpLn := listen(t), listen(t), listen(t)
+	cfg := Config{DataDir: t.TempDir(), Key: key, RaftListener: raftLn, GRPCAddr: grpcLn.Addr().String(),
+		Peers:            []Peer{{DID: key.DID(), RaftAddr: raftLn.Addr().String(), GRPCAddr: grpcLn.Addr().String()}},
+		Federation:       FederationConfig{DID: fed.DID(), Name: "one", Currencies: []money.Currency{money.Hours}},
+		HeartbeatTimeout: 200 * time.Millisecond}
+	svc, err := StartService(cfg, []identity.DID{op.DID()}, grpcLn, httpLn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	n := svc.Node
+	waitFor(t, 10*time.Second, "leader", func() bool { return n.IsLeader() && n.fsm.initialized() })
+	ctx := context.Background()
+	coops := setupFederation(t, ctx, n, fed, 2, 1_000_000)
+	for i, units := range []int64{250, 100} {
+		id := fmt.Sprintf("t%d", i)
+		mustPropose(t, ctx, n, cmdPrepare(id, coops[i].DID(), coops[1-i].DID(), units, time.Now().Add(time.Hour).UnixNano()))
+		mustPropose(t, ctx, n, cmdCommit(id))
+	}
+	if _, err := n.ClosePeriod(ctx, 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the report signed", func() bool {
+		rec, ok, _ := n.fsm.SettlementPeriod(1)
+		return ok && len(rec.GetSignatures()) >= 1
+	})
+	base := "http://" + httpLn.Addr().String() + ui.Prefix
+	get := func(path string) (int, string, []byte) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), b
+	}
+	if code, ct, b := get(""); code != 200 || !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(b), "1") {
+		t.Fatalf("index: %d %s", code, ct)
+	}
+	if code, ct, _ := get("1"); code != 200 || !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("period page: %d %s", code, ct)
+	}
+	code, _, b := get("1/view.json")
+	v, err := n.PeriodView(ctx, 1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := settlement.ViewJSON(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, exp map[string]any
+	if code != 200 || json.Unmarshal(b, &got) != nil || json.Unmarshal(want, &exp) != nil {
+		t.Fatalf("view.json: %d %s", code, b)
+	}
+	if !reflect.DeepEqual(got["report"], exp["report"]) || got["state"] != settlement.StateFinal {
+		t.Fatalf("view.json differs from the node's view:\n%s\n%s", b, want)
+	}
+	if code, _, _ := get("2"); code != 404 {
+		t.Fatalf("the open period's page: %d, want 404", code)
 	}
 }
