@@ -85,6 +85,7 @@ func (n *Node) openRest(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var router gateway.Router
+	var statements gateway.Statements
 	if hc := n.Config.Hub; len(hc.Nodes) > 0 {
 		hubs := make([]hubpeer.Hub, len(hc.Nodes))
 		for i, h := range hc.Nodes {
@@ -97,10 +98,10 @@ func (n *Node) openRest(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		router = n.Hub
+		router, statements = n.Hub, n.Hub
 	}
 	n.Gateway, err = gateway.New(gateway.Config{
-		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Router: router,
+		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Router: router, Statements: statements,
 		TokenTTL: time.Duration(n.Config.Gateway.TokenTTL), RefreshTTL: time.Duration(n.Config.Gateway.RefreshTTL),
 		MaxBody: n.Config.Gateway.MaxBodyBytes, Limits: n.Config.Gateway.RateLimits,
 		Logger: n.log, Registry: reg,

@@ -339,6 +339,8 @@ func (d *DataPlane) handle(sender identity.DID, s *routing.Stream) {
 		if resp = d.notLeader(); resp == nil {
 			resp = d.query(sender, b.OutcomeQuery)
 		}
+	case *icnv1.Envelope_StatementQuery:
+		resp = d.statements(sender, b.StatementQuery)
 	case *icnv1.Envelope_Routes:
 		if resp = d.notLeader(); resp == nil {
 			resp = d.announced(sender, b.Routes)

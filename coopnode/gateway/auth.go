@@ -214,6 +214,7 @@ var (
 	ruleModerator = authRule{member: true, roles: []string{membership.RoleModerator}}
 	ruleSelfOrMod = authRule{member: true, self: true, selfOr: []string{membership.RoleModerator, membership.RoleTreasurer}}
 	ruleSelf      = authRule{self: true}
+	ruleTreasurer = authRule{member: true, roles: []string{membership.RoleTreasurer, membership.RoleModerator}}
 )
 
 func bearer(r *http.Request) string {

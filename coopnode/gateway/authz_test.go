@@ -103,6 +103,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			wrongRole:   &want{status: 403, code: "forbidden_role", query: "?feed=coop"},
 			nonMember:   cell(403, "not_member"),
 			revokedCred: cell(403, "credential_revoked")},
+		{method: "GET", pattern: "/settlement/{coop}/statements",
+			wrongRole: cell(403, "forbidden_role"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
+		{method: "GET", pattern: "/settlement/{coop}/statements/{period}",
+			wrongRole: cell(403, "forbidden_role"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
 		{method: "POST", pattern: "/devices/{did}",
 			otherDID: &want{status: 403, code: "forbidden", body: signedDoc(bob, identity.TagDevice, map[string]string{
 				"did": string(bob.DID()), "action": "add", "device_id": "evil", "name": "evil", "public_key": identity.B64(spare.Public()),
@@ -142,7 +146,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		if col == "other DID" {
 			id = "bob-pay"
 		}
-		path := strings.NewReplacer("{coop}", testCoop, "{did}", string(did), "{id}", id, "{device}", "dev2").Replace(r.pattern) + w.query
+		path := strings.NewReplacer("{coop}", testCoop, "{did}", string(did), "{id}", id, "{device}", "dev2", "{period}", "1").Replace(r.pattern) + w.query
 		var body any
 		if r.method != "GET" {
 			body = []byte(`{}`)

@@ -26,6 +26,8 @@ type Config struct {
 	// Router sends payments to other co-ops (nil: they are rejected with
 	// no_route).
 	Router Router
+	// Statements serves the co-op's settlement statements (nil: none).
+	Statements Statements
 	// TokenTTL is the life of an access token (1 h); RefreshTTL of a refresh token (24 h).
 	TokenTTL, RefreshTTL time.Duration
 	Limits               RateLimits

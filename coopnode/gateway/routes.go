@@ -21,6 +21,9 @@ func (g *Gateway) routes() []route {
 
 		{"GET", "/ws/{coop}", "events", ruleMember, g.getEvents},
 
+		{"GET", "/settlement/{coop}/statements", "statements", ruleTreasurer, g.getStatements},
+		{"GET", "/settlement/{coop}/statements/{period}", "statement", ruleTreasurer, g.getStatement},
+
 		{"POST", "/devices/{did}", "device_add", ruleSelf, g.postDevice},
 		{"DELETE", "/devices/{did}/{device}", "device_revoke", ruleSelf, g.deleteDevice},
 		{"POST", "/identity/rotate", "key_rotate", ruleToken, g.postRotate},

@@ -52,9 +52,12 @@ type Config struct {
 	Wait time.Duration
 	// ReconcileEvery is how often open transfers are checked (default 1 s).
 	ReconcileEvery time.Duration
-	Transport      routing.Options
-	MinBackoff     time.Duration
-	MaxBackoff     time.Duration
+	// StatementsEvery is how often settlement statements are fetched
+	// (default 10 s).
+	StatementsEvery time.Duration
+	Transport       routing.Options
+	MinBackoff      time.Duration
+	MaxBackoff      time.Duration
 }
 
 // Client is a co-op node's connection to its hub cluster.
@@ -91,6 +94,9 @@ func Start(cfg Config) (*Client, error) {
 	}
 	if cfg.ReconcileEvery <= 0 {
 		cfg.ReconcileEvery = time.Second
+	}
+	if cfg.StatementsEvery <= 0 {
+		cfg.StatementsEvery = 10 * time.Second
 	}
 	c := &Client{cfg: cfg, clearing: ledger.ClearingAccount(string(cfg.Federation)),
 		log: cfg.Logger.With("component", "hubpeer"), kick: make(chan struct{}, 1), inflight: map[string]chan struct{}{}}

@@ -20,6 +20,7 @@ func (c *Client) reconcileLoop() {
 	defer c.wg.Done()
 	t := time.NewTicker(c.cfg.ReconcileEvery)
 	defer t.Stop()
+	var lastSync time.Time
 	for {
 		select {
 		case <-t.C:
@@ -29,6 +30,12 @@ func (c *Client) reconcileLoop() {
 		}
 		if err := c.Reconcile(c.ctx); err != nil && c.ctx.Err() == nil {
 			c.log.Debug("reconcile", "err", err)
+		}
+		if time.Since(lastSync) >= c.cfg.StatementsEvery {
+			lastSync = time.Now()
+			if err := c.SyncStatements(c.ctx); err != nil && c.ctx.Err() == nil {
+				c.log.Debug("sync settlement statements", "err", err)
+			}
 		}
 	}
 }

@@ -95,6 +95,8 @@ type Envelope struct {
 	//	*Envelope_Pong
 	//	*Envelope_Error
 	//	*Envelope_Routes
+	//	*Envelope_StatementQuery
+	//	*Envelope_Statements
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -236,6 +238,24 @@ func (x *Envelope) GetRoutes() *RouteAnnounce {
 	return nil
 }
 
+func (x *Envelope) GetStatementQuery() *StatementQuery {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_StatementQuery); ok {
+			return x.StatementQuery
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetStatements() *Statements {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Statements); ok {
+			return x.Statements
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -284,6 +304,14 @@ type Envelope_Routes struct {
 	Routes *RouteAnnounce `protobuf:"bytes,11,opt,name=routes,proto3,oneof"`
 }
 
+type Envelope_StatementQuery struct {
+	StatementQuery *StatementQuery `protobuf:"bytes,12,opt,name=statement_query,json=statementQuery,proto3,oneof"`
+}
+
+type Envelope_Statements struct {
+	Statements *Statements `protobuf:"bytes,13,opt,name=statements,proto3,oneof"`
+}
+
 func (*Envelope_Hello) isEnvelope_Body() {}
 
 func (*Envelope_Prepare) isEnvelope_Body() {}
@@ -306,6 +334,429 @@ func (*Envelope_Error) isEnvelope_Body() {}
 
 func (*Envelope_Routes) isEnvelope_Body() {}
 
+func (*Envelope_StatementQuery) isEnvelope_Body() {}
+
+func (*Envelope_Statements) isEnvelope_Body() {}
+
+// StatementQuery asks the hub for the co-op's settlement statements of the
+// periods after after_period whose report a quorum of hub nodes signed.
+type StatementQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AfterPeriod   uint64                 `protobuf:"varint,1,opt,name=after_period,json=afterPeriod,proto3" json:"after_period,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatementQuery) Reset() {
+	*x = StatementQuery{}
+	mi := &file_icn_v1_routing_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatementQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatementQuery) ProtoMessage() {}
+
+func (x *StatementQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_routing_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatementQuery.ProtoReflect.Descriptor instead.
+func (*StatementQuery) Descriptor() ([]byte, []int) {
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StatementQuery) GetAfterPeriod() uint64 {
+	if x != nil {
+		return x.AfterPeriod
+	}
+	return 0
+}
+
+type Statements struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Statements    []*Statement           `protobuf:"bytes,1,rep,name=statements,proto3" json:"statements,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Statements) Reset() {
+	*x = Statements{}
+	mi := &file_icn_v1_routing_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Statements) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Statements) ProtoMessage() {}
+
+func (x *Statements) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_routing_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Statements.ProtoReflect.Descriptor instead.
+func (*Statements) Descriptor() ([]byte, []int) {
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Statements) GetStatements() []*Statement {
+	if x != nil {
+		return x.Statements
+	}
+	return nil
+}
+
+// Statement is one co-op's part of a closed period's settlement report: its
+// figures, the instructions it pays or receives with their status, and
+// what identifies the report (hash, Merkle root, signatures) so the
+// treasurer can fetch and verify the whole report (icn settlement verify).
+type Statement struct {
+	state            protoimpl.MessageState  `protogen:"open.v1"`
+	Period           uint64                  `protobuf:"varint,1,opt,name=period,proto3" json:"period,omitempty"`
+	State            string                  `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"` // final or settled
+	OpenedAtUnixNano int64                   `protobuf:"varint,3,opt,name=opened_at_unix_nano,json=openedAtUnixNano,proto3" json:"opened_at_unix_nano,omitempty"`
+	ClosedAtUnixNano int64                   `protobuf:"varint,4,opt,name=closed_at_unix_nano,json=closedAtUnixNano,proto3" json:"closed_at_unix_nano,omitempty"`
+	ReportHash       []byte                  `protobuf:"bytes,5,opt,name=report_hash,json=reportHash,proto3" json:"report_hash,omitempty"`
+	MerkleRoot       []byte                  `protobuf:"bytes,6,opt,name=merkle_root,json=merkleRoot,proto3" json:"merkle_root,omitempty"`
+	Signatures       uint32                  `protobuf:"varint,7,opt,name=signatures,proto3" json:"signatures,omitempty"`
+	Quorum           uint32                  `protobuf:"varint,8,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	Figures          []*StatementFigures     `protobuf:"bytes,9,rep,name=figures,proto3" json:"figures,omitempty"`
+	Instructions     []*StatementInstruction `protobuf:"bytes,10,rep,name=instructions,proto3" json:"instructions,omitempty"`
+	DeadlineUnixNano int64                   `protobuf:"varint,11,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Statement) Reset() {
+	*x = Statement{}
+	mi := &file_icn_v1_routing_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Statement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Statement) ProtoMessage() {}
+
+func (x *Statement) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_routing_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Statement.ProtoReflect.Descriptor instead.
+func (*Statement) Descriptor() ([]byte, []int) {
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Statement) GetPeriod() uint64 {
+	if x != nil {
+		return x.Period
+	}
+	return 0
+}
+
+func (x *Statement) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Statement) GetOpenedAtUnixNano() int64 {
+	if x != nil {
+		return x.OpenedAtUnixNano
+	}
+	return 0
+}
+
+func (x *Statement) GetClosedAtUnixNano() int64 {
+	if x != nil {
+		return x.ClosedAtUnixNano
+	}
+	return 0
+}
+
+func (x *Statement) GetReportHash() []byte {
+	if x != nil {
+		return x.ReportHash
+	}
+	return nil
+}
+
+func (x *Statement) GetMerkleRoot() []byte {
+	if x != nil {
+		return x.MerkleRoot
+	}
+	return nil
+}
+
+func (x *Statement) GetSignatures() uint32 {
+	if x != nil {
+		return x.Signatures
+	}
+	return 0
+}
+
+func (x *Statement) GetQuorum() uint32 {
+	if x != nil {
+		return x.Quorum
+	}
+	return 0
+}
+
+func (x *Statement) GetFigures() []*StatementFigures {
+	if x != nil {
+		return x.Figures
+	}
+	return nil
+}
+
+func (x *Statement) GetInstructions() []*StatementInstruction {
+	if x != nil {
+		return x.Instructions
+	}
+	return nil
+}
+
+func (x *Statement) GetDeadlineUnixNano() int64 {
+	if x != nil {
+		return x.DeadlineUnixNano
+	}
+	return 0
+}
+
+// StatementFigures: amounts are exact decimals in the currency's scale.
+type StatementFigures struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Currency      string                 `protobuf:"bytes,1,opt,name=currency,proto3" json:"currency,omitempty"`
+	Sent          string                 `protobuf:"bytes,2,opt,name=sent,proto3" json:"sent,omitempty"`
+	Received      string                 `protobuf:"bytes,3,opt,name=received,proto3" json:"received,omitempty"`
+	Net           string                 `protobuf:"bytes,4,opt,name=net,proto3" json:"net,omitempty"`
+	SentCount     uint32                 `protobuf:"varint,5,opt,name=sent_count,json=sentCount,proto3" json:"sent_count,omitempty"`
+	ReceivedCount uint32                 `protobuf:"varint,6,opt,name=received_count,json=receivedCount,proto3" json:"received_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatementFigures) Reset() {
+	*x = StatementFigures{}
+	mi := &file_icn_v1_routing_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatementFigures) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatementFigures) ProtoMessage() {}
+
+func (x *StatementFigures) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_routing_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatementFigures.ProtoReflect.Descriptor instead.
+func (*StatementFigures) Descriptor() ([]byte, []int) {
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StatementFigures) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *StatementFigures) GetSent() string {
+	if x != nil {
+		return x.Sent
+	}
+	return ""
+}
+
+func (x *StatementFigures) GetReceived() string {
+	if x != nil {
+		return x.Received
+	}
+	return ""
+}
+
+func (x *StatementFigures) GetNet() string {
+	if x != nil {
+		return x.Net
+	}
+	return ""
+}
+
+func (x *StatementFigures) GetSentCount() uint32 {
+	if x != nil {
+		return x.SentCount
+	}
+	return 0
+}
+
+func (x *StatementFigures) GetReceivedCount() uint32 {
+	if x != nil {
+		return x.ReceivedCount
+	}
+	return 0
+}
+
+type StatementInstruction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"` // in the report
+	Currency      string                 `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
+	From          string                 `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	Amount        string                 `protobuf:"bytes,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	Paid          bool                   `protobuf:"varint,6,opt,name=paid,proto3" json:"paid,omitempty"`
+	Confirmed     bool                   `protobuf:"varint,7,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
+	Overdue       bool                   `protobuf:"varint,8,opt,name=overdue,proto3" json:"overdue,omitempty"`
+	Method        string                 `protobuf:"bytes,9,opt,name=method,proto3" json:"method,omitempty"`
+	Reference     string                 `protobuf:"bytes,10,opt,name=reference,proto3" json:"reference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatementInstruction) Reset() {
+	*x = StatementInstruction{}
+	mi := &file_icn_v1_routing_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatementInstruction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatementInstruction) ProtoMessage() {}
+
+func (x *StatementInstruction) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_routing_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatementInstruction.ProtoReflect.Descriptor instead.
+func (*StatementInstruction) Descriptor() ([]byte, []int) {
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StatementInstruction) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *StatementInstruction) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *StatementInstruction) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *StatementInstruction) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *StatementInstruction) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *StatementInstruction) GetPaid() bool {
+	if x != nil {
+		return x.Paid
+	}
+	return false
+}
+
+func (x *StatementInstruction) GetConfirmed() bool {
+	if x != nil {
+		return x.Confirmed
+	}
+	return false
+}
+
+func (x *StatementInstruction) GetOverdue() bool {
+	if x != nil {
+		return x.Overdue
+	}
+	return false
+}
+
+func (x *StatementInstruction) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *StatementInstruction) GetReference() string {
+	if x != nil {
+		return x.Reference
+	}
+	return ""
+}
+
 // RouteAnnounce is what a child federation's hub leader tells its parent
 // (on every connection, then periodically): the co-ops reachable through
 // it. The parent routes a transfer for one of them down to that child.
@@ -320,7 +771,7 @@ type RouteAnnounce struct {
 
 func (x *RouteAnnounce) Reset() {
 	*x = RouteAnnounce{}
-	mi := &file_icn_v1_routing_proto_msgTypes[1]
+	mi := &file_icn_v1_routing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +783,7 @@ func (x *RouteAnnounce) String() string {
 func (*RouteAnnounce) ProtoMessage() {}
 
 func (x *RouteAnnounce) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[1]
+	mi := &file_icn_v1_routing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +796,7 @@ func (x *RouteAnnounce) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteAnnounce.ProtoReflect.Descriptor instead.
 func (*RouteAnnounce) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{1}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RouteAnnounce) GetFederation() string {
@@ -372,7 +823,7 @@ type RouteEntry struct {
 
 func (x *RouteEntry) Reset() {
 	*x = RouteEntry{}
-	mi := &file_icn_v1_routing_proto_msgTypes[2]
+	mi := &file_icn_v1_routing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -384,7 +835,7 @@ func (x *RouteEntry) String() string {
 func (*RouteEntry) ProtoMessage() {}
 
 func (x *RouteEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[2]
+	mi := &file_icn_v1_routing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -397,7 +848,7 @@ func (x *RouteEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteEntry.ProtoReflect.Descriptor instead.
 func (*RouteEntry) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{2}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RouteEntry) GetDid() string {
@@ -428,7 +879,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_icn_v1_routing_proto_msgTypes[3]
+	mi := &file_icn_v1_routing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -440,7 +891,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[3]
+	mi := &file_icn_v1_routing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +904,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{3}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Hello) GetNodeDid() string {
@@ -501,7 +952,7 @@ type TransferPrepare struct {
 
 func (x *TransferPrepare) Reset() {
 	*x = TransferPrepare{}
-	mi := &file_icn_v1_routing_proto_msgTypes[4]
+	mi := &file_icn_v1_routing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +964,7 @@ func (x *TransferPrepare) String() string {
 func (*TransferPrepare) ProtoMessage() {}
 
 func (x *TransferPrepare) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[4]
+	mi := &file_icn_v1_routing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +977,7 @@ func (x *TransferPrepare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferPrepare.ProtoReflect.Descriptor instead.
 func (*TransferPrepare) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{4}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TransferPrepare) GetTransferId() string {
@@ -597,7 +1048,7 @@ type TransferAccept struct {
 
 func (x *TransferAccept) Reset() {
 	*x = TransferAccept{}
-	mi := &file_icn_v1_routing_proto_msgTypes[5]
+	mi := &file_icn_v1_routing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +1060,7 @@ func (x *TransferAccept) String() string {
 func (*TransferAccept) ProtoMessage() {}
 
 func (x *TransferAccept) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[5]
+	mi := &file_icn_v1_routing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +1073,7 @@ func (x *TransferAccept) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferAccept.ProtoReflect.Descriptor instead.
 func (*TransferAccept) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{5}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TransferAccept) GetTransferId() string {
@@ -654,7 +1105,7 @@ type TransferReject struct {
 
 func (x *TransferReject) Reset() {
 	*x = TransferReject{}
-	mi := &file_icn_v1_routing_proto_msgTypes[6]
+	mi := &file_icn_v1_routing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +1117,7 @@ func (x *TransferReject) String() string {
 func (*TransferReject) ProtoMessage() {}
 
 func (x *TransferReject) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[6]
+	mi := &file_icn_v1_routing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +1130,7 @@ func (x *TransferReject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferReject.ProtoReflect.Descriptor instead.
 func (*TransferReject) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{6}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TransferReject) GetTransferId() string {
@@ -717,7 +1168,7 @@ type TransferOutcome struct {
 
 func (x *TransferOutcome) Reset() {
 	*x = TransferOutcome{}
-	mi := &file_icn_v1_routing_proto_msgTypes[7]
+	mi := &file_icn_v1_routing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +1180,7 @@ func (x *TransferOutcome) String() string {
 func (*TransferOutcome) ProtoMessage() {}
 
 func (x *TransferOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[7]
+	mi := &file_icn_v1_routing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +1193,7 @@ func (x *TransferOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOutcome.ProtoReflect.Descriptor instead.
 func (*TransferOutcome) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{7}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TransferOutcome) GetTransferId() string {
@@ -784,7 +1235,7 @@ type OutcomeQuery struct {
 
 func (x *OutcomeQuery) Reset() {
 	*x = OutcomeQuery{}
-	mi := &file_icn_v1_routing_proto_msgTypes[8]
+	mi := &file_icn_v1_routing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +1247,7 @@ func (x *OutcomeQuery) String() string {
 func (*OutcomeQuery) ProtoMessage() {}
 
 func (x *OutcomeQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[8]
+	mi := &file_icn_v1_routing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +1260,7 @@ func (x *OutcomeQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutcomeQuery.ProtoReflect.Descriptor instead.
 func (*OutcomeQuery) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{8}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *OutcomeQuery) GetTransferIds() []string {
@@ -828,7 +1279,7 @@ type TransferOutcomes struct {
 
 func (x *TransferOutcomes) Reset() {
 	*x = TransferOutcomes{}
-	mi := &file_icn_v1_routing_proto_msgTypes[9]
+	mi := &file_icn_v1_routing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +1291,7 @@ func (x *TransferOutcomes) String() string {
 func (*TransferOutcomes) ProtoMessage() {}
 
 func (x *TransferOutcomes) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[9]
+	mi := &file_icn_v1_routing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +1304,7 @@ func (x *TransferOutcomes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOutcomes.ProtoReflect.Descriptor instead.
 func (*TransferOutcomes) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{9}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TransferOutcomes) GetOutcomes() []*TransferOutcome {
@@ -872,7 +1323,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_icn_v1_routing_proto_msgTypes[10]
+	mi := &file_icn_v1_routing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +1335,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[10]
+	mi := &file_icn_v1_routing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +1348,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{10}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Ping) GetNonce() uint64 {
@@ -916,7 +1367,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_icn_v1_routing_proto_msgTypes[11]
+	mi := &file_icn_v1_routing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1379,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[11]
+	mi := &file_icn_v1_routing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1392,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{11}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Pong) GetNonce() uint64 {
@@ -966,7 +1417,7 @@ type ErrorReply struct {
 
 func (x *ErrorReply) Reset() {
 	*x = ErrorReply{}
-	mi := &file_icn_v1_routing_proto_msgTypes[12]
+	mi := &file_icn_v1_routing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1429,7 @@ func (x *ErrorReply) String() string {
 func (*ErrorReply) ProtoMessage() {}
 
 func (x *ErrorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[12]
+	mi := &file_icn_v1_routing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1442,7 @@ func (x *ErrorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorReply.ProtoReflect.Descriptor instead.
 func (*ErrorReply) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{12}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ErrorReply) GetCode() string {
@@ -1034,7 +1485,7 @@ type TransferReceipt struct {
 
 func (x *TransferReceipt) Reset() {
 	*x = TransferReceipt{}
-	mi := &file_icn_v1_routing_proto_msgTypes[13]
+	mi := &file_icn_v1_routing_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1497,7 @@ func (x *TransferReceipt) String() string {
 func (*TransferReceipt) ProtoMessage() {}
 
 func (x *TransferReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_routing_proto_msgTypes[13]
+	mi := &file_icn_v1_routing_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1510,7 @@ func (x *TransferReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferReceipt.ProtoReflect.Descriptor instead.
 func (*TransferReceipt) Descriptor() ([]byte, []int) {
-	return file_icn_v1_routing_proto_rawDescGZIP(), []int{13}
+	return file_icn_v1_routing_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TransferReceipt) GetTransferId() string {
@@ -1101,7 +1552,7 @@ var File_icn_v1_routing_proto protoreflect.FileDescriptor
 
 const file_icn_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\x14icn/v1/routing.proto\x12\x06icn.v1\x1a\x10icn/v1/hub.proto\"\xa1\x04\n" +
+	"\x14icn/v1/routing.proto\x12\x06icn.v1\x1a\x10icn/v1/hub.proto\"\x9a\x05\n" +
 	"\bEnvelope\x12%\n" +
 	"\x05hello\x18\x01 \x01(\v2\r.icn.v1.HelloH\x00R\x05hello\x123\n" +
 	"\aprepare\x18\x02 \x01(\v2\x17.icn.v1.TransferPrepareH\x00R\aprepare\x120\n" +
@@ -1114,8 +1565,56 @@ const file_icn_v1_routing_proto_rawDesc = "" +
 	"\x04pong\x18\t \x01(\v2\f.icn.v1.PongH\x00R\x04pong\x12*\n" +
 	"\x05error\x18\n" +
 	" \x01(\v2\x12.icn.v1.ErrorReplyH\x00R\x05error\x12/\n" +
-	"\x06routes\x18\v \x01(\v2\x15.icn.v1.RouteAnnounceH\x00R\x06routesB\x06\n" +
-	"\x04body\"Y\n" +
+	"\x06routes\x18\v \x01(\v2\x15.icn.v1.RouteAnnounceH\x00R\x06routes\x12A\n" +
+	"\x0fstatement_query\x18\f \x01(\v2\x16.icn.v1.StatementQueryH\x00R\x0estatementQuery\x124\n" +
+	"\n" +
+	"statements\x18\r \x01(\v2\x12.icn.v1.StatementsH\x00R\n" +
+	"statementsB\x06\n" +
+	"\x04body\"3\n" +
+	"\x0eStatementQuery\x12!\n" +
+	"\fafter_period\x18\x01 \x01(\x04R\vafterPeriod\"?\n" +
+	"\n" +
+	"Statements\x121\n" +
+	"\n" +
+	"statements\x18\x01 \x03(\v2\x11.icn.v1.StatementR\n" +
+	"statements\"\xb5\x03\n" +
+	"\tStatement\x12\x16\n" +
+	"\x06period\x18\x01 \x01(\x04R\x06period\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12-\n" +
+	"\x13opened_at_unix_nano\x18\x03 \x01(\x03R\x10openedAtUnixNano\x12-\n" +
+	"\x13closed_at_unix_nano\x18\x04 \x01(\x03R\x10closedAtUnixNano\x12\x1f\n" +
+	"\vreport_hash\x18\x05 \x01(\fR\n" +
+	"reportHash\x12\x1f\n" +
+	"\vmerkle_root\x18\x06 \x01(\fR\n" +
+	"merkleRoot\x12\x1e\n" +
+	"\n" +
+	"signatures\x18\a \x01(\rR\n" +
+	"signatures\x12\x16\n" +
+	"\x06quorum\x18\b \x01(\rR\x06quorum\x122\n" +
+	"\afigures\x18\t \x03(\v2\x18.icn.v1.StatementFiguresR\afigures\x12@\n" +
+	"\finstructions\x18\n" +
+	" \x03(\v2\x1c.icn.v1.StatementInstructionR\finstructions\x12,\n" +
+	"\x12deadline_unix_nano\x18\v \x01(\x03R\x10deadlineUnixNano\"\xb6\x01\n" +
+	"\x10StatementFigures\x12\x1a\n" +
+	"\bcurrency\x18\x01 \x01(\tR\bcurrency\x12\x12\n" +
+	"\x04sent\x18\x02 \x01(\tR\x04sent\x12\x1a\n" +
+	"\breceived\x18\x03 \x01(\tR\breceived\x12\x10\n" +
+	"\x03net\x18\x04 \x01(\tR\x03net\x12\x1d\n" +
+	"\n" +
+	"sent_count\x18\x05 \x01(\rR\tsentCount\x12%\n" +
+	"\x0ereceived_count\x18\x06 \x01(\rR\rreceivedCount\"\x86\x02\n" +
+	"\x14StatementInstruction\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x1a\n" +
+	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\x12\x16\n" +
+	"\x06amount\x18\x05 \x01(\tR\x06amount\x12\x12\n" +
+	"\x04paid\x18\x06 \x01(\bR\x04paid\x12\x1c\n" +
+	"\tconfirmed\x18\a \x01(\bR\tconfirmed\x12\x18\n" +
+	"\aoverdue\x18\b \x01(\bR\aoverdue\x12\x16\n" +
+	"\x06method\x18\t \x01(\tR\x06method\x12\x1c\n" +
+	"\treference\x18\n" +
+	" \x01(\tR\treference\"Y\n" +
 	"\rRouteAnnounce\x12\x1e\n" +
 	"\n" +
 	"federation\x18\x01 \x01(\tR\n" +
@@ -1194,50 +1693,60 @@ func file_icn_v1_routing_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_icn_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_icn_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_icn_v1_routing_proto_goTypes = []any{
-	(NodeRole)(0),            // 0: icn.v1.NodeRole
-	(*Envelope)(nil),         // 1: icn.v1.Envelope
-	(*RouteAnnounce)(nil),    // 2: icn.v1.RouteAnnounce
-	(*RouteEntry)(nil),       // 3: icn.v1.RouteEntry
-	(*Hello)(nil),            // 4: icn.v1.Hello
-	(*TransferPrepare)(nil),  // 5: icn.v1.TransferPrepare
-	(*TransferAccept)(nil),   // 6: icn.v1.TransferAccept
-	(*TransferReject)(nil),   // 7: icn.v1.TransferReject
-	(*TransferOutcome)(nil),  // 8: icn.v1.TransferOutcome
-	(*OutcomeQuery)(nil),     // 9: icn.v1.OutcomeQuery
-	(*TransferOutcomes)(nil), // 10: icn.v1.TransferOutcomes
-	(*Ping)(nil),             // 11: icn.v1.Ping
-	(*Pong)(nil),             // 12: icn.v1.Pong
-	(*ErrorReply)(nil),       // 13: icn.v1.ErrorReply
-	(*TransferReceipt)(nil),  // 14: icn.v1.TransferReceipt
-	(*SignedMessage)(nil),    // 15: icn.v1.SignedMessage
-	(TransferState)(0),       // 16: icn.v1.TransferState
+	(NodeRole)(0),                // 0: icn.v1.NodeRole
+	(*Envelope)(nil),             // 1: icn.v1.Envelope
+	(*StatementQuery)(nil),       // 2: icn.v1.StatementQuery
+	(*Statements)(nil),           // 3: icn.v1.Statements
+	(*Statement)(nil),            // 4: icn.v1.Statement
+	(*StatementFigures)(nil),     // 5: icn.v1.StatementFigures
+	(*StatementInstruction)(nil), // 6: icn.v1.StatementInstruction
+	(*RouteAnnounce)(nil),        // 7: icn.v1.RouteAnnounce
+	(*RouteEntry)(nil),           // 8: icn.v1.RouteEntry
+	(*Hello)(nil),                // 9: icn.v1.Hello
+	(*TransferPrepare)(nil),      // 10: icn.v1.TransferPrepare
+	(*TransferAccept)(nil),       // 11: icn.v1.TransferAccept
+	(*TransferReject)(nil),       // 12: icn.v1.TransferReject
+	(*TransferOutcome)(nil),      // 13: icn.v1.TransferOutcome
+	(*OutcomeQuery)(nil),         // 14: icn.v1.OutcomeQuery
+	(*TransferOutcomes)(nil),     // 15: icn.v1.TransferOutcomes
+	(*Ping)(nil),                 // 16: icn.v1.Ping
+	(*Pong)(nil),                 // 17: icn.v1.Pong
+	(*ErrorReply)(nil),           // 18: icn.v1.ErrorReply
+	(*TransferReceipt)(nil),      // 19: icn.v1.TransferReceipt
+	(*SignedMessage)(nil),        // 20: icn.v1.SignedMessage
+	(TransferState)(0),           // 21: icn.v1.TransferState
 }
 var file_icn_v1_routing_proto_depIdxs = []int32{
-	4,  // 0: icn.v1.Envelope.hello:type_name -> icn.v1.Hello
-	5,  // 1: icn.v1.Envelope.prepare:type_name -> icn.v1.TransferPrepare
-	6,  // 2: icn.v1.Envelope.accept:type_name -> icn.v1.TransferAccept
-	7,  // 3: icn.v1.Envelope.reject:type_name -> icn.v1.TransferReject
-	8,  // 4: icn.v1.Envelope.outcome:type_name -> icn.v1.TransferOutcome
-	9,  // 5: icn.v1.Envelope.outcome_query:type_name -> icn.v1.OutcomeQuery
-	10, // 6: icn.v1.Envelope.outcomes:type_name -> icn.v1.TransferOutcomes
-	11, // 7: icn.v1.Envelope.ping:type_name -> icn.v1.Ping
-	12, // 8: icn.v1.Envelope.pong:type_name -> icn.v1.Pong
-	13, // 9: icn.v1.Envelope.error:type_name -> icn.v1.ErrorReply
-	2,  // 10: icn.v1.Envelope.routes:type_name -> icn.v1.RouteAnnounce
-	3,  // 11: icn.v1.RouteAnnounce.coops:type_name -> icn.v1.RouteEntry
-	0,  // 12: icn.v1.Hello.role:type_name -> icn.v1.NodeRole
-	15, // 13: icn.v1.TransferPrepare.intent:type_name -> icn.v1.SignedMessage
-	15, // 14: icn.v1.TransferAccept.receipt:type_name -> icn.v1.SignedMessage
-	15, // 15: icn.v1.TransferReject.receipt:type_name -> icn.v1.SignedMessage
-	16, // 16: icn.v1.TransferOutcome.state:type_name -> icn.v1.TransferState
-	8,  // 17: icn.v1.TransferOutcomes.outcomes:type_name -> icn.v1.TransferOutcome
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 0: icn.v1.Envelope.hello:type_name -> icn.v1.Hello
+	10, // 1: icn.v1.Envelope.prepare:type_name -> icn.v1.TransferPrepare
+	11, // 2: icn.v1.Envelope.accept:type_name -> icn.v1.TransferAccept
+	12, // 3: icn.v1.Envelope.reject:type_name -> icn.v1.TransferReject
+	13, // 4: icn.v1.Envelope.outcome:type_name -> icn.v1.TransferOutcome
+	14, // 5: icn.v1.Envelope.outcome_query:type_name -> icn.v1.OutcomeQuery
+	15, // 6: icn.v1.Envelope.outcomes:type_name -> icn.v1.TransferOutcomes
+	16, // 7: icn.v1.Envelope.ping:type_name -> icn.v1.Ping
+	17, // 8: icn.v1.Envelope.pong:type_name -> icn.v1.Pong
+	18, // 9: icn.v1.Envelope.error:type_name -> icn.v1.ErrorReply
+	7,  // 10: icn.v1.Envelope.routes:type_name -> icn.v1.RouteAnnounce
+	2,  // 11: icn.v1.Envelope.statement_query:type_name -> icn.v1.StatementQuery
+	3,  // 12: icn.v1.Envelope.statements:type_name -> icn.v1.Statements
+	4,  // 13: icn.v1.Statements.statements:type_name -> icn.v1.Statement
+	5,  // 14: icn.v1.Statement.figures:type_name -> icn.v1.StatementFigures
+	6,  // 15: icn.v1.Statement.instructions:type_name -> icn.v1.StatementInstruction
+	8,  // 16: icn.v1.RouteAnnounce.coops:type_name -> icn.v1.RouteEntry
+	0,  // 17: icn.v1.Hello.role:type_name -> icn.v1.NodeRole
+	20, // 18: icn.v1.TransferPrepare.intent:type_name -> icn.v1.SignedMessage
+	20, // 19: icn.v1.TransferAccept.receipt:type_name -> icn.v1.SignedMessage
+	20, // 20: icn.v1.TransferReject.receipt:type_name -> icn.v1.SignedMessage
+	21, // 21: icn.v1.TransferOutcome.state:type_name -> icn.v1.TransferState
+	13, // 22: icn.v1.TransferOutcomes.outcomes:type_name -> icn.v1.TransferOutcome
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_routing_proto_init() }
@@ -1258,6 +1767,8 @@ func file_icn_v1_routing_proto_init() {
 		(*Envelope_Pong)(nil),
 		(*Envelope_Error)(nil),
 		(*Envelope_Routes)(nil),
+		(*Envelope_StatementQuery)(nil),
+		(*Envelope_Statements)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1265,7 +1776,7 @@ func file_icn_v1_routing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_routing_proto_rawDesc), len(file_icn_v1_routing_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
