@@ -107,6 +107,9 @@ snapshot_interval = "200ms"
 [grpc]
 listen = %q
 
+[data]
+listen = "127.0.0.1:0"
+
 [federation]
 did = %q
 name = "system test federation"
