@@ -72,7 +72,7 @@ func printDev(cmd *cobra.Command, m *devfed.Manifest, dir string) {
 		}
 	}
 	for _, h := range m.Hubs {
-		fmt.Fprintf(out, "  hub cluster %s (federation %s):\n", h.Name, h.FederationDID.Short())
+		fmt.Fprintf(out, "  hub cluster %s (federation %s), treasurer pages http://%s/ui/settlement/:\n", h.Name, h.FederationDID.Short(), h.Nodes[0].HTTP)
 		for i, n := range h.Nodes {
 			fmt.Fprintf(out, "           node-%d %s   grpc %s   data (QUIC) %s\n", i+1, n.DID.Short(), n.GRPC, n.Data)
 		}

@@ -42,6 +42,7 @@ type ManifestHubNode struct {
 	Raft string       `json:"raft"`
 	GRPC string       `json:"grpc"`
 	Data string       `json:"data"` // the QUIC data plane (UDP)
+	HTTP string       `json:"http"` // /metrics, /healthz, /readyz and the treasurer pages (/ui/settlement/)
 }
 
 type hubCluster struct {
@@ -106,8 +107,15 @@ func startHubs(ctx context.Context, o Options, spec clusterSpec) (*hubCluster, e
 			FederationKey: fed, Parent: spec.parent,
 			HeartbeatTimeout: 500 * time.Millisecond,
 		}
-		svc, err := hub.StartService(cfg, []identity.DID{op.DID()}, lns[i][1], nil)
+		httpLn, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
+			h.stop()
+			return nil, err
+		}
+		m.Nodes[i].HTTP = httpLn.Addr().String()
+		svc, err := hub.StartService(cfg, []identity.DID{op.DID()}, lns[i][1], httpLn)
+		if err != nil {
+			httpLn.Close()
 			h.stop()
 			return nil, fmt.Errorf("hub node %d: %w", i+1, err)
 		}
