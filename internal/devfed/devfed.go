@@ -140,14 +140,14 @@ func (f *Federation) startClusters(ctx context.Context) error {
 		f.hubs, f.Manifest.Hub, f.Manifest.Hubs = h, h.manifest, []*ManifestHub{h.manifest}
 		return nil
 	}
-	p, err := startHubs(ctx, o, clusterSpec{name: "parent", sub: "hub-parent", fedName: "dev parent federation", portBase: 60})
+	p, err := startHubs(ctx, o, clusterSpec{name: "parent", sub: "hub-parent", fedName: "dev parent federation", portBase: 100})
 	if err != nil {
 		return err
 	}
 	f.parent = p
 	for i, spec := range []clusterSpec{
 		{name: "region-1", sub: "hub", fedName: "dev region 1", parent: p.parentLink()},
-		{name: "region-2", sub: "hub-region-2", fedName: "dev region 2", portBase: 30, parent: p.parentLink()},
+		{name: "region-2", sub: "hub-region-2", fedName: "dev region 2", portBase: 50, parent: p.parentLink()},
 	} {
 		h, err := startHubs(ctx, o, spec)
 		if err != nil {

@@ -107,11 +107,7 @@ func startHubs(ctx context.Context, o Options, spec clusterSpec) (*hubCluster, e
 			FederationKey: fed, Parent: spec.parent,
 			HeartbeatTimeout: 500 * time.Millisecond,
 		}
-		httpLn, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			h.stop()
-			return nil, err
-		}
+		httpLn := lns[i][2]
 		m.Nodes[i].HTTP = httpLn.Addr().String()
 		svc, err := hub.StartService(cfg, []identity.DID{op.DID()}, lns[i][1], httpLn)
 		if err != nil {
@@ -135,7 +131,7 @@ func addressesFile(dir string) string { return filepath.Join(dir, "addresses.jso
 func saveAddresses(dir string, nodes []ManifestHubNode) error {
 	addrs := make([][]string, len(nodes))
 	for i, n := range nodes {
-		addrs[i] = []string{n.Raft, n.GRPC, n.Data}
+		addrs[i] = []string{n.Raft, n.GRPC, n.Data, n.HTTP}
 	}
 	b, _ := json.Marshal(addrs)
 	return os.WriteFile(addressesFile(dir), b, 0o600)
@@ -145,7 +141,7 @@ func saveAddresses(dir string, nodes []ManifestHubNode) error {
 // recorded in dir (or BasePort+100.. when given), and returns the data-plane
 // addresses to listen on (recorded ones, else port 0: the data plane binds
 // and startHubs records what it got).
-func hubListeners(dir string, basePort int) ([][2]net.Listener, []string, error) {
+func hubListeners(dir string, basePort int) ([][3]net.Listener, []string, error) {
 	var addrs [][]string
 	if b, err := os.ReadFile(addressesFile(dir)); err == nil {
 		if err := json.Unmarshal(b, &addrs); err != nil {
@@ -154,22 +150,22 @@ func hubListeners(dir string, basePort int) ([][2]net.Listener, []string, error)
 	}
 	for i := 0; i < hubNodes; i++ {
 		if i == len(addrs) {
-			a := []string{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"}
+			a := []string{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"}
 			if basePort > 0 {
 				a = []string{fmt.Sprintf("127.0.0.1:%d", basePort+100+i), fmt.Sprintf("127.0.0.1:%d", basePort+110+i),
-					fmt.Sprintf("127.0.0.1:%d", basePort+120+i)}
+					fmt.Sprintf("127.0.0.1:%d", basePort+120+i), fmt.Sprintf("127.0.0.1:%d", basePort+130+i)}
 			}
 			addrs = append(addrs, a)
 		}
-		for len(addrs[i]) < 3 { // written before the data plane existed
+		for len(addrs[i]) < 4 { // written before the data plane and HTTP existed
 			addrs[i] = append(addrs[i], "127.0.0.1:0")
 		}
 	}
-	out := make([][2]net.Listener, hubNodes)
+	out := make([][3]net.Listener, hubNodes)
 	data := make([]string, hubNodes)
 	for i := range out {
-		for j := 0; j < 2; j++ {
-			ln, err := net.Listen("tcp", addrs[i][j])
+		for j, a := range []string{addrs[i][0], addrs[i][1], addrs[i][3]} {
+			ln, err := net.Listen("tcp", a)
 			if err != nil {
 				closeAll(out)
 				return nil, nil, fmt.Errorf("hub listener: %w", err)
@@ -181,7 +177,7 @@ func hubListeners(dir string, basePort int) ([][2]net.Listener, []string, error)
 	return out, data, nil
 }
 
-func closeAll(lns [][2]net.Listener) {
+func closeAll(lns [][3]net.Listener) {
 	for _, p := range lns {
 		for _, ln := range p {
 			if ln != nil {
