@@ -148,37 +148,15 @@ func (o *benchCoopOpts) run(cmd *cobra.Command) error {
 		return err
 	}
 	logw := cmd.ErrOrStderr()
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stopSignals := benchContext(cmd)
 	defer stopSignals()
-
-	var (
-		m   *devfed.Manifest
-		dir string
-		err error
-	)
-	if o.dev != "" {
-		if m, dir, err = loadDevManifest(o.dev); err != nil {
-			return err
-		}
-	} else {
-		if dir, err = os.MkdirTemp("", "icn-bench-"); err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		fmt.Fprintf(logw, "starting an in-process dev co-op with %d members in %s\n", o.members, dir)
-		var stop func()
-		m, stop, err = devfed.StartForBench(ctx, dir, o.members)
-		if err != nil {
-			return fmt.Errorf("start the in-process dev co-op: %w\n(or target a running one: icn dev, then icn bench coop --dev DIR)", err)
-		}
-		defer stop()
-		if len(m.Coops) == 0 {
-			return errors.New("the in-process dev co-op's manifest lists no co-ops")
-		}
+	m, dir, stop, err := o.target(ctx, logw, fmt.Sprintf("an in-process dev co-op with %d members", o.members), devfed.StartForBench)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if len(m.Coops) == 0 {
+		return errors.New("the dev federation's manifest lists no co-ops")
 	}
 	coop := m.Coops[0]
 	if len(coop.Members) < 2 {
@@ -227,6 +205,35 @@ func (o *benchCoopOpts) run(cmd *cobra.Command) error {
 		err = errors.New("bench: no payment committed; see the errors above")
 	}
 	return err
+}
+
+// benchContext is the command's context, cancelled on Ctrl-C or SIGTERM.
+func benchContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+// target loads the running dev federation named by --dev, or starts one in
+// a temporary directory with start (described as what); stop releases it.
+func (o *benchCoopOpts) target(ctx context.Context, logw io.Writer, what string,
+	start func(context.Context, string, int) (*devfed.Manifest, func(), error)) (m *devfed.Manifest, dir string, stop func(), err error) {
+	if o.dev != "" {
+		m, dir, err = loadDevManifest(o.dev)
+		return m, dir, func() {}, err
+	}
+	if dir, err = os.MkdirTemp("", "icn-bench-"); err != nil {
+		return nil, "", nil, fmt.Errorf("bench: %w", err)
+	}
+	fmt.Fprintf(logw, "starting %s in %s\n", what, dir)
+	m, stopFed, err := start(ctx, dir, o.members)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", nil, fmt.Errorf("start %s: %w\n(or target a running one: icn dev, then --dev DIR)", what, err)
+	}
+	return m, dir, func() { stopFed(); os.RemoveAll(dir) }, nil
 }
 
 // benchLogin logs every client in as its two members, a few at a time.

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,33 +65,14 @@ func (o *benchCoopOpts) runCross(cmd *cobra.Command) error {
 		return err
 	}
 	logw := cmd.ErrOrStderr()
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stopSignals := benchContext(cmd)
 	defer stopSignals()
-	var (
-		m   *devfed.Manifest
-		dir string
-		err error
-	)
-	if o.dev != "" {
-		if m, dir, err = loadDevManifest(o.dev); err != nil {
-			return err
-		}
-	} else {
-		if dir, err = os.MkdirTemp("", "icn-bench-cross-"); err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		fmt.Fprintf(logw, "starting an in-process dev federation (3 hub nodes, 2 co-ops with %d members each) in %s\n", o.members, dir)
-		var stop func()
-		if m, stop, err = devfed.StartCrossForBench(ctx, dir, o.members); err != nil {
-			return fmt.Errorf("start the in-process dev federation: %w", err)
-		}
-		defer stop()
+	m, dir, stop, err := o.target(ctx, logw, fmt.Sprintf("an in-process dev federation (3 hub nodes, 2 co-ops with %d members each)", o.members),
+		devfed.StartCrossForBench)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	if len(m.Coops) < 2 || m.Hub == nil {
 		return errors.New("the dev federation needs two co-ops and a hub cluster (icn dev starts both)")
 	}

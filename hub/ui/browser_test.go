@@ -77,6 +77,29 @@ const readHooks = `(() => {
   };
 })()`
 
+// openPage opens url in headless Chromium (exe) and reads the page's data-*
+// hooks; the returned browser context stays open until the test ends.
+func openPage(t *testing.T, exe, url string) (context.Context, pageData) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 1024))
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(bcancel)
+	if err := chromedp.Do(bctx, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS("#verification"))); err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	got, err := chromedp.Run(bctx, chromedp.Evaluate[pageData](readHooks))
+	if err != nil {
+		t.Fatalf("read hooks: %v", err)
+	}
+	return bctx, got
+}
+
 // TestBrowserPeriodPage opens a period page in headless Chromium, reads
 // every figure through the data-* hooks and checks it against view.json
 // from the same server; checks the verification panel, CSP-allowed styling,
@@ -89,24 +112,7 @@ func TestBrowserPeriodPage(t *testing.T) {
 	t.Cleanup(hs.Close)
 	srv := hs.URL
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 1024))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer bcancel()
-
-	url := srv + "/ui/settlement/1"
-	if err := chromedp.Do(bctx, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS("#verification"))); err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	got, err := chromedp.Run(bctx, chromedp.Evaluate[pageData](readHooks))
-	if err != nil {
-		t.Fatalf("read hooks: %v", err)
-	}
+	bctx, got := openPage(t, exe, srv+"/ui/settlement/1")
 
 	// The API: view.json from the same server.
 	var api struct {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -140,20 +139,7 @@ func TestBrowserHubPage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.WindowSize(1280, 1024))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer bcancel()
-	url := "http://" + httpAddr + "/ui/settlement/1"
-	if err := chromedp.Do(bctx, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS("#verification"))); err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	got, err := chromedp.Run(bctx, chromedp.Evaluate[pageData](readHooks))
-	if err != nil {
-		t.Fatalf("read hooks: %v", err)
-	}
+	_, got := openPage(t, exe, "http://"+httpAddr+"/ui/settlement/1")
 	type key struct{ did, currency, field string }
 	want := map[key]string{}
 	for _, f := range rep.Figures {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/ledger"
-	"github.com/icn-coop/icn/money"
 )
 
 // told is what a payer was told about one payment.
@@ -80,29 +79,7 @@ func settled(t *testing.T, f *Federation, within time.Duration) {
 func checkConsistent(t *testing.T, f *Federation, results []told) {
 	t.Helper()
 	checkTold(t, f, results)
-	l := f.hubs.leader()
-	var sum int64
-	for _, n := range f.Nodes {
-		rep, err := n.Ledger.Verify()
-		if err != nil || !rep.OK() {
-			t.Fatalf("%s ledger: %v %+v", n.Config.CoopID, err, rep)
-		}
-		bal, err := n.Ledger.Balance(n.Hub.ClearingAccount(), money.Hours)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pos, err := money.Parse(position(t, f, n.Key.DID()), money.Hours)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bal.Balance.Units() != -pos.Units() {
-			t.Fatalf("%s: clearing account %s does not mirror hub position %s", n.Config.CoopID, bal.Balance, pos)
-		}
-		sum += pos.Units()
-	}
-	if sum != 0 || len(l.FSM().Pending()) != 0 {
-		t.Fatalf("hub positions sum to %d units, %d pending", sum, len(l.FSM().Pending()))
-	}
+	checkLevels(t, f)
 }
 
 // checkTold: every payer's answer agrees with both co-ops' ledgers.

@@ -187,7 +187,8 @@ func settledAll(t *testing.T, f *Federation, within time.Duration) {
 	}, "every transfer decided at every co-op and every hub")
 }
 
-// checkLevels: money is conserved at every level. Each co-op ledger
+// checkLevels: money is conserved at every level (one, or a parent and two
+// regions). Each co-op ledger
 // verifies and its clearing account mirrors its position at its region;
 // each cluster's positions sum to zero; a region's position at the parent
 // mirrors the parent's position at the region.
@@ -214,6 +215,12 @@ func checkLevels(t *testing.T, f *Federation) {
 		}
 	}
 	for _, h := range []*hubCluster{f.hubs, f.region2, f.parent} {
+		if h == nil {
+			continue // a single federation
+		}
+		if n := len(h.leader().FSM().Pending()); n != 0 {
+			t.Fatalf("%s: %d transfers still pending", h.manifest.Name, n)
+		}
 		var sum int64
 		for _, p := range h.leader().FSM().Participants() {
 			sum += pos(h, identity.DID(p.GetDid()))
@@ -221,6 +228,9 @@ func checkLevels(t *testing.T, f *Federation) {
 		if sum != 0 {
 			t.Fatalf("%s: positions sum to %d units", h.manifest.Name, sum)
 		}
+	}
+	if f.parent == nil {
+		return
 	}
 	for _, r := range []*hubCluster{f.hubs, f.region2} {
 		if up, down := pos(r, f.parent.fed.DID()), pos(f.parent, r.fed.DID()); up != -down {
