@@ -80,7 +80,7 @@ func (c *testCluster) config(i int) Config {
 	cfg := Config{
 		DataDir: c.dirs[i], Key: c.keys[i], Transport: c.trans[i], Peers: c.peers,
 		Federation:       FederationConfig{DID: c.fed.DID(), Name: "test federation", Currencies: []money.Currency{money.Hours}},
-		HeartbeatTimeout: 200 * time.Millisecond, LeaderLease: 100 * time.Millisecond,
+		HeartbeatTimeout: 500 * time.Millisecond, LeaderLease: 500 * time.Millisecond, // tolerant of a loaded CI machine under -race
 		ExpireEvery: 20 * time.Millisecond, SnapshotInterval: 50 * time.Millisecond,
 		SignEvery: 20 * time.Millisecond, Forward: c.forwardToLeader,
 	}

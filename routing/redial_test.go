@@ -58,8 +58,13 @@ func TestPeerReconnectsAfterRestart(t *testing.T) {
 	srv := startServer(t, "127.0.0.1:0", hub, identity.Pin(coop.DID()), hubOpts(), echo)
 	addr := srv.addr()
 	var connects atomic.Int32
+	// A crashed server sends nothing; a stateless reset comes only for a
+	// packet large enough to hide it in, so the client also needs to notice
+	// the silence: keepalives and a short idle timeout.
+	o := coopOpts()
+	o.KeepAlivePeriod, o.IdleTimeout = 200*time.Millisecond, time.Second
 	p := newPeer(t, routing.PeerConfig{
-		Addrs: []string{addr}, Key: coop, Accept: identity.Pin(hub.DID()), Options: coopOpts(),
+		Addrs: []string{addr}, Key: coop, Accept: identity.Pin(hub.DID()), Options: o,
 		OnConnect: func(context.Context, *routing.Conn) { connects.Add(1) },
 	})
 	ctx := ctxTimeout(t, 20*time.Second)
@@ -94,7 +99,12 @@ func TestPeerReconnectsAfterRestart(t *testing.T) {
 		}
 		srv.crash() // no CONNECTION_CLOSE: the peer learns from a stateless reset or the idle timeout
 		srv = restart()
-		eventually(t, 15*time.Second, func() error { _, err := pingVia(ctx, p, 3); return err })
+		eventually(t, 15*time.Second, func() error {
+			actx, cancel := context.WithTimeout(ctx, 2*time.Second) // a call on the dead connection waits for its idle timeout
+			defer cancel()
+			_, err := pingVia(actx, p, 3)
+			return err
+		})
 		after, err := p.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
