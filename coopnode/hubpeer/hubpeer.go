@@ -158,6 +158,19 @@ func (c *Client) poke() {
 	}
 }
 
+// attemptTimeout bounds one request to the hub (a prepare waits for the
+// delivery and two raft commits); the caller's context bounds the retries.
+const attemptTimeout = 5 * time.Second
+
+// alive pings the hub over c, briefly.
+func alive(ctx context.Context, c *routing.Conn) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var resp icnv1.Envelope
+	err := c.Call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_Ping{Ping: &icnv1.Ping{Nonce: 1}}}, &resp)
+	return err == nil && resp.GetPong() != nil
+}
+
 // errNotLeader: the hub node answered not_leader; the client has moved on.
 var errNotLeader = errors.New("hubpeer: hub node is not the leader")
 
@@ -180,8 +193,16 @@ func (c *Client) call(ctx context.Context, req *icnv1.Envelope) (*icnv1.Envelope
 			return nil, err
 		}
 		resp := &icnv1.Envelope{}
-		if err := conn.Call(ctx, req, resp); err != nil {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err = conn.Call(actx, req, resp)
+		cancel()
+		if err != nil {
 			last = err
+			if ctx.Err() == nil && !alive(ctx, conn) {
+				// A hub that died without a word leaves the connection
+				// open until its idle timeout; drop it and redial now.
+				_ = conn.Close()
+			}
 			continue
 		}
 		if e := resp.GetError(); e != nil && e.GetCode() == "not_leader" {
