@@ -618,7 +618,7 @@ func TestSnapshotRestore(t *testing.T) {
 						t.Fatalf("copy %d differs from the reference after log %d", k, grp[len(grp)-1].Index)
 					}
 				}
-				if r.IntN(len(grps)/4) != 0 && gi != staleStop {
+				if r.IntN(len(grps)/4) != 0 && gi != staleStop && gi != len(grps)/2 { // at least two snapshots
 					continue
 				}
 				// Snapshot the newest copy (a restored one, after the first) and restore it.
