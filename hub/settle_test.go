@@ -573,3 +573,36 @@ func TestSettlementSchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestSettlementScheduleAcrossLeaders: a leader change neither skips nor
+// repeats a scheduled close; every period opens when the one before closed.
+func TestSettlementScheduleAcrossLeaders(t *testing.T) {
+	t.Parallel()
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.Settlement.Interval = time.Second })
+	ctx := context.Background()
+	_, l := c.leader()
+	waitFor(t, 10*time.Second, "the first scheduled close", func() bool { cur, _ := l.fsm.CurrentPeriod(); return cur >= 2 })
+	waitFor(t, 10*time.Second, "a leadership transfer", func() bool {
+		_, l := c.leader()
+		return l.TransferLeadership(ctx, "") == nil
+	})
+	_, l = c.leader()
+	waitFor(t, 10*time.Second, "two more scheduled closes", func() bool { cur, _ := l.fsm.CurrentPeriod(); return cur >= 4 })
+	recs, err := l.fsm.SettlementPeriods()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		if r.GetNumber() != uint64(i+1) {
+			t.Fatalf("closed periods %v: not consecutive", r.GetNumber())
+		}
+		if i == 0 {
+			continue
+		}
+		prev := recs[i-1]
+		if r.GetOpenedAtUnixNano() != prev.GetClosedAtUnixNano() || r.GetClosedAtUnixNano()-r.GetOpenedAtUnixNano() < int64(time.Second) {
+			t.Fatalf("period %d: opened %d (previous closed %d), closed %v after opening", r.GetNumber(),
+				r.GetOpenedAtUnixNano(), prev.GetClosedAtUnixNano(), time.Duration(r.GetClosedAtUnixNano()-r.GetOpenedAtUnixNano()))
+		}
+	}
+}
