@@ -82,7 +82,7 @@ func (c *testCluster) config(i int) Config {
 		Federation:       FederationConfig{DID: c.fed.DID(), Name: "test federation", Currencies: []money.Currency{money.Hours}},
 		HeartbeatTimeout: 500 * time.Millisecond, LeaderLease: 500 * time.Millisecond, // tolerant of a loaded CI machine under -race
 		ExpireEvery: 20 * time.Millisecond, SnapshotInterval: 50 * time.Millisecond,
-		SignEvery: 20 * time.Millisecond, Forward: c.forwardToLeader,
+		SignEvery: 50 * time.Millisecond, Forward: c.forwardToLeader,
 	}
 	if c.tune != nil {
 		c.tune(&cfg)
@@ -200,7 +200,8 @@ func contains(xs []int, x int) bool {
 func (c *testCluster) converge() [32]byte {
 	c.t.Helper()
 	var h [32]byte
-	waitFor(c.t, 15*time.Second, "nodes to converge", func() bool {
+	deadline := time.Now().Add(15 * time.Second)
+	for !func() bool {
 		var first *[32]byte
 		for _, n := range c.nodes {
 			if n == nil {
@@ -221,8 +222,28 @@ func (c *testCluster) converge() [32]byte {
 		}
 		h = *first
 		return true
-	})
+	}() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out after 15s waiting for nodes to converge:%s", c.describeNow())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	return h
+}
+
+// describeNow lists each running node's applied and commit index and hash.
+func (c *testCluster) describeNow() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := ""
+	for i, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		h, _ := n.fsm.StateHash()
+		out += fmt.Sprintf("\n  node %d: %s applied %d commit %d hash %x voters %v", i, n.raft.State(), n.fsm.AppliedIndex(), n.raft.CommitIndex(), h[:6], n.fsm.Voters())
+	}
+	return out
 }
 
 // --- command builders ---------------------------------------------------

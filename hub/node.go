@@ -504,9 +504,14 @@ func (n *Node) startDuties() func() {
 }
 
 func (n *Node) lead(ctx context.Context) {
-	// A read index is only sound once an entry of this term has been applied.
-	if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
-		n.log.Warn("leader barrier failed", "err", err)
+	// A read index is only sound once an entry of this term has been
+	// applied. The entry is an empty command batch rather than raft's
+	// Barrier: raft hands no-op and barrier entries to no FSM, so they
+	// would leave every node's AppliedIndex behind its commit index (and
+	// ReadBarrier waiting) until the next command; an empty batch moves the
+	// applied index on every node.
+	if err := n.futureError(n.raft.Apply(nil, 10*time.Second)); err != nil {
+		n.log.Warn("leader's first entry failed", "err", err)
 		return
 	}
 	n.leaderReady.Store(true)

@@ -11,8 +11,41 @@ import (
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/settlement"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 )
+
+// retryUnavailable retries a call the cluster could not serve right now (a
+// leader change under load) for up to 10 s: every write carries a request
+// id, so a retry is safe.
+func retryUnavailable(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond) // retry backoff
+	}
+}
+
+// dialRetrying is grpcCluster.dial with retries of Unavailable.
+func (g *grpcCluster) dialRetrying(t *testing.T, i int, key *identity.Key) *grpc.ClientConn {
+	t.Helper()
+	cfg, err := identity.TLSConfig(key, identity.Pin(g.keys[i].DID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient(g.addrs[g.keys[i].DID()], grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
+		grpc.WithChainUnaryInterceptor(retryUnavailable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
 
 // TestGRPCSettlement drives SettlementService through followers (forwarded
 // to the leader) as operator and as participants: closing, signatures by
@@ -22,25 +55,26 @@ func TestGRPCSettlement(t *testing.T) {
 	t.Parallel()
 	g := newGRPCCluster(t)
 	ctx := context.Background()
-	li, l := g.leader()
-	coops := setupFederation(t, ctx, l, g.fed, 3, 1_000_000)
+	g.leader()
+	coops := g.setupCoops(ctx, 3, 1_000_000)
 	a, b := coops[0], coops[1]
 	exp := time.Now().Add(time.Hour).UnixNano()
 	for i, units := range []int64{700, 300} {
 		id := fmt.Sprintf("g%d", i)
-		mustPropose(t, ctx, l, cmdPrepare(id, a.DID(), b.DID(), units, exp))
-		mustPropose(t, ctx, l, cmdCommit(id))
+		g.propose(ctx, cmdPrepare(id, a.DID(), b.DID(), units, exp))
+		g.propose(ctx, cmdCommit(id))
 	}
+	li, _ := g.leader()
 	fi := follower(li)
-	op := icnv1.NewSettlementServiceClient(g.dial(t, fi, g.op))
-	asA := icnv1.NewSettlementServiceClient(g.dial(t, fi, a))
-	asB := icnv1.NewSettlementServiceClient(g.dial(t, li, b))
-	stranger := icnv1.NewSettlementServiceClient(g.dial(t, fi, newKey(t)))
+	op := icnv1.NewSettlementServiceClient(g.dialRetrying(t, fi, g.op))
+	asA := icnv1.NewSettlementServiceClient(g.dialRetrying(t, fi, a))
+	asB := icnv1.NewSettlementServiceClient(g.dialRetrying(t, li, b))
+	stranger := icnv1.NewSettlementServiceClient(g.dialRetrying(t, fi, newKey(t)))
 
 	_, err := asA.ClosePeriod(ctx, &icnv1.ClosePeriodRequest{RequestId: reqID()})
 	wantStatus(t, "participant closes", err, codes.PermissionDenied, "participant", "ClosePeriod")
 	_, err = op.ClosePeriod(ctx, &icnv1.ClosePeriodRequest{Period: 5, RequestId: reqID()})
-	wantStatus(t, "close a period that is not open", err, codes.FailedPrecondition, "period 5", "open period is 1")
+	wantStatus(t, "close a period that is not open", err, codes.FailedPrecondition, "period 6 cannot open", "current period is 1")
 	info, err := op.ClosePeriod(ctx, &icnv1.ClosePeriodRequest{Period: 1, RequestId: reqID()})
 	if err != nil || info.GetNumber() != 1 || info.GetTransfers() != 2 || info.GetInstructions() != 1 {
 		t.Fatalf("close: %v %v", info, err)
@@ -99,7 +133,7 @@ func TestGRPCSettlement(t *testing.T) {
 	}
 
 	// Other services stay closed to participants and strangers.
-	_, err = icnv1.NewFederationServiceClient(g.dial(t, li, a)).ListParticipants(ctx, &icnv1.ListParticipantsRequest{})
+	_, err = icnv1.NewFederationServiceClient(g.dialRetrying(t, li, a)).ListParticipants(ctx, &icnv1.ListParticipantsRequest{})
 	wantStatus(t, "participant lists participants", err, codes.PermissionDenied, "participant")
 	_, err = stranger.ListPeriods(ctx, &icnv1.ListPeriodsRequest{})
 	wantStatus(t, "stranger", err, codes.PermissionDenied, "not an operator")

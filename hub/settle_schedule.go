@@ -74,15 +74,17 @@ func closeRequestID(n uint64) string { return fmt.Sprintf("settlement/close/%d",
 // fails with a CommandError (CodePeriod) if another period is open. It
 // returns the number of the period it closed.
 func (n *Node) ClosePeriod(ctx context.Context, expect uint64, requestID string) (uint64, error) {
-	cur, _ := n.fsm.CurrentPeriod()
-	if expect != 0 && expect != cur {
-		return 0, refuse(CodePeriod, "period %d is not open: the open period is %d", expect, cur)
+	target := expect
+	if target == 0 {
+		target, _ = n.fsm.CurrentPeriod()
 	}
 	if requestID == "" {
-		requestID = closeRequestID(cur)
+		requestID = closeRequestID(target)
 	}
+	// The state machine decides: a retry of an applied close (same request
+	// id) gets the first result; a close of a period no longer open is refused.
 	res, err := n.Propose(ctx, &icnv1.Command{RequestId: requestID, Cmd: &icnv1.Command_OpenPeriod{OpenPeriod: &icnv1.OpenPeriod{
-		Number: cur + 1, DeadlineAfterNanos: int64(n.cfg.Settlement.Deadline)}}})
+		Number: target + 1, DeadlineAfterNanos: int64(n.cfg.Settlement.Deadline)}}})
 	if err != nil {
 		return 0, err
 	}

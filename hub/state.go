@@ -380,7 +380,7 @@ func (s *state) openPeriod(st store, c *icnv1.OpenPeriod, at int64) (*icnv1.Comm
 	sum, err := s.book.OpenPeriod(c.GetNumber(), at)
 	if errors.Is(err, clearing.ErrPeriod) {
 		cur, _ := s.book.Period()
-		return nil, refuse(CodePeriod, "period %d cannot open: the current period is %d", c.GetNumber(), cur)
+		return nil, refuse(CodePeriod, "period %d cannot open: the current period is %d, the only one that can close", c.GetNumber(), cur)
 	}
 	if err != nil {
 		return nil, err

@@ -402,7 +402,10 @@ func benchTrust(from *identity.Key, to identity.DID) (*icnv1.Command, error) {
 }
 
 // converge waits until every node has applied the same index, at least the
-// leader's commit index, and then compares the nodes' state hashes.
+// leader's commit index, and then compares the nodes' state hashes. If a
+// node applied another entry while the hashes were taken (the leader's
+// expiry duty may still propose), it waits and compares again; different
+// hashes at one unchanged index are a divergence.
 func (c *benchCluster) converge(ctx context.Context, d time.Duration) (bool, []uint64) {
 	deadline := time.Now().Add(d)
 	applied := make([]uint64, len(c.nodes))
@@ -414,26 +417,40 @@ func (c *benchCluster) converge(ctx context.Context, d time.Duration) (bool, []u
 			same = same && applied[i] == applied[0] && applied[i] >= target
 		}
 		if same {
-			break
+			equal, err := c.sameHashes()
+			if err != nil {
+				return false, applied
+			}
+			moved := false
+			for i, n := range c.nodes {
+				moved = moved || n.FSM().AppliedIndex() != applied[i]
+			}
+			if !moved {
+				return equal, applied
+			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return false, applied
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// sameHashes reports whether every node's state hash is the same.
+func (c *benchCluster) sameHashes() (bool, error) {
 	var first [32]byte
 	for i, n := range c.nodes {
 		h, err := n.FSM().StateHash()
 		if err != nil {
-			return false, applied
+			return false, err
 		}
 		if i == 0 {
 			first = h
 		} else if h != first {
-			return false, applied
+			return false, nil
 		}
 	}
-	return true, applied
+	return true, nil
 }
 
 // applyCounters reads the node's count and total size of applied batches
