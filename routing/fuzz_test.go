@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/routing"
 )
@@ -52,6 +53,49 @@ func FuzzReadEnvelope(f *testing.F) {
 			if !proto.Equal(&env, &again) {
 				t.Fatalf("round trip changed %v into %v", &env, &again)
 			}
+		}
+	})
+}
+
+// FuzzDecodeIntent: intent bytes from a peer either decode or give
+// ErrIntent; they never panic.
+func FuzzDecodeIntent(f *testing.F) {
+	f.Add([]byte(`{"id":"p1","from":"did:icn:x","to":"did:icn:y","to_coop":"b","amount":"1.00","currency":"hours","memo":"","created_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T00:05:00Z"}`))
+	f.Add([]byte(`{"id":"p1"} {}`))
+	f.Add([]byte(`{"bogus":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in, err := routing.DecodeIntent(b)
+		if err != nil {
+			if !errors.Is(err, routing.ErrIntent) {
+				t.Fatalf("error %v is not ErrIntent", err)
+			}
+			return
+		}
+		if _, err := in.Expiry(); err != nil && !errors.Is(err, routing.ErrIntent) {
+			t.Fatalf("expiry error %v is not ErrIntent", err)
+		}
+	})
+}
+
+// FuzzVerifyReceipt: a receipt from a peer is accepted only if signed by the
+// expected co-op for the expected transfer and intent; anything else is an
+// error, never a panic.
+func FuzzVerifyReceipt(f *testing.F) {
+	k, err := identity.KeyFromSeed(make([]byte, 32))
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := routing.IntentHash([]byte("intent"))
+	good, err := routing.SignReceipt(k, &icnv1.TransferReceipt{TransferId: "t1", IntentHash: h[:], Accept: true, Coop: string(k.DID())})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.GetPayload(), good.GetSignature(), good.GetSigner())
+	f.Add([]byte{0xff, 0x01}, []byte("sig"), "did:icn:nope")
+	f.Fuzz(func(t *testing.T, payload, sig []byte, signer string) {
+		r, err := routing.VerifyReceipt(&icnv1.SignedMessage{Payload: payload, Signature: sig, Signer: signer}, k.DID(), "t1", h)
+		if err == nil && (r.GetTransferId() != "t1" || identity.DID(r.GetCoop()) != k.DID()) {
+			t.Fatalf("accepted a receipt for %q of %q", r.GetTransferId(), r.GetCoop())
 		}
 	})
 }
