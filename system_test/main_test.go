@@ -38,6 +38,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// freeUDPPort returns a UDP address that was free a moment ago.
+func freeUDPPort(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
 func genKey(t *testing.T) *identity.Key {
 	t.Helper()
 	k, err := identity.GenerateKey(rand.Reader)
@@ -65,6 +76,7 @@ type hubProc struct {
 	dir      string
 	raft     string
 	grpc     string
+	data     string // the data plane's UDP address
 	cfg      string
 	cmd      *exec.Cmd
 	waitDone chan struct{}
@@ -89,7 +101,7 @@ func newHubCluster(t *testing.T, n int, extra string) *hubCluster {
 		if err := identity.WriteKeyFile(filepath.Join(dir, "node.key"), k); err != nil {
 			t.Fatal(err)
 		}
-		c.procs = append(c.procs, &hubProc{t: t, key: k, dir: dir, raft: freePort(t), grpc: freePort(t)})
+		c.procs = append(c.procs, &hubProc{t: t, key: k, dir: dir, raft: freePort(t), grpc: freePort(t), data: freeUDPPort(t)})
 	}
 	var peers strings.Builder
 	for _, p := range c.procs {
@@ -108,7 +120,7 @@ snapshot_interval = "200ms"
 listen = %q
 
 [data]
-listen = "127.0.0.1:0"
+listen = %q
 
 [federation]
 did = %q
@@ -117,7 +129,7 @@ name = "system test federation"
 %s
 [log]
 level = "warn"
-`, p.dir, c.op.DID(), "", p.raft, p.grpc, c.fed.DID(), peers.String())
+`, p.dir, c.op.DID(), "", p.raft, p.grpc, p.data, c.fed.DID(), peers.String())
 		body = strings.Replace(body, "[raft]\n", "[raft]\n"+extra, 1)
 		p.cfg = filepath.Join(p.dir, "hub.toml")
 		if err := os.WriteFile(p.cfg, []byte(body), 0o600); err != nil {
