@@ -44,6 +44,7 @@ type benchCoopOpts struct {
 	amount   string
 	jsonOut  bool
 	cpuProf  string
+	regions  bool // icn bench cross: across regions
 }
 
 func newBenchCoopCmd() *cobra.Command {
@@ -114,6 +115,8 @@ type benchCoopResult struct {
 	// VerificationsPerPayment (icn bench cross): Ed25519 verifications on
 	// the path of one committed payment.
 	VerificationsPerPayment int `json:"verifications_per_payment,omitempty"`
+	// Regions (icn bench cross --regions): payments crossed a parent hub.
+	Regions bool `json:"regions,omitempty"`
 }
 
 // benchClient is one simulated wallet: two members' sessions it pays between.

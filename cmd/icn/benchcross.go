@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,7 +58,45 @@ with the clients.`,
 	f.StringVar(&o.amount, "amount", "0.01", "amount of each payment")
 	f.BoolVar(&o.jsonOut, "json", false, "print one JSON object instead of a table")
 	f.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of this process to FILE")
+	f.BoolVar(&o.regions, "regions", false, "pay across regions (co-op → region hub → parent hub → region hub → co-op) instead of within one federation")
 	return cmd
+}
+
+// benchPair picks the two co-ops to pay between: the first two of one
+// federation, or with regions the first co-op and the first of another
+// federation.
+func benchPair(m *devfed.Manifest, regions bool) ([2]devfed.ManifestCoop, error) {
+	if len(m.Coops) < 2 || m.Hub == nil {
+		return [2]devfed.ManifestCoop{}, errors.New("the dev federation needs two co-ops and a hub cluster (icn dev starts both)")
+	}
+	a := m.Coops[0]
+	for _, b := range m.Coops[1:] {
+		if (b.Federation != a.Federation) == regions {
+			return [2]devfed.ManifestCoop{a, b}, nil
+		}
+	}
+	if regions {
+		return [2]devfed.ManifestCoop{}, errors.New("the dev federation has no co-op in another region (icn dev runs two regions)")
+	}
+	return [2]devfed.ManifestCoop{}, errors.New("the dev federation has no second co-op in the first co-op's federation")
+}
+
+// firstPayment pays once (retrying for up to 30 s) so that the measured
+// window does not include the federation linking up: regions learn each
+// other's co-ops from their parent's announcements.
+func firstPayment(ctx context.Context, bc benchClient) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var last string
+	for ctx.Err() == nil {
+		res, err := bc.sess[0].Pay(ctx, client.PaymentIntent{To: bc.sess[1].DID(), ToCoop: bc.sess[1].CoopID(), Amount: "0.01"}, bc.keys[0])
+		if err == nil && res.Status == client.StatusCommitted {
+			return nil
+		}
+		last = fmt.Sprint(res, err)
+		time.Sleep(100 * time.Millisecond) // the federation is still linking up
+	}
+	return fmt.Errorf("bench: no payment commits between the co-ops (last: %s)", last)
 }
 
 func (o *benchCoopOpts) runCross(cmd *cobra.Command) error {
@@ -67,21 +106,25 @@ func (o *benchCoopOpts) runCross(cmd *cobra.Command) error {
 	logw := cmd.ErrOrStderr()
 	ctx, stopSignals := benchContext(cmd)
 	defer stopSignals()
-	m, dir, stop, err := o.target(ctx, logw, fmt.Sprintf("an in-process dev federation (3 hub nodes, 2 co-ops with %d members each)", o.members),
-		devfed.StartCrossForBench)
+	what, start := fmt.Sprintf("an in-process dev federation (3 hub nodes, 2 co-ops with %d members each)", o.members), devfed.StartCrossForBench
+	if o.regions {
+		what, start = fmt.Sprintf("an in-process dev federation tree (two regions and a parent, 3 hub nodes each; co-ops with %d members each)", o.members), devfed.StartRegionsForBench
+	}
+	m, dir, stop, err := o.target(ctx, logw, what, start)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	if len(m.Coops) < 2 || m.Hub == nil {
-		return errors.New("the dev federation needs two co-ops and a hub cluster (icn dev starts both)")
+	pair, err := benchPair(m, o.regions)
+	if err != nil {
+		return err
 	}
 	if _, err := money.ParsePayment(o.amount, money.Hours); err != nil {
 		return fmt.Errorf("--amount: %w", err)
 	}
 	var sides [2][]*client.Session
 	var keys [2][]*identity.Key
-	for s, coop := range m.Coops[:2] {
+	for s, coop := range pair {
 		if err := checkGatewayURL(coop.GatewayURL); err != nil {
 			return fmt.Errorf("co-op %s in dev.json: %w", coop.ID, err)
 		}
@@ -107,12 +150,16 @@ func (o *benchCoopOpts) runCross(cmd *cobra.Command) error {
 		j := i % n
 		clients[i] = benchClient{sess: [2]*client.Session{sides[0][j], sides[1][j]}, keys: [2]*identity.Key{keys[0][j], keys[1][j]}}
 	}
-	fmt.Fprintf(logw, "paying %s hours between %s and %s: %s warmup, then %s measured\n", o.amount, m.Coops[0].ID, m.Coops[1].ID, o.warmup, o.duration)
+	if err := firstPayment(ctx, clients[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(logw, "paying %s hours between %s and %s: %s warmup, then %s measured\n", o.amount, pair[0].ID, pair[1].ID, o.warmup, o.duration)
 	res := o.measure(ctx, clients, money.Hours.Code)
 	if ctx.Err() != nil && res.DurationS <= 0 {
 		return errors.New("interrupted before the measured window began")
 	}
-	res.Bench, res.Coop, res.Gateway, res.InProcess, res.Members = "cross", m.Coops[0].ID+"<->"+m.Coops[1].ID, m.Coops[0].GatewayURL, o.dev == "", n
+	res.Bench, res.Coop, res.Gateway, res.InProcess, res.Members = "cross", pair[0].ID+"<->"+pair[1].ID, pair[0].GatewayURL, o.dev == "", n
+	res.Regions = o.regions
 	res.VerificationsPerPayment = verificationsPerPayment
 	out := cmd.OutOrStdout()
 	if o.jsonOut {

@@ -321,12 +321,22 @@ func StartForBench(ctx context.Context, dir string, members int) (*Manifest, fun
 // number of funded members each and its hub cluster, with rate limits high
 // enough not to throttle a benchmark.
 func StartCrossForBench(ctx context.Context, dir string, members int) (*Manifest, func(), error) {
+	return startForBench(ctx, dir, members, nil)
+}
+
+// StartRegionsForBench is StartCrossForBench with a second region (one
+// co-op, coop-c) under a parent.
+func StartRegionsForBench(ctx context.Context, dir string, members int) (*Manifest, func(), error) {
+	return startForBench(ctx, dir, members, []string{"coop-c"})
+}
+
+func startForBench(ctx context.Context, dir string, members int, remote []string) (*Manifest, func(), error) {
 	names := make([]string, members)
 	for i := range names {
 		names[i] = fmt.Sprintf("m%03d", i)
 	}
 	f, err := Start(ctx, Options{
-		DataDir: dir, Members: names, Fund: "1000.00",
+		DataDir: dir, Members: names, Fund: "1000.00", RemoteCoops: remote,
 		Limits: gateway.RateLimits{PerDID: 1e6, PerIP: 1e6},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
