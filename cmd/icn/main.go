@@ -27,8 +27,9 @@ const defaultGCPercent = 400
 // its P until the runtime's monitor takes it back, which can take
 // milliseconds, so with one P per core the cores idle while work waits.
 // Twice as many Ps as the runtime's default lifted icn bench cross from
-// ≈ 410 to ≈ 720–770 payments/s on 2 cores, and icn bench coop by ≈ 15 %
-// (docs/BENCHMARKS.md). The GOMAXPROCS environment variable still wins.
+// ≈ 410 to ≈ 690–800 payments/s on 2 cores; icn bench coop and icn bench hub
+// show no reliable change (docs/BENCHMARKS.md). The GOMAXPROCS environment
+// variable still wins.
 const procsPerCPU = 2
 
 func main() {
