@@ -452,10 +452,8 @@ func (d *DataPlane) resolve(coop string, from identity.DID) (identity.DID, bool)
 	if p, ok := d.n.fsm.Participant(identity.DID(coop)); ok && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
 		return identity.DID(p.GetDid()), true
 	}
-	for _, p := range d.n.fsm.Participants() {
-		if p.GetName() == coop && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
-			return identity.DID(p.GetDid()), true
-		}
+	if did, ok := d.n.fsm.CoopNamed(coop); ok {
+		return did, true
 	}
 	d.mu.Lock()
 	child, ok := d.routes[coop]

@@ -49,6 +49,20 @@ func (f *FSM) Participant(d identity.DID) (*icnv1.Participant, bool) {
 	return p, ok
 }
 
+// CoopNamed returns the co-op participant registered under name; with
+// several (names are not unique), the one with the smallest DID.
+func (f *FSM) CoopNamed(name string) (identity.DID, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var best identity.DID
+	for d, p := range f.st.parts {
+		if p.GetName() == name && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP && (best == "" || d < best) {
+			best = d
+		}
+	}
+	return best, best != ""
+}
+
 // Participants returns every participant in DID order.
 func (f *FSM) Participants() []*icnv1.Participant {
 	f.mu.RLock()
