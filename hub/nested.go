@@ -74,17 +74,11 @@ func (d *DataPlane) announced(sender identity.DID, r *icnv1.RouteAnnounce) *icnv
 
 // receipt answers an upstream hub, signed as this federation.
 func (d *DataPlane) receipt(p *icnv1.TransferPrepare, reason string) *icnv1.Envelope {
-	h := routing.IntentHash(p.GetIntent().GetPayload())
-	me := d.opts.FederationKey
-	r, err := routing.SignReceipt(me, &icnv1.TransferReceipt{TransferId: p.GetTransferId(), IntentHash: h[:],
-		Accept: reason == "", Reason: reason, Coop: string(me.DID())})
+	env, err := routing.Answer(d.opts.FederationKey, p, reason)
 	if err != nil {
 		return errorReply(ReplyUnavailable, err.Error())
 	}
-	if reason != "" {
-		return &icnv1.Envelope{Body: &icnv1.Envelope_Reject{Reject: &icnv1.TransferReject{TransferId: p.GetTransferId(), Reason: reason, Receipt: r}}}
-	}
-	return &icnv1.Envelope{Body: &icnv1.Envelope_Accept{Accept: &icnv1.TransferAccept{TransferId: p.GetTransferId(), Receipt: r}}}
+	return env
 }
 
 // relay carries one hop of a transfer that an upstream hub sent: prepare

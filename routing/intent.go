@@ -111,3 +111,19 @@ func VerifyReceipt(sm *icnv1.SignedMessage, coop identity.DID, id string, intent
 	}
 	return r, nil
 }
+
+// Answer is the signed reply of the node of key to a prepare: an accept
+// when reason is empty, else a reject with reason, both carrying a receipt
+// bound to the transfer and its intent.
+func Answer(key *identity.Key, p *icnv1.TransferPrepare, reason string) (*icnv1.Envelope, error) {
+	h := IntentHash(p.GetIntent().GetPayload())
+	r, err := SignReceipt(key, &icnv1.TransferReceipt{TransferId: p.GetTransferId(), IntentHash: h[:],
+		Accept: reason == "", Reason: reason, Coop: string(key.DID())})
+	if err != nil {
+		return nil, err
+	}
+	if reason != "" {
+		return &icnv1.Envelope{Body: &icnv1.Envelope_Reject{Reject: &icnv1.TransferReject{TransferId: p.GetTransferId(), Reason: reason, Receipt: r}}}, nil
+	}
+	return &icnv1.Envelope{Body: &icnv1.Envelope_Accept{Accept: &icnv1.TransferAccept{TransferId: p.GetTransferId(), Receipt: r}}}, nil
+}

@@ -127,15 +127,10 @@ func (c *Client) incoming(s *routing.Stream) {
 	ctx, cancel := context.WithDeadline(c.ctx, expires.Add(5*time.Second))
 	defer cancel()
 	reason := c.accept(ctx, prep)
-	receipt, err := routing.SignReceipt(c.cfg.Key, &icnv1.TransferReceipt{
-		TransferId: prep.GetTransferId(), IntentHash: hashOf(prep), Accept: reason == "", Reason: reason, Coop: string(c.cfg.Key.DID())})
+	answer, err := routing.Answer(c.cfg.Key, prep, reason)
 	if err != nil {
 		s.Abort()
 		return
-	}
-	answer := &icnv1.Envelope{Body: &icnv1.Envelope_Accept{Accept: &icnv1.TransferAccept{TransferId: prep.GetTransferId(), Receipt: receipt}}}
-	if reason != "" {
-		answer = &icnv1.Envelope{Body: &icnv1.Envelope_Reject{Reject: &icnv1.TransferReject{TransferId: prep.GetTransferId(), Reason: reason, Receipt: receipt}}}
 	}
 	_ = s.SetDeadline(expires.Add(5 * time.Second))
 	if err := s.Send(answer); err != nil || reason != "" {
@@ -149,11 +144,6 @@ func (c *Client) incoming(s *routing.Stream) {
 	if _, err := c.applyOut(ctx, outcome.GetOutcome()); err != nil {
 		c.log.Warn("apply outcome", "transfer", prep.GetTransferId(), "err", err)
 	}
-}
-
-func hashOf(p *icnv1.TransferPrepare) []byte {
-	h := routing.IntentHash(p.GetIntent().GetPayload())
-	return h[:]
 }
 
 // accept checks an incoming prepare and records the pending credit; it

@@ -68,23 +68,6 @@ func startDev(t *testing.T) (*Federation, context.Context) {
 	return f, ctx
 }
 
-// position is the hub's net position of coop in hours (received − sent
-// this period), read from the leader.
-func position(t *testing.T, f *Federation, coop identity.DID) string {
-	t.Helper()
-	ps, err := f.hubs.leader().FSM().CreditPolicies(coop)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range ps {
-		if p.GetCurrency() == money.Hours.Code {
-			return p.GetNet()
-		}
-	}
-	t.Fatalf("no hours policy for %s", coop)
-	return ""
-}
-
 // sawCommitted reads events until a Payment event for id with status
 // committed arrives (true) or 10 s pass.
 func sawCommitted(ctx context.Context, ch <-chan client.Event, id string) bool {
@@ -144,7 +127,7 @@ func TestCrossCoopPayment(t *testing.T) {
 	// The payee's co-op applies the outcome as the hub tells it, just after
 	// the payer's co-op has its answer.
 	waitFor(t, 10*time.Second, func() bool { return bob.balance(t, ctx) == "52.50" }, "bob's balance 52.50")
-	if pa, pb := position(t, f, a.DID), position(t, f, b.DID); pa != "-2.50" || pb != "2.50" {
+	if pa, pb := positionIn(t, f.hubs, a.DID), positionIn(t, f.hubs, b.DID); pa != "-2.50" || pb != "2.50" {
 		t.Errorf("hub positions a=%s b=%s, want -2.50 and 2.50", pa, pb)
 	}
 	for i, n := range f.Nodes {

@@ -58,20 +58,6 @@ func pairs(t *testing.T, ctx context.Context, f *Federation, nodes [2]int) [][2]
 	return out
 }
 
-// settled waits until no transfer is open in either co-op nor at the hub.
-func settled(t *testing.T, f *Federation, within time.Duration) {
-	t.Helper()
-	waitFor(t, within, func() bool {
-		for _, n := range f.Nodes {
-			if open, err := n.Ledger.OpenTransfers(1); err != nil || len(open) > 0 {
-				return false
-			}
-		}
-		l := f.hubs.leader()
-		return l != nil && len(l.FSM().Pending()) == 0
-	}, "every open transfer decided in both co-ops and at the hub")
-}
-
 // checkConsistent checks what payers were told against both ledgers, and
 // that money is conserved: each ledger verifies (it sums to zero), each
 // co-op's clearing account mirrors its hub position, and the hub's
@@ -127,7 +113,7 @@ func TestKillHubLeaderMidStream(t *testing.T) {
 		t.Logf("closing the leader: %v", err)
 	}
 	results := <-done
-	settled(t, f, 60*time.Second)
+	settledAll(t, f, 60*time.Second)
 	checkConsistent(t, f, results)
 	t.Logf("%d payments answered: %s", len(results), tally(results))
 	if len(results) == 0 {
@@ -155,7 +141,7 @@ func TestKillReceivingCoopMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	results := <-done
-	settled(t, f, 60*time.Second)
+	settledAll(t, f, 60*time.Second)
 	checkConsistent(t, f, results)
 	t.Logf("%d payments answered: %s", len(results), tally(results))
 }

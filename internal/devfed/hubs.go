@@ -240,21 +240,13 @@ func (h *hubCluster) registerKind(ctx context.Context, id string, node *identity
 		return errors.New("dev hub cluster has no leader")
 	}
 	now := time.Now().UnixNano()
-	sign := func(from *identity.Key, to identity.DID) (*icnv1.Command, error) {
-		s, err := trust.Sign(from, trust.Attestation{From: from.DID(), To: to, Weight: trust.One, IssuedAt: now})
-		if err != nil {
-			return nil, err
-		}
-		return &icnv1.Command{Cmd: &icnv1.Command_SetTrust{SetTrust: &icnv1.SetTrust{Attestation: &icnv1.SignedMessage{
-			Payload: s.Payload, Signer: string(s.Signer), Signature: s.Signature}}}}, nil
-	}
 	cmds := []*icnv1.Command{{Cmd: &icnv1.Command_RegisterParticipant{RegisterParticipant: &icnv1.RegisterParticipant{
 		Did: string(node.DID()), Name: id, Kind: kind}}}}
 	if _, ok := l.FSM().Participant(node.DID()); ok {
 		cmds = nil
 	}
 	for _, pair := range [][2]*identity.Key{{h.fed, node}, {node, h.fed}} {
-		c, err := sign(pair[0], pair[1].DID())
+		c, err := trustCommand(pair[0], pair[1].DID(), trust.One, now)
 		if err != nil {
 			return err
 		}
@@ -278,4 +270,14 @@ func (h *hubCluster) stop() {
 	for _, s := range h.svcs {
 		_ = s.Close()
 	}
+}
+
+// trustCommand is from's signed attestation of trust w in to, as a command.
+func trustCommand(from *identity.Key, to identity.DID, w trust.Weight, at int64) (*icnv1.Command, error) {
+	s, err := trust.Sign(from, trust.Attestation{From: from.DID(), To: to, Weight: w, IssuedAt: at})
+	if err != nil {
+		return nil, err
+	}
+	return &icnv1.Command{Cmd: &icnv1.Command_SetTrust{SetTrust: &icnv1.SetTrust{Attestation: &icnv1.SignedMessage{
+		Payload: s.Payload, Signer: string(s.Signer), Signature: s.Signature}}}}, nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/icn-coop/icn/hub"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
-	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/trust"
 )
 
@@ -34,7 +33,8 @@ func startRegions(t *testing.T) (*Federation, context.Context) {
 	return f, ctx
 }
 
-// positionIn is did's net position (received − sent) at cluster h.
+// positionIn is did's net position in hours (received − sent this
+// period) at cluster h, read from its leader.
 func positionIn(t *testing.T, h *hubCluster, did identity.DID) string {
 	t.Helper()
 	ps, err := h.leader().FSM().CreditPolicies(did)
@@ -46,6 +46,7 @@ func positionIn(t *testing.T, h *hubCluster, did identity.DID) string {
 			return p.GetNet()
 		}
 	}
+	t.Fatalf("%s has no hours policy for %s", h.manifest.Name, did)
 	return ""
 }
 
@@ -126,8 +127,8 @@ func TestCrossRegionRejections(t *testing.T) {
 		{name: "payee not a member of coop-c", to: stranger.DID(), toCoop: c.ID, reason: "receiver_rejected"},
 		{
 			name:  "trust between federations below min_trust",
-			setup: func() { setTrustAt(t, ctx, f.parent, r2, f.parent.fed.DID(), trust.Weight(50_000)) },
-			undo:  func() { setTrustAt(t, ctx, f.parent, r2, f.parent.fed.DID(), trust.One) },
+			setup: func() { setTrust(t, ctx, f.parent, r2, f.parent.fed.DID(), trust.Weight(50_000)) },
+			undo:  func() { setTrust(t, ctx, f.parent, r2, f.parent.fed.DID(), trust.One) },
 			to:    carol.key.DID(), toCoop: c.ID, reason: "insufficient_trust",
 		},
 	} {
@@ -156,19 +157,6 @@ func TestCrossRegionRejections(t *testing.T) {
 	}
 }
 
-func setTrustAt(t *testing.T, ctx context.Context, h *hubCluster, from *identity.Key, to identity.DID, w trust.Weight) {
-	t.Helper()
-	s, err := trust.Sign(from, trust.Attestation{From: from.DID(), To: to, Weight: w, IssuedAt: time.Now().UnixNano()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := h.leader().Propose(ctx, &icnv1.Command{Cmd: &icnv1.Command_SetTrust{SetTrust: &icnv1.SetTrust{Attestation: &icnv1.SignedMessage{
-		Payload: s.Payload, Signer: string(s.Signer), Signature: s.Signature}}}})
-	if err != nil || res.GetErrorCode() != "" {
-		t.Fatalf("set trust: %v %s", err, res.GetErrorMessage())
-	}
-}
-
 // settledAll waits until nothing is open in any co-op or any cluster.
 func settledAll(t *testing.T, f *Federation, within time.Duration) {
 	t.Helper()
@@ -179,6 +167,9 @@ func settledAll(t *testing.T, f *Federation, within time.Duration) {
 			}
 		}
 		for _, h := range []*hubCluster{f.hubs, f.region2, f.parent} {
+			if h == nil {
+				continue // a single federation
+			}
 			if l := h.leader(); l == nil || len(l.FSM().Pending()) > 0 {
 				return false
 			}

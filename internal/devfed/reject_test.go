@@ -14,27 +14,28 @@ import (
 )
 
 // propose runs a command on the hub leader and fails the test on any error.
-func propose(t *testing.T, ctx context.Context, f *Federation, c *icnv1.Command) {
+// propose runs a command on cluster h's leader and fails the test on any error.
+func propose(t *testing.T, ctx context.Context, h *hubCluster, c *icnv1.Command) {
 	t.Helper()
-	res, err := f.hubs.leader().Propose(ctx, c)
+	res, err := h.leader().Propose(ctx, c)
 	if err != nil || res.GetErrorCode() != "" {
 		t.Fatalf("propose %v: %v %s %s", c, err, res.GetErrorCode(), res.GetErrorMessage())
 	}
 }
 
-func setTrust(t *testing.T, ctx context.Context, f *Federation, from *identity.Key, to identity.DID, w trust.Weight) {
+// setTrust records from's trust w in to at cluster h.
+func setTrust(t *testing.T, ctx context.Context, h *hubCluster, from *identity.Key, to identity.DID, w trust.Weight) {
 	t.Helper()
-	s, err := trust.Sign(from, trust.Attestation{From: from.DID(), To: to, Weight: w, IssuedAt: time.Now().UnixNano()})
+	c, err := trustCommand(from, to, w, time.Now().UnixNano())
 	if err != nil {
 		t.Fatal(err)
 	}
-	propose(t, ctx, f, &icnv1.Command{Cmd: &icnv1.Command_SetTrust{SetTrust: &icnv1.SetTrust{Attestation: &icnv1.SignedMessage{
-		Payload: s.Payload, Signer: string(s.Signer), Signature: s.Signature}}}})
+	propose(t, ctx, h, c)
 }
 
 func setCap(t *testing.T, ctx context.Context, f *Federation, coop identity.DID, units int64) {
 	t.Helper()
-	propose(t, ctx, f, &icnv1.Command{Cmd: &icnv1.Command_SetCreditPolicy{SetCreditPolicy: &icnv1.SetCreditPolicy{
+	propose(t, ctx, f.hubs, &icnv1.Command{Cmd: &icnv1.Command_SetCreditPolicy{SetCreditPolicy: &icnv1.SetCreditPolicy{
 		Did: string(coop), Currency: money.Hours.Code, DebitCapUnits: units}}})
 }
 
@@ -47,7 +48,7 @@ type snapshot struct {
 func (m *member) snap(t *testing.T, ctx context.Context, f *Federation, payee *member) snapshot {
 	t.Helper()
 	s := snapshot{payer: m.balance(t, ctx), payee: payee.balance(t, ctx),
-		posA: position(t, f, m.coop.DID), posB: position(t, f, payee.coop.DID)}
+		posA: positionIn(t, f.hubs, m.coop.DID), posB: positionIn(t, f.hubs, payee.coop.DID)}
 	for i, n := range f.Nodes {
 		b, err := n.Ledger.Balance(n.Hub.ClearingAccount(), money.Hours)
 		if err != nil {
@@ -83,8 +84,8 @@ func TestCrossCoopRejections(t *testing.T) {
 		{name: "receiver refuses (not a member)", intent: client.PaymentIntent{To: stranger.DID(), ToCoop: b.ID, Amount: "1.00"}, reason: "receiver_rejected"},
 		{
 			name:   "trust below min_trust",
-			setup:  func() { setTrust(t, ctx, f, coopB, f.hubs.fed.DID(), trust.Weight(50_000)) }, // 0.05 < 0.1
-			undo:   func() { setTrust(t, ctx, f, coopB, f.hubs.fed.DID(), trust.One) },
+			setup:  func() { setTrust(t, ctx, f.hubs, coopB, f.hubs.fed.DID(), trust.Weight(50_000)) }, // 0.05 < 0.1
+			undo:   func() { setTrust(t, ctx, f.hubs, coopB, f.hubs.fed.DID(), trust.One) },
 			intent: client.PaymentIntent{To: bob.key.DID(), ToCoop: b.ID, Amount: "1.00"},
 			reason: "insufficient_trust",
 		},

@@ -22,7 +22,7 @@ func TestSettlementStatement(t *testing.T) {
 	if res := alice.pay(t, ctx, bob, "4.00"); res.Status != "committed" {
 		t.Fatalf("payment: %+v", res)
 	}
-	settled(t, f, 10*time.Second)
+	settledAll(t, f, 10*time.Second)
 	l := f.hubs.leader()
 	if _, err := l.ClosePeriod(ctx, 1, ""); err != nil {
 		t.Fatal(err)
