@@ -27,12 +27,14 @@ func listen(t *testing.T) net.Listener {
 	return ln
 }
 
-// TestServiceHTTP runs a one-node cluster over the real TLS transport and
-// checks /healthz, /readyz and the raft metrics on /metrics.
-func TestServiceHTTP(t *testing.T) {
-	t.Parallel()
-	key, fed, op := newKey(t), newKey(t), newKey(t)
-	raftLn, grpcLn, httpLn := listen(t), listen(t), listen(t)
+// startOneNode runs a one-node cluster over the real TLS transport with its
+// HTTP endpoints, closed when the test ends.
+func startOneNode(t *testing.T) (svc *Service, fed *identity.Key, httpLn net.Listener) {
+	t.Helper()
+	key, op := newKey(t), newKey(t)
+	fed = newKey(t)
+	raftLn, grpcLn := listen(t), listen(t)
+	httpLn = listen(t)
 	cfg := Config{DataDir: t.TempDir(), Key: key, RaftListener: raftLn, GRPCAddr: grpcLn.Addr().String(),
 		Peers:            []Peer{{DID: key.DID(), RaftAddr: raftLn.Addr().String(), GRPCAddr: grpcLn.Addr().String()}},
 		Federation:       FederationConfig{DID: fed.DID(), Name: "one", Currencies: []money.Currency{money.Hours}},
@@ -46,6 +48,14 @@ func TestServiceHTTP(t *testing.T) {
 			t.Errorf("close: %v", err)
 		}
 	})
+	return svc, fed, httpLn
+}
+
+// TestServiceHTTP runs a one-node cluster over the real TLS transport and
+// checks /healthz, /readyz and the raft metrics on /metrics.
+func TestServiceHTTP(t *testing.T) {
+	t.Parallel()
+	_, _, httpLn := startOneNode(t)
 	base := "http://" + httpLn.Addr().String()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(base + path)
@@ -73,17 +83,7 @@ func TestServiceHTTP(t *testing.T) {
 // period, with the figures of its own signed report.
 func TestServiceTreasurerPages(t *testing.T) {
 	t.Parallel()
-	key, fed, op := newKey(t), newKey(t), newKey(t)
-	raftLn, grpcLn, httpLn := listen(t), listen(t), listen(t)
-	cfg := Config{DataDir: t.TempDir(), Key: key, RaftListener: raftLn, GRPCAddr: grpcLn.Addr().String(),
-		Peers:            []Peer{{DID: key.DID(), RaftAddr: raftLn.Addr().String(), GRPCAddr: grpcLn.Addr().String()}},
-		Federation:       FederationConfig{DID: fed.DID(), Name: "one", Currencies: []money.Currency{money.Hours}},
-		HeartbeatTimeout: 200 * time.Millisecond}
-	svc, err := StartService(cfg, []identity.DID{op.DID()}, grpcLn, httpLn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	svc, fed, httpLn := startOneNode(t)
 	n := svc.Node
 	waitFor(t, 10*time.Second, "leader", func() bool { return n.IsLeader() && n.fsm.initialized() })
 	ctx := context.Background()
