@@ -575,30 +575,16 @@ func (d *DataPlane) current(id string) *icnv1.Envelope {
 // be proposed (leadership lost): the co-ops then ask the next leader.
 func (d *DataPlane) deliverAndDecide(ctx context.Context, ck *checked, t *icnv1.Transfer) *icnv1.Transfer {
 	s, reason := d.deliver(ctx, ck)
-	cmd := &icnv1.Command{Cmd: &icnv1.Command_CommitTransfer{CommitTransfer: &icnv1.CommitTransfer{Id: t.GetId()}}}
-	if reason != "" {
-		cmd = &icnv1.Command{Cmd: &icnv1.Command_AbortTransfer{AbortTransfer: &icnv1.AbortTransfer{Id: t.GetId(), Reason: reason}}}
+	decided := d.decide(t.GetId(), reason)
+	if s == nil {
+		return decided
 	}
-	res, err := d.n.Propose(d.ctx, cmd)
-	if err != nil {
-		if s != nil {
-			s.Abort()
-		}
-		d.log.Warn("decide transfer", "transfer", t.GetId(), "err", err)
+	if decided == nil {
+		s.Abort() // the receiver asks the next leader
 		return nil
 	}
-	decided := res.GetTransfer()
-	if decided == nil { // a conflict: the record says what happened
-		cur, ok, _ := d.n.fsm.Transfer(t.GetId())
-		if !ok {
-			return nil
-		}
-		decided = cur
-	}
-	if s != nil {
-		_ = s.Send(outcomeReply(decided))
-		_ = s.Close()
-	}
+	_ = s.Send(outcomeReply(decided))
+	_ = s.Close()
 	return decided
 }
 

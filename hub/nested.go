@@ -144,7 +144,10 @@ func (d *DataPlane) relay(up identity.DID, p *icnv1.TransferPrepare, s *routing.
 	}
 }
 
-// decide aborts (reason != "") or commits a transfer this node holds.
+// decide aborts (reason != "") or commits a transfer this node holds and
+// returns its record as decided, or nil if the decision could not be
+// proposed (leadership lost: the co-ops and hubs involved ask the next
+// leader).
 func (d *DataPlane) decide(id, reason string) *icnv1.Transfer {
 	cmd := &icnv1.Command{Cmd: &icnv1.Command_CommitTransfer{CommitTransfer: &icnv1.CommitTransfer{Id: id}}}
 	if reason != "" {
@@ -152,7 +155,7 @@ func (d *DataPlane) decide(id, reason string) *icnv1.Transfer {
 	}
 	res, err := d.n.Propose(d.ctx, cmd)
 	if err != nil {
-		d.log.Warn("decide relayed transfer", "transfer", id, "err", err)
+		d.log.Warn("decide transfer", "transfer", id, "err", err)
 		return nil
 	}
 	if t := res.GetTransfer(); t != nil {
