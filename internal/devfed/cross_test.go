@@ -53,14 +53,23 @@ func (m *member) balance(t *testing.T, ctx context.Context) string {
 	return b.Balance
 }
 
+// startDev starts a dev federation with one hub cluster and two co-ops for
+// the test.
 func startDev(t *testing.T) (*Federation, context.Context) {
 	t.Helper()
+	return startFed(t, nil, "starts a hub cluster and two co-op nodes")
+}
+
+// startFed starts a dev federation (with remote co-ops: two regions under
+// a parent) stopped when the test ends; -short skips the test (why).
+func startFed(t *testing.T, remote []string, why string) (*Federation, context.Context) {
+	t.Helper()
 	if testing.Short() {
-		t.Skip("starts a hub cluster and two co-op nodes")
+		t.Skip(why)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	f, err := Start(ctx, Options{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	f, err := Start(ctx, Options{DataDir: t.TempDir(), RemoteCoops: remote, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package devfed
 import (
 	"context"
 	"crypto/rand"
-	"io"
-	"log/slog"
 	"maps"
 	"sync/atomic"
 	"testing"
@@ -19,18 +17,7 @@ import (
 
 func startRegions(t *testing.T) (*Federation, context.Context) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts three hub clusters and three co-op nodes")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	f, err := Start(ctx, Options{DataDir: t.TempDir(), RemoteCoops: []string{"coop-c"},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	return f, ctx
+	return startFed(t, []string{"coop-c"}, "starts three hub clusters and three co-op nodes")
 }
 
 // positionIn is did's net position in hours (received − sent this
