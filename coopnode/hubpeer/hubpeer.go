@@ -72,7 +72,9 @@ type Client struct {
 	kick     chan struct{}
 
 	mu       sync.Mutex
-	inflight map[string]chan struct{}
+	inflight map[string]chan struct{} // transfers being routed: closed when done
+
+	testHookBusy func(id string) // tests: Route found id being routed already
 }
 
 // Start connects to the hub cluster and starts the reconciler.

@@ -78,39 +78,54 @@ func (c *Client) Reconcile(ctx context.Context) error {
 	return nil
 }
 
-// resend drives a held payment the hub does not know, in the background.
+// resend drives a held payment the hub does not know, in the background,
+// unless it is being routed already.
 func (c *Client) resend(p ledger.Payment) {
-	in, err := routing.DecodeIntent(p.Intent)
-	if err != nil {
+	release, busy := c.claim(p.ID)
+	if busy != nil {
 		return
-	}
-	exp, err := in.Expiry()
-	if err != nil {
-		return
-	}
-	signer, ok := c.cfg.Members.SignerOf(identity.DID(in.From), p.Intent, p.Signature, c.cfg.Clock())
-	if !ok {
-		// The signing device is gone; the hub cannot check the intent any
-		// more. The transfer never reached it, so releasing is safe.
-		if _, err := c.cfg.Ledger.ReleaseHold(c.ctx, p.ID, "expired"); err != nil {
-			c.log.Warn("release unroutable hold", "transfer", p.ID, "err", err)
-		}
-		return
-	}
-	prep := &icnv1.TransferPrepare{
-		TransferId: p.ID, Intent: &icnv1.SignedMessage{Payload: p.Intent, Signer: string(signer), Signature: p.Signature},
-		FromCoop: string(c.cfg.Key.DID()), ToCoop: p.ToCoop, Currency: p.Amount.Currency().Code,
-		AmountUnits: p.Amount.Units(), ExpiresAtUnixNano: exp.UnixNano(),
 	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		defer release()
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Wait)
 		defer cancel()
+		prep, ok := c.prepareFor(ctx, p)
+		if !ok {
+			return
+		}
 		if out := c.drive(ctx, prep); out != nil {
 			if _, err := c.applyOut(ctx, out); err != nil {
 				c.log.Warn("apply outcome", "transfer", p.ID, "err", err)
 			}
 		}
 	}()
+}
+
+// prepareFor rebuilds the prepare of a held payment. If the device that
+// signed it is gone the hub cannot check the intent any more; the transfer
+// never reached the hub (it said so, and nobody else routes it), so the
+// hold is released.
+func (c *Client) prepareFor(ctx context.Context, p ledger.Payment) (*icnv1.TransferPrepare, bool) {
+	in, err := routing.DecodeIntent(p.Intent)
+	if err != nil {
+		return nil, false
+	}
+	exp, err := in.Expiry()
+	if err != nil {
+		return nil, false
+	}
+	signer, ok := c.cfg.Members.SignerOf(identity.DID(in.From), p.Intent, p.Signature, c.cfg.Clock())
+	if !ok {
+		if _, err := c.cfg.Ledger.ReleaseHold(ctx, p.ID, "expired"); err != nil {
+			c.log.Warn("release unroutable hold", "transfer", p.ID, "err", err)
+		}
+		return nil, false
+	}
+	return &icnv1.TransferPrepare{
+		TransferId: p.ID, Intent: &icnv1.SignedMessage{Payload: p.Intent, Signer: string(signer), Signature: p.Signature},
+		FromCoop: string(c.cfg.Key.DID()), ToCoop: p.ToCoop, Currency: p.Amount.Currency().Code,
+		AmountUnits: p.Amount.Units(), ExpiresAtUnixNano: exp.UnixNano(),
+	}, true
 }

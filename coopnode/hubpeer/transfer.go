@@ -25,6 +25,15 @@ const (
 // it. If no outcome arrives within the configured wait the payment is
 // returned pending; the reconciler finishes it.
 func (c *Client) Route(ctx context.Context, t ledger.Transfer, signer identity.DID, expires time.Time) (ledger.Payment, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Wait)
+	defer cancel()
+	// Claimed before the hold is written, so the reconciler never resends a
+	// hold that this call is about to send.
+	release, err := c.claimWait(ctx, t.ID)
+	if err != nil {
+		return c.cfg.Ledger.Payment(t.ID)
+	}
+	defer release()
 	p, err := c.cfg.Ledger.Hold(ctx, t)
 	if err != nil || p.Status != ledger.StatusPending {
 		return p, err
@@ -34,35 +43,53 @@ func (c *Client) Route(ctx context.Context, t ledger.Transfer, signer identity.D
 		FromCoop: string(c.cfg.Key.DID()), ToCoop: t.ToCoop, Currency: t.Amount.Currency().Code,
 		AmountUnits: t.Amount.Units(), ExpiresAtUnixNano: expires.UnixNano(),
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Wait)
-	defer cancel()
 	if out := c.drive(ctx, prep); out != nil {
 		return c.applyOut(ctx, out)
 	}
 	return c.cfg.Ledger.Payment(t.ID)
 }
 
-// drive sends prep once per process at a time and returns the outcome, or
-// nil if it is not known yet.
-func (c *Client) drive(ctx context.Context, prep *icnv1.TransferPrepare) *icnv1.TransferOutcome {
+// claim marks transfer id as routed by the caller, who must call release
+// once the outcome is applied; if someone else routes it, busy is closed
+// when they are done.
+func (c *Client) claim(id string) (release func(), busy <-chan struct{}) {
 	c.mu.Lock()
-	if ch, busy := c.inflight[prep.GetTransferId()]; busy {
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-		}
-		return nil
+	defer c.mu.Unlock()
+	if ch, ok := c.inflight[id]; ok {
+		return nil, ch
 	}
 	ch := make(chan struct{})
-	c.inflight[prep.GetTransferId()] = ch
-	c.mu.Unlock()
-	defer func() {
+	c.inflight[id] = ch
+	return func() {
 		c.mu.Lock()
-		delete(c.inflight, prep.GetTransferId())
+		delete(c.inflight, id)
 		c.mu.Unlock()
 		close(ch)
-	}()
+	}, nil
+}
+
+// claimWait claims id, first waiting for whoever routes it already (a
+// retried request, or the reconciler resending it) to finish.
+func (c *Client) claimWait(ctx context.Context, id string) (release func(), err error) {
+	for {
+		release, busy := c.claim(id)
+		if busy == nil {
+			return release, nil
+		}
+		if c.testHookBusy != nil {
+			c.testHookBusy(id)
+		}
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// drive sends prep to the hub leader and returns the outcome, or nil if it
+// is not known yet. The caller holds the transfer's claim.
+func (c *Client) drive(ctx context.Context, prep *icnv1.TransferPrepare) *icnv1.TransferOutcome {
 	resp, err := c.call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_Prepare{Prepare: prep}})
 	if err != nil {
 		c.log.Debug("prepare not answered", "transfer", prep.GetTransferId(), "err", err)

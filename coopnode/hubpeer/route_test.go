@@ -1,0 +1,184 @@
+package hubpeer
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/routing"
+)
+
+// signers: every member, and every intent signed by the member's own key.
+type signers struct{}
+
+func (signers) IsMember(identity.DID, time.Time) bool { return true }
+func (signers) SignerOf(m identity.DID, _, _ []byte, _ time.Time) (identity.DID, bool) {
+	return m, true
+}
+
+// stubHub is a hub node on a real QUIC listener that knows no transfer,
+// reports each prepare it receives, and commits it once released.
+type stubHub struct {
+	key      *identity.Key
+	addr     string
+	prepared chan string
+	release  chan struct{}
+}
+
+func startStubHub(t *testing.T) *stubHub {
+	t.Helper()
+	h := &stubHub{key: key(t), prepared: make(chan string, 16), release: make(chan struct{})}
+	l, err := routing.Listen("127.0.0.1:0", h.key, func(identity.DID) bool { return true },
+		routing.Options{Role: icnv1.NodeRole_NODE_ROLE_HUB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); _ = l.Close(); <-done })
+	h.addr = l.Addr().String()
+	go func() {
+		defer close(done)
+		for {
+			conn, err := l.Accept(ctx)
+			if err != nil {
+				return
+			}
+			go func() { _ = conn.Serve(ctx, h.serve) }()
+		}
+	}()
+	return h
+}
+
+func (h *stubHub) serve(s *routing.Stream) {
+	defer func() { _ = s.Close() }()
+	var env icnv1.Envelope
+	if err := s.Recv(&env); err != nil {
+		return
+	}
+	var resp *icnv1.Envelope
+	switch b := env.Body.(type) {
+	case *icnv1.Envelope_Ping:
+		resp = &icnv1.Envelope{Body: &icnv1.Envelope_Pong{Pong: &icnv1.Pong{Nonce: b.Ping.GetNonce()}}}
+	case *icnv1.Envelope_OutcomeQuery:
+		out := &icnv1.TransferOutcomes{}
+		for _, id := range b.OutcomeQuery.GetTransferIds() {
+			out.Outcomes = append(out.Outcomes, &icnv1.TransferOutcome{TransferId: id}) // unknown
+		}
+		resp = &icnv1.Envelope{Body: &icnv1.Envelope_Outcomes{Outcomes: out}}
+	case *icnv1.Envelope_Prepare:
+		h.prepared <- b.Prepare.GetTransferId()
+		<-h.release
+		resp = &icnv1.Envelope{Body: &icnv1.Envelope_Outcome{Outcome: &icnv1.TransferOutcome{
+			TransferId: b.Prepare.GetTransferId(), State: icnv1.TransferState_TRANSFER_STATE_COMMITTED}}}
+	default:
+		resp = &icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: "unsupported"}}}
+	}
+	_ = s.Send(resp)
+}
+
+// TestRouteWhileReconcilerResends: a payment request retried while the
+// reconciler is resending the same held payment (after a restart) waits for
+// that and answers the final outcome, and the hub gets one prepare.
+// Before the fix, Route answered "pending" as soon as the reconciler's
+// prepare returned, before its outcome was applied.
+func TestRouteWhileReconcilerResends(t *testing.T) {
+	hub := startStubHub(t)
+	led, err := ledger.Open(ledger.Options{Path: filepath.Join(t.TempDir(), "ledger.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = led.Close() })
+	ctx := context.Background()
+	payer, payee := key(t), key(t)
+	if err := led.SetCreditLimit(ctx, ledger.Account(payer.DID()), hours(t, "100")); err != nil {
+		t.Fatal(err)
+	}
+	tr, expires := heldTransfer(t, payer, payee.DID())
+	if p, err := led.Hold(ctx, tr); err != nil || p.Status != ledger.StatusPending {
+		t.Fatalf("hold: %+v, %v", p, err)
+	}
+
+	fed := key(t)
+	c, err := Start(Config{CoopID: "coop-a", Key: key(t), Hubs: []Hub{{DID: hub.key.DID(), Addr: hub.addr}},
+		Federation: fed.DID(), Ledger: led, Members: signers{}, ReconcileEvery: time.Hour, StatementsEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	busy := make(chan string, 1)
+	c.testHookBusy = func(id string) { busy <- id }
+
+	// The reconciler runs at connect, learns the hub never saw the hold and resends it.
+	waitFor(t, hub.prepared, tr.ID)
+	type result struct {
+		p   ledger.Payment
+		err error
+	}
+	routed := make(chan result, 1)
+	go func() {
+		p, err := c.Route(ctx, tr, payer.DID(), expires)
+		routed <- result{p, err}
+	}()
+	waitFor(t, busy, tr.ID)
+	close(hub.release)
+
+	var r result
+	select {
+	case r = <-routed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Route did not return")
+	}
+	if r.err != nil || r.p.Status != ledger.StatusCommitted {
+		t.Fatalf("Route = %s %s, %v; want committed", r.p.Status, r.p.Reason, r.err)
+	}
+	select {
+	case id := <-hub.prepared:
+		t.Fatalf("the hub got a second prepare of %s", id)
+	default:
+	}
+}
+
+// heldTransfer is a signed 1-hour payment from payer to payee at coop-b.
+func heldTransfer(t *testing.T, payer *identity.Key, payee identity.DID) (ledger.Transfer, time.Time) {
+	t.Helper()
+	now := time.Now().UTC()
+	expires := now.Add(time.Minute)
+	in := routing.Intent{ID: "01a22b0c-0000-7000-8000-000000000001", From: string(payer.DID()), To: string(payee),
+		ToCoop: "coop-b", Amount: "1.00", Currency: "hours",
+		CreatedAt: now.Format(time.RFC3339), ExpiresAt: expires.Format(time.RFC3339)}
+	raw, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ledger.Transfer{ID: in.ID, From: ledger.Account(payer.DID()), To: ledger.Account(payee), FromCoop: "coop-a",
+		ToCoop: "coop-b", Amount: hours(t, "1.00"), CreatedAt: now,
+		Intent: raw, Signature: payer.Sign(identity.TagPaymentIntent, raw)}, expires
+}
+
+func waitFor(t *testing.T, ch <-chan string, want string) {
+	t.Helper()
+	select {
+	case got := <-ch:
+		if got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", want)
+	}
+}
+
+func hours(t *testing.T, s string) money.Amount {
+	t.Helper()
+	a, err := money.Parse(s, money.Hours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
