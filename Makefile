@@ -26,7 +26,7 @@ test-short: ## quick tests without the race detector
 
 browser-deps: ## install Debian's chromium for the browser tests (hub/ui); they skip without it unless ICN_REQUIRE_BROWSER=1
 	@if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 tools: ## install protoc-gen-go, protoc-gen-go-grpc and staticcheck into bin/
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
