@@ -19,6 +19,7 @@ import (
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -187,7 +188,10 @@ func (n *Node) open() error {
 		return err
 	}
 	n.fsm.observe = n.metrics.observeBatch
-	if n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, "raft.db")}); err != nil {
+	// The freelist is rebuilt at open instead of written at every append:
+	// the log is truncated after each snapshot, so it is long (as etcd does).
+	logOpts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
+	if n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, "raft.db"), BoltOptions: logOpts}); err != nil {
 		return fmt.Errorf("open raft log: %w", err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, n.hclog("snapshots"))
