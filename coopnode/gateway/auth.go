@@ -81,9 +81,13 @@ func (t *tokens) issue(did identity.DID, dev, typ string, ttl time.Duration) (st
 
 func (t *tokens) verify(raw, typ string) (*claims, error) {
 	now := t.clock()
-	t.mu.Lock()
-	c, ok := t.cache[raw]
-	t.mu.Unlock()
+	var c *claims
+	var ok bool
+	if typ == typAccess { // the cache holds only access tokens: never answer a refresh from it
+		t.mu.Lock()
+		c, ok = t.cache[raw]
+		t.mu.Unlock()
+	}
 	if ok {
 		if now.Before(c.ExpiresAt.Time) {
 			return c, nil

@@ -71,14 +71,16 @@ func newTestGateway(t *testing.T, mod func(*Config)) (*Gateway, *testEnv) {
 	}
 	t.Cleanup(func() { led.Close() })
 	nodeKey, admin := newKey(t), newKey(t)
-	mem, err := membership.New(led, membership.Options{CoopID: testCoop, CoopKey: nodeKey})
+	// One clock for the gateway and the membership store, as in a node, so
+	// that moving it moves token expiry and a rotation's grace period alike.
+	clock := &testClock{}
+	mem, err := membership.New(led, membership.Options{CoopID: testCoop, CoopKey: nodeKey, Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := mem.Bootstrap(context.Background(), admin.DID(), "admin"); err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{}
 	cfg := Config{
 		CoopID: testCoop, Key: nodeKey, Ledger: led, Members: mem, Clock: clock.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -208,8 +208,9 @@ type signed struct {
 }
 
 // verifySigned checks a signed device request against the cached keyring:
-// the body's did is the did argument, at is fresh, signedBy names an active
-// device of did, and sig verifies with its key for tag.
+// the body's did is the did argument, at is fresh, signedBy names a device of
+// did, sig verifies with its key for tag, the request is not a replay
+// (ErrReplay), and the device is active (ErrDeviceInactive).
 func (s *Store) verifySigned(did identity.DID, bodyDID string, tag identity.Tag, request, sig []byte, signedBy, at string) (*signed, error) {
 	if _, _, err := identity.ParseDID(string(did)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
@@ -225,18 +226,35 @@ func (s *Store) verifySigned(did identity.DID, bodyDID string, tag identity.Tag,
 	if err != nil {
 		return nil, err
 	}
-	d := s.keyring(did).find(signedBy)
+	kr := s.keyring(did)
+	d := kr.find(signedBy)
 	if d == nil {
 		return nil, fmt.Errorf("%w: signed_by %q names no device of %s", ErrBadSignature, signedBy, did.Short())
-	}
-	if e := effective(*d, now); e.Status != DeviceActive {
-		return nil, fmt.Errorf("%w: device %q is %s", ErrDeviceInactive, signedBy, e.Status)
 	}
 	if err := identity.Verify(d.PublicKey, tag, request, sig); err != nil {
 		return nil, err
 	}
 	h := sha256.Sum256(identity.SigningInput(tag, request))
+	// A replay before the signer's status: a request that retires or revokes
+	// its own signer (a rotation, a device revoking itself) would otherwise
+	// never be answered as the replay it is.
+	if kr.accepted(h[:]) {
+		return nil, ErrReplay
+	}
+	if e := effective(*d, now); e.Status != DeviceActive {
+		return nil, fmt.Errorf("%w: device %q is %s", ErrDeviceInactive, signedBy, e.Status)
+	}
 	return &signed{did: did, signedBy: signedBy, pub: d.PublicKey, hash: h[:], at: t, now: now}, nil
+}
+
+// accepted reports whether a request with this hash is among the recently accepted ones.
+func (kr *keyringRec) accepted(hash []byte) bool {
+	for _, r := range kr.Recent {
+		if bytes.Equal(r.Hash, hash) {
+			return true
+		}
+	}
+	return false
 }
 
 // begin loads the keyring inside tx (pruned and with retired devices marked
@@ -258,13 +276,11 @@ func (sg *signed) begin(tx *ledger.Tx) (*keyringRec, error) {
 	if d == nil || !bytes.Equal(d.PublicKey, sg.pub) {
 		return nil, fmt.Errorf("%w: signed_by %q names no device of %s", ErrBadSignature, sg.signedBy, sg.did.Short())
 	}
+	if kr.accepted(sg.hash) {
+		return nil, ErrReplay
+	}
 	if d.Status != DeviceActive {
 		return nil, fmt.Errorf("%w: device %q is %s", ErrDeviceInactive, sg.signedBy, d.Status)
-	}
-	for _, r := range kr.Recent {
-		if bytes.Equal(r.Hash, sg.hash) {
-			return nil, ErrReplay
-		}
 	}
 	return kr, nil
 }

@@ -168,6 +168,7 @@ func TestRevokeDevice(t *testing.T) {
 	if err := e.revokeDevice(alice.DID(), phone, "phone", "phone"); err != nil {
 		t.Fatal(err)
 	}
+	wantErr(t, e.revokeDevice(alice.DID(), phone, "phone", "phone"), membership.ErrReplay) // though the signer is now revoked
 	wantErr(t, e.revokeDevice(alice.DID(), laptop, "laptop", "laptop"), membership.ErrLastDevice)
 	if ids := deviceIDs(e.s.LoginKeys(alice.DID(), e.clk.Now())); !slices.Equal(ids, []string{"laptop"}) {
 		t.Fatalf("login keys %v", ids)
@@ -220,6 +221,9 @@ func TestRotate(t *testing.T) {
 	if ev.Type != membership.EventKeyRotated {
 		t.Fatalf("event %+v", ev)
 	}
+	// The same request again is a replay, though its signer is now retiring.
+	_, err = rotate(alice, "primary", "k2", next, 3600)
+	wantErr(t, err, membership.ErrReplay)
 	// A retiring key logs in but signs nothing.
 	_, err = e.addDevice(alice.DID(), alice, "primary", "x", other)
 	wantErr(t, err, membership.ErrDeviceInactive)
