@@ -22,6 +22,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/routing"
 )
 
 // Node is a running co-op node.
@@ -91,9 +92,11 @@ func (n *Node) openRest(ctx context.Context) error {
 		for i, h := range hc.Nodes {
 			hubs[i] = hubpeer.Hub{DID: identity.DID(h.DID), Addr: h.Addr}
 		}
+		sigs := routing.NewSignatureCounter("hubpeer", routing.SignedIntent)
+		reg.MustRegister(sigs)
 		n.Hub, err = hubpeer.Start(hubpeer.Config{
 			CoopID: n.Config.CoopID, Key: n.Key, Hubs: hubs, Federation: identity.DID(hc.Federation),
-			Ledger: n.Ledger, Members: memberCheck{n.Members}, Logger: n.log,
+			Ledger: n.Ledger, Members: memberCheck{n.Members, sigs}, Logger: n.log, Signatures: sigs,
 		})
 		if err != nil {
 			return err
@@ -170,8 +173,12 @@ func (n *Node) Close() error {
 	return n.Ledger.Close()
 }
 
-// memberCheck adapts the membership store to what the hub peer asks.
-type memberCheck struct{ s *membership.Store }
+// memberCheck adapts the membership store to what the hub peer asks; sigs
+// counts the keys SignerOf tries.
+type memberCheck struct {
+	s    *membership.Store
+	sigs *routing.SignatureCounter
+}
 
 func (m memberCheck) IsMember(did identity.DID, now time.Time) bool {
 	_, err := m.s.Authorize(did, now)
@@ -180,6 +187,7 @@ func (m memberCheck) IsMember(did identity.DID, now time.Time) bool {
 
 func (m memberCheck) SignerOf(member identity.DID, intent, sig []byte, now time.Time) (identity.DID, bool) {
 	for _, d := range m.s.LoginKeys(member, now) {
+		m.sigs.Inc(routing.SignedIntent)
 		if identity.Verify(d.PublicKey, identity.TagPaymentIntent, intent, sig) == nil {
 			return identity.DIDFromKey(d.PublicKey), true
 		}

@@ -92,6 +92,7 @@ type DataPlane struct {
 	violations *prometheus.CounterVec
 	outcomes   *prometheus.CounterVec
 	messages   *routing.MessageCounter
+	sigs       *routing.SignatureCounter // intents checked, receipts read
 
 	mu       sync.Mutex
 	conns    map[identity.DID][]*routing.Conn // newest last
@@ -123,6 +124,7 @@ func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, er
 		n: n, opts: opts, log: opts.Logger.With("component", "dataplane"),
 		conns: map[identity.DID][]*routing.Conn{}, changed: make(chan struct{}), inflight: map[string]chan struct{}{},
 		messages: routing.NewMessageCounter(),
+		sigs:     routing.NewSignatureCounter("dataplane", routing.SignedIntent, routing.SignedReceipt),
 		violations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "icn_trust_violations_total",
 			Help: "Data-plane messages refused because a signature, sender or intent did not check out, by kind.",
@@ -154,7 +156,7 @@ func (d *DataPlane) Addr() string { return d.ln.Addr().String() }
 
 // Collectors returns the data plane's metrics.
 func (d *DataPlane) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{d.violations, d.outcomes, d.messages}
+	return []prometheus.Collector{d.violations, d.outcomes, d.messages, d.sigs}
 }
 
 // Close stops accepting, closes every connection and waits for the
@@ -414,6 +416,7 @@ func (d *DataPlane) check(sender identity.DID, p *icnv1.TransferPrepare) (*check
 	if identity.DID(p.GetFromCoop()) != sender {
 		return refuse("sender_mismatch", ReplyForbidden, "from_coop %.80s is not the connected node %s", p.GetFromCoop(), sender)
 	}
+	d.sigs.Inc(routing.SignedIntent)
 	if err := routing.VerifyIntent(p.GetIntent()); err != nil {
 		return refuse("bad_intent_signature", ReplyBadIntent, "intent signature: %v", err)
 	}
@@ -632,6 +635,7 @@ func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, 
 		s.Abort()
 		return nil, ReasonReceiverUnavailable
 	}
+	d.sigs.Inc(routing.SignedReceipt)
 	r, err := routing.VerifyReceipt(receipt, ck.to, ck.p.GetTransferId(), ck.hash)
 	if err != nil {
 		d.violations.WithLabelValues("bad_receipt").Inc()

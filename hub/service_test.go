@@ -28,7 +28,7 @@ func listen(t *testing.T) net.Listener {
 }
 
 // startOneNode runs a one-node cluster over the real TLS transport with its
-// HTTP endpoints, closed when the test ends.
+// HTTP endpoints and data plane, closed when the test ends.
 func startOneNode(t *testing.T) (svc *Service, fed *identity.Key, httpLn net.Listener) {
 	t.Helper()
 	key, op := newKey(t), newKey(t)
@@ -38,6 +38,7 @@ func startOneNode(t *testing.T) (svc *Service, fed *identity.Key, httpLn net.Lis
 	cfg := Config{DataDir: t.TempDir(), Key: key, RaftListener: raftLn, GRPCAddr: grpcLn.Addr().String(),
 		Peers:            []Peer{{DID: key.DID(), RaftAddr: raftLn.Addr().String(), GRPCAddr: grpcLn.Addr().String()}},
 		Federation:       FederationConfig{DID: fed.DID(), Name: "one", Currencies: []money.Currency{money.Hours}},
+		DataAddr:         "127.0.0.1:0",
 		HeartbeatTimeout: 200 * time.Millisecond}
 	svc, err := StartService(cfg, []identity.DID{op.DID()}, grpcLn, httpLn)
 	if err != nil {
@@ -52,7 +53,7 @@ func startOneNode(t *testing.T) (svc *Service, fed *identity.Key, httpLn net.Lis
 }
 
 // TestServiceHTTP runs a one-node cluster over the real TLS transport and
-// checks /healthz, /readyz and the raft metrics on /metrics.
+// checks /healthz, /readyz and the raft and data-plane metrics on /metrics.
 func TestServiceHTTP(t *testing.T) {
 	t.Parallel()
 	_, _, httpLn := startOneNode(t)
@@ -72,7 +73,9 @@ func TestServiceHTTP(t *testing.T) {
 	waitFor(t, 10*time.Second, "/readyz", func() bool { code, _ := get("/readyz"); return code == 200 })
 	_, body := get("/metrics")
 	for _, m := range []string{"icn_hub_raft_leader 1", "icn_hub_raft_applied_index", "icn_hub_raft_commit_index",
-		"icn_hub_raft_term", "icn_hub_fsm_apply_seconds_bucket", "icn_hub_command_latency_seconds_count", "go_goroutines"} {
+		"icn_hub_raft_term", "icn_hub_fsm_apply_seconds_bucket", "icn_hub_command_latency_seconds_count", "go_goroutines",
+		`icn_signature_verifications_total{component="dataplane",kind="intent"} 0`,
+		`icn_signature_verifications_total{component="dataplane",kind="receipt"} 0`} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %q", m)
 		}

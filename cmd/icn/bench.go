@@ -112,9 +112,17 @@ type benchCoopResult struct {
 	// ErrorSamples holds one message per error kind, for diagnosis.
 	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 	Interrupted  bool              `json:"interrupted,omitempty"`
-	// VerificationsPerPayment (icn bench cross): Ed25519 verifications on
-	// the path of one committed payment.
-	VerificationsPerPayment int `json:"verifications_per_payment,omitempty"`
+	// VerificationsPerPayment (icn bench cross): Ed25519 signature
+	// verifications per payment, measured: SignatureVerifications, the
+	// growth of icn_signature_verifications_total summed over every node
+	// between the idle federation before the warmup and after the last
+	// payment, over PaymentsDecided, the growth of
+	// icn_hub_routed_transfers_total over the hub nodes. VerificationsBy
+	// splits it by "component/kind". Absent if not measured.
+	VerificationsPerPayment float64            `json:"verifications_per_payment,omitempty"`
+	VerificationsBy         map[string]float64 `json:"verifications_per_payment_by,omitempty"`
+	SignatureVerifications  int64              `json:"signature_verifications,omitempty"`
+	PaymentsDecided         int64              `json:"payments_decided,omitempty"`
 	// Regions (icn bench cross --regions): payments crossed a parent hub.
 	Regions bool `json:"regions,omitempty"`
 }
@@ -317,10 +325,13 @@ func (o *benchCoopOpts) measure(ctx context.Context, clients []benchClient, curr
 				from, to := bc.sess[turn], bc.sess[1-turn]
 				intent := client.PaymentIntent{To: to.DID(), ToCoop: to.CoopID(), Amount: o.amount, Currency: currency}
 				start := time.Now()
-				res, err := from.Pay(runCtx, intent, bc.keys[turn]) // fills id and times, marshals, signs, posts
+				// A payment in flight at the end of the window runs to its
+				// end (not counted): cutting it off would leave work behind
+				// on the nodes. Only Ctrl-C cuts it off.
+				res, err := from.Pay(ctx, intent, bc.keys[turn]) // fills id and times, marshals, signs, posts
 				end := time.Now()
-				if err != nil && runCtx.Err() != nil {
-					return // cut off at the end of the window (or by Ctrl-C)
+				if err != nil && ctx.Err() != nil {
+					return // interrupted
 				}
 				if start.Before(measureStart) || end.After(measureEnd) {
 					continue

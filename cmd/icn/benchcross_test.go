@@ -36,8 +36,32 @@ func TestBenchCrossJSON(t *testing.T) {
 			t.Errorf("JSON lacks %q: %s", k, out.String())
 		}
 	}
-	if r["bench"] != "cross" || num("ops_per_s") <= 0 || num("errors") != 0 || num("verifications_per_payment") != 4 {
+	if r["bench"] != "cross" || num("ops_per_s") <= 0 || num("errors") != 0 {
 		t.Errorf("result: %s", out.String())
+	}
+	// Measured from the nodes' counters over every payment of the run
+	// (warmup, window and the payments in flight at its end). A payment
+	// routed once costs exactly four verifications: the payer's gateway
+	// checks the intent (with the session's device key, the only key of a
+	// bench member), the hub leader the intent and the payee's receipt,
+	// the payee co-op the intent. Only a payment routed again costs more
+	// (a co-op's reconciler resending a hold whose answer was lost, a hub
+	// leader lost mid-transfer), and in this small run on a settled
+	// cluster none is; a payment the hub rejects before delivery costs
+	// two, and none is. So the count is exact, not a range.
+	decided, sigs := num("payments_decided"), num("signature_verifications")
+	if decided < num("ok") || sigs != 4*decided || num("verifications_per_payment") != 4 {
+		t.Errorf("want 4 verifications for each of at least %v payments decided, got %v for %v: %s", num("ok"), sigs, decided, out.String())
+	}
+	by, _ := r["verifications_per_payment_by"].(map[string]any)
+	want := map[string]float64{"gateway/intent": 1, "dataplane/intent": 1, "dataplane/receipt": 1, "hubpeer/intent": 1}
+	if len(by) != len(want) {
+		t.Errorf("verifications_per_payment_by = %v, want %v", by, want)
+	}
+	for k, v := range want {
+		if got, _ := by[k].(float64); got != v {
+			t.Errorf("verifications_per_payment_by[%q] = %v, want %v", k, by[k], v)
+		}
 	}
 	if num("p50_ms") <= 0 || num("p99_ms") < num("p50_ms") {
 		t.Errorf("implausible latencies: %s", out.String())

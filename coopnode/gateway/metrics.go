@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/icn-coop/icn/routing"
 )
 
 type metrics struct {
@@ -14,6 +16,9 @@ type metrics struct {
 	wsConns     prometheus.Gauge
 	ledgerTx    prometheus.Counter
 	batchSize   prometheus.Histogram
+	// sigs counts the Ed25519 verifications of payment intents
+	// (icn_signature_verifications_total{component="gateway"}).
+	sigs *routing.SignatureCounter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,8 +43,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "icn_ledger_commit_batch_size", Help: "Writes sharing one ledger transaction and fsync.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
+		sigs: routing.NewSignatureCounter("gateway", routing.SignedIntent),
 	}
-	reg.MustRegister(m.requests, m.latency, m.rateLimited, m.wsConns, m.ledgerTx, m.batchSize)
+	reg.MustRegister(m.requests, m.latency, m.rateLimited, m.wsConns, m.ledgerTx, m.batchSize, m.sigs)
 	return m
 }
 

@@ -116,7 +116,7 @@ func (g *Gateway) postPayment(w http.ResponseWriter, r *http.Request, c *caller)
 	if identity.DID(in.From) != c.DID {
 		return errf(http.StatusForbidden, "from_mismatch", "the intent's from must be the logged-in DID")
 	}
-	signer, err := g.verifyBy(c, identity.TagPaymentIntent, raw, sig)
+	signer, err := g.verifyBy(c, raw, sig)
 	if err != nil {
 		return err
 	}
@@ -163,18 +163,23 @@ func (g *Gateway) settle(r *http.Request, t ledger.Transfer, signer identity.DID
 	return g.cfg.Ledger.Pay(ctx, t)
 }
 
-// verifyBy checks a member's signature: with the key of the session's device
-// first, then with the member's other login keys. It returns the DID of the
-// key that signed.
-func (g *Gateway) verifyBy(c *caller, tag identity.Tag, payload, sig []byte) (identity.DID, error) {
+// verifyBy checks a member's payment intent signature: with the key of the
+// session's device first, then with the member's other login keys. It
+// returns the DID of the key that signed. Every key tried counts as one
+// verification in the metrics.
+func (g *Gateway) verifyBy(c *caller, payload, sig []byte) (identity.DID, error) {
 	keys := g.cfg.Members.LoginKeys(c.DID, g.cfg.Clock())
+	verify := func(d membership.Device) bool {
+		g.metrics.sigs.Inc(routing.SignedIntent)
+		return identity.Verify(d.PublicKey, identity.TagPaymentIntent, payload, sig) == nil
+	}
 	for _, d := range keys {
-		if d.ID == c.Device && identity.Verify(d.PublicKey, tag, payload, sig) == nil {
+		if d.ID == c.Device && verify(d) {
 			return identity.DIDFromKey(d.PublicKey), nil
 		}
 	}
 	for _, d := range keys {
-		if d.ID != c.Device && identity.Verify(d.PublicKey, tag, payload, sig) == nil {
+		if d.ID != c.Device && verify(d) {
 			return identity.DIDFromKey(d.PublicKey), nil
 		}
 	}

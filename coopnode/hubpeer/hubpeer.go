@@ -29,7 +29,9 @@ type Members interface {
 	// IsMember reports whether did may receive payments now.
 	IsMember(did identity.DID, now time.Time) bool
 	// SignerOf returns the DID of member's key (a device key) that made
-	// sig over an intent, if any of its keys usable now did.
+	// sig over an intent, if any of its keys usable now did. (The co-op
+	// node's counts each key it tries in the counter it passes as
+	// Config.Signatures.)
 	SignerOf(member identity.DID, intent, sig []byte, now time.Time) (identity.DID, bool)
 }
 
@@ -58,6 +60,11 @@ type Config struct {
 	Transport       routing.Options
 	MinBackoff      time.Duration
 	MaxBackoff      time.Duration
+	// Signatures counts the intent signatures verified here (incoming
+	// prepares, and resent holds via Members.SignerOf); register it to
+	// export icn_signature_verifications_total{component="hubpeer"}.
+	// Default: a fresh, unregistered counter.
+	Signatures *routing.SignatureCounter
 }
 
 // Client is a co-op node's connection to its hub cluster.
@@ -99,6 +106,9 @@ func Start(cfg Config) (*Client, error) {
 	}
 	if cfg.StatementsEvery <= 0 {
 		cfg.StatementsEvery = 10 * time.Second
+	}
+	if cfg.Signatures == nil {
+		cfg.Signatures = routing.NewSignatureCounter("hubpeer", routing.SignedIntent)
 	}
 	c := &Client{cfg: cfg, clearing: ledger.ClearingAccount(string(cfg.Federation)),
 		log: cfg.Logger.With("component", "hubpeer"), kick: make(chan struct{}, 1), inflight: map[string]chan struct{}{}}

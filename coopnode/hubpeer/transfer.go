@@ -176,6 +176,7 @@ func (c *Client) incoming(s *routing.Stream) {
 // accept checks an incoming prepare and records the pending credit; it
 // returns "" to accept or the reason to refuse.
 func (c *Client) accept(ctx context.Context, p *icnv1.TransferPrepare) string {
+	c.cfg.Signatures.Inc(routing.SignedIntent)
 	if err := routing.VerifyIntent(p.GetIntent()); err != nil {
 		return ReasonInvalid
 	}

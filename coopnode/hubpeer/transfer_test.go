@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -43,9 +45,22 @@ func testClient(t *testing.T, payees ...identity.DID) *Client {
 		ms[p] = true
 	}
 	fed := key(t)
-	c := &Client{cfg: Config{CoopID: "coop-b", Key: key(t), Ledger: led, Members: ms, Clock: time.Now, Federation: fed.DID()},
+	c := &Client{cfg: Config{CoopID: "coop-b", Key: key(t), Ledger: led, Members: ms, Clock: time.Now, Federation: fed.DID(),
+		Signatures: routing.NewSignatureCounter("hubpeer", routing.SignedIntent)},
 		clearing: ledger.ClearingAccount(string(fed.DID())), ctx: context.Background()}
 	return c
+}
+
+// verifications is the count of intent verifications in sigs.
+func verifications(t *testing.T, sigs *routing.SignatureCounter) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(sigs)
+	fams, err := reg.Gather()
+	if err != nil || len(fams) != 1 || len(fams[0].GetMetric()) != 1 {
+		t.Fatalf("gather: %v %v", fams, err)
+	}
+	return fams[0].GetMetric()[0].GetCounter().GetValue()
 }
 
 // prepare is what a hub delivers: payer's intent to payee at coop-b.
@@ -85,6 +100,10 @@ func TestAcceptChecks(t *testing.T) {
 			}
 			if got := c.accept(context.Background(), p); got != tc.want {
 				t.Fatalf("accept = %q, want %q", got, tc.want)
+			}
+			// Every prepare's intent is verified once, whatever the outcome.
+			if n := verifications(t, c.cfg.Signatures); n != 1 {
+				t.Errorf("signature verifications = %v, want 1", n)
 			}
 			pay, err := c.cfg.Ledger.Payment(p.GetTransferId())
 			if tc.want == "" {
