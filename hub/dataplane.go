@@ -257,7 +257,8 @@ func (d *DataPlane) watchLeadership() {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	leading := false
-	var lastFollow, lastAnnounce time.Time
+	var lastFollow, lastAnnounce, lastTry time.Time
+	var announced uint64 // participants generation the parent last acknowledged
 	for {
 		select {
 		case <-t.C:
@@ -268,7 +269,8 @@ func (d *DataPlane) watchLeadership() {
 		switch {
 		case now && !leading:
 			d.takeOver()
-			d.linkParent()
+			d.linkParent() // announces the routes once connected
+			announced, lastAnnounce = d.n.fsm.ParticipantsGen(), time.Now()
 		case !now && leading:
 			d.unlinkParent()
 			var conns []*routing.Conn
@@ -280,12 +282,20 @@ func (d *DataPlane) watchLeadership() {
 			for _, c := range conns {
 				_ = c.Close()
 			}
-		case now && time.Since(lastFollow) >= time.Second:
-			lastFollow = time.Now()
-			d.followUp()
-			if time.Since(lastAnnounce) >= 5*time.Second {
-				lastAnnounce = time.Now()
-				d.reannounce()
+		case now:
+			// Routes go up at once when the co-ops change, so a new co-op
+			// is reachable from other federations without waiting for the
+			// periodic announcement (which covers a parent's new leader).
+			gen := d.n.fsm.ParticipantsGen()
+			if (gen != announced || time.Since(lastAnnounce) >= 5*time.Second) && time.Since(lastTry) >= 250*time.Millisecond {
+				lastTry = time.Now()
+				if d.reannounce() {
+					announced, lastAnnounce = gen, lastTry
+				}
+			}
+			if time.Since(lastFollow) >= time.Second {
+				lastFollow = time.Now()
+				d.followUp()
 			}
 		}
 		leading = now

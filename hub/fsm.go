@@ -42,6 +42,10 @@ type FSM struct {
 
 	applied  atomic.Uint64
 	restores atomic.Uint64 // snapshots restored (tests, metrics)
+	// partsGen changes whenever the participants may have changed (a
+	// participant command applied, a snapshot restored); it is local, not
+	// replicated state: the data plane announces routes when it moves.
+	partsGen atomic.Uint64
 	waitMu   sync.Mutex
 	appliedC chan struct{} // closed at every apply, then replaced
 
@@ -148,6 +152,10 @@ func (f *FSM) applyLocked(logs []*raft.Log, out []interface{}) (int, error) {
 				return n, err
 			}
 			f.syncCurrencies()
+			switch c.Cmd.(type) {
+			case *icnv1.Command_RegisterParticipant, *icnv1.Command_UpdateParticipant, *icnv1.Command_SetParticipantStatus:
+				f.partsGen.Add(1)
+			}
 		}
 		n += len(b.Commands)
 		out[i] = res
@@ -173,6 +181,9 @@ func (f *FSM) setApplied(idx uint64) {
 	f.appliedC = make(chan struct{})
 	f.waitMu.Unlock()
 }
+
+// ParticipantsGen changes whenever the participants may have changed.
+func (f *FSM) ParticipantsGen() uint64 { return f.partsGen.Load() }
 
 // AppliedIndex is the index of the last log entry applied.
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }

@@ -262,7 +262,7 @@ func (d *DataPlane) unlinkParent() {
 // announce tells the parent which co-ops this federation serves (its own
 // co-op participants and what its children announced), following the
 // parent's leader if the node it reached does not lead.
-func (d *DataPlane) announce(ctx context.Context, c *routing.Conn) {
+func (d *DataPlane) announce(ctx context.Context, c *routing.Conn) bool {
 	r := &icnv1.RouteAnnounce{Federation: string(d.opts.FederationKey.DID())}
 	for _, p := range d.n.fsm.Participants() {
 		if p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
@@ -274,33 +274,45 @@ func (d *DataPlane) announce(ctx context.Context, c *routing.Conn) {
 	var resp icnv1.Envelope
 	if err := c.Call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_Routes{Routes: r}}, &resp); err != nil {
 		d.log.Debug("announce routes to the parent", "err", err)
-		return
+		return false
 	}
-	if e := resp.GetError(); e != nil && e.GetCode() == ReplyNotLeader {
-		for _, h := range d.opts.Parent.Hubs {
-			if string(h.DID) == e.GetLeaderDid() {
-				d.mu.Lock()
-				p := d.parent
-				d.mu.Unlock()
-				if p != nil {
-					p.Follow(h.Addr)
-				}
+	if e := resp.GetError(); e != nil {
+		if e.GetCode() == ReplyNotLeader {
+			d.followParent(e.GetLeaderDid())
+		}
+		return false
+	}
+	return true
+}
+
+// followParent moves the link to the parent's leader.
+func (d *DataPlane) followParent(leader string) {
+	for _, h := range d.opts.Parent.Hubs {
+		if string(h.DID) == leader {
+			d.mu.Lock()
+			p := d.parent
+			d.mu.Unlock()
+			if p != nil {
+				p.Follow(h.Addr)
 			}
 		}
 	}
 }
 
 // reannounce refreshes the parent's routes over the current link.
-func (d *DataPlane) reannounce() {
+func (d *DataPlane) reannounce() bool {
 	d.mu.Lock()
 	p := d.parent
 	d.mu.Unlock()
 	if p == nil {
-		return
+		return false
 	}
-	ctx, cancel := context.WithTimeout(d.ctx, time.Second)
-	defer cancel()
-	if c, err := p.Conn(ctx); err == nil {
-		d.announce(ctx, c)
+	// Only over a live link: a link being dialled announces when it connects.
+	ctx, cancel := context.WithTimeout(d.ctx, 50*time.Millisecond)
+	c, err := p.Conn(ctx)
+	cancel()
+	if err != nil {
+		return false
 	}
+	return d.announce(d.ctx, c)
 }
