@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/icn-coop/icn/clearing"
+	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	bolt "go.etcd.io/bbolt"
@@ -46,6 +47,10 @@ type FSM struct {
 	// participant command applied, a snapshot restored); it is local, not
 	// replicated state: the data plane announces routes when it moves.
 	partsGen atomic.Uint64
+
+	namesMu  sync.Mutex
+	names    map[string]identity.DID // co-op name → DID, as of namesGen (CoopNamed)
+	namesGen uint64
 	waitMu   sync.Mutex
 	appliedC chan struct{} // closed at every apply, then replaced
 

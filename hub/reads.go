@@ -50,17 +50,37 @@ func (f *FSM) Participant(d identity.DID) (*icnv1.Participant, bool) {
 }
 
 // CoopNamed returns the co-op participant registered under name; with
-// several (names are not unique), the one with the smallest DID.
+// several (names are not unique), the one with the smallest DID. It is on
+// every prepare's path, so it answers from an index rebuilt only when the
+// participants change.
 func (f *FSM) CoopNamed(name string) (identity.DID, bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	var best identity.DID
-	for d, p := range f.st.parts {
-		if p.GetName() == name && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP && (best == "" || d < best) {
-			best = d
+	gen := f.partsGen.Load()
+	f.namesMu.Lock()
+	defer f.namesMu.Unlock()
+	if f.names == nil || f.namesGen != gen {
+		// Built from state at least as new as gen: a change racing with
+		// the build moves partsGen again and the next call rebuilds.
+		f.mu.RLock()
+		f.names = coopNames(f.st.parts)
+		f.mu.RUnlock()
+		f.namesGen = gen
+	}
+	d, ok := f.names[name]
+	return d, ok
+}
+
+// coopNames maps each co-op name to the smallest DID registered under it.
+func coopNames(parts map[identity.DID]*icnv1.Participant) map[string]identity.DID {
+	names := make(map[string]identity.DID, len(parts))
+	for d, p := range parts {
+		if p.GetKind() != icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
+			continue
+		}
+		if best, ok := names[p.GetName()]; !ok || d < best {
+			names[p.GetName()] = d
 		}
 	}
-	return best, best != ""
+	return names
 }
 
 // Participants returns every participant in DID order.
