@@ -34,6 +34,7 @@ const (
 	ReplyBadIntent   = "invalid_intent"
 	ReplyUnavailable = "unavailable"
 	ReplyUnsupported = "unsupported"
+	ReplyBadRequest  = "invalid_request"
 )
 
 // DataPlaneOptions tune a DataPlane; the zero value is usable.
@@ -98,8 +99,9 @@ type DataPlane struct {
 	conns    map[identity.DID][]*routing.Conn // newest last
 	changed  chan struct{}                    // closed and replaced when conns changes
 	inflight map[string]chan struct{}
-	routes   map[string]identity.DID // co-op DID or name → the child federation that serves it
-	parent   *routing.Peer           // while leading, with a Parent configured
+	routes   map[string]identity.DID        // co-op DID or name → the child federation that serves it
+	staged   map[identity.DID]*stagedRoutes // announcements in parts, per child, until the last part
+	parent   *routing.Peer                  // while leading, with a Parent configured
 }
 
 // StartDataPlane listens on the UDP address addr for co-op nodes (and
@@ -120,7 +122,7 @@ func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, er
 	if opts.Parent != nil && opts.FederationKey == nil {
 		return nil, errors.New("hub: a parent federation needs this federation's key (to connect as it)")
 	}
-	d := &DataPlane{routes: map[string]identity.DID{},
+	d := &DataPlane{routes: map[string]identity.DID{}, staged: map[identity.DID]*stagedRoutes{},
 		n: n, opts: opts, log: opts.Logger.With("component", "dataplane"),
 		conns: map[identity.DID][]*routing.Conn{}, changed: make(chan struct{}), inflight: map[string]chan struct{}{},
 		messages: routing.NewMessageCounter(),

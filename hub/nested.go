@@ -55,12 +55,32 @@ func (d *DataPlane) announced(sender identity.DID, r *icnv1.RouteAnnounce) *icnv
 		return errorReply(ReplyForbidden, "only a child federation announces its own routes")
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.staged[sender]
+	switch {
+	case r.GetPart() == 0:
+		st = &stagedRoutes{}
+	case st == nil || r.GetPart() != st.next:
+		delete(d.staged, sender)
+		return errorReply(ReplyBadRequest, fmt.Sprintf("route announcement part %d out of order; start again at part 0", r.GetPart()))
+	}
+	if len(st.coops)+len(r.GetCoops()) > maxChildRoutes {
+		delete(d.staged, sender)
+		return errorReply(ReplyBadRequest, fmt.Sprintf("a child federation announces at most %d co-ops", maxChildRoutes))
+	}
+	st.coops = append(st.coops, r.GetCoops()...)
+	st.next++
+	if r.GetMore() {
+		d.staged[sender] = st
+		return &icnv1.Envelope{Body: &icnv1.Envelope_Pong{Pong: &icnv1.Pong{}}}
+	}
+	delete(d.staged, sender)
 	for k, v := range d.routes {
 		if v == sender {
 			delete(d.routes, k)
 		}
 	}
-	for _, e := range r.GetCoops() {
+	for _, e := range st.coops {
 		if e.GetDid() != "" {
 			d.routes[e.GetDid()] = sender
 		}
@@ -68,8 +88,32 @@ func (d *DataPlane) announced(sender identity.DID, r *icnv1.RouteAnnounce) *icnv
 			d.routes[e.GetName()] = sender
 		}
 	}
-	d.mu.Unlock()
 	return &icnv1.Envelope{Body: &icnv1.Envelope_Pong{Pong: &icnv1.Pong{}}}
+}
+
+// stagedRoutes are the parts of a child's announcement received so far.
+type stagedRoutes struct {
+	next  uint32
+	coops []*icnv1.RouteEntry
+}
+
+const (
+	// routesPerPart keeps a part of a route announcement under the default
+	// frame size even with the longest names (≈ 200 bytes an entry).
+	routesPerPart = 4096
+	// maxChildRoutes bounds what one child may make its parent remember.
+	maxChildRoutes = 1_000_000
+)
+
+// announceParts splits an announcement of coops into parts to send in order.
+func announceParts(federation string, coops []*icnv1.RouteEntry) []*icnv1.RouteAnnounce {
+	var parts []*icnv1.RouteAnnounce
+	for i := 0; i == 0 || i < len(coops); i += routesPerPart {
+		end := min(i+routesPerPart, len(coops))
+		parts = append(parts, &icnv1.RouteAnnounce{Federation: federation, Coops: coops[i:end],
+			Part: uint32(len(parts)), More: end < len(coops)})
+	}
+	return parts
 }
 
 // receipt answers an upstream hub, signed as this federation.
@@ -263,24 +307,28 @@ func (d *DataPlane) unlinkParent() {
 // co-op participants and what its children announced), following the
 // parent's leader if the node it reached does not lead.
 func (d *DataPlane) announce(ctx context.Context, c *routing.Conn) bool {
-	r := &icnv1.RouteAnnounce{Federation: string(d.opts.FederationKey.DID())}
+	var coops []*icnv1.RouteEntry
 	for _, p := range d.n.fsm.Participants() {
 		if p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
-			r.Coops = append(r.Coops, &icnv1.RouteEntry{Did: p.GetDid(), Name: p.GetName()})
+			coops = append(coops, &icnv1.RouteEntry{Did: p.GetDid(), Name: p.GetName()})
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	var resp icnv1.Envelope
-	if err := c.Call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_Routes{Routes: r}}, &resp); err != nil {
-		d.log.Debug("announce routes to the parent", "err", err)
-		return false
-	}
-	if e := resp.GetError(); e != nil {
-		if e.GetCode() == ReplyNotLeader {
-			d.followParent(e.GetLeaderDid())
+	for _, part := range announceParts(string(d.opts.FederationKey.DID()), coops) {
+		var resp icnv1.Envelope
+		if err := c.Call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_Routes{Routes: part}}, &resp); err != nil {
+			d.log.Debug("announce routes to the parent", "err", err)
+			return false
 		}
-		return false
+		if e := resp.GetError(); e != nil {
+			if e.GetCode() == ReplyNotLeader {
+				d.followParent(e.GetLeaderDid())
+			} else {
+				d.log.Warn("the parent refused the route announcement", "code", e.GetCode(), "message", e.GetMessage())
+			}
+			return false
+		}
 	}
 	return true
 }

@@ -763,8 +763,14 @@ func (x *StatementInstruction) GetReference() string {
 type RouteAnnounce struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The child federation's DID (its participant DID at the parent).
-	Federation    string        `protobuf:"bytes,1,opt,name=federation,proto3" json:"federation,omitempty"`
-	Coops         []*RouteEntry `protobuf:"bytes,2,rep,name=coops,proto3" json:"coops,omitempty"`
+	Federation string        `protobuf:"bytes,1,opt,name=federation,proto3" json:"federation,omitempty"`
+	Coops      []*RouteEntry `protobuf:"bytes,2,rep,name=coops,proto3" json:"coops,omitempty"`
+	// A large announcement comes in parts (each well under a frame), sent in
+	// order on one connection: part 0 starts it, more says parts follow. The
+	// parent swaps in the child's new routes when the last part arrives, so
+	// routes never go missing in between.
+	Part          uint32 `protobuf:"varint,3,opt,name=part,proto3" json:"part,omitempty"`
+	More          bool   `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -811,6 +817,20 @@ func (x *RouteAnnounce) GetCoops() []*RouteEntry {
 		return x.Coops
 	}
 	return nil
+}
+
+func (x *RouteAnnounce) GetPart() uint32 {
+	if x != nil {
+		return x.Part
+	}
+	return 0
+}
+
+func (x *RouteAnnounce) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
 }
 
 type RouteEntry struct {
@@ -1614,12 +1634,14 @@ const file_icn_v1_routing_proto_rawDesc = "" +
 	"\aoverdue\x18\b \x01(\bR\aoverdue\x12\x16\n" +
 	"\x06method\x18\t \x01(\tR\x06method\x12\x1c\n" +
 	"\treference\x18\n" +
-	" \x01(\tR\treference\"Y\n" +
+	" \x01(\tR\treference\"\x81\x01\n" +
 	"\rRouteAnnounce\x12\x1e\n" +
 	"\n" +
 	"federation\x18\x01 \x01(\tR\n" +
 	"federation\x12(\n" +
-	"\x05coops\x18\x02 \x03(\v2\x12.icn.v1.RouteEntryR\x05coops\"2\n" +
+	"\x05coops\x18\x02 \x03(\v2\x12.icn.v1.RouteEntryR\x05coops\x12\x12\n" +
+	"\x04part\x18\x03 \x01(\rR\x04part\x12\x12\n" +
+	"\x04more\x18\x04 \x01(\bR\x04more\"2\n" +
 	"\n" +
 	"RouteEntry\x12\x10\n" +
 	"\x03did\x18\x01 \x01(\tR\x03did\x12\x12\n" +
