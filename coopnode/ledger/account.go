@@ -305,7 +305,11 @@ func (tx *Tx) paymentEvent(rec *icnv1.PaymentRecord) error {
 		typ = EventPaymentRejected
 	}
 	var members []identity.DID
-	for _, a := range []Account{p.From, p.To} {
+	parties := []Account{p.From, p.To}
+	if rec.Hold {
+		parties = parties[:1] // the payee is another co-op's member, with its own feed there
+	}
+	for _, a := range parties {
 		if !a.IsSystem() {
 			members = append(members, identity.DID(a))
 		}

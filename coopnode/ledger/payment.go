@@ -290,9 +290,10 @@ func (s *Store) record(ctx context.Context, t Transfer, k kind, reject string) (
 		if err := tx.putRecord(rec); err != nil {
 			return err
 		}
-		// A payment rejected at once concerns only its payer.
+		// A payment rejected at once concerns only its payer; so does a
+		// hold here, its payee being a member of another co-op.
 		accounts := []Account{t.From, t.To}
-		if rec.Status == icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED {
+		if rec.Status == icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED || k == kindHold {
 			accounts = accounts[:1]
 		}
 		for _, a := range accounts {

@@ -283,12 +283,13 @@ func (m *model) checkPayments(t *testing.T, s *Store) {
 		}
 	}
 	// History, newest first: the payer's always, the payee's unless the
-	// payment was rejected at once. Paged, it lists each exactly once.
+	// payment was rejected at once or is a hold (whose payee is another
+	// co-op's member). Paged, it lists each exactly once.
 	for _, a := range m.accounts {
 		var want []string
 		for i := len(m.ids) - 1; i >= 0; i-- {
 			mp := m.payments[m.ids[i]]
-			if mp.t.From == a || mp.t.To == a && mp.initial != StatusRejected {
+			if mp.t.From == a || mp.t.To == a && mp.initial != StatusRejected && !mp.hold {
 				want = append(want, mp.t.ID)
 			}
 		}
