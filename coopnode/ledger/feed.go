@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -91,13 +92,14 @@ func (tx *Tx) AppendEvent(spec EventSpec) error {
 			continue
 		}
 		seen[m] = true
-		var mseq uint64
-		if v := seqs.Get([]byte(m)); len(v) == 8 {
-			mseq = binary.BigEndian.Uint64(v)
-		}
-		mseq++
-		if err := seqs.Put([]byte(m), u64(mseq)); err != nil {
-			return err
+		// The member's last seq is its last key in the index (whose page
+		// this write dirties anyway); seqs only lists the members with a
+		// feed, so it is written once per member, not per event.
+		mseq := lastPrefixed(index, string(m)) + 1
+		if mseq == 1 && seqs.Get([]byte(m)) == nil {
+			if err := seqs.Put([]byte(m), nil); err != nil {
+				return err
+			}
 		}
 		if err := index.Put(prefixed(string(m), mseq), u64(seq)); err != nil {
 			return err
@@ -107,6 +109,23 @@ func (tx *Tx) AppendEvent(spec EventSpec) error {
 		tx.events = append(tx.events, published{string(m), mev})
 	}
 	return nil
+}
+
+// lastPrefixed returns the largest n of a key name 0x00 n in b, or 0.
+func lastPrefixed(b *bolt.Bucket, name string) uint64 {
+	c := b.Cursor()
+	end := append(prefixed(name, math.MaxUint64), 0) // just past name's last possible key
+	k, _ := c.Seek(end)
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	p := len(name) + 1
+	if len(k) != p+8 || string(k[:len(name)]) != name || k[len(name)] != 0 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k[p:])
 }
 
 // ReadFeed returns up to limit events of feed with seq > since, oldest first.

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/icn-coop/icn/identity"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestFeedSequences(t *testing.T) {
@@ -332,5 +334,34 @@ func TestAppendEventAllMembers(t *testing.T) {
 	}
 	if evs := readAll(t, s, CoopFeed, 0); len(evs) != 3 {
 		t.Fatalf("co-op feed has %d events, want 3", len(evs))
+	}
+}
+
+// TestLastPrefixed: a member's last feed seq is found among neighbours whose
+// names share its prefix or sort next to it.
+func TestLastPrefixed(t *testing.T) {
+	s, _ := openStore(t, nil)
+	keys := map[string][]uint64{"did:icn:A": {1, 2, 3}, "did:icn:AB": {1, 5}, "did:icn:B": {7}, "did:icn:C": {1 << 40}}
+	err := s.Update(context.Background(), func(tx *Tx) error {
+		for name, ns := range keys {
+			for _, n := range ns {
+				if err := tx.Bucket(bktMFeed).Put(prefixed(name, n), u64(1)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]uint64{"did:icn:A": 3, "did:icn:AB": 5, "did:icn:B": 7, "did:icn:C": 1 << 40,
+		"did:icn:AA": 0, "did:icn:0": 0, "did:icn:D": 0, "did:icn:": 0, "": 0} {
+		_ = s.View(func(tx *bolt.Tx) error {
+			if got := lastPrefixed(tx.Bucket(bktMFeed), name); got != want {
+				t.Errorf("lastPrefixed(%q) = %d, want %d", name, got, want)
+			}
+			return nil
+		})
 	}
 }

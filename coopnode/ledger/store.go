@@ -27,7 +27,7 @@ var (
 	bktHistory  = []byte("history")  // account 0x00 n → payment id (n from the history counter in meta)
 	bktFeed     = []byte("feed")     // seq → FeedEvent (the co-op feed)
 	bktMFeed    = []byte("mfeed")    // did 0x00 member seq → co-op seq
-	bktMFeedSeq = []byte("mfeedseq") // did → the member feed's last seq
+	bktMFeedSeq = []byte("mfeedseq") // did → nothing (files before 2026-11-30: its last seq, unused): the members with a feed
 	// The open two-phase payments (pending holds and credits), kept in the
 	// transaction that opens or decides them: n → payment id, in opening
 	// order (n from the open counter in meta), and payment id → n.
