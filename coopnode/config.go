@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/icn-coop/icn/internal/tomlconf"
 
@@ -177,5 +178,5 @@ func (c *Config) LedgerOptions() (ledger.Options, error) {
 	if err != nil {
 		return ledger.Options{}, err
 	}
-	return ledger.Options{Currencies: cs, DefaultLimits: limits, Buckets: membership.Buckets}, nil
+	return ledger.Options{Currencies: cs, DefaultLimits: limits, Buckets: slices.Concat(membership.Buckets, gateway.Buckets)}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -239,6 +240,67 @@ func TestRefresh(t *testing.T) {
 	}
 	if _, err := s.PaymentStatus(context.Background(), "coop-a", "p1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRefreshSingleUse: against a gateway that accepts each refresh token
+// once, Refresh always sends the newest token, and concurrent Refresh calls on
+// one session never send the same token twice (they would close the session).
+func TestRefreshSingleUse(t *testing.T) {
+	key := testKey(t, 15)
+	mux := http.NewServeMux()
+	loginHandlers(t, mux, key, "c") // its refresh token is "ref-1"
+	var mu sync.Mutex
+	current, n, reused := "ref-1", 1, 0
+	mux.HandleFunc("POST /auth/refresh", func(w http.ResponseWriter, r *http.Request) {
+		var req RefreshRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		defer mu.Unlock()
+		if req.RefreshToken != current {
+			reused++
+			writeJSON(w, 401, `{"error":{"code":"refresh_reused","message":"x"}}`)
+			return
+		}
+		n++
+		current = fmt.Sprintf("ref-%d", n)
+		writeJSON(w, 200, fmt.Sprintf(`{"token":"tok-%d","expires_in":3600,"refresh_token":%q,"roles":["member"]}`, n, current))
+	})
+	s := login(t, newTestServer(t, mux), key, "c")
+	for i := 0; i < 2; i++ {
+		if err := s.Refresh(context.Background()); err != nil {
+			t.Fatalf("sequential refresh %d: %v", i, err)
+		}
+	}
+	if s.RefreshToken() != "ref-3" || s.Token() != "tok-3" {
+		t.Fatalf("after two refreshes: %q %q, want tok-3 ref-3", s.Token(), s.RefreshToken())
+	}
+	start := make(chan struct{})
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs <- s.Refresh(context.Background())
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if reused != 0 {
+		t.Errorf("%d refresh tokens were sent twice", reused)
+	}
+	if s.RefreshToken() != current || n < 4 {
+		t.Errorf("session holds %q after %d exchanges; the gateway's newest is %q", s.RefreshToken(), n-1, current)
 	}
 }
 

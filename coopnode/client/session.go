@@ -14,10 +14,16 @@ import (
 // Session is a logged-in DID at one co-op node. Its methods send the session
 // token as "Authorization: Bearer <token>". It is safe for concurrent use;
 // Refresh replaces the token for calls that start after it returns.
+//
+// The gateway accepts each refresh token once: a second exchange of the same
+// token closes the whole session (refresh_reused). Refresh therefore always
+// sends the newest refresh token, one exchange at a time.
 type Session struct {
 	c      *Client
 	did    identity.DID
 	coopID string
+
+	refreshMu sync.Mutex // one exchange at a time: refresh tokens are single-use
 
 	mu        sync.RWMutex
 	token     string
@@ -83,13 +89,22 @@ func (s *Session) set(tr TokenResponse, start time.Time) error {
 }
 
 // Refresh exchanges the refresh token for a new token (POST /auth/refresh)
-// and updates the session's token, roles and expiry.
+// and updates the session's token, roles and expiry. The gateway replaces the
+// refresh token too, and accepts each once, so concurrent calls are
+// serialised and a call that waited while another one renewed the session
+// returns at once without a second exchange.
 func (s *Session) Refresh(ctx context.Context) error {
+	seen := s.RefreshToken()
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
 	s.mu.RLock()
 	rt, tok := s.refresh, s.token
 	s.mu.RUnlock()
 	if rt == "" {
 		return errors.New("refresh: the gateway gave this session no refresh token; log in again")
+	}
+	if rt != seen {
+		return nil // renewed by a concurrent Refresh while this one waited
 	}
 	start := s.c.now()
 	var tr TokenResponse

@@ -21,6 +21,10 @@ type claims struct {
 	jwt.RegisteredClaims
 	Dev string `json:"dev"` // device whose key logged in
 	Typ string `json:"typ"` // "access" or "refresh"
+	// Sid is the session family: set at login, kept by every refresh, so
+	// reuse of a refresh token can revoke every token descended from that
+	// login (sessions.go). The jti (RegisteredClaims.ID) is unique per token.
+	Sid string `json:"sid,omitempty"`
 	// IssuedNano is the issue time in Unix nanoseconds: iat has whole
 	// seconds only, too coarse to tell a session opened just after an
 	// emergency revoke from one opened just before it.
@@ -65,7 +69,7 @@ func newTokens(key *identity.Key, coop string, clock func() time.Time) *tokens {
 	}
 }
 
-func (t *tokens) issue(did identity.DID, dev, typ string, ttl time.Duration) (string, error) {
+func (t *tokens) issue(did identity.DID, dev, sid, typ string, ttl time.Duration) (string, error) {
 	now := t.clock()
 	id := make([]byte, 16)
 	rand.Read(id)
@@ -74,7 +78,7 @@ func (t *tokens) issue(did identity.DID, dev, typ string, ttl time.Duration) (st
 			Issuer: string(t.key.DID()), Subject: string(did), Audience: jwt.ClaimStrings{t.coop},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)), ID: identity.B64(id),
 		},
-		Dev: dev, Typ: typ, IssuedNano: now.UnixNano(),
+		Dev: dev, Typ: typ, Sid: sid, IssuedNano: now.UnixNano(),
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(t.key.PrivateKey())
 }
@@ -182,10 +186,11 @@ func (cs *challenges) take(nonce []byte, did identity.DID) error {
 
 // caller is the authenticated member behind a request.
 type caller struct {
-	DID    identity.DID
-	Device string
-	Issued time.Time          // when the session's token was issued
-	Member *membership.Member // nil until a rule needs the credential
+	DID     identity.DID
+	Device  string
+	Session string             // the token's session family (sid)
+	Issued  time.Time          // when the session's token was issued
+	Member  *membership.Member // nil until a rule needs the credential
 }
 
 func (c *caller) hasRole(roles ...string) bool {
@@ -248,13 +253,16 @@ func (g *Gateway) authenticate(r *http.Request) (*caller, error) {
 }
 
 func (g *Gateway) sessionStands(c *claims) (*caller, error) {
-	who := &caller{DID: identity.DID(c.Subject), Device: c.Dev, Issued: c.issued()}
+	who := &caller{DID: identity.DID(c.Subject), Device: c.Dev, Session: c.Sid, Issued: c.issued()}
 	return who, g.stillStands(who)
 }
 
-// stillStands checks that a caller's device and session have not been
-// revoked since it authenticated (open event streams re-check it).
+// stillStands checks that a caller's session family, device and session have
+// not been revoked since it authenticated (open event streams re-check it).
 func (g *Gateway) stillStands(c *caller) error {
+	if g.families.isRevoked(c.Session) { // memory only: this runs on every request
+		return errSessionFamilyRevoked
+	}
 	if !g.deviceMayLogIn(c.DID, c.Device, g.cfg.Clock()) {
 		return errf(http.StatusUnauthorized, "device_revoked", "the device this session was opened with has been revoked")
 	}

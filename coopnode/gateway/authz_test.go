@@ -182,7 +182,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 	// A malformed token and a token from another node's key are no better than none.
 	other, _ := newTestGateway(t, nil)
-	foreign, err := other.tokens.issue(alice.DID(), "primary", typAccess, time.Hour)
+	foreign, err := other.tokens.issue(alice.DID(), "primary", newSID(), typAccess, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,11 +44,13 @@ type Gateway struct {
 	mux        *http.ServeMux
 	tokens     *tokens
 	challenges *challenges
+	families   *families // revoked session families (sessions.go)
 	limits     *limiter
 	metrics    *metrics
 }
 
-// New returns a gateway over cfg's ledger and membership store.
+// New returns a gateway over cfg's ledger and membership store. The ledger
+// must have been opened with Buckets among its Options.Buckets.
 func New(cfg Config) (*Gateway, error) {
 	if cfg.CoopID == "" || cfg.Key == nil || cfg.Ledger == nil || cfg.Members == nil {
 		return nil, errors.New("gateway: CoopID, Key, Ledger and Members are required")
@@ -76,8 +78,12 @@ func New(cfg Config) (*Gateway, error) {
 		mux:        http.NewServeMux(),
 		tokens:     newTokens(cfg.Key, cfg.CoopID, cfg.Clock),
 		challenges: newChallenges(cfg.Clock),
+		families:   newFamilies(),
 		limits:     newLimiter(cfg.Limits, cfg.Clock),
 		metrics:    newMetrics(cfg.Registry),
+	}
+	if err := g.loadSessions(); err != nil {
+		return nil, err
 	}
 	cfg.Ledger.SetCommitHook(g.metrics.observeBatch)
 	for _, rt := range g.routes() {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +43,8 @@ type testEnv struct {
 	admin   *identity.Key
 	clock   *testClock
 	cl      *client.Client
+	path    string // the ledger file
+	cfg     Config // the gateway's configuration, for restart
 }
 
 func newKey(t *testing.T) *identity.Key {
@@ -57,19 +60,8 @@ func newKey(t *testing.T) *identity.Key {
 // Every account may go 100.00 hours below zero.
 func newTestGateway(t *testing.T, mod func(*Config)) (*Gateway, *testEnv) {
 	t.Helper()
-	limit, err := money.Parse("100", money.Hours)
-	if err != nil {
-		t.Fatal(err)
-	}
-	led, err := ledger.Open(ledger.Options{
-		Path: filepath.Join(t.TempDir(), "ledger.db"), Buckets: membership.Buckets,
-		DefaultLimits: map[string]money.Amount{money.Hours.Code: limit},
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { led.Close() })
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	led := openTestLedger(t, path)
 	nodeKey, admin := newKey(t), newKey(t)
 	// One clock for the gateway and the membership store, as in a node, so
 	// that moving it moves token expiry and a rotation's grace period alike.
@@ -95,7 +87,28 @@ func newTestGateway(t *testing.T, mod func(*Config)) (*Gateway, *testEnv) {
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
 	return g, &testEnv{t: t, g: g, srv: srv, ledger: led, members: mem, nodeKey: nodeKey, admin: admin,
-		clock: clock, cl: client.New(srv.URL)}
+		clock: clock, cl: client.New(srv.URL), path: path, cfg: cfg}
+}
+
+// openTestLedger opens the ledger file at path as a node does, with the
+// membership's and the gateway's buckets; the test closes it at its end.
+// Every account may go 100.00 hours below zero.
+func openTestLedger(t *testing.T, path string) *ledger.Store {
+	t.Helper()
+	limit, err := money.Parse("100", money.Hours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led, err := ledger.Open(ledger.Options{
+		Path: path, Buckets: slices.Concat(membership.Buckets, Buckets),
+		DefaultLimits: map[string]money.Amount{money.Hours.Code: limit},
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { led.Close() })
+	return led
 }
 
 func (e *testEnv) login(k *identity.Key) *client.Session {

@@ -81,13 +81,21 @@ func (g *Gateway) postVerify(w http.ResponseWriter, r *http.Request, _ *caller) 
 	if dev == "" {
 		return errf(http.StatusUnauthorized, "invalid_signature", "the signature does not verify with any active key of %s", did)
 	}
-	return g.respondTokens(w, did, dev)
+	tr, err := g.issuePair(did, dev, newSID()) // a login opens a session family
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, tr)
+	return nil
 }
 
 type refreshReq struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
+// postRefresh exchanges a refresh token, once, for a new pair in the same
+// session family. A second exchange of the same token revokes the family
+// (sessions.go).
 func (g *Gateway) postRefresh(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	var req refreshReq
 	if err := g.decode(r, &req); err != nil {
@@ -97,28 +105,41 @@ func (g *Gateway) postRefresh(w http.ResponseWriter, r *http.Request, _ *caller)
 	if err != nil {
 		return err
 	}
+	if c.ID == "" || c.Sid == "" {
+		return errf(http.StatusUnauthorized, "invalid_token", "the refresh token has no token or session id (issued by an older node); log in again")
+	}
 	who, err := g.sessionStands(c)
 	if err != nil {
 		return err
 	}
-	return g.respondTokens(w, who.DID, who.Device)
-}
-
-func (g *Gateway) respondTokens(w http.ResponseWriter, did identity.DID, dev string) error {
-	access, err := g.tokens.issue(did, dev, typAccess, g.cfg.TokenTTL)
+	// Sign the new pair first, so that the old token is consumed only when
+	// the answer is ready to go.
+	tr, err := g.issuePair(who.DID, who.Device, c.Sid)
 	if err != nil {
 		return err
 	}
-	refresh, err := g.tokens.issue(did, dev, typRefresh, g.cfg.RefreshTTL)
-	if err != nil {
+	if err := g.consumeRefresh(r.Context(), c); err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusOK, tr)
+	return nil
+}
+
+// issuePair issues an access and a refresh token in session family sid.
+func (g *Gateway) issuePair(did identity.DID, dev, sid string) (tokenResp, error) {
+	access, err := g.tokens.issue(did, dev, sid, typAccess, g.cfg.TokenTTL)
+	if err != nil {
+		return tokenResp{}, err
+	}
+	refresh, err := g.tokens.issue(did, dev, sid, typRefresh, g.cfg.RefreshTTL)
+	if err != nil {
+		return tokenResp{}, err
 	}
 	roles := []string{}
 	if m, err := g.cfg.Members.Authorize(did, g.cfg.Clock()); err == nil {
 		roles = append(roles, m.Roles...)
 	}
-	writeJSON(w, http.StatusOK, tokenResp{Token: access, ExpiresIn: int(g.cfg.TokenTTL / time.Second), RefreshToken: refresh, Roles: roles})
-	return nil
+	return tokenResp{Token: access, ExpiresIn: int(g.cfg.TokenTTL / time.Second), RefreshToken: refresh, Roles: roles}, nil
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
