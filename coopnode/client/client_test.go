@@ -304,6 +304,40 @@ func TestRefreshSingleUse(t *testing.T) {
 	}
 }
 
+// TestRefreshWaitHonoursContext: a Refresh waiting for another one's
+// exchange gives up when its context ends, without sending anything.
+func TestRefreshWaitHonoursContext(t *testing.T) {
+	key := testKey(t, 16)
+	mux := http.NewServeMux()
+	loginHandlers(t, mux, key, "c")
+	arrived, release := make(chan struct{}, 4), make(chan struct{})
+	mux.HandleFunc("POST /auth/refresh", func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		writeJSON(w, 200, `{"token":"tok-2","expires_in":3600,"refresh_token":"ref-2","roles":["member"]}`)
+	})
+	s := login(t, newTestServer(t, mux), key, "c")
+	first := make(chan error, 1)
+	go func() { first <- s.Refresh(context.Background()) }()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first refresh never reached the gateway")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Refresh(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("a waiting refresh with an ended context: %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := <-first; err != nil || s.RefreshToken() != "ref-2" {
+		t.Fatalf("first refresh: %v, token %q", err, s.RefreshToken())
+	}
+	if len(arrived) != 0 {
+		t.Errorf("the waiting refresh sent %d requests", len(arrived))
+	}
+}
+
 // intentFields are the intent JSON keys fixed by API.md.
 var intentFields = []string{"amount", "created_at", "currency", "expires_at", "from", "id", "memo", "to", "to_coop"}
 

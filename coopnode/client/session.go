@@ -23,7 +23,7 @@ type Session struct {
 	did    identity.DID
 	coopID string
 
-	refreshMu sync.Mutex // one exchange at a time: refresh tokens are single-use
+	refreshing chan struct{} // holds a token while an exchange runs: refresh tokens are single-use
 
 	mu        sync.RWMutex
 	token     string
@@ -59,7 +59,7 @@ func (c *Client) Login(ctx context.Context, key *identity.Key, coopID string) (*
 	if err := c.do(ctx, "POST", "/auth/verify", "", req, &tr); err != nil {
 		return nil, fmt.Errorf("login %s: %w", did.Short(), err)
 	}
-	s := &Session{c: c, did: did, coopID: coopID}
+	s := &Session{c: c, did: did, coopID: coopID, refreshing: make(chan struct{}, 1)}
 	if err := s.set(tr, start); err != nil {
 		return nil, fmt.Errorf("login %s: %w", did.Short(), err)
 	}
@@ -95,8 +95,12 @@ func (s *Session) set(tr TokenResponse, start time.Time) error {
 // returns at once without a second exchange.
 func (s *Session) Refresh(ctx context.Context) error {
 	seen := s.RefreshToken()
-	s.refreshMu.Lock()
-	defer s.refreshMu.Unlock()
+	select {
+	case s.refreshing <- struct{}{}:
+		defer func() { <-s.refreshing }()
+	case <-ctx.Done():
+		return fmt.Errorf("refresh %s: %w", s.did.Short(), ctx.Err())
+	}
 	s.mu.RLock()
 	rt, tok := s.refresh, s.token
 	s.mu.RUnlock()

@@ -13,9 +13,12 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	rateLimited prometheus.Counter
-	wsConns     prometheus.Gauge
-	ledgerTx    prometheus.Counter
-	batchSize   prometheus.Histogram
+	// refreshReused counts refresh tokens presented a second time (each
+	// revoked its session family): a leaked token, or a confused client.
+	refreshReused prometheus.Counter
+	wsConns       prometheus.Gauge
+	ledgerTx      prometheus.Counter
+	batchSize     prometheus.Histogram
 	// sigs counts the Ed25519 verifications of payment intents
 	// (icn_signature_verifications_total{component="gateway"}).
 	sigs *routing.SignatureCounter
@@ -33,6 +36,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "icn_gateway_rate_limited_total", Help: "Requests refused with 429.",
 		}),
+		refreshReused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "icn_gateway_refresh_reused_total", Help: "Refresh tokens used a second time; each revoked its session family.",
+		}),
 		wsConns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "icn_gateway_ws_connections", Help: "Open event-feed WebSocket connections.",
 		}),
@@ -45,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		sigs: routing.NewSignatureCounter("gateway", routing.SignedIntent),
 	}
-	reg.MustRegister(m.requests, m.latency, m.rateLimited, m.wsConns, m.ledgerTx, m.batchSize, m.sigs)
+	reg.MustRegister(m.requests, m.latency, m.rateLimited, m.refreshReused, m.wsConns, m.ledgerTx, m.batchSize, m.sigs)
 	return m
 }
 

@@ -18,21 +18,7 @@ import (
 func TestSignatureVerificationsMetric(t *testing.T) {
 	_, e := newTestGateway(t, nil)
 	const series = `icn_signature_verifications_total{component="gateway",kind="intent"}`
-	count := func() string {
-		t.Helper()
-		st, body := e.do("GET", "/metrics", "", nil)
-		if st != http.StatusOK {
-			t.Fatalf("/metrics: %d", st)
-		}
-		sc := bufio.NewScanner(bytes.NewReader(body))
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-				return v
-			}
-		}
-		t.Fatalf("/metrics lacks %s", series)
-		return ""
-	}
+	count := func() string { t.Helper(); return e.metric(series) }
 	if got := count(); got != "0" {
 		t.Errorf("before any payment: %s %s, want 0", series, got)
 	}
@@ -73,4 +59,21 @@ func TestSignatureVerificationsMetric(t *testing.T) {
 	if got := count(); got != "5" {
 		t.Errorf("after a payment no key of dave's signed: %s, want 5", got)
 	}
+}
+
+// metric reads one series' value from the gateway's /metrics.
+func (e *testEnv) metric(series string) string {
+	e.t.Helper()
+	st, body := e.do("GET", "/metrics", "", nil)
+	if st != http.StatusOK {
+		e.t.Fatalf("/metrics: %d", st)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			return v
+		}
+	}
+	e.t.Fatalf("/metrics lacks %s", series)
+	return ""
 }

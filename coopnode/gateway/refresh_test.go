@@ -134,8 +134,14 @@ func TestRefreshSingleUse(t *testing.T) {
 	}
 	check("access token from the exchange", tr1.Token, 200, "")
 
+	if got := e.metric("icn_gateway_refresh_reused_total"); got != "0" {
+		t.Errorf("icn_gateway_refresh_reused_total before any reuse: %s", got)
+	}
 	st, _, body := e.refresh(s1.RefreshToken())
 	wantErr(t, "second exchange of the login's refresh token", st, body, 401, "refresh_reused")
+	if got := e.metric("icn_gateway_refresh_reused_total"); got != "1" {
+		t.Errorf("icn_gateway_refresh_reused_total after one reuse: %s, want 1", got)
+	}
 	if !strings.Contains(string(body), "log in again") {
 		t.Errorf("refresh_reused message does not say to log in again: %s", body)
 	}

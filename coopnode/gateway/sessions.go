@@ -239,6 +239,7 @@ func (g *Gateway) consumeRefresh(ctx context.Context, c *claims) error {
 	switch out {
 	case refreshReused:
 		g.families.add(c.Sid, until, now)
+		g.metrics.refreshReused.Inc()
 		g.cfg.Logger.Warn("refresh token reused: session family revoked", "did", c.Subject, "device", c.Dev, "sid", c.Sid)
 		return errf(http.StatusUnauthorized, "refresh_reused", "this refresh token was already used; the session it belongs to is now closed: log in again")
 	case refreshRevoked:
