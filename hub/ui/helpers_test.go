@@ -140,3 +140,15 @@ func newSource(t testing.TB) *testSource {
 		{Period: 3, State: settlement.StateOpen, OpenedAt: epoch + 2*day, Transfers: 4}}
 	return s
 }
+
+// waitFor polls cond until it holds, failing the test after d.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -54,13 +54,9 @@ func hubWithClosedPeriod(t *testing.T) (svc *hub.Service, httpAddr string, op *i
 	}
 	t.Cleanup(func() { _ = svc.Close() })
 	n := svc.Node
-	deadline := time.Now().Add(15 * time.Second)
-	for !n.IsLeader() || n.FSM().Federation().GetDid() == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(10 * time.Millisecond) // polling raft's election
-	}
+	waitFor(t, 15*time.Second, "a leader with the federation initialised", func() bool {
+		return n.IsLeader() && n.FSM().Federation().GetDid() != ""
+	})
 	ctx := context.Background()
 	propose := func(c *icnv1.Command) {
 		t.Helper()
@@ -99,15 +95,10 @@ func hubWithClosedPeriod(t *testing.T) (svc *hub.Service, httpAddr string, op *i
 	if _, err := n.ClosePeriod(ctx, 1, ""); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if rec, ok, _ := n.FSM().SettlementPeriod(1); ok && len(rec.GetSignatures()) >= 1 {
-			break
-		}
-		if time.Now().After(deadline.Add(15 * time.Second)) {
-			t.Fatal("period 1 not signed")
-		}
-		time.Sleep(10 * time.Millisecond) // polling the node's own signature
-	}
+	waitFor(t, 15*time.Second, "period 1 signed by the node", func() bool {
+		rec, ok, _ := n.FSM().SettlementPeriod(1)
+		return ok && len(rec.GetSignatures()) >= 1
+	})
 	return svc, httpLn.Addr().String(), op
 }
 
