@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/identity"
@@ -77,16 +78,21 @@ directory (it then shares the machine's CPUs with the clients).`,
 			return withCPUProfile(o.cpuProf, func() error { return o.run(cmd) })
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.dev, "dev", "", "data directory (or dev.json) of a running icn dev to target (default: start an in-process dev co-op)")
+	o.flags(cmd.Flags(), "an in-process dev co-op", "members of the in-process dev co-op (without --dev)")
+	return cmd
+}
+
+// flags registers the load options icn bench coop and icn bench cross share;
+// target and members say what the in-process federation is.
+func (o *benchCoopOpts) flags(f *pflag.FlagSet, target, members string) {
+	f.StringVar(&o.dev, "dev", "", "data directory (or dev.json) of a running icn dev to target (default: start "+target+")")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "length of the measured window")
 	f.DurationVar(&o.warmup, "warmup", time.Second, "load before the measured window, not counted")
 	f.IntVar(&o.clients, "clients", 32, "concurrent clients, each with one payment in flight")
-	f.IntVar(&o.members, "members", 8, "members of the in-process dev co-op (without --dev)")
+	f.IntVar(&o.members, "members", 8, members)
 	f.StringVar(&o.amount, "amount", "0.01", "amount of each payment")
 	f.BoolVar(&o.jsonOut, "json", false, "print one JSON object instead of a table")
-	f.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of this process (clients and, in-process, the node) to FILE")
-	return cmd
+	f.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of this process (clients and, in-process, the nodes) to FILE")
 }
 
 // benchCoopResult is what `icn bench coop --json` prints.

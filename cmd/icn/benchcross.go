@@ -49,14 +49,7 @@ with the clients.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.dev, "dev", "", "data directory (or dev.json) of a running icn dev to target (default: start an in-process dev federation)")
-	f.DurationVar(&o.duration, "duration", 10*time.Second, "length of the measured window")
-	f.DurationVar(&o.warmup, "warmup", time.Second, "load before the measured window, not counted")
-	f.IntVar(&o.clients, "clients", 32, "concurrent clients, each with one payment in flight")
-	f.IntVar(&o.members, "members", 8, "members of each in-process dev co-op (without --dev)")
-	f.StringVar(&o.amount, "amount", "0.01", "amount of each payment")
-	f.BoolVar(&o.jsonOut, "json", false, "print one JSON object instead of a table")
-	f.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of this process to FILE")
+	o.flags(f, "an in-process dev federation", "members of each in-process dev co-op (without --dev)")
 	f.BoolVar(&o.regions, "regions", false, "pay across regions (co-op → region hub → parent hub → region hub → co-op) instead of within one federation")
 	return cmd
 }
