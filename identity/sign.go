@@ -64,7 +64,7 @@ func Verify(pub ed25519.PublicKey, tag Tag, payload, sig []byte) error {
 	if len(sig) != ed25519.SignatureSize {
 		return fmt.Errorf("verify %s: %w", tag, ErrSigLength)
 	}
-	if !ed25519.Verify(pub, SigningInput(tag, payload), sig) {
+	if !verifyEd25519(pub, SigningInput(tag, payload), sig) {
 		return fmt.Errorf("verify %s: %w", tag, ErrBadSignature)
 	}
 	return nil
