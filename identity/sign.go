@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // Tag names the purpose of a signature. It is signed ahead of the payload.
@@ -115,9 +117,11 @@ func (k *Key) Seed() []byte { return k.priv.Seed() }
 // PrivateKey returns the Ed25519 private key, for libraries (JWT, TLS) that need it.
 func (k *Key) PrivateKey() ed25519.PrivateKey { return k.priv }
 
-// Sign signs (tag, payload).
+// Sign signs (tag, payload). The signature is crypto/ed25519's to the byte
+// (Ed25519 signing is deterministic), made with curve25519-voi in about 60 %
+// of the time (BenchmarkSign; TestSignMatchesStdlib).
 func (k *Key) Sign(tag Tag, payload []byte) []byte {
-	return ed25519.Sign(k.priv, SigningInput(tag, payload))
+	return voi.Sign(voi.PrivateKey(k.priv), SigningInput(tag, payload))
 }
 
 // String never prints the secret.

@@ -154,3 +154,41 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 }
+
+// TestSignMatchesStdlib: Key.Sign gives crypto/ed25519's signature to the
+// byte, for many keys and message lengths.
+func TestSignMatchesStdlib(t *testing.T) {
+	for i := range 500 {
+		seed := sha512.Sum512_256([]byte{byte(i), byte(i >> 8)})
+		k, err := KeyFromSeed(seed[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload := bytes.Repeat([]byte{byte(i)}, i)
+		got := k.Sign(TagPaymentIntent, payload)
+		want := ed25519.Sign(ed25519.NewKeyFromSeed(seed[:]), SigningInput(TagPaymentIntent, payload))
+		if !bytes.Equal(got, want) {
+			t.Fatalf("key %d, %d-byte payload: signature %x, crypto/ed25519 %x", i, i, got, want)
+		}
+	}
+}
+
+// BenchmarkSign compares Key.Sign with crypto/ed25519.
+func BenchmarkSign(b *testing.B) {
+	k, err := KeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("x"), 300)
+	b.Run("icn", func(b *testing.B) {
+		for b.Loop() {
+			k.Sign(TagPaymentIntent, payload)
+		}
+	})
+	b.Run("stdlib", func(b *testing.B) {
+		msg := SigningInput(TagPaymentIntent, payload)
+		for b.Loop() {
+			ed25519.Sign(k.priv, msg)
+		}
+	})
+}
