@@ -91,6 +91,7 @@ type DataPlane struct {
 	wg     sync.WaitGroup
 
 	violations *prometheus.CounterVec
+	retries    prometheus.Counter // repeated prepares marked as retries
 	outcomes   *prometheus.CounterVec
 	messages   *routing.MessageCounter
 	sigs       *routing.SignatureCounter // intents checked, receipts read
@@ -131,6 +132,10 @@ func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, er
 			Name: "icn_trust_violations_total",
 			Help: "Data-plane messages refused because a signature, sender or intent did not check out, by kind.",
 		}, []string{"kind"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "icn_hub_prepare_retries_total",
+			Help: "Prepares of a transfer this hub already knew, marked by their sender as retries (after a lost answer or a failover); unmarked ones count as replayed_prepare violations.",
+		}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "icn_hub_routed_transfers_total",
 			Help: "Transfers routed by this node as leader, by outcome and reason.",
@@ -158,7 +163,7 @@ func (d *DataPlane) Addr() string { return d.ln.Addr().String() }
 
 // Collectors returns the data plane's metrics.
 func (d *DataPlane) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{d.violations, d.outcomes, d.messages, d.sigs}
+	return []prometheus.Collector{d.violations, d.retries, d.outcomes, d.messages, d.sigs}
 }
 
 // Close stops accepting, closes every connection and waits for the
@@ -413,6 +418,7 @@ type checked struct {
 	to     identity.DID
 	amount money.Amount
 	expiry int64 // this hub's record's expiry (unix ns)
+	retry  bool  // the next hop may have had this prepare before
 }
 
 // check verifies a prepare from sender: the connection's DID is the sending
@@ -449,7 +455,7 @@ func (d *DataPlane) check(sender identity.DID, p *icnv1.TransferPrepare) (*check
 		return refuse("tampered_intent", ReplyBadIntent, "the prepare's fields differ from the signed intent")
 	}
 	exp := min(expiry.UnixNano(), p.GetExpiresAtUnixNano()) - d.opts.HopMargin.Nanoseconds()
-	return &checked{p: p, hash: routing.IntentHash(p.GetIntent().GetPayload()), amount: amt, expiry: exp}, nil
+	return &checked{p: p, hash: routing.IntentHash(p.GetIntent().GetPayload()), amount: amt, expiry: exp, retry: p.GetRetry()}, nil
 }
 
 func (d *DataPlane) currency(code string) (money.Currency, error) {
@@ -501,7 +507,7 @@ func (d *DataPlane) prepare(sender identity.DID, p *icnv1.TransferPrepare) *icnv
 			d.violations.WithLabelValues("modified_request").Inc()
 			return errorReply(string(clearing.ReasonModifiedRequest), "transfer "+id+" exists with a different intent")
 		}
-		d.violations.WithLabelValues("replayed_prepare").Inc()
+		d.repeated(p)
 		return outcomeReply(t)
 	}
 	done, first := d.claim(id)
@@ -533,17 +539,30 @@ func (d *DataPlane) prepare(sender identity.DID, p *icnv1.TransferPrepare) *icnv
 		return errorReply(res.GetErrorCode(), res.GetErrorMessage())
 	case t.GetState() != icnv1.TransferState_TRANSFER_STATE_PREPARED:
 		if res.GetRepeat() {
-			d.violations.WithLabelValues("replayed_prepare").Inc()
+			d.repeated(p)
 		}
 		d.outcomes.WithLabelValues(outcomeLabel(t), t.GetReason()).Inc()
 		return outcomeReply(t)
 	}
+	// A repeat finds the transfer prepared (its first driver lost leadership
+	// or its answer): the next hop may have had it already.
+	ck.retry = ck.retry || res.GetRepeat()
 	t = d.deliverAndDecide(ctx, ck, t)
 	if t == nil {
 		return errorReply(ReplyUnavailable, "the outcome is not decided yet; ask again")
 	}
 	d.outcomes.WithLabelValues(outcomeLabel(t), t.GetReason()).Inc()
 	return outcomeReply(t)
+}
+
+// repeated counts a prepare of a transfer already decided or prepared: a
+// retry if its sender says so, else a replay.
+func (d *DataPlane) repeated(p *icnv1.TransferPrepare) {
+	if p.GetRetry() {
+		d.retries.Inc()
+		return
+	}
+	d.violations.WithLabelValues("replayed_prepare").Inc()
 }
 
 func outcomeLabel(t *icnv1.Transfer) string {
@@ -627,7 +646,7 @@ func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, 
 	}
 	hop := &icnv1.TransferPrepare{TransferId: ck.p.GetTransferId(), Intent: ck.p.GetIntent(),
 		FromCoop: from, ToCoop: toCoop, Currency: ck.p.GetCurrency(),
-		AmountUnits: ck.p.GetAmountUnits(), ExpiresAtUnixNano: ck.expiry, Hop: ck.p.GetHop() + 1}
+		AmountUnits: ck.p.GetAmountUnits(), ExpiresAtUnixNano: ck.expiry, Hop: ck.p.GetHop() + 1, Retry: ck.retry}
 	var answer icnv1.Envelope
 	if err := s.Send(&icnv1.Envelope{Body: &icnv1.Envelope_Prepare{Prepare: hop}}); err != nil {
 		s.Abort()

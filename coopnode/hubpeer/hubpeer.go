@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -191,6 +193,9 @@ var errNotLeader = errors.New("hubpeer: hub node is not the leader")
 func (c *Client) call(ctx context.Context, req *icnv1.Envelope) (*icnv1.Envelope, error) {
 	var last error
 	for attempt := 0; ; attempt++ {
+		if attempt == 1 {
+			req = asRetry(req)
+		}
 		if attempt > 0 {
 			t := time.NewTimer(min(time.Duration(attempt)*20*time.Millisecond, 500*time.Millisecond))
 			select {
@@ -230,4 +235,17 @@ func (c *Client) call(ctx context.Context, req *icnv1.Envelope) (*icnv1.Envelope
 		}
 		return resp, nil
 	}
+}
+
+// asRetry marks a prepare that may have reached the hub already as a retry,
+// so that the hub does not count its repeat as a replay. Other requests are
+// returned as they are.
+func asRetry(req *icnv1.Envelope) *icnv1.Envelope {
+	prep := req.GetPrepare()
+	if prep == nil || prep.GetRetry() {
+		return req
+	}
+	prep = proto.CloneOf(prep)
+	prep.Retry = true
+	return &icnv1.Envelope{Body: &icnv1.Envelope_Prepare{Prepare: prep}}
 }

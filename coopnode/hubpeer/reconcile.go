@@ -95,6 +95,7 @@ func (c *Client) resend(p ledger.Payment) {
 		if !ok {
 			return
 		}
+		prep.Retry = true // sent before the restart, perhaps
 		if out := c.drive(ctx, prep); out != nil {
 			if _, err := c.applyOut(ctx, out); err != nil {
 				c.log.Warn("apply outcome", "transfer", p.ID, "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,17 +24,21 @@ func (signers) SignerOf(m identity.DID, _, _ []byte, _ time.Time) (identity.DID,
 }
 
 // stubHub is a hub node on a real QUIC listener that knows no transfer,
-// reports each prepare it receives, and commits it once released.
+// reports each prepare it receives (and its retry mark), and commits it
+// once released; with refuse set it first answers that many prepares
+// "unavailable".
 type stubHub struct {
 	key      *identity.Key
 	addr     string
 	prepared chan string
+	retry    chan bool
 	release  chan struct{}
+	refuse   atomic.Int32
 }
 
 func startStubHub(t *testing.T) *stubHub {
 	t.Helper()
-	h := &stubHub{key: key(t), prepared: make(chan string, 16), release: make(chan struct{})}
+	h := &stubHub{key: key(t), prepared: make(chan string, 16), retry: make(chan bool, 16), release: make(chan struct{})}
 	l, err := routing.Listen("127.0.0.1:0", h.key, func(identity.DID) bool { return true },
 		routing.Options{Role: icnv1.NodeRole_NODE_ROLE_HUB})
 	if err != nil {
@@ -74,6 +79,11 @@ func (h *stubHub) serve(s *routing.Stream) {
 		resp = &icnv1.Envelope{Body: &icnv1.Envelope_Outcomes{Outcomes: out}}
 	case *icnv1.Envelope_Prepare:
 		h.prepared <- b.Prepare.GetTransferId()
+		h.retry <- b.Prepare.GetRetry()
+		if h.refuse.Add(-1) >= 0 {
+			resp = &icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: "unavailable", Message: "try again"}}}
+			break
+		}
 		<-h.release
 		resp = &icnv1.Envelope{Body: &icnv1.Envelope_Outcome{Outcome: &icnv1.TransferOutcome{
 			TransferId: b.Prepare.GetTransferId(), State: icnv1.TransferState_TRANSFER_STATE_COMMITTED}}}
@@ -115,8 +125,13 @@ func TestRouteWhileReconcilerResends(t *testing.T) {
 	busy := make(chan string, 1)
 	c.testHookBusy = func(id string) { busy <- id }
 
-	// The reconciler runs at connect, learns the hub never saw the hold and resends it.
+	// The reconciler runs at connect, learns the hub never saw the hold and
+	// resends it, marked as a retry: it may have reached the hub before the
+	// restart.
 	waitFor(t, hub.prepared, tr.ID)
+	if !<-hub.retry {
+		t.Fatal("the reconciler's resend is not marked as a retry")
+	}
 	type result struct {
 		p   ledger.Payment
 		err error
@@ -142,6 +157,44 @@ func TestRouteWhileReconcilerResends(t *testing.T) {
 	case id := <-hub.prepared:
 		t.Fatalf("the hub got a second prepare of %s", id)
 	default:
+	}
+}
+
+// TestRetriedPrepareMarked: Route's first prepare is not marked as a retry;
+// once the hub has failed to answer it, the next attempt is, so the hub
+// counts its repeat as a retry and not as a replay.
+func TestRetriedPrepareMarked(t *testing.T) {
+	hub := startStubHub(t)
+	hub.refuse.Store(1)
+	close(hub.release)
+	led, err := ledger.Open(ledger.Options{Path: filepath.Join(t.TempDir(), "ledger.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = led.Close() })
+	ctx := context.Background()
+	payer, payee := key(t), key(t)
+	if err := led.SetCreditLimit(ctx, ledger.Account(payer.DID()), hours(t, "100")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Start(Config{CoopID: "coop-a", Key: key(t), Hubs: []Hub{{DID: hub.key.DID(), Addr: hub.addr}},
+		Federation: key(t).DID(), Ledger: led, Members: signers{}, ReconcileEvery: time.Hour, StatementsEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	tr, expires := heldTransfer(t, payer, payee.DID())
+	p, err := c.Route(ctx, tr, payer.DID(), expires)
+	if err != nil || p.Status != ledger.StatusCommitted {
+		t.Fatalf("Route = %s %s, %v; want committed", p.Status, p.Reason, err)
+	}
+	var marks []bool
+	for range 2 {
+		waitFor(t, hub.prepared, tr.ID)
+		marks = append(marks, <-hub.retry)
+	}
+	if marks[0] || !marks[1] {
+		t.Fatalf("retry marks of the two prepares: %v, want [false true]", marks)
 	}
 }
 

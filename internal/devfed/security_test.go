@@ -19,6 +19,13 @@ import (
 // violations sums icn_trust_violations_total{kind} over every hub node.
 func violations(t *testing.T, f *Federation, kind string) float64 {
 	t.Helper()
+	return hubCounter(t, f, "icn_trust_violations_total", kind)
+}
+
+// hubCounter sums counter name over the federation's hub nodes: its series
+// with label kind = kind, or every series if kind is "".
+func hubCounter(t *testing.T, f *Federation, name, kind string) float64 {
+	t.Helper()
 	var sum float64
 	for _, s := range f.hubs.svcs {
 		reg := prometheus.NewRegistry()
@@ -28,12 +35,15 @@ func violations(t *testing.T, f *Federation, kind string) float64 {
 			t.Fatal(err)
 		}
 		for _, fam := range fams {
-			if fam.GetName() != "icn_trust_violations_total" {
+			if fam.GetName() != name {
 				continue
 			}
 			for _, m := range fam.GetMetric() {
+				if kind == "" {
+					sum += m.GetCounter().GetValue()
+				}
 				for _, l := range m.GetLabel() {
-					if l.GetName() == "kind" && l.GetValue() == kind {
+					if kind != "" && l.GetName() == "kind" && l.GetValue() == kind {
 						sum += m.GetCounter().GetValue()
 					}
 				}
@@ -157,6 +167,18 @@ func TestDataPlaneSecurity(t *testing.T) {
 		}
 		if after := alice.balance(t, ctx); after != before {
 			t.Fatalf("a replay moved money: %s → %s", before, after)
+		}
+		// The same prepare marked as a retry (a co-op whose answer was
+		// lost) gets the outcome too, but is no violation.
+		p.Retry = true
+		resp = call(t, ctx, c, p)
+		if resp.GetOutcome().GetState() != icnv1.TransferState_TRANSFER_STATE_COMMITTED ||
+			violations(t, f, "replayed_prepare") != 1 || hubCounter(t, f, "icn_hub_prepare_retries_total", "") != 1 {
+			t.Fatalf("retry: got %v, violations %v, retries %v", resp, violations(t, f, "replayed_prepare"),
+				hubCounter(t, f, "icn_hub_prepare_retries_total", ""))
+		}
+		if after := alice.balance(t, ctx); after != before {
+			t.Fatalf("a retry moved money: %s → %s", before, after)
 		}
 	})
 

@@ -965,7 +965,13 @@ type TransferPrepare struct {
 	// This hop's expiry; every later hop's is earlier.
 	ExpiresAtUnixNano int64 `protobuf:"varint,7,opt,name=expires_at_unix_nano,json=expiresAtUnixNano,proto3" json:"expires_at_unix_nano,omitempty"`
 	// 0 for the first hop (co-op to its hub), counting up the tree and down.
-	Hop           uint32 `protobuf:"varint,8,opt,name=hop,proto3" json:"hop,omitempty"`
+	Hop uint32 `protobuf:"varint,8,opt,name=hop,proto3" json:"hop,omitempty"`
+	// Set when the sender may have sent this prepare before: a retry after an
+	// unanswered or refused attempt, or a resend after a restart. A repeat so
+	// marked is counted as a retry (icn_hub_prepare_retries_total); one not
+	// marked as a replay (icn_trust_violations_total{kind="replayed_prepare"}).
+	// Either way it gets the first outcome and moves nothing.
+	Retry         bool `protobuf:"varint,9,opt,name=retry,proto3" json:"retry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1054,6 +1060,13 @@ func (x *TransferPrepare) GetHop() uint32 {
 		return x.Hop
 	}
 	return 0
+}
+
+func (x *TransferPrepare) GetRetry() bool {
+	if x != nil {
+		return x.Retry
+	}
+	return false
 }
 
 // TransferAccept is the receiving co-op's signed agreement to a prepare.
@@ -1649,7 +1662,7 @@ const file_icn_v1_routing_proto_rawDesc = "" +
 	"\x05Hello\x12\x19\n" +
 	"\bnode_did\x18\x01 \x01(\tR\anodeDid\x12$\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x10.icn.v1.NodeRoleR\x04role\x12)\n" +
-	"\x10protocol_version\x18\x03 \x01(\rR\x0fprotocolVersion\"\x99\x02\n" +
+	"\x10protocol_version\x18\x03 \x01(\rR\x0fprotocolVersion\"\xaf\x02\n" +
 	"\x0fTransferPrepare\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12-\n" +
@@ -1659,7 +1672,8 @@ const file_icn_v1_routing_proto_rawDesc = "" +
 	"\bcurrency\x18\x05 \x01(\tR\bcurrency\x12!\n" +
 	"\famount_units\x18\x06 \x01(\x03R\vamountUnits\x12/\n" +
 	"\x14expires_at_unix_nano\x18\a \x01(\x03R\x11expiresAtUnixNano\x12\x10\n" +
-	"\x03hop\x18\b \x01(\rR\x03hop\"b\n" +
+	"\x03hop\x18\b \x01(\rR\x03hop\x12\x14\n" +
+	"\x05retry\x18\t \x01(\bR\x05retry\"b\n" +
 	"\x0eTransferAccept\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12/\n" +
