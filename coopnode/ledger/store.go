@@ -221,6 +221,16 @@ func (s *Store) writer() {
 
 var errRetryBatch = errors.New("retry batch")
 
+// appendBuckets take keys in increasing order (per member for history and
+// member feeds), so their pages are filled to appendFill when they split
+// instead of bbolt's half: a page left behind never gets another key
+// (TestAppendBucketsFill). That halves those buckets on disk, and a mix of
+// cross-co-op holds, credits and their outcomes wrote 4.18 instead of 4.43
+// pages per operation. etcd does the same for its revisions.
+var appendBuckets = [][]byte{bktEntries, bktFeed, bktHistory, bktMFeed, bktOpen}
+
+const appendFill = 0.9
+
 // commit applies a batch in one transaction. An op that fails is taken out and
 // the rest retried, as bbolt's own Batch does, so one bad op never rolls back
 // or partially applies another.
@@ -229,6 +239,9 @@ func (s *Store) commit(batch []*op) {
 		var events []published
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			events = events[:0]
+			for _, name := range appendBuckets {
+				btx.Bucket(name).FillPercent = appendFill
+			}
 			for _, o := range batch {
 				if o.err != nil {
 					continue
