@@ -100,16 +100,8 @@ func (h *stubHub) serve(s *routing.Stream) {
 // prepare returned, before its outcome was applied.
 func TestRouteWhileReconcilerResends(t *testing.T) {
 	hub := startStubHub(t)
-	led, err := ledger.Open(ledger.Options{Path: filepath.Join(t.TempDir(), "ledger.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = led.Close() })
+	led, payer, payee := payerLedger(t)
 	ctx := context.Background()
-	payer, payee := key(t), key(t)
-	if err := led.SetCreditLimit(ctx, ledger.Account(payer.DID()), hours(t, "100")); err != nil {
-		t.Fatal(err)
-	}
 	tr, expires := heldTransfer(t, payer, payee.DID())
 	if p, err := led.Hold(ctx, tr); err != nil || p.Status != ledger.StatusPending {
 		t.Fatalf("hold: %+v, %v", p, err)
@@ -167,16 +159,8 @@ func TestRetriedPrepareMarked(t *testing.T) {
 	hub := startStubHub(t)
 	hub.refuse.Store(1)
 	close(hub.release)
-	led, err := ledger.Open(ledger.Options{Path: filepath.Join(t.TempDir(), "ledger.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = led.Close() })
+	led, payer, payee := payerLedger(t)
 	ctx := context.Background()
-	payer, payee := key(t), key(t)
-	if err := led.SetCreditLimit(ctx, ledger.Account(payer.DID()), hours(t, "100")); err != nil {
-		t.Fatal(err)
-	}
 	c, err := Start(Config{CoopID: "coop-a", Key: key(t), Hubs: []Hub{{DID: hub.key.DID(), Addr: hub.addr}},
 		Federation: key(t).DID(), Ledger: led, Members: signers{}, ReconcileEvery: time.Hour, StatementsEvery: time.Hour})
 	if err != nil {
@@ -196,6 +180,21 @@ func TestRetriedPrepareMarked(t *testing.T) {
 	if marks[0] || !marks[1] {
 		t.Fatalf("retry marks of the two prepares: %v, want [false true]", marks)
 	}
+}
+
+// payerLedger opens a ledger in which payer may spend up to 100 hours.
+func payerLedger(t *testing.T) (led *ledger.Store, payer, payee *identity.Key) {
+	t.Helper()
+	led, err := ledger.Open(ledger.Options{Path: filepath.Join(t.TempDir(), "ledger.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = led.Close() })
+	payer, payee = key(t), key(t)
+	if err := led.SetCreditLimit(context.Background(), ledger.Account(payer.DID()), hours(t, "100")); err != nil {
+		t.Fatal(err)
+	}
+	return led, payer, payee
 }
 
 // heldTransfer is a signed 1-hour payment from payer to payee at coop-b.
