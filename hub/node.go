@@ -71,7 +71,7 @@ type Config struct {
 	HeartbeatTimeout  time.Duration // default 1s; also the election timeout
 	LeaderLease       time.Duration // default HeartbeatTimeout/2
 	MaxBatch          int           // commands per log entry (default 512)
-	MaxInflight       int           // batches proposed and not yet applied (default 2)
+	MaxInflight       int           // batches proposed and not yet applied (default 1)
 	ExpireEvery       time.Duration // how often the leader expires due transfers (default 1s)
 
 	// Settlement is when periods close (run by the leader) and when
@@ -109,7 +109,11 @@ func (c *Config) defaults() {
 		c.MaxBatch = 512
 	}
 	if c.MaxInflight == 0 {
-		c.MaxInflight = 2
+		// One entry at a time: under load the next one gathers everything
+		// that queued meanwhile, so each command costs fewer log appends
+		// and fdatasyncs on all nodes. icn bench cross +4.4 % over 2 in
+		// eight interleaved pairs (all higher); icn bench hub unchanged.
+		c.MaxInflight = 1
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

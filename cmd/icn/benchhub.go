@@ -86,7 +86,7 @@ Everything (clients and all nodes) shares this machine's CPUs and disk.`,
 	f.IntVar(&o.coops, "coops", 20, "co-ops registered in the federation (client i pays between co-ops i and i+1)")
 	f.IntVar(&o.nodes, "nodes", 3, "hub nodes in the cluster")
 	f.IntVar(&o.maxBatch, "max-batch", 0, "commands per raft log entry (0: the hub default, 512)")
-	f.IntVar(&o.maxInflight, "max-inflight", 0, "log entries proposed and not yet applied (0: the hub default, 2)")
+	f.IntVar(&o.maxInflight, "max-inflight", 0, "log entries proposed and not yet applied (0: the hub default, 1)")
 	f.StringVar(&o.ids, "ids", "v7", "transfer ids: v7 (time-ordered UUIDv7, as co-op nodes make them) or v4 (random UUIDs)")
 	f.BoolVar(&o.jsonOut, "json", false, "print one JSON object instead of a table")
 	f.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of this process (clients and all nodes) to FILE")
