@@ -41,7 +41,8 @@ Without --dev the bench starts an in-process dev federation (3 hub nodes, 2
 co-op nodes) in a temporary directory; it then shares the machine's CPUs
 with the clients.`,
 		Example: `  icn bench cross
-  icn bench cross --clients 64 --duration 30s --json`,
+  icn bench cross --clients 64 --duration 30s --json
+  icn bench cross --clients 112 --members 16 --duration 10s --json   # the run docs/BENCHMARKS.md records`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
