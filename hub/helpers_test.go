@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/testutil"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/trust"
@@ -156,17 +157,7 @@ func (c *testCluster) isolate(i int) {
 
 func (c *testCluster) heal() { c.connectAll() }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+var waitFor = testutil.WaitFor
 
 // leader waits for one ready leader among the running nodes (except skip).
 func (c *testCluster) leader(skip ...int) (int, *Node) {

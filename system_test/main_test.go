@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/testutil"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -242,13 +243,4 @@ func (c *hubCluster) leader(alive []int) int {
 	return idx
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var waitFor = testutil.WaitFor

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/testutil"
 )
 
 // testKey returns a fixed key (seed byte b repeated).
@@ -275,21 +276,9 @@ func TestRefreshSingleUse(t *testing.T) {
 	if s.RefreshToken() != "ref-3" || s.Token() != "tok-3" {
 		t.Fatalf("after two refreshes: %q %q, want tok-3 ref-3", s.Token(), s.RefreshToken())
 	}
-	start := make(chan struct{})
-	errs := make(chan error, 8)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs <- s.Refresh(context.Background())
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	errs := make([]error, 8)
+	testutil.Together(8, func(i int) { errs[i] = s.Refresh(context.Background()) })
+	for _, err := range errs {
 		if err != nil {
 			t.Error(err)
 		}

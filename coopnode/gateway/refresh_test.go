@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/testutil"
 )
 
 // claimsOf decodes a token's claims without verifying it.
@@ -196,19 +196,10 @@ func TestRefreshConcurrent(t *testing.T) {
 			err  error
 		}
 		answers := make([]answer, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				st, body, err := post(s.RefreshToken())
-				answers[i] = answer{st, body, err}
-			}()
-		}
-		close(start)
-		wg.Wait()
+		testutil.Together(n, func(i int) {
+			st, body, err := post(s.RefreshToken())
+			answers[i] = answer{st, body, err}
+		})
 		var won []byte
 		reused := 0
 		for _, a := range answers {
@@ -240,21 +231,9 @@ func TestRefreshConcurrent(t *testing.T) {
 	}
 
 	s := e.login(alice)
-	start := make(chan struct{})
-	errs := make(chan error, 8)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs <- s.Refresh(context.Background())
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	errs := make([]error, 8)
+	testutil.Together(8, func(i int) { errs[i] = s.Refresh(context.Background()) })
+	for _, err := range errs {
 		if err != nil {
 			t.Errorf("client session refreshed by 8 goroutines: %v", err)
 		}

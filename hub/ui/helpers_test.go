@@ -12,6 +12,7 @@ import (
 	"github.com/icn-coop/icn/clearing"
 	"github.com/icn-coop/icn/hub/ui"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/testutil"
 	"github.com/icn-coop/icn/money"
 	"github.com/icn-coop/icn/settlement"
 )
@@ -141,14 +142,4 @@ func newSource(t testing.TB) *testSource {
 	return s
 }
 
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var waitFor = testutil.WaitFor
