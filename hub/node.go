@@ -192,8 +192,8 @@ func (n *Node) open() error {
 		return err
 	}
 	n.fsm.observe = n.metrics.observeBatch
-	// The freelist is rebuilt at open instead of written at every append:
-	// the log is truncated after each snapshot, so it is long (as etcd does).
+	// The freelist is rebuilt at open instead of written at every append
+	// (as etcd does): truncating the log after each snapshot leaves it long.
 	logOpts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
 	if n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, "raft.db"), BoltOptions: logOpts}); err != nil {
 		return fmt.Errorf("open raft log: %w", err)
@@ -216,10 +216,10 @@ func (n *Node) open() error {
 	rc.HeartbeatTimeout, rc.ElectionTimeout = n.cfg.HeartbeatTimeout, n.cfg.HeartbeatTimeout
 	rc.LeaderLeaseTimeout = n.cfg.LeaderLease
 	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = n.cfg.SnapshotThreshold, n.cfg.SnapshotInterval, n.cfg.TrailingLogs
-	// batchLoop packs commands into entries; BatchApplyCh lets the leader
-	// also store the entries in flight with one log append (one bbolt commit,
-	// two fdatasyncs) instead of one each. The futures raft abandons at
-	// shutdown are released by futureError.
+	// batchLoop packs commands into entries; with MaxInflight above 1,
+	// BatchApplyCh lets the leader also store the entries in flight with one
+	// log append (one bbolt commit, two fdatasyncs) instead of one each. The
+	// futures raft abandons at shutdown are released by futureError.
 	rc.MaxAppendEntries = 256
 	rc.BatchApplyCh = true
 	rc.NotifyCh = n.notifyC

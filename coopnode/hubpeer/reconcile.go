@@ -124,9 +124,6 @@ func (c *Client) prepareFor(ctx context.Context, p ledger.Payment) (*icnv1.Trans
 		}
 		return nil, false
 	}
-	return &icnv1.TransferPrepare{
-		TransferId: p.ID, Intent: &icnv1.SignedMessage{Payload: p.Intent, Signer: string(signer), Signature: p.Signature},
-		FromCoop: string(c.cfg.Key.DID()), ToCoop: p.ToCoop, Currency: p.Amount.Currency().Code,
-		AmountUnits: p.Amount.Units(), ExpiresAtUnixNano: exp.UnixNano(),
-	}, true
+	held := ledger.Transfer{ID: p.ID, ToCoop: p.ToCoop, Amount: p.Amount, Intent: p.Intent, Signature: p.Signature}
+	return c.prepareOf(held, signer, exp), true
 }

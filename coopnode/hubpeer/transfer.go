@@ -38,15 +38,20 @@ func (c *Client) Route(ctx context.Context, t ledger.Transfer, signer identity.D
 	if err != nil || p.Status != ledger.StatusPending {
 		return p, err
 	}
-	prep := &icnv1.TransferPrepare{
+	if out := c.drive(ctx, c.prepareOf(t, signer, expires)); out != nil {
+		return c.applyOut(ctx, out)
+	}
+	return c.cfg.Ledger.Payment(t.ID)
+}
+
+// prepareOf is the prepare this co-op sends its hub for held transfer t,
+// whose intent signer signed.
+func (c *Client) prepareOf(t ledger.Transfer, signer identity.DID, expires time.Time) *icnv1.TransferPrepare {
+	return &icnv1.TransferPrepare{
 		TransferId: t.ID, Intent: &icnv1.SignedMessage{Payload: t.Intent, Signer: string(signer), Signature: t.Signature},
 		FromCoop: string(c.cfg.Key.DID()), ToCoop: t.ToCoop, Currency: t.Amount.Currency().Code,
 		AmountUnits: t.Amount.Units(), ExpiresAtUnixNano: expires.UnixNano(),
 	}
-	if out := c.drive(ctx, prep); out != nil {
-		return c.applyOut(ctx, out)
-	}
-	return c.cfg.Ledger.Payment(t.ID)
 }
 
 // claim marks transfer id as routed by the caller, who must call release
