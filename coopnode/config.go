@@ -51,6 +51,9 @@ type GatewayConfig struct {
 	RefreshTTL   Duration           `toml:"refresh_ttl"`
 	MaxBodyBytes int64              `toml:"max_body_bytes"`
 	RateLimits   gateway.RateLimits `toml:"rate_limits"`
+	// IntentHorizon refuses payment intents that expire further ahead
+	// (default 10m), here and for payments arriving from other co-ops.
+	IntentHorizon Duration `toml:"intent_horizon"`
 }
 
 // CurrencyConfig declares a currency and the default credit limit of members.

@@ -97,6 +97,7 @@ func (n *Node) openRest(ctx context.Context) error {
 		n.Hub, err = hubpeer.Start(hubpeer.Config{
 			CoopID: n.Config.CoopID, Key: n.Key, Hubs: hubs, Federation: identity.DID(hc.Federation),
 			Ledger: n.Ledger, Members: memberCheck{n.Members, sigs}, Logger: n.log, Signatures: sigs,
+			IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon),
 		})
 		if err != nil {
 			return err
@@ -107,7 +108,8 @@ func (n *Node) openRest(ctx context.Context) error {
 		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Router: router, Statements: statements,
 		TokenTTL: time.Duration(n.Config.Gateway.TokenTTL), RefreshTTL: time.Duration(n.Config.Gateway.RefreshTTL),
 		MaxBody: n.Config.Gateway.MaxBodyBytes, Limits: n.Config.Gateway.RateLimits,
-		Logger: n.log, Registry: reg,
+		IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon),
+		Logger:        n.log, Registry: reg,
 	})
 	return err
 }

@@ -69,6 +69,10 @@ type FederationFile struct {
 	MinTrust   string         `toml:"min_trust"`
 	MaxHops    int            `toml:"max_hops"`
 	Currencies []CurrencyFile `toml:"currencies"`
+	// IntentHorizon: each node's data plane refuses payment intents that
+	// expire further ahead (default 10m); not replicated, so set it alike
+	// on every node, and no shorter than the co-ops' [gateway] intent_horizon.
+	IntentHorizon tomlconf.Duration `toml:"intent_horizon"`
 }
 
 // CurrencyFile declares a cleared currency.
@@ -227,7 +231,8 @@ func (c *FileConfig) NodeConfig(key *identity.Key) Config {
 		TrailingLogs: c.Raft.TrailingLogs, HeartbeatTimeout: time.Duration(c.Raft.HeartbeatTimeout),
 		Federation: FederationConfig{DID: identity.DID(c.Federation.DID), Name: c.Federation.Name,
 			MinTrust: c.Federation.MinTrust, MaxHops: c.Federation.MaxHops},
-		Settlement: c.Settlement.config(),
+		Settlement:    c.Settlement.config(),
+		IntentHorizon: time.Duration(c.Federation.IntentHorizon),
 	}
 	for _, cf := range c.Federation.Currencies {
 		cfg.Federation.Currencies = append(cfg.Federation.Currencies, money.Currency{Code: cf.Code, Scale: cf.Scale})

@@ -15,6 +15,7 @@ import (
 	"github.com/icn-coop/icn/clearing"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
+	"github.com/icn-coop/icn/payment"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/routing"
 )
@@ -46,6 +47,9 @@ type DataPlaneOptions struct {
 	// HopMargin: each hop's expiry is this much earlier than the one
 	// before (default 2 s), so the hub decides before the payer gives up.
 	HopMargin time.Duration
+	// IntentHorizon refuses intents that expire further ahead than this
+	// (payment.DefaultHorizon); it must not be shorter than the co-ops'.
+	IntentHorizon time.Duration
 	// Transport tunes the QUIC connections (role and counters are set here).
 	Transport routing.Options
 	Logger    *slog.Logger
@@ -435,32 +439,27 @@ func (d *DataPlane) check(sender identity.DID, p *icnv1.TransferPrepare) (*check
 		return refuse("sender_mismatch", ReplyForbidden, "from_coop %.80s is not the connected node %s", p.GetFromCoop(), sender)
 	}
 	d.sigs.Inc(routing.SignedIntent)
-	if err := routing.VerifyIntent(p.GetIntent()); err != nil {
+	intent := p.GetIntent()
+	if err := payment.VerifyBy(identity.DID(intent.GetSigner()), intent.GetPayload(), intent.GetSignature()); err != nil {
 		return refuse("bad_intent_signature", ReplyBadIntent, "intent signature: %v", err)
 	}
-	in, err := routing.DecodeIntent(p.GetIntent().GetPayload())
-	if err != nil {
-		return refuse("tampered_intent", ReplyBadIntent, "%v", err)
-	}
-	cur, err := d.currency(p.GetCurrency())
-	if err != nil {
-		return refuse("tampered_intent", ReplyBadIntent, "%v", err)
-	}
-	amt, err := money.ParsePayment(in.Amount, cur)
-	expiry, eerr := in.Expiry()
+	in, err := payment.Check(intent.GetPayload(), payment.Rules{Currencies: fsmCurrencies{d.n.fsm}, Horizon: d.opts.IntentHorizon}, time.Now())
 	switch {
-	case err != nil || eerr != nil:
-		return refuse("tampered_intent", ReplyBadIntent, "intent amount or expiry does not parse")
-	case in.ID != p.GetTransferId() || in.Currency != p.GetCurrency() || amt.Units() != p.GetAmountUnits() || in.ToCoop != p.GetToCoop():
+	case err != nil:
+		return refuse("tampered_intent", ReplyBadIntent, "%v", err)
+	case in.ID != p.GetTransferId() || in.Currency != p.GetCurrency() || in.Amount.Units() != p.GetAmountUnits() || in.ToCoop != p.GetToCoop():
 		return refuse("tampered_intent", ReplyBadIntent, "the prepare's fields differ from the signed intent")
 	}
-	exp := min(expiry.UnixNano(), p.GetExpiresAtUnixNano()) - d.opts.HopMargin.Nanoseconds()
-	return &checked{p: p, hash: routing.IntentHash(p.GetIntent().GetPayload()), amount: amt, expiry: exp, retry: p.GetRetry()}, nil
+	exp := min(in.Expires.UnixNano(), p.GetExpiresAtUnixNano()) - d.opts.HopMargin.Nanoseconds()
+	return &checked{p: p, hash: payment.Hash(intent.GetPayload()), amount: in.Amount, expiry: exp, retry: p.GetRetry()}, nil
 }
 
-func (d *DataPlane) currency(code string) (money.Currency, error) {
-	if c, ok := d.n.fsm.Currency(code); ok {
-		return c, nil
+// fsmCurrencies looks currencies up in the federation's replicated list.
+type fsmCurrencies struct{ fsm *FSM }
+
+func (c fsmCurrencies) Lookup(code string) (money.Currency, error) {
+	if cur, ok := c.fsm.Currency(code); ok {
+		return cur, nil
 	}
 	return money.Currency{}, fmt.Errorf("currency %.20q is not cleared by this federation", code)
 }

@@ -56,6 +56,8 @@ type Config struct {
 	// need (see DataPlaneOptions); Parent links this cluster to a parent.
 	FederationKey *identity.Key
 	Parent        *ParentLink
+	// IntentHorizon is the data plane's DataPlaneOptions.IntentHorizon.
+	IntentHorizon time.Duration
 	// Peers is the initial cluster (this node included). A node with no
 	// Raft state that is listed here bootstraps the cluster with exactly
 	// these servers; a node not listed waits to be joined.

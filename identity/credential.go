@@ -85,6 +85,9 @@ func IssueCredential(coop *Key, c Credential) (Signed, error) {
 		return Signed{}, fmt.Errorf("issue credential: %w", ErrCredentialInvalid)
 	}
 	c.IssuedAt, c.ExpiresAt = c.IssuedAt.UTC(), c.ExpiresAt.UTC()
+	if c.Roles == nil {
+		c.Roles = []string{} // DecodeJSON refuses null
+	}
 	b, err := json.Marshal(c)
 	if err != nil {
 		return Signed{}, fmt.Errorf("issue credential: %w", err)
@@ -102,7 +105,7 @@ func VerifyCredential(s Signed, issuer DID, coopID string, now time.Time) (Crede
 		return Credential{}, err
 	}
 	var c Credential
-	if err := json.Unmarshal(s.Payload, &c); err != nil || c.Type != CredentialType {
+	if err := DecodeJSON(s.Payload, &c, "id", "type", "issuer", "subject", "coop_id", "roles", "issued_at", "expires_at"); err != nil || c.Type != CredentialType {
 		return Credential{}, ErrCredentialInvalid
 	}
 	if c.Issuer != issuer {

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/payment"
 	"github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/routing"
 )
@@ -57,26 +58,6 @@ func FuzzReadEnvelope(f *testing.F) {
 	})
 }
 
-// FuzzDecodeIntent: intent bytes from a peer either decode or give
-// ErrIntent; they never panic.
-func FuzzDecodeIntent(f *testing.F) {
-	f.Add([]byte(`{"id":"p1","from":"did:icn:x","to":"did:icn:y","to_coop":"b","amount":"1.00","currency":"hours","memo":"","created_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T00:05:00Z"}`))
-	f.Add([]byte(`{"id":"p1"} {}`))
-	f.Add([]byte(`{"bogus":1}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		in, err := routing.DecodeIntent(b)
-		if err != nil {
-			if !errors.Is(err, routing.ErrIntent) {
-				t.Fatalf("error %v is not ErrIntent", err)
-			}
-			return
-		}
-		if _, err := in.Expiry(); err != nil && !errors.Is(err, routing.ErrIntent) {
-			t.Fatalf("expiry error %v is not ErrIntent", err)
-		}
-	})
-}
-
 // FuzzVerifyReceipt: a receipt from a peer is accepted only if signed by the
 // expected co-op for the expected transfer and intent; anything else is an
 // error, never a panic.
@@ -85,7 +66,7 @@ func FuzzVerifyReceipt(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := routing.IntentHash([]byte("intent"))
+	h := payment.Hash([]byte("intent"))
 	good, err := routing.SignReceipt(k, &icnv1.TransferReceipt{TransferId: "t1", IntentHash: h[:], Accept: true, Coop: string(k.DID())})
 	if err != nil {
 		f.Fatal(err)

@@ -1,7 +1,6 @@
 package settlement
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -116,16 +115,16 @@ func (c Confirmation) Encode() []byte {
 // maxConfirmation bounds a confirmation payload.
 const maxConfirmation = 4 << 10
 
-// DecodeConfirmation parses a payload made by Encode and checks it.
+// DecodeConfirmation parses a payload made by Encode strictly
+// (identity.DecodeJSON, every field present) and checks it.
 func DecodeConfirmation(b []byte) (Confirmation, error) {
 	if len(b) > maxConfirmation {
 		return Confirmation{}, fmt.Errorf("%w: confirmation of %d bytes", ErrInvalidArgument, len(b))
 	}
 	var j confirmationJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return Confirmation{}, fmt.Errorf("%w: confirmation: %v", ErrInvalidArgument, err)
+	if err := identity.DecodeJSON(b, &j, "kind", "federation", "period", "report_hash", "instruction", "currency",
+		"from", "to", "amount", "method", "reference", "signed_at"); err != nil {
+		return Confirmation{}, fmt.Errorf("%w: confirmation: %w", ErrInvalidArgument, err)
 	}
 	h, err := parseHash(j.ReportHash)
 	if err != nil {

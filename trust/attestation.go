@@ -1,11 +1,9 @@
 package trust
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 
 	"github.com/icn-coop/icn/identity"
@@ -120,124 +118,30 @@ func DecodeAttestation(payload []byte) (Attestation, error) {
 	if len(payload) > maxPayload {
 		return Attestation{}, fmt.Errorf("%w: %d bytes, more than %d", ErrAttestation, len(payload), maxPayload)
 	}
-	raw, err := readFields(payload)
+	var raw attestationJSON
+	if err := identity.DecodeJSON(payload, &raw, "type", "from", "to", "weight", "issued_at"); err != nil {
+		return Attestation{}, fmt.Errorf("%w: %w", ErrAttestation, err)
+	}
+	if raw.Type != AttestationType {
+		return Attestation{}, fmt.Errorf("%w: type %.40q", ErrAttestation, raw.Type)
+	}
+	w, err := ParseWeight(raw.Weight)
 	if err != nil {
 		return Attestation{}, fmt.Errorf("%w: %w", ErrAttestation, err)
 	}
-	if raw.typ != AttestationType {
-		return Attestation{}, fmt.Errorf("%w: type %.40q", ErrAttestation, raw.typ)
-	}
-	w, err := ParseWeight(raw.weight)
-	if err != nil {
-		return Attestation{}, fmt.Errorf("%w: %w", ErrAttestation, err)
-	}
-	// ParseInt rejects the forms JSON allows but an integer timestamp must not use (1e18, 1.0).
-	at, err := strconv.ParseInt(raw.issuedAt.String(), 10, 64)
-	if err != nil {
-		return Attestation{}, fmt.Errorf("%w: issued_at %.30q is not an int64", ErrAttestation, raw.issuedAt)
-	}
-	a := Attestation{From: identity.DID(raw.from), To: identity.DID(raw.to), Weight: w, IssuedAt: at}
+	a := Attestation{From: identity.DID(raw.From), To: identity.DID(raw.To), Weight: w, IssuedAt: raw.IssuedAt}
 	if err := a.Validate(); err != nil {
 		return Attestation{}, err
 	}
 	return a, nil
 }
 
-// rawAttestation holds the payload's fields before their values are checked.
-type rawAttestation struct {
-	typ, from, to, weight string
-	issuedAt              json.Number
-}
-
-// readFields walks the token stream rather than using json.Unmarshal, which would accept
-// repeated fields (last wins) and field names in any letter case.
-func readFields(payload []byte) (rawAttestation, error) {
-	var raw rawAttestation
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	if err := expectDelim(dec, '{'); err != nil {
-		return raw, err
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		key, val, err := readMember(dec)
-		if err != nil {
-			return raw, err
-		}
-		if seen[key] {
-			return raw, fmt.Errorf("field %q repeated", key)
-		}
-		seen[key] = true
-		if err := raw.set(key, val); err != nil {
-			return raw, err
-		}
-	}
-	if err := expectDelim(dec, '}'); err != nil {
-		return raw, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return raw, errors.New("data after the object")
-	}
-	if len(seen) != 5 {
-		return raw, fmt.Errorf("%d of the 5 fields present", len(seen))
-	}
-	return raw, nil
-}
-
-// readMember reads one "key": value pair whose value is a scalar.
-func readMember(dec *json.Decoder) (string, json.Token, error) {
-	k, err := dec.Token()
-	if err != nil {
-		return "", nil, err
-	}
-	key, _ := k.(string) // inside an object the decoder only yields string keys
-	v, err := dec.Token()
-	if err != nil {
-		return "", nil, err
-	}
-	if _, nested := v.(json.Delim); nested {
-		return "", nil, fmt.Errorf("field %.40q is not a scalar", key)
-	}
-	return key, v, nil
-}
-
-// set stores one field's value, checking its JSON type.
-func (r *rawAttestation) set(key string, val json.Token) error {
-	var dst *string
-	switch key {
-	case "issued_at":
-		n, ok := val.(json.Number)
-		if !ok {
-			return errors.New("issued_at is not a number")
-		}
-		r.issuedAt = n
-		return nil
-	case "type":
-		dst = &r.typ
-	case "from":
-		dst = &r.from
-	case "to":
-		dst = &r.to
-	case "weight":
-		dst = &r.weight
-	default:
-		return fmt.Errorf("unknown field %.40q", key)
-	}
-	s, ok := val.(string)
-	if !ok {
-		return fmt.Errorf("field %q is not a string", key)
-	}
-	*dst = s
-	return nil
-}
-
-func expectDelim(dec *json.Decoder, d json.Delim) error {
-	t, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if t != d {
-		return fmt.Errorf("expected %v, found %v", d, t)
-	}
-	return nil
+// attestationJSON is the payload's form (identity.DecodeJSON refuses an
+// issued_at written 1e18 or 1.0, and repeated or case-variant names).
+type attestationJSON struct {
+	Type     string `json:"type"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Weight   string `json:"weight"`
+	IssuedAt int64  `json:"issued_at"`
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
+	"github.com/icn-coop/icn/payment"
 )
 
 // apiError is an error with its HTTP status and wire code.
@@ -34,6 +35,10 @@ func toAPIError(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var pe *payment.Error
+	if errors.As(err, &pe) {
+		return errf(http.StatusBadRequest, pe.Code, "%s", pe.Error())
 	}
 	var me *money.Error
 	if errors.As(err, &me) {

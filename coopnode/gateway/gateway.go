@@ -32,10 +32,13 @@ type Config struct {
 	TokenTTL, RefreshTTL time.Duration
 	Limits               RateLimits
 	// MaxBody bounds request bodies (16 KiB).
-	MaxBody  int64
-	Clock    func() time.Time
-	Logger   *slog.Logger
-	Registry *prometheus.Registry // metrics land here; a fresh one if nil
+	MaxBody int64
+	// IntentHorizon bounds how far ahead a payment intent may expire
+	// (payment.DefaultHorizon).
+	IntentHorizon time.Duration
+	Clock         func() time.Time
+	Logger        *slog.Logger
+	Registry      *prometheus.Registry // metrics land here; a fresh one if nil
 }
 
 // Gateway serves the wallet API.

@@ -45,10 +45,11 @@ func (g *Gateway) postApplication(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	var who struct {
-		DID string `json:"did"`
+	who, err := membership.ApplicantOf(app)
+	if err != nil {
+		return err
 	}
-	if json.Unmarshal(app, &who) != nil || identity.DID(who.DID) != c.DID {
+	if who != c.DID {
 		return errf(http.StatusForbidden, "forbidden", "an application must be for the logged-in DID")
 	}
 	a, err := g.cfg.Members.Apply(r.Context(), app, sig)
@@ -206,10 +207,11 @@ func (g *Gateway) postEmergencyRevoke(w http.ResponseWriter, r *http.Request, c 
 	if err != nil {
 		return err
 	}
-	var keep struct {
-		KeepDevice string `json:"keep_device"`
+	keep, err := membership.KeptDeviceOf(req)
+	if err != nil {
+		return err
 	}
-	if json.Unmarshal(req, &keep) != nil || keep.KeepDevice != c.Device {
+	if keep != c.Device {
 		return errf(http.StatusForbidden, "forbidden", "keep_device must be the device this session was opened with")
 	}
 	if err := g.cfg.Members.EmergencyRevoke(r.Context(), c.DID, req, sig); err != nil {

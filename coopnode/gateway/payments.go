@@ -11,11 +11,9 @@ import (
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
+	"github.com/icn-coop/icn/payment"
 	"github.com/icn-coop/icn/routing"
 )
-
-// Intent is a payment intent exactly as API.md fixes it.
-type Intent = routing.Intent
 
 // Router routes a verified payment to another co-op: it holds the amount,
 // has the hub decide, and applies the outcome (see coopnode/hubpeer).
@@ -39,62 +37,7 @@ type paymentResp struct {
 const (
 	ReasonNoRoute      = "no_route"
 	ReasonUnknownPayee = "unknown_payee"
-	maxMemo            = 256
-	maxClockSkew       = 5 * time.Minute
 )
-
-// ParseIntent decodes and checks intent bytes from outside: strict JSON,
-// well-formed id, DIDs, amount and times. It checks no signature and no state.
-func ParseIntent(raw []byte, cs money.Currencies) (Intent, money.Amount, error) {
-	var in Intent
-	if err := decodeStrict(raw, &in); err != nil {
-		return in, money.Amount{}, errf(http.StatusBadRequest, "invalid_intent", "intent: %s", err.(*apiError).Message)
-	}
-	if !validID(in.ID) {
-		return in, money.Amount{}, errf(http.StatusBadRequest, "invalid_intent", "intent id must be 1-128 characters of letters, digits, '-', '_', '.', ':'")
-	}
-	if _, _, err := identity.ParseDID(in.From); err != nil {
-		return in, money.Amount{}, err
-	}
-	if _, _, err := identity.ParseDID(in.To); err != nil {
-		return in, money.Amount{}, err
-	}
-	if in.From == in.To {
-		return in, money.Amount{}, errf(http.StatusBadRequest, "invalid_intent", "from and to are the same DID")
-	}
-	if in.ToCoop == "" || len(in.ToCoop) > 64 {
-		return in, money.Amount{}, errf(http.StatusBadRequest, "invalid_intent", "to_coop must be 1-64 characters")
-	}
-	if len(in.Memo) > maxMemo {
-		return in, money.Amount{}, errf(http.StatusBadRequest, "invalid_intent", "memo is longer than %d bytes", maxMemo)
-	}
-	cur, err := cs.Lookup(in.Currency)
-	if err != nil {
-		return in, money.Amount{}, err
-	}
-	amt, err := money.ParsePayment(in.Amount, cur)
-	if err != nil {
-		return in, money.Amount{}, err
-	}
-	for name, v := range map[string]string{"created_at": in.CreatedAt, "expires_at": in.ExpiresAt} {
-		if _, err := time.Parse(time.RFC3339, v); err != nil {
-			return in, money.Amount{}, errf(http.StatusBadRequest, "invalid_intent", "%s must be an RFC 3339 time", name)
-		}
-	}
-	return in, amt, nil
-}
-
-func validID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == ':') {
-			return false
-		}
-	}
-	return true
-}
 
 func (g *Gateway) postPayment(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var req paymentReq
@@ -109,7 +52,7 @@ func (g *Gateway) postPayment(w http.ResponseWriter, r *http.Request, c *caller)
 	if err != nil {
 		return err
 	}
-	in, amt, err := ParseIntent(raw, g.cfg.Ledger.Currencies())
+	in, err := payment.Check(raw, payment.Rules{Currencies: g.cfg.Ledger.Currencies(), Horizon: g.cfg.IntentHorizon}, g.cfg.Clock())
 	if err != nil {
 		return err
 	}
@@ -120,13 +63,11 @@ func (g *Gateway) postPayment(w http.ResponseWriter, r *http.Request, c *caller)
 	if err != nil {
 		return err
 	}
-	created, _ := time.Parse(time.RFC3339, in.CreatedAt)
-	expires, _ := time.Parse(time.RFC3339, in.ExpiresAt)
 	t := ledger.Transfer{
 		ID: in.ID, From: ledger.Account(in.From), To: ledger.Account(in.To), FromCoop: g.cfg.CoopID, ToCoop: in.ToCoop,
-		Amount: amt, Memo: in.Memo, CreatedAt: created, Intent: raw, Signature: sig,
+		Amount: in.Amount, Memo: in.Memo, CreatedAt: in.Created, Intent: raw, Signature: sig,
 	}
-	p, err := g.settle(r, t, signer, expires)
+	p, err := g.settle(r, t, signer, in.Expires)
 	if err != nil {
 		return err
 	}
@@ -146,10 +87,7 @@ func (g *Gateway) settle(r *http.Request, t ledger.Transfer, signer identity.DID
 	}
 	now := g.cfg.Clock()
 	if !now.Before(expires) {
-		return ledger.Payment{}, errf(http.StatusBadRequest, "intent_expired", "the intent expired at %s; sign a new one", rfc3339(expires))
-	}
-	if t.CreatedAt.After(now.Add(maxClockSkew)) {
-		return ledger.Payment{}, errf(http.StatusBadRequest, "invalid_intent", "created_at is in the future; check the device clock")
+		return ledger.Payment{}, errf(http.StatusBadRequest, payment.CodeExpired, "the intent expired at %s; sign a new one", rfc3339(expires))
 	}
 	if t.ToCoop != g.cfg.CoopID {
 		if g.cfg.Router == nil {
@@ -171,7 +109,7 @@ func (g *Gateway) verifyBy(c *caller, payload, sig []byte) (identity.DID, error)
 	keys := g.cfg.Members.LoginKeys(c.DID, g.cfg.Clock())
 	verify := func(d membership.Device) bool {
 		g.metrics.sigs.Inc(routing.SignedIntent)
-		return identity.Verify(d.PublicKey, identity.TagPaymentIntent, payload, sig) == nil
+		return payment.Verify(d.PublicKey, payload, sig) == nil
 	}
 	for _, d := range keys {
 		if d.ID == c.Device && verify(d) {

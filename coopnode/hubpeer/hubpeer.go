@@ -59,9 +59,12 @@ type Config struct {
 	// StatementsEvery is how often settlement statements are fetched
 	// (default 10 s).
 	StatementsEvery time.Duration
-	Transport       routing.Options
-	MinBackoff      time.Duration
-	MaxBackoff      time.Duration
+	// IntentHorizon bounds how far ahead an incoming intent may expire
+	// (payment.DefaultHorizon).
+	IntentHorizon time.Duration
+	Transport     routing.Options
+	MinBackoff    time.Duration
+	MaxBackoff    time.Duration
 	// Signatures counts the intent signatures verified here (incoming
 	// prepares, and resent holds via Members.SignerOf); register it to
 	// export icn_signature_verifications_total{component="hubpeer"}.

@@ -6,8 +6,8 @@ import (
 
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/payment"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
-	"github.com/icn-coop/icn/routing"
 )
 
 // reconcileBatch bounds one outcome query.
@@ -109,7 +109,7 @@ func (c *Client) resend(p ledger.Payment) {
 // never reached the hub (it said so, and nobody else routes it), so the
 // hold is released.
 func (c *Client) prepareFor(ctx context.Context, p ledger.Payment) (*icnv1.TransferPrepare, bool) {
-	in, err := routing.DecodeIntent(p.Intent)
+	in, err := payment.Decode(p.Intent)
 	if err != nil {
 		return nil, false
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
+	"github.com/icn-coop/icn/payment"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/routing"
 )
@@ -202,7 +203,7 @@ func heldTransfer(t *testing.T, payer *identity.Key, payee identity.DID) (ledger
 	t.Helper()
 	now := time.Now().UTC()
 	expires := now.Add(time.Minute)
-	in := routing.Intent{ID: "01a22b0c-0000-7000-8000-000000000001", From: string(payer.DID()), To: string(payee),
+	in := payment.Intent{ID: "01a22b0c-0000-7000-8000-000000000001", From: string(payer.DID()), To: string(payee),
 		ToCoop: "coop-b", Amount: "1.00", Currency: "hours",
 		CreatedAt: now.Format(time.RFC3339), ExpiresAt: expires.Format(time.RFC3339)}
 	raw, err := json.Marshal(in)

@@ -3,12 +3,11 @@ package hubpeer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
-	"github.com/icn-coop/icn/money"
+	"github.com/icn-coop/icn/payment"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/routing"
 )
@@ -182,24 +181,22 @@ func (c *Client) incoming(s *routing.Stream) {
 // returns "" to accept or the reason to refuse.
 func (c *Client) accept(ctx context.Context, p *icnv1.TransferPrepare) string {
 	c.cfg.Signatures.Inc(routing.SignedIntent)
-	if err := routing.VerifyIntent(p.GetIntent()); err != nil {
+	intent := p.GetIntent()
+	if err := payment.VerifyBy(identity.DID(intent.GetSigner()), intent.GetPayload(), intent.GetSignature()); err != nil {
 		return ReasonInvalid
 	}
-	in, err := routing.DecodeIntent(p.GetIntent().GetPayload())
-	if err != nil || in.ID != p.GetTransferId() || (in.ToCoop != c.cfg.CoopID && in.ToCoop != string(c.cfg.Key.DID())) {
-		return ReasonInvalid
-	}
-	amt, err := c.amount(in, p)
-	if err != nil {
+	in, err := payment.Check(intent.GetPayload(), payment.Rules{Currencies: c.cfg.Ledger.Currencies(), Horizon: c.cfg.IntentHorizon}, c.cfg.Clock())
+	switch {
+	case err != nil, in.ID != p.GetTransferId(), in.ToCoop != c.cfg.CoopID && in.ToCoop != string(c.cfg.Key.DID()),
+		in.Amount.Units() != p.GetAmountUnits(), in.Currency != p.GetCurrency():
 		return ReasonInvalid
 	}
 	if !c.cfg.Members.IsMember(identity.DID(in.To), c.cfg.Clock()) {
 		return ReasonUnknownPayee
 	}
-	created, _ := time.Parse(time.RFC3339, in.CreatedAt)
 	pay, err := c.cfg.Ledger.CreditPending(ctx, ledger.Transfer{
 		ID: in.ID, From: c.clearing, To: ledger.Account(in.To), FromCoop: p.GetFromCoop(), ToCoop: c.cfg.CoopID,
-		Amount: amt, Memo: in.Memo, CreatedAt: created, Intent: p.GetIntent().GetPayload(), Signature: p.GetIntent().GetSignature(),
+		Amount: in.Amount, Memo: in.Memo, CreatedAt: in.Created, Intent: p.GetIntent().GetPayload(), Signature: p.GetIntent().GetSignature(),
 	})
 	switch {
 	case errors.Is(err, ledger.ErrModifiedRequest):
@@ -211,19 +208,4 @@ func (c *Client) accept(ctx context.Context, p *icnv1.TransferPrepare) string {
 		return pay.Reason
 	}
 	return ""
-}
-
-func (c *Client) amount(in routing.Intent, p *icnv1.TransferPrepare) (money.Amount, error) {
-	cur, err := c.cfg.Ledger.Currencies().Lookup(in.Currency)
-	if err != nil {
-		return money.Amount{}, err
-	}
-	amt, err := money.ParsePayment(in.Amount, cur)
-	if err != nil {
-		return money.Amount{}, err
-	}
-	if amt.Units() != p.GetAmountUnits() || in.Currency != p.GetCurrency() {
-		return money.Amount{}, fmt.Errorf("the prepare's amount differs from the intent's")
-	}
-	return amt, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/payment"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/routing"
 )
@@ -67,7 +68,7 @@ func verifications(t *testing.T, sigs *routing.SignatureCounter) float64 {
 func prepare(t *testing.T, payer *identity.Key, payee identity.DID, amount string, units int64) *icnv1.TransferPrepare {
 	t.Helper()
 	now := time.Now().UTC()
-	in := routing.Intent{ID: "t-" + amount, From: string(payer.DID()), To: string(payee), ToCoop: "coop-b", Amount: amount,
+	in := payment.Intent{ID: "t-" + amount, From: string(payer.DID()), To: string(payee), ToCoop: "coop-b", Amount: amount,
 		Currency: "hours", CreatedAt: now.Format(time.RFC3339), ExpiresAt: now.Add(time.Minute).Format(time.RFC3339)}
 	raw, err := json.Marshal(in)
 	if err != nil {

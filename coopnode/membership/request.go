@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
-	"slices"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -29,58 +26,16 @@ const (
 	ReplayWindow = 10 * time.Minute
 )
 
-// decodeStrict decodes data, one JSON object whose keys are exactly keys
-// (each present once, none null, none an object or array), into v.
+// decodeStrict decodes data, a signed request exactly as received, into v:
+// one JSON object whose fields are exactly keys, each present once, with the
+// strictness of identity.DecodeJSON (the bytes must mean one thing to every
+// reader of them).
 func decodeStrict(data []byte, v any, keys ...string) error {
 	if len(data) > MaxRequestBytes {
 		return fmt.Errorf("%w: %d bytes, at most %d", ErrBadRequest, len(data), MaxRequestBytes)
 	}
-	if !utf8.Valid(data) {
-		return fmt.Errorf("%w: not UTF-8", ErrBadRequest)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return fmt.Errorf("%w: not a JSON object", ErrBadRequest)
-	}
-	seen := make(map[string]bool, len(keys))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadRequest, err)
-		}
-		k, _ := tok.(string)
-		if !slices.Contains(keys, k) {
-			return fmt.Errorf("%w: unknown field %.40q", ErrBadRequest, k)
-		}
-		if seen[k] {
-			return fmt.Errorf("%w: duplicate field %q", ErrBadRequest, k)
-		}
-		seen[k] = true
-		tok, err = dec.Token()
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadRequest, err)
-		}
-		switch tok.(type) {
-		case nil, json.Delim:
-			return fmt.Errorf("%w: field %q must be a string or number", ErrBadRequest, k)
-		}
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return fmt.Errorf("%w: malformed JSON object", ErrBadRequest)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: data after the JSON object", ErrBadRequest)
-	}
-	for _, k := range keys {
-		if !seen[k] {
-			return fmt.Errorf("%w: missing field %q", ErrBadRequest, k)
-		}
-	}
-	dec = json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	if err := identity.DecodeJSON(data, v, keys...); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	return nil
 }
@@ -164,4 +119,24 @@ func randomID() (string, error) {
 		return "", fmt.Errorf("random id: %w", err)
 	}
 	return identity.B64(b), nil
+}
+
+// ApplicantOf returns the DID an application is for, decoded exactly as
+// Apply decodes it, for a caller that must check who applies before Apply.
+func ApplicantOf(application []byte) (identity.DID, error) {
+	var aj applicationJSON
+	if err := decodeStrict(application, &aj, "did", "invite_code", "name", "email"); err != nil {
+		return "", fmt.Errorf("application: %w", err)
+	}
+	return identity.DID(aj.DID), nil
+}
+
+// KeptDeviceOf returns the keep_device of an emergency revocation request,
+// decoded exactly as EmergencyRevoke decodes it.
+func KeptDeviceOf(request []byte) (string, error) {
+	var r emergencyJSON
+	if err := decodeStrict(request, &r, "did", "keep_device", "at"); err != nil {
+		return "", fmt.Errorf("emergency revoke: %w", err)
+	}
+	return r.KeepDevice, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/hub"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/payment"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/routing"
 )
@@ -198,7 +199,7 @@ func TestDataPlaneSecurity(t *testing.T) {
 				return
 			}
 			p := env.GetPrepare()
-			h := routing.IntentHash(p.GetIntent().GetPayload())
+			h := payment.Hash(p.GetIntent().GetPayload())
 			r, _ := routing.SignReceipt(coopA, &icnv1.TransferReceipt{TransferId: p.GetTransferId(), IntentHash: h[:], Accept: true, Coop: string(coopB.DID())})
 			_ = s.Send(&icnv1.Envelope{Body: &icnv1.Envelope_Accept{Accept: &icnv1.TransferAccept{TransferId: p.GetTransferId(), Receipt: r}}})
 		})
