@@ -38,6 +38,22 @@ const (
 	ReplyBadRequest  = "invalid_request"
 )
 
+// Kinds of icn_trust_violations_total. Each is exported at 0 from the
+// start, so that an alert on its rate sees 0, not no data.
+const (
+	violUnregistered       = "unregistered_node"
+	violSenderMismatch     = "sender_mismatch"
+	violBadIntentSignature = "bad_intent_signature"
+	violTamperedIntent     = "tampered_intent"
+	violModifiedRequest    = "modified_request"
+	violReplayedPrepare    = "replayed_prepare"
+	violBadReceipt         = "bad_receipt"
+	violRouteAnnounce      = "route_announce"
+)
+
+var violationKinds = []string{violUnregistered, violSenderMismatch, violBadIntentSignature, violTamperedIntent,
+	violModifiedRequest, violReplayedPrepare, violBadReceipt, violRouteAnnounce}
+
 // DataPlaneOptions tune a DataPlane; the zero value is usable.
 type DataPlaneOptions struct {
 	// DeliveryWait bounds how long the leader waits for a receiving co-op
@@ -145,6 +161,9 @@ func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, er
 			Help: "Transfers routed by this node as leader, by outcome and reason.",
 		}, []string{"outcome", "reason"}),
 	}
+	for _, k := range violationKinds {
+		d.violations.WithLabelValues(k)
+	}
 	to := opts.Transport
 	to.Role = icnv1.NodeRole_NODE_ROLE_HUB
 	if to.Counters == nil {
@@ -184,7 +203,7 @@ func (d *DataPlane) Close() error {
 func (d *DataPlane) registered(did identity.DID) bool {
 	_, ok := d.n.fsm.Participant(did)
 	if !ok {
-		d.violations.WithLabelValues("unregistered_node").Inc()
+		d.violations.WithLabelValues(violUnregistered).Inc()
 	}
 	return ok
 }
@@ -436,19 +455,19 @@ func (d *DataPlane) check(sender identity.DID, p *icnv1.TransferPrepare) (*check
 		return nil, errorReply(code, fmt.Sprintf(format, args...))
 	}
 	if identity.DID(p.GetFromCoop()) != sender {
-		return refuse("sender_mismatch", ReplyForbidden, "from_coop %.80s is not the connected node %s", p.GetFromCoop(), sender)
+		return refuse(violSenderMismatch, ReplyForbidden, "from_coop %.80s is not the connected node %s", p.GetFromCoop(), sender)
 	}
 	d.sigs.Inc(routing.SignedIntent)
 	intent := p.GetIntent()
 	if err := payment.VerifyBy(identity.DID(intent.GetSigner()), intent.GetPayload(), intent.GetSignature()); err != nil {
-		return refuse("bad_intent_signature", ReplyBadIntent, "intent signature: %v", err)
+		return refuse(violBadIntentSignature, ReplyBadIntent, "intent signature: %v", err)
 	}
 	in, err := payment.Check(intent.GetPayload(), payment.Rules{Currencies: fsmCurrencies{d.n.fsm}, Horizon: d.opts.IntentHorizon}, time.Now())
 	switch {
 	case err != nil:
-		return refuse("tampered_intent", ReplyBadIntent, "%v", err)
+		return refuse(violTamperedIntent, ReplyBadIntent, "%v", err)
 	case in.ID != p.GetTransferId() || in.Currency != p.GetCurrency() || in.Amount.Units() != p.GetAmountUnits() || in.ToCoop != p.GetToCoop():
-		return refuse("tampered_intent", ReplyBadIntent, "the prepare's fields differ from the signed intent")
+		return refuse(violTamperedIntent, ReplyBadIntent, "the prepare's fields differ from the signed intent")
 	}
 	exp := min(in.Expires.UnixNano(), p.GetExpiresAtUnixNano()) - d.opts.HopMargin.Nanoseconds()
 	return &checked{p: p, hash: payment.Hash(intent.GetPayload()), amount: in.Amount, expiry: exp, retry: p.GetRetry()}, nil
@@ -503,7 +522,7 @@ func (d *DataPlane) prepare(sender identity.DID, p *icnv1.TransferPrepare) *icnv
 	if t, ok, _ := d.n.fsm.Transfer(id); ok && t.GetState() != icnv1.TransferState_TRANSFER_STATE_PREPARED {
 		// Decided already: a replay changes nothing and gets the outcome.
 		if !bytes.Equal(t.GetIntentHash(), ck.hash[:]) {
-			d.violations.WithLabelValues("modified_request").Inc()
+			d.violations.WithLabelValues(violModifiedRequest).Inc()
 			return errorReply(string(clearing.ReasonModifiedRequest), "transfer "+id+" exists with a different intent")
 		}
 		d.repeated(p)
@@ -529,7 +548,7 @@ func (d *DataPlane) prepare(sender identity.DID, p *icnv1.TransferPrepare) *icnv
 		return errorReply(ReplyUnavailable, fmt.Sprintf("prepare: %v", err))
 	}
 	if res.GetErrorCode() == string(clearing.ReasonModifiedRequest) {
-		d.violations.WithLabelValues("modified_request").Inc()
+		d.violations.WithLabelValues(violModifiedRequest).Inc()
 		return errorReply(string(clearing.ReasonModifiedRequest), res.GetErrorMessage())
 	}
 	t := res.GetTransfer()
@@ -561,7 +580,7 @@ func (d *DataPlane) repeated(p *icnv1.TransferPrepare) {
 		d.retries.Inc()
 		return
 	}
-	d.violations.WithLabelValues("replayed_prepare").Inc()
+	d.violations.WithLabelValues(violReplayedPrepare).Inc()
 }
 
 func outcomeLabel(t *icnv1.Transfer) string {
@@ -668,7 +687,7 @@ func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, 
 	d.sigs.Inc(routing.SignedReceipt)
 	r, err := routing.VerifyReceipt(receipt, ck.to, ck.p.GetTransferId(), ck.hash)
 	if err != nil {
-		d.violations.WithLabelValues("bad_receipt").Inc()
+		d.violations.WithLabelValues(violBadReceipt).Inc()
 		d.log.Warn("receipt refused", "transfer", ck.p.GetTransferId(), "from", ck.to, "err", err)
 		s.Abort()
 		return nil, ReasonReceiverRejected

@@ -43,6 +43,11 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
+
+	observer *raft.Observer
+	stop     chan struct{}
+	stopOnce sync.Once
+	watched  sync.WaitGroup
 }
 
 // NewServer builds the control plane for n. Only the listed operators (and
@@ -72,7 +77,53 @@ func NewServer(n *Node, operators []identity.DID) (*Server, error) {
 	n.SetForward(s.forwardSignature)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	s.watchLeader()
 	return s, nil
+}
+
+// Services whose calls need the leader (writes, and reads served
+// linearizably by it); ClusterService answers on any node.
+var leaderServices = []string{
+	icnv1.FederationService_ServiceDesc.ServiceName, icnv1.TrustService_ServiceDesc.ServiceName,
+	icnv1.CreditService_ServiceDesc.ServiceName, icnv1.TransferService_ServiceDesc.ServiceName,
+	icnv1.SettlementService_ServiceDesc.ServiceName,
+}
+
+// watchLeader keeps the per-service health current: every service is
+// SERVING while the cluster has a leader; without one, only
+// icn.v1.ClusterService is (the overall "" status stays SERVING: the node
+// itself is up).
+func (s *Server) watchLeader() {
+	ch := make(chan raft.Observation, 4)
+	s.observer = raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	s.n.raft.RegisterObserver(s.observer)
+	s.stop = make(chan struct{})
+	s.health.SetServingStatus(icnv1.ClusterService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	update := func() {
+		st := healthpb.HealthCheckResponse_NOT_SERVING
+		if _, _, ok := s.n.Leader(); ok {
+			st = healthpb.HealthCheckResponse_SERVING
+		}
+		for _, name := range leaderServices {
+			s.health.SetServingStatus(name, st)
+		}
+	}
+	update()
+	s.watched.Add(1)
+	go func() {
+		defer s.watched.Done()
+		for {
+			select {
+			case <-ch:
+				update()
+			case <-s.stop:
+				return
+			}
+		}
+	}()
 }
 
 // Serve answers on ln until Stop.
@@ -80,6 +131,11 @@ func (s *Server) Serve(ln net.Listener) error { return s.grpc.Serve(ln) }
 
 // Stop stops serving and closes the connections to other nodes.
 func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		s.n.raft.DeregisterObserver(s.observer)
+		close(s.stop)
+	})
+	s.watched.Wait()
 	s.health.Shutdown()
 	s.grpc.Stop()
 	s.mu.Lock()

@@ -505,3 +505,52 @@ func listServices(t *testing.T, ctx context.Context, cc *grpc.ClientConn) []stri
 	}
 	return out
 }
+
+// TestGRPCHealthPerService: every icn.v1 service has its own health status,
+// SERVING while the node knows a leader; a node cut off from the others
+// reports the services that need the leader NOT_SERVING and ClusterService
+// still SERVING, and recovers when it rejoins.
+func TestGRPCHealthPerService(t *testing.T) {
+	t.Parallel()
+	g := newGRPCCluster(t)
+	li, _ := g.leader()
+	fi := (li + 1) % len(g.nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hc := healthpb.NewHealthClient(g.dial(t, fi, newKey(t)))
+	status := func(svc string) healthpb.HealthCheckResponse_ServingStatus {
+		h, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil {
+			t.Fatalf("health of %q: %v", svc, err)
+		}
+		return h.GetStatus()
+	}
+	all := append([]string{icnv1.ClusterService_ServiceDesc.ServiceName}, leaderServices...)
+	allServing := func() bool {
+		for _, svc := range all {
+			if status(svc) != healthpb.HealthCheckResponse_SERVING {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, 10*time.Second, "every service SERVING on a follower", allServing)
+
+	g.isolate(fi)
+	waitFor(t, 10*time.Second, "the cut-off node to report TransferService NOT_SERVING", func() bool {
+		return status("icn.v1.TransferService") == healthpb.HealthCheckResponse_NOT_SERVING
+	})
+	for _, svc := range leaderServices {
+		if st := status(svc); st != healthpb.HealthCheckResponse_NOT_SERVING {
+			t.Errorf("%s = %v without a leader, want NOT_SERVING", svc, st)
+		}
+	}
+	if st := status(icnv1.ClusterService_ServiceDesc.ServiceName); st != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("ClusterService = %v without a leader, want SERVING", st)
+	}
+	if st := status(""); st != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("overall health = %v, want SERVING (the node is up)", st)
+	}
+	g.heal()
+	waitFor(t, 10*time.Second, "every service SERVING again after rejoining", allServing)
+}

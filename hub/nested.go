@@ -51,7 +51,7 @@ func (d *DataPlane) connTo(ctx context.Context, did identity.DID, wait time.Dura
 // announced records the co-ops a child federation serves.
 func (d *DataPlane) announced(sender identity.DID, r *icnv1.RouteAnnounce) *icnv1.Envelope {
 	if identity.DID(r.GetFederation()) != sender || !d.isFederation(sender) {
-		d.violations.WithLabelValues("route_announce").Inc()
+		d.violations.WithLabelValues(violRouteAnnounce).Inc()
 		return errorReply(ReplyForbidden, "only a child federation announces its own routes")
 	}
 	d.mu.Lock()

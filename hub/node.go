@@ -285,24 +285,10 @@ func (n *Node) acceptPeer(d identity.DID) bool {
 	return false
 }
 
-func (n *Node) hclog(name string) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Warn, Output: slogWriter{n.log}})
-}
-
-// slogWriter carries raft's hclog lines into slog.
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Warn(string(trimNewline(p)), "component", "raft")
-	return len(p), nil
-}
-
-func trimNewline(p []byte) []byte {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
-		p = p[:len(p)-1]
-	}
-	return p
-}
+// hclog gives raft's parts a logger into the node's slog logger. Raft's
+// Info lines (elections, snapshots, membership changes) are what an
+// operator wants to see; its Debug and Trace lines are not passed on.
+func (n *Node) hclog(name string) hclog.Logger { return newHclog(n.log, name, hclog.Info) }
 
 // DID is this node's identity (its Raft server id).
 func (n *Node) DID() identity.DID { return n.cfg.Key.DID() }

@@ -69,7 +69,12 @@ func (o *hubOpts) clusterJoinCmd() *cobra.Command {
 	var nonvoter bool
 	cmd := &cobra.Command{
 		Use:   "join --did DID --raft-addr HOST:PORT --grpc-addr HOST:PORT [--nonvoter]",
-		Short: "Add a hub node to the cluster (start it first, with no peers of its own)",
+		Short: "Add a hub node to the cluster (start it first; its hub.toml must not list it in [[peers]])",
+		Long: `Add a hub node to the cluster. Start the new node first with a hub.toml whose
+[[peers]] list the existing nodes but not itself: a node that is not listed
+does not bootstrap a cluster of its own, it waits to be joined. Then run this
+command against any node of the cluster (a follower forwards it to the
+leader). See docs/hub-cluster.md.`,
 		Example: `  icn cluster join --did ` + exampleDID + ` --raft-addr 10.0.0.4:7100 --grpc-addr 10.0.0.4:7200
   icn cluster join --did ` + exampleDID + ` --raft-addr 10.0.0.5:7100 --grpc-addr 10.0.0.5:7200 --nonvoter`,
 		Args: cobra.NoArgs,
