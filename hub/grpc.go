@@ -161,8 +161,8 @@ func (s *Server) authorize(ctx context.Context, req any, info *grpc.UnaryServerI
 	case p.role == roleOperator || p.role == roleHubNode:
 	case p.role == roleParticipant && participantMethods[info.FullMethod]:
 	case p.role == roleParticipant:
-		return nil, status.Errorf(codes.PermissionDenied, "%s is a participant: it may read settlement periods, fetch its own proofs "+
-			"and confirm its own instructions, not call %s", p.did, info.FullMethod)
+		return nil, status.Errorf(codes.PermissionDenied, "%s is a participant: it may read settlement periods, fetch its own proofs, "+
+			"confirm its own instructions and publish and read its own trust attestations, not call %s", p.did, info.FullMethod)
 	default:
 		return nil, status.Errorf(codes.PermissionDenied, "%s is not an operator of this federation", p.did)
 	}

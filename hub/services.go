@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"slices"
 
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
@@ -84,8 +85,13 @@ func (t *trustService) SetTrust(ctx context.Context, r *icnv1.SetTrustRequest) (
 		return nil, invalid("attestation is required")
 	}
 	signed := identity.Signed{Payload: sm.GetPayload(), Signer: identity.DID(sm.GetSigner()), Signature: sm.GetSignature()}
-	if _, err := trust.VerifyAttestation(signed); err != nil {
+	a, err := trust.VerifyAttestation(signed)
+	if err != nil {
 		return nil, invalid("attestation: %v", err)
+	}
+	if p := principalOf(ctx); p.role == roleParticipant && a.From != p.did {
+		return nil, status.Errorf(codes.PermissionDenied, "%s is a participant: it may publish only its own attestations "+
+			"(from its DID, signed with its key), not one from %s", p.did, a.From)
 	}
 	res, err := t.s.propose(ctx, r.GetRequestId(), &icnv1.Command{Cmd: &icnv1.Command_SetTrust{SetTrust: &icnv1.SetTrust{Attestation: sm}}})
 	if err != nil {
@@ -97,6 +103,9 @@ func (t *trustService) SetTrust(ctx context.Context, r *icnv1.SetTrustRequest) (
 func (t *trustService) ShowTrust(ctx context.Context, r *icnv1.ShowTrustRequest) (*icnv1.ShowTrustResponse, error) {
 	d, err := parseDID("did", r.GetDid())
 	if err != nil {
+		return nil, err
+	}
+	if err := ownTrust(ctx, d); err != nil {
 		return nil, err
 	}
 	if err := t.s.read(ctx, r.GetStale()); err != nil {
@@ -118,6 +127,9 @@ func (t *trustService) TrustPath(ctx context.Context, r *icnv1.TrustPathRequest)
 	if err != nil {
 		return nil, err
 	}
+	if err := ownTrust(ctx, from, to); err != nil {
+		return nil, err
+	}
 	if err := t.s.read(ctx, r.GetStale()); err != nil {
 		return nil, err
 	}
@@ -127,6 +139,16 @@ func (t *trustService) TrustPath(ctx context.Context, r *icnv1.TrustPathRequest)
 		out.Path = append(out.Path, string(d))
 	}
 	return out, nil
+}
+
+// ownTrust lets a participant read only trust it is part of: its own edges,
+// or a path from or to it. Operators and hub nodes read everything.
+func ownTrust(ctx context.Context, dids ...identity.DID) error {
+	p := principalOf(ctx)
+	if p.role != roleParticipant || slices.Contains(dids, p.did) {
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "%s is a participant: it may read only the trust edges and paths it is part of", p.did)
 }
 
 type creditService struct {

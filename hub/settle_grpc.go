@@ -28,6 +28,11 @@ var participantMethods = map[string]bool{
 	icnv1.SettlementService_GetProofs_FullMethodName:      true,
 	icnv1.SettlementService_MarkPaid_FullMethodName:       true,
 	icnv1.SettlementService_ConfirmReceipt_FullMethodName: true,
+	// A participant publishes its own trust attestations (SetTrust checks
+	// that it is their author) and reads the edges and paths it is part of.
+	icnv1.TrustService_SetTrust_FullMethodName:  true,
+	icnv1.TrustService_ShowTrust_FullMethodName: true,
+	icnv1.TrustService_TrustPath_FullMethodName: true,
 }
 
 func toPeriodInfo(p PeriodInfo) *icnv1.PeriodInfo {

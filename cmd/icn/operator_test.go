@@ -533,3 +533,34 @@ func TestOperatorRetriesWithSameRequestID(t *testing.T) {
 		t.Errorf("a new invocation reused request id: %q", f.ids)
 	}
 }
+
+// TestCoopPublishesItsOwnTrust: a co-op admin, holding only the co-op's
+// key, publishes the co-op's trust in the federation over the control
+// plane with that key as its identity (no operator key involved), and can
+// read the trust it is part of; it cannot publish someone else's
+// attestation nor read others' edges.
+func TestCoopPublishesItsOwnTrust(t *testing.T) {
+	clearHubEnv(t)
+	c := startOpCluster(t)
+	dir := t.TempDir()
+	a, b := genKey(t), genKey(t)
+	aFile, bFile := writeKey(t, dir, "coop-a.key", a), writeKey(t, dir, "coop-b.key", b)
+	hub := []string{"--hub", c.addrs[c.leader(t)], "--hub-did", c.hubDIDs()}
+	op := append([]string{"--key", c.opFile}, hub...)
+	mustICN(t, append([]string{"federation", "coop", "add", "--did", string(a.DID()), "--name", "coop-a"}, op...)...)
+	mustICN(t, append([]string{"federation", "coop", "add", "--did", string(b.DID()), "--name", "coop-b"}, op...)...)
+
+	asA := append([]string{"--key", aFile}, hub...)
+	out := mustICN(t, append([]string{"trust", "set", "--to", string(c.fed.DID()), "--weight", "1"}, asA...)...)
+	wantContains(t, "co-op's own trust set", out, string(a.DID()), string(c.fed.DID()), "federated")
+	out = mustICN(t, append([]string{"trust", "path", "--from", string(a.DID()), "--to", string(c.fed.DID())}, asA...)...)
+	wantContains(t, "co-op's own trust path", out, "1", "federated")
+	mustICN(t, append([]string{"trust", "show", string(a.DID())}, asA...)...)
+
+	_, err := runICN(t, append([]string{"trust", "set", "--to", string(c.fed.DID()), "--weight", "1", "--as", bFile}, asA...)...)
+	wantRefusal(t, "co-op A publishing B's attestation", err, codes.PermissionDenied, "only its own attestations")
+	_, err = runICN(t, append([]string{"trust", "show", string(b.DID())}, asA...)...)
+	wantRefusal(t, "co-op A reading B's edges", err, codes.PermissionDenied, "part of")
+	_, err = runICN(t, append([]string{"credit", "set", "--did", string(a.DID()), "--cap", "1000.00"}, asA...)...)
+	wantRefusal(t, "co-op A setting its own cap", err, codes.PermissionDenied, "participant")
+}
