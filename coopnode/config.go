@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"time"
 
+	"github.com/icn-coop/icn/internal/httpserve"
 	"github.com/icn-coop/icn/internal/tomlconf"
 
 	"github.com/icn-coop/icn/coopnode/gateway"
@@ -46,14 +48,28 @@ type HubNodeConfig struct {
 
 // GatewayConfig configures the wallet gateway's HTTP listener.
 type GatewayConfig struct {
-	Listen       string             `toml:"listen"`
-	TokenTTL     Duration           `toml:"token_ttl"`
-	RefreshTTL   Duration           `toml:"refresh_ttl"`
-	MaxBodyBytes int64              `toml:"max_body_bytes"`
+	Listen       string   `toml:"listen"`
+	TokenTTL     Duration `toml:"token_ttl"`
+	RefreshTTL   Duration `toml:"refresh_ttl"`
+	MaxBodyBytes int64    `toml:"max_body_bytes"`
+	// ReadTimeout bounds reading a whole request, body included (30 s);
+	// WriteTimeout the time from its headers to the end of the answer
+	// (60 s; WebSockets are exempt); IdleTimeout a kept-alive connection
+	// between requests (2 min). See internal/httpserve.
+	ReadTimeout  Duration           `toml:"read_timeout"`
+	WriteTimeout Duration           `toml:"write_timeout"`
+	IdleTimeout  Duration           `toml:"idle_timeout"`
 	RateLimits   gateway.RateLimits `toml:"rate_limits"`
 	// IntentHorizon refuses payment intents that expire further ahead
 	// (default 10m), here and for payments arriving from other co-ops.
 	IntentHorizon Duration `toml:"intent_horizon"`
+}
+
+// limits returns the HTTP server limits the section sets, with maxBody the
+// gateway's effective body cap.
+func (g GatewayConfig) limits(maxBody int64) httpserve.Limits {
+	return httpserve.Limits{ReadTimeout: time.Duration(g.ReadTimeout), WriteTimeout: time.Duration(g.WriteTimeout),
+		IdleTimeout: time.Duration(g.IdleTimeout), MaxBody: maxBody}
 }
 
 // CurrencyConfig declares a currency and the default credit limit of members.
@@ -113,6 +129,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("admin: the first moderator's DID (from icn keygen): %w", err)
 	}
 	if _, err := c.currencies(); err != nil {
+		return err
+	}
+	if err := c.Gateway.limits(0).Check("gateway"); err != nil {
 		return err
 	}
 	return c.Hub.validate()

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/icn-coop/icn/identity"
 )
@@ -40,6 +41,10 @@ func TestDeployExampleParses(t *testing.T) {
 	if len(c.Hub.Nodes) != 3 || c.Hub.Nodes[0].Addr != "10.0.0.1:7400" {
 		t.Fatalf("hub section: %+v", c.Hub)
 	}
+	if c.Gateway.ReadTimeout != Duration(30*time.Second) || c.Gateway.WriteTimeout != Duration(time.Minute) ||
+		c.Gateway.IdleTimeout != Duration(2*time.Minute) {
+		t.Fatalf("gateway timeouts: %+v", c.Gateway)
+	}
 }
 
 func TestHubConfigErrors(t *testing.T) {
@@ -60,5 +65,23 @@ func TestHubConfigErrors(t *testing.T) {
 	}
 	if err := (&HubConfig{}).validate(); err != nil {
 		t.Errorf("no hub section: %v", err)
+	}
+}
+
+func TestGatewayTimeoutErrors(t *testing.T) {
+	k, _ := identity.GenerateKey(rand.Reader)
+	for _, tc := range []struct {
+		gw   GatewayConfig
+		want string
+	}{
+		{GatewayConfig{ReadTimeout: Duration(-time.Second)}, "gateway.read_timeout"},
+		{GatewayConfig{WriteTimeout: Duration(-time.Second)}, "gateway.write_timeout"},
+		{GatewayConfig{IdleTimeout: Duration(-time.Second)}, "gateway.idle_timeout"},
+	} {
+		c := Config{CoopID: "c", DataDir: t.TempDir(), Admin: string(k.DID()), Gateway: tc.gw}
+		c.setDefaults()
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error naming %s", tc.gw, err, tc.want)
+		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/httpserve"
 	"github.com/icn-coop/icn/routing"
 )
 
@@ -115,13 +116,15 @@ func (n *Node) openRest(ctx context.Context) error {
 }
 
 // Listen binds the gateway's address (":0" picks a free port; see URL).
+// The server bounds every request by the [gateway] timeouts and refuses a
+// declared body over max_body_bytes at once (internal/httpserve).
 func (n *Node) Listen() error {
 	ln, err := net.Listen("tcp", n.Config.Gateway.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway listen %s: %w", n.Config.Gateway.Listen, err)
 	}
 	n.ln = ln
-	n.srv = &http.Server{Handler: n.Gateway, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	n.srv = httpserve.New(n.Gateway, n.Config.Gateway.limits(n.Gateway.MaxBody()), n.log)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/httpserve"
 	"github.com/icn-coop/icn/internal/tomlconf"
 	"github.com/icn-coop/icn/money"
 	"github.com/icn-coop/icn/trust"
@@ -19,7 +20,7 @@ type FileConfig struct {
 	Operators  []string       `toml:"operators"`
 	Raft       RaftFile       `toml:"raft"`
 	GRPC       ListenFile     `toml:"grpc"`
-	HTTP       ListenFile     `toml:"http"`
+	HTTP       HTTPFile       `toml:"http"`
 	Data       ListenFile     `toml:"data"` // the QUIC data plane (UDP)
 	Federation FederationFile `toml:"federation"`
 	Peers      []PeerFile     `toml:"peers"`
@@ -56,6 +57,21 @@ type RaftFile struct {
 type ListenFile struct {
 	Listen    string `toml:"listen"`
 	Advertise string `toml:"advertise"`
+}
+
+// HTTPFile is the HTTP listener (/metrics, /healthz, /readyz, the
+// treasurer pages) and its timeouts (see Config.HTTP; zero: the defaults).
+type HTTPFile struct {
+	Listen       string            `toml:"listen"`
+	Advertise    string            `toml:"advertise"`
+	ReadTimeout  tomlconf.Duration `toml:"read_timeout"`
+	WriteTimeout tomlconf.Duration `toml:"write_timeout"`
+	IdleTimeout  tomlconf.Duration `toml:"idle_timeout"`
+}
+
+func (h HTTPFile) limits() httpserve.Limits {
+	return httpserve.Limits{ReadTimeout: time.Duration(h.ReadTimeout), WriteTimeout: time.Duration(h.WriteTimeout),
+		IdleTimeout: time.Duration(h.IdleTimeout)}
 }
 
 // FederationFile is what the first leader records as the federation.
@@ -175,6 +191,9 @@ func (c *FileConfig) Validate() error {
 	if _, err := c.Settlement.config().parseSchedule(); err != nil {
 		return err
 	}
+	if err := c.HTTP.limits().Check("http"); err != nil {
+		return err
+	}
 	for i, p := range c.Peers {
 		if _, _, err := identity.ParseDID(p.DID); err != nil {
 			return fmt.Errorf("peers[%d].did: %w", i, err)
@@ -231,7 +250,7 @@ func (c *FileConfig) NodeConfig(key *identity.Key) Config {
 		TrailingLogs: c.Raft.TrailingLogs, HeartbeatTimeout: time.Duration(c.Raft.HeartbeatTimeout),
 		Federation: FederationConfig{DID: identity.DID(c.Federation.DID), Name: c.Federation.Name,
 			MinTrust: c.Federation.MinTrust, MaxHops: c.Federation.MaxHops},
-		Settlement:    c.Settlement.config(),
+		Settlement: c.Settlement.config(), HTTP: c.HTTP.limits(),
 		IntentHorizon: time.Duration(c.Federation.IntentHorizon),
 	}
 	for _, cf := range c.Federation.Currencies {

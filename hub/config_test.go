@@ -29,7 +29,8 @@ func TestDeployExampleParses(t *testing.T) {
 	}
 	cfg := fc.NodeConfig(newKey(t))
 	if len(cfg.Peers) != 3 || cfg.Federation.MinTrust != "0.1" || len(cfg.Federation.Currencies) != 1 ||
-		cfg.Settlement.Interval != 24*time.Hour || cfg.Settlement.Deadline != 72*time.Hour {
+		cfg.Settlement.Interval != 24*time.Hour || cfg.Settlement.Deadline != 72*time.Hour ||
+		cfg.HTTP.ReadTimeout != 30*time.Second || cfg.HTTP.WriteTimeout != time.Minute || cfg.HTTP.IdleTimeout != 2*time.Minute {
 		t.Fatalf("unexpected config: %+v", cfg)
 	}
 }

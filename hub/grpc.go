@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/icn-coop/icn/identity"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
@@ -30,6 +32,23 @@ import (
 // mdForwarded marks a call a follower forwarded to the leader; it carries
 // the operator's DID. A forwarded call is never forwarded again.
 const mdForwarded = "icn-forwarded-for"
+
+// What a client of the control plane can hold. A connection that never
+// finishes its TLS or HTTP/2 handshake is cut by Config.GRPCConnTimeout.
+// After the handshake nothing in gRPC times out a call whose request stops
+// arriving half-way (the peer's HTTP/2 stack still answers pings), so
+// MaxConnectionAge ends every connection, stalled calls and all: a
+// well-behaved client sees a GOAWAY, lets its calls in flight finish
+// within the grace and reconnects. Every icn.v1 call is unary and small.
+const (
+	grpcMaxRecvMsg  = 4 << 20          // bytes in one request message (gRPC's default, made explicit)
+	grpcMaxStreams  = 100              // calls in flight on one connection
+	grpcMaxIdle     = 5 * time.Minute  // a connection with no call open is closed
+	grpcMaxAge      = 30 * time.Minute // any connection is asked to go away (±10 % jitter)
+	grpcAgeGrace    = time.Minute      // … and closed this long after, calls or not
+	grpcPingAfter   = time.Minute      // a silent connection is pinged
+	grpcPingTimeout = 20 * time.Second // … and closed if the ping is not answered
+)
 
 // Server is a hub node's control plane: the operator services over gRPC
 // with TLS on the node key, the standard health service and reflection.
@@ -67,7 +86,14 @@ func NewServer(n *Node, operators []identity.DID) (*Server, error) {
 		s.operators[d] = true
 	}
 	s.grpc = grpc.NewServer(grpc.Creds(credentials.NewTLS(srvTLS)),
-		grpc.ChainUnaryInterceptor(s.authorize, s.forward))
+		grpc.ChainUnaryInterceptor(s.authorize, s.forward),
+		grpc.ConnectionTimeout(n.cfg.GRPCConnTimeout),
+		grpc.MaxRecvMsgSize(grpcMaxRecvMsg),
+		grpc.MaxConcurrentStreams(grpcMaxStreams),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: grpcMaxIdle, MaxConnectionAge: grpcMaxAge, MaxConnectionAgeGrace: grpcAgeGrace,
+			Time: grpcPingAfter, Timeout: grpcPingTimeout,
+		}))
 	icnv1.RegisterFederationServiceServer(s.grpc, &federationService{s: s})
 	icnv1.RegisterTrustServiceServer(s.grpc, &trustService{s: s})
 	icnv1.RegisterCreditServiceServer(s.grpc, &creditService{s: s})

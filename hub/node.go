@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/httpserve"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	bolt "go.etcd.io/bbolt"
@@ -64,6 +65,15 @@ type Config struct {
 	Peers      []Peer
 	Federation FederationConfig
 
+	// HTTP bounds the HTTP listener StartService serves (/metrics, /healthz,
+	// /readyz, the treasurer pages): read, write and idle timeouts and the
+	// body cap; zero fields take internal/httpserve's defaults.
+	HTTP httpserve.Limits
+	// GRPCConnTimeout bounds a new control-plane connection's TLS and
+	// HTTP/2 handshake (default 10 s): a client that connects and stalls is
+	// dropped when it passes.
+	GRPCConnTimeout time.Duration
+
 	// Transport replaces the TLS TCP transport (tests: raft's in-memory one).
 	Transport raft.Transport
 
@@ -101,6 +111,7 @@ func (c *Config) defaults() {
 	setDefault(&c.LeaderLease, c.HeartbeatTimeout/2) // raft requires lease <= heartbeat
 	setDefault(&c.ExpireEvery, time.Second)
 	setDefault(&c.SignEvery, time.Second)
+	setDefault(&c.GRPCConnTimeout, 10*time.Second)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/icn-coop/icn/hub/ui"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/httpserve"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,7 +30,7 @@ type Service struct {
 }
 
 // StartService opens the node and serves gRPC on grpcLn and HTTP on httpLn
-// (nil: no HTTP endpoints).
+// (nil: no HTTP endpoints), the latter bounded by cfg.HTTP.
 func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Listener) (*Service, error) {
 	n, err := Open(cfg)
 	if err != nil {
@@ -62,7 +63,7 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		mux.HandleFunc("GET /readyz", s.ready)
 		mux.Handle(ui.Prefix, n.UIHandler())
-		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		s.http = httpserve.New(mux, cfg.HTTP, n.log)
 		go func() {
 			if err := s.http.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
 				s.done <- err

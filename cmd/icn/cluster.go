@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
@@ -44,13 +45,51 @@ func (o *hubOpts) clusterCall(cmd *cobra.Command, method string, req proto.Messa
 }
 
 func (o *hubOpts) clusterStatusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "status [--wait]",
 		Short: "Show the nodes (raft and gRPC addresses, suffrage, leader), term and indexes",
-		Args:  cobra.NoArgs,
+		Long: `Show the answering node's view of the cluster. With --wait, keep asking until
+a node answers and knows a leader (within --timeout): what a script runs after
+starting the nodes.`,
+		Example: `  icn cluster status --wait --timeout 60s`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.clusterCall(cmd, icnv1.ClusterService_Status_FullMethodName, &icnv1.ClusterStatusRequest{})
+			if !wait {
+				return o.clusterCall(cmd, icnv1.ClusterService_Status_FullMethodName, &icnv1.ClusterStatusRequest{})
+			}
+			return o.run(cmd, func(ctx context.Context, c *hubClient) error {
+				st, err := waitForLeader(ctx, c)
+				if err != nil {
+					return err
+				}
+				return c.show(cmd.OutOrStdout(), st, func(w io.Writer) error { return printClusterStatus(w, st) })
+			})
 		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "retry until the cluster has a leader (bounded by --timeout)")
+	return cmd
+}
+
+// waitForLeader asks for the cluster status until an answer names a leader
+// or ctx ends; it returns the last error if none did.
+func waitForLeader(ctx context.Context, c *hubClient) (*icnv1.ClusterStatus, error) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st := &icnv1.ClusterStatus{}
+		err := c.invoke(ctx, icnv1.ClusterService_Status_FullMethodName, &icnv1.ClusterStatusRequest{}, st)
+		if err == nil && st.GetLeaderDid() != "" {
+			return st, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%s answers but knows no leader yet", st.GetNodeDid())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no leader within --timeout: %w", err)
+		case <-tick.C:
+		}
 	}
 }
 

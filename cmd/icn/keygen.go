@@ -12,11 +12,14 @@ import (
 
 func newKeygenCmd() *cobra.Command {
 	var out string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "keygen --out FILE",
+		Use:   "keygen --out FILE [--json]",
 		Short: "Generate an Ed25519 key and write it as a key file (mode 0600)",
-		Long: `Generate an Ed25519 key and write it in the key-file form of API.md:
-{"did", "public_key", "seed"}, mode 0600. Prints the DID.`,
+		Long: `Generate an Ed25519 key and write it in the key-file form of docs/API.md:
+{"did", "public_key", "seed"}, mode 0600. Prints the DID alone on a line, so
+that a script can keep it (DID=$(icn keygen --out a.key)); with --json, an
+object {"did", "key_file"}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -29,11 +32,16 @@ func newKeygenCmd() *cobra.Command {
 			if err := identity.WriteKeyFile(out, k); err != nil {
 				return err
 			}
+			if !asJSON {
+				fmt.Fprintln(cmd.OutOrStdout(), k.DID())
+				return nil
+			}
 			b, _ := json.Marshal(map[string]string{"did": string(k.DID()), "key_file": out})
 			fmt.Fprintln(cmd.OutOrStdout(), string(b))
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "key file to write (refuses to overwrite)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print {\"did\", \"key_file\"} instead of the DID alone")
 	return cmd
 }

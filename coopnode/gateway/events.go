@@ -48,6 +48,10 @@ func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request, c *caller) e
 	}
 	// Origins are not checked: clients authenticate with a bearer token, never
 	// a cookie, so a foreign page gains nothing by opening the socket.
+	// Accept hijacks the connection, and net/http clears the server's read
+	// and write deadlines on hijack (internal/httpserve), so the stream is not
+	// cut by the timeouts that bound requests; it bounds itself instead:
+	// wsWriteTimeout per event, and recheck.
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return nil // Accept has answered the request

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -107,6 +108,10 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
+// MaxBody is the cap on request bodies in effect (Config.MaxBody or its
+// default), for the server in front to refuse a larger declared body at once.
+func (g *Gateway) MaxBody() int64 { return g.cfg.MaxBody }
+
 // ServeHTTP makes the gateway an http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
 
@@ -174,6 +179,9 @@ func (g *Gateway) decode(r *http.Request, v any) error {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return errf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", g.cfg.MaxBody)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) { // the server's read timeout
+			return errf(http.StatusRequestTimeout, "request_timeout", "the request body did not arrive within the server's read timeout")
 		}
 		return errf(http.StatusBadRequest, "invalid_request", "reading the body: %v", err)
 	}
