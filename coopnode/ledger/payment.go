@@ -478,6 +478,19 @@ func (s *Store) OpenTransfers(limit int) ([]Payment, error) {
 	return out, nil
 }
 
+// OpenCount is how many two-phase payments are open (see OpenTransfers).
+func (s *Store) OpenCount() (int, error) {
+	var n int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bktOpen).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("open transfers: %w", err)
+	}
+	return n, nil
+}
+
 // Payment returns the record of payment id, or ErrNotFound.
 func (s *Store) Payment(id string) (Payment, error) {
 	var out Payment
