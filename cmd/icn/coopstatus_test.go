@@ -107,19 +107,7 @@ func TestCoopStatusDegraded(t *testing.T) {
 	cfg := coopnode.Config{CoopID: "coop-d", DataDir: dir, Admin: string(genKey(t).DID()),
 		Hub: coopnode.HubConfig{Federation: string(genKey(t).DID()),
 			Nodes: []coopnode.HubNodeConfig{{DID: string(genKey(t).DID()), Addr: hubAddr}}}}
-	cfg.Gateway.Listen = "127.0.0.1:0"
-	n, err := coopnode.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Listen(); err != nil {
-		n.Close()
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Serve(sctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	n := serveNode(t, cfg)
 
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(n.URL(), "http://"))
 	toml := fmt.Sprintf("coop_id = %q\ndata_dir = %q\nadmin = %q\n[gateway]\nlisten = \"0.0.0.0:%s\"\n", cfg.CoopID, dir, cfg.Admin, port)
@@ -147,4 +135,28 @@ func TestCoopStatusDegraded(t *testing.T) {
 			t.Errorf("icn %s succeeded", strings.Join(args, " "))
 		}
 	}
+}
+
+// serveNode opens and serves a co-op node on 127.0.0.1:0 until the test ends.
+func serveNode(t *testing.T, cfg coopnode.Config) *coopnode.Node {
+	t.Helper()
+	cfg.Gateway.Listen = "127.0.0.1:0"
+	n, err := coopnode.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Listen(); err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return n
 }

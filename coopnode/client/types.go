@@ -98,6 +98,13 @@ const (
 	EventSettlementReport = "SettlementReport"
 )
 
+// Invite is the answer to POST /membership/{coop}/invites: a single-use
+// code for one newcomer's application.
+type Invite struct {
+	Code      string `json:"code"`
+	ExpiresAt string `json:"expires_at,omitempty"`
+}
+
 // Application is the membership application JSON an applicant signs.
 type Application struct {
 	DID        identity.DID `json:"did"`
