@@ -88,6 +88,7 @@ func (n *Node) openRest(ctx context.Context) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var router gateway.Router
 	var statements gateway.Statements
+	var hubLink func() gateway.HubLink
 	if hc := n.Config.Hub; len(hc.Nodes) > 0 {
 		hubs := make([]hubpeer.Hub, len(hc.Nodes))
 		for i, h := range hc.Nodes {
@@ -103,11 +104,12 @@ func (n *Node) openRest(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		router, statements = n.Hub, n.Hub
+		reg.MustRegister(n.Hub.Collectors()...)
+		router, statements, hubLink = n.Hub, n.Hub, n.hubLink
 	}
 	n.Gateway, err = gateway.New(gateway.Config{
 		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Router: router, Statements: statements,
-		TokenTTL: time.Duration(n.Config.Gateway.TokenTTL), RefreshTTL: time.Duration(n.Config.Gateway.RefreshTTL),
+		HubLink: hubLink, TokenTTL: time.Duration(n.Config.Gateway.TokenTTL), RefreshTTL: time.Duration(n.Config.Gateway.RefreshTTL),
 		MaxBody: n.Config.Gateway.MaxBodyBytes, Limits: n.Config.Gateway.RateLimits,
 		IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon),
 		Logger:        n.log, Registry: reg,
@@ -176,6 +178,13 @@ func (n *Node) Close() error {
 		_ = n.Hub.Close()
 	}
 	return n.Ledger.Close()
+}
+
+// hubLink reads the hub link for the gateway's /readyz.
+func (n *Node) hubLink() gateway.HubLink {
+	l := n.Hub.Link()
+	return gateway.HubLink{State: string(l.State), Node: string(l.Hub), Addr: l.Addr, Leader: string(l.Leader),
+		Registered: l.Registered, Since: l.Since, FailedAttempts: l.Attempts, LastError: l.LastError}
 }
 
 // memberCheck adapts the membership store to what the hub peer asks; sigs

@@ -640,6 +640,16 @@ func (d *DataPlane) deliverAndDecide(ctx context.Context, ck *checked, t *icnv1.
 	return decided
 }
 
+// payerCoop is the paying co-op's id to pass on with p: the registered name
+// of its sender if that is a co-op of this federation (whatever the co-op
+// wrote), else (another federation's hub) the id that hub passed on.
+func (d *DataPlane) payerCoop(p *icnv1.TransferPrepare) string {
+	if part, ok := d.n.fsm.Participant(identity.DID(p.GetFromCoop())); ok && part.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
+		return part.GetName()
+	}
+	return p.GetFromCoopId()
+}
+
 // deliver sends the prepare to the receiving co-op and reads its signed
 // answer. It returns the open stream (to send the outcome on) and "" for a
 // valid accept, or an abort reason.
@@ -663,7 +673,7 @@ func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, 
 		toCoop = string(ck.to)
 	}
 	hop := &icnv1.TransferPrepare{TransferId: ck.p.GetTransferId(), Intent: ck.p.GetIntent(),
-		FromCoop: from, ToCoop: toCoop, Currency: ck.p.GetCurrency(),
+		FromCoop: from, FromCoopId: d.payerCoop(ck.p), ToCoop: toCoop, Currency: ck.p.GetCurrency(),
 		AmountUnits: ck.p.GetAmountUnits(), ExpiresAtUnixNano: ck.expiry, Hop: ck.p.GetHop() + 1, Retry: ck.retry}
 	var answer icnv1.Envelope
 	if err := s.Send(&icnv1.Envelope{Body: &icnv1.Envelope_Prepare{Prepare: hop}}); err != nil {

@@ -38,6 +38,38 @@ type PeerConfig struct {
 	// connection, with a context that ends when that connection is dropped
 	// (to ask for the outcomes of open transfers after a reconnect, say).
 	OnConnect func(ctx context.Context, c *Conn)
+	// OnEvent, if set, is told of every change of the connection, in order,
+	// on the Peer's own goroutine (so it must not block or call Close): each
+	// connection made and dropped, and each failed attempt with the wait
+	// before the next. It is where a caller logs and exports the link's
+	// state; the Peer itself logs nothing.
+	OnEvent func(PeerEvent)
+}
+
+// PeerEventKind says what a PeerEvent reports.
+type PeerEventKind int
+
+// Kinds of PeerEvent.
+const (
+	// PeerConnected: a connection to Addr (the node DID) is up.
+	PeerConnected PeerEventKind = iota + 1
+	// PeerDisconnected: the connection to Addr ended, with Err (nil when
+	// Follow moved the Peer elsewhere). The next attempt is immediate.
+	PeerDisconnected
+	// PeerDialFailed: an attempt to connect to Addr failed with Err (test
+	// ErrRefused: the node refused this one's key); it is the Attempt-th
+	// failure in a row, and the Peer waits Backoff before the next.
+	PeerDialFailed
+)
+
+// PeerEvent is one change of a Peer's connection (PeerConfig.OnEvent).
+type PeerEvent struct {
+	Kind    PeerEventKind
+	Addr    string
+	DID     identity.DID // PeerConnected, PeerDisconnected: the connected node
+	Err     error
+	Attempt int           // PeerDialFailed
+	Backoff time.Duration // PeerDialFailed
 }
 
 // Peer keeps one connection to one of several addresses: it reconnects
@@ -205,13 +237,21 @@ func (p *Peer) run() {
 				p.cur = (p.cur + 1) % len(p.addrs)
 			}
 			p.mu.Unlock()
-			if !p.sleep(backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, failures)) {
+			wait := backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, failures)
+			p.event(PeerEvent{Kind: PeerDialFailed, Addr: addr, Err: err, Attempt: failures, Backoff: wait})
+			if !p.sleep(wait) {
 				failures = 0
 			}
 			continue
 		}
 		failures = 0
 		p.serve(addr, conn)
+	}
+}
+
+func (p *Peer) event(e PeerEvent) {
+	if p.cfg.OnEvent != nil {
+		p.cfg.OnEvent(e)
 	}
 }
 
@@ -241,6 +281,7 @@ func (p *Peer) serve(addr string, conn *Conn) {
 		wg.Go(func() { p.cfg.OnConnect(ctx, conn) })
 	}
 	p.setConn(conn)
+	p.event(PeerEvent{Kind: PeerConnected, Addr: addr, DID: conn.PeerDID()})
 	for wait := true; wait; {
 		select {
 		case <-conn.Done():
@@ -252,11 +293,15 @@ func (p *Peer) serve(addr string, conn *Conn) {
 		}
 	}
 	p.mu.Lock()
-	if conn.Err() != nil {
-		p.lastErr = conn.Err()
+	err := conn.Err()
+	if err != nil {
+		p.lastErr = err
 	}
 	p.mu.Unlock()
 	p.setConn(nil)
+	if p.ctx.Err() == nil {
+		p.event(PeerEvent{Kind: PeerDisconnected, Addr: addr, DID: conn.PeerDID(), Err: err})
+	}
 	cancel()
 	_ = conn.Close()
 	wg.Wait()

@@ -260,3 +260,64 @@ func TestNewPeerChecksConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerEvents: OnEvent reports, in order, each failed attempt (a
+// refusal as ErrRefused, with the attempt count and the backoff), the
+// connection once made, and its end.
+func TestPeerEvents(t *testing.T) {
+	t.Parallel()
+	hub, coop := testKey(t, 1), testKey(t, 2)
+	// At first the hub does not know the co-op's key.
+	refusing := startServer(t, "127.0.0.1:0", hub, anyOf(), hubOpts(), echo)
+	addr := refusing.addr()
+	events := make(chan routing.PeerEvent, 256)
+	p := newPeer(t, routing.PeerConfig{
+		Addrs: []string{addr}, Key: coop, Accept: identity.Pin(hub.DID()), Options: coopOpts(),
+		OnEvent: func(e routing.PeerEvent) {
+			select {
+			case events <- e:
+			default:
+			}
+		},
+	})
+	ctx := ctxTimeout(t, 20*time.Second)
+	next := func() routing.PeerEvent {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-ctx.Done():
+			t.Fatal("no event")
+			return routing.PeerEvent{}
+		}
+	}
+	for n := 1; n <= 2; n++ {
+		e := next()
+		if e.Kind != routing.PeerDialFailed || e.Attempt != n || e.Addr != addr || !errors.Is(e.Err, routing.ErrRefused) || e.Backoff <= 0 {
+			t.Fatalf("event %d: %+v, want dial failure %d refused", n, e, n)
+		}
+	}
+	refusing.stop()
+	srv := startServer(t, addr, hub, nil, hubOpts(), echo)
+	var e routing.PeerEvent
+	for e = next(); e.Kind == routing.PeerDialFailed; e = next() {
+	}
+	if e.Kind != routing.PeerConnected || e.DID != hub.DID() || e.Addr != addr {
+		t.Fatalf("after the dial failures: %+v, want connected to %s", e, hub.DID())
+	}
+	srv.stop()
+	if e = next(); e.Kind != routing.PeerDisconnected || e.Err == nil || e.DID != hub.DID() {
+		t.Fatalf("after the server stopped: %+v, want disconnected with an error", e)
+	}
+	_ = p.Close()
+	for {
+		select {
+		case e := <-events:
+			if e.Kind != routing.PeerDialFailed {
+				t.Fatalf("after close: %+v", e)
+			}
+		default:
+			return
+		}
+	}
+}

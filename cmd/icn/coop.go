@@ -1,13 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/icn-coop/icn/coopnode"
+	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/ledger"
 )
 
@@ -41,8 +48,125 @@ See deploy/coop.toml for an annotated configuration.`,
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "path of coop.toml")
-	cmd.AddCommand(newVerifyLedgerCmd())
+	cmd.AddCommand(newVerifyLedgerCmd(), newCoopStatusCmd())
 	return cmd
+}
+
+func newCoopStatusCmd() *cobra.Command {
+	var cfgPath, gatewayURL, output string
+	cmd := &cobra.Command{
+		Use:   "status (--gateway URL | --config coop.toml)",
+		Short: "Show a running co-op node's state: its hub link, the hub leader, open transfers, ledger head",
+		Long: `Ask a running co-op node (its /readyz, which needs no login) how it stands:
+the link to its hub cluster (connecting, connected, disconnected: lost or
+unreachable and retrying, refused: the hub does not know this node's DID), the
+hub node it is connected to and the leader, failed attempts and the last error,
+the two-phase payments waiting for the hub, and the ledger's head.
+
+Exits non-zero unless the node is ready: a node whose hub link is down still
+serves its members (status "degraded"), but payments to other co-ops wait.`,
+		Example: `  icn coop status --gateway http://127.0.0.1:8080
+  icn coop status --config coop.toml -o json`,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("--output must be table or json, not %q", output)
+			}
+			base, err := statusURL(gatewayURL, cfgPath)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			rd, err := client.New(base, client.WithUserAgent("icn-coop-status")).Ready(ctx)
+			if err != nil {
+				return fmt.Errorf("co-op node at %s: %w", base, err)
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				err = printJSON(out, rd)
+			} else {
+				err = printReadiness(out, base, rd)
+			}
+			if err != nil {
+				return err
+			}
+			if rd.Status != "ready" {
+				return fmt.Errorf("co-op node %s is %s: hub link %s", rd.Coop, rd.Status, rd.Hub)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&gatewayURL, "gateway", "", "the node's wallet gateway URL, e.g. http://127.0.0.1:8080")
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "the node's coop.toml (its gateway.listen address is used)")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+// statusURL is the gateway URL given, or the one coop.toml's gateway.listen
+// implies (a wildcard host is asked on 127.0.0.1).
+func statusURL(gatewayURL, cfgPath string) (string, error) {
+	switch {
+	case gatewayURL != "" && cfgPath != "":
+		return "", errors.New("pass --gateway or --config, not both")
+	case gatewayURL != "":
+		if err := checkGatewayURL(gatewayURL); err != nil {
+			return "", err
+		}
+		return strings.TrimRight(gatewayURL, "/"), nil
+	case cfgPath == "":
+		return "", errors.New("pass --gateway URL (the node's wallet gateway) or --config coop.toml")
+	}
+	cfg, err := coopnode.LoadConfig(cfgPath)
+	if err != nil {
+		return "", err
+	}
+	host, port, err := net.SplitHostPort(cfg.Gateway.Listen)
+	if err != nil {
+		return "", fmt.Errorf("%s: gateway.listen %q: %w", cfgPath, cfg.Gateway.Listen, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+func printReadiness(w io.Writer, base string, rd *client.Readiness) error {
+	link := rd.Hub
+	switch {
+	case rd.Hub == "none":
+		link = "none (no hub configured: payments to other co-ops are refused with no_route)"
+	case rd.HubSince != "":
+		link += " since " + rd.HubSince
+	}
+	if rd.FailedAttempts > 0 {
+		link += fmt.Sprintf(" (%d failed attempts)", rd.FailedAttempts)
+	}
+	rows := [][2]string{{"coop", rd.Coop}, {"gateway", base}, {"status", rd.Status}, {"hub link", link}}
+	if rd.Hub != "none" {
+		node := orDash(rd.HubNode)
+		if rd.HubAddr != "" {
+			node += " at " + rd.HubAddr
+		}
+		registered := "unknown"
+		switch {
+		case rd.Registered != nil && *rd.Registered:
+			registered = "yes"
+		case rd.Registered != nil:
+			registered = "no (the hub has not admitted this node's key)"
+		}
+		rows = append(rows, [2]string{"hub node", node}, [2]string{"leader", orDash(rd.Leader)}, [2]string{"registered", registered})
+		if rd.LastError != "" {
+			rows = append(rows, [2]string{"last error", rd.LastError})
+		}
+	}
+	head := fmt.Sprintf("#%d", rd.LedgerSeq)
+	if rd.LedgerHead != "" {
+		head += " " + rd.LedgerHead
+	}
+	rows = append(rows, [2]string{"open transfers", fmt.Sprint(rd.OpenTransfers)}, [2]string{"ledger head", head})
+	return kv(w, rows...)
 }
 
 func newVerifyLedgerCmd() *cobra.Command {

@@ -36,7 +36,7 @@ func newWalletCmd() *cobra.Command {
 	o := &walletOpts{}
 	cmd := &cobra.Command{
 		Use:   "wallet",
-		Short: "Act as a member through a co-op's wallet gateway: log in, pay, balance, history, events",
+		Short: "Act as a member through a co-op's wallet gateway: log in, pay, balance, history, events, admit members",
 		Long: `icn wallet talks to a co-op node's wallet gateway as a member app does.
 Every invocation logs in with the key file (challenge/response) before it acts;
 no token is stored on disk.
@@ -47,7 +47,10 @@ Point it at a gateway with --gateway URL --coop ID --key FILE, or at a running
 		Example: `  icn wallet login   --dev ./icn-dev
   icn wallet pay     --dev ./icn-dev --key ./icn-dev/coop-a/keys/alice.key --to did:icn:... --amount 2.50
   icn wallet balance --gateway http://127.0.0.1:8080 --coop coop-a --key alice.key
-  icn wallet watch   --dev ./icn-dev --since 0`,
+  icn wallet watch   --dev ./icn-dev --since 0
+  icn wallet invite  --gateway http://127.0.0.1:8080 --coop coop-a --key admin.key
+  icn wallet apply   --gateway http://127.0.0.1:8080 --coop coop-a --key new.key --invite CODE --name Ann --email ann@example.org
+  icn wallet approve APPLICATION_ID --gateway http://127.0.0.1:8080 --coop coop-a --key admin.key`,
 		Args: cobra.NoArgs,
 	}
 	pf := cmd.PersistentFlags()
@@ -56,7 +59,8 @@ Point it at a gateway with --gateway URL --coop ID --key FILE, or at a running
 	pf.StringVar(&o.keyFile, "key", "", "member key file, as written by icn keygen (required unless --dev)")
 	pf.StringVar(&o.dev, "dev", "", "data directory (or dev.json) of a running icn dev: fills --gateway and --coop")
 	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
-	cmd.AddCommand(o.loginCmd(), o.payCmd(), o.balanceCmd(), o.historyCmd(), o.watchCmd())
+	cmd.AddCommand(o.loginCmd(), o.payCmd(), o.balanceCmd(), o.historyCmd(), o.watchCmd(),
+		o.inviteCmd(), o.applyCmd(), o.approveCmd(), o.revokeCmd(), o.paymentCmd())
 	return cmd
 }
 

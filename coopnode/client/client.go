@@ -171,6 +171,16 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
+// Ready reads the node's readiness (GET /readyz, no login needed). A node
+// whose ledger is unreadable answers 503, returned as an *APIError.
+func (c *Client) Ready(ctx context.Context) (*Readiness, error) {
+	var r Readiness
+	if err := c.do(ctx, "GET", "/readyz", "", nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // do sends one unary request. in (if not nil) is JSON-encoded as the body;
 // a 2xx body is decoded into out (if not nil).
 func (c *Client) do(ctx context.Context, method, path, token string, in, out any) error {

@@ -11,16 +11,23 @@ import (
 
 // CreateInvite makes an invite code for coop (role moderator).
 func (s *Session) CreateInvite(ctx context.Context, coop string) (string, error) {
-	var out struct {
-		Code string `json:"code"`
+	inv, err := s.Invite(ctx, coop)
+	if err != nil {
+		return "", err
 	}
+	return inv.Code, nil
+}
+
+// Invite makes an invite for coop (role moderator): its code and expiry.
+func (s *Session) Invite(ctx context.Context, coop string) (*Invite, error) {
+	var out Invite
 	if err := s.do(ctx, "POST", "/membership/"+seg(coop)+"/invites", struct{}{}, &out); err != nil {
-		return "", fmt.Errorf("create invite: %w", err)
+		return nil, fmt.Errorf("create invite: %w", err)
 	}
 	if out.Code == "" {
-		return "", errors.New("create invite: gateway returned no code")
+		return nil, errors.New("create invite: gateway returned no code")
 	}
-	return out.Code, nil
+	return &out, nil
 }
 
 // Apply submits a membership application to coop, signed by key over the

@@ -98,6 +98,13 @@ const (
 	EventSettlementReport = "SettlementReport"
 )
 
+// Invite is the answer to POST /membership/{coop}/invites: a single-use
+// code for one newcomer's application.
+type Invite struct {
+	Code      string `json:"code"`
+	ExpiresAt string `json:"expires_at,omitempty"`
+}
+
 // Application is the membership application JSON an applicant signs.
 type Application struct {
 	DID        identity.DID `json:"did"`
@@ -166,3 +173,24 @@ type TokenResponse struct {
 
 // FormatTime formats t as the API's RFC 3339 UTC string (second precision).
 func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// Readiness is GET /readyz: the node's state and its link to the hub
+// cluster. Status is "ready", or "degraded" while a configured hub link is
+// not connected (the node still serves its members). Hub is the link's
+// state: none (no hub configured), connecting, connected, disconnected or
+// refused (the hub refused the node's key: not a registered participant).
+type Readiness struct {
+	Status         string `json:"status"`
+	Coop           string `json:"coop"`
+	LedgerSeq      uint64 `json:"ledger_seq"`
+	LedgerHead     string `json:"ledger_head"`
+	OpenTransfers  int    `json:"open_transfers"`
+	Hub            string `json:"hub"`
+	HubNode        string `json:"hub_node,omitempty"`
+	HubAddr        string `json:"hub_addr,omitempty"`
+	Leader         string `json:"leader,omitempty"`
+	Registered     *bool  `json:"registered,omitempty"`
+	HubSince       string `json:"hub_since,omitempty"`
+	FailedAttempts int    `json:"failed_attempts,omitempty"`
+	LastError      string `json:"last_error,omitempty"`
+}

@@ -29,6 +29,9 @@ type Config struct {
 	Router Router
 	// Statements serves the co-op's settlement statements (nil: none).
 	Statements Statements
+	// HubLink reads the link to the hub cluster for /readyz (nil: no hub
+	// configured).
+	HubLink func() HubLink
 	// TokenTTL is the life of an access token (1 h); RefreshTTL of a refresh token (24 h).
 	TokenTTL, RefreshTTL time.Duration
 	Limits               RateLimits
@@ -162,14 +165,6 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		return err
 	}
 	return rt.Handle(w, r, c)
-}
-
-func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
-	if _, _, err := g.cfg.Ledger.Head(); err != nil {
-		writeError(w, errf(http.StatusServiceUnavailable, "not_ready", "ledger unreadable: %v", err))
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // decode reads a JSON body strictly: bounded size, no unknown fields, one value.

@@ -207,8 +207,9 @@ func (g *Gateway) getHistory(w http.ResponseWriter, r *http.Request, _ *caller) 
 	}
 	resp := historyResp{Entries: make([]HistoryEntry, 0, len(page))}
 	for _, p := range page {
+		from, fromCoop := p.Sender() // the paying member, not the clearing account
 		resp.Entries = append(resp.Entries, HistoryEntry{
-			ID: p.ID, From: string(p.From), To: string(p.To), FromCoop: p.FromCoop, ToCoop: p.ToCoop,
+			ID: p.ID, From: from, To: string(p.To), FromCoop: fromCoop, ToCoop: p.ToCoop,
 			Amount: p.Amount.String(), Currency: p.Amount.Currency().Code, Memo: p.Memo, Status: string(p.Status),
 			Reason: p.Reason, CreatedAt: rfc3339(p.CreatedAt), EntryHash: p.EntryHash,
 		})

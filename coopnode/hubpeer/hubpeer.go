@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/icn-coop/icn/coopnode/ledger"
@@ -65,6 +66,10 @@ type Config struct {
 	Transport     routing.Options
 	MinBackoff    time.Duration
 	MaxBackoff    time.Duration
+	// LinkLogEvery bounds how often a link that stays down (unreachable,
+	// refused) is logged again, with the count of failed attempts (default
+	// 1 min). Each change of the link's state is logged once, at once.
+	LinkLogEvery time.Duration
 	// Signatures counts the intent signatures verified here (incoming
 	// prepares, and resent holds via Members.SignerOf); register it to
 	// export icn_signature_verifications_total{component="hubpeer"}.
@@ -77,6 +82,7 @@ type Client struct {
 	cfg      Config
 	clearing ledger.Account
 	peer     *routing.Peer
+	link     *link
 	log      *slog.Logger
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -118,6 +124,7 @@ func Start(cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, clearing: ledger.ClearingAccount(string(cfg.Federation)),
 		log: cfg.Logger.With("component", "hubpeer"), kick: make(chan struct{}, 1), inflight: map[string]chan struct{}{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.link = newLink(cfg.Key.DID(), c.log, cfg.Clock, cfg.LinkLogEvery)
 	addrs := make([]string, len(cfg.Hubs))
 	for i, h := range cfg.Hubs {
 		addrs[i] = h.Addr
@@ -129,10 +136,12 @@ func Start(cfg Config) (*Client, error) {
 		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
 		Handle:    c.incoming,
 		OnConnect: func(context.Context, *routing.Conn) { c.poke() },
+		OnEvent:   c.link.onEvent,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hubpeer: %w", err)
 	}
+	c.log.Info("connecting to hub cluster", "federation", cfg.Federation, "hubs", addrs, "did", cfg.Key.DID())
 	c.peer = p
 	c.wg.Add(1)
 	go c.reconcileLoop()
@@ -149,6 +158,22 @@ func (c *Client) Close() error {
 
 // ClearingAccount is the ledger account that mirrors the hub's position.
 func (c *Client) ClearingAccount() ledger.Account { return c.clearing }
+
+// Link returns the state of the link to the hub cluster.
+func (c *Client) Link() LinkStatus { return c.link.status() }
+
+// Collectors are the link's metrics, for the node's registry:
+// icn_hubpeer_connected, icn_hubpeer_registered and
+// icn_hubpeer_open_transfers.
+func (c *Client) Collectors() []prometheus.Collector {
+	return c.link.collectors(func() float64 {
+		n, err := c.cfg.Ledger.OpenCount()
+		if err != nil {
+			return 0
+		}
+		return float64(n)
+	})
+}
 
 func (c *Client) isHub(d identity.DID) bool {
 	for _, h := range c.cfg.Hubs {
@@ -227,6 +252,7 @@ func (c *Client) call(ctx context.Context, req *icnv1.Envelope) (*icnv1.Envelope
 		}
 		if e := resp.GetError(); e != nil && e.GetCode() == "not_leader" {
 			last = errNotLeader
+			c.link.onLeader(identity.DID(e.GetLeaderDid()))
 			if addr, ok := c.hubAddr(identity.DID(e.GetLeaderDid())); ok {
 				c.peer.Follow(addr)
 			}
@@ -235,6 +261,9 @@ func (c *Client) call(ctx context.Context, req *icnv1.Envelope) (*icnv1.Envelope
 		if e := resp.GetError(); e != nil && e.GetCode() == "unavailable" {
 			last = errors.New(e.GetMessage())
 			continue
+		}
+		if req.GetPrepare() != nil || req.GetOutcomeQuery() != nil {
+			c.link.onLeader(conn.PeerDID()) // only the leader answers these
 		}
 		return resp, nil
 	}

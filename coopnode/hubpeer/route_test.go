@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,19 +36,28 @@ type stubHub struct {
 	retry    chan bool
 	release  chan struct{}
 	refuse   atomic.Int32
+	stop     func() // closes the listener and its connections
 }
 
 func startStubHub(t *testing.T) *stubHub {
 	t.Helper()
+	return startStubHubAdmitting(t, func(identity.DID) bool { return true })
+}
+
+// startStubHubAdmitting starts a stubHub that admits the co-op nodes accept
+// approves at the handshake (the registered participants).
+func startStubHubAdmitting(t *testing.T, accept func(identity.DID) bool) *stubHub {
+	t.Helper()
 	h := &stubHub{key: key(t), prepared: make(chan string, 16), retry: make(chan bool, 16), release: make(chan struct{})}
-	l, err := routing.Listen("127.0.0.1:0", h.key, func(identity.DID) bool { return true },
-		routing.Options{Role: icnv1.NodeRole_NODE_ROLE_HUB})
+	l, err := routing.Listen("127.0.0.1:0", h.key, accept, routing.Options{Role: icnv1.NodeRole_NODE_ROLE_HUB})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); _ = l.Close(); <-done })
+	var once sync.Once
+	h.stop = func() { once.Do(func() { cancel(); _ = l.Close(); <-done }) }
+	t.Cleanup(h.stop)
 	h.addr = l.Addr().String()
 	go func() {
 		defer close(done)

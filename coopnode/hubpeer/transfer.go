@@ -194,9 +194,13 @@ func (c *Client) accept(ctx context.Context, p *icnv1.TransferPrepare) string {
 	if !c.cfg.Members.IsMember(identity.DID(in.To), c.cfg.Clock()) {
 		return ReasonUnknownPayee
 	}
+	// The clearing account is what the ledger posts against; the payee's
+	// history and events name the paying member (signed in the intent) and
+	// its co-op's id (which the hub that took the payment stamps).
 	pay, err := c.cfg.Ledger.CreditPending(ctx, ledger.Transfer{
 		ID: in.ID, From: c.clearing, To: ledger.Account(in.To), FromCoop: p.GetFromCoop(), ToCoop: c.cfg.CoopID,
 		Amount: in.Amount, Memo: in.Memo, CreatedAt: in.Created, Intent: p.GetIntent().GetPayload(), Signature: p.GetIntent().GetSignature(),
+		Payer: identity.DID(in.From), PayerCoop: p.GetFromCoopId(),
 	})
 	switch {
 	case errors.Is(err, ledger.ErrModifiedRequest):

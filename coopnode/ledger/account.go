@@ -318,9 +318,10 @@ func (tx *Tx) paymentEvent(rec *icnv1.PaymentRecord) error {
 	if p.Status != StatusCommitted && len(members) > 0 && members[0] == identity.DID(p.From) {
 		members = members[:1]
 	}
+	from, fromCoop := p.Sender()
 	return tx.AppendEvent(EventSpec{Type: typ, Members: members, Payload: PaymentEvent{
-		ID: p.ID, Status: p.Status, Reason: p.Reason, From: string(p.From), To: string(p.To),
-		FromCoop: p.FromCoop, ToCoop: p.ToCoop, Amount: p.Amount.String(), Currency: p.Amount.Currency().Code,
+		ID: p.ID, Status: p.Status, Reason: p.Reason, From: from, To: string(p.To),
+		FromCoop: fromCoop, ToCoop: p.ToCoop, Amount: p.Amount.String(), Currency: p.Amount.Currency().Code,
 		Memo: p.Memo, EntryHash: p.EntryHash,
 	}})
 }
@@ -332,7 +333,7 @@ func (s *Store) toPayment(rec *icnv1.PaymentRecord) Payment {
 		FromCoop: rec.FromCoop, ToCoop: rec.ToCoop, Amount: money.FromUnits(rec.Units, cur), Memo: rec.Memo,
 		CreatedAt: time.Unix(0, rec.CreatedAtUnixNano).UTC(), UpdatedAt: time.Unix(0, rec.UpdatedAtUnixNano).UTC(),
 		EntrySeq: rec.EntrySeq, Hold: rec.Hold, PendingCredit: rec.PendingCredit,
-		Intent: rec.Intent, Signature: rec.Signature,
+		Intent: rec.Intent, Signature: rec.Signature, Payer: identity.DID(rec.Payer), PayerCoop: rec.PayerCoop,
 	}
 	if len(rec.EntryHash) > 0 {
 		p.EntryHash = hex.EncodeToString(rec.EntryHash)

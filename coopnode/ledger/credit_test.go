@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/icn-coop/icn/identity"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
@@ -675,4 +676,58 @@ func TestConcurrentCredits(t *testing.T) {
 		t.Fatalf("open transfers %v", got)
 	}
 	mustVerify(t, s)
+}
+
+// TestCreditNamesPayer: a pending credit that names its payer (the paying
+// member of another co-op) shows that member and co-op in the payee's
+// history and events, while the postings stay against the clearing
+// account. Before Transfer.Payer the payee saw from "clearing:…" and the
+// routing node as from_coop.
+func TestCreditNamesPayer(t *testing.T) {
+	s, _ := openStore(t, nil)
+	ms := memberDIDs(t, 23, 2)
+	b, payer := ms[0], ms[1]
+	hub := ClearingAccount("hub")
+	tr := incoming(b, 700)
+	tr.FromCoop = "did:icn:node-of-coop-a"
+	tr.Payer, tr.PayerCoop = identity.DID(payer), "coop-a"
+	mustCredit(t, s, tr)
+	if _, err := s.CommitCredit(bg, tr.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantPendingIn(t, s, hub, -700, 0, 0)
+	wantPendingIn(t, s, b, 700, 0, 0)
+	mustVerify(t, s)
+
+	page, _, err := s.History(b, 10, 0)
+	if err != nil || len(page) != 1 {
+		t.Fatalf("history %+v %v", page, err)
+	}
+	p := page[0]
+	if p.From != hub || p.FromCoop != tr.FromCoop {
+		t.Errorf("the record's from/from_coop changed: %s %s", p.From, p.FromCoop)
+	}
+	if from, coop := p.Sender(); from != string(payer) || coop != "coop-a" {
+		t.Errorf("sender %s @ %s, want %s @ coop-a", from, coop, payer)
+	}
+	evs := readAll(t, s, string(b), 0)
+	if len(evs) != 2 {
+		t.Fatalf("payee feed: %d events, want pending then committed", len(evs))
+	}
+	for _, ev := range evs {
+		var pe PaymentEvent
+		if err := json.Unmarshal(ev.Payload, &pe); err != nil {
+			t.Fatal(err)
+		}
+		if pe.From != string(payer) || pe.FromCoop != "coop-a" || pe.To != string(b) {
+			t.Errorf("%s event from %s @ %s, want %s @ coop-a", ev.Type, pe.From, pe.FromCoop, payer)
+		}
+	}
+
+	// Without a payer (an older hub peer), the record speaks for itself.
+	old := incoming(b, 100)
+	old.ID = "old"
+	if from, coop := mustCredit(t, s, old).Sender(); from != string(hub) || coop != "coop-a" {
+		t.Errorf("sender without payer %s @ %s", from, coop)
+	}
 }

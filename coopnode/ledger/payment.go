@@ -65,6 +65,13 @@ type Transfer struct {
 	CreatedAt time.Time
 	// Intent and Signature are the signed intent as received, kept for audit.
 	Intent, Signature []byte
+	// Payer and PayerCoop name who paid an incoming credit (CreditPending),
+	// whose From is the clearing account and FromCoop the node that routed
+	// it: the paying member's DID and its co-op's id, shown in the payee's
+	// history and events instead (see Payment.Sender). They are not part of
+	// the idempotency check: a repeat keeps the first record's.
+	Payer     identity.DID
+	PayerCoop string
 }
 
 // Payment is the ledger's view of one payment id.
@@ -89,6 +96,24 @@ type Payment struct {
 	// Intent and Signature are the signed intent as received (for a
 	// two-phase payment, what the hub is sent again after a crash).
 	Intent, Signature []byte
+	// Payer and PayerCoop: who paid an incoming credit (Transfer.Payer).
+	Payer     identity.DID
+	PayerCoop string
+}
+
+// Sender is whom the payment's history rows and events name as the payer
+// and the payer's co-op: Payer and PayerCoop where set (a credit from a
+// member of another co-op), else From and FromCoop. From and FromCoop stay
+// what the ledger posts against (the clearing account, for a credit).
+func (p Payment) Sender() (from, fromCoop string) {
+	from, fromCoop = string(p.From), p.FromCoop
+	if p.Payer != "" {
+		from = string(p.Payer)
+	}
+	if p.PayerCoop != "" {
+		fromCoop = p.PayerCoop
+	}
+	return from, fromCoop
 }
 
 // kind of a payment record: how it was started, and so which calls may decide it.
@@ -241,7 +266,7 @@ func (s *Store) record(ctx context.Context, t Transfer, k kind, reject string) (
 			Currency: t.Amount.Currency().Code, Units: t.Amount.Units(), Memo: t.Memo,
 			CreatedAtUnixNano: t.CreatedAt.UnixNano(), UpdatedAtUnixNano: now.UnixNano(),
 			IntentDigest: digest, Hold: k == kindHold, PendingCredit: k == kindCredit,
-			Intent: t.Intent, Signature: t.Signature,
+			Intent: t.Intent, Signature: t.Signature, Payer: string(t.Payer), PayerCoop: t.PayerCoop,
 		}
 		from, err := tx.balance(t.From, rec.Currency)
 		if err != nil {
@@ -451,6 +476,19 @@ func (s *Store) OpenTransfers(limit int) ([]Payment, error) {
 		return nil, fmt.Errorf("open transfers: %w", err)
 	}
 	return out, nil
+}
+
+// OpenCount is how many two-phase payments are open (see OpenTransfers).
+func (s *Store) OpenCount() (int, error) {
+	var n int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bktOpen).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("open transfers: %w", err)
+	}
+	return n, nil
 }
 
 // Payment returns the record of payment id, or ErrNotFound.

@@ -77,24 +77,60 @@ func startFed(t *testing.T, remote []string, why string) (*Federation, context.C
 	return f, ctx
 }
 
+// paymentEvent is the payload of a Payment event, as a wallet reads it.
+type paymentEvent struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	FromCoop string `json:"from_coop"`
+	ToCoop   string `json:"to_coop"`
+}
+
 // sawCommitted reads events until a Payment event for id with status
-// committed arrives (true) or 10 s pass.
-func sawCommitted(ctx context.Context, ch <-chan client.Event, id string) bool {
+// committed arrives (its payload and true) or 10 s pass.
+func sawCommitted(ctx context.Context, ch <-chan client.Event, id string) (paymentEvent, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
 		select {
 		case e, ok := <-ch:
 			if !ok {
-				return false
+				return paymentEvent{}, false
 			}
-			var p struct{ ID, Status string }
+			var p paymentEvent
 			if e.Type == client.EventPayment && json.Unmarshal(e.Payload, &p) == nil && p.ID == id && p.Status == "committed" {
-				return true
+				return p, true
 			}
 		case <-ctx.Done():
-			return false
+			return paymentEvent{}, false
 		}
+	}
+}
+
+// historyRow returns the row of payment id in m's own history.
+func (m *member) historyRow(t *testing.T, ctx context.Context, id string) client.HistoryEntry {
+	t.Helper()
+	h, err := m.sess.History(ctx, m.coop.ID, m.key.DID(), 50, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range h.Entries {
+		if e.ID == id {
+			return e
+		}
+	}
+	t.Fatalf("payment %s is not in the history of %s", id, m.key.DID().Short())
+	return client.HistoryEntry{}
+}
+
+// wantParties checks what a history row or event names as payer and payee:
+// both members and both co-ops by id, on either side of the payment.
+func wantParties(t *testing.T, what string, from, fromCoop, to, toCoop string, payer, payee *member) {
+	t.Helper()
+	if from != string(payer.key.DID()) || fromCoop != payer.coop.ID || to != string(payee.key.DID()) || toCoop != payee.coop.ID {
+		t.Errorf("%s: %s @ %s -> %s @ %s, want %s @ %s -> %s @ %s", what, from, fromCoop, to, toCoop,
+			payer.key.DID(), payer.coop.ID, payee.key.DID(), payee.coop.ID)
 	}
 }
 
@@ -153,10 +189,19 @@ func TestCrossCoopPayment(t *testing.T) {
 			t.Errorf("%s ledger verify: %v %+v", n.Config.CoopID, err, rep)
 		}
 	}
+	// Both sides name the paying member and both co-ops by id (the payee's
+	// ledger posts against its clearing account, which neither shows).
 	for who, ch := range map[string]<-chan client.Event{"alice": aliceEvents, "bob": bobEvents} {
-		if !sawCommitted(ctx, ch, res.ID) {
+		ev, ok := sawCommitted(ctx, ch, res.ID)
+		if !ok {
 			t.Errorf("%s got no committed Payment event for %s", who, res.ID)
+			continue
 		}
+		wantParties(t, who+"'s Payment event", ev.From, ev.FromCoop, ev.To, ev.ToCoop, alice, bob)
+	}
+	for who, m := range map[string]*member{"alice": alice, "bob": bob} {
+		e := m.historyRow(t, ctx, res.ID)
+		wantParties(t, who+"'s history row", string(e.From), e.FromCoop, string(e.To), e.ToCoop, alice, bob)
 	}
 	p, err := f.Nodes[1].Ledger.Payment(res.ID)
 	if err != nil || p.Status != ledger.StatusCommitted || !p.PendingCredit {

@@ -47,10 +47,10 @@ func TestCrossRegionPayment(t *testing.T) {
 	carol := login(t, ctx, c, c.Members[2])
 	// The region's hub learns routes from the parent's announcements; wait
 	// until region 1 is linked and the parent knows coop-c.
-	var res string
+	var res, firstID, backID string
 	waitFor(t, 30*time.Second, func() bool {
 		r := alice.pay(t, ctx, carol, "3.00")
-		res = r.Status + " " + r.Reason
+		res, firstID = r.Status+" "+r.Reason, r.ID
 		return r.Status == "committed"
 	}, "a cross-region payment commits (last: "+res+")")
 	// And back: region 1 announced its co-ops as soon as they were
@@ -58,11 +58,18 @@ func TestCrossRegionPayment(t *testing.T) {
 	// periodic announcement, up to 5 s later).
 	waitFor(t, 2*time.Second, func() bool {
 		r := carol.pay(t, ctx, alice, "1.00")
-		res = r.Status + " " + r.Reason
+		res, backID = r.Status+" "+r.Reason, r.ID
 		return r.Status == "committed"
 	}, "the payment back commits (last: "+res+")")
 	waitFor(t, 10*time.Second, func() bool { return carol.balance(t, ctx) == "52.00" }, "carol's balance 52.00")
 	waitFor(t, 10*time.Second, func() bool { return alice.balance(t, ctx) == "48.00" }, "alice's balance 48.00")
+	// The payee learns who paid across regions too: the hub that took the
+	// payment from the paying co-op names it, and the hubs on the way pass
+	// that on (the payee's own hub sees only the parent federation).
+	e := carol.historyRow(t, ctx, firstID)
+	wantParties(t, "carol's history row", string(e.From), e.FromCoop, string(e.To), e.ToCoop, alice, carol)
+	e = alice.historyRow(t, ctx, backID)
+	wantParties(t, "alice's history row", string(e.From), e.FromCoop, string(e.To), e.ToCoop, carol, alice)
 	r1, r2, p := f.hubs, f.region2, f.parent
 	for _, tc := range []struct {
 		h    *hubCluster

@@ -149,6 +149,20 @@ func TestDataPlaneSecurity(t *testing.T) {
 		}
 	})
 
+	t.Run("payer's co-op named by the hub, not the sender", func(t *testing.T) {
+		// coop-a claims to pay in coop-b's name: the hub names the payer's
+		// co-op from its registry, so bob still reads coop-a.
+		p := signedPrepare(t, alice, bob, coopA.DID(), "1.00")
+		p.FromCoopId = b.ID
+		if resp := call(t, ctx, c, p); resp.GetOutcome().GetState() != icnv1.TransferState_TRANSFER_STATE_COMMITTED {
+			t.Fatalf("got %v", resp)
+		}
+		e := bob.historyRow(t, ctx, p.GetTransferId())
+		if string(e.From) != string(alice.key.DID()) || e.FromCoop != a.ID {
+			t.Fatalf("bob reads %s @ %s, want alice @ %s", e.From, e.FromCoop, a.ID)
+		}
+	})
+
 	t.Run("replayed prepare", func(t *testing.T) {
 		res := alice.pay(t, ctx, bob, "1.00")
 		if res.Status != "committed" {

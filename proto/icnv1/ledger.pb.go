@@ -308,8 +308,14 @@ type PaymentRecord struct {
 	PendingCredit     bool                   `protobuf:"varint,17,opt,name=pending_credit,json=pendingCredit,proto3" json:"pending_credit,omitempty"` // a two-phase payment credited, not yet spendable, at the payee
 	Intent            []byte                 `protobuf:"bytes,18,opt,name=intent,proto3" json:"intent,omitempty"`                                     // the signed intent bytes, as received
 	Signature         []byte                 `protobuf:"bytes,19,opt,name=signature,proto3" json:"signature,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Who paid a pending credit, for the payee's history and events: the
+	// paying member's DID (from the signed intent) and its co-op's id. from
+	// and from_coop stay the clearing account and the routing node's DID,
+	// which the postings use. Empty on every other kind of payment.
+	Payer         string `protobuf:"bytes,20,opt,name=payer,proto3" json:"payer,omitempty"`
+	PayerCoop     string `protobuf:"bytes,21,opt,name=payer_coop,json=payerCoop,proto3" json:"payer_coop,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PaymentRecord) Reset() {
@@ -475,6 +481,20 @@ func (x *PaymentRecord) GetSignature() []byte {
 	return nil
 }
 
+func (x *PaymentRecord) GetPayer() string {
+	if x != nil {
+		return x.Payer
+	}
+	return ""
+}
+
+func (x *PaymentRecord) GetPayerCoop() string {
+	if x != nil {
+		return x.PayerCoop
+	}
+	return ""
+}
+
 // FeedEvent is one event of the co-op feed, as stored.
 type FeedEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -561,7 +581,7 @@ const file_icn_v1_ledger_proto_rawDesc = "" +
 	"\x04kind\x18\x04 \x01(\x0e2\x11.icn.v1.EntryKindR\x04kind\x12+\n" +
 	"\bpostings\x18\x05 \x03(\v2\x0f.icn.v1.PostingR\bpostings\x12\x12\n" +
 	"\x04memo\x18\x06 \x01(\tR\x04memo\x121\n" +
-	"\x15recorded_at_unix_nano\x18\a \x01(\x03R\x12recordedAtUnixNano\"\xba\x04\n" +
+	"\x15recorded_at_unix_nano\x18\a \x01(\x03R\x12recordedAtUnixNano\"\xef\x04\n" +
 	"\rPaymentRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x15.icn.v1.PaymentStatusR\x06status\x12\x16\n" +
@@ -583,7 +603,10 @@ const file_icn_v1_ledger_proto_rawDesc = "" +
 	"\x04hold\x18\x10 \x01(\bR\x04hold\x12%\n" +
 	"\x0epending_credit\x18\x11 \x01(\bR\rpendingCredit\x12\x16\n" +
 	"\x06intent\x18\x12 \x01(\fR\x06intent\x12\x1c\n" +
-	"\tsignature\x18\x13 \x01(\fR\tsignature\"v\n" +
+	"\tsignature\x18\x13 \x01(\fR\tsignature\x12\x14\n" +
+	"\x05payer\x18\x14 \x01(\tR\x05payer\x12\x1d\n" +
+	"\n" +
+	"payer_coop\x18\x15 \x01(\tR\tpayerCoop\"v\n" +
 	"\tFeedEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12 \n" +

@@ -971,7 +971,13 @@ type TransferPrepare struct {
 	// marked is counted as a retry (icn_hub_prepare_retries_total); one not
 	// marked as a replay (icn_trust_violations_total{kind="replayed_prepare"}).
 	// Either way it gets the first outcome and moves nothing.
-	Retry         bool `protobuf:"varint,9,opt,name=retry,proto3" json:"retry,omitempty"`
+	Retry bool `protobuf:"varint,9,opt,name=retry,proto3" json:"retry,omitempty"`
+	// The paying co-op's id (its registered name), for the payee's history
+	// and events: from_coop names only the previous hop (a federation, across
+	// regions). The hub that takes the prepare from the paying co-op sets it
+	// from its registry, whatever the co-op sent; hubs further on pass it on.
+	// Empty from a hub that predates it: the payee then shows from_coop.
+	FromCoopId    string `protobuf:"bytes,10,opt,name=from_coop_id,json=fromCoopId,proto3" json:"from_coop_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1067,6 +1073,13 @@ func (x *TransferPrepare) GetRetry() bool {
 		return x.Retry
 	}
 	return false
+}
+
+func (x *TransferPrepare) GetFromCoopId() string {
+	if x != nil {
+		return x.FromCoopId
+	}
+	return ""
 }
 
 // TransferAccept is the receiving co-op's signed agreement to a prepare.
@@ -1662,7 +1675,7 @@ const file_icn_v1_routing_proto_rawDesc = "" +
 	"\x05Hello\x12\x19\n" +
 	"\bnode_did\x18\x01 \x01(\tR\anodeDid\x12$\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x10.icn.v1.NodeRoleR\x04role\x12)\n" +
-	"\x10protocol_version\x18\x03 \x01(\rR\x0fprotocolVersion\"\xaf\x02\n" +
+	"\x10protocol_version\x18\x03 \x01(\rR\x0fprotocolVersion\"\xd1\x02\n" +
 	"\x0fTransferPrepare\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12-\n" +
@@ -1673,7 +1686,10 @@ const file_icn_v1_routing_proto_rawDesc = "" +
 	"\famount_units\x18\x06 \x01(\x03R\vamountUnits\x12/\n" +
 	"\x14expires_at_unix_nano\x18\a \x01(\x03R\x11expiresAtUnixNano\x12\x10\n" +
 	"\x03hop\x18\b \x01(\rR\x03hop\x12\x14\n" +
-	"\x05retry\x18\t \x01(\bR\x05retry\"b\n" +
+	"\x05retry\x18\t \x01(\bR\x05retry\x12 \n" +
+	"\ffrom_coop_id\x18\n" +
+	" \x01(\tR\n" +
+	"fromCoopId\"b\n" +
 	"\x0eTransferAccept\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12/\n" +
