@@ -22,6 +22,12 @@ var (
 	ErrBadTag       = errors.New("unknown signature tag")
 	ErrEncoding     = errors.New("not base64url without padding")
 	ErrKeyFile      = errors.New("malformed key file")
+	// ErrWeakKey: 32 bytes that are not a canonical encoding of a point of
+	// large order (CheckPublicKey). In a DID it is an invalid_did.
+	ErrWeakKey = errors.New("public key is a small-order point or not a canonical point encoding")
+	// ErrPublicKey marks a refused raw public key field (a device or a
+	// rotation key), as opposed to a DID; it wraps the reason.
+	ErrPublicKey = errors.New("invalid public key")
 )
 
 // Code returns the wire error code for an identity error, or "" if err is not one.
@@ -29,7 +35,9 @@ func Code(err error) string {
 	switch {
 	case errors.Is(err, ErrKeyFile): // first: a key file error may wrap the others
 		return "invalid_key_file"
-	case errors.Is(err, ErrDIDPrefix), errors.Is(err, ErrBase58), errors.Is(err, ErrKeyLength):
+	case errors.Is(err, ErrPublicKey): // also first: it wraps ErrWeakKey or ErrKeyLength
+		return "invalid_public_key"
+	case errors.Is(err, ErrDIDPrefix), errors.Is(err, ErrBase58), errors.Is(err, ErrKeyLength), errors.Is(err, ErrWeakKey):
 		return "invalid_did"
 	case errors.Is(err, ErrBadSignature), errors.Is(err, ErrSigLength), errors.Is(err, ErrBadTag):
 		return "invalid_signature"
@@ -43,7 +51,8 @@ func Code(err error) string {
 // A DID value obtained from ParseDID or DIDFromKey is always well formed.
 type DID string
 
-// DIDFromKey returns the DID of an Ed25519 public key.
+// DIDFromKey returns the DID of an Ed25519 public key. It does not check the
+// key: for a key from outside, call CheckPublicKey first (or parse the DID).
 func DIDFromKey(pub ed25519.PublicKey) DID {
 	return DID(DIDPrefix + base58.Encode(pub))
 }
@@ -51,7 +60,9 @@ func DIDFromKey(pub ed25519.PublicKey) DID {
 // maxDIDLen bounds input before decoding: 32 bytes are at most 44 base58 digits.
 const maxDIDLen = len(DIDPrefix) + 44
 
-// ParseDID parses s strictly and returns the DID and its public key.
+// ParseDID parses s strictly and returns the DID and its public key. The key
+// must pass CheckPublicKey: a small-order or non-canonically encoded point is
+// refused with ErrWeakKey (code invalid_did).
 func ParseDID(s string) (DID, ed25519.PublicKey, error) {
 	if !strings.HasPrefix(s, DIDPrefix) {
 		return "", nil, fmt.Errorf("parse DID %.60q: %w", s, ErrDIDPrefix)
@@ -71,6 +82,9 @@ func ParseDID(s string) (DID, ed25519.PublicKey, error) {
 	// and would change the length; this guards any other ambiguity).
 	if base58.Encode(raw) != enc {
 		return "", nil, fmt.Errorf("parse DID %.60q: non-canonical: %w", s, ErrBase58)
+	}
+	if err := CheckPublicKey(raw); err != nil {
+		return "", nil, fmt.Errorf("parse DID %.60q: %w", s, err)
 	}
 	return DID(s), ed25519.PublicKey(raw), nil
 }

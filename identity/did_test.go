@@ -3,6 +3,8 @@ package identity_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/binary"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -66,11 +68,23 @@ func TestParseDIDBad(t *testing.T) {
 
 func TestDIDRoundTrip(t *testing.T) {
 	t.Parallel()
+	// Real keys whose encodings stress base58 (leading zero bytes are
+	// leading '1' digits; ff ff… needs 44 digits), from seeds found by
+	// search: 00…00 and ff…ff themselves are refused as keys (a small-order
+	// point, a non-canonical encoding).
+	fromSeed := func(n uint64, prefix string) ed25519.PublicKey {
+		seed := make([]byte, ed25519.SeedSize)
+		binary.LittleEndian.PutUint64(seed, n)
+		pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+		if hex.EncodeToString(pub[:2]) != prefix {
+			t.Fatalf("seed %d: key %x, want prefix %s", n, pub, prefix)
+		}
+		return pub
+	}
 	keys := map[string]ed25519.PublicKey{
-		"zero":         make([]byte, 32),
-		"ones":         bytes.Repeat([]byte{0xff}, 32),
-		"leading zero": append([]byte{0}, bytes.Repeat([]byte{0xff}, 31)...),
-		"two zeros":    append([]byte{0, 0}, bytes.Repeat([]byte{7}, 30)...),
+		"ff ff":        fromSeed(378377, "ffff"),
+		"leading zero": fromSeed(48289, "00ff"),
+		"two zeros":    fromSeed(74884, "0000"),
 		"vector":       ed25519.NewKeyFromSeed(vectorSeed()).Public().(ed25519.PublicKey),
 	}
 	for i := range 50 {

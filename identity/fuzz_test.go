@@ -10,7 +10,8 @@ import (
 )
 
 // FuzzParseDID: ParseDID never panics; success means the input is the
-// canonical DID of a 32-byte key; failure carries the invalid_did code.
+// canonical DID of a 32-byte key that CheckPublicKey passes; failure carries
+// the invalid_did code. FuzzParseDIDKey fuzzes the key bytes themselves.
 func FuzzParseDID(f *testing.F) {
 	f.Add(vectorDID)
 	f.Add("did:icn:11111111111111111111111111111111")
@@ -28,6 +29,9 @@ func FuzzParseDID(f *testing.F) {
 		}
 		if got := identity.DIDFromKey(pub); got != did {
 			t.Fatalf("DIDFromKey(pub) = %q, want %q", got, did)
+		}
+		if err := identity.CheckPublicKey(pub); err != nil {
+			t.Fatalf("ParseDID(%q) accepted a refused key: %v", s, err)
 		}
 	})
 }

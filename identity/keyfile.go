@@ -33,6 +33,16 @@ func UnmarshalKey(data []byte) (*Key, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: data after the JSON object", ErrKeyFile)
 	}
+	// The seed decides the key, and a seed always gives a sound one; a
+	// refused did or public_key is said so rather than "does not match".
+	if _, _, err := ParseDID(string(kf.DID)); err != nil {
+		return nil, fmt.Errorf("%w: did: %w", ErrKeyFile, err)
+	}
+	if pub, err := DecodeB64(kf.PublicKey); err != nil {
+		return nil, fmt.Errorf("%w: public_key: %w", ErrKeyFile, err)
+	} else if err := CheckPublicKey(pub); err != nil {
+		return nil, fmt.Errorf("%w: public_key: %w", ErrKeyFile, err)
+	}
 	seed, err := DecodeB64(kf.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("%w: seed: %w", ErrKeyFile, err)

@@ -57,6 +57,11 @@ func CertDID(rawCerts [][]byte) (DID, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: key is not Ed25519", ErrPeer)
 	}
+	// Before the signature: under a small-order key a fixed signature
+	// verifies for every certificate (and every handshake).
+	if err := CheckPublicKey(pub); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrPeer, err)
+	}
 	if err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature); err != nil {
 		return "", fmt.Errorf("%w: certificate not self-signed: %v", ErrPeer, err)
 	}

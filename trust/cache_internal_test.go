@@ -41,8 +41,12 @@ func churnGraph(t *testing.T) (*Graph, []identity.DID) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	p := make([]identity.DID, churnNodes)
 	for i := range p {
-		pub := sha256.Sum256([]byte{byte(i)})
-		p[i] = identity.DIDFromKey(pub[:])
+		seed := sha256.Sum256([]byte{byte(i)})
+		k, err := identity.KeyFromSeed(seed[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p[i] = k.DID()
 	}
 	g := NewGraph(3)
 	// The out-edges of the first half never change after this, so references to them pile up

@@ -22,12 +22,17 @@ func testKey(t testing.TB, n byte) *identity.Key {
 	return k
 }
 
-// did returns a well-formed DID for participant i (the key bytes need not be a real key).
+// did returns the DID of a key generated for participant i (a DID must hold
+// a real key: most 32-byte strings are refused by identity.ParseDID).
 func did(i int) identity.DID {
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(i))
-	pub := sha256.Sum256(n[:])
-	return identity.DIDFromKey(pub[:])
+	seed := sha256.Sum256(n[:])
+	k, err := identity.KeyFromSeed(seed[:])
+	if err != nil {
+		panic(err)
+	}
+	return k.DID()
 }
 
 // dids returns n participants sorted by DID, so tests can reason about DID order.

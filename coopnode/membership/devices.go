@@ -102,6 +102,17 @@ func decodeKeyring(v []byte) (*keyringRec, error) {
 	return &kr, nil
 }
 
+// checkedPublicKey refuses a device or rotation key that identity does not
+// accept as a key (a small-order point or a non-canonical encoding, under
+// which one signature would verify for every request): 400
+// invalid_public_key.
+func checkedPublicKey(field string, b []byte) (ed25519.PublicKey, error) {
+	if err := identity.CheckPublicKey(b); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w: %w", ErrBadRequest, field, identity.ErrPublicKey, err)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
 // implicitKeyring is the keyring of a DID that never changed its keys.
 func implicitKeyring(did identity.DID) *keyringRec {
 	pub, err := did.PublicKey()

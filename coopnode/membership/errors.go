@@ -51,6 +51,7 @@ var (
 //	ErrExpired              400 request_expired
 //	ErrBadRequest           400 invalid_request
 //	identity DID errors     400 invalid_did
+//	refused device key      400 invalid_public_key
 //	identity.ErrEncoding    400 invalid_encoding
 //	bad signature           401 invalid_signature
 //	ErrNotFound             404 not_found

@@ -97,7 +97,7 @@ func parsePublicKey(field, s string) (ed25519.PublicKey, error) {
 	if len(b) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("%w: %s: %d bytes, want %d", ErrBadRequest, field, len(b), ed25519.PublicKeySize)
 	}
-	return ed25519.PublicKey(b), nil
+	return checkedPublicKey(field, b)
 }
 
 // parseAt parses a request's "at" and checks it against now.
