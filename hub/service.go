@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/icn-coop/icn/hub/ui"
 	"github.com/icn-coop/icn/identity"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -61,7 +60,6 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		mux.HandleFunc("GET /readyz", s.ready)
-		mux.Handle(ui.Prefix, n.UIHandler())
 		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := s.http.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
