@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/icn-coop/icn/hub/ui"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/httpserve"
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,7 +61,6 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		mux.HandleFunc("GET /readyz", s.ready)
-		mux.Handle(ui.Prefix, n.UIHandler())
 		s.http = httpserve.New(mux, cfg.HTTP, n.log)
 		go func() {
 			if err := s.http.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {

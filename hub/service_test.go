@@ -7,14 +7,19 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
 	"github.com/icn-coop/icn/hub/ui"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/settlement"
 )
 
@@ -82,8 +87,13 @@ func TestServiceHTTP(t *testing.T) {
 	}
 }
 
-// TestServiceTreasurerPages: the hub serves the treasurer pages of a closed
-// period, with the figures of its own signed report.
+// TestServiceTreasurerPages: the hub's HTTP listener (metrics and health,
+// unauthenticated) serves no settlement data: every path of the treasurer
+// pages is a 404 there, while /metrics, /healthz and /readyz still answer.
+// The pages are served from the control plane instead (ui.RemoteSource, as
+// `icn settlement ui` does): with a registered co-op's key they show the
+// period; with a key the hub does not know, every page is a 403 JSON error
+// that carries no figures.
 func TestServiceTreasurerPages(t *testing.T) {
 	t.Parallel()
 	svc, fed, httpLn := startOneNode(t)
@@ -103,8 +113,8 @@ func TestServiceTreasurerPages(t *testing.T) {
 		rec, ok, _ := n.fsm.SettlementPeriod(1)
 		return ok && len(rec.GetSignatures()) >= 1
 	})
-	base := "http://" + httpLn.Addr().String() + ui.Prefix
-	get := func(path string) (int, string, []byte) {
+	get := func(base, path string) (int, string, []byte) {
+		t.Helper()
 		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
@@ -113,13 +123,64 @@ func TestServiceTreasurerPages(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header.Get("Content-Type"), b
 	}
-	if code, ct, b := get(""); code != 200 || !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(b), "1") {
+	paths := []string{"/ui/settlement/", "/ui/settlement/1", "/ui/settlement/2", "/ui/settlement/1/report.json",
+		"/ui/settlement/1/view.json", "/ui/settlement/1/figures.csv", "/ui/settlement/1/instructions.csv", "/ui/", "/ui/settlement"}
+	noData := func(what string, body []byte) {
+		t.Helper()
+		for _, c := range coops {
+			if strings.Contains(string(body), string(c.DID())) || strings.Contains(string(body), "2.50") {
+				t.Errorf("%s: the answer holds settlement data:\n%.300s", what, body)
+				return
+			}
+		}
+	}
+
+	metrics := "http://" + httpLn.Addr().String()
+	for _, p := range paths {
+		code, _, b := get(metrics, p)
+		if code != http.StatusNotFound {
+			t.Errorf("metrics listener %s: %d, want 404", p, code)
+		}
+		noData("metrics listener "+p, b)
+	}
+	for _, p := range []string{"/metrics", "/healthz", "/readyz"} {
+		if code, _, _ := get(metrics, p); code != http.StatusOK {
+			t.Errorf("metrics listener %s: %d, want 200", p, code)
+		}
+	}
+
+	pages := func(k *identity.Key) string {
+		t.Helper()
+		cfg, err := identity.TLSConfig(k, identity.Pin(n.DID()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := grpc.NewClient(svc.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		hs := httptest.NewServer(ui.Handler(ui.RemoteSource(icnv1.NewSettlementServiceClient(cc)), time.Now))
+		t.Cleanup(hs.Close)
+		return hs.URL
+	}
+	stranger := pages(newKey(t))
+	for _, p := range paths[:7] {
+		code, ct, b := get(stranger, p)
+		if code != http.StatusForbidden || ct != "application/json" || !strings.Contains(string(b), `"code":"forbidden"`) {
+			t.Errorf("unknown key %s: %d %s %s, want a 403 JSON error", p, code, ct, b)
+		}
+		noData("unknown key "+p, b)
+	}
+
+	coop := pages(coops[0])
+	if code, ct, b := get(coop, "/ui/settlement/"); code != 200 || !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(b), `data-period="1"`) {
 		t.Fatalf("index: %d %s", code, ct)
 	}
-	if code, ct, _ := get("1"); code != 200 || !strings.HasPrefix(ct, "text/html") {
+	if code, ct, b := get(coop, "/ui/settlement/1"); code != 200 || !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(b), string(coops[1].DID())) {
 		t.Fatalf("period page: %d %s", code, ct)
 	}
-	code, _, b := get("1/view.json")
+	code, _, b := get(coop, "/ui/settlement/1/view.json")
 	v, err := n.PeriodView(ctx, 1, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -132,10 +193,10 @@ func TestServiceTreasurerPages(t *testing.T) {
 	if code != 200 || json.Unmarshal(b, &got) != nil || json.Unmarshal(want, &exp) != nil {
 		t.Fatalf("view.json: %d %s", code, b)
 	}
-	if !reflect.DeepEqual(got["report"], exp["report"]) || got["state"] != settlement.StateFinal {
+	if !reflect.DeepEqual(got["report"], exp["report"]) || !reflect.DeepEqual(got["statuses"], exp["statuses"]) || got["state"] != settlement.StateFinal {
 		t.Fatalf("view.json differs from the node's view:\n%s\n%s", b, want)
 	}
-	if code, _, _ := get("2"); code != 404 {
+	if code, _, _ := get(coop, "/ui/settlement/2"); code != 404 {
 		t.Fatalf("the open period's page: %d, want 404", code)
 	}
 }

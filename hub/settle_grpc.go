@@ -107,6 +107,9 @@ func (x *settlementService) GetPeriod(ctx context.Context, r *icnv1.GetPeriodReq
 			out.Names[string(f.DID)] = name
 		}
 	}
+	if fed := x.s.n.fsm.Federation(); fed.GetDid() == string(v.Report.Federation) && fed.GetName() != "" {
+		out.Names[fed.GetDid()] = fed.GetName() // the pages head with it
+	}
 	return out, nil
 }
 

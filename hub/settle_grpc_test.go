@@ -74,7 +74,7 @@ func TestGRPCSettlement(t *testing.T) {
 	_, err := asA.ClosePeriod(ctx, &icnv1.ClosePeriodRequest{RequestId: reqID()})
 	wantStatus(t, "participant closes", err, codes.PermissionDenied, "participant", "ClosePeriod")
 	_, err = op.ClosePeriod(ctx, &icnv1.ClosePeriodRequest{Period: 5, RequestId: reqID()})
-	wantStatus(t, "close a period that is not open", err, codes.FailedPrecondition, "period 6 cannot open", "current period is 1")
+	wantStatus(t, "close a period that is not open", err, codes.FailedPrecondition, "period 5 is not open yet", "the open period is 1")
 	info, err := op.ClosePeriod(ctx, &icnv1.ClosePeriodRequest{Period: 1, RequestId: reqID()})
 	if err != nil || info.GetNumber() != 1 || info.GetTransfers() != 2 || info.GetInstructions() != 1 {
 		t.Fatalf("close: %v %v", info, err)

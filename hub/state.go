@@ -380,7 +380,14 @@ func (s *state) openPeriod(st store, c *icnv1.OpenPeriod, at int64) (*icnv1.Comm
 	sum, err := s.book.OpenPeriod(c.GetNumber(), at)
 	if errors.Is(err, clearing.ErrPeriod) {
 		cur, _ := s.book.Period()
-		return nil, refuse(CodePeriod, "period %d cannot open: the current period is %d, the only one that can close", c.GetNumber(), cur)
+		// OpenPeriod{N} closes period N-1: say which period was asked to close.
+		switch closing := c.GetNumber() - 1; {
+		case closing >= 1 && closing < cur:
+			return nil, refuse(CodePeriod, "period %d is already closed; the open period is %d, the only one that can close", closing, cur)
+		case c.GetNumber() != 0 && closing > cur:
+			return nil, refuse(CodePeriod, "period %d is not open yet; the open period is %d, the only one that can close", closing, cur)
+		}
+		return nil, refuse(CodePeriod, "cannot open period %d: the open period is %d", c.GetNumber(), cur)
 	}
 	if err != nil {
 		return nil, err

@@ -845,7 +845,7 @@ func TestOpenPeriod(t *testing.T) {
 	for _, n := range []uint64{0, 1, 3, 1 << 63} {
 		h := stateHash(t, x.f)
 		res := x.refused(periodCmd(n), CodePeriod)
-		if !strings.Contains(res.GetErrorMessage(), "current period is 1") || stateHash(t, x.f) != h {
+		if !strings.Contains(res.GetErrorMessage(), "the open period is 1") || stateHash(t, x.f) != h {
 			t.Fatalf("open %d: %v", n, res)
 		}
 	}

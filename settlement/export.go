@@ -27,9 +27,10 @@ func (v View) statuses() ([]InstructionStatus, error) {
 // figuresCSVHeader is the header row of WriteFiguresCSV.
 var figuresCSVHeader = []string{"period", "currency", "did", "name", "sent", "received", "net", "sent_count", "received_count"}
 
-// instructionsCSVHeader is the header row of WriteInstructionsCSV.
+// instructionsCSVHeader is the header row of WriteInstructionsCSV; the
+// names are also InstructionRecord's JSON field names.
 var instructionsCSVHeader = []string{"period", "index", "currency", "from", "from_name", "to", "to_name", "amount",
-	"paid", "paid_at", "method", "reference", "confirmed", "confirmed_at", "overdue"}
+	"status", "paid", "paid_at", "method", "reference", "confirmed", "confirmed_at", "overdue"}
 
 // WriteFiguresCSV writes the per-participant figures of v's report as CSV
 // (RFC 4180, a header row, then one row per participant and currency in the
@@ -60,31 +61,96 @@ func WriteFiguresCSV(w io.Writer, v View) error {
 	return nil
 }
 
-// WriteInstructionsCSV writes v's settlement instructions with their status
-// as CSV (RFC 4180, a header row, then one row per instruction in the
-// report's order; index counts from 1). Amounts are decimal strings with the
-// currency's scale, booleans "true"/"false", times RFC 3339 UTC (empty when
-// not set). Free text (names, references) that a spreadsheet would take for
-// a formula is prefixed with an apostrophe.
-func WriteInstructionsCSV(w io.Writer, v View) error {
+// Instruction status keys, as InstructionRecord.Status, the CSV's status
+// column and the pages' data-status attribute say them.
+const (
+	StatusOutstanding = "outstanding" // not yet marked paid
+	StatusPaid        = "paid"        // marked paid by the payer, not yet confirmed
+	StatusConfirmed   = "confirmed"   // receipt confirmed by the payee
+)
+
+// StatusKey is the status key of s: StatusConfirmed, StatusPaid or
+// StatusOutstanding.
+func (s InstructionStatus) StatusKey() string {
+	switch {
+	case s.Confirmed:
+		return StatusConfirmed
+	case s.Paid:
+		return StatusPaid
+	}
+	return StatusOutstanding
+}
+
+// InstructionRecord is one settlement instruction with its status, as the
+// instructions CSV and the CLI's JSON print it. Index is the instruction's
+// index in the report, counting from 0: the number the signed report and
+// the signed confirmations carry, that `icn settlement pay --instruction`
+// takes and that the pages and co-op statements show. Amount is a decimal
+// string in the currency's scale; times are RFC 3339 UTC, "" when not set.
+type InstructionRecord struct {
+	Period      uint64       `json:"period"`
+	Index       int          `json:"index"`
+	Currency    string       `json:"currency"`
+	From        identity.DID `json:"from"`
+	FromName    string       `json:"from_name"`
+	To          identity.DID `json:"to"`
+	ToName      string       `json:"to_name"`
+	Amount      string       `json:"amount"`
+	Status      string       `json:"status"` // StatusOutstanding, StatusPaid or StatusConfirmed
+	Paid        bool         `json:"paid"`
+	PaidAt      string       `json:"paid_at,omitempty"`
+	Method      string       `json:"method,omitempty"`
+	Reference   string       `json:"reference,omitempty"`
+	Confirmed   bool         `json:"confirmed"`
+	ConfirmedAt string       `json:"confirmed_at,omitempty"`
+	Overdue     bool         `json:"overdue"`
+}
+
+// InstructionRecords returns v's instructions with their status, in the
+// report's order (record i is the report's instruction i). Names are from
+// v.Names ("" if unknown). An error (wrapping ErrInvalidArgument) only for
+// more statuses than instructions.
+func InstructionRecords(v View) ([]InstructionRecord, error) {
 	st, err := v.statuses()
 	if err != nil {
-		return fmt.Errorf("settlement: instructions csv: %w", err)
+		return nil, err
 	}
 	r := &v.Report
 	sc := r.scales()
+	out := make([]InstructionRecord, len(r.Instructions))
+	for i, in := range r.Instructions {
+		s := st[i]
+		out[i] = InstructionRecord{Period: r.Period, Index: i, Currency: in.Currency,
+			From: in.From, FromName: v.Names[in.From], To: in.To, ToName: v.Names[in.To],
+			Amount: amountString(in.Amount, in.Currency, sc), Status: s.StatusKey(),
+			Paid: s.Paid, PaidAt: optTime(s.PaidAt), Method: s.Method, Reference: s.Reference,
+			Confirmed: s.Confirmed, ConfirmedAt: optTime(s.ConfirmedAt), Overdue: s.Overdue}
+	}
+	return out, nil
+}
+
+// WriteInstructionsCSV writes v's settlement instructions with their status
+// as CSV (RFC 4180, a header row, then one row per instruction in the
+// report's order): the fields of InstructionRecords, under their JSON
+// names. index is the instruction's index in the report, from 0, as
+// everywhere else. Booleans are "true"/"false", times RFC 3339 UTC (empty
+// when not set). Free text (names, methods, references) that a spreadsheet
+// would take for a formula is prefixed with an apostrophe. The hub's pages
+// and `icn settlement show -o csv` both write with it.
+func WriteInstructionsCSV(w io.Writer, v View) error {
+	recs, err := InstructionRecords(v)
+	if err != nil {
+		return fmt.Errorf("settlement: instructions csv: %w", err)
+	}
 	cw := csv.NewWriter(w)
 	if err := cw.Write(instructionsCSVHeader); err != nil {
 		return fmt.Errorf("settlement: instructions csv: %w", err)
 	}
-	p := strconv.FormatUint(r.Period, 10)
-	for i, in := range r.Instructions {
-		s := st[i]
-		rec := []string{p, strconv.Itoa(i + 1), in.Currency,
-			string(in.From), csvText(v.Names[in.From]), string(in.To), csvText(v.Names[in.To]),
-			amountString(in.Amount, in.Currency, sc),
-			strconv.FormatBool(s.Paid), optTime(s.PaidAt), csvText(s.Method), csvText(s.Reference),
-			strconv.FormatBool(s.Confirmed), optTime(s.ConfirmedAt), strconv.FormatBool(s.Overdue)}
+	for _, x := range recs {
+		rec := []string{strconv.FormatUint(x.Period, 10), strconv.Itoa(x.Index), x.Currency,
+			string(x.From), csvText(x.FromName), string(x.To), csvText(x.ToName), x.Amount, x.Status,
+			strconv.FormatBool(x.Paid), x.PaidAt, csvText(x.Method), csvText(x.Reference),
+			strconv.FormatBool(x.Confirmed), x.ConfirmedAt, strconv.FormatBool(x.Overdue)}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("settlement: instructions csv: %w", err)
 		}

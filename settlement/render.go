@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/icn-coop/icn/identity"
@@ -35,6 +37,10 @@ type PageOptions struct {
 	InstructionsCSVURL string // WriteInstructionsCSV
 	// PeriodURL gives the URL of a period's page in the index (nil: no links).
 	PeriodURL func(period uint64) string
+	// PeriodFileURL gives the URL of a closed period's download in the
+	// index, for file "report.json", "figures.csv" or "instructions.csv"
+	// (nil: no download links).
+	PeriodFileURL func(period uint64, file string) string
 	// Now is when the page is rendered, unix ns (0: not shown). A period
 	// page uses it to flag a passed settlement deadline.
 	Now int64
@@ -43,21 +49,53 @@ type PageOptions struct {
 // PeriodSummary is one line of the index of settlement periods.
 type PeriodSummary struct {
 	Period    uint64
-	State     string         // StateOpen, StateClosed, StateFinal or StateSettled
-	OpenedAt  int64          // unix ns
-	ClosedAt  int64          // unix ns; 0 while open
-	Transfers int            // committed transfers so far
-	Volumes   []money.Amount // gross volume per currency, sorted by code
+	State     string // StateOpen, StateClosed, StateFinal or StateSettled
+	OpenedAt  int64  // unix ns
+	ClosedAt  int64  // unix ns; 0 while open
+	Deadline  int64  // unix ns; 0: none
+	Transfers int    // committed transfers so far
+	// Instructions of a closed period, how many are marked paid (confirmed
+	// ones included), confirmed by the payee, and overdue.
+	Instructions, Paid, Confirmed, Overdue int
+	// Volumes: gross volume per currency, sorted by code; nil when the
+	// report was not read (an open period, or one beyond the index's window).
+	Volumes []money.Amount
+	// Figures: the report's per-participant figures (read when Volumes is
+	// not nil); the index charts their nets across periods.
+	Figures []Figures
 }
 
 // Summary returns the index line of a closed period's view.
 func (v View) Summary() PeriodSummary {
 	s := PeriodSummary{Period: v.Report.Period, State: v.State, OpenedAt: v.Report.OpenedAt, ClosedAt: v.Report.ClosedAt,
-		Transfers: v.Report.Transfers, Volumes: make([]money.Amount, len(v.Report.Currencies))}
+		Deadline: v.Deadline, Transfers: v.Report.Transfers, Instructions: len(v.Report.Instructions),
+		Volumes: make([]money.Amount, len(v.Report.Currencies)), Figures: v.Report.Figures}
 	for i, t := range v.Report.Currencies {
 		s.Volumes[i] = money.FromUnits(t.Volume, t.Currency)
 	}
+	for i, st := range v.Statuses {
+		if i >= len(v.Report.Instructions) {
+			break
+		}
+		if st.Paid {
+			s.Paid++
+		}
+		if st.Confirmed {
+			s.Confirmed++
+		}
+		if st.Overdue {
+			s.Overdue++
+		}
+	}
 	return s
+}
+
+// Index is what the index page shows: the periods, and the names to show
+// for the federation and the participants.
+type Index struct {
+	Federation identity.DID // "" if unknown
+	Periods    []PeriodSummary
+	Names      map[identity.DID]string // may be partial
 }
 
 // ContentSecurityPolicy returns the Content-Security-Policy under which the
@@ -100,23 +138,49 @@ func RenderHTML(w io.Writer, v View, opt PageOptions) error {
 	return execute(w, "period.html", d)
 }
 
+// TrendPeriods is how many of the newest closed periods the index charts.
+const TrendPeriods = 12
+
 // RenderIndexHTML writes the list of settlement periods, newest first, with
-// links from opt.PeriodURL. Serve it under ContentSecurityPolicy.
-func RenderIndexHTML(w io.Writer, periods []PeriodSummary, opt PageOptions) error {
-	ps := slices.Clone(periods)
+// links from opt.PeriodURL and opt.PeriodFileURL: per period its state,
+// times, transfers, gross volume and how many instructions are paid,
+// confirmed and overdue; then, per currency, a chart of each participant's
+// net position over the newest TrendPeriods closed periods whose report was
+// read (Volumes not nil).
+// Names come before DIDs. Serve it under ContentSecurityPolicy.
+func RenderIndexHTML(w io.Writer, idx Index, opt PageOptions) error {
+	ps := slices.Clone(idx.Periods)
 	slices.SortStableFunc(ps, func(a, b PeriodSummary) int { return cmp.Compare(b.Period, a.Period) })
+	v := View{Names: idx.Names}
 	d := indexPage{CSS: styleSheet(), Now: optTimeVal(opt.Now), Periods: make([]indexRow, len(ps))}
+	if idx.Federation != "" {
+		f := v.label(idx.Federation)
+		d.Federation = &f
+	}
 	for i, p := range ps {
 		row := indexRow{Period: p.Period, State: p.State, StateText: stateText(p.State),
-			Opened: optTimeVal(p.OpenedAt), Closed: optTimeVal(p.ClosedAt), Transfers: p.Transfers}
+			Opened: optTimeVal(p.OpenedAt), Closed: optTimeVal(p.ClosedAt), Deadline: optTimeVal(p.Deadline),
+			Transfers: p.Transfers, HasReport: p.State != StateOpen, VolumesKnown: p.Volumes != nil,
+			Instructions: p.Instructions, Paid: p.Paid, Confirmed: p.Confirmed, Overdue: p.Overdue}
 		if opt.PeriodURL != nil {
 			row.URL = opt.PeriodURL(p.Period)
+		}
+		if opt.PeriodFileURL != nil && row.HasReport {
+			for _, f := range []download{{"report.json", "report.json", "application/json"},
+				{"figures.csv", "figures.csv", "text/csv"}, {"instructions.csv", "instructions.csv", "text/csv"}} {
+				f.URL = opt.PeriodFileURL(p.Period, f.URL)
+				row.Links = append(row.Links, f)
+			}
 		}
 		for _, a := range p.Volumes {
 			row.Volumes = append(row.Volumes, volume{Currency: a.Currency().Code, Value: a.String()})
 		}
+		if p.Overdue > 0 {
+			d.Overdue = append(d.Overdue, row)
+		}
 		d.Periods[i] = row
 	}
+	d.Trends = v.trendCharts(ps)
 	return execute(w, "index.html", d)
 }
 
@@ -137,19 +201,26 @@ func execute(w io.Writer, name string, data any) error {
 // only lay it out.
 
 type indexPage struct {
-	CSS     template.CSS
-	Now     *timeVal
-	Periods []indexRow
+	CSS        template.CSS
+	Now        *timeVal
+	Federation *who
+	Periods    []indexRow
+	Overdue    []indexRow // periods with overdue instructions, newest first
+	Trends     []trendChart
 }
 
 type indexRow struct {
-	Period         uint64
-	URL            string
-	State          string
-	StateText      string
-	Opened, Closed *timeVal
-	Transfers      int
-	Volumes        []volume
+	Period                                 uint64
+	URL                                    string
+	State                                  string
+	StateText                              string
+	Opened, Closed, Deadline               *timeVal
+	Transfers                              int
+	HasReport                              bool // not open: has instructions and downloads
+	VolumesKnown                           bool
+	Volumes                                []volume
+	Instructions, Paid, Confirmed, Overdue int
+	Links                                  []download
 }
 
 type volume struct{ Currency, Value string }
@@ -235,7 +306,7 @@ type figureRow struct {
 }
 
 type instructionRow struct {
-	N        int
+	Index    int // in the report, from 0: what --instruction and the confirmations name
 	Currency string
 	Amount   string
 	From, To who
@@ -327,19 +398,19 @@ func newPeriodPage(v View, opt PageOptions) (*periodPage, error) {
 	}
 	for i, in := range r.Instructions {
 		s := st[i]
-		sv := statusView{Key: "outstanding", Text: "Outstanding", Paid: s.Paid, PaidAt: optTimeVal(s.PaidAt),
+		sv := statusView{Key: s.StatusKey(), Text: "Outstanding", Paid: s.Paid, PaidAt: optTimeVal(s.PaidAt),
 			Method: s.Method, Reference: s.Reference, Confirmed: s.Confirmed, ConfirmedAt: optTimeVal(s.ConfirmedAt),
 			Overdue: s.Overdue}
-		switch {
-		case s.Confirmed:
-			sv.Key, sv.Text = "confirmed", "Confirmed"
-		case s.Paid:
-			sv.Key, sv.Text = "paid", "Paid, awaiting confirmation"
+		switch sv.Key {
+		case StatusConfirmed:
+			sv.Text = "Confirmed"
+		case StatusPaid:
+			sv.Text = "Paid, awaiting confirmation"
 		}
 		if !s.Confirmed {
 			d.Outstanding++
 		}
-		d.Instructions = append(d.Instructions, instructionRow{N: i + 1, Currency: in.Currency,
+		d.Instructions = append(d.Instructions, instructionRow{Index: i, Currency: in.Currency,
 			Amount: amountString(in.Amount, in.Currency, sc), From: v.label(in.From), To: v.label(in.To), Status: sv})
 	}
 	d.DeadlinePassed = v.Deadline != 0 && opt.Now > v.Deadline && d.Outstanding > 0
@@ -567,4 +638,150 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// Trend chart geometry: one row per participant, one column per period,
+// a bar up (net creditor) or down (net debtor) from the row's zero line.
+const (
+	trendColW    = 44
+	trendRowH    = 30
+	trendHalfH   = 12 // from the zero line to the longest bar
+	trendBarW    = 28
+	trendTop     = 34
+	trendValueW  = 110 // the newest net, right of the bars
+	maxTrendRows = 40
+)
+
+type trendChart struct {
+	Code          string
+	Width, Height int
+	Periods       []trendHead
+	Rows          []trendRow
+	Shown, Total  int // participants drawn, participants with figures
+	First, Last   uint64
+}
+
+type trendHead struct {
+	Period uint64
+	X, Y   int
+}
+
+type trendRow struct {
+	P             who
+	Y, ZeroY      int
+	TextY, LabelX int
+	LineX2        int
+	Bars          []trendBar
+	Latest        string // the net of the newest period, written after its bar
+	LatestX       int
+}
+
+type trendBar struct {
+	Period     uint64
+	Value      string
+	Negative   bool
+	X, Y, W, H int
+}
+
+// trendCharts lays out, per currency, each participant's net position in
+// the newest TrendPeriods closed periods of ps (newest first) whose report
+// was read (Volumes not nil),
+// oldest on the left. A participant without a figure in a period had no
+// transfers in it: its net there is 0. With more than maxTrendRows
+// participants the ones with the largest Σ|net| are drawn. Rows are
+// ordered by label (name, or DID), bars share one scale per currency.
+func (v View) trendCharts(ps []PeriodSummary) []trendChart {
+	var shown []PeriodSummary // oldest first
+	for _, p := range ps {
+		if p.State != StateOpen && p.Volumes != nil && len(shown) < TrendPeriods {
+			shown = append(shown, p)
+		}
+	}
+	slices.Reverse(shown)
+	if len(shown) == 0 {
+		return nil
+	}
+	currencies := map[string]money.Currency{}
+	for _, p := range shown {
+		for _, a := range p.Volumes {
+			currencies[a.Currency().Code] = a.Currency()
+		}
+	}
+	abs := func(x int64) int64 {
+		if x < 0 {
+			return -x // Net ≥ −MaxInt64: cannot overflow
+		}
+		return x
+	}
+	var out []trendChart
+	for _, code := range slices.Sorted(maps.Keys(currencies)) {
+		c := currencies[code]
+		nets := map[identity.DID][]int64{}
+		weight := map[identity.DID]*big.Int{}
+		for k, p := range shown {
+			for _, f := range p.Figures {
+				if f.Currency != code {
+					continue
+				}
+				if nets[f.DID] == nil {
+					nets[f.DID], weight[f.DID] = make([]int64, len(shown)), new(big.Int)
+				}
+				nets[f.DID][k] = f.Net
+				weight[f.DID].Add(weight[f.DID], big.NewInt(abs(f.Net)))
+			}
+		}
+		if len(nets) == 0 {
+			continue
+		}
+		dids := slices.Collect(maps.Keys(nets))
+		ch := trendChart{Code: code, Total: len(dids), First: shown[0].Period, Last: shown[len(shown)-1].Period}
+		if len(dids) > maxTrendRows {
+			slices.SortFunc(dids, func(a, b identity.DID) int { return cmp.Or(weight[b].Cmp(weight[a]), cmp.Compare(a, b)) })
+			dids = dids[:maxTrendRows]
+		}
+		slices.SortFunc(dids, func(a, b identity.DID) int {
+			la, lb := v.label(a), v.label(b)
+			unnamed := func(w who) int {
+				if w.Named {
+					return 0
+				}
+				return 1
+			}
+			return cmp.Or(cmp.Compare(unnamed(la), unnamed(lb)), cmp.Compare(strings.ToLower(la.Label), strings.ToLower(lb.Label)), cmp.Compare(a, b))
+		})
+		var maxAbs int64
+		for _, d := range dids {
+			for _, n := range nets[d] {
+				maxAbs = max(maxAbs, abs(n))
+			}
+		}
+		ch.Shown = len(dids)
+		ch.Width = chartLabelW + len(shown)*trendColW + trendValueW
+		ch.Height = trendTop + len(dids)*trendRowH + 8
+		for k, p := range shown {
+			ch.Periods = append(ch.Periods, trendHead{Period: p.Period, X: chartLabelW + k*trendColW + trendColW/2, Y: trendTop - 10})
+		}
+		for r, d := range dids {
+			y := trendTop + r*trendRowH
+			row := trendRow{P: v.label(d), Y: y, ZeroY: y + trendRowH/2, TextY: y + trendRowH/2 + 4, LabelX: chartLabelW - 6,
+				LineX2: chartLabelW + len(shown)*trendColW, LatestX: chartLabelW + len(shown)*trendColW + 6,
+				Latest: money.FromUnits(nets[d][len(shown)-1], c).String()}
+			row.P.Label = truncate(row.P.Label, 26)
+			for k, n := range nets[d] {
+				b := trendBar{Period: shown[k].Period, Value: money.FromUnits(n, c).String(), Negative: n < 0,
+					X: chartLabelW + k*trendColW + (trendColW-trendBarW)/2, W: trendBarW}
+				if maxAbs > 0 {
+					b.H = scaleTo(abs(n), maxAbs, trendHalfH)
+				}
+				b.Y = row.ZeroY
+				if n > 0 {
+					b.Y = row.ZeroY - b.H
+				}
+				row.Bars = append(row.Bars, b)
+			}
+			ch.Rows = append(ch.Rows, row)
+		}
+		out = append(out, ch)
+	}
+	return out
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -460,10 +461,16 @@ func TestWriteCSVMatchesReport(t *testing.T) {
 	if len(irecs) != 1+len(v.Report.Instructions) {
 		t.Fatalf("%d instruction rows", len(irecs)-1)
 	}
-	if got := irecs[1]; got[8] != "true" || got[12] != "true" || got[9] == "" || got[11] != "SEPA <ref> & co" {
+	for i, rec := range irecs[1:] {
+		in := v.Report.Instructions[i]
+		if rec[1] != strconv.Itoa(i) || rec[3] != string(in.From) || rec[5] != string(in.To) {
+			t.Errorf("row %d: %q, want instruction %d of the report (index from 0)", i+1, rec, i)
+		}
+	}
+	if got := irecs[1]; got[8] != "confirmed" || got[9] != "true" || got[13] != "true" || got[10] == "" || got[12] != "SEPA <ref> & co" {
 		t.Errorf("first instruction: %q", got)
 	}
-	if got := irecs[2]; got[8] != "false" || got[9] != "" || got[12] != "false" {
+	if got := irecs[2]; got[8] != "outstanding" || got[9] != "false" || got[10] != "" || got[13] != "false" {
 		t.Errorf("second instruction: %q", got)
 	}
 }
@@ -513,31 +520,134 @@ func TestViewJSON(t *testing.T) {
 
 func TestRenderIndexHTML(t *testing.T) {
 	v := multiView(t)
-	ps := []settlement.PeriodSummary{
+	p5 := settlement.PeriodSummary{Period: 5, State: settlement.StateSettled, OpenedAt: header.OpenedAt - 2e15, ClosedAt: header.OpenedAt - 1e15,
+		Transfers: 1, Instructions: 1, Paid: 1, Confirmed: 1, Volumes: []money.Amount{h(250)},
+		Figures: []settlement.Figures{{Currency: "hours", DID: A, Net: -250, Sent: 250, SentCount: 1}, {Currency: "hours", DID: B, Net: 250, Received: 250, ReceivedCount: 1}}}
+	idx := settlement.Index{Federation: Fed, Names: v.Names, Periods: []settlement.PeriodSummary{
 		emptyView(t).Summary(),
 		{Period: 9, State: settlement.StateOpen, OpenedAt: header.ClosedAt},
 		v.Summary(),
-	}
-	ps[0].Period = 6
+		p5,
+	}}
+	idx.Periods[0].Period = 6
+	opt := settlement.PageOptions{PeriodURL: func(p uint64) string { return strconv.FormatUint(p, 10) },
+		PeriodFileURL: func(p uint64, f string) string { return strconv.FormatUint(p, 10) + "/" + f }}
 	var b bytes.Buffer
-	err := settlement.RenderIndexHTML(&b, ps, settlement.PageOptions{PeriodURL: func(p uint64) string { return strconv.FormatUint(p, 10) }})
-	if err != nil {
+	if err := settlement.RenderIndexHTML(&b, idx, opt); err != nil {
 		t.Fatal(err)
 	}
 	page := b.String()
-	order := regexp.MustCompile(`data-period="(\d+)"`).FindAllStringSubmatch(page, -1)
-	if len(order) != 3 || order[0][1] != "9" || order[1][1] != "7" || order[2][1] != "6" {
-		t.Errorf("order %v, want 9 7 6", order)
+	order := regexp.MustCompile(`<tr data-period="(\d+)"`).FindAllStringSubmatch(page, -1)
+	if len(order) != 4 || order[0][1] != "9" || order[1][1] != "7" || order[2][1] != "6" || order[3][1] != "5" {
+		t.Errorf("order %v, want 9 7 6 5", order)
 	}
-	for _, want := range []string{`<a href="7">Period 7</a>`, `data-currency="hours" data-value="82.76"`, `data-currency="kwh" data-value="1.750"`} {
-		if !strings.Contains(page, want) {
-			t.Errorf("index lacks %s", want)
+	row7 := regexp.MustCompile(`(?s)<tr data-period="7".*?</tr>`).FindString(page)
+	for _, want := range []string{`<a href="7">Period 7</a>`, `data-currency="hours" data-value="82.76"`, `data-currency="kwh" data-value="1.750"`,
+		`data-field="instructions" data-value="` + strconv.Itoa(len(v.Report.Instructions)) + `"`,
+		`data-field="paid" data-value="2"`, `data-field="confirmed" data-value="1"`, `data-field="overdue" data-value="1"`,
+		`href="7/report.json"`, `href="7/figures.csv"`, `href="7/instructions.csv"`} {
+		if !strings.Contains(row7, want) {
+			t.Errorf("period 7's row lacks %s:\n%s", want, row7)
 		}
 	}
+	row9 := regexp.MustCompile(`(?s)<tr data-period="9".*?</tr>`).FindString(page)
+	if strings.Contains(row9, "href=\"9/") || strings.Contains(row9, `data-field="paid"`) {
+		t.Errorf("the open period has downloads or counts:\n%s", row9)
+	}
+	if !strings.Contains(page, `data-overdue-period="7"`) || strings.Contains(page, `data-overdue-period="5"`) {
+		t.Error("overdue notice: want one for period 7 only")
+	}
+	if i, j := strings.Index(page, "North Federation"), strings.Index(page, string(Fed)); i < 0 || j < i {
+		t.Errorf("federation: name at %d, DID at %d: want the name first", i, j)
+	}
+	if strings.Contains(page, hostile) {
+		t.Error("a hostile name is not escaped")
+	}
+
+	// The trend charts: hours over periods 5, 6 and 7; kwh has figures only in 7.
+	trend := trendBars(t, page, "hours")
+	netOf := func(d identity.DID, cur string) string {
+		for _, f := range v.Report.Figures {
+			if f.DID == d && f.Currency == cur {
+				c, _ := v.Report.Totals(cur)
+				return money.FromUnits(f.Net, c.Currency).String()
+			}
+		}
+		return "0.00"
+	}
+	for _, d := range []identity.DID{A, B, C, D} {
+		want := []string{"5=0.00", "6=0.00", "7=" + netOf(d, "hours")}
+		switch d {
+		case A:
+			want[0] = "5=-2.50"
+		case B:
+			want[0] = "5=2.50"
+		}
+		if got := strings.Join(trend.bars[d], " "); got != strings.Join(want, " ") {
+			t.Errorf("hours trend of %s: %s, want %s", d, got, strings.Join(want, " "))
+		}
+	}
+	// Named co-ops first, by name (the escaped hostile name sorts by its "<"), unnamed (D) last.
+	if got, want := trend.order, []identity.DID{B, C, A, D}; !slices.Equal(got, want) {
+		t.Errorf("hours trend rows %v, want %v", got, want)
+	}
+	if k := trendBars(t, page, "kwh"); len(k.order) != 3 || k.bars[A][2] != "7=-1.500" || k.bars[A][0] != "5=0.000" {
+		t.Errorf("kwh trend: %v", k.bars)
+	}
+
+	// Only the newest TrendPeriods periods, and at most 40 co-ops.
+	many := settlement.Index{}
+	for p := uint64(1); p <= settlement.TrendPeriods+3; p++ {
+		s := settlement.PeriodSummary{Period: p, State: settlement.StateFinal, Volumes: []money.Amount{h(1)}}
+		for i := range 41 {
+			net := int64(i + 1)
+			if i%2 == 1 {
+				net = -net
+			}
+			s.Figures = append(s.Figures, settlement.Figures{Currency: "hours", DID: did(i), Net: net})
+		}
+		many.Periods = append(many.Periods, s)
+	}
 	b.Reset()
-	if err := settlement.RenderIndexHTML(&b, nil, settlement.PageOptions{}); err != nil || !strings.Contains(b.String(), "No settlement periods yet") {
+	if err := settlement.RenderIndexHTML(&b, many, settlement.PageOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mt := trendBars(t, b.String(), "hours")
+	if len(mt.order) != 40 || mt.bars[did(0)] != nil || len(mt.bars[did(40)]) != settlement.TrendPeriods || mt.bars[did(40)][0] != "4=0.41" {
+		t.Errorf("many: %d rows, co-op 0 %v, co-op 40 %v", len(mt.order), mt.bars[did(0)], mt.bars[did(40)])
+	}
+	if !strings.Contains(b.String(), "the 40 of 41 co-ops") {
+		t.Error("many: the caption does not say that co-ops were left out")
+	}
+
+	b.Reset()
+	if err := settlement.RenderIndexHTML(&b, settlement.Index{}, settlement.PageOptions{}); err != nil || !strings.Contains(b.String(), "No settlement periods yet") ||
+		strings.Contains(b.String(), "data-trend") {
 		t.Errorf("empty index: %v", err)
 	}
+}
+
+type trend struct {
+	order []identity.DID
+	bars  map[identity.DID][]string // "period=value", oldest first
+}
+
+// trendBars reads the rows of the index's trend chart of currency cur.
+func trendBars(t *testing.T, page, cur string) trend {
+	t.Helper()
+	sec := regexp.MustCompile(`(?s)<section [^>]*data-trend="` + cur + `">.*?</section>`).FindString(page)
+	if sec == "" {
+		t.Fatalf("no %s trend chart", cur)
+	}
+	out := trend{bars: map[identity.DID][]string{}}
+	for _, g := range regexp.MustCompile(`(?s)<g data-did="([^"]+)" data-currency="`+cur+`">(.*?)</g>`).FindAllStringSubmatch(sec, -1) {
+		d := identity.DID(g[1])
+		out.order = append(out.order, d)
+		for _, m := range regexp.MustCompile(`data-period="(\d+)" data-value="([^"]+)"`).FindAllStringSubmatch(g[2], -1) {
+			out.bars[d] = append(out.bars[d], m[1]+"="+m[2])
+		}
+	}
+	return out
 }
 
 // FuzzRenderHTMLNames: whatever a participant's name or an instruction's

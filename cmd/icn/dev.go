@@ -72,7 +72,7 @@ func printDev(cmd *cobra.Command, m *devfed.Manifest, dir string) {
 		}
 	}
 	for _, h := range m.Hubs {
-		fmt.Fprintf(out, "  hub cluster %s (federation %s), treasurer pages http://%s/ui/settlement/:\n", h.Name, h.FederationDID.Short(), h.Nodes[0].HTTP)
+		fmt.Fprintf(out, "  hub cluster %s (federation %s), metrics http://%s/metrics:\n", h.Name, h.FederationDID.Short(), h.Nodes[0].HTTP)
 		for i, n := range h.Nodes {
 			fmt.Fprintf(out, "           node-%d %s   grpc %s   data (QUIC) %s\n", i+1, n.DID.Short(), n.GRPC, n.Data)
 		}
@@ -82,7 +82,7 @@ func printDev(cmd *cobra.Command, m *devfed.Manifest, dir string) {
 		for _, n := range h.Nodes {
 			addrs, dids = append(addrs, n.GRPC), append(dids, string(n.DID))
 		}
-		fmt.Fprintf(out, "  operator commands (%s):\n    export ICN_HUB=%s ICN_HUB_DID=%s ICN_KEY=%s\n    go run ./cmd/icn federation coop list\n",
+		fmt.Fprintf(out, "  operator commands (%s):\n    export ICN_HUB=%s ICN_HUB_DID=%s ICN_KEY=%s\n    go run ./cmd/icn federation coop list\n    go run ./cmd/icn settlement ui   # the treasurer pages\n",
 			h.Name, strings.Join(addrs, ","), strings.Join(dids, ","), h.OperatorKeyFile)
 	}
 	fmt.Fprintf(out, "Manifest: %s\n", filepath.Join(dir, devfed.ManifestFile))

@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/icn-coop/icn/hub/ui"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -31,21 +34,26 @@ its own state and signs it; the report is final once a majority of the voting
 hub nodes signed. Each instruction is marked paid by the payer's treasurer and
 confirmed by the payee's; the period is settled when all are confirmed.
 
-Operators may run every command; a co-op's treasurer runs list, show, report,
-proof, pay and confirm with the co-op's own key as --key (the DID the co-op is
-registered under: pay and confirm sign with it). verify needs no hub.
+Operators may run every command; a co-op's treasurer runs list, show, ui,
+report, proof, pay and confirm with the co-op's own key as --key (the DID the
+co-op is registered under: pay and confirm sign with it). verify needs no hub.
+
+Instructions are numbered by their index in the report, from 0, everywhere:
+show, the pages of icn settlement ui, the CSV downloads, --instruction, the
+signed confirmations and the co-op nodes' statements.
 
 Connection flags as for icn federation (--hub, --hub-did, --key).`,
 		Example: `  icn settlement list
   icn settlement show 7
+  icn settlement ui                        # the treasurer pages in your browser
   icn settlement report 7 --out report-7.json
-  icn settlement proof --coop did:icn:... --period 7 --out proofs-7.json
+  icn settlement proof --coop "Riverside Bakery" --period 7 --out proofs-7.json
   icn settlement verify --report report-7.json --transfers proofs-7.json
   icn settlement pay --period 7 --instruction 0 --method fiat --reference "SEPA 2026-11-30"
   icn settlement confirm --period 7 --instruction 0 --method fiat`,
 	}
 	o.addFlags(cmd)
-	cmd.AddCommand(o.settlementListCmd(), o.settlementShowCmd(), o.settlementCloseCmd(), o.settlementReportCmd(),
+	cmd.AddCommand(o.settlementListCmd(), o.settlementShowCmd(), o.settlementUICmd(), o.settlementCloseCmd(), o.settlementReportCmd(),
 		o.settlementProofCmd(), settlementVerifyCmd(), o.settlementConfirmCmd(settlement.KindPaid), o.settlementConfirmCmd(settlement.KindReceived))
 	return cmd
 }
@@ -101,7 +109,7 @@ func (o *hubOpts) settlementListCmd() *cobra.Command {
 				if err := c.invoke(ctx, icnv1.SettlementService_ListPeriods_FullMethodName, &icnv1.ListPeriodsRequest{Stale: stale}, resp); err != nil {
 					return err
 				}
-				return printPeriods(cmd.OutOrStdout(), o.output, c, resp)
+				return printPeriods(cmd.OutOrStdout(), o.output, resp)
 			})
 		},
 	}
@@ -116,88 +124,103 @@ func periodRow(p *icnv1.PeriodInfo, timef func(int64) string) []string {
 		u(p.GetOverdue()), u(p.GetSignatures()), u(p.GetQuorum())}
 }
 
-func printPeriods(w io.Writer, output string, c *hubClient, resp *icnv1.ListPeriodsResponse) error {
-	if output == "csv" {
+// periodJSON is a period in the -o json of list and close: the columns of
+// -o csv under the same names, counts as JSON numbers, times RFC 3339 UTC
+// (left out when not set).
+type periodJSON struct {
+	Period       uint64 `json:"period"`
+	State        string `json:"state"`
+	OpenedAt     string `json:"opened_at"`
+	ClosedAt     string `json:"closed_at,omitempty"`
+	Deadline     string `json:"deadline,omitempty"`
+	Transfers    uint32 `json:"transfers"`
+	Instructions uint32 `json:"instructions"`
+	Paid         uint32 `json:"paid"`
+	Confirmed    uint32 `json:"confirmed"`
+	Overdue      uint32 `json:"overdue"`
+	Signatures   uint32 `json:"signatures"`
+	Quorum       uint32 `json:"quorum"`
+	ReportHash   string `json:"report_hash,omitempty"`
+}
+
+func toPeriodJSON(p *icnv1.PeriodInfo) periodJSON {
+	return periodJSON{Period: p.GetNumber(), State: p.GetState(), OpenedAt: rfcTime(p.GetOpenedAtUnixNano()),
+		ClosedAt: rfcTime(p.GetClosedAtUnixNano()), Deadline: rfcTime(p.GetDeadlineUnixNano()), Transfers: p.GetTransfers(),
+		Instructions: p.GetInstructions(), Paid: p.GetPaid(), Confirmed: p.GetConfirmed(), Overdue: p.GetOverdue(),
+		Signatures: p.GetSignatures(), Quorum: p.GetQuorum(), ReportHash: hex.EncodeToString(p.GetReportHash())}
+}
+
+func printPeriods(w io.Writer, output string, resp *icnv1.ListPeriodsResponse) error {
+	switch output {
+	case "csv":
 		var rows [][]string
 		for _, p := range resp.GetPeriods() {
 			rows = append(rows, append(periodRow(p, rfcTime), hex.EncodeToString(p.GetReportHash())))
 		}
 		return writeCSV(w, []string{"period", "state", "opened_at", "closed_at", "deadline", "transfers", "instructions",
 			"paid", "confirmed", "overdue", "signatures", "quorum", "report_hash"}, rows)
-	}
-	return c.show(w, resp, func(w io.Writer) error {
-		var rows [][]string
+	case "json":
+		out := struct {
+			Periods []periodJSON `json:"periods"`
+		}{Periods: []periodJSON{}}
 		for _, p := range resp.GetPeriods() {
-			r := periodRow(p, fmtTime)
-			if p.GetState() == settlement.StateOpen {
-				r = append(r[:3], "-", "-", "-", "-", "-", "-", "-", "-", "-")
-			}
-			rows = append(rows, r)
+			out.Periods = append(out.Periods, toPeriodJSON(p))
 		}
-		return printTable(w, []string{"PERIOD", "STATE", "OPENED", "CLOSED", "DUE", "TRANSFERS", "INSTRUCTIONS", "PAID",
-			"CONFIRMED", "OVERDUE", "SIGNATURES", "QUORUM"}, rows)
-	})
+		return printJSON(w, out)
+	}
+	var rows [][]string
+	for _, p := range resp.GetPeriods() {
+		r := periodRow(p, fmtTime)
+		if p.GetState() == settlement.StateOpen {
+			r = append(r[:3], "-", "-", "-", "-", "-", "-", "-", "-", "-")
+		}
+		rows = append(rows, r)
+	}
+	return printTable(w, []string{"PERIOD", "STATE", "OPENED", "CLOSED", "DUE", "TRANSFERS", "INSTRUCTIONS", "PAID",
+		"CONFIRMED", "OVERDUE", "SIGNATURES", "QUORUM"}, rows)
 }
 
-// getPeriod fetches a closed period and parses its report.
-func getPeriod(ctx context.Context, c *hubClient, n uint64, stale bool) (*icnv1.PeriodDetail, settlement.Report, error) {
+// getPeriod fetches a closed period and turns it into the view the
+// renderers take (the figures from the canonical report bytes).
+func getPeriod(ctx context.Context, c *hubClient, n uint64, stale bool) (*icnv1.PeriodDetail, settlement.View, error) {
 	d := &icnv1.PeriodDetail{}
 	if err := c.invoke(ctx, icnv1.SettlementService_GetPeriod_FullMethodName, &icnv1.GetPeriodRequest{Period: n, Stale: stale}, d); err != nil {
-		return nil, settlement.Report{}, err
+		return nil, settlement.View{}, err
 	}
-	r, err := settlement.ParseReport(d.GetReport())
+	v, err := ui.ViewFromDetail(d)
 	if err != nil {
-		return nil, settlement.Report{}, fmt.Errorf("the hub sent an invalid report for period %d: %w", n, err)
+		return nil, settlement.View{}, fmt.Errorf("period %d: %w", n, err)
 	}
-	if len(d.GetInstructions()) != len(r.Instructions) {
-		return nil, settlement.Report{}, fmt.Errorf("the hub sent %d instruction statuses for %d instructions", len(d.GetInstructions()), len(r.Instructions))
+	if v.Report.Period != n {
+		return nil, settlement.View{}, fmt.Errorf("the hub sent the report of period %d for period %d", v.Report.Period, n)
 	}
-	return d, r, nil
-}
-
-func instructionStatus(in *icnv1.SettlementInstruction) string {
-	switch {
-	case in.GetConfirmed():
-		return "confirmed"
-	case in.GetPaid():
-		return "paid"
-	}
-	return "outstanding"
+	return d, v, nil
 }
 
 // showJSON is `icn settlement show -o json`: the canonical report embedded
-// as is, the signatures, and each instruction's status.
+// as is, the signatures, and each instruction with its status (the fields
+// of the instructions CSV, settlement.InstructionRecord).
 type showJSON struct {
-	Period       uint64                 `json:"period"`
-	State        string                 `json:"state"`
-	Deadline     string                 `json:"deadline,omitempty"`
-	ReportHash   string                 `json:"report_hash"`
-	Report       json.RawMessage        `json:"report"`
-	HubNodes     []string               `json:"hub_nodes"`
-	Quorum       uint32                 `json:"quorum"`
-	Signatures   []settlement.Signature `json:"signatures"`
-	Instructions []instructionJSON      `json:"instructions"`
-	Names        map[string]string      `json:"names"`
+	Period       uint64                         `json:"period"`
+	State        string                         `json:"state"`
+	Deadline     string                         `json:"deadline,omitempty"`
+	ReportHash   string                         `json:"report_hash"`
+	Report       json.RawMessage                `json:"report"`
+	HubNodes     []string                       `json:"hub_nodes"`
+	Quorum       uint32                         `json:"quorum"`
+	Signatures   []settlement.Signature         `json:"signatures"`
+	Instructions []settlement.InstructionRecord `json:"instructions"`
+	Names        map[string]string              `json:"names"`
 }
 
-type instructionJSON struct {
-	Index       uint32 `json:"index"`
-	Currency    string `json:"currency"`
-	From        string `json:"from"`
-	To          string `json:"to"`
-	Amount      string `json:"amount"`
-	Status      string `json:"status"`
-	Overdue     bool   `json:"overdue"`
-	Method      string `json:"method,omitempty"`
-	Reference   string `json:"reference,omitempty"`
-	PaidAt      string `json:"paid_at,omitempty"`
-	ConfirmedAt string `json:"confirmed_at,omitempty"`
-}
-
-func toInstructionJSON(in *icnv1.SettlementInstruction) instructionJSON {
-	return instructionJSON{Index: in.GetIndex(), Currency: in.GetCurrency(), From: in.GetFrom(), To: in.GetTo(), Amount: in.GetAmount(),
-		Status: instructionStatus(in), Overdue: in.GetOverdue(), Method: in.GetMethod(), Reference: in.GetReference(),
-		PaidAt: rfcTime(in.GetPaidAtUnixNano()), ConfirmedAt: rfcTime(in.GetConfirmedAtUnixNano())}
+// instructionRecord is what pay and confirm print of the instruction the
+// hub answers with (no names: the answer carries none).
+func instructionRecord(in *icnv1.SettlementInstruction) settlement.InstructionRecord {
+	st := settlement.InstructionStatus{Paid: in.GetPaid(), Confirmed: in.GetConfirmed()}
+	return settlement.InstructionRecord{Period: in.GetPeriod(), Index: int(in.GetIndex()), Currency: in.GetCurrency(),
+		From: identity.DID(in.GetFrom()), To: identity.DID(in.GetTo()), Amount: in.GetAmount(), Status: st.StatusKey(),
+		Paid: in.GetPaid(), PaidAt: rfcTime(in.GetPaidAtUnixNano()), Method: in.GetMethod(), Reference: in.GetReference(),
+		Confirmed: in.GetConfirmed(), ConfirmedAt: rfcTime(in.GetConfirmedAtUnixNano()), Overdue: in.GetOverdue()}
 }
 
 func protoSignatures(ss []*icnv1.ReportSignature) []settlement.Signature {
@@ -215,7 +238,10 @@ func (o *hubOpts) settlementShowCmd() *cobra.Command {
 		Short: "Show a closed period: per-co-op figures and every instruction with its status",
 		Long: `Shows a closed period as this hub's report states it. The figures come from
 the canonical report (the bytes the hub nodes signed). With -o csv it prints
-the instructions (or, with --figures, the per-co-op figures) as CSV.`,
+the instructions (or, with --figures, the per-co-op figures) as CSV, in
+exactly the layout of the treasurer pages' downloads (instructions.csv,
+figures.csv). Instructions are numbered by their index in the report, from 0:
+the number --instruction of pay and confirm takes.`,
 		Example: `  icn settlement show 7
   icn settlement show 7 -o csv > period-7-instructions.csv
   icn settlement show 7 -o csv --figures > period-7-figures.csv`,
@@ -225,11 +251,11 @@ the instructions (or, with --figures, the per-co-op figures) as CSV.`,
 				return err
 			}
 			return o.run(cmd, func(ctx context.Context, c *hubClient) error {
-				d, r, err := getPeriod(ctx, c, n, stale)
+				d, v, err := getPeriod(ctx, c, n, stale)
 				if err != nil {
 					return err
 				}
-				return printPeriod(cmd.OutOrStdout(), o.output, figures, d, r)
+				return printPeriod(cmd.OutOrStdout(), o.output, figures, d, v)
 			})
 		},
 	}
@@ -245,8 +271,9 @@ func nameOf(names map[string]string, d identity.DID) string {
 	return d.Short()
 }
 
-func printPeriod(w io.Writer, output string, figures bool, d *icnv1.PeriodDetail, r settlement.Report) error {
+func printPeriod(w io.Writer, output string, figures bool, d *icnv1.PeriodDetail, v settlement.View) error {
 	names := d.GetNames()
+	r := v.Report
 	amount := func(units int64, code string) string {
 		for _, t := range r.Currencies {
 			if t.Currency.Code == code {
@@ -257,39 +284,31 @@ func printPeriod(w io.Writer, output string, figures bool, d *icnv1.PeriodDetail
 	}
 	switch output {
 	case "json":
-		h := r.Hash()
-		j := showJSON{Period: r.Period, State: d.GetInfo().GetState(), Deadline: rfcTime(d.GetInfo().GetDeadlineUnixNano()),
-			ReportHash: hex.EncodeToString(h[:]), Report: d.GetReport(), HubNodes: d.GetHubNodes(), Quorum: d.GetQuorum(),
-			Signatures: protoSignatures(d.GetSignatures()), Instructions: []instructionJSON{}, Names: names}
-		for _, in := range d.GetInstructions() {
-			j.Instructions = append(j.Instructions, toInstructionJSON(in))
+		recs, err := settlement.InstructionRecords(v)
+		if err != nil {
+			return err
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(j)
+		h := r.Hash()
+		j := showJSON{Period: r.Period, State: v.State, Deadline: rfcTime(v.Deadline),
+			ReportHash: hex.EncodeToString(h[:]), Report: d.GetReport(), HubNodes: d.GetHubNodes(), Quorum: d.GetQuorum(),
+			Signatures: protoSignatures(d.GetSignatures()), Instructions: recs, Names: names}
+		if j.HubNodes == nil {
+			j.HubNodes = []string{}
+		}
+		if j.Names == nil {
+			j.Names = map[string]string{}
+		}
+		return printJSON(w, j)
 	case "csv":
 		if figures {
-			var rows [][]string
-			for _, f := range r.Figures {
-				rows = append(rows, []string{f.Currency, string(f.DID), names[string(f.DID)], amount(f.Sent, f.Currency),
-					amount(f.Received, f.Currency), amount(f.Net, f.Currency), strconv.Itoa(f.SentCount), strconv.Itoa(f.ReceivedCount)})
-			}
-			return writeCSV(w, []string{"currency", "did", "name", "sent", "received", "net", "sent_count", "received_count"}, rows)
+			return settlement.WriteFiguresCSV(w, v)
 		}
-		var rows [][]string
-		for _, in := range d.GetInstructions() {
-			rows = append(rows, []string{strconv.FormatUint(uint64(in.GetIndex()), 10), in.GetCurrency(), in.GetFrom(), names[in.GetFrom()],
-				in.GetTo(), names[in.GetTo()], in.GetAmount(), instructionStatus(in), strconv.FormatBool(in.GetOverdue()),
-				in.GetMethod(), in.GetReference(), rfcTime(in.GetPaidAtUnixNano()), rfcTime(in.GetConfirmedAtUnixNano())})
-		}
-		return writeCSV(w, []string{"index", "currency", "from", "from_name", "to", "to_name", "amount", "status", "overdue",
-			"method", "reference", "paid_at", "confirmed_at"}, rows)
+		return settlement.WriteInstructionsCSV(w, v)
 	}
 	h := r.Hash()
-	info := d.GetInfo()
-	if err := kv(w, [2]string{"period", strconv.FormatUint(r.Period, 10)}, [2]string{"state", info.GetState()},
+	if err := kv(w, [2]string{"period", strconv.FormatUint(r.Period, 10)}, [2]string{"state", v.State},
 		[2]string{"opened", fmtTime(r.OpenedAt)}, [2]string{"closed", fmtTime(r.ClosedAt)},
-		[2]string{"due", fmtTime(info.GetDeadlineUnixNano())}, [2]string{"transfers", strconv.Itoa(r.Transfers)},
+		[2]string{"due", fmtTime(v.Deadline)}, [2]string{"transfers", strconv.Itoa(r.Transfers)},
 		[2]string{"report hash", hex.EncodeToString(h[:])}, [2]string{"merkle root", hex.EncodeToString(r.MerkleRoot[:])},
 		[2]string{"signatures", fmt.Sprintf("%d of %d hub nodes (final at %d)", len(d.GetSignatures()), len(d.GetHubNodes()), d.GetQuorum())}); err != nil {
 		return err
@@ -304,20 +323,24 @@ func printPeriod(w io.Writer, output string, figures bool, d *icnv1.PeriodDetail
 		return err
 	}
 	fmt.Fprintln(w)
-	if len(d.GetInstructions()) == 0 {
+	if len(r.Instructions) == 0 {
 		_, err := fmt.Fprintln(w, "no instructions: every net position is zero")
 		return err
 	}
+	recs, err := settlement.InstructionRecords(v)
+	if err != nil {
+		return err
+	}
 	rows = nil
-	for _, in := range d.GetInstructions() {
-		st := instructionStatus(in)
-		if in.GetOverdue() {
+	for _, in := range recs {
+		st := in.Status
+		if in.Overdue {
 			st += " (overdue)"
 		}
-		rows = append(rows, []string{strconv.FormatUint(uint64(in.GetIndex()), 10), in.GetCurrency(), nameOf(names, identity.DID(in.GetFrom())),
-			nameOf(names, identity.DID(in.GetTo())), in.GetAmount(), st, orDash(in.GetMethod()), orDash(in.GetReference())})
+		rows = append(rows, []string{strconv.Itoa(in.Index), in.Currency, nameOf(names, in.From), nameOf(names, in.To),
+			in.Amount, st, orDash(in.Method), orDash(in.Reference)})
 	}
-	return printTable(w, []string{"#", "CURRENCY", "FROM", "TO", "AMOUNT", "STATUS", "METHOD", "REFERENCE"}, rows)
+	return printTable(w, []string{"INDEX", "CURRENCY", "FROM", "TO", "AMOUNT", "STATUS", "METHOD", "REFERENCE"}, rows)
 }
 
 func (o *hubOpts) settlementCloseCmd() *cobra.Command {
@@ -338,14 +361,16 @@ unless that period is the open one, so a repeated close cannot close two.`,
 				if err := c.invoke(ctx, icnv1.SettlementService_ClosePeriod_FullMethodName, req, p); err != nil {
 					return err
 				}
-				if o.output == "csv" {
-					return printPeriods(cmd.OutOrStdout(), o.output, c, &icnv1.ListPeriodsResponse{Periods: []*icnv1.PeriodInfo{p}})
+				w := cmd.OutOrStdout()
+				switch o.output {
+				case "csv":
+					return printPeriods(w, o.output, &icnv1.ListPeriodsResponse{Periods: []*icnv1.PeriodInfo{p}})
+				case "json":
+					return printJSON(w, toPeriodJSON(p))
 				}
-				return c.show(cmd.OutOrStdout(), p, func(w io.Writer) error {
-					return kv(w, [2]string{"closed period", strconv.FormatUint(p.GetNumber(), 10)}, [2]string{"transfers", fmt.Sprint(p.GetTransfers())},
-						[2]string{"instructions", fmt.Sprint(p.GetInstructions())}, [2]string{"due", fmtTime(p.GetDeadlineUnixNano())},
-						[2]string{"next", "the hub nodes now sign the report; icn settlement show " + strconv.FormatUint(p.GetNumber(), 10)})
-				})
+				return kv(w, [2]string{"closed period", strconv.FormatUint(p.GetNumber(), 10)}, [2]string{"transfers", fmt.Sprint(p.GetTransfers())},
+					[2]string{"instructions", fmt.Sprint(p.GetInstructions())}, [2]string{"due", fmtTime(p.GetDeadlineUnixNano())},
+					[2]string{"next", "the hub nodes now sign the report; icn settlement show " + strconv.FormatUint(p.GetNumber(), 10)})
 			})
 		},
 	}
@@ -370,11 +395,11 @@ hub node list and quorum to FILE with .json replaced by .sigs.json. Without
 				return err
 			}
 			return o.run(cmd, func(ctx context.Context, c *hubClient) error {
-				d, r, err := getPeriod(ctx, c, n, stale)
+				d, v, err := getPeriod(ctx, c, n, stale)
 				if err != nil {
 					return err
 				}
-				sf := newSigsFile(r, d)
+				sf := newSigsFile(v.Report, d)
 				if out == "" {
 					enc := json.NewEncoder(cmd.OutOrStdout())
 					enc.SetIndent("", "  ")
@@ -406,24 +431,33 @@ func (o *hubOpts) settlementProofCmd() *cobra.Command {
 	var period uint64
 	var stale bool
 	cmd := &cobra.Command{
-		Use:   "proof --coop DID --period N [--out FILE]",
+		Use:   "proof --coop CO-OP --period N [--out FILE]",
 		Short: "Write a co-op's committed transfers of a period with their Merkle proofs (JSON)",
 		Long: `Fetches the co-op's committed transfers of a closed period and each one's
 inclusion proof under the report's Merkle root, as JSON (to FILE or standard
 output). Check them offline with icn settlement verify; better still, compare
-the transfer list with the co-op's own ledger first.`,
-		Example: `  icn settlement proof --coop ` + exampleDID + ` --period 7 --out proofs-7.json`,
-		Args:    cobra.NoArgs,
+the transfer list with the co-op's own ledger first.
+
+--coop is the co-op's DID or its registered name, as icn settlement show
+prints it (a name must match exactly one co-op of the period; letter case
+is ignored when the exact spelling matches none).`,
+		Example: `  icn settlement proof --coop ` + exampleDID + ` --period 7 --out proofs-7.json
+  icn settlement proof --coop "Riverside Bakery" --period 7 --out proofs-7.json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireDID("coop", coop, "the co-op whose transfers to fetch"); err != nil {
-				return err
+			if coop == "" {
+				return errors.New("--coop is required: the co-op whose transfers to fetch, by DID or registered name (icn settlement show lists them)")
 			}
 			if err := requirePeriod(period); err != nil {
 				return err
 			}
 			return o.run(cmd, func(ctx context.Context, c *hubClient) error {
+				did, err := resolveCoop(ctx, c, period, coop, stale)
+				if err != nil {
+					return err
+				}
 				resp := &icnv1.GetProofsResponse{}
-				req := &icnv1.GetProofsRequest{Period: period, Coop: coop, Stale: stale}
+				req := &icnv1.GetProofsRequest{Period: period, Coop: string(did), Stale: stale}
 				if err := c.invoke(ctx, icnv1.SettlementService_GetProofs_FullMethodName, req, resp); err != nil {
 					return err
 				}
@@ -431,28 +465,81 @@ the transfer list with the co-op's own ledger first.`,
 				if err != nil {
 					return fmt.Errorf("the hub sent an invalid report: %w", err)
 				}
-				pf, err := newProofFile(r, identity.DID(coop), resp.GetProofs())
+				pf, err := newProofFile(r, did, resp.GetProofs())
 				if err != nil {
 					return err
 				}
 				if out == "" {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					return enc.Encode(pf)
+					return printJSON(cmd.OutOrStdout(), pf)
 				}
 				if err := writeJSONFile(out, pf); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d transfers of %s in period %d\n", out, len(pf.Transfers), coop, period)
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d transfers of %s in period %d\n", out, len(pf.Transfers), did, period)
 				return nil
 			})
 		},
 	}
-	cmd.Flags().StringVar(&coop, "coop", "", "the co-op (required; a co-op's own key may fetch only its own)")
+	cmd.Flags().StringVar(&coop, "coop", "", "the co-op, by DID or registered name (required; a co-op's own key may fetch only its own)")
 	cmd.Flags().Uint64Var(&period, "period", 0, "the closed period (required)")
 	cmd.Flags().StringVar(&out, "out", "", "file to write (default: standard output)")
 	cmd.Flags().BoolVar(&stale, "stale", false, "answer from the node asked, without a leader round trip")
 	return cmd
+}
+
+// resolveCoop returns the DID that arg names: arg itself if it is a DID,
+// otherwise the one participant of the period whose registered name is arg
+// (exactly; failing that, ignoring letter case), as icn settlement show
+// names them.
+func resolveCoop(ctx context.Context, c *hubClient, period uint64, arg string, stale bool) (identity.DID, error) {
+	if strings.HasPrefix(arg, "did:") {
+		d, _, err := identity.ParseDID(arg)
+		if err != nil {
+			return "", fmt.Errorf("--coop: %w", err)
+		}
+		return d, nil
+	}
+	_, v, err := getPeriod(ctx, c, period, stale)
+	if err != nil {
+		return "", err
+	}
+	seen := map[identity.DID]bool{}
+	var exact, folded []identity.DID
+	var known []string
+	for _, f := range v.Report.Figures {
+		name := v.Names[f.DID]
+		if seen[f.DID] || name == "" {
+			continue
+		}
+		seen[f.DID] = true
+		known = append(known, strconv.Quote(name))
+		switch {
+		case name == arg:
+			exact = append(exact, f.DID)
+		case strings.EqualFold(name, arg):
+			folded = append(folded, f.DID)
+		}
+	}
+	match := exact
+	if len(match) == 0 {
+		match = folded
+	}
+	switch len(match) {
+	case 1:
+		return match[0], nil
+	case 0:
+		slices.Sort(known)
+		if len(known) > 10 {
+			known = append(known[:10], "…")
+		}
+		return "", fmt.Errorf("--coop %q: no co-op of period %d is registered under that name (names in the period: %s); pass its DID instead",
+			arg, period, orDash(strings.Join(known, ", ")))
+	}
+	ds := make([]string, len(match))
+	for i, d := range match {
+		ds[i] = string(d)
+	}
+	return "", fmt.Errorf("--coop %q names %d co-ops of period %d (%s): pass the DID instead", arg, len(match), period, strings.Join(ds, ", "))
 }
 
 // settlementConfirmCmd is `pay` (kind paid) or `confirm` (kind received).
@@ -486,11 +573,11 @@ Methods: hours_transfer, asset_swap, fiat.`,
 				return fmt.Errorf("--method must be %s, %s or %s, not %q", settlement.MethodHoursTransfer, settlement.MethodAssetSwap, settlement.MethodFiat, method)
 			}
 			return o.run(cmd, func(ctx context.Context, c *hubClient) error {
-				_, r, err := getPeriod(ctx, c, period, false)
+				_, v, err := getPeriod(ctx, c, period, false)
 				if err != nil {
 					return err
 				}
-				conf, err := settlement.ConfirmationFor(r, index, kind, method, reference)
+				conf, err := settlement.ConfirmationFor(v.Report, index, kind, method, reference)
 				if err != nil {
 					return fmt.Errorf("--instruction: %w", err)
 				}
@@ -512,15 +599,18 @@ Methods: hours_transfer, asset_swap, fiat.`,
 				if err := c.invoke(ctx, method, req, in); err != nil {
 					return err
 				}
-				if o.output == "csv" {
-					return writeCSV(cmd.OutOrStdout(), []string{"period", "index", "status", "method", "reference"},
-						[][]string{{strconv.FormatUint(in.GetPeriod(), 10), strconv.FormatUint(uint64(in.GetIndex()), 10), instructionStatus(in), in.GetMethod(), in.GetReference()}})
+				w := cmd.OutOrStdout()
+				rec := instructionRecord(in)
+				switch o.output {
+				case "csv":
+					return writeCSV(w, []string{"period", "index", "status", "method", "reference"},
+						[][]string{{strconv.FormatUint(rec.Period, 10), strconv.Itoa(rec.Index), rec.Status, rec.Method, rec.Reference}})
+				case "json":
+					return printJSON(w, rec)
 				}
-				return c.show(cmd.OutOrStdout(), in, func(w io.Writer) error {
-					return kv(w, [2]string{"period", strconv.FormatUint(in.GetPeriod(), 10)}, [2]string{"instruction", strconv.FormatUint(uint64(in.GetIndex()), 10)},
-						[2]string{"pay", in.GetAmount() + " " + in.GetCurrency()}, [2]string{"from", in.GetFrom()}, [2]string{"to", in.GetTo()},
-						[2]string{"status", instructionStatus(in)}, [2]string{"method", orDash(in.GetMethod())}, [2]string{"reference", orDash(in.GetReference())})
-				})
+				return kv(w, [2]string{"period", strconv.FormatUint(rec.Period, 10)}, [2]string{"instruction", strconv.Itoa(rec.Index)},
+					[2]string{"pay", rec.Amount + " " + rec.Currency}, [2]string{"from", string(rec.From)}, [2]string{"to", string(rec.To)},
+					[2]string{"status", rec.Status}, [2]string{"method", orDash(rec.Method)}, [2]string{"reference", orDash(rec.Reference)})
 			})
 		},
 	}

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,11 +115,11 @@ func TestSettlementCommands(t *testing.T) {
 		t.Fatalf("show json: %v", v)
 	}
 	rows = csvRows(t, mustICN(t, as(c.opFile, "show", "1", "-o", "csv")...))
-	if len(rows) != 2 || rows[0][0] != "index" || rows[1][6] != "3.75" || rows[1][7] != "outstanding" {
+	if len(rows) != 2 || rows[0][1] != "index" || rows[1][1] != "0" || rows[1][7] != "3.75" || rows[1][8] != "outstanding" {
 		t.Fatalf("show csv: %v", rows)
 	}
 	rows = csvRows(t, mustICN(t, as(c.opFile, "show", "1", "-o", "csv", "--figures")...))
-	if len(rows) != 3 || rows[0][3] != "sent" {
+	if len(rows) != 3 || rows[0][4] != "sent" {
 		t.Fatalf("show csv figures: %v", rows)
 	}
 	if _, err := runICN(t, as(c.opFile, "show", "9")...); err == nil || !strings.Contains(err.Error(), "NotFound") {
@@ -197,4 +199,152 @@ func errString(err error) string {
 		return "<nil>"
 	}
 	return err.Error()
+}
+
+// rfc3339 fails the test unless v is an RFC 3339 time string.
+func rfc3339(t *testing.T, what string, v any) {
+	t.Helper()
+	s, ok := v.(string)
+	if !ok {
+		t.Errorf("%s: %v (%T), want an RFC 3339 string", what, v, v)
+		return
+	}
+	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+		t.Errorf("%s: %q: %v", what, s, err)
+	}
+}
+
+// number fails the test unless v is the JSON number want.
+func number(t *testing.T, what string, v any, want float64) {
+	t.Helper()
+	if f, ok := v.(float64); !ok || f != want {
+		t.Errorf("%s: %v (%T), want the JSON number %v", what, v, v, want)
+	}
+}
+
+// TestSettlementCLIDetails: -o json of every icn settlement command prints
+// counts, periods and indexes as JSON numbers and times as RFC 3339;
+// closing a period that is no longer open says so; proof takes a co-op's
+// registered name.
+func TestSettlementCLIDetails(t *testing.T) {
+	clearHubEnv(t)
+	c := startOpCluster(t)
+	dir := t.TempDir()
+	l := c.nodes[c.leader(t)]
+	a, b, x, y := genKey(t), genKey(t), genKey(t), genKey(t)
+	aFile := writeKey(t, dir, "a.key", a)
+	addCoop(t, l, c.fed, a, "Alder Co-op")
+	addCoop(t, l, c.fed, b, "Birch Co-op")
+	addCoop(t, l, c.fed, x, "Twin")
+	addCoop(t, l, c.fed, y, "Twin")
+	pay(t, l, "d1", a.DID(), b.DID(), 420)
+	pay(t, l, "d2", x.DID(), y.DID(), 10)
+	conn := []string{"--hub", strings.Join(c.addrs, ","), "--hub-did", c.hubDIDs()}
+	as := func(key string, args ...string) []string {
+		return append(append(append([]string{"settlement"}, args...), conn...), "--key", key)
+	}
+
+	v := decodeJSON(t, mustICN(t, as(c.opFile, "close", "-o", "json")...))
+	number(t, "close period", v["period"], 1)
+	number(t, "close transfers", v["transfers"], 2)
+	rfc3339(t, "close closed_at", v["closed_at"])
+	rfc3339(t, "close opened_at", v["opened_at"])
+
+	// Period 2 is open now.
+	_, err := runICN(t, as(c.opFile, "close", "--period", "1")...)
+	if s := errString(err); !strings.Contains(s, "period 1 is already closed") || !strings.Contains(s, "the open period is 2") || strings.Contains(s, "period 2 cannot") {
+		t.Errorf("close --period 1 with 2 open: %s", s)
+	}
+	_, err = runICN(t, as(c.opFile, "close", "--period", "5")...)
+	wantContains(t, "close --period 5 with 2 open", errString(err), "period 5 is not open yet", "the open period is 2")
+
+	waitUntil(t, "period 1 final", func() bool {
+		r, ok, _ := l.FSM().SettlementPeriod(1)
+		return ok && len(r.GetSignatures()) >= 2
+	})
+	v = decodeJSON(t, mustICN(t, as(aFile, "list", "-o", "json")...))
+	ps, _ := v["periods"].([]any)
+	if len(ps) != 2 {
+		t.Fatalf("list json: %v", v)
+	}
+	for i, want := range []float64{2, 1} {
+		p, _ := ps[i].(map[string]any)
+		number(t, "list period", p["period"], want)
+		number(t, "list transfers", p["transfers"], map[float64]float64{2: 0, 1: 2}[want])
+		rfc3339(t, "list opened_at", p["opened_at"])
+		if want == 1 {
+			rfc3339(t, "list closed_at", p["closed_at"])
+			number(t, "list instructions", p["instructions"], 2)
+			number(t, "list quorum", p["quorum"], 2)
+		} else if _, ok := p["closed_at"]; ok {
+			t.Errorf("the open period has a closed_at: %v", p)
+		}
+	}
+
+	v = decodeJSON(t, mustICN(t, as(aFile, "show", "1", "-o", "json")...))
+	number(t, "show period", v["period"], 1)
+	ins, _ := v["instructions"].([]any)
+	if len(ins) != 2 {
+		t.Fatalf("show json: %v", v)
+	}
+	for i, in := range ins {
+		m, _ := in.(map[string]any)
+		number(t, "show instruction index", m["index"], float64(i))
+		number(t, "show instruction period", m["period"], 1)
+		if m["amount"] != map[int]string{0: "4.20", 1: "0.10"}[i] {
+			t.Errorf("show instruction %d amount %v: want a decimal string", i, m["amount"])
+		}
+	}
+
+	v = decodeJSON(t, mustICN(t, as(aFile, "pay", "--period", "1", "--instruction", "0", "--method", "fiat", "-o", "json")...))
+	number(t, "pay index", v["index"], 0)
+	number(t, "pay period", v["period"], 1)
+	rfc3339(t, "pay paid_at", v["paid_at"])
+	if v["status"] != "paid" || v["paid"] != true || v["amount"] != "4.20" {
+		t.Errorf("pay json: %v", v)
+	}
+
+	// proof by name: the same file as by DID, and verify accepts it.
+	byDID := mustICN(t, as(aFile, "proof", "--coop", string(a.DID()), "--period", "1")...)
+	for _, name := range []string{"Alder Co-op", "alder co-op"} {
+		if got := mustICN(t, as(aFile, "proof", "--coop", name, "--period", "1")...); got != byDID {
+			t.Errorf("proof --coop %q differs from --coop DID:\n%s\n%s", name, got, byDID)
+		}
+	}
+	v = decodeJSON(t, byDID)
+	number(t, "proof period", v["period"], 1)
+	ts, _ := v["transfers"].([]any)
+	if len(ts) != 1 {
+		t.Fatalf("proof: %v", v)
+	}
+	tr, _ := ts[0].(map[string]any)
+	rfc3339(t, "proof decided_at", tr["decided_at"])
+	reportFile, proofFile := filepath.Join(dir, "report-1.json"), filepath.Join(dir, "proofs-a.json")
+	mustICN(t, as(aFile, "report", "1", "--out", reportFile)...)
+	mustICN(t, as(aFile, "proof", "--coop", "Alder Co-op", "--period", "1", "--out", proofFile)...)
+	wantContains(t, "verify a proof file fetched by name", mustICN(t, "settlement", "verify", "--report", reportFile, "--transfers", proofFile), "ok:", "1 transfers")
+	// A file of an earlier version (decided_at in unix ns) still verifies.
+	old := regexp.MustCompile(`"decided_at": "[^"]+"`).ReplaceAllString(byDID, `"decided_at": `+strconv.FormatInt(decidedAt(t, l, "d1"), 10))
+	oldFile := filepath.Join(dir, "proofs-old.json")
+	if err := os.WriteFile(oldFile, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantContains(t, "verify a unix-ns proof file", mustICN(t, "settlement", "verify", "--report", reportFile, "--transfers", oldFile), "ok:")
+
+	_, err = runICN(t, as(c.opFile, "proof", "--coop", "Twin", "--period", "1")...)
+	wantContains(t, "ambiguous name", errString(err), "names 2 co-ops", string(x.DID()), string(y.DID()))
+	_, err = runICN(t, as(c.opFile, "proof", "--coop", "Nobody", "--period", "1")...)
+	wantContains(t, "unknown name", errString(err), `no co-op of period 1`, `"Alder Co-op"`)
+	_, err = runICN(t, as(c.opFile, "proof", "--coop", "did:icn:nope", "--period", "1")...)
+	wantContains(t, "bad DID", errString(err), "--coop")
+}
+
+// decidedAt is the commit time the hub recorded for transfer id.
+func decidedAt(t *testing.T, n *hub.Node, id string) int64 {
+	t.Helper()
+	tr, ok, err := n.FSM().Transfer(id)
+	if err != nil || !ok {
+		t.Fatalf("transfer %s: %v %v", id, ok, err)
+	}
+	return tr.GetDecidedAtUnixNano()
 }

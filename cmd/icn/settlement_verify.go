@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -59,8 +60,39 @@ type proofTransfer struct {
 	Scale     int32             `json:"scale"`
 	Amount    string            `json:"amount"`
 	Period    uint64            `json:"period"`
-	DecidedAt int64             `json:"decided_at"`
+	DecidedAt fileTime          `json:"decided_at"`
 	Proof     *settlement.Proof `json:"proof,omitempty"`
+}
+
+// fileTime is a time in a file icn settlement writes, unix ns in memory:
+// written as RFC 3339 UTC with all the nanoseconds the Merkle leaf commits
+// to ("2026-11-30T10:00:00.123456789Z"); read from that form or from a JSON
+// integer of unix ns, which files of earlier versions hold.
+type fileTime int64
+
+func (t fileTime) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Unix(0, int64(t)).UTC().Format(time.RFC3339Nano))
+}
+
+func (t *fileTime) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var ns int64
+		if err := json.Unmarshal(b, &ns); err != nil {
+			return fmt.Errorf("want an RFC 3339 time, got %s", b)
+		}
+		*t = fileTime(ns)
+		return nil
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("want an RFC 3339 time: %w", err)
+	}
+	if y := v.Year(); y < 1678 || y > 2261 {
+		return fmt.Errorf("time %s is outside the range of unix nanoseconds", s)
+	}
+	*t = fileTime(v.UnixNano())
+	return nil
 }
 
 func newProofFile(r settlement.Report, coop identity.DID, ps []*icnv1.TransferProof) (proofFile, error) {
@@ -81,7 +113,7 @@ func newProofFile(r settlement.Report, coop identity.DID, ps []*icnv1.TransferPr
 		}
 		pf.Transfers = append(pf.Transfers, proofTransfer{ID: t.GetId(), From: identity.DID(t.GetFrom()), To: identity.DID(t.GetTo()),
 			Currency: cur.Code, Scale: cur.Scale, Amount: money.FromUnits(t.GetAmountUnits(), cur).String(), Period: t.GetPeriod(),
-			DecidedAt: t.GetDecidedAtUnixNano(), Proof: proof})
+			DecidedAt: fileTime(t.GetDecidedAtUnixNano()), Proof: proof})
 	}
 	return pf, nil
 }
@@ -109,7 +141,7 @@ func (pf proofFile) transfers() ([]clearing.Transfer, map[string]settlement.Proo
 			return nil, nil, fmt.Errorf("transfers[%d] (%s): amount: %w", i, pt.ID, err)
 		}
 		out = append(out, clearing.Transfer{ID: pt.ID, From: pt.From, To: pt.To, Amount: amt, State: clearing.StateCommitted,
-			Period: pt.Period, DecidedAt: pt.DecidedAt})
+			Period: pt.Period, DecidedAt: int64(pt.DecidedAt)})
 		if pt.Proof != nil {
 			proofs[pt.ID] = *pt.Proof
 		}

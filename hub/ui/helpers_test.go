@@ -58,7 +58,12 @@ func (s *testSource) View(ctx context.Context, period uint64) (settlement.View, 
 	if err := ctx.Err(); err != nil {
 		return settlement.View{}, err
 	}
-	if period == 99 {
+	switch period {
+	case 97:
+		return settlement.View{}, fmt.Errorf("period 97: %w: PermissionDenied", ui.ErrForbidden)
+	case 98:
+		return settlement.View{}, fmt.Errorf("period 98: %w: no hub node answered", ui.ErrUnavailable)
+	case 99:
 		return settlement.View{}, errDisk
 	}
 	v, ok := s.views[period]

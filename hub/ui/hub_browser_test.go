@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/icn-coop/icn/hub"
+	"github.com/icn-coop/icn/hub/ui"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -37,18 +39,18 @@ func tcp(t *testing.T) net.Listener {
 	return ln
 }
 
-// hubWithClosedPeriod runs a one-node hub service with two co-ops, a few
+// hubWithClosedPeriod runs a one-node hub service with three co-ops, a few
 // committed transfers and period 1 closed and signed.
-func hubWithClosedPeriod(t *testing.T) (svc *hub.Service, httpAddr string, op *identity.Key) {
+func hubWithClosedPeriod(t *testing.T) (svc *hub.Service, op *identity.Key) {
 	t.Helper()
 	key, fed := newKey(t), newKey(t)
 	op = newKey(t)
-	raftLn, grpcLn, httpLn := tcp(t), tcp(t), tcp(t)
+	raftLn, grpcLn := tcp(t), tcp(t)
 	cfg := hub.Config{DataDir: t.TempDir(), Key: key, RaftListener: raftLn, GRPCAddr: grpcLn.Addr().String(),
 		Peers:            []hub.Peer{{DID: key.DID(), RaftAddr: raftLn.Addr().String(), GRPCAddr: grpcLn.Addr().String()}},
 		Federation:       hub.FederationConfig{DID: fed.DID(), Name: "browser test", Currencies: []money.Currency{money.Hours}},
 		HeartbeatTimeout: 200 * time.Millisecond}
-	svc, err := hub.StartService(cfg, []identity.DID{op.DID()}, grpcLn, httpLn)
+	svc, err := hub.StartService(cfg, []identity.DID{op.DID()}, grpcLn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,16 +101,19 @@ func hubWithClosedPeriod(t *testing.T) (svc *hub.Service, httpAddr string, op *i
 		rec, ok, _ := n.FSM().SettlementPeriod(1)
 		return ok && len(rec.GetSignatures()) >= 1
 	})
-	return svc, httpLn.Addr().String(), op
+	return svc, op
 }
 
-// TestBrowserHubPage opens the period page a real hub node serves and
-// checks every figure on it against the hub's gRPC API (GetPeriod's
-// canonical report), as a treasurer's script would.
+// TestBrowserHubPage serves the pages from a real hub node's control plane
+// with an operator's key (ui.RemoteSource, as icn settlement ui does),
+// opens the period page and checks every figure on it against the hub's
+// gRPC API (GetPeriod's canonical report), as a treasurer's script would;
+// then opens the index: no console error, the period's counts and the
+// trend chart of net positions.
 func TestBrowserHubPage(t *testing.T) {
 	t.Parallel()
 	exe := browserPath(t)
-	svc, httpAddr, op := hubWithClosedPeriod(t)
+	svc, op := hubWithClosedPeriod(t)
 
 	tlsCfg, err := identity.TLSConfig(op, identity.Pin(svc.Node.DID()))
 	if err != nil {
@@ -130,7 +135,9 @@ func TestBrowserHubPage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, got := openPage(t, exe, "http://"+httpAddr+"/ui/settlement/1")
+	hs := httptest.NewServer(ui.Handler(ui.RemoteSource(icnv1.NewSettlementServiceClient(cc)), time.Now))
+	t.Cleanup(hs.Close)
+	_, got := openPage(t, exe, hs.URL+"/ui/settlement/1")
 	type key struct{ did, currency, field string }
 	want := map[key]string{}
 	for _, f := range rep.Figures {
@@ -154,4 +161,15 @@ func TestBrowserHubPage(t *testing.T) {
 	if got.QuorumReached != "true" || got.Nodes[string(svc.Node.DID())] != "valid" {
 		t.Errorf("verification panel: quorum %q, node %q", got.QuorumReached, got.Nodes[string(svc.Node.DID())])
 	}
+
+	view, err := ui.ViewFromDetail(detail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, idx := openIndex(t, exe, hs.URL+"/ui/settlement/")
+	if len(idx.Periods) != 2 || idx.Periods[1].Period != "1" || idx.Periods[1].Fields["instructions"] != strconv.Itoa(len(rep.Instructions)) ||
+		idx.Periods[1].Fields["volume:hours"] != "27.25" {
+		t.Errorf("index periods %+v", idx.Periods)
+	}
+	checkTrends(t, idx, view)
 }

@@ -1,14 +1,21 @@
-// Package ui serves the treasurers' web pages of a hub: the settlement
-// periods, each period's report, figures, instructions and signatures.
+// Package ui serves the treasurers' web pages: the settlement periods, each
+// period's report, figures, instructions and signatures, and the trend of
+// each co-op's net position across periods.
 //
-// The pages are rendered on the server by package settlement (no script,
-// no outside resource) and served under a strict Content-Security-Policy;
-// the same data is offered as JSON and CSV downloads. The hub supplies the
-// data through a Source and mounts Handler on its HTTP server.
+// The pages are rendered by package settlement (no script, no outside
+// resource) and served under a strict Content-Security-Policy; the same data
+// is offered as JSON and CSV downloads. Handler takes its data from a
+// Source; RemoteSource reads it from a hub cluster's control plane with the
+// caller's key, which is how `icn settlement ui` serves the pages to a
+// treasurer's browser on 127.0.0.1. The hub itself serves no pages: its
+// HTTP listener is for /metrics and health only, and every settlement read
+// goes through the control plane's authentication (a TLS client
+// certificate over an operator's or a registered participant's key).
 package ui
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,14 +23,23 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/icn-coop/icn/settlement"
 )
 
-// ErrNotFound is what a Source's error wraps for a period it does not hold.
-var ErrNotFound = errors.New("ui: not found")
+// Errors a Source's error may wrap; the pages answer them with 404
+// not_found, 403 forbidden and 503 unavailable.
+var (
+	// ErrNotFound: no such closed period.
+	ErrNotFound = errors.New("ui: not found")
+	// ErrForbidden: the source's credentials may not read the data.
+	ErrForbidden = errors.New("ui: forbidden")
+	// ErrUnavailable: the source could not be reached; try again.
+	ErrUnavailable = errors.New("ui: unavailable")
+)
 
 // Source is where the pages get their data; the hub implements it over its
 // settlement history.
@@ -40,7 +56,8 @@ const Prefix = "/ui/settlement/"
 
 // Handler serves, for GET and HEAD:
 //
-//	/ui/settlement/                      the list of periods (HTML)
+//	/ui/settlement/                      the list of periods with their counts and downloads, and
+//	                                     the trend of each co-op's net position (HTML)
 //	/ui/settlement/{n}                   period n (HTML)
 //	/ui/settlement/{n}/report.json       the canonical report (the bytes the hub nodes sign)
 //	/ui/settlement/{n}/view.json         settlement.ViewJSON
@@ -48,9 +65,10 @@ const Prefix = "/ui/settlement/"
 //	/ui/settlement/{n}/instructions.csv  settlement.WriteInstructionsCSV
 //
 // Errors are JSON, {"error":{"code":"…","message":"…"}}: 400 bad_period for
-// a period that is not a canonical decimal ≥ 1, 404 not_found, 405
+// a period that is not a canonical decimal ≥ 1, 403 forbidden (the
+// source's credentials may not read it), 404 not_found, 405
 // method_not_allowed (with Allow), 503 unavailable when the request's
-// context ended, 500 internal (logged with log/slog; the body says no
+// context ended or the source could not be reached, 500 internal (logged with log/slog; the body says no
 // more). clock gives the time the pages show and judge deadlines by. Links
 // between pages are relative, so the handler works wherever Prefix ends up
 // after the hub's routing, as long as the paths reach it unchanged.
@@ -91,14 +109,53 @@ func (h *handler) index(w http.ResponseWriter, r *http.Request) {
 		h.sourceError(w, r, fmt.Errorf("ui: list periods: %w", err))
 		return
 	}
+	idx, err := h.indexData(r.Context(), ps)
+	if err != nil {
+		h.sourceError(w, r, err)
+		return
+	}
 	var b bytes.Buffer
 	opt := settlement.PageOptions{Now: h.clock().UnixNano(),
-		PeriodURL: func(p uint64) string { return strconv.FormatUint(p, 10) }}
-	if err := settlement.RenderIndexHTML(&b, ps, opt); err != nil {
+		PeriodURL:     func(p uint64) string { return strconv.FormatUint(p, 10) },
+		PeriodFileURL: func(p uint64, file string) string { return strconv.FormatUint(p, 10) + "/" + file }}
+	if err := settlement.RenderIndexHTML(&b, idx, opt); err != nil {
 		h.internal(w, r, fmt.Errorf("ui: index: %w", err))
 		return
 	}
 	h.send(w, r, "text/html; charset=utf-8", "", b.Bytes())
+}
+
+// indexData completes the summaries of the newest settlement.TrendPeriods
+// closed periods from their views (volumes and figures for the trend
+// charts), and takes the federation and the names from the newest view.
+// The older ones are shown as the source summarised them.
+func (h *handler) indexData(ctx context.Context, ps []settlement.PeriodSummary) (settlement.Index, error) {
+	idx := settlement.Index{Periods: slices.Clone(ps)}
+	order := make([]int, len(ps))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ps[b].Period, ps[a].Period) })
+	read := 0
+	for _, i := range order {
+		p := ps[i]
+		if p.State == settlement.StateOpen || read == settlement.TrendPeriods {
+			continue
+		}
+		v, err := h.src.View(ctx, p.Period)
+		if errors.Is(err, ErrNotFound) {
+			continue // gone between the two reads: show the summary
+		}
+		if err != nil {
+			return settlement.Index{}, fmt.Errorf("ui: index: period %d: %w", p.Period, err)
+		}
+		if read == 0 {
+			idx.Federation, idx.Names = v.Report.Federation, v.Names
+		}
+		read++
+		idx.Periods[i] = v.Summary()
+	}
+	return idx, nil
 }
 
 func (h *handler) period(w http.ResponseWriter, r *http.Request) {
@@ -210,6 +267,12 @@ func (h *handler) sourceError(w http.ResponseWriter, r *http.Request, err error)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		h.fail(w, r, http.StatusNotFound, "not_found", "no such settlement period")
+	case errors.Is(err, ErrForbidden):
+		slog.WarnContext(r.Context(), "settlement ui: refused", "path", r.URL.Path, "err", err)
+		h.fail(w, r, http.StatusForbidden, "forbidden", "the hub refused this key: use a co-op's key (the DID it is registered under) or an operator's")
+	case errors.Is(err, ErrUnavailable):
+		slog.WarnContext(r.Context(), "settlement ui: hub unavailable", "path", r.URL.Path, "err", err)
+		h.fail(w, r, http.StatusServiceUnavailable, "unavailable", "no hub node answered; try again")
 	case r.Context().Err() != nil:
 		h.fail(w, r, http.StatusServiceUnavailable, "unavailable", "the request ended before the data was read")
 	default:

@@ -63,6 +63,9 @@ func TestHandler(t *testing.T) {
 		{"GET", "/ui/settlement/x/view.json", 400, js, "bad_period", ""},
 		{"GET", "/ui/settlement/x/nope", 400, js, "bad_period", ""},
 		{"GET", "/ui/settlement/99", 500, js, "internal", ""},
+		{"GET", "/ui/settlement/97", 403, js, "forbidden", ""},
+		{"GET", "/ui/settlement/97/view.json", 403, js, "forbidden", ""},
+		{"GET", "/ui/settlement/98", 503, js, "unavailable", ""},
 		{"POST", "/ui/settlement/1", 405, js, "method_not_allowed", ""},
 		{"PUT", "/ui/settlement/1/report.json", 405, js, "method_not_allowed", ""},
 		{"DELETE", "/ui/settlement/", 405, js, "method_not_allowed", ""},
@@ -210,11 +213,11 @@ func TestDownloadsMatchReport(t *testing.T) {
 	for i, in := range v.Report.Instructions {
 		c, _ := v.Report.Totals(in.Currency)
 		got := irecs[i+1]
-		if got[1] != strconv.Itoa(i+1) || got[2] != in.Currency || got[3] != string(in.From) || got[5] != string(in.To) ||
-			got[7] != money.FromUnits(in.Amount, c.Currency).String() ||
-			got[8] != strconv.FormatBool(v.Statuses[i].Paid) || got[12] != strconv.FormatBool(v.Statuses[i].Confirmed) ||
-			got[14] != strconv.FormatBool(v.Statuses[i].Overdue) {
-			t.Errorf("instruction %d: %q", i+1, got)
+		if got[1] != strconv.Itoa(i) || got[2] != in.Currency || got[3] != string(in.From) || got[5] != string(in.To) ||
+			got[7] != money.FromUnits(in.Amount, c.Currency).String() || got[8] != v.Statuses[i].StatusKey() ||
+			got[9] != strconv.FormatBool(v.Statuses[i].Paid) || got[13] != strconv.FormatBool(v.Statuses[i].Confirmed) ||
+			got[15] != strconv.FormatBool(v.Statuses[i].Overdue) {
+			t.Errorf("instruction %d: %q", i, got)
 		}
 	}
 
@@ -236,7 +239,10 @@ func TestPagesLinkAndEscape(t *testing.T) {
 	srv := httptest.NewServer(ui.Handler(newSource(t), clock))
 	t.Cleanup(srv.Close)
 	index := string(get(t, srv, "/ui/settlement/"))
-	for _, want := range []string{`<a href="1">Period 1</a>`, `<a href="2">Period 2</a>`, `data-period="3" data-state="open"`} {
+	for _, want := range []string{`<a href="1">Period 1</a>`, `<a href="2">Period 2</a>`, `data-period="3" data-state="open"`,
+		`href="1/instructions.csv"`, `href="1/figures.csv"`, `href="1/report.json"`, `href="2/report.json"`,
+		`data-field="confirmed" data-value="1"`, `data-field="overdue" data-value="` + strconv.Itoa(len(newSource(t).views[1].Report.Instructions)-2) + `"`,
+		`data-trend="hours"`, `data-trend="kwh"`, "Valley Federation", "Riverside Bakery", "&lt;script&gt;"} {
 		if !strings.Contains(index, want) {
 			t.Errorf("index lacks %s", want)
 		}

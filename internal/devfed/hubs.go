@@ -42,7 +42,7 @@ type ManifestHubNode struct {
 	Raft string       `json:"raft"`
 	GRPC string       `json:"grpc"`
 	Data string       `json:"data"` // the QUIC data plane (UDP)
-	HTTP string       `json:"http"` // /metrics, /healthz, /readyz and the treasurer pages (/ui/settlement/)
+	HTTP string       `json:"http"` // /metrics, /healthz and /readyz (the treasurer pages: icn settlement ui)
 }
 
 type hubCluster struct {
