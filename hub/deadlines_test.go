@@ -67,14 +67,14 @@ func TestHTTPBoundsSlowAndLargeBodies(t *testing.T) {
 	}{
 		{"stalled body on /healthz", stall,
 			"GET /healthz HTTP/1.1\r\nHost: hub\r\nContent-Length: 4096\r\n\r\n{\"did\":", true, http.StatusOK, ""},
-		{"stalled body on the treasurer pages", stall,
-			"POST /ui/settlement/ HTTP/1.1\r\nHost: hub\r\nContent-Length: 4096\r\n\r\n{\"did\":", true,
-			http.StatusMethodNotAllowed, "method_not_allowed"},
+		{"stalled POST on /metrics", stall,
+			"POST /metrics HTTP/1.1\r\nHost: hub\r\nContent-Length: 4096\r\n\r\n{\"did\":", true,
+			http.StatusMethodNotAllowed, ""},
 		{"declared 10 GiB on /healthz", nil,
 			"GET /healthz HTTP/1.1\r\nHost: hub\r\nContent-Length: 10737418240\r\n\r\n", false,
 			http.StatusRequestEntityTooLarge, "body_too_large"},
-		{"declared over the cap on the treasurer pages", nil,
-			"POST /ui/settlement/ HTTP/1.1\r\nHost: hub\r\nContent-Length: 16385\r\n\r\n", false,
+		{"declared over the cap on /metrics", nil,
+			"POST /metrics HTTP/1.1\r\nHost: hub\r\nContent-Length: 16385\r\n\r\n", false,
 			http.StatusRequestEntityTooLarge, "body_too_large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
