@@ -249,24 +249,72 @@ var (
 	ruleTreasurer = authRule{member: true, roles: []string{membership.RoleTreasurer, membership.RoleModerator}}
 )
 
-func bearer(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(tok)
+var (
+	errMissingToken = errf(http.StatusUnauthorized, "missing_token", "send Authorization: Bearer <token> from POST /auth/verify")
+	errBadAuthz     = errf(http.StatusUnauthorized, "missing_token", `the Authorization header must be "Bearer <token>" (one Authorization header, the scheme in any case, then one or more spaces and the token)`)
+	errBadBearer    = errf(http.StatusUnauthorized, "invalid_token", "the bearer token has characters a token cannot have (RFC 6750 §2.1 b64token)")
+)
+
+// bearer returns the request's access token: from the Authorization header,
+// or, on the event stream's route only (browsers cannot set headers on a
+// WebSocket), from the token query parameter when there is no such header.
+//
+// The header must be credentials = "Bearer" 1*SP b64token (RFC 6750 §2.1).
+// The scheme is matched in any case (RFC 7235 §2.1: bearer, BEARER); one or
+// more spaces, as that grammar says, but no tab, separate it from the token;
+// the token is one b64token (no spaces, commas or quotes in it). The server
+// has already trimmed the whitespace around the header's value.
+func bearer(r *http.Request) (string, error) {
+	hs := r.Header.Values("Authorization")
+	switch {
+	case len(hs) > 1:
+		return "", errBadAuthz
+	case len(hs) == 0 || hs[0] == "":
+		if strings.HasPrefix(r.URL.Path, "/ws/") {
+			if tok := r.URL.Query().Get("token"); tok != "" {
+				return tok, nil
+			}
 		}
-		return ""
+		return "", errMissingToken
 	}
-	if strings.HasPrefix(r.URL.Path, "/ws/") {
-		return r.URL.Query().Get("token")
+	const scheme = "Bearer"
+	h := hs[0]
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) || h[len(scheme)] != ' ' {
+		return "", errBadAuthz
 	}
-	return ""
+	tok := strings.TrimLeft(h[len(scheme):], " ")
+	if tok == "" {
+		return "", errBadAuthz
+	}
+	if !isB64Token(tok) {
+		return "", errBadBearer
+	}
+	return tok, nil
+}
+
+// isB64Token reports whether s is an RFC 6750 b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // authenticate checks the token, then that its device and session still stand.
 func (g *Gateway) authenticate(r *http.Request) (*caller, error) {
-	raw := bearer(r)
-	if raw == "" {
-		return nil, errf(http.StatusUnauthorized, "missing_token", "send Authorization: Bearer <token> from POST /auth/verify")
+	raw, err := bearer(r)
+	if err != nil {
+		return nil, err
 	}
 	c, err := g.tokens.verify(raw, typAccess)
 	if err != nil {
