@@ -25,10 +25,28 @@ type claims struct {
 	// reuse of a refresh token can revoke every token descended from that
 	// login (sessions.go). The jti (RegisteredClaims.ID) is unique per token.
 	Sid string `json:"sid,omitempty"`
-	// IssuedNano is the issue time in Unix nanoseconds: iat has whole
-	// seconds only, too coarse to tell a session opened just after an
-	// emergency revoke from one opened just before it.
+	// IssuedNano is the issue time in Unix nanoseconds. It decides only for
+	// tokens without Gen, issued before session epochs existed (stillStands).
 	IssuedNano int64 `json:"iat_ns,omitempty"`
+	// Gen is the DID's session epoch at login (membership.SessionEpoch),
+	// kept by every refresh. A revocation of the DID (member revoke,
+	// emergency revoke) raises the epoch durably, in the transaction that
+	// revokes, and a token is valid only while its Gen is the DID's epoch.
+	//
+	// An epoch, not a time: comparing issue times with the time of the
+	// revocation cannot tell a token issued in the same clock tick as the
+	// revocation, before it, from the re-admitted member's login just after
+	// it (iat has whole seconds; even nanoseconds tie on a coarse clock),
+	// and a clock stepped back would let a token issued before the
+	// revocation look younger than it. The epoch is ordered by the ledger's
+	// write transactions instead: a login reads it before it verifies the
+	// signature, so a token either carries the epoch raised by a revocation
+	// (and was issued after it) or an older one (and is refused).
+	Gen uint64 `json:"gen,omitempty"`
+	// DevSeq is the Seq of the device Dev (membership.Device.Seq): a device
+	// added again under a revoked device's ID gets a new Seq, so it does
+	// not revive the revoked one's sessions.
+	DevSeq uint64 `json:"dsq,omitempty"`
 }
 
 // issued is when the token was issued, as precisely as it says.
@@ -69,16 +87,18 @@ func newTokens(key *identity.Key, coop string, clock func() time.Time) *tokens {
 	}
 }
 
-func (t *tokens) issue(did identity.DID, dev, sid, typ string, ttl time.Duration) (string, error) {
+// issue signs a token of type typ for session s (its DID, device, family
+// and epoch), valid for ttl.
+func (t *tokens) issue(s *caller, typ string, ttl time.Duration) (string, error) {
 	now := t.clock()
 	id := make([]byte, 16)
 	rand.Read(id)
 	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: string(t.key.DID()), Subject: string(did), Audience: jwt.ClaimStrings{t.coop},
+			Issuer: string(t.key.DID()), Subject: string(s.DID), Audience: jwt.ClaimStrings{t.coop},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)), ID: identity.B64(id),
 		},
-		Dev: dev, Typ: typ, Sid: sid, IssuedNano: now.UnixNano(),
+		Dev: s.Device, Typ: typ, Sid: s.Session, IssuedNano: now.UnixNano(), Gen: s.Gen, DevSeq: s.DeviceSeq,
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(t.key.PrivateKey())
 }
@@ -184,13 +204,16 @@ func (cs *challenges) take(nonce []byte, did identity.DID) error {
 	return nil
 }
 
-// caller is the authenticated member behind a request.
+// caller is the authenticated member behind a request: the session its
+// token belongs to.
 type caller struct {
-	DID     identity.DID
-	Device  string
-	Session string             // the token's session family (sid)
-	Issued  time.Time          // when the session's token was issued
-	Member  *membership.Member // nil until a rule needs the credential
+	DID       identity.DID
+	Device    string
+	DeviceSeq uint64             // the device's Seq (dsq)
+	Session   string             // the token's session family (sid)
+	Gen       uint64             // the DID's session epoch at login (gen)
+	Issued    time.Time          // when the session's token was issued
+	Member    *membership.Member // nil until a rule needs the credential
 }
 
 func (c *caller) hasRole(roles ...string) bool {
@@ -226,24 +249,72 @@ var (
 	ruleTreasurer = authRule{member: true, roles: []string{membership.RoleTreasurer, membership.RoleModerator}}
 )
 
-func bearer(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(tok)
+var (
+	errMissingToken = errf(http.StatusUnauthorized, "missing_token", "send Authorization: Bearer <token> from POST /auth/verify")
+	errBadAuthz     = errf(http.StatusUnauthorized, "missing_token", `the Authorization header must be "Bearer <token>" (one Authorization header, the scheme in any case, then one or more spaces and the token)`)
+	errBadBearer    = errf(http.StatusUnauthorized, "invalid_token", "the bearer token has characters a token cannot have (RFC 6750 §2.1 b64token)")
+)
+
+// bearer returns the request's access token: from the Authorization header,
+// or, on the event stream's route only (browsers cannot set headers on a
+// WebSocket), from the token query parameter when there is no such header.
+//
+// The header must be credentials = "Bearer" 1*SP b64token (RFC 6750 §2.1).
+// The scheme is matched in any case (RFC 7235 §2.1: bearer, BEARER); one or
+// more spaces, as that grammar says, but no tab, separate it from the token;
+// the token is one b64token (no spaces, commas or quotes in it). The server
+// has already trimmed the whitespace around the header's value.
+func bearer(r *http.Request) (string, error) {
+	hs := r.Header.Values("Authorization")
+	switch {
+	case len(hs) > 1:
+		return "", errBadAuthz
+	case len(hs) == 0 || hs[0] == "":
+		if strings.HasPrefix(r.URL.Path, "/ws/") {
+			if tok := r.URL.Query().Get("token"); tok != "" {
+				return tok, nil
+			}
 		}
-		return ""
+		return "", errMissingToken
 	}
-	if strings.HasPrefix(r.URL.Path, "/ws/") {
-		return r.URL.Query().Get("token")
+	const scheme = "Bearer"
+	h := hs[0]
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) || h[len(scheme)] != ' ' {
+		return "", errBadAuthz
 	}
-	return ""
+	tok := strings.TrimLeft(h[len(scheme):], " ")
+	if tok == "" {
+		return "", errBadAuthz
+	}
+	if !isB64Token(tok) {
+		return "", errBadBearer
+	}
+	return tok, nil
+}
+
+// isB64Token reports whether s is an RFC 6750 b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // authenticate checks the token, then that its device and session still stand.
 func (g *Gateway) authenticate(r *http.Request) (*caller, error) {
-	raw := bearer(r)
-	if raw == "" {
-		return nil, errf(http.StatusUnauthorized, "missing_token", "send Authorization: Bearer <token> from POST /auth/verify")
+	raw, err := bearer(r)
+	if err != nil {
+		return nil, err
 	}
 	c, err := g.tokens.verify(raw, typAccess)
 	if err != nil {
@@ -253,29 +324,41 @@ func (g *Gateway) authenticate(r *http.Request) (*caller, error) {
 }
 
 func (g *Gateway) sessionStands(c *claims) (*caller, error) {
-	who := &caller{DID: identity.DID(c.Subject), Device: c.Dev, Session: c.Sid, Issued: c.issued()}
+	who := &caller{DID: identity.DID(c.Subject), Device: c.Dev, DeviceSeq: c.DevSeq, Session: c.Sid, Gen: c.Gen, Issued: c.issued()}
 	return who, g.stillStands(who)
 }
 
+var errSessionEpoch = errf(http.StatusUnauthorized, "session_revoked", "this session was opened before its DID was revoked (membership revoked, or an emergency revoke); log in again")
+
 // stillStands checks that a caller's session family, device and session have
 // not been revoked since it authenticated (open event streams re-check it).
+// It reads only memory: it runs on every request.
 func (g *Gateway) stillStands(c *caller) error {
-	if g.families.isRevoked(c.Session) { // memory only: this runs on every request
+	if g.families.isRevoked(c.Session) {
 		return errSessionFamilyRevoked
 	}
-	if !g.deviceMayLogIn(c.DID, c.Device, g.cfg.Clock()) {
+	if !g.deviceMayLogIn(c.DID, c.Device, c.DeviceSeq, g.cfg.Clock()) {
 		return errf(http.StatusUnauthorized, "device_revoked", "the device this session was opened with has been revoked")
 	}
-	// SessionsValidAfter, not Member: a non-member's emergency revoke counts too.
-	if c.Issued.Before(g.cfg.Members.SessionsValidAfter(c.DID)) {
-		return errf(http.StatusUnauthorized, "session_revoked", "sessions opened before an emergency revoke are closed; log in again")
+	// The epoch, not Member: a non-member's emergency revoke counts too, and
+	// a re-admission does not bring a revoked member's sessions back.
+	epoch := g.cfg.Members.SessionEpoch(c.DID)
+	if c.Gen != epoch {
+		return errSessionEpoch
+	}
+	// An emergency revoke recorded before epochs existed has only its time;
+	// every revocation since raises the epoch.
+	if epoch == 0 && c.Issued.Before(g.cfg.Members.SessionsValidAfter(c.DID)) {
+		return errSessionEpoch
 	}
 	return nil
 }
 
-func (g *Gateway) deviceMayLogIn(did identity.DID, dev string, now time.Time) bool {
+// deviceMayLogIn reports whether did's device dev, numbered seq, may log in
+// at now: the same device, not another added later under its ID.
+func (g *Gateway) deviceMayLogIn(did identity.DID, dev string, seq uint64, now time.Time) bool {
 	for _, d := range g.cfg.Members.LoginKeys(did, now) {
-		if d.ID == dev {
+		if d.ID == dev && d.Seq == seq {
 			return true
 		}
 	}

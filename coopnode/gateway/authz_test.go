@@ -29,7 +29,7 @@ type authzRow struct {
 	otherDID        *want // member A acts on member B's {did} (or B's payment / intent / request)
 	wrongRole       *want // plain member A on a moderator-only route (or ?feed=coop)
 	nonMember       *want // a logged-in DID with no membership (roles [])
-	revokedCred     *want // member C, revoked, with its token from before the revocation
+	revokedCred     *want // member C, revoked, with a token from a login after the revocation
 }
 
 func cell(status int, code string) *want { return &want{status: status, code: code} }
@@ -42,6 +42,8 @@ func cell(status int, code string) *want { return &want{status: status, code: co
 //	no token                    every route: 401 missing_token
 //	expired token (clock +61m)  every route: 401 token_expired
 //	revoked device's token      every route: 401 device_revoked (and that key's /auth/verify: 401 invalid_signature)
+//	revoked member's token from
+//	before the revocation       every route: 401 session_revoked (refresh too)
 //	other DID (A on B's)        member get, balance, history, devices add/revoke, application, rotate,
 //	                            emergency-revoke: 403 forbidden; payment with B's intent: 403 from_mismatch;
 //	                            B's payment status: 404 not_found (indistinguishable from a missing id);
@@ -49,7 +51,8 @@ func cell(status int, code string) *want { return &want{status: status, code: co
 //	wrong role (plain member)   invites, approve, member revoke, ws?feed=coop: 403 forbidden_role; others n/a
 //	non-member (roles [])       every route needing a credential: 403 not_member (ws: even the own feed);
 //	                            application, devices, rotate, emergency-revoke need only a token (n/a)
-//	revoked credential          every route needing a credential: 403 credential_revoked (ws: even the own feed);
+//	revoked credential (a login
+//	after the revocation)       every route needing a credential: 403 credential_revoked (ws: even the own feed);
 //	                            the token-only routes above are n/a
 func TestAuthorizationMatrix(t *testing.T) {
 	_, e := newTestGateway(t, func(c *Config) { c.Limits = RateLimits{PerIP: 1e6, PerDID: 1e6} })
@@ -182,7 +185,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 	// A malformed token and a token from another node's key are no better than none.
 	other, _ := newTestGateway(t, nil)
-	foreign, err := other.tokens.issue(alice.DID(), "primary", newSID(), typAccess, time.Hour)
+	foreign, err := other.tokens.issue(&caller{DID: alice.DID(), Device: "primary", Session: newSID()}, typAccess, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,14 +195,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	}
 
-	// Revoked credential: carol is revoked; her token is still unexpired.
+	// Revoked member: carol is revoked; her token from before is still
+	// unexpired, but the revocation ended its session. She may still log in
+	// (as anyone may), and that session's token meets her revoked credential.
 	if err := adminS.RevokeMember(ctx, testCoop, carol.DID()); err != nil {
 		t.Fatal(err)
 	}
 	if m, err := adminS.Member(ctx, testCoop, carol.DID()); err != nil || m.Status != "revoked" {
 		t.Fatalf("carol after revoke: %+v %v", m, err)
 	}
-	column("revoked credential", carolS.Token(), carol.DID(), func(r authzRow) *want { return r.revokedCred })
+	column("revoked member's token from before the revocation", carolS.Token(), carol.DID(), all(want{status: 401, code: "session_revoked"}))
+	if st, body := e.do("POST", "/auth/refresh", "", map[string]string{"refresh_token": carolS.RefreshToken()}); st != 401 || errCode(body) != "session_revoked" {
+		t.Errorf("refresh from before the revocation: %d %s, want 401 session_revoked", st, body)
+	}
+	column("revoked credential", e.login(carol).Token(), carol.DID(), func(r authzRow) *want { return r.revokedCred })
 
 	// Revoked device: dave adds a second device (request signed by his
 	// primary key), logs in with it, then revokes it.

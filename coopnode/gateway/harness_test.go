@@ -24,12 +24,23 @@ import (
 
 const testCoop = "coop-t"
 
-// testClock is the wall clock shifted by an offset that a test can move.
-type testClock struct{ off atomic.Int64 }
+// testClock is the wall clock shifted by an offset that a test can move, or,
+// once frozen, a fixed instant (plus the offset).
+type testClock struct{ off, frozen atomic.Int64 }
 
-func (c *testClock) Now() time.Time           { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *testClock) Now() time.Time {
+	if f := c.frozen.Load(); f != 0 {
+		return time.Unix(0, f).Add(time.Duration(c.off.Load()))
+	}
+	return time.Now().Add(time.Duration(c.off.Load()))
+}
+
 func (c *testClock) Advance(d time.Duration)  { c.off.Add(int64(d)) }
 func (c *testClock) Set(offset time.Duration) { c.off.Store(int64(offset)) }
+
+// Freeze stops the clock at its current reading: every later Now returns the
+// same instant until Advance or Set moves it.
+func (c *testClock) Freeze() { c.frozen.Store(time.Now().UnixNano()) }
 
 // testEnv is a gateway on a real ledger and membership store, served over
 // real HTTP, with a bootstrapped admin.

@@ -70,18 +70,20 @@ func (g *Gateway) postVerify(w http.ResponseWriter, r *http.Request, _ *caller) 
 	if err := g.challenges.take(nonce, did); err != nil {
 		return err
 	}
+	// The epoch first: a revocation committed after this read raises it, so
+	// the tokens below are refused; one committed before it is in it.
+	who := &caller{DID: did, Session: newSID(), Gen: g.cfg.Members.SessionEpoch(did)} // a login opens a session family
 	payload := identity.AuthChallengePayload(req.CoopID, nonce)
-	dev := ""
 	for _, d := range g.cfg.Members.LoginKeys(did, g.cfg.Clock()) {
 		if identity.Verify(d.PublicKey, identity.TagAuthChallenge, payload, sig) == nil {
-			dev = d.ID
+			who.Device, who.DeviceSeq = d.ID, d.Seq
 			break
 		}
 	}
-	if dev == "" {
+	if who.Device == "" {
 		return errf(http.StatusUnauthorized, "invalid_signature", "the signature does not verify with any active key of %s", did)
 	}
-	tr, err := g.issuePair(did, dev, newSID()) // a login opens a session family
+	tr, err := g.issuePair(who)
 	if err != nil {
 		return err
 	}
@@ -113,8 +115,9 @@ func (g *Gateway) postRefresh(w http.ResponseWriter, r *http.Request, _ *caller)
 		return err
 	}
 	// Sign the new pair first, so that the old token is consumed only when
-	// the answer is ready to go.
-	tr, err := g.issuePair(who.DID, who.Device, c.Sid)
+	// the answer is ready to go. It keeps the old one's family, device and
+	// epoch: a revocation since the check above makes it void too.
+	tr, err := g.issuePair(who)
 	if err != nil {
 		return err
 	}
@@ -125,18 +128,18 @@ func (g *Gateway) postRefresh(w http.ResponseWriter, r *http.Request, _ *caller)
 	return nil
 }
 
-// issuePair issues an access and a refresh token in session family sid.
-func (g *Gateway) issuePair(did identity.DID, dev, sid string) (tokenResp, error) {
-	access, err := g.tokens.issue(did, dev, sid, typAccess, g.cfg.TokenTTL)
+// issuePair issues an access and a refresh token for session s.
+func (g *Gateway) issuePair(s *caller) (tokenResp, error) {
+	access, err := g.tokens.issue(s, typAccess, g.cfg.TokenTTL)
 	if err != nil {
 		return tokenResp{}, err
 	}
-	refresh, err := g.tokens.issue(did, dev, sid, typRefresh, g.cfg.RefreshTTL)
+	refresh, err := g.tokens.issue(s, typRefresh, g.cfg.RefreshTTL)
 	if err != nil {
 		return tokenResp{}, err
 	}
 	roles := []string{}
-	if m, err := g.cfg.Members.Authorize(did, g.cfg.Clock()); err == nil {
+	if m, err := g.cfg.Members.Authorize(s.DID, g.cfg.Clock()); err == nil {
 		roles = append(roles, m.Roles...)
 	}
 	return tokenResp{Token: access, ExpiresIn: int(g.cfg.TokenTTL / time.Second), RefreshToken: refresh, Roles: roles}, nil

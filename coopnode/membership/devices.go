@@ -43,6 +43,12 @@ type Device struct {
 	AddedAt   time.Time
 	RetiresAt time.Time // retiring devices: end of the grace period
 	RevokedAt time.Time
+	// Seq is the device's number in its DID's keyring, never given twice
+	// (0 for the implicit primary and for devices added before numbers
+	// existed). A session token names its device by ID and Seq, so a device
+	// forgotten by trim and added again under the same ID does not revive
+	// the sessions of the one revoked before it.
+	Seq uint64
 }
 
 // MarshalJSON writes the key as base64url and times as RFC 3339 (API.md),
@@ -73,6 +79,7 @@ type deviceRec struct {
 	AddedAt   time.Time `json:"added_at,omitzero"`
 	RetiresAt time.Time `json:"retires_at,omitzero"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	Seq       uint64    `json:"seq,omitempty"`
 }
 
 type replayRec struct {
@@ -80,13 +87,23 @@ type replayRec struct {
 	At   time.Time `json:"at"`
 }
 
-// keyringRec is a DID's devices. Records in the cache are never modified:
-// every write decodes its own copy from disk.
+// keyringRec is a DID's devices and the state of its sessions. Records in
+// the cache are never modified: every write decodes its own copy from disk.
+// A keyring, once written, is never deleted, so neither counter below ever
+// goes back.
 type keyringRec struct {
-	Rev                uint64      `json:"rev"`
-	Devices            []deviceRec `json:"devices"`
-	SessionsValidAfter time.Time   `json:"sessions_valid_after,omitzero"`
-	Recent             []replayRec `json:"recent,omitempty"` // accepted signed requests
+	Rev     uint64      `json:"rev"`
+	Devices []deviceRec `json:"devices"`
+	// SessionsValidAfter is the time of the last emergency revoke. Sessions
+	// are judged by Epoch; this is kept for the event and for tokens issued
+	// before epochs existed (SessionEpoch).
+	SessionsValidAfter time.Time `json:"sessions_valid_after,omitzero"`
+	// Epoch is the DID's session epoch (SessionEpoch): every revocation of
+	// the DID as a whole (Revoke, EmergencyRevoke) raises it by one.
+	Epoch uint64 `json:"epoch,omitempty"`
+	// DevSeq is the last Seq given to a device of this DID.
+	DevSeq uint64      `json:"dev_seq,omitempty"`
+	Recent []replayRec `json:"recent,omitempty"` // accepted signed requests
 }
 
 func decodeKeyring(v []byte) (*keyringRec, error) {
@@ -142,7 +159,7 @@ func effective(d deviceRec, now time.Time) deviceRec {
 
 func (d deviceRec) public() Device {
 	return Device{ID: d.ID, Name: d.Name, PublicKey: bytes.Clone(d.PublicKey), Status: d.Status,
-		AddedAt: d.AddedAt, RetiresAt: d.RetiresAt, RevokedAt: d.RevokedAt}
+		AddedAt: d.AddedAt, RetiresAt: d.RetiresAt, RevokedAt: d.RevokedAt, Seq: d.Seq}
 }
 
 // keyring returns did's keyring from the cache, or its implicit one.
@@ -198,8 +215,9 @@ func (s *Store) LoginKeys(did identity.DID, now time.Time) []Device {
 	return out
 }
 
-// SessionsValidAfter returns the time before which did's session tokens are
-// void (set by EmergencyRevoke), or zero. It works for non-members too.
+// SessionsValidAfter returns the time of did's last emergency revoke, or
+// zero. It works for non-members too. Session tokens are judged by
+// SessionEpoch; this time matters only for tokens that carry no epoch.
 func (s *Store) SessionsValidAfter(did identity.DID) time.Time {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -207,6 +225,40 @@ func (s *Store) SessionsValidAfter(did identity.DID) time.Time {
 		return kr.SessionsValidAfter
 	}
 	return time.Time{}
+}
+
+// SessionEpoch returns did's session epoch: 0 until did is first revoked,
+// then one more with each revocation of its membership (Revoke) and each
+// emergency revoke, in the same transaction as the revocation; it never goes
+// back, whatever happens to the membership later (a re-admission keeps it).
+// A session token records the epoch at login and is valid only while the
+// epoch is unchanged. It works for non-members too and reads only memory.
+func (s *Store) SessionEpoch(did identity.DID) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if kr := s.keyrings[did]; kr != nil {
+		return kr.Epoch
+	}
+	return 0
+}
+
+// loadKeyring reads did's keyring inside tx, or its implicit one.
+func loadKeyring(tx *ledger.Tx, did identity.DID) (*keyringRec, error) {
+	v := tx.Bucket(bktKeyrings).Get([]byte(did))
+	if v == nil {
+		return implicitKeyring(did), nil
+	}
+	kr, err := decodeKeyring(v)
+	if err != nil {
+		return nil, fmt.Errorf("keyring of %s: %w", did.Short(), err)
+	}
+	return kr, nil
+}
+
+// newDevice returns a device record numbered with the keyring's next Seq.
+func (kr *keyringRec) newDevice(id, name string, pub ed25519.PublicKey, now time.Time) deviceRec {
+	kr.DevSeq++
+	return deviceRec{ID: id, Name: name, PublicKey: pub, Status: DeviceActive, AddedAt: now, Seq: kr.DevSeq}
 }
 
 // signed is a device request that passed the checks made before the write.
@@ -271,12 +323,9 @@ func (kr *keyringRec) accepted(hash []byte) bool {
 // begin loads the keyring inside tx (pruned and with retired devices marked
 // revoked), re-checks the signer against it and refuses a replay.
 func (sg *signed) begin(tx *ledger.Tx) (*keyringRec, error) {
-	kr := implicitKeyring(sg.did)
-	if v := tx.Bucket(bktKeyrings).Get([]byte(sg.did)); v != nil {
-		var err error
-		if kr, err = decodeKeyring(v); err != nil {
-			return nil, fmt.Errorf("keyring of %s: %w", sg.did.Short(), err)
-		}
+	kr, err := loadKeyring(tx, sg.did)
+	if err != nil {
+		return nil, err
 	}
 	for i := range kr.Devices {
 		kr.Devices[i] = effective(kr.Devices[i], sg.now)
@@ -419,7 +468,7 @@ func (s *Store) AddDevice(ctx context.Context, did identity.DID, request, signat
 		if err := kr.canAdd(r.DeviceID, pub); err != nil {
 			return err
 		}
-		out = deviceRec{ID: r.DeviceID, Name: r.Name, PublicKey: pub, Status: DeviceActive, AddedAt: sg.now.UTC()}
+		out = kr.newDevice(r.DeviceID, r.Name, pub, sg.now.UTC())
 		kr.Devices = append(kr.Devices, out)
 		kr.trim()
 		if err := sg.finish(tx, kr); err != nil {
@@ -564,7 +613,7 @@ func (s *Store) Rotate(ctx context.Context, did identity.DID, request, signature
 		now := sg.now.UTC()
 		old.Status, old.RetiresAt = DeviceRetiring, now.Add(grace)
 		*old = effective(*old, now) // grace 0: revoked at once
-		out = deviceRec{ID: r.NewDeviceID, Name: old.Name, PublicKey: pub, Status: DeviceActive, AddedAt: now}
+		out = kr.newDevice(r.NewDeviceID, old.Name, pub, now)
 		ev := keyRotated{DID: did, OldDeviceID: old.ID, NewDeviceID: out.ID, NewPublicKey: identity.B64(pub), RetiresAt: old.RetiresAt}
 		kr.Devices = append(kr.Devices, out)
 		kr.trim()
@@ -595,7 +644,8 @@ type keysRevoked struct {
 }
 
 // EmergencyRevoke revokes every device of did but keep_device at once and
-// voids every session token issued before now (SessionsValidAfter). request
+// voids every session token issued before it (SessionEpoch rises by one;
+// SessionsValidAfter is set to now). request
 // is the JSON {"did","keep_device","at"} exactly as received, signed
 // (identity.TagEmergencyRevoke) by keep_device, which must be active. A
 // "KeysRevoked" event goes to the member's feed.
@@ -625,6 +675,7 @@ func (s *Store) EmergencyRevoke(ctx context.Context, did identity.DID, request, 
 			}
 		}
 		kr.SessionsValidAfter = now
+		kr.Epoch++
 		if err := sg.finish(tx, kr); err != nil {
 			return err
 		}

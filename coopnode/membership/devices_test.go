@@ -2,6 +2,7 @@ package membership_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"sync"
@@ -330,10 +331,11 @@ func TestRestart(t *testing.T) {
 		Admin    identity.DID
 		Auth     []string
 		Sessions map[identity.DID]time.Time
+		Epochs   map[identity.DID]uint64
 	}
 	look := func() view {
 		v := view{Members: e.s.Members(), Devices: map[identity.DID][]membership.Device{}, Login: map[identity.DID][]membership.Device{},
-			Admin: e.s.Admin(), Sessions: map[identity.DID]time.Time{}}
+			Admin: e.s.Admin(), Sessions: map[identity.DID]time.Time{}, Epochs: map[identity.DID]uint64{}}
 		for _, m := range v.Members {
 			v.Devices[m.DID], _ = e.s.Devices(m.DID)
 			v.Login[m.DID] = e.s.LoginKeys(m.DID, e.clk.Now())
@@ -341,6 +343,7 @@ func TestRestart(t *testing.T) {
 			_, err := e.s.Authorize(m.DID, e.clk.Now())
 			v.Auth = append(v.Auth, errString(err))
 			v.Sessions[m.DID] = e.s.SessionsValidAfter(m.DID)
+			v.Epochs[m.DID] = e.s.SessionEpoch(m.DID)
 		}
 		return v
 	}
@@ -445,5 +448,62 @@ func TestConcurrentWrites(t *testing.T) {
 	}
 	if got := len(e.events(ledger.CoopFeed)); got != 2+n+n { // 2 joins before, n joins, n devices
 		t.Fatalf("%d events in the co-op feed", got)
+	}
+}
+
+// TestSessionEpoch: a DID's session epoch starts at 0 and rises by one with
+// each revocation of its membership and each emergency revoke, for members
+// and non-members; a repeated revoke, a re-admission, a device revocation and
+// a restart leave it where it is. Devices are numbered (Seq) in the order
+// they were added, never twice: the implicit primary is 0.
+func TestSessionEpoch(t *testing.T) {
+	e := newEnv(t)
+	alice, erin, phone, laptop := key(t, 1), key(t, 5), key(t, 11), key(t, 12)
+	want := func(what string, k *identity.Key, epoch uint64) {
+		t.Helper()
+		if got := e.s.SessionEpoch(k.DID()); got != epoch {
+			t.Fatalf("%s: epoch %d, want %d", what, got, epoch)
+		}
+	}
+	e.join(alice, "Alice")
+	want("new member", alice, 0)
+	if err := e.s.Revoke(e.ctx, alice.DID(), e.admin.DID()); err != nil {
+		t.Fatal(err)
+	}
+	want("revoked", alice, 1)
+	if err := e.s.Revoke(e.ctx, alice.DID(), e.admin.DID()); err != nil {
+		t.Fatal(err)
+	}
+	want("revoked twice", alice, 1)
+	e.join(alice, "Alice")
+	want("re-admitted", alice, 1)
+	if ds, err := e.s.Devices(alice.DID()); err != nil || len(ds) != 1 || ds[0].ID != membership.PrimaryDevice || ds[0].Seq != 0 {
+		t.Fatalf("devices after the revocation: %+v %v", ds, err)
+	}
+	for i, k := range []*identity.Key{phone, laptop} {
+		d, err := e.addDevice(alice.DID(), alice, "primary", fmt.Sprintf("d%d", i), k)
+		if err != nil || d.Seq != uint64(i+1) {
+			t.Fatalf("device %d: %+v %v", i, d, err)
+		}
+	}
+	if err := e.revokeDevice(alice.DID(), alice, "primary", "d0"); err != nil {
+		t.Fatal(err)
+	}
+	want("device revoked", alice, 1)
+	if err := e.s.Revoke(e.ctx, alice.DID(), e.admin.DID()); err != nil {
+		t.Fatal(err)
+	}
+	want("revoked again after re-admission", alice, 2)
+	req, sig := signedReq(erin, identity.TagEmergencyRevoke, map[string]any{"did": erin.DID(), "keep_device": "primary", "at": e.at(0)})
+	if err := e.s.EmergencyRevoke(e.ctx, erin.DID(), req, sig); err != nil {
+		t.Fatal(err)
+	}
+	want("non-member after an emergency revoke", erin, 1)
+	e.restart()
+	want("after a restart", alice, 2)
+	want("non-member after a restart", erin, 1)
+	d, err := e.addDevice(alice.DID(), alice, "primary", "d2", key(t, 13))
+	if err != nil || d.Seq != 3 {
+		t.Fatalf("device added after a restart: %+v %v", d, err)
 	}
 }

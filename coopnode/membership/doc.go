@@ -8,9 +8,15 @@
 // "KeysRevoked") are written in the same transaction as the change they report.
 //
 // Reads that run on every HTTP request (Member, Authorize, CredentialRevoked,
-// LoginKeys, Devices) are served from an in-memory cache that New fills from
-// disk (re-verifying every stored credential against the co-op key) and that
-// is updated only after a write has committed.
+// LoginKeys, Devices, SessionEpoch) are served from an in-memory cache that
+// New fills from disk (re-verifying every stored credential against the co-op
+// key) and that is updated only after a write has committed.
+//
+// Each DID's keyring also holds its session epoch (SessionEpoch), raised by
+// Revoke and EmergencyRevoke in the transaction that revokes, and numbers its
+// devices (Device.Seq) without ever reusing a number, so that the gateway's
+// session tokens, which carry both, stay void after a revocation whatever
+// happens to the membership or the device records later.
 //
 // Signed requests (applications, device registration and revocation, key
 // rotation, emergency revocation) are decoded strictly: one JSON object, exact

@@ -545,9 +545,12 @@ type memberRevoked struct {
 
 // Revoke revokes did's membership: status revoked, its credential id added to
 // the revoked set, and a MemberRevoked event to the member's and the co-op's
-// feed. by must be an active moderator (ErrForbidden). The co-op's admin
-// cannot be revoked (ErrForbidden): it is named by the node's config, so it
-// is changed there. Revoking a revoked member again is a no-op.
+// feed. It also raises did's session epoch (SessionEpoch) in the same
+// transaction, so every session token issued before the revocation stays
+// void for good, also if did is admitted again later. by must be an active
+// moderator (ErrForbidden). The co-op's admin cannot be revoked
+// (ErrForbidden): it is named by the node's config, so it is changed there.
+// Revoking a revoked member again is a no-op.
 func (s *Store) Revoke(ctx context.Context, did identity.DID, by identity.DID) error {
 	now := s.opts.Clock()
 	var cm commit
@@ -581,7 +584,17 @@ func (s *Store) Revoke(ctx context.Context, did identity.DID, by identity.DID) e
 		if err := putJSON(tx.Bucket(bktRevoked), []byte(m.CredentialID), revokedRec{DID: did, At: now.UTC()}); err != nil {
 			return err
 		}
+		kr, err := loadKeyring(tx, did)
+		if err != nil {
+			return err
+		}
+		kr.Epoch++
+		kr.Rev++
+		if err := putJSON(tx.Bucket(bktKeyrings), []byte(did), kr); err != nil {
+			return err
+		}
 		cm.member, cm.revoked = &m, []string{m.CredentialID}
+		cm.keyring, cm.did = kr, did
 		return tx.AppendEvent(ledger.EventSpec{
 			Type: EventMemberRevoked, Members: []identity.DID{did},
 			Payload: memberRevoked{DID: did, CredentialID: m.CredentialID},
