@@ -82,7 +82,9 @@ func freeRange(t *testing.T, n int) int {
 // TestWalkthrough runs the shell blocks of docs/walkthrough.md exactly as
 // written, with the icn under test first on the PATH, against the real
 // processes they start: keys, a 3-node hub cluster, two co-op nodes, the
-// operator's and the co-ops' own commands, a cross-co-op payment.
+// operator's and the co-ops' own commands, a member admitted with icn
+// wallet, a cross-co-op payment to her, and the period closed, paid,
+// confirmed and settled.
 func TestWalkthrough(t *testing.T) {
 	script := shBlocks(t, "../docs/walkthrough.md")
 	dir := t.TempDir()
@@ -112,8 +114,11 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("the walkthrough failed: %v\n%s%s", err, out.String(), logs())
 	}
 	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^status\s+committed$`),
-		regexp.MustCompile(`(?m)^balance\s+2\.50$`),
+		regexp.MustCompile(`(?m)^status\s+committed$`),                                      // the cross-co-op payment
+		regexp.MustCompile(`(?m)^balance\s+2\.50$`),                                         // Bea's balance at coop-b
+		regexp.MustCompile(`(?m)\+2\.50\s+hours\s+did:icn:\S+ @coop-a\s+committed\s+bread`), // her history names the payer
+		regexp.MustCompile(`(?m)^status\s+confirmed$`),                                      // coop-b's treasurer confirmed
+		regexp.MustCompile(`(?m)^1\s+settled\s`),                                            // period 1 is settled
 	} {
 		if !want.Match(out.Bytes()) {
 			t.Errorf("the walkthrough's output lacks %s:\n%s", want, out.String())

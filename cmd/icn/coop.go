@@ -54,8 +54,9 @@ See deploy/coop.toml for an annotated configuration.`,
 
 func newCoopStatusCmd() *cobra.Command {
 	var cfgPath, gatewayURL, output string
+	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:   "status (--gateway URL | --config coop.toml)",
+		Use:   "status (--gateway URL | --config coop.toml) [--wait DURATION]",
 		Short: "Show a running co-op node's state: its hub link, the hub leader, open transfers, ledger head",
 		Long: `Ask a running co-op node (its /readyz, which needs no login) how it stands:
 the link to its hub cluster (connecting, connected, disconnected: lost or
@@ -64,9 +65,12 @@ hub node it is connected to and the leader, failed attempts and the last error,
 the two-phase payments waiting for the hub, and the ledger's head.
 
 Exits non-zero unless the node is ready: a node whose hub link is down still
-serves its members (status "degraded"), but payments to other co-ops wait.`,
+serves its members (status "degraded"), but payments to other co-ops wait.
+With --wait, keep asking until the node answers ready, for at most that long:
+what a script runs after starting a node.`,
 		Example: `  icn coop status --gateway http://127.0.0.1:8080
-  icn coop status --config coop.toml -o json`,
+  icn coop status --config coop.toml -o json
+  icn coop status --config coop.toml --wait 60s`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -77,9 +81,12 @@ serves its members (status "degraded"), but payments to other co-ops wait.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			if wait < 0 {
+				return fmt.Errorf("--wait must not be negative, e.g. --wait 60s")
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), max(wait, 10*time.Second))
 			defer cancel()
-			rd, err := client.New(base, client.WithUserAgent("icn-coop-status")).Ready(ctx)
+			rd, err := readyWithin(ctx, client.New(base, client.WithUserAgent("icn-coop-status")), wait > 0)
 			if err != nil {
 				return fmt.Errorf("co-op node at %s: %w", base, err)
 			}
@@ -99,9 +106,32 @@ serves its members (status "degraded"), but payments to other co-ops wait.`,
 		},
 	}
 	cmd.Flags().StringVar(&gatewayURL, "gateway", "", "the node's wallet gateway URL, e.g. http://127.0.0.1:8080")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "retry until the node is ready, for at most this long (e.g. 60s)")
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "the node's coop.toml (its gateway.listen address is used)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
+}
+
+// readyWithin asks the node for its readiness; with retry, again every
+// 200 ms until it answers ready or ctx ends, returning the last answer or
+// error then.
+func readyWithin(ctx context.Context, c *client.Client, retry bool) (*client.Readiness, error) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		rd, err := c.Ready(ctx)
+		if !retry || (err == nil && rd.Status == "ready") {
+			return rd, err
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return nil, fmt.Errorf("not ready within --wait: %w", err)
+			}
+			return rd, nil
+		case <-tick.C:
+		}
+	}
 }
 
 // statusURL is the gateway URL given, or the one coop.toml's gateway.listen

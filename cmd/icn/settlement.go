@@ -232,7 +232,7 @@ func protoSignatures(ss []*icnv1.ReportSignature) []settlement.Signature {
 }
 
 func (o *hubOpts) settlementShowCmd() *cobra.Command {
-	var stale, figures bool
+	var stale, figures, wait bool
 	cmd := &cobra.Command{
 		Use:   "show PERIOD",
 		Short: "Show a closed period: per-co-op figures and every instruction with its status",
@@ -241,8 +241,10 @@ the canonical report (the bytes the hub nodes signed). With -o csv it prints
 the instructions (or, with --figures, the per-co-op figures) as CSV, in
 exactly the layout of the treasurer pages' downloads (instructions.csv,
 figures.csv). Instructions are numbered by their index in the report, from 0:
-the number --instruction of pay and confirm takes.`,
+the number --instruction of pay and confirm takes. With --wait, it waits
+(within --timeout) until the report is final, as pay and confirm need.`,
 		Example: `  icn settlement show 7
+  icn settlement show 7 --wait --timeout 60s
   icn settlement show 7 -o csv > period-7-instructions.csv
   icn settlement show 7 -o csv --figures > period-7-figures.csv`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -251,7 +253,11 @@ the number --instruction of pay and confirm takes.`,
 				return err
 			}
 			return o.run(cmd, func(ctx context.Context, c *hubClient) error {
-				d, v, err := getPeriod(ctx, c, n, stale)
+				get := getPeriod
+				if wait {
+					get = getFinalPeriod
+				}
+				d, v, err := get(ctx, c, n, stale)
 				if err != nil {
 					return err
 				}
@@ -261,7 +267,29 @@ the number --instruction of pay and confirm takes.`,
 	}
 	cmd.Flags().BoolVar(&stale, "stale", false, "answer from the node asked, without a leader round trip")
 	cmd.Flags().BoolVar(&figures, "figures", false, "with -o csv: print the per-co-op figures instead of the instructions")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the report is final (a quorum of hub nodes signed it), within --timeout")
 	return cmd
+}
+
+// getFinalPeriod is getPeriod once period n is final (or settled), asking
+// every 200 ms until then or until ctx ends.
+func getFinalPeriod(ctx context.Context, c *hubClient, n uint64, stale bool) (*icnv1.PeriodDetail, settlement.View, error) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		d, v, err := getPeriod(ctx, c, n, stale)
+		if err == nil && (v.State == settlement.StateFinal || v.State == settlement.StateSettled) {
+			return d, v, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("period %d is %s: %d of %d hub signatures", n, v.State, len(d.GetSignatures()), d.GetQuorum())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, settlement.View{}, fmt.Errorf("not final within --timeout: %w", err)
+		case <-tick.C:
+		}
+	}
 }
 
 func nameOf(names map[string]string, d identity.DID) string {
