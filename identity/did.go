@@ -64,37 +64,45 @@ const maxDIDLen = len(DIDPrefix) + 44
 // must pass CheckPublicKey: a small-order or non-canonically encoded point is
 // refused with ErrWeakKey (code invalid_did).
 func ParseDID(s string) (DID, ed25519.PublicKey, error) {
-	if !strings.HasPrefix(s, DIDPrefix) {
-		return "", nil, fmt.Errorf("parse DID %.60q: %w", s, ErrDIDPrefix)
-	}
-	if len(s) > maxDIDLen {
-		return "", nil, fmt.Errorf("parse DID %.60q: %w", s, ErrKeyLength)
-	}
-	enc := s[len(DIDPrefix):]
-	raw, err := base58.Decode(enc)
-	if err != nil || enc == "" {
-		return "", nil, fmt.Errorf("parse DID %.60q: %w", s, ErrBase58)
-	}
-	if len(raw) != ed25519.PublicKeySize {
-		return "", nil, fmt.Errorf("parse DID %.60q: %d bytes: %w", s, len(raw), ErrKeyLength)
-	}
-	// Reject non-canonical encodings (extra leading '1's decode to zero bytes
-	// and would change the length; this guards any other ambiguity).
-	if base58.Encode(raw) != enc {
-		return "", nil, fmt.Errorf("parse DID %.60q: non-canonical: %w", s, ErrBase58)
+	raw, err := decodeDID(s)
+	if err != nil {
+		return "", nil, err
 	}
 	if err := CheckPublicKey(raw); err != nil {
 		return "", nil, fmt.Errorf("parse DID %.60q: %w", s, err)
 	}
-	return DID(s), ed25519.PublicKey(raw), nil
+	return DID(s), raw, nil
+}
+
+// decodeDID decodes s's key strictly (prefix, canonical base58btc, 32
+// bytes) without checking the point.
+func decodeDID(s string) (ed25519.PublicKey, error) {
+	if !strings.HasPrefix(s, DIDPrefix) {
+		return nil, fmt.Errorf("parse DID %.60q: %w", s, ErrDIDPrefix)
+	}
+	if len(s) > maxDIDLen {
+		return nil, fmt.Errorf("parse DID %.60q: %w", s, ErrKeyLength)
+	}
+	enc := s[len(DIDPrefix):]
+	raw, err := base58.Decode(enc)
+	if err != nil || enc == "" {
+		return nil, fmt.Errorf("parse DID %.60q: %w", s, ErrBase58)
+	}
+	if len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("parse DID %.60q: %d bytes: %w", s, len(raw), ErrKeyLength)
+	}
+	// Reject non-canonical encodings (extra leading '1's decode to zero bytes
+	// and would change the length; this guards any other ambiguity).
+	if base58.Encode(raw) != enc {
+		return nil, fmt.Errorf("parse DID %.60q: non-canonical: %w", s, ErrBase58)
+	}
+	return ed25519.PublicKey(raw), nil
 }
 
 // PublicKey returns the key inside a DID. It fails only for a DID that was
-// not produced by ParseDID or DIDFromKey.
-func (d DID) PublicKey() (ed25519.PublicKey, error) {
-	_, pub, err := ParseDID(string(d))
-	return pub, err
-}
+// not produced by ParseDID or DIDFromKey. It does not check the point again
+// (ParseDID did; the verifier checks every key it has not seen verify).
+func (d DID) PublicKey() (ed25519.PublicKey, error) { return decodeDID(string(d)) }
 
 // Short returns an abbreviated form for logs and tables.
 func (d DID) Short() string {

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/oasisprotocol/curve25519-voi/curve"
 )
 
@@ -22,6 +23,13 @@ func CheckPublicKey(pub []byte) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return fmt.Errorf("public key: %d bytes: %w", len(pub), ErrKeyLength)
 	}
+	k := [ed25519.PublicKeySize]byte(pub)
+	// Decompressing the point costs about 3 µs, and the payment path parses
+	// the same members' DIDs over and over: remember keys that passed (a
+	// key in the verifier's cache passed when it was added).
+	if checked.Contains(k) || expanded.Contains(k) {
+		return nil
+	}
 	var c curve.CompressedEdwardsY
 	copy(c[:], pub)
 	// The "Taming the many EdDSAs" test: y >= p, or y = ±1 (x = 0) with
@@ -36,5 +44,17 @@ func CheckPublicKey(pub []byte) error {
 	if p.IsSmallOrder() { // [8]P is the identity
 		return fmt.Errorf("public key: point of small order: %w", ErrWeakKey)
 	}
+	checked.Add(k, struct{}{})
 	return nil
 }
+
+// checked memoises CheckPublicKey's acceptances, a pure function: a hit
+// and a miss give the same verdict. Refused keys are not kept, so made-up
+// keys cost a check each and cannot evict anything but other good keys.
+var checked = func() *lru.Cache[[ed25519.PublicKeySize]byte, struct{}] {
+	c, err := lru.New[[ed25519.PublicKeySize]byte, struct{}](keyCacheSize)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()

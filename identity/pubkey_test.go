@@ -355,3 +355,31 @@ func randKey(t testing.TB, seed uint64) *Key {
 	}
 	return k
 }
+
+// TestCheckPublicKeyCache: the memo of accepted keys changes no verdict: a
+// good key passes again from the cache, and a refused key is never kept.
+func TestCheckPublicKeyCache(t *testing.T) {
+	k, err := GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := [32]byte(k.Public())
+	for i := 0; i < 2; i++ {
+		if err := CheckPublicKey(pub[:]); err != nil {
+			t.Fatalf("check %d of a generated key: %v", i, err)
+		}
+	}
+	if !checked.Contains(pub) {
+		t.Fatal("an accepted key is not remembered")
+	}
+	weak := make([]byte, 32)
+	weak[0] = 1 // the identity point
+	for i := 0; i < 2; i++ {
+		if err := CheckPublicKey(weak); !errors.Is(err, ErrWeakKey) {
+			t.Fatalf("check %d of the identity point: %v", i, err)
+		}
+	}
+	if checked.Contains([32]byte(weak)) {
+		t.Fatal("a refused key is remembered")
+	}
+}

@@ -72,9 +72,10 @@ func Verify(pub ed25519.PublicKey, tag Tag, payload, sig []byte) error {
 	return nil
 }
 
-// VerifyDID checks sig over (tag, payload) with the key inside did.
+// VerifyDID checks sig over (tag, payload) with the key inside did, which
+// is parsed as outside input (signers usually are).
 func VerifyDID(did DID, tag Tag, payload, sig []byte) error {
-	pub, err := did.PublicKey()
+	_, pub, err := ParseDID(string(did))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
@@ -58,7 +59,11 @@ func DecodeJSON(data []byte, v any, required ...string) error {
 // returns the object's top-level member names. jsontext's decoder refuses
 // duplicate names and invalid escapes by default.
 func scanObject(data []byte) (map[string]bool, error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	sc := scanners.Get().(*scanner)
+	defer func() { sc.r.Reset(nil); scanners.Put(sc) }()
+	sc.r.Reset(data)
+	sc.dec.Reset(&sc.r)
+	dec := &sc.dec
 	tok, err := dec.ReadToken()
 	if err != nil {
 		return nil, describe(err)
@@ -85,6 +90,15 @@ func scanObject(data []byte) (map[string]bool, error) {
 	}
 	return names, nil
 }
+
+// scanner is a reusable decoder: making one per payload was a third of
+// DecodeJSON's allocations.
+type scanner struct {
+	r   bytes.Reader
+	dec jsontext.Decoder
+}
+
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
 
 // scanValue reads one value, refusing null at any depth.
 func scanValue(dec *jsontext.Decoder) error {

@@ -155,3 +155,22 @@ func TestVerify(t *testing.T) {
 		t.Fatal("two intents hash alike")
 	}
 }
+
+func BenchmarkCheck(b *testing.B) {
+	raw := []byte(good)
+	now := testNow
+	for b.Loop() {
+		if _, err := Check(raw, testRules, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	raw := []byte(good)
+	for b.Loop() {
+		if _, err := Decode(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
