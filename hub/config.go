@@ -10,6 +10,8 @@ import (
 	"github.com/icn-coop/icn/internal/httpserve"
 	"github.com/icn-coop/icn/internal/tomlconf"
 	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/settlement"
 	"github.com/icn-coop/icn/trust"
 )
 
@@ -95,6 +97,21 @@ type FederationFile struct {
 type CurrencyFile struct {
 	Code  string `toml:"code"`
 	Scale int32  `toml:"scale"`
+	// How its settlement instructions are carried out (settlement modes):
+	// "hours_transfer" (the default), "asset_swap" or "fiat", the last two
+	// with the asset paid, its scale and the rate in asset units per unit.
+	Settlement string `toml:"settlement"`
+	Asset      string `toml:"asset"`
+	AssetScale int32  `toml:"asset_scale"`
+	Rate       string `toml:"rate"`
+}
+
+// rule is the currency's settlement rule, nil for the default.
+func (c CurrencyFile) rule() *icnv1.SettlementRule {
+	if c.Settlement == "" || c.Settlement == settlement.ModeHoursTransfer && c.Asset == "" && c.Rate == "" {
+		return nil
+	}
+	return &icnv1.SettlementRule{Currency: c.Code, Mode: c.Settlement, Asset: c.Asset, AssetScale: uint32(c.AssetScale), Rate: c.Rate}
 }
 
 // PeerFile is one node of the initial cluster.
@@ -184,6 +201,11 @@ func (c *FileConfig) Validate() error {
 		if err := (money.Currency{Code: cf.Code, Scale: cf.Scale}).Validate(); err != nil {
 			return fmt.Errorf("federation.currencies: %w", err)
 		}
+		if r := cf.rule(); r != nil {
+			if _, err := ruleFromProto(r); err != nil {
+				return fmt.Errorf("federation.currencies %s: settlement: %w", cf.Code, err)
+			}
+		}
 	}
 	if err := c.Parent.validate(c.Federation.KeyFile); err != nil {
 		return err
@@ -255,6 +277,9 @@ func (c *FileConfig) NodeConfig(key *identity.Key) Config {
 	}
 	for _, cf := range c.Federation.Currencies {
 		cfg.Federation.Currencies = append(cfg.Federation.Currencies, money.Currency{Code: cf.Code, Scale: cf.Scale})
+		if r := cf.rule(); r != nil {
+			cfg.Federation.Settlement = append(cfg.Federation.Settlement, r)
+		}
 	}
 	for _, p := range c.Peers {
 		cfg.Peers = append(cfg.Peers, Peer{DID: identity.DID(p.DID), RaftAddr: p.Raft, GRPCAddr: p.GRPC})

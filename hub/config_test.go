@@ -119,3 +119,37 @@ func TestSettlementSchedules(t *testing.T) {
 		}
 	}
 }
+
+// TestSettlementModeConfig: [[federation.currencies]] names its settlement
+// mode; a bad rule is refused when the file loads, naming the currency.
+func TestSettlementModeConfig(t *testing.T) {
+	did := func() string { return string(newKey(t).DID()) }
+	base := "data_dir = \"/x\"\noperators = [\"" + did() + "\"]\n[federation]\ndid = \"" + did() + "\"\n"
+	load := func(cur string) (FileConfig, error) {
+		p := filepath.Join(t.TempDir(), "hub.toml")
+		if err := os.WriteFile(p, []byte(base+"[[federation.currencies]]\ncode = \"hours\"\nscale = 2\n"+cur), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadConfig(p)
+	}
+	fc, err := load("settlement = \"fiat\"\nasset = \"EUR\"\nasset_scale = 2\nrate = \"15.50\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := fc.NodeConfig(newKey(t)).Federation.Settlement
+	if len(rules) != 1 || rules[0].GetMode() != "fiat" || rules[0].GetAsset() != "EUR" || rules[0].GetRate() != "15.50" {
+		t.Fatalf("rules %v", rules)
+	}
+	if fc, err := load(""); err != nil || len(fc.NodeConfig(newKey(t)).Federation.Settlement) != 0 {
+		t.Fatalf("default: %v", err)
+	}
+	for _, bad := range []string{
+		"settlement = \"barter\"\n",
+		"settlement = \"fiat\"\nasset = \"EUR\"\nrate = \"-1\"\n",
+		"settlement = \"asset_swap\"\nrate = \"2\"\n",
+	} {
+		if _, err := load(bad); err == nil || !strings.Contains(err.Error(), "federation.currencies hours: settlement") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

@@ -320,6 +320,7 @@ var codeStatus = map[string]codes.Code{
 	CodeNotFinal:           codes.FailedPrecondition,
 	CodeNotPaid:            codes.FailedPrecondition,
 	CodeWrongSigner:        codes.PermissionDenied,
+	CodeSettlementRule:     codes.FailedPrecondition,
 }
 
 // grpcError maps hub errors to gRPC status errors with clear messages.

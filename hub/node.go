@@ -38,6 +38,9 @@ type FederationConfig struct {
 	MinTrust   string // decimal; empty means DefaultMinTrust
 	MaxHops    int    // 0 means trust.DefaultMaxHops
 	Currencies []money.Currency
+	// Settlement holds the rules of currencies that do not settle by hours
+	// transfer (settlement modes).
+	Settlement []*icnv1.SettlementRule
 }
 
 // Config configures a hub node.
@@ -554,6 +557,7 @@ func (n *Node) initCluster(ctx context.Context) {
 		for _, c := range fc.Currencies {
 			init.Currencies = append(init.Currencies, &icnv1.CurrencySpec{Code: c.Code, Scale: uint32(c.Scale)})
 		}
+		init.Settlement = fc.Settlement
 		cmds = append(cmds, &icnv1.Command{Cmd: &icnv1.Command_InitFederation{InitFederation: init}})
 	}
 	peers := n.cfg.Peers

@@ -100,8 +100,13 @@ func (f *FSM) Federation() *icnv1.Federation {
 		PendingTransfers: uint32(len(f.st.book.Pending())), MaxHops: uint32(f.st.graph.MaxHops())}
 	if fed := f.st.fed; fed != nil {
 		out.Did, out.Name, out.MinTrust = string(fed.DID), fed.Name, fed.MinTrust.String()
+		var codes []string
 		for _, c := range sortedCurrencies(fed) {
 			out.Currencies = append(out.Currencies, &icnv1.CurrencySpec{Code: c.Code, Scale: uint32(c.Scale)})
+			codes = append(codes, c.Code)
+		}
+		for _, r := range fed.Policy.For(codes) {
+			out.Settlement = append(out.Settlement, ruleToProto(r))
 		}
 	}
 	return out

@@ -72,6 +72,22 @@ func (f *federationService) GetFederation(ctx context.Context, _ *icnv1.GetFeder
 	return f.s.n.fsm.Federation(), nil
 }
 
+// SetSettlementRule replaces a currency's settlement rule (operators);
+// periods that close afterwards settle by it.
+func (f *federationService) SetSettlementRule(ctx context.Context, r *icnv1.SetSettlementRuleRequest) (*icnv1.Federation, error) {
+	if r.GetRule() == nil {
+		return nil, invalid("rule is required")
+	}
+	if _, err := ruleFromProto(r.GetRule()); err != nil {
+		return nil, invalid("%v", err)
+	}
+	if _, err := f.s.propose(ctx, r.GetRequestId(), &icnv1.Command{Cmd: &icnv1.Command_SetSettlementRule{
+		SetSettlementRule: &icnv1.SetSettlementRule{Rule: r.GetRule()}}}); err != nil {
+		return nil, err
+	}
+	return f.s.n.fsm.Federation(), nil
+}
+
 type trustService struct {
 	icnv1.UnimplementedTrustServiceServer
 	s *Server

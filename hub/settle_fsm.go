@@ -71,6 +71,9 @@ type reportInput struct {
 	header     settlement.Header
 	transfers  []clearing.Transfer
 	currencies money.Currencies
+	version    int               // the report version the period closed under
+	policy     settlement.Policy // its rules then
+	recorded   []settlement.Instruction
 }
 
 // reportInput reads a closed period's record and committed transfers
@@ -97,6 +100,22 @@ func (f *FSM) reportInput(n uint64) (reportInput, bool, error) {
 	}
 	in.rec = rec
 	in.header.OpenedAt, in.header.ClosedAt = rec.GetOpenedAtUnixNano(), rec.GetClosedAtUnixNano()
+	in.version = int(rec.GetReportVersion())
+	if in.version == 0 {
+		in.version = settlement.ReportVersion1 // closed before settlement modes
+	}
+	if in.policy, err = policyFromProto(rec.GetSettlement(), in.currencies); err != nil {
+		return reportInput{}, false, fmt.Errorf("settlement rules of period %d: %w", n, err)
+	}
+	bs := &boltStore{f: f, tx: tx}
+	in.recorded = make([]settlement.Instruction, 0, rec.GetInstructions())
+	for i := uint32(0); i < rec.GetInstructions(); i++ {
+		p, ok, err := bs.GetInstruction(n, i)
+		if err != nil || !ok {
+			return reportInput{}, false, fmt.Errorf("instruction %d of period %d: found %v, %v", i, n, ok, err)
+		}
+		in.recorded = append(in.recorded, instructionFromProto(p))
+	}
 	in.transfers, err = periodTransfersIn(tx, n, func(p *icnv1.Transfer) (clearing.Transfer, error) {
 		cur, ok := in.currencies[p.GetCurrency()]
 		if !ok {

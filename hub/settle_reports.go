@@ -63,7 +63,8 @@ func (r *reports) get(n uint64) (*builtReport, error) {
 	if !ok {
 		return nil, fmt.Errorf("period %d: %w", n, ErrPeriodNotClosed)
 	}
-	rep, err := settlement.BuildReport(in.header, in.transfers, in.currencies)
+	rep, err := settlement.BuildReport(settlement.ReportInput{Header: in.header, Transfers: in.transfers,
+		Currencies: in.currencies, Version: in.version, Policy: in.policy, Recorded: in.recorded})
 	if err != nil {
 		return nil, fmt.Errorf("build report of period %d: %w", n, err)
 	}

@@ -42,19 +42,19 @@ func (s *state) setVoters(c raft.Configuration) {
 func quorumOf(n int) int { return n/2 + 1 }
 
 // recordSettlement writes the settlement record and the instructions of the
-// period OpenPeriod just closed. The instructions come from the period's
-// positions (net = received − sent), which sum exactly the transfers
-// committed in it, so they equal the report's (settlement.Instructions of
-// the same nets); the report itself, with its Merkle root, is built outside
-// Apply by each node.
-func (s *state) recordSettlement(st store, sum clearing.PeriodSummary, deadlineAfter int64) error {
+// period OpenPeriod just closed: plan's, computed by planSettlement from the
+// period's positions before the book moved on. The record keeps the rules
+// they were computed under and the report version, so that each node's
+// report (built outside Apply, with its Merkle root) carries exactly these
+// instructions and rebuilds to the same bytes later.
+func (s *state) recordSettlement(st store, sum clearing.PeriodSummary, plan settlementPlan, deadlineAfter int64) error {
 	opened, closed := sum.OpenedAt, sum.ClosedAt
 	if opened == 0 && s.fed != nil {
 		opened = s.fed.InitAt // period 1 opens with the federation
 	}
 	opened = min(opened, closed) // leaders' clocks may disagree; a header needs opened ≤ closed
 	rec := &icnv1.SettlementPeriod{Number: sum.Number, OpenedAtUnixNano: opened, ClosedAtUnixNano: closed,
-		Quorum: uint32(quorumOf(len(s.voters))), Transfers: uint32(sum.Transfers)}
+		Quorum: uint32(quorumOf(len(s.voters))), Transfers: uint32(sum.Transfers), ReportVersion: settlement.ReportVersion}
 	if deadlineAfter > 0 {
 		rec.DeadlineUnixNano = closed + deadlineAfter
 	}
@@ -64,23 +64,15 @@ func (s *state) recordSettlement(st store, sum clearing.PeriodSummary, deadlineA
 	for _, v := range s.voters {
 		rec.HubNodes = append(rec.HubNodes, string(v))
 	}
-	var n settlement.Netting
-	for _, p := range sum.Positions {
-		if p.Sent != 0 || p.Received != 0 {
-			n.Figures = append(n.Figures, settlement.Figures{Currency: p.Currency, DID: p.DID, Sent: p.Sent,
-				Received: p.Received, Net: p.Received - p.Sent})
-		}
+	for _, r := range plan.policy {
+		rec.Settlement = append(rec.Settlement, ruleToProto(r))
 	}
-	for i, in := range settlement.Instructions(n) {
-		amount := money.FromUnits(in.Amount, money.Currency{Code: in.Currency})
-		if s.fed != nil {
-			if c, ok := s.fed.Currencies[in.Currency]; ok {
-				amount = money.FromUnits(in.Amount, c)
-			}
-		}
-		err := st.PutInstruction(&icnv1.SettlementInstruction{Period: sum.Number, Index: uint32(i), Currency: in.Currency,
-			From: string(in.From), To: string(in.To), AmountUnits: in.Amount, Amount: amount.String()})
-		if err != nil {
+	var cs money.Currencies
+	if s.fed != nil {
+		cs = s.fed.Currencies
+	}
+	for i, in := range plan.instructions {
+		if err := st.PutInstruction(instructionProto(sum.Number, i, in, cs)); err != nil {
 			return err
 		}
 		rec.Instructions++
@@ -207,6 +199,9 @@ func (s *state) confirmInstruction(st store, kind string, sm *icnv1.SignedMessag
 		if in.GetPaid() {
 			return &icnv1.CommandResult{Repeat: true, Instruction: in}, nil
 		}
+		if err := checkMethod(in, conf.Method, conf.Reference); err != nil {
+			return nil, err
+		}
 		in.Paid, in.PaidAtUnixNano, in.Method, in.Reference, in.PaidBy = true, at, conf.Method, conf.Reference, sm
 		rec.Paid++
 	default:
@@ -216,6 +211,9 @@ func (s *state) confirmInstruction(st store, kind string, sm *icnv1.SignedMessag
 		}
 		if in.GetConfirmed() {
 			return &icnv1.CommandResult{Repeat: true, Instruction: in}, nil
+		}
+		if err := checkMethod(in, conf.Method, in.GetReference()); err != nil {
+			return nil, err // the payee confirms the mode, and the payer gave the reference
 		}
 		in.Confirmed, in.ConfirmedAtUnixNano, in.ConfirmedBy = true, at, sm
 		rec.Confirmed++

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/settlement"
+	bolt "go.etcd.io/bbolt"
 )
 
 // waitFinal waits until every running node holds period p's record with
@@ -352,6 +355,9 @@ func TestSettlementConfirmations(t *testing.T) {
 	_, l := c.leader()
 	coops := setupFederation(t, ctx, l, c.fed, 3, 1_000_000)
 	a, b, x := coops[0], coops[1], coops[2]
+	// Hours settle through the fiat bridge: confirmations name fiat and a reference.
+	mustPropose(t, ctx, l, &icnv1.Command{Cmd: &icnv1.Command_SetSettlementRule{SetSettlementRule: &icnv1.SetSettlementRule{
+		Rule: &icnv1.SettlementRule{Currency: "hours", Mode: settlement.ModeFiat, Asset: "EUR", AssetScale: 2, Rate: "15.50"}}}})
 	exp := time.Now().Add(time.Hour).UnixNano()
 	for i, tr := range []struct {
 		from, to *identity.Key
@@ -370,6 +376,13 @@ func TestSettlementConfirmations(t *testing.T) {
 	}
 	if len(rep.Instructions) != 2 {
 		t.Fatalf("instructions %+v", rep.Instructions)
+	}
+	for i, in := range rep.Instructions {
+		rec, _ := l.fsm.Instructions(1)
+		if in.Mode != settlement.ModeFiat || in.Asset.Code != "EUR" || rec[i].GetMode() != settlement.ModeFiat ||
+			rec[i].GetAssetUnits() != in.AssetAmount || in.AssetAmount != (in.Amount*1550+50)/100 {
+			t.Fatalf("instruction %d: report %+v, record %v", i, in, rec[i])
+		}
 	}
 	h := rep.Hash()
 	key := c.keys[0]
@@ -439,6 +452,10 @@ func TestSettlementConfirmations(t *testing.T) {
 	}
 
 	// Confirmation refusals.
+	otherMode := conf(0, settlement.KindPaid)
+	otherMode.Method = settlement.MethodHoursTransfer
+	noReference := conf(0, settlement.KindPaid)
+	noReference.Reference = ""
 	bad := sign(payer(0), conf(0, settlement.KindPaid))
 	bad.Signature[3] ^= 1
 	unknownPeriod := conf(0, settlement.KindPaid)
@@ -466,6 +483,8 @@ func TestSettlementConfirmations(t *testing.T) {
 		{"other report", settlement.KindPaid, sign(payer(0), wrongReport), CodeReportMismatch},
 		{"kind mismatch", settlement.KindReceived, sign(payer(0), conf(0, settlement.KindPaid)), CodeInvalidArgument},
 		{"garbage", settlement.KindPaid, identity.SignPayload(payer(0), identity.TagSettlementConfirmation, []byte("{}")), CodeInvalidArgument},
+		{"another mode", settlement.KindPaid, sign(payer(0), otherMode), CodeInvalidArgument},
+		{"fiat without reference", settlement.KindPaid, sign(payer(0), noReference), CodeInvalidArgument},
 	} {
 		if _, code := proposeCode(t, ctx, l, confirmCmd(tc.kind, tc.s)); code != tc.code {
 			t.Fatalf("%s: code %q, want %q", tc.name, code, tc.code)
@@ -604,5 +623,140 @@ func TestSettlementScheduleAcrossLeaders(t *testing.T) {
 			t.Fatalf("period %d: opened %d (previous closed %d), closed %v after opening", r.GetNumber(),
 				r.GetOpenedAtUnixNano(), prev.GetClosedAtUnixNano(), time.Duration(r.GetClosedAtUnixNano()-r.GetOpenedAtUnixNano()))
 		}
+	}
+}
+
+// TestPeriodClosedBeforeModesRebuildsV1: a period recorded by a hub before
+// settlement modes (no report version, no rules, instructions without a
+// mode) still builds the version 1 report, byte for byte what those hubs
+// built and signed, and its recorded instructions still match it.
+func TestPeriodClosedBeforeModesRebuildsV1(t *testing.T) {
+	t.Parallel()
+	c := newTestCluster(t, 1, func(cfg *Config) { cfg.SignEvery = time.Hour })
+	ctx := context.Background()
+	_, l := c.leader()
+	coops := setupFederation(t, ctx, l, c.fed, 2, 1_000_000)
+	exp := time.Now().Add(time.Hour).UnixNano()
+	mustPropose(t, ctx, l, cmdPrepare("t1", coops[0].DID(), coops[1].DID(), 700, exp))
+	mustPropose(t, ctx, l, cmdCommit("t1"))
+	if _, err := l.ClosePeriod(ctx, 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the records as an older hub wrote them.
+	err := l.fsm.db.Update(func(tx *bolt.Tx) error {
+		bs := &boltStore{f: l.fsm, tx: tx}
+		rec, _, err := bs.GetSettlement(1)
+		if err != nil {
+			return err
+		}
+		rec.ReportVersion, rec.Settlement = 0, nil
+		for i := uint32(0); i < rec.GetInstructions(); i++ {
+			in, _, err := bs.GetInstruction(1, i)
+			if err != nil {
+				return err
+			}
+			in.Mode = ""
+			if err := bs.PutInstruction(in); err != nil {
+				return err
+			}
+		}
+		return bs.PutSettlement(rec)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.reports = newReports(l.fsm) // forget the report built at the close
+	rep, canonical, err := l.Report(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _, err := l.fsm.reportInput(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := settlement.BuildReport(settlement.ReportInput{Header: in.header, Transfers: in.transfers,
+		Currencies: in.currencies, Version: settlement.ReportVersion1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Version != settlement.ReportVersion1 || string(canonical) != string(want.Canonical()) ||
+		strings.Contains(string(canonical), `"mode"`) || strings.Contains(string(canonical), `"settlement"`) {
+		t.Fatalf("old period's report:\n%s\nwant\n%s", canonical, want.Canonical())
+	}
+}
+
+// TestConfirmedAreTheReportsInstructions (property): under a random
+// settlement mode, the instructions the state machine records at the close
+// are exactly the report's, they sum per currency to its total net debit,
+// and confirming every one of them — in its mode, by payer then payee —
+// settles the period.
+func TestConfirmedAreTheReportsInstructions(t *testing.T) {
+	t.Parallel()
+	for seed := uint64(1); seed <= 4; seed++ {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			t.Parallel()
+			r := rand.New(rand.NewPCG(seed, 7))
+			c := newTestCluster(t, 1, func(cfg *Config) { cfg.SignEvery = time.Hour })
+			ctx := context.Background()
+			_, l := c.leader()
+			coops := setupFederation(t, ctx, l, c.fed, 2+r.IntN(4), 1_000_000)
+			rule := []*icnv1.SettlementRule{
+				{Currency: "hours", Mode: settlement.ModeHoursTransfer},
+				{Currency: "hours", Mode: settlement.ModeAssetSwap, Asset: "SOLAR", AssetScale: 0, Rate: "0.25"},
+				{Currency: "hours", Mode: settlement.ModeFiat, Asset: "EUR", AssetScale: 2, Rate: "15.50"},
+			}[r.IntN(3)]
+			mustPropose(t, ctx, l, &icnv1.Command{Cmd: &icnv1.Command_SetSettlementRule{SetSettlementRule: &icnv1.SetSettlementRule{Rule: rule}}})
+			exp := time.Now().Add(time.Hour).UnixNano()
+			for i := range 5 + r.IntN(20) {
+				from, to := r.IntN(len(coops)), r.IntN(len(coops)-1)
+				if to >= from {
+					to++
+				}
+				id := fmt.Sprintf("t%d", i)
+				mustPropose(t, ctx, l, cmdPrepare(id, coops[from].DID(), coops[to].DID(), 1+r.Int64N(5000), exp))
+				mustPropose(t, ctx, l, cmdCommit(id))
+			}
+			if _, err := l.ClosePeriod(ctx, 0, ""); err != nil {
+				t.Fatal(err)
+			}
+			rep, _, err := l.Report(ctx, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := l.fsm.Instructions(1)
+			if err != nil || len(recs) != len(rep.Instructions) {
+				t.Fatalf("%d records, %d report instructions: %v", len(recs), len(rep.Instructions), err)
+			}
+			var sum int64
+			for i, rec := range recs {
+				if got := instructionFromProto(rec); got != rep.Instructions[i] || got.Mode != rule.GetMode() {
+					t.Fatalf("instruction %d: recorded %+v, report %+v, rule %v", i, got, rep.Instructions[i], rule)
+				}
+				sum += rec.GetAmountUnits()
+			}
+			if tot, _ := rep.Totals("hours"); sum != tot.NetDebit {
+				t.Fatalf("instructed %d, net debit %d", sum, tot.NetDebit)
+			}
+			h := rep.Hash()
+			mustPropose(t, ctx, l, sigCmd(1, h[:], c.keys[0]))
+			key := map[string]*identity.Key{}
+			for _, k := range coops {
+				key[string(k.DID())] = k
+			}
+			for i := range rep.Instructions {
+				for _, kind := range []string{settlement.KindPaid, settlement.KindReceived} {
+					cf, err := settlement.ConfirmationFor(rep, i, kind, rule.GetMode(), "ref "+fmt.Sprint(i))
+					if err != nil {
+						t.Fatal(err)
+					}
+					signer := key[string(cf.Signer())]
+					mustPropose(t, ctx, l, confirmCmd(kind, identity.SignPayload(signer, identity.TagSettlementConfirmation, cf.Encode())))
+				}
+			}
+			v, err := l.PeriodView(ctx, 1, time.Now())
+			if err != nil || v.State != settlement.StateSettled {
+				t.Fatalf("after confirming every instruction: %s, %v", v.State, err)
+			}
+		})
 	}
 }

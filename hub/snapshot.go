@@ -45,6 +45,9 @@ type fedState struct {
 	MaxHops    int              `json:"max_hops"`
 	Currencies []money.Currency `json:"currencies"`
 	InitAt     int64            `json:"init_at,omitempty"`
+	// Settlement holds the rules other than hours transfer (deterministic
+	// protobuf bytes, in currency order).
+	Settlement [][]byte `json:"settlement,omitempty"`
 }
 
 type capState struct {
@@ -86,6 +89,9 @@ func (s *state) encodeMem() ([]byte, error) {
 			fs.Currencies = append(fs.Currencies, c)
 		}
 		slices.SortFunc(fs.Currencies, func(a, b money.Currency) int { return cmpString(a.Code, b.Code) })
+		for _, r := range s.fed.Policy {
+			fs.Settlement = append(fs.Settlement, mustMarshal(ruleToProto(r)))
+		}
 		m.Federation = fs
 	}
 	for _, p := range s.sortedParticipants() {
@@ -137,6 +143,19 @@ func decodeMem(b []byte, rec *boltStore, db *bolt.DB) (*state, money.Currencies,
 		}
 		s.fed = &federation{DID: fs.DID, Name: fs.Name, MinTrust: fs.MinTrust, MaxHops: fs.MaxHops, Currencies: curs, InitAt: fs.InitAt}
 		s.graph.SetMaxHops(fs.MaxHops)
+		var rules []*icnv1.SettlementRule
+		for _, b := range fs.Settlement {
+			r := &icnv1.SettlementRule{}
+			if err := proto.Unmarshal(b, r); err != nil {
+				return nil, nil, fmt.Errorf("decode settlement rule: %w", err)
+			}
+			rules = append(rules, r)
+		}
+		policy, err := policyFromProto(rules, curs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("decode settlement rules: %w", err)
+		}
+		s.fed.Policy = policy
 	}
 	for _, pb := range m.Participants {
 		p := &icnv1.Participant{}

@@ -10,6 +10,7 @@ import (
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/settlement"
 	"github.com/icn-coop/icn/trust"
 	"google.golang.org/protobuf/proto"
 )
@@ -29,6 +30,9 @@ type federation struct {
 	MaxHops    int
 	Currencies money.Currencies
 	InitAt     int64 // when InitFederation applied: period 1's effective opening
+	// Policy holds the settlement rules other than the default (hours
+	// transfer), sorted by currency.
+	Policy settlement.Policy
 }
 
 type capKey struct {
@@ -130,6 +134,8 @@ func (s *state) dispatch(st store, cmd *icnv1.Command) (*icnv1.CommandResult, er
 		return s.confirmInstruction(st, settlementKindPaid, c.MarkInstructionPaid.GetConfirmation(), at)
 	case *icnv1.Command_ConfirmInstructionReceipt:
 		return s.confirmInstruction(st, settlementKindReceived, c.ConfirmInstructionReceipt.GetConfirmation(), at)
+	case *icnv1.Command_SetSettlementRule:
+		return s.setSettlementRule(c.SetSettlementRule)
 	}
 	return nil, refuse(CodeInvalidArgument, "empty or unknown command")
 }
@@ -166,7 +172,12 @@ func (s *state) initFederation(c *icnv1.InitFederation, at int64) (*icnv1.Comman
 	if len(curs) == 0 {
 		curs = money.DefaultCurrencies()
 	}
-	s.fed = &federation{DID: did, Name: c.GetName(), MinTrust: min, MaxHops: hops, Currencies: curs, InitAt: at}
+	policy, err := policyFromProto(c.GetSettlement(), curs)
+	if err != nil {
+		return nil, refuse(CodeSettlementRule, "%v", err)
+	}
+	policy = slices.DeleteFunc(policy, func(r settlement.Rule) bool { return r.Mode == settlement.ModeHoursTransfer })
+	s.fed = &federation{DID: did, Name: c.GetName(), MinTrust: min, MaxHops: hops, Currencies: curs, InitAt: at, Policy: policy}
 	s.graph.SetMaxHops(hops)
 	return &icnv1.CommandResult{}, nil
 }
@@ -377,6 +388,10 @@ func (s *state) expire(at int64) (*icnv1.CommandResult, error) {
 }
 
 func (s *state) openPeriod(st store, c *icnv1.OpenPeriod, at int64) (*icnv1.CommandResult, error) {
+	plan, err := s.planSettlement(s.book.Positions())
+	if err != nil {
+		return nil, err
+	}
 	sum, err := s.book.OpenPeriod(c.GetNumber(), at)
 	if errors.Is(err, clearing.ErrPeriod) {
 		cur, _ := s.book.Period()
@@ -395,7 +410,7 @@ func (s *state) openPeriod(st store, c *icnv1.OpenPeriod, at int64) (*icnv1.Comm
 	if err := st.PutPeriod(sum); err != nil {
 		return nil, err
 	}
-	if err := s.recordSettlement(st, sum, c.GetDeadlineAfterNanos()); err != nil {
+	if err := s.recordSettlement(st, sum, plan, c.GetDeadlineAfterNanos()); err != nil {
 		return nil, err
 	}
 	return &icnv1.CommandResult{ClosedPeriod: sum.Number}, nil

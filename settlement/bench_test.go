@@ -42,7 +42,7 @@ func BenchmarkNet1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if ins := settlement.Instructions(n); len(ins) == 0 || len(ins) >= 1000 {
+		if ins := settlement.Plan(n); len(ins) == 0 || len(ins) >= 1000 {
 			b.Fatal(len(ins))
 		}
 	}
@@ -65,7 +65,7 @@ func BenchmarkBuildReport1M(b *testing.B) {
 	ts := period1M()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := settlement.BuildReport(header, ts, curs); err != nil {
+		if _, err := settlement.BuildReport(settlement.ReportInput{Header: header, Transfers: ts, Currencies: curs}); err != nil {
 			b.Fatal(err)
 		}
 	}

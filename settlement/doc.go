@@ -25,9 +25,14 @@
 // Received − Sent (positive: net creditor). Per currency: Transfers, Volume
 // (Σ amounts) and NetDebit (Σ of the negative nets' magnitudes = Σ of the
 // positive nets). Amounts are int64 minor units; sums are overflow-checked.
-// Instructions pays debtors to creditors greedily (both sorted by amount
-// descending, then DID ascending), which needs at most k − 1 payments for k
-// participants with a non-zero net. The liquidity saving of a currency is
+// Instruct — the one function that computes instructions — pays debtors to
+// creditors greedily (both sorted by amount descending, then DID ascending),
+// which needs at most k − 1 payments for k participants with a non-zero net,
+// and gives each the settlement mode of its currency's Rule in the Policy
+// (hours transfer, asset swap or fiat bridge, the last two with the asset
+// amount at the rule's rate). The state machine records its result at a
+// period's close; BuildReport carries those recorded instructions and fails
+// (ErrInstructionsDiffer) if the transfers and rules give others. The liquidity saving of a currency is
 // 1 − NetDebit/Volume (0 for no volume), exact as a big.Rat, and written in
 // the report as a decimal rounded half away from zero to SavingPlaces places.
 //
@@ -70,29 +75,38 @@
 // count and the inclusion path (sibling hashes from the leaf's level up);
 // VerifyProof is the algorithm of RFC 9162 §2.1.3.2.
 //
-// # Canonical report (version 1)
+// # Canonical report (versions 1 and 2)
 //
 // Report.Canonical is UTF-8 JSON without any white space, with the fields in
-// exactly this order (every field always present, arrays possibly empty):
+// exactly this order (every field always present, arrays possibly empty,
+// except the version 2 fields noted below):
 //
-//	{"version":1,
+//	{"version":2,
 //	 "federation":"did:icn:…","period":7,
 //	 "opened_at":"2026-01-01T00:00:00Z","closed_at":"2026-01-02T00:00:00.5Z",
 //	 "transfers":3,
 //	 "merkle_root":"<64 lower-case hex digits>",
 //	 "currencies":[{"currency":"hours","scale":2,"transfers":3,"volume":"12.50",
 //	                "net_debit":"2.50","liquidity_saving":"0.800000"}],
+//	 "settlement":[{"currency":"hours","mode":"fiat","asset":"EUR","asset_scale":2,"rate":"15.5"}],
 //	 "participants":[{"currency":"hours","did":"did:icn:…","sent":"10.00",
 //	                  "received":"0.00","net":"-10.00","sent_count":2,"received_count":0}],
-//	 "instructions":[{"currency":"hours","from":"did:icn:…","to":"did:icn:…","amount":"2.50"}]}
+//	 "instructions":[{"currency":"hours","from":"did:icn:…","to":"did:icn:…","amount":"2.50",
+//	                  "mode":"fiat","asset":"EUR","asset_amount":"38.75"}]}
 //
-// (shown wrapped; the real encoding is one line). Integers are JSON numbers
+// (shown wrapped; the real encoding is one line). "settlement" (one rule per
+// currency of the report, in code order; an hours_transfer rule is only
+// {"currency","mode"}, and a rate is its shortest decimal) and the
+// instructions' "mode" (and, but for hours_transfer, "asset" and
+// "asset_amount" in the asset's scale) appear in version 2 only: a version 1
+// report, of a period closed before settlement modes, has neither and is
+// otherwise the same. Integers are JSON numbers
 // without sign, exponent or leading zeros. Times are RFC 3339 in UTC ("Z")
 // with the fraction of a second written only when non-zero and without
 // trailing zeros (Go's time.RFC3339Nano). Amounts are decimal strings with
 // exactly the currency's scale ("2.50", "-0.05", "3" for scale 0).
 // currencies are sorted by code; participants by currency code, then DID
-// (byte-wise); instructions are in the order Instructions produces. Strings
+// (byte-wise); instructions are in the order Instruct produces. Strings
 // never need escaping: DIDs are base58, codes are [a-z0-9_].
 //
 // Report.Hash is SHA-256 of these bytes (so `sha256sum report.json` prints

@@ -25,6 +25,10 @@ var (
 	// ErrInvalidArgument: a caller passed an unusable argument (quorum,
 	// node list, co-op DID, currency set).
 	ErrInvalidArgument = errors.New("settlement: invalid argument")
+	// ErrInstructionsDiffer: the instructions recorded when a period closed
+	// are not the ones its transfers and settlement rules give (a node whose
+	// state diverged; it must not sign).
+	ErrInstructionsDiffer = errors.New("settlement: recorded instructions differ from the report's")
 
 	// The kinds of InclusionError (VerifyCoop).
 

@@ -26,8 +26,8 @@ func Example() {
 
 	// On the hub, at the close of period 3.
 	hub := keyN(9)
-	report, err := settlement.BuildReport(settlement.Header{Federation: keyN(8).DID(), Period: 3,
-		OpenedAt: 1_749_900_000_000_000_000, ClosedAt: 1_750_000_000_000_000_000}, transfers, money.DefaultCurrencies())
+	report, err := settlement.BuildReport(settlement.ReportInput{Header: settlement.Header{Federation: keyN(8).DID(), Period: 3,
+		OpenedAt: 1_749_900_000_000_000_000, ClosedAt: 1_750_000_000_000_000_000}, Transfers: transfers, Currencies: money.DefaultCurrencies()})
 	if err != nil {
 		panic(err)
 	}

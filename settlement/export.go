@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
 )
 
 // statuses returns v.Statuses padded with zero statuses to one per
@@ -30,7 +31,7 @@ var figuresCSVHeader = []string{"period", "currency", "did", "name", "sent", "re
 // instructionsCSVHeader is the header row of WriteInstructionsCSV; the
 // names are also InstructionRecord's JSON field names.
 var instructionsCSVHeader = []string{"period", "index", "currency", "from", "from_name", "to", "to_name", "amount",
-	"status", "paid", "paid_at", "method", "reference", "confirmed", "confirmed_at", "overdue"}
+	"status", "paid", "paid_at", "method", "reference", "confirmed", "confirmed_at", "overdue", "mode", "asset", "asset_amount"}
 
 // WriteFiguresCSV writes the per-participant figures of v's report as CSV
 // (RFC 4180, a header row, then one row per participant and currency in the
@@ -104,6 +105,12 @@ type InstructionRecord struct {
 	Confirmed   bool         `json:"confirmed"`
 	ConfirmedAt string       `json:"confirmed_at,omitempty"`
 	Overdue     bool         `json:"overdue"`
+	// How the instruction settles (the report's settlement mode) and, for
+	// asset_swap and fiat, what is paid: AssetAmount of Asset. Mode is
+	// hours_transfer for reports of version 1.
+	Mode        string `json:"mode"`
+	Asset       string `json:"asset,omitempty"`
+	AssetAmount string `json:"asset_amount,omitempty"`
 }
 
 // InstructionRecords returns v's instructions with their status, in the
@@ -124,7 +131,13 @@ func InstructionRecords(v View) ([]InstructionRecord, error) {
 			From: in.From, FromName: v.Names[in.From], To: in.To, ToName: v.Names[in.To],
 			Amount: amountString(in.Amount, in.Currency, sc), Status: s.StatusKey(),
 			Paid: s.Paid, PaidAt: optTime(s.PaidAt), Method: s.Method, Reference: s.Reference,
-			Confirmed: s.Confirmed, ConfirmedAt: optTime(s.ConfirmedAt), Overdue: s.Overdue}
+			Confirmed: s.Confirmed, ConfirmedAt: optTime(s.ConfirmedAt), Overdue: s.Overdue, Mode: in.Mode}
+		if out[i].Mode == "" {
+			out[i].Mode = ModeHoursTransfer // version 1
+		}
+		if in.Asset != (money.Currency{}) {
+			out[i].Asset, out[i].AssetAmount = in.Asset.Code, money.FromUnits(in.AssetAmount, in.Asset).String()
+		}
 	}
 	return out, nil
 }
@@ -150,7 +163,7 @@ func WriteInstructionsCSV(w io.Writer, v View) error {
 		rec := []string{strconv.FormatUint(x.Period, 10), strconv.Itoa(x.Index), x.Currency,
 			string(x.From), csvText(x.FromName), string(x.To), csvText(x.ToName), x.Amount, x.Status,
 			strconv.FormatBool(x.Paid), x.PaidAt, csvText(x.Method), csvText(x.Reference),
-			strconv.FormatBool(x.Confirmed), x.ConfirmedAt, strconv.FormatBool(x.Overdue)}
+			strconv.FormatBool(x.Confirmed), x.ConfirmedAt, strconv.FormatBool(x.Overdue), x.Mode, x.Asset, x.AssetAmount}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("settlement: instructions csv: %w", err)
 		}

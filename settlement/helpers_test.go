@@ -117,7 +117,17 @@ func mustNet(t testing.TB, ts []clearing.Transfer) settlement.Netting {
 
 func mustReport(t testing.TB, ts []clearing.Transfer) settlement.Report {
 	t.Helper()
-	r, err := settlement.BuildReport(header, ts, curs)
+	r, err := settlement.BuildReport(settlement.ReportInput{Header: header, Transfers: ts, Currencies: curs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// mustReportV1 builds the version 1 report (no settlement rules) of ts.
+func mustReportV1(t testing.TB, ts []clearing.Transfer) settlement.Report {
+	t.Helper()
+	r, err := settlement.BuildReport(settlement.ReportInput{Header: header, Transfers: ts, Currencies: curs, Version: settlement.ReportVersion1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,15 +6,22 @@ import (
 	"slices"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
 	"github.com/shopspring/decimal"
 )
 
-// Instruction tells From to pay Amount (minor units, > 0) of Currency to To.
+// Instruction tells From to pay Amount (minor units, > 0) of Currency to To,
+// the way Mode says: for ModeAssetSwap and ModeFiat by AssetAmount (minor
+// units) of Asset. Mode is "" in reports of version 1, closed before
+// settlement modes, whose instructions all settle by hours transfer.
 type Instruction struct {
-	Currency string
-	From     identity.DID // a net debtor
-	To       identity.DID // a net creditor
-	Amount   int64
+	Currency    string
+	From        identity.DID // a net debtor
+	To          identity.DID // a net creditor
+	Amount      int64
+	Mode        string
+	Asset       money.Currency // zero for ModeHoursTransfer
+	AssetAmount int64
 }
 
 // party is a debtor or creditor with what it still owes or is owed.
@@ -28,7 +35,8 @@ func byAmountDesc(x, y party) int {
 	return cmp.Or(cmp.Compare(y.amount, x.amount), cmp.Compare(x.did, y.did))
 }
 
-// Instructions returns the payments that settle every net position of n.
+// plan returns the payments that settle every net position of n (Instruct
+// gives them their mode).
 //
 // For each currency, in code order: the net debtors (Net < 0, owing −Net)
 // and the net creditors (Net > 0) are each sorted by amount descending, then
@@ -44,7 +52,7 @@ func byAmountDesc(x, y party) int {
 // the instructions brings every net to zero and Σ amounts per currency equals
 // its NetDebit. For other input the loop stops when either side runs out.
 // Figures need not be sorted.
-func Instructions(n Netting) []Instruction {
+func plan(n Netting) []Instruction {
 	figs := slices.Clone(n.Figures)
 	slices.SortStableFunc(figs, func(x, y Figures) int { return cmp.Compare(x.Currency, y.Currency) })
 	out := make([]Instruction, 0)

@@ -116,7 +116,7 @@ func TestNetTable(t *testing.T) {
 			if !reflect.DeepEqual(n.Figures, tc.want.figures) {
 				t.Errorf("figures\n got %+v\nwant %+v", n.Figures, tc.want.figures)
 			}
-			if got := settlement.Instructions(n); !reflect.DeepEqual(got, tc.want.instrs) {
+			if got := settlement.Plan(n); !reflect.DeepEqual(got, tc.want.instrs) {
 				t.Errorf("instructions\n got %+v\nwant %+v", got, tc.want.instrs)
 			}
 			for i, c := range n.Currencies {
@@ -204,7 +204,7 @@ func TestNetRefuses(t *testing.T) {
 					t.Fatalf("MerkleRoot: %v, want %v", err, tc.kind)
 				}
 			}
-			if _, err := settlement.BuildReport(header, tc.ts, curs); !errors.Is(err, tc.kind) {
+			if _, err := settlement.BuildReport(settlement.ReportInput{Header: header, Transfers: tc.ts, Currencies: curs}); !errors.Is(err, tc.kind) {
 				t.Fatalf("BuildReport: %v, want %v", err, tc.kind)
 			}
 		})
@@ -226,7 +226,7 @@ func TestBuildReportRefuses(t *testing.T) {
 		"closes before":     {settlement.Header{Federation: Fed, Period: period, OpenedAt: 2, ClosedAt: 1}, ts, curs, settlement.ErrInvalidArgument},
 		"transfers' period": {settlement.Header{Federation: Fed, Period: period + 1}, ts, curs, settlement.ErrInvalidTransfer},
 	} {
-		if _, err := settlement.BuildReport(tc.h, tc.ts, tc.cs); !errors.Is(err, tc.kind) {
+		if _, err := settlement.BuildReport(settlement.ReportInput{Header: tc.h, Transfers: tc.ts, Currencies: tc.cs}); !errors.Is(err, tc.kind) {
 			t.Errorf("%s: %v, want %v", name, err, tc.kind)
 		}
 	}
@@ -284,7 +284,7 @@ func TestInstructionsOtherInput(t *testing.T) {
 		{Currency: "hours", From: A, To: B, Amount: 7},
 		{Currency: "kwh", From: A, To: B, Amount: 3},
 	}
-	if got := settlement.Instructions(n); !reflect.DeepEqual(got, want) {
+	if got := settlement.Plan(n); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }

@@ -121,7 +121,7 @@ func checkPeriod(t *testing.T, r *rand.Rand, seed uint64, ts []clearing.Transfer
 	}
 
 	// Instructions settle every net exactly, within k − 1 per currency.
-	ins := settlement.Instructions(net)
+	ins := settlement.Plan(net)
 	balance := map[modelKey]int64{}
 	for _, f := range net.Figures {
 		balance[modelKey{f.Currency, f.DID}] = f.Net
@@ -155,11 +155,36 @@ func checkPeriod(t *testing.T, r *rand.Rand, seed uint64, ts []clearing.Transfer
 		}
 	}
 
-	// Report, tree and round trips.
-	rep := mustReport(t, ts)
+	// Report, tree and round trips, under a random settlement policy: the
+	// report's instructions are the plan's payments, each in the mode of its
+	// currency's rule with the asset amount at the rule's rate.
+	policy := randomPolicy(r)
+	rep, err := settlement.BuildReport(settlement.ReportInput{Header: header, Transfers: ts, Currencies: curs, Policy: policy})
+	if err != nil {
+		fail("build report: %v", err)
+	}
 	tree := mustTree(t, ts)
-	if rep.MerkleRoot != tree.Root() || rep.Transfers != len(ts) || !reflect.DeepEqual(rep.Netting, net) || !reflect.DeepEqual(rep.Instructions, ins) {
-		fail("report disagrees with Net, Instructions and NewTree")
+	if rep.MerkleRoot != tree.Root() || rep.Transfers != len(ts) || !reflect.DeepEqual(rep.Netting, net) || len(rep.Instructions) != len(ins) {
+		fail("report disagrees with Net, Plan and NewTree")
+	}
+	for i, in := range rep.Instructions {
+		rule := policy.Rule(in.Currency)
+		want := ins[i]
+		want.Mode = rule.Mode
+		if rule.Mode != settlement.ModeHoursTransfer {
+			want.Asset = rule.Asset
+			want.AssetAmount, err = rule.AssetUnits(want.Amount, curs[in.Currency].Scale)
+			if err != nil {
+				fail("convert: %v", err)
+			}
+		}
+		if in != want {
+			fail("instruction %d = %+v, want %+v", i, in, want)
+		}
+	}
+	if _, err := settlement.BuildReport(settlement.ReportInput{Header: header, Transfers: ts, Currencies: curs,
+		Policy: policy, Recorded: rep.Instructions}); err != nil {
+		fail("the report's own instructions, as recorded, refused: %v", err)
 	}
 	back, err := settlement.ParseReport(rep.Canonical())
 	if err != nil || !reflect.DeepEqual(back, rep) || back.Hash() != rep.Hash() {
@@ -170,10 +195,13 @@ func checkPeriod(t *testing.T, r *rand.Rand, seed uint64, ts []clearing.Transfer
 	sh := slices.Clone(ts)
 	r.Shuffle(len(sh), func(i, j int) { sh[i], sh[j] = sh[j], sh[i] })
 	net2 := mustNet(t, sh)
-	if !reflect.DeepEqual(net2, net) || !reflect.DeepEqual(settlement.Instructions(net2), ins) {
+	if !reflect.DeepEqual(net2, net) || !reflect.DeepEqual(settlement.Plan(net2), ins) {
 		fail("shuffled input: different netting or instructions")
 	}
-	rep2 := mustReport(t, sh)
+	rep2, err := settlement.BuildReport(settlement.ReportInput{Header: header, Transfers: sh, Currencies: curs, Policy: policy})
+	if err != nil {
+		fail("build shuffled report: %v", err)
+	}
 	if rep2.MerkleRoot != rep.MerkleRoot || rep2.Hash() != rep.Hash() || string(rep2.Canonical()) != string(rep.Canonical()) {
 		fail("shuffled input: different root or report")
 	}

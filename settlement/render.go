@@ -293,6 +293,8 @@ type currencyBlock struct {
 	NetDebit      string
 	Saving        string // exact decimal, SavingPlaces places
 	SavingPercent string // for people, 2 places
+	SettleBy      string // the settlement mode, for people
+	Mode          string
 	Figures       []figureRow
 	NetChart      netChart
 	FlowChart     flowChart
@@ -309,8 +311,21 @@ type instructionRow struct {
 	Index    int // in the report, from 0: what --instruction and the confirmations name
 	Currency string
 	Amount   string
+	Mode     string
+	SettleBy string // e.g. "fiat: 116.25 EUR"
 	From, To who
 	Status   statusView
+}
+
+// settleBy says for people how a currency settles under rule r.
+func settleBy(r Rule) string {
+	switch r.Mode {
+	case ModeFiat:
+		return "fiat bridge, " + r.Rate.String() + " " + r.Asset.Code + " per unit"
+	case ModeAssetSwap:
+		return "asset swap, " + r.Rate.String() + " " + r.Asset.Code + " per unit"
+	}
+	return "hours transfer"
 }
 
 type statusView struct {
@@ -382,6 +397,8 @@ func newPeriodPage(v View, opt PageOptions) (*periodPage, error) {
 			Volume:   money.FromUnits(t.Volume, t.Currency).String(),
 			NetDebit: money.FromUnits(t.NetDebit, t.Currency).String(),
 			Saving:   t.LiquiditySavingString(), SavingPercent: pct.FloatString(2)}
+		rule := r.Policy.Rule(t.Currency.Code)
+		cb.Mode, cb.SettleBy = rule.Mode, settleBy(rule)
 		var figs []Figures
 		for _, f := range r.Figures {
 			if f.Currency == t.Currency.Code {
@@ -410,8 +427,12 @@ func newPeriodPage(v View, opt PageOptions) (*periodPage, error) {
 		if !s.Confirmed {
 			d.Outstanding++
 		}
-		d.Instructions = append(d.Instructions, instructionRow{Index: i, Currency: in.Currency,
-			Amount: amountString(in.Amount, in.Currency, sc), From: v.label(in.From), To: v.label(in.To), Status: sv})
+		row := instructionRow{Index: i, Currency: in.Currency, Mode: cmp.Or(in.Mode, ModeHoursTransfer), SettleBy: "hours transfer",
+			Amount: amountString(in.Amount, in.Currency, sc), From: v.label(in.From), To: v.label(in.To), Status: sv}
+		if in.Asset != (money.Currency{}) {
+			row.SettleBy = strings.ReplaceAll(in.Mode, "_", " ") + ": " + money.FromUnits(in.AssetAmount, in.Asset).String() + " " + in.Asset.Code
+		}
+		d.Instructions = append(d.Instructions, row)
 	}
 	d.DeadlinePassed = v.Deadline != 0 && opt.Now > v.Deadline && d.Outstanding > 0
 	d.Verification = v.verify(hash)

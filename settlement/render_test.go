@@ -43,11 +43,14 @@ func hubDIDs() []identity.DID {
 // valid signatures of three nodes and one invalid.
 func multiView(t testing.TB) settlement.View {
 	t.Helper()
-	r := mustReport(t, []clearing.Transfer{
+	r, err := settlement.BuildReport(settlement.ReportInput{Header: header, Currencies: curs, Transfers: []clearing.Transfer{
 		tr("h1", A, B, h(4000)), tr("h2", B, C, h(2550)), tr("h3", C, A, h(1000)),
 		tr("h4", D, B, h(725)), tr("h5", A, D, h(1)),
 		tr("k1", A, B, k(1500)), tr("k2", C, B, k(250)),
-	})
+	}, Policy: settlement.Policy{{Currency: "hours", Mode: settlement.ModeFiat, Asset: eur, Rate: rate(t, "15.50")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	other := mustReport(t, []clearing.Transfer{tr("x1", A, B, h(1))})
 	v := settlement.View{
 		Report: r, State: settlement.StateFinal, HubNodes: hubDIDs(), Quorum: 2,

@@ -15,8 +15,15 @@ import (
 	"github.com/icn-coop/icn/money"
 )
 
-// ReportVersion is the version field of the canonical report.
-const ReportVersion = 1
+// Versions of the canonical report. Version 1 reports (periods closed before
+// settlement modes) have no settlement rules and no instruction modes; every
+// instruction of theirs settles by hours transfer. A period's report keeps
+// the version it was closed under, so that it rebuilds to the bytes the hub
+// nodes signed.
+const (
+	ReportVersion1 = 1
+	ReportVersion  = 2 // the current version
+)
 
 // Header identifies a settlement period.
 type Header struct {
@@ -30,18 +37,42 @@ type Header struct {
 // their currency; the scale of each currency is in Currencies.
 type Report struct {
 	Header
-	Netting                    // per-currency totals and per-participant figures
-	Instructions []Instruction // exactly Instructions(Netting)
+	Version int // ReportVersion1 or ReportVersion (0 reads as ReportVersion)
+	Netting     // per-currency totals and per-participant figures
+	// Policy holds the settlement rule of each of the report's currencies,
+	// sorted by code (empty in version 1).
+	Policy       Policy
+	Instructions []Instruction // exactly Instruct(Netting, Policy)
 	Transfers    int           // committed transfers in the period
 	MerkleRoot   [32]byte      // root of the Tree over the period's committed transfers
 }
 
+// ReportInput is what a report is built from: the period, its committed
+// transfers, the currencies, and what the state machine recorded when the
+// period closed.
+type ReportInput struct {
+	Header
+	Transfers  []clearing.Transfer
+	Currencies money.Currencies
+	// Version is the report version the period closed under (0: the current).
+	Version int
+	// Policy is the settlement policy in force at the close (ignored for
+	// version 1).
+	Policy Policy
+	// Recorded are the instructions recorded at the close. The report
+	// carries them; BuildReport fails unless they are exactly the ones the
+	// netting and the policy give, so the instructions treasurers confirm and
+	// the report the hubs sign can never differ. Nil: not checked (tools).
+	Recorded []Instruction
+}
+
 // BuildReport nets the period's committed transfers, builds the settlement
 // instructions and the Merkle root, and returns the report. Every transfer
-// must satisfy the rules of Net and belong to period h.Period; every
-// currency must be in cs with the same scale. h must be a valid header
+// must satisfy the rules of Net and belong to in.Period; every currency must
+// be in in.Currencies with the same scale. The header must be valid
 // (well-formed federation DID, period ≥ 1, OpenedAt ≤ ClosedAt).
-func BuildReport(h Header, transfers []clearing.Transfer, cs money.Currencies) (Report, error) {
+func BuildReport(in ReportInput) (Report, error) {
+	h, transfers, cs := in.Header, in.Transfers, in.Currencies
 	if err := h.check(); err != nil {
 		return Report{}, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
@@ -66,7 +97,50 @@ func BuildReport(h Header, transfers []clearing.Transfer, cs money.Currencies) (
 	if err != nil {
 		return Report{}, err
 	}
-	return Report{Header: h, Netting: n, Instructions: Instructions(n), Transfers: len(transfers), MerkleRoot: root}, nil
+	r := Report{Header: h, Version: in.Version, Netting: n, Transfers: len(transfers), MerkleRoot: root}
+	if r.Version == 0 {
+		r.Version = ReportVersion
+	}
+	if err := r.instruct(in.Policy); err != nil {
+		return Report{}, err
+	}
+	if in.Recorded != nil && !slices.Equal(in.Recorded, r.Instructions) {
+		return Report{}, fmt.Errorf("%w: the %d instructions recorded at the close are not the %d the period's transfers give",
+			ErrInstructionsDiffer, len(in.Recorded), len(r.Instructions))
+	}
+	return r, nil
+}
+
+// instruct sets r's policy (version 2: the rule of each of its currencies)
+// and instructions.
+func (r *Report) instruct(p Policy) error {
+	if r.Version == ReportVersion1 {
+		r.Policy, r.Instructions = nil, plan(r.Netting)
+		return nil
+	}
+	codes := make([]string, len(r.Currencies))
+	for i, t := range r.Currencies {
+		codes[i] = t.Currency.Code
+	}
+	r.Policy = p.For(codes)
+	if err := r.Policy.Check(); err != nil {
+		return err
+	}
+	ins, err := Instruct(r.Netting, r.Policy, r.currencies())
+	if err != nil {
+		return err
+	}
+	r.Instructions = ins
+	return nil
+}
+
+// currencies are the report's currencies by code.
+func (r *Report) currencies() money.Currencies {
+	cs := make(money.Currencies, len(r.Currencies))
+	for _, t := range r.Currencies {
+		cs[t.Currency.Code] = t.Currency
+	}
+	return cs
 }
 
 func (h Header) check() error {
@@ -93,8 +167,17 @@ type reportJSON struct {
 	Transfers    int               `json:"transfers"`
 	MerkleRoot   string            `json:"merkle_root"`
 	Currencies   []totalsJSON      `json:"currencies"`
+	Settlement   []ruleJSON        `json:"settlement,omitempty"` // version 2
 	Participants []figuresJSON     `json:"participants"`
 	Instructions []instructionJSON `json:"instructions"`
+}
+
+type ruleJSON struct {
+	Currency   string `json:"currency"`
+	Mode       string `json:"mode"`
+	Asset      string `json:"asset,omitempty"`
+	AssetScale *int32 `json:"asset_scale,omitempty"`
+	Rate       string `json:"rate,omitempty"`
 }
 
 type totalsJSON struct {
@@ -117,10 +200,13 @@ type figuresJSON struct {
 }
 
 type instructionJSON struct {
-	Currency string       `json:"currency"`
-	From     identity.DID `json:"from"`
-	To       identity.DID `json:"to"`
-	Amount   string       `json:"amount"`
+	Currency    string       `json:"currency"`
+	From        identity.DID `json:"from"`
+	To          identity.DID `json:"to"`
+	Amount      string       `json:"amount"`
+	Mode        string       `json:"mode,omitempty"` // version 2
+	Asset       string       `json:"asset,omitempty"`
+	AssetAmount string       `json:"asset_amount,omitempty"`
 }
 
 // formatTime writes unix ns as RFC 3339 UTC with the fraction's trailing
@@ -151,7 +237,7 @@ func amountString(units int64, code string, scales map[string]money.Currency) st
 func (r Report) Canonical() []byte {
 	sc := r.scales()
 	j := reportJSON{
-		Version: ReportVersion, Federation: r.Federation, Period: r.Period,
+		Version: r.version(), Federation: r.Federation, Period: r.Period,
 		OpenedAt: formatTime(r.OpenedAt), ClosedAt: formatTime(r.ClosedAt),
 		Transfers: r.Transfers, MerkleRoot: hex.EncodeToString(r.MerkleRoot[:]),
 		Currencies:   make([]totalsJSON, len(r.Currencies)),
@@ -173,14 +259,33 @@ func (r Report) Canonical() []byte {
 			Net: amountString(f.Net, f.Currency, sc), SentCount: f.SentCount, ReceivedCount: f.ReceivedCount,
 		}
 	}
+	for _, rule := range r.Policy {
+		rj := ruleJSON{Currency: rule.Currency, Mode: rule.Mode}
+		if rule.Mode != ModeHoursTransfer {
+			scale := rule.Asset.Scale
+			rj.Asset, rj.AssetScale, rj.Rate = rule.Asset.Code, &scale, rule.Rate.String()
+		}
+		j.Settlement = append(j.Settlement, rj)
+	}
 	for i, in := range r.Instructions {
-		j.Instructions[i] = instructionJSON{Currency: in.Currency, From: in.From, To: in.To, Amount: amountString(in.Amount, in.Currency, sc)}
+		ij := instructionJSON{Currency: in.Currency, From: in.From, To: in.To, Amount: amountString(in.Amount, in.Currency, sc), Mode: in.Mode}
+		if in.Asset != (money.Currency{}) {
+			ij.Asset, ij.AssetAmount = in.Asset.Code, money.FromUnits(in.AssetAmount, in.Asset).String()
+		}
+		j.Instructions[i] = ij
 	}
 	b, err := json.Marshal(j)
 	if err != nil { // only strings, integers and slices of them: cannot fail
 		panic("settlement: marshal report: " + err.Error())
 	}
 	return b
+}
+
+func (r Report) version() int {
+	if r.Version == 0 {
+		return ReportVersion
+	}
+	return r.Version
 }
 
 // Hash returns SHA-256 of the canonical encoding: what hub nodes sign.
@@ -216,11 +321,12 @@ func ParseReport(data []byte) (Report, error) {
 	if err := dec.Decode(&j); err != nil {
 		return Report{}, invalidReport("%v", err)
 	}
-	if j.Version != ReportVersion {
-		return Report{}, invalidReport("version %d, want %d", j.Version, ReportVersion)
+	if j.Version != ReportVersion && j.Version != ReportVersion1 {
+		return Report{}, invalidReport("version %d, want %d or %d", j.Version, ReportVersion1, ReportVersion)
 	}
 	r := Report{
 		Header:    Header{Federation: j.Federation, Period: j.Period},
+		Version:   j.Version,
 		Transfers: j.Transfers,
 		Netting: Netting{
 			Currencies: make([]Totals, len(j.Currencies)),
@@ -266,10 +372,28 @@ func ParseReport(data []byte) (Report, error) {
 		}
 		r.Figures[i] = g
 	}
+	for i, rj := range j.Settlement {
+		rule, err := parseRule(rj)
+		if err != nil {
+			return Report{}, invalidReport("settlement[%d]: %v", i, err)
+		}
+		r.Policy = append(r.Policy, rule)
+	}
 	for i, in := range j.Instructions {
-		x := Instruction{Currency: in.Currency, From: in.From, To: in.To}
+		x := Instruction{Currency: in.Currency, From: in.From, To: in.To, Mode: in.Mode}
 		if x.Amount, err = parseUnits(in.Amount, in.Currency, scales); err != nil {
 			return Report{}, invalidReport("instructions[%d].amount: %v", i, err)
+		}
+		if in.Asset != "" || in.AssetAmount != "" {
+			x.Asset = r.Policy.Rule(in.Currency).Asset
+			if x.Asset.Code != in.Asset {
+				return Report{}, invalidReport("instructions[%d].asset %.20q is not the asset of %s's rule", i, in.Asset, in.Currency)
+			}
+			a, err := money.Parse(in.AssetAmount, x.Asset)
+			if err != nil {
+				return Report{}, invalidReport("instructions[%d].asset_amount: %v", i, err)
+			}
+			x.AssetAmount = a.Units()
 		}
 		r.Instructions[i] = x
 	}
@@ -280,6 +404,26 @@ func ParseReport(data []byte) (Report, error) {
 		return Report{}, invalidReport("not in canonical form")
 	}
 	return r, nil
+}
+
+func parseRule(rj ruleJSON) (Rule, error) {
+	r := Rule{Currency: rj.Currency, Mode: rj.Mode}
+	if rj.Mode == ModeHoursTransfer {
+		if rj.Asset != "" || rj.AssetScale != nil || rj.Rate != "" {
+			return Rule{}, fmt.Errorf("%s by %s has no asset and no rate", rj.Currency, rj.Mode)
+		}
+		return r, nil
+	}
+	if rj.AssetScale == nil {
+		return Rule{}, fmt.Errorf("%s by %s: asset_scale missing", rj.Currency, rj.Mode)
+	}
+	r.Asset = money.Currency{Code: rj.Asset, Scale: *rj.AssetScale}
+	rate, err := ParseRate(rj.Rate)
+	if err != nil {
+		return Rule{}, err
+	}
+	r.Rate = rate
+	return r, r.Check()
 }
 
 func parseTime(s string) (int64, error) {
@@ -313,7 +457,10 @@ func parseUnits(s, code string, scales map[string]money.Currency) (int64, error)
 //     gross figures and counts that agree with them (an amount is ≥ 1 unit);
 //   - per currency: Σ sent = Σ received = volume, Σ sent_count =
 //     Σ received_count = transfers, Σ net debits = net_debit;
-//   - Instructions is exactly Instructions(r.Netting).
+//   - version 2: one settlement rule per currency, in code order, each
+//     valid; version 1: none;
+//   - Instructions is exactly Instruct(r.Netting, r.Policy) (version 1:
+//     the same payments, without modes).
 //
 // Errors wrap ErrInvalidReport.
 func (r Report) Check() error {
@@ -388,10 +535,21 @@ func (r Report) Check() error {
 			return invalidReport("%s: participants' figures do not add up to the currency totals", t.Currency.Code)
 		}
 	}
-	if want := Instructions(r.Netting); !slices.Equal(r.Instructions, want) {
-		return invalidReport("instructions are not the ones the netting determines")
+	want := Report{Version: r.version(), Netting: r.Netting}
+	if err := want.instruct(r.Policy); err != nil {
+		return invalidReport("settlement: %v", err)
+	}
+	if !slices.EqualFunc(r.Policy, want.Policy, equalRule) {
+		return invalidReport("settlement rules are not one per currency of the report, in code order")
+	}
+	if !slices.Equal(r.Instructions, want.Instructions) {
+		return invalidReport("instructions are not the ones the netting and the settlement rules determine")
 	}
 	return nil
+}
+
+func equalRule(a, b Rule) bool {
+	return a.Currency == b.Currency && a.Mode == b.Mode && a.Asset == b.Asset && a.Rate.Equal(b.Rate)
 }
 
 func addCheck(x, y int64) (int64, bool) {

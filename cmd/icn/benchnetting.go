@@ -140,7 +140,9 @@ func (o *benchNettingOpts) run(w io.Writer) error {
 		start := time.Now()
 		n, err := settlement.Net(ts)
 		if err == nil {
-			res.Instructions = len(settlement.Instructions(n))
+			var ins []settlement.Instruction
+			ins, err = settlement.Instruct(n, nil, money.DefaultCurrencies())
+			res.Instructions = len(ins)
 		}
 		netTimes = append(netTimes, time.Since(start))
 		if err != nil {
@@ -148,7 +150,7 @@ func (o *benchNettingOpts) run(w io.Writer) error {
 		}
 		runtime.GC()
 		start = time.Now()
-		_, err = settlement.BuildReport(h, ts, money.DefaultCurrencies())
+		_, err = settlement.BuildReport(settlement.ReportInput{Header: h, Transfers: ts, Currencies: money.DefaultCurrencies()})
 		repTimes = append(repTimes, time.Since(start))
 		if err != nil {
 			fail(err)

@@ -40,7 +40,7 @@ same request id, so it takes effect at most once.`,
 		Short: "Register, list, show, suspend and reinstate participants",
 	}
 	coop.AddCommand(o.coopAddCmd(), o.coopListCmd(), o.coopShowCmd(), o.coopSuspendCmd(), o.coopReinstateCmd())
-	cmd.AddCommand(o.federationShowCmd(), coop)
+	cmd.AddCommand(o.federationShowCmd(), coop, o.federationSettlementCmd())
 	return cmd
 }
 
@@ -80,21 +80,27 @@ func (o *hubOpts) federationShowCmd() *cobra.Command {
 				if err := c.invoke(ctx, icnv1.FederationService_GetFederation_FullMethodName, &icnv1.GetFederationRequest{}, f); err != nil {
 					return err
 				}
-				return c.show(cmd.OutOrStdout(), f, func(w io.Writer) error {
-					var curs []string
-					for _, cs := range f.GetCurrencies() {
-						curs = append(curs, fmt.Sprintf("%s (%d decimals)", cs.GetCode(), cs.GetScale()))
-					}
-					return kv(w, [2]string{"did", orDash(f.GetDid())}, [2]string{"name", orDash(f.GetName())},
-						[2]string{"min trust", f.GetMinTrust()}, [2]string{"max hops", fmt.Sprint(f.GetMaxHops())},
-						[2]string{"currencies", orDash(strings.Join(curs, ", "))},
-						[2]string{"period", fmt.Sprintf("%d (opened %s)", f.GetPeriod(), fmtTime(f.GetPeriodOpenedAtUnixNano()))},
-						[2]string{"participants", fmt.Sprint(f.GetParticipants())}, [2]string{"trust edges", fmt.Sprint(f.GetTrustEdges())},
-						[2]string{"pending transfers", fmt.Sprint(f.GetPendingTransfers())})
-				})
+				return c.show(cmd.OutOrStdout(), f, func(w io.Writer) error { return printFederation(w, f) })
 			})
 		},
 	}
+}
+
+func printFederation(w io.Writer, f *icnv1.Federation) error {
+	var curs, rules []string
+	for _, cs := range f.GetCurrencies() {
+		curs = append(curs, fmt.Sprintf("%s (%d decimals)", cs.GetCode(), cs.GetScale()))
+	}
+	for _, r := range f.GetSettlement() {
+		rules = append(rules, ruleText(r))
+	}
+	return kv(w, [2]string{"did", orDash(f.GetDid())}, [2]string{"name", orDash(f.GetName())},
+		[2]string{"min trust", f.GetMinTrust()}, [2]string{"max hops", fmt.Sprint(f.GetMaxHops())},
+		[2]string{"currencies", orDash(strings.Join(curs, ", "))},
+		[2]string{"settlement", orDash(strings.Join(rules, "; "))},
+		[2]string{"period", fmt.Sprintf("%d (opened %s)", f.GetPeriod(), fmtTime(f.GetPeriodOpenedAtUnixNano()))},
+		[2]string{"participants", fmt.Sprint(f.GetParticipants())}, [2]string{"trust edges", fmt.Sprint(f.GetTrustEdges())},
+		[2]string{"pending transfers", fmt.Sprint(f.GetPendingTransfers())})
 }
 
 func parseKind(s string) (icnv1.ParticipantKind, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/hex"
@@ -365,10 +366,14 @@ func printPeriod(w io.Writer, output string, figures bool, d *icnv1.PeriodDetail
 		if in.Overdue {
 			st += " (overdue)"
 		}
+		by := in.Mode
+		if in.Asset != "" {
+			by += " " + in.AssetAmount + " " + in.Asset
+		}
 		rows = append(rows, []string{strconv.Itoa(in.Index), in.Currency, nameOf(names, in.From), nameOf(names, in.To),
-			in.Amount, st, orDash(in.Method), orDash(in.Reference)})
+			in.Amount, by, st, orDash(in.Method), orDash(in.Reference)})
 	}
-	return printTable(w, []string{"INDEX", "CURRENCY", "FROM", "TO", "AMOUNT", "STATUS", "METHOD", "REFERENCE"}, rows)
+	return printTable(w, []string{"INDEX", "CURRENCY", "FROM", "TO", "AMOUNT", "SETTLES BY", "STATUS", "METHOD", "REFERENCE"}, rows)
 }
 
 func (o *hubOpts) settlementCloseCmd() *cobra.Command {
@@ -570,6 +575,14 @@ func resolveCoop(ctx context.Context, c *hubClient, period uint64, arg string, s
 	return "", fmt.Errorf("--coop %q names %d co-ops of period %d (%s): pass the DID instead", arg, len(match), period, strings.Join(ds, ", "))
 }
 
+// referenceOf says what a mode's --reference is.
+func referenceOf(mode string) string {
+	if mode == settlement.ModeFiat {
+		return "bank's reference of the payment"
+	}
+	return "receipt or transaction id of the swap"
+}
+
 // settlementConfirmCmd is `pay` (kind paid) or `confirm` (kind received).
 func (o *hubOpts) settlementConfirmCmd(kind string) *cobra.Command {
 	var period uint64
@@ -580,15 +593,19 @@ func (o *hubOpts) settlementConfirmCmd(kind string) *cobra.Command {
 		use, short, who = "confirm", "Confirm receipt of a paid instruction (signed by the payee's co-op key, --key)", "payee"
 	}
 	cmd := &cobra.Command{
-		Use:   use + " --period N --instruction I --method METHOD [--reference REF]",
+		Use:   use + " --period N --instruction I [--reference REF] [--method METHOD]",
 		Short: short,
 		Long: `Fetches the period's report, builds the statement for instruction I (the
 report hash, the instruction's currency, parties and amount, the method and
 reference), signs it with --key, which must be the ` + who + `'s co-op key (the
 DID the co-op is registered under), and sends it. The payer marks paid first,
 then the payee confirms. Repeating a statement is harmless.
-Methods: hours_transfer, asset_swap, fiat.`,
-		Example: `  icn settlement ` + use + ` --period 7 --instruction 0 --method fiat --reference "SEPA 2026-11-30"`,
+
+The method is the instruction's settlement mode (icn settlement show lists
+it: hours_transfer, asset_swap or fiat); --method, if given, must name it.
+An asset_swap or fiat instruction is marked paid with --reference: the swap's
+receipt, or the bank's reference of the fiat payment.`,
+		Example: `  icn settlement ` + use + ` --period 7 --instruction 0 --reference "SEPA 2026-11-30"`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requirePeriod(period); err != nil {
@@ -597,13 +614,25 @@ Methods: hours_transfer, asset_swap, fiat.`,
 			if index < 0 {
 				return errors.New("--instruction is required: the instruction's number as icn settlement show lists it, e.g. --instruction 0")
 			}
-			if !settlement.ValidMethod(method) {
+			if method != "" && !settlement.ValidMethod(method) {
 				return fmt.Errorf("--method must be %s, %s or %s, not %q", settlement.MethodHoursTransfer, settlement.MethodAssetSwap, settlement.MethodFiat, method)
 			}
 			return o.run(cmd, func(ctx context.Context, c *hubClient) error {
 				_, v, err := getPeriod(ctx, c, period, false)
 				if err != nil {
 					return err
+				}
+				if index < len(v.Report.Instructions) {
+					mode := cmp.Or(v.Report.Instructions[index].Mode, settlement.ModeHoursTransfer)
+					switch {
+					case method == "":
+						method = mode
+					case v.Report.Instructions[index].Mode != "" && method != mode:
+						return fmt.Errorf("--method %s: instruction %d settles by %s", method, index, mode)
+					}
+					if kind == settlement.KindPaid && mode != settlement.ModeHoursTransfer && reference == "" {
+						return fmt.Errorf("--reference is required: instruction %d settles by %s; give the %s", index, mode, referenceOf(mode))
+					}
 				}
 				conf, err := settlement.ConfirmationFor(v.Report, index, kind, method, reference)
 				if err != nil {
@@ -644,7 +673,7 @@ Methods: hours_transfer, asset_swap, fiat.`,
 	}
 	cmd.Flags().Uint64Var(&period, "period", 0, "the closed period (required)")
 	cmd.Flags().IntVar(&index, "instruction", -1, "the instruction's number in the report (required)")
-	cmd.Flags().StringVar(&method, "method", "", "how it was paid: hours_transfer, asset_swap or fiat (required)")
+	cmd.Flags().StringVar(&method, "method", "", "how it was paid (default and only choice: the instruction's settlement mode)")
 	cmd.Flags().StringVar(&reference, "reference", "", "payment reference (bank reference, transfer id, ...)")
 	return cmd
 }

@@ -73,14 +73,21 @@ func TestSettlementCommands(t *testing.T) {
 	aFile, bFile := writeKey(t, dir, "a.key", a), writeKey(t, dir, "b.key", b)
 	addCoop(t, l, c.fed, a, "coop-a")
 	addCoop(t, l, c.fed, b, "coop-b")
+	conn := []string{"--hub", strings.Join(c.addrs, ","), "--hub-did", c.hubDIDs()}
+	// The federation settles hours through the fiat bridge at 15.50 EUR an hour.
+	out := mustICN(t, append([]string{"federation", "settlement", "set", "--currency", "hours", "--mode", "fiat",
+		"--asset", "EUR", "--asset-scale", "2", "--rate", "15.50", "--key", c.opFile}, conn...)...)
+	wantContains(t, "settlement set", out, "hours", "fiat", "EUR", "15.5")
+	_, err := runICN(t, append([]string{"federation", "settlement", "set", "--currency", "hours", "--mode", "fiat",
+		"--asset", "EUR", "--rate", "-1", "--key", c.opFile}, conn...)...)
+	wantContains(t, "bad rate", errString(err), "--rate")
 	pay(t, l, "p1", a.DID(), b.DID(), 500)
 	pay(t, l, "p2", b.DID(), a.DID(), 125)
 
-	conn := []string{"--hub", strings.Join(c.addrs, ","), "--hub-did", c.hubDIDs()}
 	as := func(key string, args ...string) []string {
 		return append(append(append([]string{"settlement"}, args...), conn...), "--key", key)
 	}
-	out := mustICN(t, as(c.opFile, "close")...)
+	out = mustICN(t, as(c.opFile, "close")...)
 	wantContains(t, "close", out, "closed period", "1")
 	waitUntil(t, "3 report signatures", func() bool {
 		for _, n := range c.nodes {
@@ -178,16 +185,23 @@ func TestSettlementCommands(t *testing.T) {
 	_, err = runICN(t, "settlement", "verify", "--transfers", proofFile)
 	wantContains(t, "no report", errString(err), "--report is required")
 
+	// The instruction settles by fiat: 3.75 hours at 15.50 = 58.125, 58.13 EUR.
+	wantContains(t, "show fiat", mustICN(t, as(aFile, "show", "1")...), "SETTLES BY", "fiat 58.13 EUR")
+
 	// pay and confirm with the co-ops' keys.
-	_, err = runICN(t, as(bFile, "pay", "--period", "1", "--instruction", "0", "--method", "fiat")...)
+	_, err = runICN(t, as(bFile, "pay", "--period", "1", "--instruction", "0", "--reference", "SEPA 1")...)
 	wantContains(t, "payee pays", errString(err), "payer is "+string(a.DID()))
 	_, err = runICN(t, as(aFile, "pay", "--period", "1", "--instruction", "0", "--method", "cash")...)
 	wantContains(t, "bad method", errString(err), "--method must be")
-	_, err = runICN(t, as(bFile, "confirm", "--period", "1", "--instruction", "0", "--method", "fiat")...)
+	_, err = runICN(t, as(aFile, "pay", "--period", "1", "--instruction", "0", "--method", "hours_transfer", "--reference", "x")...)
+	wantContains(t, "other mode", errString(err), "settles by fiat")
+	_, err = runICN(t, as(aFile, "pay", "--period", "1", "--instruction", "0")...)
+	wantContains(t, "fiat without reference", errString(err), "--reference is required", "bank's reference")
+	_, err = runICN(t, as(bFile, "confirm", "--period", "1", "--instruction", "0")...)
 	wantContains(t, "confirm before paid", errString(err), "FailedPrecondition", "not_paid")
-	out = mustICN(t, as(aFile, "pay", "--period", "1", "--instruction", "0", "--method", "fiat", "--reference", "SEPA 1")...)
-	wantContains(t, "pay", out, "paid", "SEPA 1", "3.75")
-	v = decodeJSON(t, mustICN(t, as(bFile, "confirm", "--period", "1", "--instruction", "0", "--method", "fiat", "-o", "json")...))
+	out = mustICN(t, as(aFile, "pay", "--period", "1", "--instruction", "0", "--reference", "SEPA 1")...)
+	wantContains(t, "pay", out, "paid", "SEPA 1", "3.75", "fiat")
+	v = decodeJSON(t, mustICN(t, as(bFile, "confirm", "--period", "1", "--instruction", "0", "-o", "json")...))
 	if v["confirmed"] != true {
 		t.Fatalf("confirm json: %v", v)
 	}
@@ -296,7 +310,7 @@ func TestSettlementCLIDetails(t *testing.T) {
 		}
 	}
 
-	v = decodeJSON(t, mustICN(t, as(aFile, "pay", "--period", "1", "--instruction", "0", "--method", "fiat", "-o", "json")...))
+	v = decodeJSON(t, mustICN(t, as(aFile, "pay", "--period", "1", "--instruction", "0", "-o", "json")...))
 	number(t, "pay index", v["index"], 0)
 	number(t, "pay period", v["period"], 1)
 	rfc3339(t, "pay paid_at", v["paid_at"])

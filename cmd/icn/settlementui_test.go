@@ -189,7 +189,7 @@ func TestSettlementNumbering(t *testing.T) {
 
 	// The payer of the page's instruction 1 pays --instruction 1: that row turns paid.
 	payer := keys[identity.DID(rows[1].from)]
-	mustICN(t, as(payer, "pay", "--period", "1", "--instruction", rows[1].index, "--method", "fiat")...)
+	mustICN(t, as(payer, "pay", "--period", "1", "--instruction", rows[1].index)...)
 	after := pageInstructions(t, get("/ui/settlement/1"))
 	if after[1].status != "paid" || after[0].status != "outstanding" {
 		t.Errorf("after paying instruction %s: page statuses %s, %s; want outstanding, paid", rows[1].index, after[0].status, after[1].status)

@@ -115,7 +115,8 @@ func newSource(t testing.TB) *testSource {
 			State: clearing.StateCommitted, Period: 1, PreparedAt: epoch + int64(i), ExpiresAt: epoch + day,
 			DecidedAt: epoch + int64(i)*1000}
 	}
-	r1, err := settlement.BuildReport(settlement.Header{Federation: fed, Period: 1, OpenedAt: epoch, ClosedAt: epoch + day}, ts, curs)
+	r1, err := settlement.BuildReport(settlement.ReportInput{Header: settlement.Header{Federation: fed, Period: 1, OpenedAt: epoch, ClosedAt: epoch + day},
+		Transfers: ts, Currencies: curs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,8 @@ func newSource(t testing.TB) *testSource {
 		Signatures: []settlement.Signature{r1.Sign(s.nodes[0]), wrong.Sign(s.nodes[2]), r1.Sign(s.nodes[1])},
 		Statuses:   st, Deadline: epoch + 2*day, Names: names}
 
-	r2, err := settlement.BuildReport(settlement.Header{Federation: fed, Period: 2, OpenedAt: epoch + day, ClosedAt: epoch + 2*day}, nil, curs)
+	r2, err := settlement.BuildReport(settlement.ReportInput{Header: settlement.Header{Federation: fed, Period: 2, OpenedAt: epoch + day, ClosedAt: epoch + 2*day},
+		Currencies: curs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -345,7 +345,10 @@ type InitFederation struct {
 	MinTrust string `protobuf:"bytes,3,opt,name=min_trust,json=minTrust,proto3" json:"min_trust,omitempty"`
 	MaxHops  uint32 `protobuf:"varint,4,opt,name=max_hops,json=maxHops,proto3" json:"max_hops,omitempty"`
 	// Currencies the federation clears: code and scale.
-	Currencies    []*CurrencySpec `protobuf:"bytes,5,rep,name=currencies,proto3" json:"currencies,omitempty"`
+	Currencies []*CurrencySpec `protobuf:"bytes,5,rep,name=currencies,proto3" json:"currencies,omitempty"`
+	// How each currency's settlement instructions are carried out; a currency
+	// without a rule settles by hours transfer.
+	Settlement    []*SettlementRule `protobuf:"bytes,6,rep,name=settlement,proto3" json:"settlement,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -415,6 +418,13 @@ func (x *InitFederation) GetCurrencies() []*CurrencySpec {
 	return nil
 }
 
+func (x *InitFederation) GetSettlement() []*SettlementRule {
+	if x != nil {
+		return x.Settlement
+	}
+	return nil
+}
+
 type CurrencySpec struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
@@ -467,6 +477,131 @@ func (x *CurrencySpec) GetScale() uint32 {
 	return 0
 }
 
+// SettlementRule: how one currency settles (settlement.Rule). mode is
+// "hours_transfer", "asset_swap" or "fiat"; the last two pay asset_amount of
+// asset (scale asset_scale) at rate asset units per unit of the currency.
+type SettlementRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Currency      string                 `protobuf:"bytes,1,opt,name=currency,proto3" json:"currency,omitempty"`
+	Mode          string                 `protobuf:"bytes,2,opt,name=mode,proto3" json:"mode,omitempty"`
+	Asset         string                 `protobuf:"bytes,3,opt,name=asset,proto3" json:"asset,omitempty"`
+	AssetScale    uint32                 `protobuf:"varint,4,opt,name=asset_scale,json=assetScale,proto3" json:"asset_scale,omitempty"`
+	Rate          string                 `protobuf:"bytes,5,opt,name=rate,proto3" json:"rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettlementRule) Reset() {
+	*x = SettlementRule{}
+	mi := &file_icn_v1_hub_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettlementRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettlementRule) ProtoMessage() {}
+
+func (x *SettlementRule) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_hub_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettlementRule.ProtoReflect.Descriptor instead.
+func (*SettlementRule) Descriptor() ([]byte, []int) {
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SettlementRule) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *SettlementRule) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *SettlementRule) GetAsset() string {
+	if x != nil {
+		return x.Asset
+	}
+	return ""
+}
+
+func (x *SettlementRule) GetAssetScale() uint32 {
+	if x != nil {
+		return x.AssetScale
+	}
+	return 0
+}
+
+func (x *SettlementRule) GetRate() string {
+	if x != nil {
+		return x.Rate
+	}
+	return ""
+}
+
+// SetSettlementRule replaces a currency's rule; periods that close after
+// it settle by it.
+type SetSettlementRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          *SettlementRule        `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSettlementRule) Reset() {
+	*x = SetSettlementRule{}
+	mi := &file_icn_v1_hub_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSettlementRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSettlementRule) ProtoMessage() {}
+
+func (x *SetSettlementRule) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_hub_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSettlementRule.ProtoReflect.Descriptor instead.
+func (*SetSettlementRule) Descriptor() ([]byte, []int) {
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SetSettlementRule) GetRule() *SettlementRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
 type RegisterParticipant struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Did           string                 `protobuf:"bytes,1,opt,name=did,proto3" json:"did,omitempty"`
@@ -478,7 +613,7 @@ type RegisterParticipant struct {
 
 func (x *RegisterParticipant) Reset() {
 	*x = RegisterParticipant{}
-	mi := &file_icn_v1_hub_proto_msgTypes[4]
+	mi := &file_icn_v1_hub_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +625,7 @@ func (x *RegisterParticipant) String() string {
 func (*RegisterParticipant) ProtoMessage() {}
 
 func (x *RegisterParticipant) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[4]
+	mi := &file_icn_v1_hub_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +638,7 @@ func (x *RegisterParticipant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterParticipant.ProtoReflect.Descriptor instead.
 func (*RegisterParticipant) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{4}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RegisterParticipant) GetDid() string {
@@ -537,7 +672,7 @@ type UpdateParticipant struct {
 
 func (x *UpdateParticipant) Reset() {
 	*x = UpdateParticipant{}
-	mi := &file_icn_v1_hub_proto_msgTypes[5]
+	mi := &file_icn_v1_hub_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +684,7 @@ func (x *UpdateParticipant) String() string {
 func (*UpdateParticipant) ProtoMessage() {}
 
 func (x *UpdateParticipant) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[5]
+	mi := &file_icn_v1_hub_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +697,7 @@ func (x *UpdateParticipant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateParticipant.ProtoReflect.Descriptor instead.
 func (*UpdateParticipant) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{5}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateParticipant) GetDid() string {
@@ -590,7 +725,7 @@ type SetParticipantStatus struct {
 
 func (x *SetParticipantStatus) Reset() {
 	*x = SetParticipantStatus{}
-	mi := &file_icn_v1_hub_proto_msgTypes[6]
+	mi := &file_icn_v1_hub_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +737,7 @@ func (x *SetParticipantStatus) String() string {
 func (*SetParticipantStatus) ProtoMessage() {}
 
 func (x *SetParticipantStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[6]
+	mi := &file_icn_v1_hub_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +750,7 @@ func (x *SetParticipantStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetParticipantStatus.ProtoReflect.Descriptor instead.
 func (*SetParticipantStatus) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{6}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SetParticipantStatus) GetDid() string {
@@ -650,7 +785,7 @@ type SetTrust struct {
 
 func (x *SetTrust) Reset() {
 	*x = SetTrust{}
-	mi := &file_icn_v1_hub_proto_msgTypes[7]
+	mi := &file_icn_v1_hub_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +797,7 @@ func (x *SetTrust) String() string {
 func (*SetTrust) ProtoMessage() {}
 
 func (x *SetTrust) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[7]
+	mi := &file_icn_v1_hub_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +810,7 @@ func (x *SetTrust) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTrust.ProtoReflect.Descriptor instead.
 func (*SetTrust) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{7}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SetTrust) GetAttestation() *SignedMessage {
@@ -699,7 +834,7 @@ type SetCreditPolicy struct {
 
 func (x *SetCreditPolicy) Reset() {
 	*x = SetCreditPolicy{}
-	mi := &file_icn_v1_hub_proto_msgTypes[8]
+	mi := &file_icn_v1_hub_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +846,7 @@ func (x *SetCreditPolicy) String() string {
 func (*SetCreditPolicy) ProtoMessage() {}
 
 func (x *SetCreditPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[8]
+	mi := &file_icn_v1_hub_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +859,7 @@ func (x *SetCreditPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCreditPolicy.ProtoReflect.Descriptor instead.
 func (*SetCreditPolicy) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{8}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SetCreditPolicy) GetDid() string {
@@ -763,7 +898,7 @@ type PrepareTransfer struct {
 
 func (x *PrepareTransfer) Reset() {
 	*x = PrepareTransfer{}
-	mi := &file_icn_v1_hub_proto_msgTypes[9]
+	mi := &file_icn_v1_hub_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +910,7 @@ func (x *PrepareTransfer) String() string {
 func (*PrepareTransfer) ProtoMessage() {}
 
 func (x *PrepareTransfer) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[9]
+	mi := &file_icn_v1_hub_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +923,7 @@ func (x *PrepareTransfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareTransfer.ProtoReflect.Descriptor instead.
 func (*PrepareTransfer) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{9}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PrepareTransfer) GetId() string {
@@ -849,7 +984,7 @@ type CommitTransfer struct {
 
 func (x *CommitTransfer) Reset() {
 	*x = CommitTransfer{}
-	mi := &file_icn_v1_hub_proto_msgTypes[10]
+	mi := &file_icn_v1_hub_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +996,7 @@ func (x *CommitTransfer) String() string {
 func (*CommitTransfer) ProtoMessage() {}
 
 func (x *CommitTransfer) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[10]
+	mi := &file_icn_v1_hub_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1009,7 @@ func (x *CommitTransfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitTransfer.ProtoReflect.Descriptor instead.
 func (*CommitTransfer) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{10}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CommitTransfer) GetId() string {
@@ -894,7 +1029,7 @@ type AbortTransfer struct {
 
 func (x *AbortTransfer) Reset() {
 	*x = AbortTransfer{}
-	mi := &file_icn_v1_hub_proto_msgTypes[11]
+	mi := &file_icn_v1_hub_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1041,7 @@ func (x *AbortTransfer) String() string {
 func (*AbortTransfer) ProtoMessage() {}
 
 func (x *AbortTransfer) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[11]
+	mi := &file_icn_v1_hub_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1054,7 @@ func (x *AbortTransfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortTransfer.ProtoReflect.Descriptor instead.
 func (*AbortTransfer) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{11}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AbortTransfer) GetId() string {
@@ -946,7 +1081,7 @@ type ExpireTransfers struct {
 
 func (x *ExpireTransfers) Reset() {
 	*x = ExpireTransfers{}
-	mi := &file_icn_v1_hub_proto_msgTypes[12]
+	mi := &file_icn_v1_hub_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1093,7 @@ func (x *ExpireTransfers) String() string {
 func (*ExpireTransfers) ProtoMessage() {}
 
 func (x *ExpireTransfers) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[12]
+	mi := &file_icn_v1_hub_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1106,7 @@ func (x *ExpireTransfers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireTransfers.ProtoReflect.Descriptor instead.
 func (*ExpireTransfers) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{12}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{14}
 }
 
 // OpenPeriod closes the current settlement period and opens the next.
@@ -991,7 +1126,7 @@ type OpenPeriod struct {
 
 func (x *OpenPeriod) Reset() {
 	*x = OpenPeriod{}
-	mi := &file_icn_v1_hub_proto_msgTypes[13]
+	mi := &file_icn_v1_hub_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1138,7 @@ func (x *OpenPeriod) String() string {
 func (*OpenPeriod) ProtoMessage() {}
 
 func (x *OpenPeriod) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[13]
+	mi := &file_icn_v1_hub_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1151,7 @@ func (x *OpenPeriod) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPeriod.ProtoReflect.Descriptor instead.
 func (*OpenPeriod) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{13}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OpenPeriod) GetNumber() uint64 {
@@ -1050,7 +1185,7 @@ type AddReportSignature struct {
 
 func (x *AddReportSignature) Reset() {
 	*x = AddReportSignature{}
-	mi := &file_icn_v1_hub_proto_msgTypes[14]
+	mi := &file_icn_v1_hub_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1197,7 @@ func (x *AddReportSignature) String() string {
 func (*AddReportSignature) ProtoMessage() {}
 
 func (x *AddReportSignature) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[14]
+	mi := &file_icn_v1_hub_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1210,7 @@ func (x *AddReportSignature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddReportSignature.ProtoReflect.Descriptor instead.
 func (*AddReportSignature) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{14}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddReportSignature) GetPeriod() uint64 {
@@ -1118,7 +1253,7 @@ type MarkInstructionPaid struct {
 
 func (x *MarkInstructionPaid) Reset() {
 	*x = MarkInstructionPaid{}
-	mi := &file_icn_v1_hub_proto_msgTypes[15]
+	mi := &file_icn_v1_hub_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1265,7 @@ func (x *MarkInstructionPaid) String() string {
 func (*MarkInstructionPaid) ProtoMessage() {}
 
 func (x *MarkInstructionPaid) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[15]
+	mi := &file_icn_v1_hub_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1278,7 @@ func (x *MarkInstructionPaid) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkInstructionPaid.ProtoReflect.Descriptor instead.
 func (*MarkInstructionPaid) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{15}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MarkInstructionPaid) GetConfirmation() *SignedMessage {
@@ -1164,7 +1299,7 @@ type ConfirmInstructionReceipt struct {
 
 func (x *ConfirmInstructionReceipt) Reset() {
 	*x = ConfirmInstructionReceipt{}
-	mi := &file_icn_v1_hub_proto_msgTypes[16]
+	mi := &file_icn_v1_hub_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1311,7 @@ func (x *ConfirmInstructionReceipt) String() string {
 func (*ConfirmInstructionReceipt) ProtoMessage() {}
 
 func (x *ConfirmInstructionReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[16]
+	mi := &file_icn_v1_hub_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1324,7 @@ func (x *ConfirmInstructionReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmInstructionReceipt.ProtoReflect.Descriptor instead.
 func (*ConfirmInstructionReceipt) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{16}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ConfirmInstructionReceipt) GetConfirmation() *SignedMessage {
@@ -1212,7 +1347,7 @@ type RegisterHubNode struct {
 
 func (x *RegisterHubNode) Reset() {
 	*x = RegisterHubNode{}
-	mi := &file_icn_v1_hub_proto_msgTypes[17]
+	mi := &file_icn_v1_hub_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1359,7 @@ func (x *RegisterHubNode) String() string {
 func (*RegisterHubNode) ProtoMessage() {}
 
 func (x *RegisterHubNode) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[17]
+	mi := &file_icn_v1_hub_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1372,7 @@ func (x *RegisterHubNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterHubNode.ProtoReflect.Descriptor instead.
 func (*RegisterHubNode) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{17}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RegisterHubNode) GetDid() string {
@@ -1286,6 +1421,7 @@ type Command struct {
 	//	*Command_AddReportSignature
 	//	*Command_MarkInstructionPaid
 	//	*Command_ConfirmInstructionReceipt
+	//	*Command_SetSettlementRule
 	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1293,7 +1429,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_icn_v1_hub_proto_msgTypes[18]
+	mi := &file_icn_v1_hub_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1441,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[18]
+	mi := &file_icn_v1_hub_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1454,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{18}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Command) GetRequestId() string {
@@ -1477,6 +1613,15 @@ func (x *Command) GetConfirmInstructionReceipt() *ConfirmInstructionReceipt {
 	return nil
 }
 
+func (x *Command) GetSetSettlementRule() *SetSettlementRule {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_SetSettlementRule); ok {
+			return x.SetSettlementRule
+		}
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -1541,6 +1686,10 @@ type Command_ConfirmInstructionReceipt struct {
 	ConfirmInstructionReceipt *ConfirmInstructionReceipt `protobuf:"bytes,24,opt,name=confirm_instruction_receipt,json=confirmInstructionReceipt,proto3,oneof"`
 }
 
+type Command_SetSettlementRule struct {
+	SetSettlementRule *SetSettlementRule `protobuf:"bytes,25,opt,name=set_settlement_rule,json=setSettlementRule,proto3,oneof"`
+}
+
 func (*Command_InitFederation) isCommand_Cmd() {}
 
 func (*Command_RegisterParticipant) isCommand_Cmd() {}
@@ -1571,6 +1720,8 @@ func (*Command_MarkInstructionPaid) isCommand_Cmd() {}
 
 func (*Command_ConfirmInstructionReceipt) isCommand_Cmd() {}
 
+func (*Command_SetSettlementRule) isCommand_Cmd() {}
+
 // CommandBatch is one Raft log entry: the leader packs concurrent commands.
 type CommandBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1581,7 +1732,7 @@ type CommandBatch struct {
 
 func (x *CommandBatch) Reset() {
 	*x = CommandBatch{}
-	mi := &file_icn_v1_hub_proto_msgTypes[19]
+	mi := &file_icn_v1_hub_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1744,7 @@ func (x *CommandBatch) String() string {
 func (*CommandBatch) ProtoMessage() {}
 
 func (x *CommandBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[19]
+	mi := &file_icn_v1_hub_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1757,7 @@ func (x *CommandBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandBatch.ProtoReflect.Descriptor instead.
 func (*CommandBatch) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{19}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CommandBatch) GetCommands() []*Command {
@@ -1641,7 +1792,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_icn_v1_hub_proto_msgTypes[20]
+	mi := &file_icn_v1_hub_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1804,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[20]
+	mi := &file_icn_v1_hub_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1817,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{20}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CommandResult) GetErrorCode() string {
@@ -1762,7 +1913,7 @@ type Transfer struct {
 
 func (x *Transfer) Reset() {
 	*x = Transfer{}
-	mi := &file_icn_v1_hub_proto_msgTypes[21]
+	mi := &file_icn_v1_hub_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1925,7 @@ func (x *Transfer) String() string {
 func (*Transfer) ProtoMessage() {}
 
 func (x *Transfer) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[21]
+	mi := &file_icn_v1_hub_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1938,7 @@ func (x *Transfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
 func (*Transfer) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{21}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Transfer) GetId() string {
@@ -1895,7 +2046,7 @@ type TrustEdge struct {
 
 func (x *TrustEdge) Reset() {
 	*x = TrustEdge{}
-	mi := &file_icn_v1_hub_proto_msgTypes[22]
+	mi := &file_icn_v1_hub_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1907,7 +2058,7 @@ func (x *TrustEdge) String() string {
 func (*TrustEdge) ProtoMessage() {}
 
 func (x *TrustEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[22]
+	mi := &file_icn_v1_hub_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1920,7 +2071,7 @@ func (x *TrustEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustEdge.ProtoReflect.Descriptor instead.
 func (*TrustEdge) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{22}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TrustEdge) GetFrom() string {
@@ -1981,7 +2132,7 @@ type CreditPolicy struct {
 
 func (x *CreditPolicy) Reset() {
 	*x = CreditPolicy{}
-	mi := &file_icn_v1_hub_proto_msgTypes[23]
+	mi := &file_icn_v1_hub_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1993,7 +2144,7 @@ func (x *CreditPolicy) String() string {
 func (*CreditPolicy) ProtoMessage() {}
 
 func (x *CreditPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[23]
+	mi := &file_icn_v1_hub_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2006,7 +2157,7 @@ func (x *CreditPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreditPolicy.ProtoReflect.Descriptor instead.
 func (*CreditPolicy) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{23}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreditPolicy) GetDid() string {
@@ -2102,13 +2253,18 @@ type SettlementPeriod struct {
 	Confirmed    uint32             `protobuf:"varint,12,opt,name=confirmed,proto3" json:"confirmed,omitempty"`
 	// Signatures refused because they were over a different hash.
 	RefusedSignatures uint32 `protobuf:"varint,13,opt,name=refused_signatures,json=refusedSignatures,proto3" json:"refused_signatures,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The settlement rule of each currency of the period, in code order, as
+	// they were at the close; and the version of its report (0: a period
+	// closed before settlement modes, version 1).
+	Settlement    []*SettlementRule `protobuf:"bytes,14,rep,name=settlement,proto3" json:"settlement,omitempty"`
+	ReportVersion uint32            `protobuf:"varint,15,opt,name=report_version,json=reportVersion,proto3" json:"report_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SettlementPeriod) Reset() {
 	*x = SettlementPeriod{}
-	mi := &file_icn_v1_hub_proto_msgTypes[24]
+	mi := &file_icn_v1_hub_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2120,7 +2276,7 @@ func (x *SettlementPeriod) String() string {
 func (*SettlementPeriod) ProtoMessage() {}
 
 func (x *SettlementPeriod) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[24]
+	mi := &file_icn_v1_hub_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2133,7 +2289,7 @@ func (x *SettlementPeriod) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettlementPeriod.ProtoReflect.Descriptor instead.
 func (*SettlementPeriod) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{24}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SettlementPeriod) GetNumber() uint64 {
@@ -2227,6 +2383,20 @@ func (x *SettlementPeriod) GetRefusedSignatures() uint32 {
 	return 0
 }
 
+func (x *SettlementPeriod) GetSettlement() []*SettlementRule {
+	if x != nil {
+		return x.Settlement
+	}
+	return nil
+}
+
+func (x *SettlementPeriod) GetReportVersion() uint32 {
+	if x != nil {
+		return x.ReportVersion
+	}
+	return 0
+}
+
 type ReportSignature struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Signer        string                 `protobuf:"bytes,1,opt,name=signer,proto3" json:"signer,omitempty"`
@@ -2237,7 +2407,7 @@ type ReportSignature struct {
 
 func (x *ReportSignature) Reset() {
 	*x = ReportSignature{}
-	mi := &file_icn_v1_hub_proto_msgTypes[25]
+	mi := &file_icn_v1_hub_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2249,7 +2419,7 @@ func (x *ReportSignature) String() string {
 func (*ReportSignature) ProtoMessage() {}
 
 func (x *ReportSignature) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[25]
+	mi := &file_icn_v1_hub_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2262,7 +2432,7 @@ func (x *ReportSignature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportSignature.ProtoReflect.Descriptor instead.
 func (*ReportSignature) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{25}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReportSignature) GetSigner() string {
@@ -2301,14 +2471,21 @@ type SettlementInstruction struct {
 	PaidBy      *SignedMessage `protobuf:"bytes,14,opt,name=paid_by,json=paidBy,proto3" json:"paid_by,omitempty"`
 	ConfirmedBy *SignedMessage `protobuf:"bytes,15,opt,name=confirmed_by,json=confirmedBy,proto3" json:"confirmed_by,omitempty"`
 	// Not confirmed by the deadline; computed when read, never stored.
-	Overdue       bool `protobuf:"varint,16,opt,name=overdue,proto3" json:"overdue,omitempty"`
+	Overdue bool `protobuf:"varint,16,opt,name=overdue,proto3" json:"overdue,omitempty"`
+	// How it settles ("" for periods closed before settlement modes: hours
+	// transfer) and, for asset_swap and fiat, what is paid.
+	Mode          string `protobuf:"bytes,17,opt,name=mode,proto3" json:"mode,omitempty"`
+	Asset         string `protobuf:"bytes,18,opt,name=asset,proto3" json:"asset,omitempty"`
+	AssetScale    uint32 `protobuf:"varint,19,opt,name=asset_scale,json=assetScale,proto3" json:"asset_scale,omitempty"`
+	AssetUnits    int64  `protobuf:"varint,20,opt,name=asset_units,json=assetUnits,proto3" json:"asset_units,omitempty"`
+	AssetAmount   string `protobuf:"bytes,21,opt,name=asset_amount,json=assetAmount,proto3" json:"asset_amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SettlementInstruction) Reset() {
 	*x = SettlementInstruction{}
-	mi := &file_icn_v1_hub_proto_msgTypes[26]
+	mi := &file_icn_v1_hub_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2497,7 @@ func (x *SettlementInstruction) String() string {
 func (*SettlementInstruction) ProtoMessage() {}
 
 func (x *SettlementInstruction) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[26]
+	mi := &file_icn_v1_hub_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2510,7 @@ func (x *SettlementInstruction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettlementInstruction.ProtoReflect.Descriptor instead.
 func (*SettlementInstruction) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{26}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SettlementInstruction) GetPeriod() uint64 {
@@ -2448,6 +2625,93 @@ func (x *SettlementInstruction) GetOverdue() bool {
 	return false
 }
 
+func (x *SettlementInstruction) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *SettlementInstruction) GetAsset() string {
+	if x != nil {
+		return x.Asset
+	}
+	return ""
+}
+
+func (x *SettlementInstruction) GetAssetScale() uint32 {
+	if x != nil {
+		return x.AssetScale
+	}
+	return 0
+}
+
+func (x *SettlementInstruction) GetAssetUnits() int64 {
+	if x != nil {
+		return x.AssetUnits
+	}
+	return 0
+}
+
+func (x *SettlementInstruction) GetAssetAmount() string {
+	if x != nil {
+		return x.AssetAmount
+	}
+	return ""
+}
+
+type SetSettlementRuleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          *SettlementRule        `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	RequestId     string                 `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSettlementRuleRequest) Reset() {
+	*x = SetSettlementRuleRequest{}
+	mi := &file_icn_v1_hub_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSettlementRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSettlementRuleRequest) ProtoMessage() {}
+
+func (x *SetSettlementRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_hub_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSettlementRuleRequest.ProtoReflect.Descriptor instead.
+func (*SetSettlementRuleRequest) Descriptor() ([]byte, []int) {
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SetSettlementRuleRequest) GetRule() *SettlementRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+func (x *SetSettlementRuleRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type RegisterParticipantRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Did           string                 `protobuf:"bytes,1,opt,name=did,proto3" json:"did,omitempty"`
@@ -2460,7 +2724,7 @@ type RegisterParticipantRequest struct {
 
 func (x *RegisterParticipantRequest) Reset() {
 	*x = RegisterParticipantRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[27]
+	mi := &file_icn_v1_hub_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +2736,7 @@ func (x *RegisterParticipantRequest) String() string {
 func (*RegisterParticipantRequest) ProtoMessage() {}
 
 func (x *RegisterParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[27]
+	mi := &file_icn_v1_hub_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +2749,7 @@ func (x *RegisterParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterParticipantRequest.ProtoReflect.Descriptor instead.
 func (*RegisterParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{27}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RegisterParticipantRequest) GetDid() string {
@@ -2527,7 +2791,7 @@ type GetParticipantRequest struct {
 
 func (x *GetParticipantRequest) Reset() {
 	*x = GetParticipantRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[28]
+	mi := &file_icn_v1_hub_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2539,7 +2803,7 @@ func (x *GetParticipantRequest) String() string {
 func (*GetParticipantRequest) ProtoMessage() {}
 
 func (x *GetParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[28]
+	mi := &file_icn_v1_hub_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2552,7 +2816,7 @@ func (x *GetParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetParticipantRequest.ProtoReflect.Descriptor instead.
 func (*GetParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{28}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetParticipantRequest) GetDid() string {
@@ -2578,7 +2842,7 @@ type ListParticipantsRequest struct {
 
 func (x *ListParticipantsRequest) Reset() {
 	*x = ListParticipantsRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[29]
+	mi := &file_icn_v1_hub_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2590,7 +2854,7 @@ func (x *ListParticipantsRequest) String() string {
 func (*ListParticipantsRequest) ProtoMessage() {}
 
 func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[29]
+	mi := &file_icn_v1_hub_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2603,7 +2867,7 @@ func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsRequest.ProtoReflect.Descriptor instead.
 func (*ListParticipantsRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{29}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListParticipantsRequest) GetStale() bool {
@@ -2622,7 +2886,7 @@ type ListParticipantsResponse struct {
 
 func (x *ListParticipantsResponse) Reset() {
 	*x = ListParticipantsResponse{}
-	mi := &file_icn_v1_hub_proto_msgTypes[30]
+	mi := &file_icn_v1_hub_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2898,7 @@ func (x *ListParticipantsResponse) String() string {
 func (*ListParticipantsResponse) ProtoMessage() {}
 
 func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[30]
+	mi := &file_icn_v1_hub_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2911,7 @@ func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsResponse.ProtoReflect.Descriptor instead.
 func (*ListParticipantsResponse) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{30}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListParticipantsResponse) GetParticipants() []*Participant {
@@ -2669,7 +2933,7 @@ type SetParticipantStatusRequest struct {
 
 func (x *SetParticipantStatusRequest) Reset() {
 	*x = SetParticipantStatusRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[31]
+	mi := &file_icn_v1_hub_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2945,7 @@ func (x *SetParticipantStatusRequest) String() string {
 func (*SetParticipantStatusRequest) ProtoMessage() {}
 
 func (x *SetParticipantStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[31]
+	mi := &file_icn_v1_hub_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2958,7 @@ func (x *SetParticipantStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetParticipantStatusRequest.ProtoReflect.Descriptor instead.
 func (*SetParticipantStatusRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{31}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetParticipantStatusRequest) GetDid() string {
@@ -2733,7 +2997,7 @@ type GetFederationRequest struct {
 
 func (x *GetFederationRequest) Reset() {
 	*x = GetFederationRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[32]
+	mi := &file_icn_v1_hub_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2745,7 +3009,7 @@ func (x *GetFederationRequest) String() string {
 func (*GetFederationRequest) ProtoMessage() {}
 
 func (x *GetFederationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[32]
+	mi := &file_icn_v1_hub_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2758,7 +3022,7 @@ func (x *GetFederationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFederationRequest.ProtoReflect.Descriptor instead.
 func (*GetFederationRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{32}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{35}
 }
 
 type Federation struct {
@@ -2773,13 +3037,15 @@ type Federation struct {
 	Participants           uint32                 `protobuf:"varint,8,opt,name=participants,proto3" json:"participants,omitempty"`
 	TrustEdges             uint32                 `protobuf:"varint,9,opt,name=trust_edges,json=trustEdges,proto3" json:"trust_edges,omitempty"`
 	PendingTransfers       uint32                 `protobuf:"varint,10,opt,name=pending_transfers,json=pendingTransfers,proto3" json:"pending_transfers,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// How each currency settles now (a currency without a rule: hours transfer).
+	Settlement    []*SettlementRule `protobuf:"bytes,11,rep,name=settlement,proto3" json:"settlement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Federation) Reset() {
 	*x = Federation{}
-	mi := &file_icn_v1_hub_proto_msgTypes[33]
+	mi := &file_icn_v1_hub_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2791,7 +3057,7 @@ func (x *Federation) String() string {
 func (*Federation) ProtoMessage() {}
 
 func (x *Federation) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[33]
+	mi := &file_icn_v1_hub_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2804,7 +3070,7 @@ func (x *Federation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Federation.ProtoReflect.Descriptor instead.
 func (*Federation) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{33}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Federation) GetDid() string {
@@ -2877,6 +3143,13 @@ func (x *Federation) GetPendingTransfers() uint32 {
 	return 0
 }
 
+func (x *Federation) GetSettlement() []*SettlementRule {
+	if x != nil {
+		return x.Settlement
+	}
+	return nil
+}
+
 type SetTrustRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Attestation   *SignedMessage         `protobuf:"bytes,1,opt,name=attestation,proto3" json:"attestation,omitempty"`
@@ -2887,7 +3160,7 @@ type SetTrustRequest struct {
 
 func (x *SetTrustRequest) Reset() {
 	*x = SetTrustRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[34]
+	mi := &file_icn_v1_hub_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2899,7 +3172,7 @@ func (x *SetTrustRequest) String() string {
 func (*SetTrustRequest) ProtoMessage() {}
 
 func (x *SetTrustRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[34]
+	mi := &file_icn_v1_hub_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2912,7 +3185,7 @@ func (x *SetTrustRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTrustRequest.ProtoReflect.Descriptor instead.
 func (*SetTrustRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{34}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SetTrustRequest) GetAttestation() *SignedMessage {
@@ -2939,7 +3212,7 @@ type ShowTrustRequest struct {
 
 func (x *ShowTrustRequest) Reset() {
 	*x = ShowTrustRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[35]
+	mi := &file_icn_v1_hub_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2951,7 +3224,7 @@ func (x *ShowTrustRequest) String() string {
 func (*ShowTrustRequest) ProtoMessage() {}
 
 func (x *ShowTrustRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[35]
+	mi := &file_icn_v1_hub_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2964,7 +3237,7 @@ func (x *ShowTrustRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTrustRequest.ProtoReflect.Descriptor instead.
 func (*ShowTrustRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{35}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ShowTrustRequest) GetDid() string {
@@ -2991,7 +3264,7 @@ type ShowTrustResponse struct {
 
 func (x *ShowTrustResponse) Reset() {
 	*x = ShowTrustResponse{}
-	mi := &file_icn_v1_hub_proto_msgTypes[36]
+	mi := &file_icn_v1_hub_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3003,7 +3276,7 @@ func (x *ShowTrustResponse) String() string {
 func (*ShowTrustResponse) ProtoMessage() {}
 
 func (x *ShowTrustResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[36]
+	mi := &file_icn_v1_hub_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3016,7 +3289,7 @@ func (x *ShowTrustResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShowTrustResponse.ProtoReflect.Descriptor instead.
 func (*ShowTrustResponse) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{36}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ShowTrustResponse) GetOutgoing() []*TrustEdge {
@@ -3044,7 +3317,7 @@ type TrustPathRequest struct {
 
 func (x *TrustPathRequest) Reset() {
 	*x = TrustPathRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[37]
+	mi := &file_icn_v1_hub_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3329,7 @@ func (x *TrustPathRequest) String() string {
 func (*TrustPathRequest) ProtoMessage() {}
 
 func (x *TrustPathRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[37]
+	mi := &file_icn_v1_hub_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3342,7 @@ func (x *TrustPathRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustPathRequest.ProtoReflect.Descriptor instead.
 func (*TrustPathRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{37}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TrustPathRequest) GetFrom() string {
@@ -3105,7 +3378,7 @@ type TrustPathResponse struct {
 
 func (x *TrustPathResponse) Reset() {
 	*x = TrustPathResponse{}
-	mi := &file_icn_v1_hub_proto_msgTypes[38]
+	mi := &file_icn_v1_hub_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3117,7 +3390,7 @@ func (x *TrustPathResponse) String() string {
 func (*TrustPathResponse) ProtoMessage() {}
 
 func (x *TrustPathResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[38]
+	mi := &file_icn_v1_hub_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3130,7 +3403,7 @@ func (x *TrustPathResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrustPathResponse.ProtoReflect.Descriptor instead.
 func (*TrustPathResponse) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{38}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TrustPathResponse) GetPath() []string {
@@ -3174,7 +3447,7 @@ type SetCreditPolicyRequest struct {
 
 func (x *SetCreditPolicyRequest) Reset() {
 	*x = SetCreditPolicyRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[39]
+	mi := &file_icn_v1_hub_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3186,7 +3459,7 @@ func (x *SetCreditPolicyRequest) String() string {
 func (*SetCreditPolicyRequest) ProtoMessage() {}
 
 func (x *SetCreditPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[39]
+	mi := &file_icn_v1_hub_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3199,7 +3472,7 @@ func (x *SetCreditPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCreditPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetCreditPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{39}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetCreditPolicyRequest) GetDid() string {
@@ -3240,7 +3513,7 @@ type GetCreditPolicyRequest struct {
 
 func (x *GetCreditPolicyRequest) Reset() {
 	*x = GetCreditPolicyRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[40]
+	mi := &file_icn_v1_hub_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3252,7 +3525,7 @@ func (x *GetCreditPolicyRequest) String() string {
 func (*GetCreditPolicyRequest) ProtoMessage() {}
 
 func (x *GetCreditPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[40]
+	mi := &file_icn_v1_hub_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3265,7 +3538,7 @@ func (x *GetCreditPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCreditPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetCreditPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{40}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetCreditPolicyRequest) GetDid() string {
@@ -3291,7 +3564,7 @@ type GetCreditPolicyResponse struct {
 
 func (x *GetCreditPolicyResponse) Reset() {
 	*x = GetCreditPolicyResponse{}
-	mi := &file_icn_v1_hub_proto_msgTypes[41]
+	mi := &file_icn_v1_hub_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3303,7 +3576,7 @@ func (x *GetCreditPolicyResponse) String() string {
 func (*GetCreditPolicyResponse) ProtoMessage() {}
 
 func (x *GetCreditPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[41]
+	mi := &file_icn_v1_hub_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3316,7 +3589,7 @@ func (x *GetCreditPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCreditPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetCreditPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{41}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetCreditPolicyResponse) GetPolicies() []*CreditPolicy {
@@ -3336,7 +3609,7 @@ type GetTransferRequest struct {
 
 func (x *GetTransferRequest) Reset() {
 	*x = GetTransferRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[42]
+	mi := &file_icn_v1_hub_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3348,7 +3621,7 @@ func (x *GetTransferRequest) String() string {
 func (*GetTransferRequest) ProtoMessage() {}
 
 func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[42]
+	mi := &file_icn_v1_hub_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3361,7 +3634,7 @@ func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransferRequest.ProtoReflect.Descriptor instead.
 func (*GetTransferRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{42}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetTransferRequest) GetId() string {
@@ -3387,7 +3660,7 @@ type ListPendingRequest struct {
 
 func (x *ListPendingRequest) Reset() {
 	*x = ListPendingRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[43]
+	mi := &file_icn_v1_hub_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3399,7 +3672,7 @@ func (x *ListPendingRequest) String() string {
 func (*ListPendingRequest) ProtoMessage() {}
 
 func (x *ListPendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[43]
+	mi := &file_icn_v1_hub_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3412,7 +3685,7 @@ func (x *ListPendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingRequest.ProtoReflect.Descriptor instead.
 func (*ListPendingRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{43}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListPendingRequest) GetStale() bool {
@@ -3431,7 +3704,7 @@ type ListPendingResponse struct {
 
 func (x *ListPendingResponse) Reset() {
 	*x = ListPendingResponse{}
-	mi := &file_icn_v1_hub_proto_msgTypes[44]
+	mi := &file_icn_v1_hub_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3443,7 +3716,7 @@ func (x *ListPendingResponse) String() string {
 func (*ListPendingResponse) ProtoMessage() {}
 
 func (x *ListPendingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[44]
+	mi := &file_icn_v1_hub_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3456,7 +3729,7 @@ func (x *ListPendingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingResponse.ProtoReflect.Descriptor instead.
 func (*ListPendingResponse) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{44}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListPendingResponse) GetTransfers() []*Transfer {
@@ -3474,7 +3747,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[45]
+	mi := &file_icn_v1_hub_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3486,7 +3759,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[45]
+	mi := &file_icn_v1_hub_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3499,7 +3772,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{45}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{48}
 }
 
 type ClusterNode struct {
@@ -3516,7 +3789,7 @@ type ClusterNode struct {
 
 func (x *ClusterNode) Reset() {
 	*x = ClusterNode{}
-	mi := &file_icn_v1_hub_proto_msgTypes[46]
+	mi := &file_icn_v1_hub_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3528,7 +3801,7 @@ func (x *ClusterNode) String() string {
 func (*ClusterNode) ProtoMessage() {}
 
 func (x *ClusterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[46]
+	mi := &file_icn_v1_hub_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3541,7 +3814,7 @@ func (x *ClusterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterNode.ProtoReflect.Descriptor instead.
 func (*ClusterNode) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{46}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ClusterNode) GetDid() string {
@@ -3597,7 +3870,7 @@ type ClusterStatus struct {
 
 func (x *ClusterStatus) Reset() {
 	*x = ClusterStatus{}
-	mi := &file_icn_v1_hub_proto_msgTypes[47]
+	mi := &file_icn_v1_hub_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3609,7 +3882,7 @@ func (x *ClusterStatus) String() string {
 func (*ClusterStatus) ProtoMessage() {}
 
 func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[47]
+	mi := &file_icn_v1_hub_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3622,7 +3895,7 @@ func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatus.ProtoReflect.Descriptor instead.
 func (*ClusterStatus) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{47}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ClusterStatus) GetNodeDid() string {
@@ -3694,7 +3967,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[48]
+	mi := &file_icn_v1_hub_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3706,7 +3979,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[48]
+	mi := &file_icn_v1_hub_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3719,7 +3992,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{48}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *JoinRequest) GetDid() string {
@@ -3759,7 +4032,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[49]
+	mi := &file_icn_v1_hub_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3771,7 +4044,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[49]
+	mi := &file_icn_v1_hub_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3784,7 +4057,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{49}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RemoveRequest) GetDid() string {
@@ -3804,7 +4077,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_icn_v1_hub_proto_msgTypes[50]
+	mi := &file_icn_v1_hub_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3816,7 +4089,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_hub_proto_msgTypes[50]
+	mi := &file_icn_v1_hub_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3829,7 +4102,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_icn_v1_hub_proto_rawDescGZIP(), []int{50}
+	return file_icn_v1_hub_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *TransferLeadershipRequest) GetDid() string {
@@ -3855,7 +4128,7 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\rSignedMessage\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x16\n" +
 	"\x06signer\x18\x02 \x01(\tR\x06signer\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xb9\x01\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xf1\x01\n" +
 	"\x0eInitFederation\x12%\n" +
 	"\x0efederation_did\x18\x01 \x01(\tR\rfederationDid\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
@@ -3863,10 +4136,22 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\bmax_hops\x18\x04 \x01(\rR\amaxHops\x124\n" +
 	"\n" +
 	"currencies\x18\x05 \x03(\v2\x14.icn.v1.CurrencySpecR\n" +
-	"currencies\"8\n" +
+	"currencies\x126\n" +
+	"\n" +
+	"settlement\x18\x06 \x03(\v2\x16.icn.v1.SettlementRuleR\n" +
+	"settlement\"8\n" +
 	"\fCurrencySpec\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x14\n" +
-	"\x05scale\x18\x02 \x01(\rR\x05scale\"h\n" +
+	"\x05scale\x18\x02 \x01(\rR\x05scale\"\x8b\x01\n" +
+	"\x0eSettlementRule\x12\x1a\n" +
+	"\bcurrency\x18\x01 \x01(\tR\bcurrency\x12\x12\n" +
+	"\x04mode\x18\x02 \x01(\tR\x04mode\x12\x14\n" +
+	"\x05asset\x18\x03 \x01(\tR\x05asset\x12\x1f\n" +
+	"\vasset_scale\x18\x04 \x01(\rR\n" +
+	"assetScale\x12\x12\n" +
+	"\x04rate\x18\x05 \x01(\tR\x04rate\"?\n" +
+	"\x11SetSettlementRule\x12*\n" +
+	"\x04rule\x18\x01 \x01(\v2\x16.icn.v1.SettlementRuleR\x04rule\"h\n" +
 	"\x13RegisterParticipant\x12\x10\n" +
 	"\x03did\x18\x01 \x01(\tR\x03did\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12+\n" +
@@ -3916,7 +4201,7 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\x0fRegisterHubNode\x12\x10\n" +
 	"\x03did\x18\x01 \x01(\tR\x03did\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
-	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\"\x95\t\n" +
+	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\"\xe2\t\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12 \n" +
@@ -3938,7 +4223,8 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\x11register_hub_node\x18\x15 \x01(\v2\x17.icn.v1.RegisterHubNodeH\x00R\x0fregisterHubNode\x12N\n" +
 	"\x14add_report_signature\x18\x16 \x01(\v2\x1a.icn.v1.AddReportSignatureH\x00R\x12addReportSignature\x12Q\n" +
 	"\x15mark_instruction_paid\x18\x17 \x01(\v2\x1b.icn.v1.MarkInstructionPaidH\x00R\x13markInstructionPaid\x12c\n" +
-	"\x1bconfirm_instruction_receipt\x18\x18 \x01(\v2!.icn.v1.ConfirmInstructionReceiptH\x00R\x19confirmInstructionReceiptB\x05\n" +
+	"\x1bconfirm_instruction_receipt\x18\x18 \x01(\v2!.icn.v1.ConfirmInstructionReceiptH\x00R\x19confirmInstructionReceipt\x12K\n" +
+	"\x13set_settlement_rule\x18\x19 \x01(\v2\x19.icn.v1.SetSettlementRuleH\x00R\x11setSettlementRuleB\x05\n" +
 	"\x03cmd\";\n" +
 	"\fCommandBatch\x12+\n" +
 	"\bcommands\x18\x01 \x03(\v2\x0f.icn.v1.CommandR\bcommands\"\xcf\x03\n" +
@@ -3990,7 +4276,7 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\breserved\x18\b \x01(\tR\breserved\x12\x10\n" +
 	"\x03net\x18\t \x01(\tR\x03net\x12\x18\n" +
 	"\acarried\x18\n" +
-	" \x01(\tR\acarried\"\xe8\x03\n" +
+	" \x01(\tR\acarried\"\xc7\x04\n" +
 	"\x10SettlementPeriod\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x04R\x06number\x12-\n" +
 	"\x13opened_at_unix_nano\x18\x02 \x01(\x03R\x10openedAtUnixNano\x12-\n" +
@@ -4008,10 +4294,14 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	" \x01(\rR\finstructions\x12\x12\n" +
 	"\x04paid\x18\v \x01(\rR\x04paid\x12\x1c\n" +
 	"\tconfirmed\x18\f \x01(\rR\tconfirmed\x12-\n" +
-	"\x12refused_signatures\x18\r \x01(\rR\x11refusedSignatures\"G\n" +
+	"\x12refused_signatures\x18\r \x01(\rR\x11refusedSignatures\x126\n" +
+	"\n" +
+	"settlement\x18\x0e \x03(\v2\x16.icn.v1.SettlementRuleR\n" +
+	"settlement\x12%\n" +
+	"\x0ereport_version\x18\x0f \x01(\rR\rreportVersion\"G\n" +
 	"\x0fReportSignature\x12\x16\n" +
 	"\x06signer\x18\x01 \x01(\tR\x06signer\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x8c\x04\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x9b\x05\n" +
 	"\x15SettlementInstruction\x12\x16\n" +
 	"\x06period\x18\x01 \x01(\x04R\x06period\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x1a\n" +
@@ -4029,7 +4319,18 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\x16confirmed_at_unix_nano\x18\r \x01(\x03R\x13confirmedAtUnixNano\x12.\n" +
 	"\apaid_by\x18\x0e \x01(\v2\x15.icn.v1.SignedMessageR\x06paidBy\x128\n" +
 	"\fconfirmed_by\x18\x0f \x01(\v2\x15.icn.v1.SignedMessageR\vconfirmedBy\x12\x18\n" +
-	"\aoverdue\x18\x10 \x01(\bR\aoverdue\"\x8e\x01\n" +
+	"\aoverdue\x18\x10 \x01(\bR\aoverdue\x12\x12\n" +
+	"\x04mode\x18\x11 \x01(\tR\x04mode\x12\x14\n" +
+	"\x05asset\x18\x12 \x01(\tR\x05asset\x12\x1f\n" +
+	"\vasset_scale\x18\x13 \x01(\rR\n" +
+	"assetScale\x12\x1f\n" +
+	"\vasset_units\x18\x14 \x01(\x03R\n" +
+	"assetUnits\x12!\n" +
+	"\fasset_amount\x18\x15 \x01(\tR\vassetAmount\"e\n" +
+	"\x18SetSettlementRuleRequest\x12*\n" +
+	"\x04rule\x18\x01 \x01(\v2\x16.icn.v1.SettlementRuleR\x04rule\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\x8e\x01\n" +
 	"\x1aRegisterParticipantRequest\x12\x10\n" +
 	"\x03did\x18\x01 \x01(\tR\x03did\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12+\n" +
@@ -4049,7 +4350,7 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tR\trequestId\"\x16\n" +
-	"\x14GetFederationRequest\"\xe6\x02\n" +
+	"\x14GetFederationRequest\"\x9e\x03\n" +
 	"\n" +
 	"Federation\x12\x10\n" +
 	"\x03did\x18\x01 \x01(\tR\x03did\x12\x12\n" +
@@ -4065,7 +4366,10 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\vtrust_edges\x18\t \x01(\rR\n" +
 	"trustEdges\x12+\n" +
 	"\x11pending_transfers\x18\n" +
-	" \x01(\rR\x10pendingTransfers\"i\n" +
+	" \x01(\rR\x10pendingTransfers\x126\n" +
+	"\n" +
+	"settlement\x18\v \x03(\v2\x16.icn.v1.SettlementRuleR\n" +
+	"settlement\"i\n" +
 	"\x0fSetTrustRequest\x127\n" +
 	"\vattestation\x18\x01 \x01(\v2\x15.icn.v1.SignedMessageR\vattestation\x12\x1d\n" +
 	"\n" +
@@ -4142,13 +4446,14 @@ const file_icn_v1_hub_proto_rawDesc = "" +
 	"\x17TRANSFER_STATE_PREPARED\x10\x01\x12\x1c\n" +
 	"\x18TRANSFER_STATE_COMMITTED\x10\x02\x12\x1a\n" +
 	"\x16TRANSFER_STATE_ABORTED\x10\x03\x12\x1b\n" +
-	"\x17TRANSFER_STATE_REJECTED\x10\x042\x95\x03\n" +
+	"\x17TRANSFER_STATE_REJECTED\x10\x042\xe0\x03\n" +
 	"\x11FederationService\x12N\n" +
 	"\x13RegisterParticipant\x12\".icn.v1.RegisterParticipantRequest\x1a\x13.icn.v1.Participant\x12D\n" +
 	"\x0eGetParticipant\x12\x1d.icn.v1.GetParticipantRequest\x1a\x13.icn.v1.Participant\x12U\n" +
 	"\x10ListParticipants\x12\x1f.icn.v1.ListParticipantsRequest\x1a .icn.v1.ListParticipantsResponse\x12P\n" +
 	"\x14SetParticipantStatus\x12#.icn.v1.SetParticipantStatusRequest\x1a\x13.icn.v1.Participant\x12A\n" +
-	"\rGetFederation\x12\x1c.icn.v1.GetFederationRequest\x1a\x12.icn.v1.Federation2\xca\x01\n" +
+	"\rGetFederation\x12\x1c.icn.v1.GetFederationRequest\x1a\x12.icn.v1.Federation\x12I\n" +
+	"\x11SetSettlementRule\x12 .icn.v1.SetSettlementRuleRequest\x1a\x12.icn.v1.Federation2\xca\x01\n" +
 	"\fTrustService\x126\n" +
 	"\bSetTrust\x12\x17.icn.v1.SetTrustRequest\x1a\x11.icn.v1.TrustEdge\x12@\n" +
 	"\tShowTrust\x12\x18.icn.v1.ShowTrustRequest\x1a\x19.icn.v1.ShowTrustResponse\x12@\n" +
@@ -4178,7 +4483,7 @@ func file_icn_v1_hub_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_hub_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_icn_v1_hub_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_icn_v1_hub_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_icn_v1_hub_proto_goTypes = []any{
 	(ParticipantKind)(0),                // 0: icn.v1.ParticipantKind
 	(ParticipantStatus)(0),              // 1: icn.v1.ParticipantStatus
@@ -4187,137 +4492,148 @@ var file_icn_v1_hub_proto_goTypes = []any{
 	(*SignedMessage)(nil),               // 4: icn.v1.SignedMessage
 	(*InitFederation)(nil),              // 5: icn.v1.InitFederation
 	(*CurrencySpec)(nil),                // 6: icn.v1.CurrencySpec
-	(*RegisterParticipant)(nil),         // 7: icn.v1.RegisterParticipant
-	(*UpdateParticipant)(nil),           // 8: icn.v1.UpdateParticipant
-	(*SetParticipantStatus)(nil),        // 9: icn.v1.SetParticipantStatus
-	(*SetTrust)(nil),                    // 10: icn.v1.SetTrust
-	(*SetCreditPolicy)(nil),             // 11: icn.v1.SetCreditPolicy
-	(*PrepareTransfer)(nil),             // 12: icn.v1.PrepareTransfer
-	(*CommitTransfer)(nil),              // 13: icn.v1.CommitTransfer
-	(*AbortTransfer)(nil),               // 14: icn.v1.AbortTransfer
-	(*ExpireTransfers)(nil),             // 15: icn.v1.ExpireTransfers
-	(*OpenPeriod)(nil),                  // 16: icn.v1.OpenPeriod
-	(*AddReportSignature)(nil),          // 17: icn.v1.AddReportSignature
-	(*MarkInstructionPaid)(nil),         // 18: icn.v1.MarkInstructionPaid
-	(*ConfirmInstructionReceipt)(nil),   // 19: icn.v1.ConfirmInstructionReceipt
-	(*RegisterHubNode)(nil),             // 20: icn.v1.RegisterHubNode
-	(*Command)(nil),                     // 21: icn.v1.Command
-	(*CommandBatch)(nil),                // 22: icn.v1.CommandBatch
-	(*CommandResult)(nil),               // 23: icn.v1.CommandResult
-	(*Transfer)(nil),                    // 24: icn.v1.Transfer
-	(*TrustEdge)(nil),                   // 25: icn.v1.TrustEdge
-	(*CreditPolicy)(nil),                // 26: icn.v1.CreditPolicy
-	(*SettlementPeriod)(nil),            // 27: icn.v1.SettlementPeriod
-	(*ReportSignature)(nil),             // 28: icn.v1.ReportSignature
-	(*SettlementInstruction)(nil),       // 29: icn.v1.SettlementInstruction
-	(*RegisterParticipantRequest)(nil),  // 30: icn.v1.RegisterParticipantRequest
-	(*GetParticipantRequest)(nil),       // 31: icn.v1.GetParticipantRequest
-	(*ListParticipantsRequest)(nil),     // 32: icn.v1.ListParticipantsRequest
-	(*ListParticipantsResponse)(nil),    // 33: icn.v1.ListParticipantsResponse
-	(*SetParticipantStatusRequest)(nil), // 34: icn.v1.SetParticipantStatusRequest
-	(*GetFederationRequest)(nil),        // 35: icn.v1.GetFederationRequest
-	(*Federation)(nil),                  // 36: icn.v1.Federation
-	(*SetTrustRequest)(nil),             // 37: icn.v1.SetTrustRequest
-	(*ShowTrustRequest)(nil),            // 38: icn.v1.ShowTrustRequest
-	(*ShowTrustResponse)(nil),           // 39: icn.v1.ShowTrustResponse
-	(*TrustPathRequest)(nil),            // 40: icn.v1.TrustPathRequest
-	(*TrustPathResponse)(nil),           // 41: icn.v1.TrustPathResponse
-	(*SetCreditPolicyRequest)(nil),      // 42: icn.v1.SetCreditPolicyRequest
-	(*GetCreditPolicyRequest)(nil),      // 43: icn.v1.GetCreditPolicyRequest
-	(*GetCreditPolicyResponse)(nil),     // 44: icn.v1.GetCreditPolicyResponse
-	(*GetTransferRequest)(nil),          // 45: icn.v1.GetTransferRequest
-	(*ListPendingRequest)(nil),          // 46: icn.v1.ListPendingRequest
-	(*ListPendingResponse)(nil),         // 47: icn.v1.ListPendingResponse
-	(*ClusterStatusRequest)(nil),        // 48: icn.v1.ClusterStatusRequest
-	(*ClusterNode)(nil),                 // 49: icn.v1.ClusterNode
-	(*ClusterStatus)(nil),               // 50: icn.v1.ClusterStatus
-	(*JoinRequest)(nil),                 // 51: icn.v1.JoinRequest
-	(*RemoveRequest)(nil),               // 52: icn.v1.RemoveRequest
-	(*TransferLeadershipRequest)(nil),   // 53: icn.v1.TransferLeadershipRequest
+	(*SettlementRule)(nil),              // 7: icn.v1.SettlementRule
+	(*SetSettlementRule)(nil),           // 8: icn.v1.SetSettlementRule
+	(*RegisterParticipant)(nil),         // 9: icn.v1.RegisterParticipant
+	(*UpdateParticipant)(nil),           // 10: icn.v1.UpdateParticipant
+	(*SetParticipantStatus)(nil),        // 11: icn.v1.SetParticipantStatus
+	(*SetTrust)(nil),                    // 12: icn.v1.SetTrust
+	(*SetCreditPolicy)(nil),             // 13: icn.v1.SetCreditPolicy
+	(*PrepareTransfer)(nil),             // 14: icn.v1.PrepareTransfer
+	(*CommitTransfer)(nil),              // 15: icn.v1.CommitTransfer
+	(*AbortTransfer)(nil),               // 16: icn.v1.AbortTransfer
+	(*ExpireTransfers)(nil),             // 17: icn.v1.ExpireTransfers
+	(*OpenPeriod)(nil),                  // 18: icn.v1.OpenPeriod
+	(*AddReportSignature)(nil),          // 19: icn.v1.AddReportSignature
+	(*MarkInstructionPaid)(nil),         // 20: icn.v1.MarkInstructionPaid
+	(*ConfirmInstructionReceipt)(nil),   // 21: icn.v1.ConfirmInstructionReceipt
+	(*RegisterHubNode)(nil),             // 22: icn.v1.RegisterHubNode
+	(*Command)(nil),                     // 23: icn.v1.Command
+	(*CommandBatch)(nil),                // 24: icn.v1.CommandBatch
+	(*CommandResult)(nil),               // 25: icn.v1.CommandResult
+	(*Transfer)(nil),                    // 26: icn.v1.Transfer
+	(*TrustEdge)(nil),                   // 27: icn.v1.TrustEdge
+	(*CreditPolicy)(nil),                // 28: icn.v1.CreditPolicy
+	(*SettlementPeriod)(nil),            // 29: icn.v1.SettlementPeriod
+	(*ReportSignature)(nil),             // 30: icn.v1.ReportSignature
+	(*SettlementInstruction)(nil),       // 31: icn.v1.SettlementInstruction
+	(*SetSettlementRuleRequest)(nil),    // 32: icn.v1.SetSettlementRuleRequest
+	(*RegisterParticipantRequest)(nil),  // 33: icn.v1.RegisterParticipantRequest
+	(*GetParticipantRequest)(nil),       // 34: icn.v1.GetParticipantRequest
+	(*ListParticipantsRequest)(nil),     // 35: icn.v1.ListParticipantsRequest
+	(*ListParticipantsResponse)(nil),    // 36: icn.v1.ListParticipantsResponse
+	(*SetParticipantStatusRequest)(nil), // 37: icn.v1.SetParticipantStatusRequest
+	(*GetFederationRequest)(nil),        // 38: icn.v1.GetFederationRequest
+	(*Federation)(nil),                  // 39: icn.v1.Federation
+	(*SetTrustRequest)(nil),             // 40: icn.v1.SetTrustRequest
+	(*ShowTrustRequest)(nil),            // 41: icn.v1.ShowTrustRequest
+	(*ShowTrustResponse)(nil),           // 42: icn.v1.ShowTrustResponse
+	(*TrustPathRequest)(nil),            // 43: icn.v1.TrustPathRequest
+	(*TrustPathResponse)(nil),           // 44: icn.v1.TrustPathResponse
+	(*SetCreditPolicyRequest)(nil),      // 45: icn.v1.SetCreditPolicyRequest
+	(*GetCreditPolicyRequest)(nil),      // 46: icn.v1.GetCreditPolicyRequest
+	(*GetCreditPolicyResponse)(nil),     // 47: icn.v1.GetCreditPolicyResponse
+	(*GetTransferRequest)(nil),          // 48: icn.v1.GetTransferRequest
+	(*ListPendingRequest)(nil),          // 49: icn.v1.ListPendingRequest
+	(*ListPendingResponse)(nil),         // 50: icn.v1.ListPendingResponse
+	(*ClusterStatusRequest)(nil),        // 51: icn.v1.ClusterStatusRequest
+	(*ClusterNode)(nil),                 // 52: icn.v1.ClusterNode
+	(*ClusterStatus)(nil),               // 53: icn.v1.ClusterStatus
+	(*JoinRequest)(nil),                 // 54: icn.v1.JoinRequest
+	(*RemoveRequest)(nil),               // 55: icn.v1.RemoveRequest
+	(*TransferLeadershipRequest)(nil),   // 56: icn.v1.TransferLeadershipRequest
 }
 var file_icn_v1_hub_proto_depIdxs = []int32{
 	0,  // 0: icn.v1.Participant.kind:type_name -> icn.v1.ParticipantKind
 	1,  // 1: icn.v1.Participant.status:type_name -> icn.v1.ParticipantStatus
 	6,  // 2: icn.v1.InitFederation.currencies:type_name -> icn.v1.CurrencySpec
-	0,  // 3: icn.v1.RegisterParticipant.kind:type_name -> icn.v1.ParticipantKind
-	1,  // 4: icn.v1.SetParticipantStatus.status:type_name -> icn.v1.ParticipantStatus
-	4,  // 5: icn.v1.SetTrust.attestation:type_name -> icn.v1.SignedMessage
-	4,  // 6: icn.v1.MarkInstructionPaid.confirmation:type_name -> icn.v1.SignedMessage
-	4,  // 7: icn.v1.ConfirmInstructionReceipt.confirmation:type_name -> icn.v1.SignedMessage
-	5,  // 8: icn.v1.Command.init_federation:type_name -> icn.v1.InitFederation
-	7,  // 9: icn.v1.Command.register_participant:type_name -> icn.v1.RegisterParticipant
-	8,  // 10: icn.v1.Command.update_participant:type_name -> icn.v1.UpdateParticipant
-	9,  // 11: icn.v1.Command.set_participant_status:type_name -> icn.v1.SetParticipantStatus
-	10, // 12: icn.v1.Command.set_trust:type_name -> icn.v1.SetTrust
-	11, // 13: icn.v1.Command.set_credit_policy:type_name -> icn.v1.SetCreditPolicy
-	12, // 14: icn.v1.Command.prepare_transfer:type_name -> icn.v1.PrepareTransfer
-	13, // 15: icn.v1.Command.commit_transfer:type_name -> icn.v1.CommitTransfer
-	14, // 16: icn.v1.Command.abort_transfer:type_name -> icn.v1.AbortTransfer
-	15, // 17: icn.v1.Command.expire_transfers:type_name -> icn.v1.ExpireTransfers
-	16, // 18: icn.v1.Command.open_period:type_name -> icn.v1.OpenPeriod
-	20, // 19: icn.v1.Command.register_hub_node:type_name -> icn.v1.RegisterHubNode
-	17, // 20: icn.v1.Command.add_report_signature:type_name -> icn.v1.AddReportSignature
-	18, // 21: icn.v1.Command.mark_instruction_paid:type_name -> icn.v1.MarkInstructionPaid
-	19, // 22: icn.v1.Command.confirm_instruction_receipt:type_name -> icn.v1.ConfirmInstructionReceipt
-	21, // 23: icn.v1.CommandBatch.commands:type_name -> icn.v1.Command
-	24, // 24: icn.v1.CommandResult.transfer:type_name -> icn.v1.Transfer
-	3,  // 25: icn.v1.CommandResult.participant:type_name -> icn.v1.Participant
-	25, // 26: icn.v1.CommandResult.trust_edge:type_name -> icn.v1.TrustEdge
-	26, // 27: icn.v1.CommandResult.credit_policy:type_name -> icn.v1.CreditPolicy
-	24, // 28: icn.v1.CommandResult.expired:type_name -> icn.v1.Transfer
-	29, // 29: icn.v1.CommandResult.instruction:type_name -> icn.v1.SettlementInstruction
-	2,  // 30: icn.v1.Transfer.state:type_name -> icn.v1.TransferState
-	4,  // 31: icn.v1.TrustEdge.attestation:type_name -> icn.v1.SignedMessage
-	28, // 32: icn.v1.SettlementPeriod.signatures:type_name -> icn.v1.ReportSignature
-	4,  // 33: icn.v1.SettlementInstruction.paid_by:type_name -> icn.v1.SignedMessage
-	4,  // 34: icn.v1.SettlementInstruction.confirmed_by:type_name -> icn.v1.SignedMessage
-	0,  // 35: icn.v1.RegisterParticipantRequest.kind:type_name -> icn.v1.ParticipantKind
-	3,  // 36: icn.v1.ListParticipantsResponse.participants:type_name -> icn.v1.Participant
-	1,  // 37: icn.v1.SetParticipantStatusRequest.status:type_name -> icn.v1.ParticipantStatus
-	6,  // 38: icn.v1.Federation.currencies:type_name -> icn.v1.CurrencySpec
-	4,  // 39: icn.v1.SetTrustRequest.attestation:type_name -> icn.v1.SignedMessage
-	25, // 40: icn.v1.ShowTrustResponse.outgoing:type_name -> icn.v1.TrustEdge
-	25, // 41: icn.v1.ShowTrustResponse.incoming:type_name -> icn.v1.TrustEdge
-	26, // 42: icn.v1.GetCreditPolicyResponse.policies:type_name -> icn.v1.CreditPolicy
-	24, // 43: icn.v1.ListPendingResponse.transfers:type_name -> icn.v1.Transfer
-	49, // 44: icn.v1.ClusterStatus.nodes:type_name -> icn.v1.ClusterNode
-	30, // 45: icn.v1.FederationService.RegisterParticipant:input_type -> icn.v1.RegisterParticipantRequest
-	31, // 46: icn.v1.FederationService.GetParticipant:input_type -> icn.v1.GetParticipantRequest
-	32, // 47: icn.v1.FederationService.ListParticipants:input_type -> icn.v1.ListParticipantsRequest
-	34, // 48: icn.v1.FederationService.SetParticipantStatus:input_type -> icn.v1.SetParticipantStatusRequest
-	35, // 49: icn.v1.FederationService.GetFederation:input_type -> icn.v1.GetFederationRequest
-	37, // 50: icn.v1.TrustService.SetTrust:input_type -> icn.v1.SetTrustRequest
-	38, // 51: icn.v1.TrustService.ShowTrust:input_type -> icn.v1.ShowTrustRequest
-	40, // 52: icn.v1.TrustService.TrustPath:input_type -> icn.v1.TrustPathRequest
-	42, // 53: icn.v1.CreditService.SetCreditPolicy:input_type -> icn.v1.SetCreditPolicyRequest
-	43, // 54: icn.v1.CreditService.GetCreditPolicy:input_type -> icn.v1.GetCreditPolicyRequest
-	45, // 55: icn.v1.TransferService.GetTransfer:input_type -> icn.v1.GetTransferRequest
-	46, // 56: icn.v1.TransferService.ListPending:input_type -> icn.v1.ListPendingRequest
-	48, // 57: icn.v1.ClusterService.Status:input_type -> icn.v1.ClusterStatusRequest
-	51, // 58: icn.v1.ClusterService.Join:input_type -> icn.v1.JoinRequest
-	52, // 59: icn.v1.ClusterService.Remove:input_type -> icn.v1.RemoveRequest
-	53, // 60: icn.v1.ClusterService.TransferLeadership:input_type -> icn.v1.TransferLeadershipRequest
-	3,  // 61: icn.v1.FederationService.RegisterParticipant:output_type -> icn.v1.Participant
-	3,  // 62: icn.v1.FederationService.GetParticipant:output_type -> icn.v1.Participant
-	33, // 63: icn.v1.FederationService.ListParticipants:output_type -> icn.v1.ListParticipantsResponse
-	3,  // 64: icn.v1.FederationService.SetParticipantStatus:output_type -> icn.v1.Participant
-	36, // 65: icn.v1.FederationService.GetFederation:output_type -> icn.v1.Federation
-	25, // 66: icn.v1.TrustService.SetTrust:output_type -> icn.v1.TrustEdge
-	39, // 67: icn.v1.TrustService.ShowTrust:output_type -> icn.v1.ShowTrustResponse
-	41, // 68: icn.v1.TrustService.TrustPath:output_type -> icn.v1.TrustPathResponse
-	26, // 69: icn.v1.CreditService.SetCreditPolicy:output_type -> icn.v1.CreditPolicy
-	44, // 70: icn.v1.CreditService.GetCreditPolicy:output_type -> icn.v1.GetCreditPolicyResponse
-	24, // 71: icn.v1.TransferService.GetTransfer:output_type -> icn.v1.Transfer
-	47, // 72: icn.v1.TransferService.ListPending:output_type -> icn.v1.ListPendingResponse
-	50, // 73: icn.v1.ClusterService.Status:output_type -> icn.v1.ClusterStatus
-	50, // 74: icn.v1.ClusterService.Join:output_type -> icn.v1.ClusterStatus
-	50, // 75: icn.v1.ClusterService.Remove:output_type -> icn.v1.ClusterStatus
-	50, // 76: icn.v1.ClusterService.TransferLeadership:output_type -> icn.v1.ClusterStatus
-	61, // [61:77] is the sub-list for method output_type
-	45, // [45:61] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	7,  // 3: icn.v1.InitFederation.settlement:type_name -> icn.v1.SettlementRule
+	7,  // 4: icn.v1.SetSettlementRule.rule:type_name -> icn.v1.SettlementRule
+	0,  // 5: icn.v1.RegisterParticipant.kind:type_name -> icn.v1.ParticipantKind
+	1,  // 6: icn.v1.SetParticipantStatus.status:type_name -> icn.v1.ParticipantStatus
+	4,  // 7: icn.v1.SetTrust.attestation:type_name -> icn.v1.SignedMessage
+	4,  // 8: icn.v1.MarkInstructionPaid.confirmation:type_name -> icn.v1.SignedMessage
+	4,  // 9: icn.v1.ConfirmInstructionReceipt.confirmation:type_name -> icn.v1.SignedMessage
+	5,  // 10: icn.v1.Command.init_federation:type_name -> icn.v1.InitFederation
+	9,  // 11: icn.v1.Command.register_participant:type_name -> icn.v1.RegisterParticipant
+	10, // 12: icn.v1.Command.update_participant:type_name -> icn.v1.UpdateParticipant
+	11, // 13: icn.v1.Command.set_participant_status:type_name -> icn.v1.SetParticipantStatus
+	12, // 14: icn.v1.Command.set_trust:type_name -> icn.v1.SetTrust
+	13, // 15: icn.v1.Command.set_credit_policy:type_name -> icn.v1.SetCreditPolicy
+	14, // 16: icn.v1.Command.prepare_transfer:type_name -> icn.v1.PrepareTransfer
+	15, // 17: icn.v1.Command.commit_transfer:type_name -> icn.v1.CommitTransfer
+	16, // 18: icn.v1.Command.abort_transfer:type_name -> icn.v1.AbortTransfer
+	17, // 19: icn.v1.Command.expire_transfers:type_name -> icn.v1.ExpireTransfers
+	18, // 20: icn.v1.Command.open_period:type_name -> icn.v1.OpenPeriod
+	22, // 21: icn.v1.Command.register_hub_node:type_name -> icn.v1.RegisterHubNode
+	19, // 22: icn.v1.Command.add_report_signature:type_name -> icn.v1.AddReportSignature
+	20, // 23: icn.v1.Command.mark_instruction_paid:type_name -> icn.v1.MarkInstructionPaid
+	21, // 24: icn.v1.Command.confirm_instruction_receipt:type_name -> icn.v1.ConfirmInstructionReceipt
+	8,  // 25: icn.v1.Command.set_settlement_rule:type_name -> icn.v1.SetSettlementRule
+	23, // 26: icn.v1.CommandBatch.commands:type_name -> icn.v1.Command
+	26, // 27: icn.v1.CommandResult.transfer:type_name -> icn.v1.Transfer
+	3,  // 28: icn.v1.CommandResult.participant:type_name -> icn.v1.Participant
+	27, // 29: icn.v1.CommandResult.trust_edge:type_name -> icn.v1.TrustEdge
+	28, // 30: icn.v1.CommandResult.credit_policy:type_name -> icn.v1.CreditPolicy
+	26, // 31: icn.v1.CommandResult.expired:type_name -> icn.v1.Transfer
+	31, // 32: icn.v1.CommandResult.instruction:type_name -> icn.v1.SettlementInstruction
+	2,  // 33: icn.v1.Transfer.state:type_name -> icn.v1.TransferState
+	4,  // 34: icn.v1.TrustEdge.attestation:type_name -> icn.v1.SignedMessage
+	30, // 35: icn.v1.SettlementPeriod.signatures:type_name -> icn.v1.ReportSignature
+	7,  // 36: icn.v1.SettlementPeriod.settlement:type_name -> icn.v1.SettlementRule
+	4,  // 37: icn.v1.SettlementInstruction.paid_by:type_name -> icn.v1.SignedMessage
+	4,  // 38: icn.v1.SettlementInstruction.confirmed_by:type_name -> icn.v1.SignedMessage
+	7,  // 39: icn.v1.SetSettlementRuleRequest.rule:type_name -> icn.v1.SettlementRule
+	0,  // 40: icn.v1.RegisterParticipantRequest.kind:type_name -> icn.v1.ParticipantKind
+	3,  // 41: icn.v1.ListParticipantsResponse.participants:type_name -> icn.v1.Participant
+	1,  // 42: icn.v1.SetParticipantStatusRequest.status:type_name -> icn.v1.ParticipantStatus
+	6,  // 43: icn.v1.Federation.currencies:type_name -> icn.v1.CurrencySpec
+	7,  // 44: icn.v1.Federation.settlement:type_name -> icn.v1.SettlementRule
+	4,  // 45: icn.v1.SetTrustRequest.attestation:type_name -> icn.v1.SignedMessage
+	27, // 46: icn.v1.ShowTrustResponse.outgoing:type_name -> icn.v1.TrustEdge
+	27, // 47: icn.v1.ShowTrustResponse.incoming:type_name -> icn.v1.TrustEdge
+	28, // 48: icn.v1.GetCreditPolicyResponse.policies:type_name -> icn.v1.CreditPolicy
+	26, // 49: icn.v1.ListPendingResponse.transfers:type_name -> icn.v1.Transfer
+	52, // 50: icn.v1.ClusterStatus.nodes:type_name -> icn.v1.ClusterNode
+	33, // 51: icn.v1.FederationService.RegisterParticipant:input_type -> icn.v1.RegisterParticipantRequest
+	34, // 52: icn.v1.FederationService.GetParticipant:input_type -> icn.v1.GetParticipantRequest
+	35, // 53: icn.v1.FederationService.ListParticipants:input_type -> icn.v1.ListParticipantsRequest
+	37, // 54: icn.v1.FederationService.SetParticipantStatus:input_type -> icn.v1.SetParticipantStatusRequest
+	38, // 55: icn.v1.FederationService.GetFederation:input_type -> icn.v1.GetFederationRequest
+	32, // 56: icn.v1.FederationService.SetSettlementRule:input_type -> icn.v1.SetSettlementRuleRequest
+	40, // 57: icn.v1.TrustService.SetTrust:input_type -> icn.v1.SetTrustRequest
+	41, // 58: icn.v1.TrustService.ShowTrust:input_type -> icn.v1.ShowTrustRequest
+	43, // 59: icn.v1.TrustService.TrustPath:input_type -> icn.v1.TrustPathRequest
+	45, // 60: icn.v1.CreditService.SetCreditPolicy:input_type -> icn.v1.SetCreditPolicyRequest
+	46, // 61: icn.v1.CreditService.GetCreditPolicy:input_type -> icn.v1.GetCreditPolicyRequest
+	48, // 62: icn.v1.TransferService.GetTransfer:input_type -> icn.v1.GetTransferRequest
+	49, // 63: icn.v1.TransferService.ListPending:input_type -> icn.v1.ListPendingRequest
+	51, // 64: icn.v1.ClusterService.Status:input_type -> icn.v1.ClusterStatusRequest
+	54, // 65: icn.v1.ClusterService.Join:input_type -> icn.v1.JoinRequest
+	55, // 66: icn.v1.ClusterService.Remove:input_type -> icn.v1.RemoveRequest
+	56, // 67: icn.v1.ClusterService.TransferLeadership:input_type -> icn.v1.TransferLeadershipRequest
+	3,  // 68: icn.v1.FederationService.RegisterParticipant:output_type -> icn.v1.Participant
+	3,  // 69: icn.v1.FederationService.GetParticipant:output_type -> icn.v1.Participant
+	36, // 70: icn.v1.FederationService.ListParticipants:output_type -> icn.v1.ListParticipantsResponse
+	3,  // 71: icn.v1.FederationService.SetParticipantStatus:output_type -> icn.v1.Participant
+	39, // 72: icn.v1.FederationService.GetFederation:output_type -> icn.v1.Federation
+	39, // 73: icn.v1.FederationService.SetSettlementRule:output_type -> icn.v1.Federation
+	27, // 74: icn.v1.TrustService.SetTrust:output_type -> icn.v1.TrustEdge
+	42, // 75: icn.v1.TrustService.ShowTrust:output_type -> icn.v1.ShowTrustResponse
+	44, // 76: icn.v1.TrustService.TrustPath:output_type -> icn.v1.TrustPathResponse
+	28, // 77: icn.v1.CreditService.SetCreditPolicy:output_type -> icn.v1.CreditPolicy
+	47, // 78: icn.v1.CreditService.GetCreditPolicy:output_type -> icn.v1.GetCreditPolicyResponse
+	26, // 79: icn.v1.TransferService.GetTransfer:output_type -> icn.v1.Transfer
+	50, // 80: icn.v1.TransferService.ListPending:output_type -> icn.v1.ListPendingResponse
+	53, // 81: icn.v1.ClusterService.Status:output_type -> icn.v1.ClusterStatus
+	53, // 82: icn.v1.ClusterService.Join:output_type -> icn.v1.ClusterStatus
+	53, // 83: icn.v1.ClusterService.Remove:output_type -> icn.v1.ClusterStatus
+	53, // 84: icn.v1.ClusterService.TransferLeadership:output_type -> icn.v1.ClusterStatus
+	68, // [68:85] is the sub-list for method output_type
+	51, // [51:68] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_hub_proto_init() }
@@ -4325,7 +4641,7 @@ func file_icn_v1_hub_proto_init() {
 	if File_icn_v1_hub_proto != nil {
 		return
 	}
-	file_icn_v1_hub_proto_msgTypes[18].OneofWrappers = []any{
+	file_icn_v1_hub_proto_msgTypes[20].OneofWrappers = []any{
 		(*Command_InitFederation)(nil),
 		(*Command_RegisterParticipant)(nil),
 		(*Command_UpdateParticipant)(nil),
@@ -4341,6 +4657,7 @@ func file_icn_v1_hub_proto_init() {
 		(*Command_AddReportSignature)(nil),
 		(*Command_MarkInstructionPaid)(nil),
 		(*Command_ConfirmInstructionReceipt)(nil),
+		(*Command_SetSettlementRule)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4348,7 +4665,7 @@ func file_icn_v1_hub_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_hub_proto_rawDesc), len(file_icn_v1_hub_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   51,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -28,6 +28,7 @@ const (
 	FederationService_ListParticipants_FullMethodName     = "/icn.v1.FederationService/ListParticipants"
 	FederationService_SetParticipantStatus_FullMethodName = "/icn.v1.FederationService/SetParticipantStatus"
 	FederationService_GetFederation_FullMethodName        = "/icn.v1.FederationService/GetFederation"
+	FederationService_SetSettlementRule_FullMethodName    = "/icn.v1.FederationService/SetSettlementRule"
 )
 
 // FederationServiceClient is the client API for FederationService service.
@@ -41,6 +42,7 @@ type FederationServiceClient interface {
 	ListParticipants(ctx context.Context, in *ListParticipantsRequest, opts ...grpc.CallOption) (*ListParticipantsResponse, error)
 	SetParticipantStatus(ctx context.Context, in *SetParticipantStatusRequest, opts ...grpc.CallOption) (*Participant, error)
 	GetFederation(ctx context.Context, in *GetFederationRequest, opts ...grpc.CallOption) (*Federation, error)
+	SetSettlementRule(ctx context.Context, in *SetSettlementRuleRequest, opts ...grpc.CallOption) (*Federation, error)
 }
 
 type federationServiceClient struct {
@@ -101,6 +103,16 @@ func (c *federationServiceClient) GetFederation(ctx context.Context, in *GetFede
 	return out, nil
 }
 
+func (c *federationServiceClient) SetSettlementRule(ctx context.Context, in *SetSettlementRuleRequest, opts ...grpc.CallOption) (*Federation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Federation)
+	err := c.cc.Invoke(ctx, FederationService_SetSettlementRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FederationServiceServer is the server API for FederationService service.
 // All implementations must embed UnimplementedFederationServiceServer
 // for forward compatibility.
@@ -112,6 +124,7 @@ type FederationServiceServer interface {
 	ListParticipants(context.Context, *ListParticipantsRequest) (*ListParticipantsResponse, error)
 	SetParticipantStatus(context.Context, *SetParticipantStatusRequest) (*Participant, error)
 	GetFederation(context.Context, *GetFederationRequest) (*Federation, error)
+	SetSettlementRule(context.Context, *SetSettlementRuleRequest) (*Federation, error)
 	mustEmbedUnimplementedFederationServiceServer()
 }
 
@@ -136,6 +149,9 @@ func (UnimplementedFederationServiceServer) SetParticipantStatus(context.Context
 }
 func (UnimplementedFederationServiceServer) GetFederation(context.Context, *GetFederationRequest) (*Federation, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetFederation not implemented")
+}
+func (UnimplementedFederationServiceServer) SetSettlementRule(context.Context, *SetSettlementRuleRequest) (*Federation, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetSettlementRule not implemented")
 }
 func (UnimplementedFederationServiceServer) mustEmbedUnimplementedFederationServiceServer() {}
 func (UnimplementedFederationServiceServer) testEmbeddedByValue()                           {}
@@ -248,6 +264,24 @@ func _FederationService_GetFederation_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FederationService_SetSettlementRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetSettlementRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServiceServer).SetSettlementRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FederationService_SetSettlementRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServiceServer).SetSettlementRule(ctx, req.(*SetSettlementRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FederationService_ServiceDesc is the grpc.ServiceDesc for FederationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -274,6 +308,10 @@ var FederationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetFederation",
 			Handler:    _FederationService_GetFederation_Handler,
+		},
+		{
+			MethodName: "SetSettlementRule",
+			Handler:    _FederationService_SetSettlementRule_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,4 @@
+package settlement
+
+// Plan exposes the ordering of instructions (without modes) to the tests.
+var Plan = plan
