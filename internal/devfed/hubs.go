@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hashicorp/raft"
 	"net"
 	"os"
 	"path/filepath"
@@ -235,6 +236,9 @@ func (h *hubCluster) register(ctx context.Context, id string, node *identity.Key
 
 // registerKind registers a co-op node or another federation (by its key).
 func (h *hubCluster) registerKind(ctx context.Context, id string, node *identity.Key, kind icnv1.ParticipantKind) error {
+	if err := h.waitReady(ctx); err != nil {
+		return err
+	}
 	l := h.leader()
 	if l == nil {
 		return errors.New("dev hub cluster has no leader")
@@ -254,8 +258,10 @@ func (h *hubCluster) registerKind(ctx context.Context, id string, node *identity
 	}
 	cmds = append(cmds, &icnv1.Command{Cmd: &icnv1.Command_SetCreditPolicy{SetCreditPolicy: &icnv1.SetCreditPolicy{
 		Did: string(node.DID()), Currency: money.Hours.Code, DebitCapUnits: devCap}}})
-	for _, c := range cmds {
-		res, err := l.Propose(ctx, c)
+	for i, c := range cmds {
+		// A request id makes a retry after a leader change apply once.
+		c.RequestId = fmt.Sprintf("devfed/register/%s/%d/%d", node.DID(), now, i)
+		res, err := h.propose(ctx, c)
 		if err != nil {
 			return fmt.Errorf("register %s at the hub: %w", id, err)
 		}
@@ -264,6 +270,32 @@ func (h *hubCluster) registerKind(ctx context.Context, id string, node *identity
 		}
 	}
 	return nil
+}
+
+// propose runs c on the leader, following a leader change (a loaded
+// machine can miss a heartbeat) for up to 30 s.
+func (h *hubCluster) propose(ctx context.Context, c *icnv1.Command) (*icnv1.CommandResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		if l := h.leader(); l != nil {
+			res, err := l.Propose(ctx, c)
+			if err == nil || !retryable(err) {
+				return res, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no leader took the command within 30s: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// retryable: the command may not have been applied because leadership moved.
+func retryable(err error) bool {
+	return errors.Is(err, hub.ErrNotLeader) || errors.Is(err, hub.ErrNoLeader) ||
+		errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrNotLeader)
 }
 
 func (h *hubCluster) stop() {
