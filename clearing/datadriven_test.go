@@ -207,7 +207,8 @@ func (a *args) done() {
 	}
 }
 
-// currency reads currency= (default hours) and scale=.
+// currency reads currency= (default hours) and scale=. A code the script
+// does not know needs scale=, and is known with that scale from then on.
 func (a *args) currency(s *script) money.Currency {
 	def := hours.Code
 	code := a.str("currency", &def)
@@ -215,6 +216,9 @@ func (a *args) currency(s *script) money.Currency {
 	c.Code = code
 	if a.has("scale") {
 		c.Scale = int32(a.int("scale", 0))
+		if !ok {
+			s.curs[code] = c // the scale the script first used prints its positions
+		}
 	} else if !ok {
 		a.td.Fatalf(a.t, "%s: currency %q needs scale=", a.td.Cmd, code)
 	}
@@ -379,6 +383,9 @@ func (s *script) exec(t *testing.T, a *args, out *strings.Builder) {
 		nb, err := clearing.Restore(st, s.rec)
 		if err != nil {
 			td.Fatalf(t, "restore: %v", err)
+		}
+		if !reflect.DeepEqual(nb.State(), s.book.State()) {
+			td.Fatalf(t, "restored state differs:\n%+v\n%+v", nb.State(), s.book.State())
 		}
 		s.book = nb
 		n, _ := s.book.Period()
