@@ -53,6 +53,15 @@ import (
 // An empty id is written id="" and an id of n bytes id-len=n. prepare's intent
 // defaults to the id and expires to at+100.
 //
+// prepare, commit and abort print the Outcome (new, repeat, conflict=CODE or
+// both), the record it holds (state, reason, period, times), the positions
+// of its sender and receiver in its currency (cap_debit is what the cap
+// counts besides reserved: carried + sent - received) and, once committed,
+// their bilateral sum. Positions and bilateral sums are listed in the book's
+// order, by DID, not by alias. Every command ends with a "stored ID STATE"
+// line for each Records.Put it caused, so a command that stores nothing
+// shows none.
+//
 // After every command the runner checks that Restore accepts the book's
 // State and gives back the same State, and that positions net to zero per
 // currency in the current period.
@@ -112,7 +121,8 @@ func (r *putLog) Put(t clearing.Transfer) error {
 	return r.MemRecords.Put(t)
 }
 
-// did returns the DID of alias: the key whose seed is the SHA-256 of the alias.
+// did returns the DID of alias: that of the key whose seed is the SHA-256 of
+// "icn clearing testdata: " and the alias.
 func (s *script) did(t testing.TB, alias string) identity.DID {
 	if d, ok := s.dids[alias]; ok {
 		return d
