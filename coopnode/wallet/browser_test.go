@@ -392,7 +392,7 @@ func (tb *tab) errors() []string {
 // eval evaluates expr in the page and decodes its value into T.
 func eval[T any](tb *tab, expr string) T {
 	tb.t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
 		tb.t.Fatalf("%s: evaluate %s: %v", tb.name, expr, err)
 	}
@@ -440,7 +440,9 @@ func (tb *tab) do(steps ...chromedp.Action[chromedp.Void]) {
 // fill sets an input's value as a member would type it.
 func (tb *tab) fill(sel, v string) {
 	tb.t.Helper()
-	tb.do(chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), v))
+	tb.do(chromedp.WaitVisible(chromedp.CSS(sel)))
+	eval[chromedp.Void](tb, fmt.Sprintf(`document.querySelector(%q).value = ""`, sel))
+	tb.do(chromedp.SendKeys(chromedp.CSS(sel), v))
 }
 
 func (tb *tab) click(sel string) {

@@ -55,7 +55,6 @@ var Headers = map[string]string{
 	"Cross-Origin-Opener-Policy":   "same-origin",
 	"Cross-Origin-Resource-Policy": "same-origin",
 	"Permissions-Policy":           "camera=(self), microphone=(), geolocation=(), payment=(), usb=()",
-	"Cache-Control":                "no-cache",
 }
 
 // MaxQRText bounds the text of a QR code (a payment request is far shorter).
@@ -176,6 +175,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", f.ctype)
 	w.Header().Set("ETag", f.etag)
+	w.Header().Set("Cache-Control", "no-cache") // revalidate: a new node version's files apply at once
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
 }
 

@@ -273,8 +273,11 @@ function showApplication(app) {
 async function loadBalance() {
   const b = await w.session.balance({currency: currency().code});
   for (const [id, v] of [['balance', b.balance], ['available', b.available], ['credit-limit', b.credit_limit], ['held', b.held], ['pending', b.pending]]) {
-    $(id).dataset.value = v ?? '';
-    $(id).textContent = v === undefined ? '—' : `${v} ${b.currency}`;
+    const dd = $(id);
+    dd.dataset.value = v ?? '';
+    clear(dd);
+    if (v === undefined) dd.append('—');
+    else dd.append(v, ' ', el('span', {class: 'unit'}, b.currency));
   }
 }
 
@@ -357,6 +360,11 @@ async function pay() {
   // Kept before it is sent: if the answer never comes, it is sent again
   // with this id and these bytes.
   await w.outbox.add(signed);
+  const p = $('pay-result');
+  p.hidden = false;
+  p.dataset.id = signed.id;
+  p.dataset.status = 'queued';
+  p.textContent = `Sending ${amount} ${cur} to ${nameOf(to)}…`;
   $('pay-form').reset();
   $('pay-request').value = '';
   readRequest();
@@ -381,6 +389,8 @@ async function flush() {
     await Promise.all([loadBalance(), loadHistory(true)]).catch(showError);
   }
   if (res.stopped) {
+    const p = $('pay-result');
+    if (p.dataset.status === 'queued') p.textContent = 'No answer from the co-op node: the payment is kept below and sent again, as signed, when the network is back.';
     if (res.stopped instanceof icn.ICNError && res.stopped.status === 401) {
       showError(res.stopped);
       return;
@@ -520,6 +530,7 @@ function subState() {
   const b = $('sub');
   Object.assign(b.dataset, {state: s.state, lastSeq: String(s.lastSeq), gaps: String(s.stats.gaps),
     backfills: String(s.stats.backfills), connects: String(s.stats.connects), since: s.since.join(',')});
+  $('sub-note').textContent = s.stats.gaps ? `caught up after ${s.stats.gaps === 1 ? 'a gap' : s.stats.gaps + ' gaps'} in the feed (replayed from #${s.since[s.since.length - 1]})` : '';
   b.textContent = {open: 'live', connecting: 'connecting…', waiting: 'reconnecting…', offline: 'offline', failed: 'stopped', closed: 'closed'}[s.state] || s.state;
 }
 
@@ -537,6 +548,14 @@ function describe(ev) {
       return `${p.name || nameOf(p.did)} joined the co-op`;
     case 'MemberRevoked':
       return `${nameOf(p.did)} left the co-op`;
+    case 'DeviceAdded':
+      return `Device ${p.device_id}${p.name ? ` (${p.name})` : ''} added`;
+    case 'DeviceRevoked':
+      return `Device ${p.device_id} revoked`;
+    case 'KeyRotated':
+      return 'Key rotated';
+    case 'KeysRevoked':
+      return 'Every other key revoked (emergency)';
     default:
       return ev.type;
   }
