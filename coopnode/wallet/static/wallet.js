@@ -93,6 +93,13 @@ async function main() {
   document.title = `Wallet · ${w.config.coop}`;
   $('pay-currency').textContent = currency().code;
   wire();
+  if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {
+    // Browsers give WebCrypto to HTTPS pages (and to localhost) only.
+    $('unsupported-why').textContent = 'Browsers keep their cryptography for secure pages: open the wallet over HTTPS (or on this machine as http://localhost).';
+    setState('unsupported');
+    show('unsupported');
+    return;
+  }
   if (!(await icn.hasEd25519())) {
     setState('unsupported');
     show('unsupported');

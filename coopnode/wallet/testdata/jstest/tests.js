@@ -63,7 +63,7 @@ test('DIDs: from public keys as Go makes them, parsed strictly', () => {
     eq(icn.publicKeyOf(d.did), fromB64(d.public_key));
   }
   const b58 = (n, fill) => 'did:icn:' + icn.base58encode(new Uint8Array(n).fill(fill));
-  for (const bad of ['did:key:z6Mk', 'did:icn:', 'did:icn:0OIl', 'did:icn:11111111', b58(31, 7), b58(33, 7), ' ' + fx.dids[0].did, fx.dids[0].did.toLowerCase()]) {
+  for (const bad of ['did:key:z6Mk', 'did:icn:', 'did:icn:0OIl', 'did:icn:11111111', b58(31, 7), b58(33, 7), ' ' + fx.dids[0].did, fx.dids[0].did.slice(0, 12) + '0' + fx.dids[0].did.slice(13)]) {
     throws(() => icn.publicKeyOf(bad), 'invalid_did', bad);
     ok(!icn.isDID(bad), bad);
   }
