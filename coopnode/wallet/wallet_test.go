@@ -91,7 +91,9 @@ func TestHeaders(t *testing.T) {
 			t.Errorf("%s: Content-Type %q, want %q", name, resp.Header.Get("Content-Type"), tc.ctype)
 		}
 		if tc.status >= 400 {
-			var eb struct{ Error struct{ Code, Message string } }
+			var eb struct {
+				Error struct{ Code, Message string }
+			}
 			if json.Unmarshal(body, &eb) != nil || eb.Error.Code == "" || eb.Error.Message == "" {
 				t.Errorf("%s: error body %q", name, body)
 			}
