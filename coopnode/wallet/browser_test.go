@@ -309,7 +309,10 @@ func newBrowser(t *testing.T) *browser {
 	t.Cleanup(cancel)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
-		chromedp.WindowSize(1100, 1400))
+		chromedp.WindowSize(1100, 1400),
+		// wallet.test is this machine under a name that is not a secure
+		// context (only localhost and 127.0.0.1 are, over plain HTTP).
+		chromedp.Flag("host-resolver-rules", "MAP wallet.test 127.0.0.1"))
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(acancel)
 	root, rcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))

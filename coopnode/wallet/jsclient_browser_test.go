@@ -89,6 +89,7 @@ func TestBrowserJSClient(t *testing.T) {
 	}
 	for _, r := range results {
 		t.Run(strings.ReplaceAll(r.Name, " ", "_"), func(t *testing.T) {
+			t.Logf("%d ms in the browser", r.MS)
 			if !r.OK {
 				t.Errorf("%s", r.Error)
 			}

@@ -276,6 +276,14 @@ func TestBrowserWallet(t *testing.T) {
 	}
 	ann.shot("10-history")
 
+	// Over plain HTTP to a name other than localhost the browser gives the
+	// page no WebCrypto: it says to use HTTPS, and does nothing else.
+	insecure := b.open("insecure", strings.Replace(e.front.URL, "127.0.0.1", "wallet.test", 1)+"/wallet/", "body")
+	insecure.waitJS("the insecure page", `document.body.dataset.state === "unsupported"`, wait)
+	if why := insecure.text("#unsupported-why"); !strings.Contains(why, "HTTPS") {
+		t.Errorf("insecure context explained as %q", why)
+	}
+
 	// The pages stayed clean: no errors but the network's while it was cut,
 	// no inline script, the hostile name never ran.
 	for _, tb := range []*tab{ann, bobTab} {

@@ -350,9 +350,12 @@ export function parsePaymentRequest(text) {
 // ICNClient talks to one co-op node's gateway.
 export class ICNClient {
   // baseURL: the node's address ('' or omitted: this page's origin).
-  // coop: the co-op's id. fetch, WebSocket, now: replaceable (tests, hosts).
-  constructor({baseURL = '', coop, fetch: f, WebSocket: W, now} = {}) {
+  // coop: the co-op's id. timeout: ms a call may take before it counts as
+  // unanswered (30 s, as the Go client; 0: none). fetch, WebSocket, now:
+  // replaceable (tests, other hosts).
+  constructor({baseURL = '', coop, timeout = 30000, fetch: f, WebSocket: W, now} = {}) {
     if (!coop) throw new TypeError('ICNClient: coop is required');
+    this.timeout = timeout;
     this.baseURL = baseURL.replace(/\/+$/, '');
     this.coop = coop;
     this.fetch = f || globalThis.fetch.bind(globalThis);
@@ -371,6 +374,7 @@ export class ICNClient {
       resp = await this.fetch(this.baseURL + path, {
         method, headers, body: body === undefined ? undefined : JSON.stringify(body),
         cache: 'no-store', credentials: 'omit',
+        signal: this.timeout > 0 ? AbortSignal.timeout(this.timeout) : undefined,
       });
     } catch (e) {
       throw new NetworkError(e);

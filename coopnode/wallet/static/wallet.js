@@ -247,7 +247,10 @@ async function login() {
     setState('join');
     show('join', 'key-section');
     const app = await w.db.meta.get(`application:${w.rec.did}`);
-    if (app) showApplication(app);
+    if (app) {
+      showApplication(app);
+      $('application-note').textContent = `Not approved yet (checked ${new Date().toLocaleTimeString()}).`;
+    }
     return;
   }
   setState('member');
@@ -267,6 +270,7 @@ async function apply() {
 }
 
 function showApplication(app) {
+  $('application-note').textContent = '';
   $('apply-form').hidden = true;
   $('application').hidden = false;
   $('application').dataset.id = app.id;

@@ -204,6 +204,14 @@ test('an expired token is refreshed once and the call retried', async () => {
   ok(s.token !== tok, 'a new access token');
 });
 
+test('a call that gets no answer in time is a NetworkError', async () => {
+  const c = new icn.ICNClient({coop: fx.coop, timeout: 50, fetch: (u, o) => new Promise((_, rej) => {
+    o.signal.addEventListener('abort', () => rej(o.signal.reason));
+  })});
+  const e = await rejects(c.ready(), 'NetworkError');
+  ok(icn.transient(e), 'may be sent again');
+});
+
 // ------------------------------------------------------------ membership and directory
 
 test('apply, approve, directory, member', async () => {
