@@ -20,6 +20,7 @@ const w = {
   retry: {timer: 0, delay: 1000},
   request: null, // the parsed payment request being paid
   pendingBackup: null,
+  outboxGen: 0,
 };
 
 const SECTIONS = ['unsupported', 'welcome', 'backup', 'join', 'account', 'pay', 'request', 'activity', 'history-section', 'devices-section', 'key-section'];
@@ -432,7 +433,9 @@ function showOutcome({entry, result, error}) {
 
 async function renderOutbox() {
   if (!w.outbox || !w.rec) return;
+  const gen = ++w.outboxGen;
   const list = (await w.outbox.list()).filter((e) => e.intent.from === w.rec.did);
+  if (gen !== w.outboxGen) return; // a later call is rendering a newer list
   const ul = $('outbox');
   clear(ul);
   for (const e of list) {
