@@ -107,7 +107,7 @@ func New(cfg Config) (*Gateway, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapiJSON)
 	})
-	wh, err := wallet.New(wallet.Config{CoopID: cfg.CoopID, Currencies: cfg.Ledger.Currencies(), Logger: cfg.Logger})
+	wh, err := wallet.New(wallet.Config{CoopID: cfg.CoopID, Currencies: cfg.Ledger.Currencies()})
 	if err != nil {
 		return nil, err
 	}

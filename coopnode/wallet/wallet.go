@@ -18,8 +18,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"log/slog"
-	"mime"
 	"net/http"
 	"path"
 	"slices"
@@ -64,7 +62,18 @@ const MaxQRText = 1024
 type Config struct {
 	CoopID     string
 	Currencies money.Currencies
-	Logger     *slog.Logger
+}
+
+// types are the content types of the files the wallet ships, fixed here
+// rather than read from the system's MIME tables (which name .js
+// application/javascript on some systems).
+var types = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".json": "application/json",
+	".png":  "image/png",
+	".svg":  "image/svg+xml",
 }
 
 type file struct {
@@ -76,15 +85,11 @@ type file struct {
 // Handler serves the wallet under Prefix.
 type Handler struct {
 	files map[string]file // by path under Prefix; "" is the page
-	log   *slog.Logger
 }
 
 // New returns the wallet's handler for cfg's co-op.
 func New(cfg Config) (*Handler, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	h := &Handler{files: map[string]file{}, log: cfg.Logger}
+	h := &Handler{files: map[string]file{}}
 	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -94,7 +99,11 @@ func New(cfg Config) (*Handler, error) {
 			return err
 		}
 		name := strings.TrimPrefix(p, "static/")
-		h.files[name] = newFile(b, mime.TypeByExtension(path.Ext(name)))
+		ctype, ok := types[path.Ext(name)]
+		if !ok {
+			return fmt.Errorf("%s: no content type for %q", name, path.Ext(name))
+		}
+		h.files[name] = newFile(b, ctype)
 		return nil
 	})
 	if err != nil {
@@ -126,12 +135,6 @@ func New(cfg Config) (*Handler, error) {
 }
 
 func newFile(b []byte, ctype string) file {
-	if ctype == "" {
-		ctype = "application/octet-stream"
-	}
-	if strings.HasPrefix(ctype, "text/") && !strings.Contains(ctype, "charset") {
-		ctype += "; charset=utf-8"
-	}
 	sum := sha256.Sum256(b)
 	return file{body: b, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 }
