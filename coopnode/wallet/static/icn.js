@@ -869,7 +869,7 @@ export class MemoryStore {
 // however often it is sent.
 //
 // Entries: {id, intent (the intent's fields), bytes, signature (base64url),
-// status: 'queued' | 'sending' | 'expired' | 'failed', code, message,
+// status: 'queued' | 'expired' | 'failed', code, message,
 // attempts, queued_at}.
 export class PaymentOutbox {
   constructor({store = new MemoryStore(), onChange = () => {}} = {}) {

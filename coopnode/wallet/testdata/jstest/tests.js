@@ -264,6 +264,11 @@ test('pay: the gateway\'s refusals are ICNErrors with its codes', async () => {
   await rejects(a.s.balance({did: b.k.did}), 'forbidden');
   const r = await a.s.pay({to: b.k.did, amount: '1000'});
   eq([r.status, r.reason], ['rejected', 'insufficient_credit']);
+  // A payment request of another co-op pays across co-ops (to_coop); this
+  // node has no hub, so it has no route there.
+  const req = icn.parsePaymentRequest(icn.encodePaymentRequest({to: b.k.did, coop: 'elsewhere', amount: '1.00'}));
+  const x = await a.s.pay({to: req.to, to_coop: req.coop, amount: req.amount, currency: req.currency});
+  eq([x.status, x.reason], ['rejected', 'no_route']);
 });
 
 test('history pages, newest first', async () => {
