@@ -24,7 +24,7 @@ test: ## the full test suite with the race detector (what CI runs)
 test-short: ## quick tests without the race detector
 	$(GO) test -short -count=1 ./...
 
-browser-deps: ## install Debian's chromium for the browser tests (hub/ui); they skip without it unless ICN_REQUIRE_BROWSER=1
+browser-deps: ## install Debian's chromium for the browser tests (hub/ui, coopnode/wallet); they skip without it unless ICN_REQUIRE_BROWSER=1
 	@if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 

@@ -66,7 +66,7 @@ func printDev(cmd *cobra.Command, m *devfed.Manifest, dir string) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintln(out, "ICN dev federation is up.")
 	for _, c := range m.Coops {
-		fmt.Fprintf(out, "  %-8s %s   node %s\n", c.ID, c.GatewayURL, c.DID.Short())
+		fmt.Fprintf(out, "  %-8s %s   node %s   web wallet %s/wallet/\n", c.ID, c.GatewayURL, c.DID.Short(), c.GatewayURL)
 		for _, mem := range c.Members {
 			fmt.Fprintf(out, "           %-6s %s\n", mem.Name, mem.DID)
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
 
 	"github.com/icn-coop/icn/identity"
 )
@@ -82,4 +84,41 @@ func (s *Session) RevokeMember(ctx context.Context, coop string, did identity.DI
 		return fmt.Errorf("revoke %s: %w", did.Short(), err)
 	}
 	return nil
+}
+
+// Directory reads one page of coop's member directory (any member may): the
+// members in good standing, ordered by DID, at most limit of them (0 lets the
+// gateway choose), after the cursor after ("" for the first page). Pass the
+// returned Next as after to read the following page.
+func (s *Session) Directory(ctx context.Context, coop string, limit int, after string) (*Directory, error) {
+	p := "/membership/" + seg(coop) + "/members"
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	var d Directory
+	if err := s.do(ctx, "GET", p, nil, &d); err != nil {
+		return nil, fmt.Errorf("directory: %w", err)
+	}
+	if d.Members == nil {
+		d.Members = []DirectoryEntry{}
+	}
+	return &d, nil
+}
+
+// Devices lists the session's DID's devices, revoked ones included.
+func (s *Session) Devices(ctx context.Context) ([]Device, error) {
+	var out struct {
+		Devices []Device `json:"devices"`
+	}
+	if err := s.do(ctx, "GET", "/devices/"+seg(string(s.did)), nil, &out); err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
+	}
+	return out.Devices, nil
 }

@@ -139,6 +139,30 @@ type Member struct {
 	Credential json.RawMessage `json:"credential,omitempty"`
 }
 
+// Directory is one page of GET /membership/{coop}/members; Next is the
+// cursor for the following page, "" at the end.
+type Directory struct {
+	Members []DirectoryEntry `json:"members"`
+	Next    string           `json:"next"`
+}
+
+// DirectoryEntry is one member in the directory: a DID and its name.
+type DirectoryEntry struct {
+	DID  identity.DID `json:"did"`
+	Name string       `json:"name"`
+}
+
+// Device is one key of a DID (GET /devices/{did}). PublicKey is base64url.
+type Device struct {
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	PublicKey string `json:"public_key"`
+	Status    string `json:"status"` // active, retiring or revoked
+	AddedAt   string `json:"added_at,omitempty"`
+	RetiresAt string `json:"retires_at,omitempty"`
+	RevokedAt string `json:"revoked_at,omitempty"`
+}
+
 // Challenge is the answer to POST /auth/challenge.
 type Challenge struct {
 	Nonce     string `json:"nonce"` // base64url (no padding), single use

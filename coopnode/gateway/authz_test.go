@@ -44,10 +44,10 @@ func cell(status int, code string) *want { return &want{status: status, code: co
 //	revoked device's token      every route: 401 device_revoked (and that key's /auth/verify: 401 invalid_signature)
 //	revoked member's token from
 //	before the revocation       every route: 401 session_revoked (refresh too)
-//	other DID (A on B's)        member get, balance, history, devices add/revoke, application, rotate,
+//	other DID (A on B's)        member get, balance, history, devices list/add/revoke, application, rotate,
 //	                            emergency-revoke: 403 forbidden; payment with B's intent: 403 from_mismatch;
 //	                            B's payment status: 404 not_found (indistinguishable from a missing id);
-//	                            invites, approve, ws: no {did} (n/a); member revoke: governed by role (see next)
+//	                            invites, approve, directory, ws: no {did} (n/a); member revoke: governed by role (see next)
 //	wrong role (plain member)   invites, approve, member revoke, ws?feed=coop: 403 forbidden_role; others n/a
 //	non-member (roles [])       every route needing a credential: 403 not_member (ws: even the own feed);
 //	                            application, devices, rotate, emergency-revoke need only a token (n/a)
@@ -89,6 +89,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			otherDID: &want{status: 403, code: "forbidden", body: bobApp}},
 		{method: "POST", pattern: "/membership/{coop}/applications/{id}/approve",
 			wrongRole: cell(403, "forbidden_role"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
+		{method: "GET", pattern: "/membership/{coop}/members",
+			nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
 		{method: "GET", pattern: "/membership/{coop}/members/{did}",
 			otherDID: cell(403, "forbidden"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
 		{method: "DELETE", pattern: "/membership/{coop}/members/{did}",
@@ -110,6 +112,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			wrongRole: cell(403, "forbidden_role"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
 		{method: "GET", pattern: "/settlement/{coop}/statements/{period}",
 			wrongRole: cell(403, "forbidden_role"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
+		{method: "GET", pattern: "/devices/{did}", otherDID: cell(403, "forbidden")},
 		{method: "POST", pattern: "/devices/{did}",
 			otherDID: &want{status: 403, code: "forbidden", body: signedDoc(bob, identity.TagDevice, map[string]string{
 				"did": string(bob.DID()), "action": "add", "device_id": "evil", "name": "evil", "public_key": identity.B64(spare.Public()),

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/coopnode/wallet"
 	"github.com/icn-coop/icn/identity"
 )
 
@@ -105,6 +107,12 @@ func New(cfg Config) (*Gateway, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapiJSON)
 	})
+	wh, err := wallet.New(wallet.Config{CoopID: cfg.CoopID, Currencies: cfg.Ledger.Currencies()})
+	if err != nil {
+		return nil, err
+	}
+	g.mux.Handle(wallet.Prefix, wh) // the web wallet: its pages and its JS client
+	g.mux.Handle(strings.TrimSuffix(wallet.Prefix, "/"), wh)
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusNotFound, "not_found", "no route %s %s; see /openapi.json", r.Method, r.URL.Path))
 	})

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
@@ -116,6 +117,62 @@ func (g *Gateway) getMember(w http.ResponseWriter, r *http.Request, _ *caller) e
 	return nil
 }
 
+// Directory paging bounds.
+const (
+	directoryDefault = 100
+	directoryMax     = 500
+)
+
+type directoryEntry struct {
+	DID  identity.DID `json:"did"`
+	Name string       `json:"name"`
+}
+
+type directoryResp struct {
+	Members []directoryEntry `json:"members"`
+	Next    string           `json:"next"`
+}
+
+// getDirectory lists the co-op's members in good standing (those a payment
+// can reach), ordered by DID, a page at a time: ?limit (1-500, default 100)
+// and ?after (the previous page's next). It shows a DID and the name given
+// in the application, nothing else: members' e-mail addresses stay with the
+// moderators.
+func (g *Gateway) getDirectory(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	q := r.URL.Query()
+	limit := directoryDefault
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > directoryMax {
+			return errf(http.StatusBadRequest, "invalid_request", "limit must be a whole number from 1 to %d", directoryMax)
+		}
+		limit = n
+	}
+	after := q.Get("after")
+	if after != "" {
+		if _, _, err := identity.ParseDID(after); err != nil {
+			return errf(http.StatusBadRequest, "invalid_cursor", "after must be a cursor from a previous page's next")
+		}
+	}
+	now := g.cfg.Clock()
+	resp := directoryResp{Members: []directoryEntry{}}
+	for _, m := range g.cfg.Members.Members() { // ordered by DID
+		if after != "" && string(m.DID) <= after {
+			continue
+		}
+		if _, err := g.cfg.Members.Authorize(m.DID, now); err != nil {
+			continue // revoked, expired or invalid: not a payee
+		}
+		if len(resp.Members) == limit {
+			resp.Next = string(resp.Members[limit-1].DID)
+			break
+		}
+		resp.Members = append(resp.Members, directoryEntry{DID: m.DID, Name: m.Name})
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
 func (g *Gateway) deleteMember(w http.ResponseWriter, r *http.Request, c *caller) error {
 	did, _, err := identity.ParseDID(r.PathValue("did"))
 	if err != nil {
@@ -150,6 +207,7 @@ type deviceJSON struct {
 	Status    string `json:"status"`
 	AddedAt   string `json:"added_at,omitempty"`
 	RetiresAt string `json:"retires_at,omitempty"`
+	RevokedAt string `json:"revoked_at,omitempty"`
 }
 
 func deviceOf(d membership.Device) deviceJSON {
@@ -160,7 +218,25 @@ func deviceOf(d membership.Device) deviceJSON {
 	if !d.RetiresAt.IsZero() {
 		out.RetiresAt = rfc3339(d.RetiresAt)
 	}
+	if !d.RevokedAt.IsZero() {
+		out.RevokedAt = rfc3339(d.RevokedAt)
+	}
 	return out
+}
+
+// getDevices lists the caller's devices, revoked ones included, so that a
+// wallet can show them and revoke one.
+func (g *Gateway) getDevices(w http.ResponseWriter, r *http.Request, c *caller) error {
+	ds, err := g.cfg.Members.Devices(c.DID)
+	if err != nil {
+		return err
+	}
+	out := make([]deviceJSON, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, deviceOf(d))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+	return nil
 }
 
 func (g *Gateway) postDevice(w http.ResponseWriter, r *http.Request, c *caller) error {

@@ -11,6 +11,7 @@ func (g *Gateway) routes() []route {
 		{"POST", "/membership/{coop}/invites", "invite_create", ruleModerator, g.postInvite},
 		{"POST", "/membership/{coop}/applications", "application_submit", ruleToken, g.postApplication},
 		{"POST", "/membership/{coop}/applications/{id}/approve", "application_approve", ruleModerator, g.postApprove},
+		{"GET", "/membership/{coop}/members", "directory", ruleMember, g.getDirectory},
 		{"GET", "/membership/{coop}/members/{did}", "member_get", ruleSelfOrMod, g.getMember},
 		{"DELETE", "/membership/{coop}/members/{did}", "member_revoke", ruleModerator, g.deleteMember},
 
@@ -24,6 +25,7 @@ func (g *Gateway) routes() []route {
 		{"GET", "/settlement/{coop}/statements", "statements", ruleTreasurer, g.getStatements},
 		{"GET", "/settlement/{coop}/statements/{period}", "statement", ruleTreasurer, g.getStatement},
 
+		{"GET", "/devices/{did}", "device_list", ruleSelf, g.getDevices},
 		{"POST", "/devices/{did}", "device_add", ruleSelf, g.postDevice},
 		{"DELETE", "/devices/{did}/{device}", "device_revoke", ruleSelf, g.deleteDevice},
 		{"POST", "/identity/rotate", "key_rotate", ruleToken, g.postRotate},
