@@ -36,6 +36,9 @@ type stubHub struct {
 	retry    chan bool
 	release  chan struct{}
 	refuse   atomic.Int32
+	// refusals, when it holds codes, answers the next prepares with them
+	// in order (before refuse).
+	refusals chan string
 	stop     func() // closes the listener and its connections
 }
 
@@ -48,7 +51,8 @@ func startStubHub(t *testing.T) *stubHub {
 // approves at the handshake (the registered participants).
 func startStubHubAdmitting(t *testing.T, accept func(identity.DID) bool) *stubHub {
 	t.Helper()
-	h := &stubHub{key: key(t), prepared: make(chan string, 16), retry: make(chan bool, 16), release: make(chan struct{})}
+	h := &stubHub{key: key(t), prepared: make(chan string, 16), retry: make(chan bool, 16), release: make(chan struct{}),
+		refusals: make(chan string, 16)}
 	l, err := routing.Listen("127.0.0.1:0", h.key, accept, routing.Options{Role: icnv1.NodeRole_NODE_ROLE_HUB})
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +95,14 @@ func (h *stubHub) serve(s *routing.Stream) {
 	case *icnv1.Envelope_Prepare:
 		h.prepared <- b.Prepare.GetTransferId()
 		h.retry <- b.Prepare.GetRetry()
+		select {
+		case code := <-h.refusals:
+			resp = &icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: code, Message: "refused by the stub"}}}
+		default:
+		}
+		if resp != nil {
+			break
+		}
 		if h.refuse.Add(-1) >= 0 {
 			resp = &icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: "unavailable", Message: "try again"}}}
 			break
@@ -193,6 +205,48 @@ func TestRetriedPrepareMarked(t *testing.T) {
 	}
 }
 
+// TestClassRefusalOfRetryNotFinal: the hub's trust-class refusal
+// (rate_limited, payload_too_large) of a co-op's first prepare is final:
+// nothing was recorded, and the payment is rejected with that reason. The
+// same refusal of a retried prepare is not: the hub may have recorded the
+// earlier attempt, so the co-op asks again instead of releasing a hold the
+// hub may commit. Before, both were taken as final.
+func TestClassRefusalOfRetryNotFinal(t *testing.T) {
+	for _, code := range []string{"rate_limited", "payload_too_large"} {
+		t.Run(code, func(t *testing.T) {
+			hub := startStubHub(t)
+			close(hub.release)
+			led, payer, payee := payerLedger(t)
+			ctx := context.Background()
+			c, err := Start(Config{CoopID: "coop-a", Key: key(t), Hubs: []Hub{{DID: hub.key.DID(), Addr: hub.addr}},
+				Federation: key(t).DID(), Ledger: led, Members: signers{}, ReconcileEvery: time.Hour, StatementsEvery: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+
+			tr, expires := heldTransfer(t, payer, payee.DID())
+			hub.refusals <- code
+			p, err := c.Route(ctx, tr, payer.DID(), expires)
+			if err != nil || p.Status != ledger.StatusRejected || p.Reason != code {
+				t.Fatalf("first prepare refused: Route = %s %s, %v; want rejected %s", p.Status, p.Reason, err, code)
+			}
+			waitFor(t, hub.prepared, tr.ID)
+			<-hub.retry
+
+			tr2, expires2 := heldTransferID(t, payer, payee.DID(), "01a22b0c-0000-7000-8000-000000000002")
+			// The first attempt is not answered: the next ones are retries.
+			hub.refusals <- "unavailable"
+			hub.refusals <- code
+			hub.refusals <- code
+			p, err = c.Route(ctx, tr2, payer.DID(), expires2)
+			if err != nil || p.Status != ledger.StatusCommitted {
+				t.Fatalf("retried prepares refused: Route = %s %s, %v; want committed once the hub answers", p.Status, p.Reason, err)
+			}
+		})
+	}
+}
+
 // payerLedger opens a ledger in which payer may spend up to 100 hours.
 func payerLedger(t *testing.T) (led *ledger.Store, payer, payee *identity.Key) {
 	t.Helper()
@@ -211,9 +265,15 @@ func payerLedger(t *testing.T) (led *ledger.Store, payer, payee *identity.Key) {
 // heldTransfer is a signed 1-hour payment from payer to payee at coop-b.
 func heldTransfer(t *testing.T, payer *identity.Key, payee identity.DID) (ledger.Transfer, time.Time) {
 	t.Helper()
+	return heldTransferID(t, payer, payee, "01a22b0c-0000-7000-8000-000000000001")
+}
+
+// heldTransferID is heldTransfer with the payment id id.
+func heldTransferID(t *testing.T, payer *identity.Key, payee identity.DID, id string) (ledger.Transfer, time.Time) {
+	t.Helper()
 	now := time.Now().UTC()
 	expires := now.Add(time.Minute)
-	in := payment.Intent{ID: "01a22b0c-0000-7000-8000-000000000001", From: string(payer.DID()), To: string(payee),
+	in := payment.Intent{ID: id, From: string(payer.DID()), To: string(payee),
 		ToCoop: "coop-b", Amount: "1.00", Currency: "hours",
 		CreatedAt: now.Format(time.RFC3339), ExpiresAt: expires.Format(time.RFC3339)}
 	raw, err := json.Marshal(in)
