@@ -91,6 +91,10 @@ type Client struct {
 
 	mu       sync.Mutex
 	inflight map[string]chan struct{} // transfers being routed: closed when done
+	// queryBatch is how many transfers one outcome query asks about:
+	// reconcileBatch, halved each time the hub refuses a query as larger
+	// than this co-op's trust class allows (reconcile.go).
+	queryBatch int
 
 	testHookBusy func(id string) // tests: Route found id being routed already
 }

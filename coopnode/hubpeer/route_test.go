@@ -3,7 +3,9 @@ package hubpeer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/testutil"
 	"github.com/icn-coop/icn/money"
 	"github.com/icn-coop/icn/payment"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -39,6 +42,9 @@ type stubHub struct {
 	// refusals, when it holds codes, answers the next prepares with them
 	// in order (before refuse).
 	refusals chan string
+	// maxQuery, if positive, refuses outcome queries of more ids as
+	// payload_too_large, as a hub does for a frame over the class's cap.
+	maxQuery atomic.Int32
 	stop     func() // closes the listener and its connections
 }
 
@@ -87,6 +93,10 @@ func (h *stubHub) serve(s *routing.Stream) {
 	case *icnv1.Envelope_Ping:
 		resp = &icnv1.Envelope{Body: &icnv1.Envelope_Pong{Pong: &icnv1.Pong{Nonce: b.Ping.GetNonce()}}}
 	case *icnv1.Envelope_OutcomeQuery:
+		if m := h.maxQuery.Load(); m > 0 && len(b.OutcomeQuery.GetTransferIds()) > int(m) {
+			resp = &icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: "payload_too_large", Message: "over the cap"}}}
+			break
+		}
 		out := &icnv1.TransferOutcomes{}
 		for _, id := range b.OutcomeQuery.GetTransferIds() {
 			out.Outcomes = append(out.Outcomes, &icnv1.TransferOutcome{TransferId: id}) // unknown
@@ -245,6 +255,48 @@ func TestClassRefusalOfRetryNotFinal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReconcileShrinksRefusedQueries: an outcome query the hub refuses as
+// larger than the co-op's trust class allows halves the batch until the
+// queries fit, and the open transfers are finished. Before, the same
+// oversized query was refused at every tick, and the transfers stayed open.
+func TestReconcileShrinksRefusedQueries(t *testing.T) {
+	hub := startStubHub(t)
+	hub.maxQuery.Store(3)
+	close(hub.release)
+	led, payer, payee := payerLedger(t)
+	ctx := context.Background()
+	for i := range 10 {
+		tr, _ := heldTransferID(t, payer, payee.DID(), fmt.Sprintf("01a22b0c-0000-7000-8000-0000000001%02d", i))
+		if _, err := led.Hold(ctx, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Start(Config{CoopID: "coop-a", Key: key(t), Hubs: []Hub{{DID: hub.key.DID(), Addr: hub.addr}},
+		Federation: key(t).DID(), Ledger: led, Members: signers{}, ReconcileEvery: time.Hour, StatementsEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	var errs []string
+	for range 5 {
+		err := c.Reconcile(ctx)
+		if err == nil {
+			break
+		}
+		errs = append(errs, err.Error())
+	}
+	if len(errs) == 0 || !strings.Contains(errs[0], "payload_too_large") {
+		t.Fatalf("reconcile errors %q, want the first naming the refusal", errs)
+	}
+	testutil.WaitFor(t, 10*time.Second, "every open transfer finished", func() bool {
+		if n, _ := led.OpenCount(); n == 0 {
+			return true
+		}
+		_ = c.Reconcile(ctx)
+		return false
+	})
 }
 
 // payerLedger opens a ledger in which payer may spend up to 100 hours.
