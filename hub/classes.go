@@ -106,9 +106,10 @@ func (g *classGates) policy(did identity.DID) (trust.Class, trust.Policy) {
 	return c, p
 }
 
-// allow spends one request of did's budget, or returns the refusal to send.
-func (g *classGates) allow(did identity.DID) *refusal {
-	cg, class, pol := g.gate(did)
+// allow spends one request of the budget of the participant whose gate cg
+// is, in class with policy pol (as gate returned them), or returns the
+// refusal to send.
+func (g *classGates) allow(cg *classGate, class trust.Class, pol trust.Policy) *refusal {
 	now := g.clock()
 	r := cg.lim.ReserveN(now, 1)
 	wait := r.DelayFrom(now)

@@ -376,7 +376,7 @@ func (d *DataPlane) takeOver() {
 // parent federation for streams the parent opens. The sender's trust class
 // bounds the request's size and the rate of its requests (classes.go).
 func (d *DataPlane) handle(sender identity.DID, s *routing.Stream) {
-	class, pol := d.classes.policy(sender)
+	gate, class, pol := d.classes.gate(sender)
 	s.Conn().SetMaxRecvFrame(pol.MaxPayloadBytes)
 	var req icnv1.Envelope
 	if err := s.Recv(&req); err != nil {
@@ -389,7 +389,7 @@ func (d *DataPlane) handle(sender identity.DID, s *routing.Stream) {
 		s.Abort()
 		return
 	}
-	if r := d.classes.allow(sender); r != nil {
+	if r := d.classes.allow(gate, class, pol); r != nil {
 		_ = s.Send(errorReply(r.code, r.msg))
 		return
 	}
