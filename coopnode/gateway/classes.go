@@ -157,14 +157,34 @@ func newClassRefusals(reg prometheus.Registerer) *prometheus.CounterVec {
 
 // budget is what the last authorization step holds a request to.
 type budget struct {
+	tier         tier
 	key          string // the rate limiter's bucket
 	limit        rate.Limit
 	burst        int
-	rateClass    trust.Class
-	classed      bool   // the rate is a class's (not the plain per-DID limit)
-	who          string // whose budget, for the 429's message
+	rateClass    trust.Class // with tierAnonymous, tierClass
 	maxBody      int64
-	payloadClass trust.Class
+	payloadClass trust.Class // when maxBody is below max_body_bytes
+}
+
+// tier is which of the three a caller is in (see the top of this file).
+type tier int
+
+const (
+	tierAnonymous tier = iota // no membership: isolated, per address
+	tierDID                   // a member in no configured class: the per-DID limit
+	tierClass                 // a member in a configured class
+)
+
+// whose names the budget for a 429's message.
+func (b budget) whose() string {
+	r := strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", float64(b.limit)), "0"), ".")
+	switch b.tier {
+	case tierAnonymous:
+		return fmt.Sprintf("requests from this address without a membership (trust class isolated: %s/s, burst %d)", r, b.burst)
+	case tierClass:
+		return fmt.Sprintf("requests for this member (trust class %s: %s/s, burst %d)", b.rateClass, r, b.burst)
+	}
+	return fmt.Sprintf("requests for this DID (%s/s, burst %d)", r, b.burst)
 }
 
 // budgetOf places the caller (nil: an unauthenticated route) in its tier.
@@ -177,11 +197,10 @@ func (g *Gateway) budgetOf(r *http.Request, c *caller) budget {
 			}
 		}
 	}
+	l := g.limits.cfg
 	if member == nil { // no trust: isolated, per address
-		l := g.limits.cfg
-		b := budget{key: "ip:" + clientIP(r), limit: rate.Limit(l.PerIP), burst: l.PerIPBurst, rateClass: trust.ClassIsolated, classed: true,
-			who:          fmt.Sprintf("requests from this address without a membership (trust class isolated: %s/s, burst %d)", rateString(l.PerIP), l.PerIPBurst),
-			payloadClass: trust.ClassIsolated}
+		b := budget{tier: tierAnonymous, key: "ip:" + clientIP(r), limit: rate.Limit(l.PerIP), burst: l.PerIPBurst,
+			rateClass: trust.ClassIsolated, payloadClass: trust.ClassIsolated}
 		if c != nil {
 			b.payloadClass = trust.ClassKnown // a token holder's signed documents (see the top of this file)
 		}
@@ -190,14 +209,11 @@ func (g *Gateway) budgetOf(r *http.Request, c *caller) budget {
 	}
 	cl, ok := g.classes.classOf(member)
 	if !ok { // no trust configured: the plain per-DID limit
-		l := g.limits.cfg
-		return budget{key: "did:" + string(c.DID), limit: rate.Limit(l.PerDID), burst: l.PerDIDBurst, maxBody: g.cfg.MaxBody,
-			who: fmt.Sprintf("requests for this DID (%s/s, burst %d)", rateString(l.PerDID), l.PerDIDBurst)}
+		return budget{tier: tierDID, key: "did:" + string(c.DID), limit: rate.Limit(l.PerDID), burst: l.PerDIDBurst, maxBody: g.cfg.MaxBody}
 	}
 	pol := g.classes.policies.For(cl)
-	return budget{key: "class:" + cl.String() + ":" + string(c.DID), limit: rate.Limit(pol.RequestsPerSecond), burst: pol.Burst,
-		rateClass: cl, classed: true, payloadClass: cl, maxBody: min(g.cfg.MaxBody, int64(pol.MaxPayloadBytes)),
-		who: fmt.Sprintf("requests for this member (trust class %s: %d/s, burst %d)", cl, pol.RequestsPerSecond, pol.Burst)}
+	return budget{tier: tierClass, key: "class:" + cl.String() + ":" + string(c.DID), limit: rate.Limit(pol.RequestsPerSecond), burst: pol.Burst,
+		rateClass: cl, payloadClass: cl, maxBody: min(g.cfg.MaxBody, int64(pol.MaxPayloadBytes))}
 }
 
 // classAllows is the authorization's last step: the caller's request rate
@@ -207,10 +223,10 @@ func (g *Gateway) classAllows(r *http.Request, c *caller) error {
 	b := g.budgetOf(r, c)
 	if wait := g.limits.wait(b.key, b.limit, b.burst); wait > 0 {
 		g.metrics.rateLimited.Inc()
-		if b.classed {
+		if b.tier != tierDID {
 			g.metrics.classRefusals.WithLabelValues(b.rateClass.String(), refusedRate).Inc()
 		}
-		ae := errf(http.StatusTooManyRequests, "rate_limited", "too many %s; retry after %s", b.who, max(wait, time.Millisecond).Round(time.Millisecond))
+		ae := errf(http.StatusTooManyRequests, "rate_limited", "too many %s; retry after %s", b.whose(), max(wait, time.Millisecond).Round(time.Millisecond))
 		ae.RetryAfter = wait
 		return ae
 	}
@@ -247,8 +263,4 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 		return n, b.err
 	}
 	return n, err
-}
-
-func rateString(r float64) string {
-	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", r), "0"), ".")
 }
