@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -261,4 +262,32 @@ func TestClassRefusalsExportedAtZero(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("series %v, want %v", got, want)
 	}
+}
+
+// BenchmarkClassGate is the data plane's per-request cost of the trust
+// class, from many goroutines at once: the class lookup (trust unchanged)
+// and one request spent from a budget that never runs out.
+func BenchmarkClassGate(b *testing.B) {
+	fsm, err := OpenFSM(b.TempDir() + "/fsm.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fsm.Close()
+	ps := trust.DefaultPolicies()
+	ps[trust.ClassIsolated].RequestsPerSecond, ps[trust.ClassIsolated].Burst = 1e9, 1e9
+	g := newClassGates(fsm, ps, time.Now)
+	k, err := identity.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	did := k.DID()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			cg, class, pol := g.gate(did)
+			if g.allow(cg, class, pol) != nil {
+				b.Fatal("refused")
+			}
+		}
+	})
 }
