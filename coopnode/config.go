@@ -60,6 +60,9 @@ type GatewayConfig struct {
 	WriteTimeout Duration           `toml:"write_timeout"`
 	IdleTimeout  Duration           `toml:"idle_timeout"`
 	RateLimits   gateway.RateLimits `toml:"rate_limits"`
+	// Trust is the co-op's trust in its members: trust classes by DID, by
+	// role or for every member, and the class policies (gateway.MemberClasses).
+	Trust gateway.MemberClasses `toml:"trust"`
 	// IntentHorizon refuses payment intents that expire further ahead
 	// (default 10m), here and for payments arriving from other co-ops.
 	IntentHorizon Duration `toml:"intent_horizon"`
@@ -132,6 +135,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Gateway.limits(0).Check("gateway"); err != nil {
+		return err
+	}
+	if err := c.Gateway.Trust.Check("gateway.trust"); err != nil {
 		return err
 	}
 	return c.Hub.validate()

@@ -85,3 +85,37 @@ func TestGatewayTimeoutErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayTrustConfig: [gateway.trust] is read into the gateway's member
+// classes, and a bad class or DID fails the load, naming the key.
+func TestGatewayTrustConfig(t *testing.T) {
+	k, _ := identity.GenerateKey(rand.Reader)
+	m, _ := identity.GenerateKey(rand.Reader)
+	base := "coop_id = \"c\"\ndata_dir = \"/x\"\nadmin = \"" + string(k.DID()) + "\"\n"
+	load := func(extra string) (Config, error) {
+		p := filepath.Join(t.TempDir(), "coop.toml")
+		if err := os.WriteFile(p, []byte(base+extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadConfig(p)
+	}
+	c, err := load("[gateway.trust]\ndefault_member_class = \"known\"\n[gateway.trust.roles]\ntreasurer = \"partner\"\n" +
+		"[gateway.trust.members]\n\"" + string(m.DID()) + "\" = \"federated\"\n[gateway.trust.policies.known]\nrequests_per_second = 80\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := c.Gateway.Trust
+	if tr.DefaultMemberClass != "known" || tr.Roles["treasurer"] != "partner" || tr.Members[string(m.DID())] != "federated" ||
+		tr.Policies["known"].RequestsPerSecond != 80 {
+		t.Fatalf("gateway.trust: %+v", tr)
+	}
+	for _, tc := range []struct{ extra, want string }{
+		{"[gateway.trust]\ndefault_member_class = \"friend\"\n", "gateway.trust: default_member_class"},
+		{"[gateway.trust.members]\n\"did:icn:x\" = \"known\"\n", "gateway.trust: members"},
+		{"[gateway.trust.policies.known]\nrate = 5\n", "unknown keys"},
+	} {
+		if _, err := load(tc.extra); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error naming %s", tc.extra, err, tc.want)
+		}
+	}
+}

@@ -110,7 +110,7 @@ func (n *Node) openRest(ctx context.Context) error {
 	n.Gateway, err = gateway.New(gateway.Config{
 		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Router: router, Statements: statements,
 		HubLink: hubLink, TokenTTL: time.Duration(n.Config.Gateway.TokenTTL), RefreshTTL: time.Duration(n.Config.Gateway.RefreshTTL),
-		MaxBody: n.Config.Gateway.MaxBodyBytes, Limits: n.Config.Gateway.RateLimits,
+		MaxBody: n.Config.Gateway.MaxBodyBytes, Limits: n.Config.Gateway.RateLimits, Classes: n.Config.Gateway.Trust,
 		IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon),
 		Logger:        n.log, Registry: reg,
 	})

@@ -54,7 +54,8 @@ func startNode(t *testing.T, gw GatewayConfig) (n *Node, admin *identity.Key) {
 }
 
 // TestGatewayBoundsSlowAndLargeBodies runs the gateway's server as the node
-// starts it: a login request whose body stalls (7 of 4096 bytes) loses its
+// starts it: a login request whose body stalls (7 of 512 bytes, under the
+// isolated class's 1 KiB cap of the login routes) loses its
 // connection within the read timeout, and one declaring a body beyond
 // max_body_bytes gets 413 body_too_large at once, before any of it is sent.
 func TestGatewayBoundsSlowAndLargeBodies(t *testing.T) {
@@ -70,7 +71,7 @@ func TestGatewayBoundsSlowAndLargeBodies(t *testing.T) {
 		wantCode   string
 	}{
 		{"stalled body", GatewayConfig{ReadTimeout: Duration(300 * time.Millisecond)},
-			head + "Content-Length: 4096\r\n\r\n{\"did\":", true, http.StatusRequestTimeout, "request_timeout"},
+			head + "Content-Length: 512\r\n\r\n{\"did\":", true, http.StatusRequestTimeout, "request_timeout"},
 		{"declared 10 GiB", GatewayConfig{},
 			head + "Content-Length: 10737418240\r\n\r\n", false, http.StatusRequestEntityTooLarge, "body_too_large"},
 		{"declared one byte over max_body_bytes", GatewayConfig{MaxBodyBytes: 1000},

@@ -11,6 +11,7 @@ import (
 	"github.com/icn-coop/icn/internal/tomlconf"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/routing"
 	"github.com/icn-coop/icn/settlement"
 	"github.com/icn-coop/icn/trust"
 )
@@ -28,7 +29,27 @@ type FileConfig struct {
 	Peers      []PeerFile     `toml:"peers"`
 	Parent     ParentFile     `toml:"parent"`
 	Settlement SettlementFile `toml:"settlement"`
+	Trust      TrustFile      `toml:"trust"`
 	Log        LogFile        `toml:"log"`
+}
+
+// TrustFile tunes the trust-class policies the data plane enforces per
+// participant: [trust.policies.<class>] with requests_per_second, burst
+// and max_payload_bytes, each overriding the seed's table (isolated 10/s
+// 1 KiB, known 50/s 10 KiB, partner 100/s 100 KiB, federated 200/s 1 MiB;
+// bursts of one second's worth). Read by each node at start, not
+// replicated: keep it alike on every node.
+type TrustFile struct {
+	Policies map[string]trust.PolicyOverride `toml:"policies"`
+}
+
+// policies returns the table with the file's overrides.
+func (t TrustFile) policies() (trust.Policies, error) {
+	p, err := trust.DefaultPolicies().Override(t.Policies, routing.DefaultMaxFrameSize)
+	if err != nil {
+		return p, fmt.Errorf("trust.policies: %w (classes: isolated, known, partner, federated; max_payload_bytes at most %d, the data plane's frame limit)", err, routing.DefaultMaxFrameSize)
+	}
+	return p, nil
 }
 
 // ParentFile links the cluster to a parent federation (nested federations).
@@ -207,6 +228,9 @@ func (c *FileConfig) Validate() error {
 			}
 		}
 	}
+	if _, err := c.Trust.policies(); err != nil {
+		return err
+	}
 	if err := c.Parent.validate(c.Federation.KeyFile); err != nil {
 		return err
 	}
@@ -274,6 +298,11 @@ func (c *FileConfig) NodeConfig(key *identity.Key) Config {
 			MinTrust: c.Federation.MinTrust, MaxHops: c.Federation.MaxHops},
 		Settlement: c.Settlement.config(), HTTP: c.HTTP.limits(),
 		IntentHorizon: time.Duration(c.Federation.IntentHorizon),
+	}
+	if len(c.Trust.Policies) > 0 {
+		if p, err := c.Trust.policies(); err == nil { // Validate has refused the bad ones
+			cfg.TrustPolicies = &p
+		}
 	}
 	for _, cf := range c.Federation.Currencies {
 		cfg.Federation.Currencies = append(cfg.Federation.Currencies, money.Currency{Code: cf.Code, Scale: cf.Scale})

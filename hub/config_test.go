@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/icn-coop/icn/trust"
 )
 
 // TestDeployExampleParses keeps deploy/hub.toml loadable (placeholders swapped for real DIDs).
@@ -28,6 +30,9 @@ func TestDeployExampleParses(t *testing.T) {
 		t.Fatalf("deploy/hub.toml: %v", err)
 	}
 	cfg := fc.NodeConfig(newKey(t))
+	if cfg.TrustPolicies == nil || *cfg.TrustPolicies != trust.DefaultPolicies() {
+		t.Fatalf("deploy/hub.toml's [trust.policies] %+v, want the defaults it documents", cfg.TrustPolicies)
+	}
 	if len(cfg.Peers) != 3 || cfg.Federation.MinTrust != "0.1" || len(cfg.Federation.Currencies) != 1 ||
 		cfg.Settlement.Interval != 24*time.Hour || cfg.Settlement.Deadline != 72*time.Hour ||
 		cfg.HTTP.ReadTimeout != 30*time.Second || cfg.HTTP.WriteTimeout != time.Minute || cfg.HTTP.IdleTimeout != 2*time.Minute {
@@ -150,6 +155,49 @@ func TestSettlementModeConfig(t *testing.T) {
 	} {
 		if _, err := load(bad); err == nil || !strings.Contains(err.Error(), "federation.currencies hours: settlement") {
 			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// TestTrustPoliciesConfig: [trust.policies.<class>] overrides the seed's
+// table for the data plane; no section keeps the table; a bad class, key or
+// value is refused at load, naming the section.
+func TestTrustPoliciesConfig(t *testing.T) {
+	did := func() string { return string(newKey(t).DID()) }
+	base := "data_dir = \"/x\"\noperators = [\"" + did() + "\"]\n[federation]\ndid = \"" + did() + "\"\n"
+	load := func(extra string) (FileConfig, error) {
+		p := filepath.Join(t.TempDir(), "hub.toml")
+		if err := os.WriteFile(p, []byte(base+extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadConfig(p)
+	}
+	fc, err := load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := fc.NodeConfig(newKey(t)).TrustPolicies; p != nil {
+		t.Fatalf("no [trust] section: policies %+v, want nil (the table)", p)
+	}
+	fc, err = load("[trust.policies.federated]\nrequests_per_second = 5000\n[trust.policies.known]\nburst = 7\nmax_payload_bytes = 2048\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fc.NodeConfig(newKey(t)).TrustPolicies
+	want := trust.DefaultPolicies()
+	want[trust.ClassFederated].RequestsPerSecond, want[trust.ClassFederated].Burst = 5000, 5000
+	want[trust.ClassKnown].Burst, want[trust.ClassKnown].MaxPayloadBytes = 7, 2048
+	if got == nil || *got != want {
+		t.Fatalf("policies %+v, want %+v", got, want)
+	}
+	for _, tc := range []struct{ extra, want string }{
+		{"[trust.policies.trusted]\nburst = 1\n", "trust.policies"},
+		{"[trust.policies.known]\ncredit_factor = 1\n", "unknown keys"},
+		{"[trust.policies.known]\nrequests_per_second = -1\n", "trust.policies"},
+		{"[trust.policies.federated]\nmax_payload_bytes = 2000000\n", "trust.policies"},
+	} {
+		if _, err := load(tc.extra); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error naming %s", tc.extra, err, tc.want)
 		}
 	}
 }

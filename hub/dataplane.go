@@ -18,6 +18,7 @@ import (
 	"github.com/icn-coop/icn/payment"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/routing"
+	"github.com/icn-coop/icn/trust"
 )
 
 // Reason codes the data plane gives a payer, beside the clearing book's.
@@ -81,6 +82,11 @@ type DataPlaneOptions struct {
 	// reservation this long past the upstream expiry before it expires on
 	// its own (default 10 min); until then it asks upstream.
 	FollowerGrace time.Duration
+	// Policies are the trust-class policies enforced per participant
+	// (classes.go); nil: the seed's table, trust.DefaultPolicies.
+	Policies *trust.Policies
+	// Clock is what the request budgets read (default time.Now).
+	Clock func() time.Time
 }
 
 // ParentLink names the parent federation and its hub nodes' data planes.
@@ -115,6 +121,7 @@ type DataPlane struct {
 	outcomes   *prometheus.CounterVec
 	messages   *routing.MessageCounter
 	sigs       *routing.SignatureCounter // intents checked, receipts read
+	classes    *classGates
 
 	mu       sync.Mutex
 	conns    map[identity.DID][]*routing.Conn // newest last
@@ -140,6 +147,13 @@ func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, er
 	if opts.FollowerGrace <= 0 {
 		opts.FollowerGrace = 10 * time.Minute
 	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	policies := trust.DefaultPolicies()
+	if opts.Policies != nil {
+		policies = *opts.Policies
+	}
 	if opts.Parent != nil && opts.FederationKey == nil {
 		return nil, errors.New("hub: a parent federation needs this federation's key (to connect as it)")
 	}
@@ -147,6 +161,7 @@ func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, er
 		n: n, opts: opts, log: opts.Logger.With("component", "dataplane"),
 		conns: map[identity.DID][]*routing.Conn{}, changed: make(chan struct{}), inflight: map[string]chan struct{}{},
 		messages: routing.NewMessageCounter(),
+		classes:  newClassGates(n.fsm, policies, opts.Clock),
 		sigs:     routing.NewSignatureCounter("dataplane", routing.SignedIntent, routing.SignedReceipt),
 		violations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "icn_trust_violations_total",
@@ -186,7 +201,7 @@ func (d *DataPlane) Addr() string { return d.ln.Addr().String() }
 
 // Collectors returns the data plane's metrics.
 func (d *DataPlane) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{d.violations, d.retries, d.outcomes, d.messages, d.sigs}
+	return []prometheus.Collector{d.violations, d.retries, d.outcomes, d.messages, d.sigs, d.classes.refusals}
 }
 
 // Close stops accepting, closes every connection and waits for the
@@ -358,11 +373,24 @@ func (d *DataPlane) takeOver() {
 // handle serves one stream a peer opened: one request, one answer, except
 // a prepare from another federation's hub, which stays open for the
 // outcome. sender is the participant the peer is: its TLS DID, or the
-// parent federation for streams the parent opens.
+// parent federation for streams the parent opens. The sender's trust class
+// bounds the request's size and the rate of its requests (classes.go).
 func (d *DataPlane) handle(sender identity.DID, s *routing.Stream) {
+	gate, class, pol := d.classes.gate(sender)
+	s.Conn().SetMaxRecvFrame(pol.MaxPayloadBytes)
 	var req icnv1.Envelope
 	if err := s.Recv(&req); err != nil {
+		if errors.Is(err, routing.ErrFrameTooLarge) {
+			r := d.classes.tooLarge(class, pol)
+			d.log.Debug("request refused", "from", sender, "code", r.code, "err", err)
+			_ = s.Send(errorReply(r.code, r.msg))
+			return
+		}
 		s.Abort()
+		return
+	}
+	if r := d.classes.allow(gate, class, pol); r != nil {
+		_ = s.Send(errorReply(r.code, r.msg))
 		return
 	}
 	var resp *icnv1.Envelope
@@ -659,6 +687,8 @@ func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, 
 	if err != nil {
 		return nil, ReasonReceiverUnavailable
 	}
+	class, pol := d.classes.policy(ck.to) // its answer is bounded as its requests are
+	c.SetMaxRecvFrame(pol.MaxPayloadBytes)
 	s, err := c.OpenStream(ctx)
 	if err != nil {
 		return nil, ReasonReceiverUnavailable
@@ -682,6 +712,11 @@ func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, 
 	}
 	if err := s.Recv(&answer); err != nil {
 		s.Abort()
+		if errors.Is(err, routing.ErrFrameTooLarge) {
+			r := d.classes.tooLarge(class, pol)
+			d.log.Warn("answer refused", "transfer", ck.p.GetTransferId(), "from", ck.to, "code", r.code, "err", err)
+			return nil, ReasonReceiverRejected
+		}
 		return nil, ReasonReceiverUnavailable
 	}
 	var receipt *icnv1.SignedMessage

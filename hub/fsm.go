@@ -47,6 +47,11 @@ type FSM struct {
 	// participant command applied, a snapshot restored); it is local, not
 	// replicated state: the data plane announces routes when it moves.
 	partsGen atomic.Uint64
+	// trustGen changes whenever the trust graph may have changed (a trust
+	// edge or the federation applied, a snapshot restored): the data plane
+	// looks a participant's class up again when it moves. Local, like
+	// partsGen; it changes only under mu.
+	trustGen atomic.Uint64
 
 	namesMu  sync.Mutex
 	names    map[string]identity.DID // co-op name → DID, as of namesGen (CoopNamed)
@@ -160,6 +165,8 @@ func (f *FSM) applyLocked(logs []*raft.Log, out []interface{}) (int, error) {
 			switch c.Cmd.(type) {
 			case *icnv1.Command_RegisterParticipant, *icnv1.Command_UpdateParticipant, *icnv1.Command_SetParticipantStatus:
 				f.partsGen.Add(1)
+			case *icnv1.Command_SetTrust, *icnv1.Command_InitFederation:
+				f.trustGen.Add(1)
 			}
 		}
 		n += len(b.Commands)
@@ -189,6 +196,9 @@ func (f *FSM) setApplied(idx uint64) {
 
 // ParticipantsGen changes whenever the participants may have changed.
 func (f *FSM) ParticipantsGen() uint64 { return f.partsGen.Load() }
+
+// TrustGen changes whenever the trust graph may have changed.
+func (f *FSM) TrustGen() uint64 { return f.trustGen.Load() }
 
 // AppliedIndex is the index of the last log entry applied.
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }

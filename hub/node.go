@@ -20,6 +20,7 @@ import (
 	"github.com/icn-coop/icn/internal/httpserve"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/trust"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
@@ -62,6 +63,9 @@ type Config struct {
 	Parent        *ParentLink
 	// IntentHorizon is the data plane's DataPlaneOptions.IntentHorizon.
 	IntentHorizon time.Duration
+	// TrustPolicies are the data plane's DataPlaneOptions.Policies (nil:
+	// the seed's table).
+	TrustPolicies *trust.Policies
 	// Peers is the initial cluster (this node included). A node with no
 	// Raft state that is listed here bootstraps the cluster with exactly
 	// these servers; a node not listed waits to be joined.

@@ -188,6 +188,15 @@ func (f *FSM) TrustPath(from, to identity.DID) ([]identity.DID, trust.Weight, in
 	return p, w, f.st.graph.MaxHops()
 }
 
+// TrustClass returns the class of the federation's trust in d (Isolated
+// before the federation is initialised) and the TrustGen it holds for. It
+// takes the write lock because the graph memoises results.
+func (f *FSM) TrustClass(d identity.DID) (trust.Class, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st.classOf(d), f.trustGen.Load()
+}
+
 // CreditPolicies returns d's caps and positions, one per federation currency.
 func (f *FSM) CreditPolicies(d identity.DID) ([]*icnv1.CreditPolicy, error) {
 	f.mu.Lock() // the trust lookups memoise

@@ -42,7 +42,8 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 	}
 	s := &Service{Node: n, Server: srv, grpcLn: grpcLn, httpLn: httpLn, done: make(chan error, 2)}
 	if cfg.DataAddr != "" {
-		dopts := DataPlaneOptions{Logger: cfg.Logger, FederationKey: cfg.FederationKey, Parent: cfg.Parent, IntentHorizon: cfg.IntentHorizon}
+		dopts := DataPlaneOptions{Logger: cfg.Logger, FederationKey: cfg.FederationKey, Parent: cfg.Parent, IntentHorizon: cfg.IntentHorizon,
+			Policies: cfg.TrustPolicies}
 		if s.Data, err = StartDataPlane(n, cfg.DataAddr, dopts); err != nil {
 			srv.Stop()
 			n.Close()

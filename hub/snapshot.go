@@ -324,6 +324,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.st, f.cur = st, curs
 	f.restores.Add(1)
 	f.partsGen.Add(1)
+	f.trustGen.Add(1)
 	f.setApplied(applied)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -391,6 +392,9 @@ type Conn struct {
 	peer    identity.DID
 	role    icnv1.NodeRole
 	release func() // the dialer's transport and socket; nil when accepted
+	// recvMax, if positive, bounds the frames read from the peer below
+	// opts.MaxFrameSize (SetMaxRecvFrame).
+	recvMax atomic.Int64
 }
 
 func newConn(qc *quic.Conn, opts Options, release func()) (*Conn, error) {
@@ -407,6 +411,26 @@ func newConn(qc *quic.Conn, opts Options, release func()) (*Conn, error) {
 
 // PeerDID is the DID of the peer's TLS key, checked during the handshake.
 func (c *Conn) PeerDID() identity.DID { return c.peer }
+
+// SetMaxRecvFrame bounds the frames this side reads from the peer from now
+// on, on every stream of the connection: a frame that declares more is
+// refused with ErrFrameTooLarge before its body is read. n <= 0, or more
+// than Options.MaxFrameSize, restores Options.MaxFrameSize. A hub sets it
+// once it knows the peer's trust class.
+func (c *Conn) SetMaxRecvFrame(n int) {
+	if n <= 0 || n > c.opts.MaxFrameSize {
+		n = 0
+	}
+	c.recvMax.Store(int64(n))
+}
+
+// maxRecvFrame is the largest frame Recv accepts from the peer.
+func (c *Conn) maxRecvFrame() int {
+	if n := c.recvMax.Load(); n > 0 {
+		return int(n)
+	}
+	return c.opts.MaxFrameSize
+}
 
 // PeerRole is the role the peer announced in its Hello.
 func (c *Conn) PeerRole() icnv1.NodeRole { return c.role }
@@ -471,6 +495,13 @@ func (c *Conn) Call(ctx context.Context, req, resp proto.Message) error {
 	stop := s.watch(ctx)
 	defer stop()
 	if err := s.Send(req); err != nil {
+		// A responder may refuse a request before reading all of it (a
+		// frame over its limit) and answer why, then stop our sending:
+		// its answer stands.
+		if se, ok := errors.AsType[*quic.StreamError](err); ok && se.Remote && s.Recv(resp) == nil {
+			s.qs.CancelRead(codeNoErrorStream)
+			return nil
+		}
 		s.Abort()
 		return fmt.Errorf("routing: call: %w", c.streamErr(ctx, err))
 	}
@@ -607,9 +638,10 @@ func (s *Stream) Send(m proto.Message) error {
 }
 
 // Recv reads one frame into m. It returns io.EOF when the peer closed its
-// side cleanly before another message.
+// side cleanly before another message, and ErrFrameTooLarge, before reading
+// the body, for a frame over the connection's limit (SetMaxRecvFrame).
 func (s *Stream) Recv(m proto.Message) error {
-	if err := ReadMsgMax(s.qs, m, s.c.opts.MaxFrameSize); err != nil {
+	if err := ReadMsgMax(s.qs, m, s.c.maxRecvFrame()); err != nil {
 		return err
 	}
 	if s.c.opts.Counters != nil {

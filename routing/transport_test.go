@@ -635,3 +635,72 @@ func TestCloseReleasesEverything(t *testing.T) {
 	}()
 	waitGoroutines(t, before, 5*time.Second)
 }
+
+// TestMaxRecvFrame: a limit set on an accepted connection once its peer is
+// known refuses the peer's larger frames before their bodies are read, on
+// every stream, and the responder's answer to such a frame reaches the
+// caller's Call even when the caller was still sending it; lifting the
+// limit restores the transport's.
+func TestMaxRecvFrame(t *testing.T) {
+	t.Parallel()
+	hub, coop := testKey(t, 1), testKey(t, 2)
+	refused := make(chan error, 8)
+	h := func(s *routing.Stream) {
+		var req icnv1.Envelope
+		if err := s.Recv(&req); err != nil {
+			if errors.Is(err, routing.ErrFrameTooLarge) {
+				refused <- err
+				_ = s.Send(&icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: "too_large"}}})
+				return
+			}
+			s.Abort()
+			return
+		}
+		_ = s.Send(reply(&req))
+	}
+	srv := startServer(t, "127.0.0.1:0", hub, nil, hubOpts(), h)
+	ctx := ctxTimeout(t, 20*time.Second)
+	c, err := routing.Dial(ctx, srv.addr(), coop, hub.DID(), coopOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var accepted *routing.Conn
+	select {
+	case accepted = <-srv.conns:
+	case <-ctx.Done():
+		t.Fatal("no accepted connection")
+	}
+	accepted.SetMaxRecvFrame(2048)
+
+	query := func(n int) *icnv1.Envelope { // an outcome query of n 1-KiB ids
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("%04d", i) + strings.Repeat("x", 1020)
+		}
+		return &icnv1.Envelope{Body: &icnv1.Envelope_OutcomeQuery{OutcomeQuery: &icnv1.OutcomeQuery{TransferIds: ids}}}
+	}
+	if err := callPing(ctx, c, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{3, 300} { // 3 KiB; 300 KiB, still being sent when the server refuses it
+		var resp icnv1.Envelope
+		if err := c.Call(ctx, query(n), &resp); err != nil {
+			t.Fatalf("%d KiB: %v, want the server's refusal", n, err)
+		}
+		if resp.GetError().GetCode() != "too_large" {
+			t.Fatalf("%d KiB: got %v, want the too_large refusal", n, &resp)
+		}
+		if err := <-refused; !strings.Contains(err.Error(), "limit 2048") {
+			t.Errorf("%d KiB: server read %v", n, err)
+		}
+	}
+	var resp icnv1.Envelope
+	if err := c.Call(ctx, query(1), &resp); err != nil || len(resp.GetOutcomes().GetOutcomes()) != 1 {
+		t.Fatalf("1 KiB under the limit: %v %v", &resp, err)
+	}
+	accepted.SetMaxRecvFrame(0)
+	if err := c.Call(ctx, query(300), &resp); err != nil || len(resp.GetOutcomes().GetOutcomes()) != 300 {
+		t.Fatalf("300 KiB after the limit was lifted: %v", err)
+	}
+}

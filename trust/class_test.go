@@ -53,9 +53,52 @@ func TestPolicies(t *testing.T) {
 		{trust.Class(-1), 10, 1024, "0"}, // out of range: the most restrictive
 		{trust.Class(4), 10, 1024, "0"},
 	} {
-		want := trust.Policy{RequestsPerSecond: tc.rps, MaxPayloadBytes: tc.bytes, CreditFactor: w(tc.factor)}
+		want := trust.Policy{RequestsPerSecond: tc.rps, Burst: tc.rps, MaxPayloadBytes: tc.bytes, CreditFactor: w(tc.factor)}
 		if got := trust.PolicyFor(tc.c); got != want {
 			t.Errorf("PolicyFor(%v) = %+v, want %+v", tc.c, got, want)
+		}
+		ps := trust.DefaultPolicies()
+		if got := ps.For(tc.c); got != want {
+			t.Errorf("DefaultPolicies().For(%v) = %+v, want %+v", tc.c, got, want)
+		}
+	}
+}
+
+// TestPolicyOverride: an override changes only the fields it sets, a new
+// rate brings a burst of one second's worth unless the burst is set too, and
+// bad names or values are refused.
+func TestPolicyOverride(t *testing.T) {
+	def := trust.DefaultPolicies()
+	got, err := def.Override(map[string]trust.PolicyOverride{
+		"federated": {RequestsPerSecond: 5000},
+		"known":     {Burst: 5},
+		"partner":   {RequestsPerSecond: 300, Burst: 600, MaxPayloadBytes: 2048},
+	}, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := def
+	want[trust.ClassFederated].RequestsPerSecond, want[trust.ClassFederated].Burst = 5000, 5000
+	want[trust.ClassKnown].Burst = 5
+	want[trust.ClassPartner].RequestsPerSecond, want[trust.ClassPartner].Burst, want[trust.ClassPartner].MaxPayloadBytes = 300, 600, 2048
+	if got != want {
+		t.Errorf("Override = %+v\nwant       %+v", got, want)
+	}
+	if def != trust.DefaultPolicies() {
+		t.Error("Override changed its receiver")
+	}
+	for name, tc := range map[string]struct {
+		o    map[string]trust.PolicyOverride
+		want error
+	}{
+		"unknown class":    {map[string]trust.PolicyOverride{"trusted": {Burst: 1}}, trust.ErrClass},
+		"negative rate":    {map[string]trust.PolicyOverride{"known": {RequestsPerSecond: -1}}, trust.ErrPolicy},
+		"negative payload": {map[string]trust.PolicyOverride{"known": {MaxPayloadBytes: -1}}, trust.ErrPolicy},
+		"payload past max": {map[string]trust.PolicyOverride{"federated": {MaxPayloadBytes: 1<<20 + 1}}, trust.ErrPolicy},
+		"negative burst":   {map[string]trust.PolicyOverride{"isolated": {Burst: -3}}, trust.ErrPolicy},
+	} {
+		if _, err := def.Override(tc.o, 1<<20); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
 		}
 	}
 }

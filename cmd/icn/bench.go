@@ -455,6 +455,10 @@ func printBenchCoop(w io.Writer, r benchCoopResult) error {
 		fmt.Fprintln(w, "note: rate_limited means the gateway's per-DID request limit capped the load; "+
 			"the in-process co-op (no --dev) raises the limits, or run icn dev with more members")
 	}
+	if r.ErrorKinds["rejected:rate_limited"] > 0 {
+		fmt.Fprintln(w, "note: rejected:rate_limited means the hub held a co-op node to its trust class's request rate "+
+			"(federated: 200/s by default, [trust.policies] in hub.toml); the in-process federation (no --dev) raises it")
+	}
 	return nil
 }
 

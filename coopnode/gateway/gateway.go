@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/coopnode/wallet"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/trust"
 )
 
 // Config configures a Gateway.
@@ -37,6 +39,9 @@ type Config struct {
 	// TokenTTL is the life of an access token (1 h); RefreshTTL of a refresh token (24 h).
 	TokenTTL, RefreshTTL time.Duration
 	Limits               RateLimits
+	// Classes is the co-op's trust in its members: their trust classes and
+	// the class policies (classes.go). The zero value configures none.
+	Classes MemberClasses
 	// MaxBody bounds request bodies (16 KiB).
 	MaxBody int64
 	// IntentHorizon bounds how far ahead a payment intent may expire
@@ -55,6 +60,7 @@ type Gateway struct {
 	challenges *challenges
 	families   *families // revoked session families (sessions.go)
 	limits     *limiter
+	classes    *memberClasses
 	metrics    *metrics
 }
 
@@ -82,13 +88,18 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	classes, err := cfg.Classes.compile()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: trust classes: %w", err)
+	}
 	g := &Gateway{
 		cfg:        cfg,
 		mux:        http.NewServeMux(),
 		tokens:     newTokens(cfg.Key, cfg.CoopID, cfg.Clock),
 		challenges: newChallenges(cfg.Clock),
 		families:   newFamilies(),
-		limits:     newLimiter(cfg.Limits, cfg.Clock),
+		limits:     newLimiter(cfg.Limits.withDefaults(classes.policies.For(trust.ClassIsolated)), cfg.Clock),
+		classes:    classes,
 		metrics:    newMetrics(cfg.Registry),
 	}
 	if err := g.loadSessions(); err != nil {
@@ -153,10 +164,13 @@ func (g *Gateway) wrap(rt route) http.Handler {
 	})
 }
 
+// serve runs DESIGN.md's authorization order, then the handler: JWT valid
+// → DID matches → credential valid for this co-op → not revoked → role
+// permits (authenticate, authorize) → trust class allows (classAllows).
+// Public routes have only the last step.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 	if rt.Auth.public {
-		if err := g.limits.allowIP(r); err != nil {
-			g.metrics.rateLimited.Inc()
+		if err := g.classAllows(r, nil); err != nil {
 			return err
 		}
 		return rt.Handle(w, r, nil)
@@ -165,11 +179,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 	if err != nil {
 		return err
 	}
-	if err := g.limits.allowDID(c.DID); err != nil {
-		g.metrics.rateLimited.Inc()
+	if err := g.authorize(r, c, rt.Auth); err != nil {
 		return err
 	}
-	if err := g.authorize(r, c, rt.Auth); err != nil {
+	if err := g.classAllows(r, c); err != nil {
 		return err
 	}
 	return rt.Handle(w, r, c)
@@ -179,6 +192,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 func (g *Gateway) decode(r *http.Request, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, g.cfg.MaxBody))
 	if err != nil {
+		if ae, ok := errors.AsType[*apiError](err); ok { // a trust class's payload cap (classes.go)
+			return ae
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return errf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", g.cfg.MaxBody)

@@ -13,6 +13,9 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	rateLimited prometheus.Counter
+	// classRefusals counts refusals by a trust class's policy
+	// (icn_trust_class_refusals_total{class,kind}, classes.go).
+	classRefusals *prometheus.CounterVec
 	// refreshReused counts refresh tokens presented a second time (each
 	// revoked its session family): a leaked token, or a confused client.
 	refreshReused prometheus.Counter
@@ -52,6 +55,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sigs: routing.NewSignatureCounter("gateway", routing.SignedIntent),
 	}
 	reg.MustRegister(m.requests, m.latency, m.rateLimited, m.refreshReused, m.wsConns, m.ledgerTx, m.batchSize, m.sigs)
+	m.classRefusals = newClassRefusals(reg)
 	return m
 }
 

@@ -8,30 +8,39 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/trust"
 )
 
-// RateLimits bound requests per authenticated DID and, on the public login
-// routes, per client IP. Zero values take the defaults.
+// RateLimits bound requests per authenticated DID and, for callers without
+// a membership (the public login routes, applicants), per client IP. Zero
+// values take the defaults. Members of a trust class the co-op configures
+// (MemberClasses) have their class's rate instead of PerDID.
 type RateLimits struct {
 	PerDID      float64 `toml:"per_did"`       // requests/s (default 200)
 	PerDIDBurst int     `toml:"per_did_burst"` // (default 2× PerDID)
-	PerIP       float64 `toml:"per_ip"`        // requests/s on public routes (default 20)
-	PerIPBurst  int     `toml:"per_ip_burst"`  // (default 3× PerIP)
+	// PerIP is the isolated trust class's rate for callers without a
+	// membership, per client IP (default: the isolated class's, 10/s).
+	PerIP      float64 `toml:"per_ip"`
+	PerIPBurst int     `toml:"per_ip_burst"` // (default: one second's worth of PerIP)
 }
 
-func (l RateLimits) withDefaults() RateLimits {
+// withDefaults fills the zero fields; isolated is the isolated class's
+// policy in force.
+func (l RateLimits) withDefaults(isolated trust.Policy) RateLimits {
 	if l.PerDID <= 0 {
 		l.PerDID = 200
 	}
 	if l.PerDIDBurst <= 0 {
 		l.PerDIDBurst = int(2 * l.PerDID)
 	}
-	if l.PerIP <= 0 {
-		l.PerIP = 20
-	}
-	if l.PerIPBurst <= 0 {
-		l.PerIPBurst = int(3 * l.PerIP)
+	switch {
+	case l.PerIP <= 0:
+		l.PerIP = float64(isolated.RequestsPerSecond)
+		if l.PerIPBurst <= 0 {
+			l.PerIPBurst = isolated.Burst
+		}
+	case l.PerIPBurst <= 0:
+		l.PerIPBurst = max(1, int(l.PerIP))
 	}
 	return l
 }
@@ -51,24 +60,25 @@ type limitEntry struct {
 const limiterPruneAt = 50_000
 
 func newLimiter(cfg RateLimits, clock func() time.Time) *limiter {
-	return &limiter{cfg: cfg.withDefaults(), clock: clock, m: map[string]*limitEntry{}}
+	return &limiter{cfg: cfg, clock: clock, m: map[string]*limitEntry{}}
 }
 
-func (l *limiter) allowDID(did identity.DID) error {
-	return l.allow("did:"+string(did), rate.Limit(l.cfg.PerDID), l.cfg.PerDIDBurst)
-}
-
-func (l *limiter) allowIP(r *http.Request) error {
+// clientIP is the address a request came from, without its port.
+func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
+		return r.RemoteAddr
 	}
-	return l.allow("ip:"+host, rate.Limit(l.cfg.PerIP), l.cfg.PerIPBurst)
+	return host
 }
 
-func (l *limiter) allow(key string, limit rate.Limit, burst int) error {
+// wait spends one request of key's bucket (created with limit and burst on
+// first use), or returns how long until one is available; a refused
+// request spends nothing.
+func (l *limiter) wait(key string, limit rate.Limit, burst int) time.Duration {
 	now := l.clock()
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	e := l.m[key]
 	if e == nil {
 		if len(l.m) >= limiterPruneAt {
@@ -87,11 +97,5 @@ func (l *limiter) allow(key string, limit rate.Limit, burst int) error {
 	if delay > 0 {
 		res.CancelAt(now)
 	}
-	l.mu.Unlock()
-	if delay > 0 {
-		ae := errf(http.StatusTooManyRequests, "rate_limited", "too many requests; retry after %s", delay.Round(time.Millisecond))
-		ae.RetryAfter = delay
-		return ae
-	}
-	return nil
+	return delay
 }

@@ -91,6 +91,10 @@ type Client struct {
 
 	mu       sync.Mutex
 	inflight map[string]chan struct{} // transfers being routed: closed when done
+	// queryBatch is how many transfers one outcome query asks about:
+	// reconcileBatch, halved each time the hub refuses a query as larger
+	// than this co-op's trust class allows (reconcile.go).
+	queryBatch int
 
 	testHookBusy func(id string) // tests: Route found id being routed already
 }
@@ -204,13 +208,21 @@ func (c *Client) poke() {
 // delivery and two raft commits); the caller's context bounds the retries.
 const attemptTimeout = 5 * time.Second
 
-// alive pings the hub over c, briefly.
+// alive pings the hub over c, briefly. Any answer will do: a hub that
+// refuses the ping (rate_limited, when this co-op's trust class allows no
+// more requests now) is alive.
 func alive(ctx context.Context, c *routing.Conn) bool {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	var resp icnv1.Envelope
 	err := c.Call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_Ping{Ping: &icnv1.Ping{Nonce: 1}}}, &resp)
-	return err == nil && resp.GetPong() != nil
+	return err == nil && (resp.GetPong() != nil || resp.GetError() != nil)
+}
+
+// classRefusal reports the hub's trust-class refusals: this co-op sent
+// more requests than its class's rate, or a message over its payload cap.
+func classRefusal(e *icnv1.ErrorReply) bool {
+	return e != nil && (e.GetCode() == "rate_limited" || e.GetCode() == "payload_too_large")
 }
 
 // errNotLeader: the hub node answered not_leader; the client has moved on.
@@ -260,6 +272,14 @@ func (c *Client) call(ctx context.Context, req *icnv1.Envelope) (*icnv1.Envelope
 		}
 		if e := resp.GetError(); e != nil && e.GetCode() == "unavailable" {
 			last = errors.New(e.GetMessage())
+			continue
+		}
+		if e := resp.GetError(); classRefusal(e) && req.GetPrepare().GetRetry() {
+			// A prepare the hub may have had before (a retry) refused by
+			// its trust-class limits says nothing of the earlier one, which
+			// the hub may have recorded: never final. Ask again; once the
+			// context ends the payment stays pending for the reconciler.
+			last = fmt.Errorf("hub refused a retried prepare: %s: %s", e.GetCode(), e.GetMessage())
 			continue
 		}
 		if req.GetPrepare() != nil || req.GetOutcomeQuery() != nil {

@@ -2,6 +2,7 @@ package hubpeer
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/icn-coop/icn/coopnode/ledger"
@@ -44,8 +45,18 @@ func (c *Client) reconcileLoop() {
 // applies the decided ones. A payment the hub has never seen is sent again:
 // every step is keyed by the transfer id, so a repeat is harmless, and one
 // sent after its expiry is rejected as expired.
+//
+// A query the hub refuses as larger than this co-op's trust class allows
+// (payload_too_large: 500 ids are about 14 KB, over the known class's
+// 10 KiB) halves the batch for every later query.
 func (c *Client) Reconcile(ctx context.Context) error {
-	open, err := c.cfg.Ledger.OpenTransfers(reconcileBatch)
+	c.mu.Lock()
+	batch := c.queryBatch
+	c.mu.Unlock()
+	if batch <= 0 {
+		batch = reconcileBatch
+	}
+	open, err := c.cfg.Ledger.OpenTransfers(batch)
 	if err != nil {
 		return err
 	}
@@ -58,6 +69,12 @@ func (c *Client) Reconcile(ctx context.Context) error {
 	resp, err := c.call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_OutcomeQuery{OutcomeQuery: &icnv1.OutcomeQuery{TransferIds: ids}}})
 	if err != nil {
 		return err
+	}
+	if e := resp.GetError(); e.GetCode() == "payload_too_large" && len(ids) > 1 {
+		c.mu.Lock()
+		c.queryBatch = len(ids) / 2
+		c.mu.Unlock()
+		return fmt.Errorf("the hub refused an outcome query of %d transfers: %s: %s; asking about %d at a time", len(ids), e.GetCode(), e.GetMessage(), len(ids)/2)
 	}
 	byID := make(map[string]*icnv1.TransferOutcome, len(open))
 	for _, o := range resp.GetOutcomes().GetOutcomes() {

@@ -3,7 +3,9 @@ package hubpeer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/testutil"
 	"github.com/icn-coop/icn/money"
 	"github.com/icn-coop/icn/payment"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -36,6 +39,12 @@ type stubHub struct {
 	retry    chan bool
 	release  chan struct{}
 	refuse   atomic.Int32
+	// refusals, when it holds codes, answers the next prepares with them
+	// in order (before refuse).
+	refusals chan string
+	// maxQuery, if positive, refuses outcome queries of more ids as
+	// payload_too_large, as a hub does for a frame over the class's cap.
+	maxQuery atomic.Int32
 	stop     func() // closes the listener and its connections
 }
 
@@ -48,7 +57,8 @@ func startStubHub(t *testing.T) *stubHub {
 // approves at the handshake (the registered participants).
 func startStubHubAdmitting(t *testing.T, accept func(identity.DID) bool) *stubHub {
 	t.Helper()
-	h := &stubHub{key: key(t), prepared: make(chan string, 16), retry: make(chan bool, 16), release: make(chan struct{})}
+	h := &stubHub{key: key(t), prepared: make(chan string, 16), retry: make(chan bool, 16), release: make(chan struct{}),
+		refusals: make(chan string, 16)}
 	l, err := routing.Listen("127.0.0.1:0", h.key, accept, routing.Options{Role: icnv1.NodeRole_NODE_ROLE_HUB})
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +93,10 @@ func (h *stubHub) serve(s *routing.Stream) {
 	case *icnv1.Envelope_Ping:
 		resp = &icnv1.Envelope{Body: &icnv1.Envelope_Pong{Pong: &icnv1.Pong{Nonce: b.Ping.GetNonce()}}}
 	case *icnv1.Envelope_OutcomeQuery:
+		if m := h.maxQuery.Load(); m > 0 && len(b.OutcomeQuery.GetTransferIds()) > int(m) {
+			resp = &icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: "payload_too_large", Message: "over the cap"}}}
+			break
+		}
 		out := &icnv1.TransferOutcomes{}
 		for _, id := range b.OutcomeQuery.GetTransferIds() {
 			out.Outcomes = append(out.Outcomes, &icnv1.TransferOutcome{TransferId: id}) // unknown
@@ -91,6 +105,14 @@ func (h *stubHub) serve(s *routing.Stream) {
 	case *icnv1.Envelope_Prepare:
 		h.prepared <- b.Prepare.GetTransferId()
 		h.retry <- b.Prepare.GetRetry()
+		select {
+		case code := <-h.refusals:
+			resp = &icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: code, Message: "refused by the stub"}}}
+		default:
+		}
+		if resp != nil {
+			break
+		}
 		if h.refuse.Add(-1) >= 0 {
 			resp = &icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: "unavailable", Message: "try again"}}}
 			break
@@ -193,6 +215,90 @@ func TestRetriedPrepareMarked(t *testing.T) {
 	}
 }
 
+// TestClassRefusalOfRetryNotFinal: the hub's trust-class refusal
+// (rate_limited, payload_too_large) of a co-op's first prepare is final:
+// nothing was recorded, and the payment is rejected with that reason. The
+// same refusal of a retried prepare is not: the hub may have recorded the
+// earlier attempt, so the co-op asks again instead of releasing a hold the
+// hub may commit. Before, both were taken as final.
+func TestClassRefusalOfRetryNotFinal(t *testing.T) {
+	for _, code := range []string{"rate_limited", "payload_too_large"} {
+		t.Run(code, func(t *testing.T) {
+			hub := startStubHub(t)
+			close(hub.release)
+			led, payer, payee := payerLedger(t)
+			ctx := context.Background()
+			c, err := Start(Config{CoopID: "coop-a", Key: key(t), Hubs: []Hub{{DID: hub.key.DID(), Addr: hub.addr}},
+				Federation: key(t).DID(), Ledger: led, Members: signers{}, ReconcileEvery: time.Hour, StatementsEvery: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+
+			tr, expires := heldTransfer(t, payer, payee.DID())
+			hub.refusals <- code
+			p, err := c.Route(ctx, tr, payer.DID(), expires)
+			if err != nil || p.Status != ledger.StatusRejected || p.Reason != code {
+				t.Fatalf("first prepare refused: Route = %s %s, %v; want rejected %s", p.Status, p.Reason, err, code)
+			}
+			waitFor(t, hub.prepared, tr.ID)
+			<-hub.retry
+
+			tr2, expires2 := heldTransferID(t, payer, payee.DID(), "01a22b0c-0000-7000-8000-000000000002")
+			// The first attempt is not answered: the next ones are retries.
+			hub.refusals <- "unavailable"
+			hub.refusals <- code
+			hub.refusals <- code
+			p, err = c.Route(ctx, tr2, payer.DID(), expires2)
+			if err != nil || p.Status != ledger.StatusCommitted {
+				t.Fatalf("retried prepares refused: Route = %s %s, %v; want committed once the hub answers", p.Status, p.Reason, err)
+			}
+		})
+	}
+}
+
+// TestReconcileShrinksRefusedQueries: an outcome query the hub refuses as
+// larger than the co-op's trust class allows halves the batch until the
+// queries fit, and the open transfers are finished. Before, the same
+// oversized query was refused at every tick, and the transfers stayed open.
+func TestReconcileShrinksRefusedQueries(t *testing.T) {
+	hub := startStubHub(t)
+	hub.maxQuery.Store(3)
+	close(hub.release)
+	led, payer, payee := payerLedger(t)
+	ctx := context.Background()
+	for i := range 10 {
+		tr, _ := heldTransferID(t, payer, payee.DID(), fmt.Sprintf("01a22b0c-0000-7000-8000-0000000001%02d", i))
+		if _, err := led.Hold(ctx, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Start(Config{CoopID: "coop-a", Key: key(t), Hubs: []Hub{{DID: hub.key.DID(), Addr: hub.addr}},
+		Federation: key(t).DID(), Ledger: led, Members: signers{}, ReconcileEvery: time.Hour, StatementsEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	var errs []string
+	for range 5 {
+		err := c.Reconcile(ctx)
+		if err == nil {
+			break
+		}
+		errs = append(errs, err.Error())
+	}
+	if len(errs) == 0 || !strings.Contains(errs[0], "payload_too_large") {
+		t.Fatalf("reconcile errors %q, want the first naming the refusal", errs)
+	}
+	testutil.WaitFor(t, 10*time.Second, "every open transfer finished", func() bool {
+		if n, _ := led.OpenCount(); n == 0 {
+			return true
+		}
+		_ = c.Reconcile(ctx)
+		return false
+	})
+}
+
 // payerLedger opens a ledger in which payer may spend up to 100 hours.
 func payerLedger(t *testing.T) (led *ledger.Store, payer, payee *identity.Key) {
 	t.Helper()
@@ -211,9 +317,15 @@ func payerLedger(t *testing.T) (led *ledger.Store, payer, payee *identity.Key) {
 // heldTransfer is a signed 1-hour payment from payer to payee at coop-b.
 func heldTransfer(t *testing.T, payer *identity.Key, payee identity.DID) (ledger.Transfer, time.Time) {
 	t.Helper()
+	return heldTransferID(t, payer, payee, "01a22b0c-0000-7000-8000-000000000001")
+}
+
+// heldTransferID is heldTransfer with the payment id id.
+func heldTransferID(t *testing.T, payer *identity.Key, payee identity.DID, id string) (ledger.Transfer, time.Time) {
+	t.Helper()
 	now := time.Now().UTC()
 	expires := now.Add(time.Minute)
-	in := payment.Intent{ID: "01a22b0c-0000-7000-8000-000000000001", From: string(payer.DID()), To: string(payee),
+	in := payment.Intent{ID: id, From: string(payer.DID()), To: string(payee),
 		ToCoop: "coop-b", Amount: "1.00", Currency: "hours",
 		CreatedAt: now.Format(time.RFC3339), ExpiresAt: expires.Format(time.RFC3339)}
 	raw, err := json.Marshal(in)

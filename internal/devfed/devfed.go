@@ -19,6 +19,7 @@ import (
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/trust"
 )
 
 // Options shape a dev federation. Zero values take the defaults.
@@ -29,8 +30,11 @@ type Options struct {
 	Fund     string   // what the admin pays each demo member at start ("50.00")
 	BasePort int      // first gateway port; 0 picks free ports
 	Limits   gateway.RateLimits
-	Logger   *slog.Logger
-	NoHub    bool // co-op nodes only (icn bench coop)
+	// HubPolicies are the trust-class policies the hub nodes enforce per
+	// participant (nil: the seed's table, as a deployed hub has).
+	HubPolicies *trust.Policies
+	Logger      *slog.Logger
+	NoHub       bool // co-op nodes only (icn bench coop)
 	// RemoteCoops, if set, are the co-ops of a second region: the dev
 	// federation is then a tree of a parent hub cluster with two regional
 	// clusters under it (region-1 serves Coops, region-2 RemoteCoops).
@@ -330,6 +334,18 @@ func StartRegionsForBench(ctx context.Context, dir string, members int) (*Manife
 	return startForBench(ctx, dir, members, []string{"coop-c"})
 }
 
+// benchHubPolicies is the seed's table with the federated class's rate
+// raised out of the way. The dev co-ops (and regions) are federated, and a
+// co-op node is one participant however many members it has: the table's
+// 200 requests/s would cap each co-op at about 200 cross-co-op payments/s,
+// where icn bench cross drives over 2,000/s through one co-op to measure
+// what the data plane can carry, not the policy. Payload caps stay.
+func benchHubPolicies() *trust.Policies {
+	p := trust.DefaultPolicies()
+	p[trust.ClassFederated].RequestsPerSecond, p[trust.ClassFederated].Burst = 1_000_000, 1_000_000
+	return &p
+}
+
 func startForBench(ctx context.Context, dir string, members int, remote []string) (*Manifest, func(), error) {
 	names := make([]string, members)
 	for i := range names {
@@ -337,7 +353,7 @@ func startForBench(ctx context.Context, dir string, members int, remote []string
 	}
 	f, err := Start(ctx, Options{
 		DataDir: dir, Members: names, Fund: "1000.00", RemoteCoops: remote,
-		Limits: gateway.RateLimits{PerDID: 1e6, PerIP: 1e6},
+		Limits: gateway.RateLimits{PerDID: 1e6, PerIP: 1e6}, HubPolicies: benchHubPolicies(),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {

@@ -105,7 +105,7 @@ func startHubs(ctx context.Context, o Options, spec clusterSpec) (*hubCluster, e
 			DataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i+1)), Key: k, RaftListener: lns[i][0],
 			GRPCAddr: m.Nodes[i].GRPC, DataAddr: dataAddrs[i], Peers: peers, Logger: o.Logger.With("hub", spec.name, "node", i+1),
 			Federation:    hub.FederationConfig{DID: fed.DID(), Name: spec.fedName, Currencies: []money.Currency{money.Hours}},
-			FederationKey: fed, Parent: spec.parent,
+			FederationKey: fed, Parent: spec.parent, TrustPolicies: o.HubPolicies,
 			HeartbeatTimeout: 500 * time.Millisecond,
 		}
 		httpLn := lns[i][2]
