@@ -24,7 +24,14 @@ func startRegions(t *testing.T) (*Federation, context.Context) {
 // period) at cluster h, read from its leader.
 func positionIn(t *testing.T, h *hubCluster, did identity.DID) string {
 	t.Helper()
-	ps, err := h.leader().FSM().CreditPolicies(did)
+	l := h.leader()
+	for l == nil { // an election under load leaves no leader for a moment
+		if err := h.waitReady(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		l = h.leader()
+	}
+	ps, err := l.FSM().CreditPolicies(did)
 	if err != nil {
 		t.Fatal(err)
 	}
