@@ -363,9 +363,12 @@ func TestOperatorCommands(t *testing.T) {
 	}
 
 	// Hand leadership to another node through the CLI; the cluster follows.
-	to := c.keys[fi].DID()
+	// The target is chosen now: under load leadership may have moved since
+	// the test began, and a node cannot take leadership from itself.
+	next := (c.leader(t) + 1) % 3
+	to := c.keys[next].DID()
 	icn("cluster", "transfer-leadership", "--to", string(to))
-	waitUntil(t, "the follower to take leadership", func() bool { return c.nodes[fi].IsLeader() })
+	waitUntil(t, "the follower to take leadership", func() bool { return c.nodes[next].IsLeader() })
 	// Writes still go through (the CLI retries while leadership settles).
 	icn("federation", "coop", "suspend", string(a.DID()), "--reason", "after the handover")
 }
