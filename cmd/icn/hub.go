@@ -85,5 +85,6 @@ See deploy/hub.toml for an annotated configuration.`,
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", os.Getenv(envConfig), "path of hub.toml (default $"+envConfig+")")
+	cmd.AddCommand(hubBackupCmd(), hubRestoreCmd())
 	return cmd
 }
