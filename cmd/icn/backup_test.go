@@ -136,4 +136,3 @@ func TestCoopBackupUnderLoadRestores(t *testing.T) {
 		t.Fatalf("live entry #%d hashes to %s, the restored head is %s", seq, liveHash, head[1])
 	}
 }
-
