@@ -23,6 +23,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/diskstat"
 	"github.com/icn-coop/icn/internal/httpserve"
 	"github.com/icn-coop/icn/routing"
 )
@@ -91,7 +92,8 @@ func (n *Node) openRest(ctx context.Context) error {
 		return fmt.Errorf("bootstrap admin %s: %w", admin, err)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		diskstat.New(n.Config.DataDir))
 	var router gateway.Router
 	var statements gateway.Statements
 	var hubLink func() gateway.HubLink
