@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/icn-coop/icn/coopnode"
+	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/testutil"
 )
 
@@ -83,4 +84,35 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestKeygenFrom: icn keygen --from copies a key that ReadKeyFile refuses
+// for its mode (a Kubernetes Secret mounted group-readable) into a 0600
+// file with the same DID.
+func TestKeygenFrom(t *testing.T) {
+	dir := t.TempDir()
+	k := genKey(t)
+	src := filepath.Join(dir, "secret.key")
+	if err := identity.WriteKeyFile(src, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(src, 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := identity.ReadKeyFile(src); err == nil {
+		t.Fatal("a 0440 key file was read: the test's premise is gone")
+	}
+	dst := filepath.Join(dir, "node.key")
+	out := mustICN(t, "keygen", "--from", src, "--out", dst)
+	if strings.TrimSpace(out) != string(k.DID()) {
+		t.Fatalf("printed %q, want %s", out, k.DID())
+	}
+	got, err := identity.ReadKeyFile(dst)
+	if err != nil || got.DID() != k.DID() {
+		t.Fatalf("copied key: %v %v", got, err)
+	}
+	writeFile(t, filepath.Join(dir, "junk.key"), "{}")
+	if _, err := runICN(t, "keygen", "--from", filepath.Join(dir, "junk.key"), "--out", filepath.Join(dir, "x.key")); err == nil {
+		t.Error("a junk key file was copied")
+	}
 }
