@@ -7,13 +7,31 @@ PROTOC_GEN_GRPC_VERSION := v1.6.2
 FUZZTIME  ?= 10s
 BENCHTIME ?= 10s
 
-.PHONY: help build test test-short lint proto proto-check fuzz bench tools dev browser-deps
+.PHONY: help build test test-short lint proto proto-check fuzz bench tools dev browser-deps image docker-test deploy-deps deploy-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/icn
 	$(GO) build -o $(BIN)/icn ./cmd/icn
+
+IMAGE     ?= icn:dev
+
+image: ## build the container image $(IMAGE) (static icn on scratch; nothing is pulled)
+	rm -rf $(BIN)/image && mkdir -p $(BIN)/image/data
+	CGO_ENABLED=0 $(GO) build -trimpath -tags timetzdata -ldflags '-s -w' -o $(BIN)/image/icn ./cmd/icn
+	docker build -q -f deploy/Dockerfile -t $(IMAGE) $(BIN)/image
+
+docker-test: image ## the compose federation on the Docker Engine: payments through a leader kill and a partition (deploy/compose)
+	ICN_DOCKER_TEST=1 ICN_IMAGE=$(IMAGE) $(GO) test -count=1 -timeout 20m -run TestCompose -v ./deploy/
+
+deploy-deps: ## install Debian's promtool (prometheus) and systemd-analyze (systemd) for the deploy checks
+	@if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus systemd
+
+deploy-check: ## promtool rule tests and check metrics, systemd-analyze verify, Kubernetes manifests (deploy/)
+	ICN_REQUIRE_DEPLOY_TOOLS=1 $(GO) test -count=1 -run 'TestPrometheus|TestSystemd|TestMetrics' -v ./deploy/
+	cd deploy/k8s/check && $(GO) test -count=1 -v ./...
 
 dev: ## run a local dev federation (same as go run ./cmd/icn dev)
 	$(GO) run ./cmd/icn dev

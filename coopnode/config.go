@@ -3,6 +3,7 @@ package coopnode
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"time"
@@ -66,6 +67,51 @@ type GatewayConfig struct {
 	// IntentHorizon refuses payment intents that expire further ahead
 	// (default 10m), here and for payments arriving from other co-ops.
 	IntentHorizon Duration `toml:"intent_horizon"`
+	// TLSCertFile and TLSKeyFile (PEM) make the gateway serve HTTPS (TLS
+	// 1.3 only, with Strict-Transport-Security). Both files are read again
+	// on SIGHUP and whenever they change, without dropping connections.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	// PlainHTTP serves plain HTTP on a non-loopback address: only behind a
+	// proxy that terminates TLS. Plain HTTP on a loopback address (dev, or
+	// a proxy on the same machine) needs no such setting.
+	PlainHTTP bool `toml:"plain_http"`
+}
+
+// ServesTLS reports whether the gateway serves HTTPS.
+func (g GatewayConfig) ServesTLS() bool { return g.TLSCertFile != "" || g.TLSKeyFile != "" }
+
+// checkTransport refuses plain HTTP that was not asked for: a gateway on a
+// non-loopback address serves TLS unless plain_http says a proxy does.
+func (g GatewayConfig) checkTransport() error {
+	if (g.TLSCertFile == "") != (g.TLSKeyFile == "") {
+		return errors.New("gateway: give both tls_cert_file and tls_key_file, or neither")
+	}
+	if g.ServesTLS() {
+		if g.PlainHTTP {
+			return errors.New("gateway: plain_http = true and tls_cert_file contradict each other: keep one")
+		}
+		return nil
+	}
+	if g.PlainHTTP || isLoopback(g.Listen) {
+		return nil
+	}
+	return fmt.Errorf("gateway.listen %q is not a loopback address, so members would reach it over plain HTTP: "+
+		"set tls_cert_file and tls_key_file, or plain_http = true if a proxy in front terminates TLS", g.Listen)
+}
+
+// isLoopback reports whether a listen address binds only the loopback
+// interface (127.0.0.0/8, ::1 or localhost).
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // limits returns the HTTP server limits the section sets, with maxBody the
@@ -138,6 +184,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Gateway.Trust.Check("gateway.trust"); err != nil {
+		return err
+	}
+	if err := c.Gateway.checkTransport(); err != nil {
 		return err
 	}
 	return c.Hub.validate()

@@ -119,3 +119,37 @@ func TestGatewayTrustConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayTransport: plain HTTP is served only on a loopback address or
+// when plain_http says a proxy terminates TLS; TLS needs both files.
+func TestGatewayTransport(t *testing.T) {
+	k, _ := identity.GenerateKey(rand.Reader)
+	for _, tc := range []struct {
+		gw   GatewayConfig
+		want string // "" : valid
+	}{
+		{GatewayConfig{Listen: "127.0.0.1:8080"}, ""},
+		{GatewayConfig{Listen: "127.0.0.53:8080"}, ""},
+		{GatewayConfig{Listen: "[::1]:8080"}, ""},
+		{GatewayConfig{Listen: "localhost:8080"}, ""},
+		{GatewayConfig{Listen: "0.0.0.0:8080"}, "plain_http = true"},
+		{GatewayConfig{Listen: ":8080"}, "not a loopback address"},
+		{GatewayConfig{Listen: "10.0.0.5:8080"}, "tls_cert_file"},
+		{GatewayConfig{Listen: "gw.example:8080"}, "not a loopback address"},
+		{GatewayConfig{Listen: "0.0.0.0:8080", PlainHTTP: true}, ""},
+		{GatewayConfig{Listen: "0.0.0.0:8443", TLSCertFile: "c.pem", TLSKeyFile: "k.pem"}, ""},
+		{GatewayConfig{Listen: "0.0.0.0:8443", TLSCertFile: "c.pem"}, "both tls_cert_file and tls_key_file"},
+		{GatewayConfig{Listen: "127.0.0.1:8443", TLSKeyFile: "k.pem"}, "both tls_cert_file and tls_key_file"},
+		{GatewayConfig{Listen: "0.0.0.0:8443", TLSCertFile: "c.pem", TLSKeyFile: "k.pem", PlainHTTP: true}, "contradict"},
+	} {
+		c := Config{CoopID: "c", DataDir: t.TempDir(), Admin: string(k.DID()), Gateway: tc.gw}
+		c.setDefaults()
+		err := c.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v, want valid", tc.gw, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: %v, want an error saying %q", tc.gw, err, tc.want)
+		}
+	}
+}

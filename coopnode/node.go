@@ -5,6 +5,7 @@ package coopnode
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/diskstat"
 	"github.com/icn-coop/icn/internal/httpserve"
 	"github.com/icn-coop/icn/routing"
 )
@@ -38,6 +40,11 @@ type Node struct {
 	log *slog.Logger
 	ln  net.Listener
 	srv *http.Server
+	// certs is the gateway's TLS certificate when it serves HTTPS;
+	// certCheck how often its files are checked for changes (0: the
+	// default, httpserve.DefaultCertCheck).
+	certs     *httpserve.CertFiles
+	certCheck time.Duration
 }
 
 // Open opens the node's stores and key (creating them on first start) and
@@ -85,7 +92,8 @@ func (n *Node) openRest(ctx context.Context) error {
 		return fmt.Errorf("bootstrap admin %s: %w", admin, err)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		diskstat.New(n.Config.DataDir))
 	var router gateway.Router
 	var statements gateway.Statements
 	var hubLink func() gateway.HubLink
@@ -125,13 +133,37 @@ func (n *Node) Listen() error {
 	if err != nil {
 		return fmt.Errorf("gateway listen %s: %w", n.Config.Gateway.Listen, err)
 	}
+	var h http.Handler = n.Gateway
+	if gw := n.Config.Gateway; gw.ServesTLS() {
+		if n.certs, err = httpserve.LoadCertFiles(gw.TLSCertFile, gw.TLSKeyFile, n.log); err != nil {
+			ln.Close()
+			return fmt.Errorf("gateway: %w", err)
+		}
+		ln, h = tls.NewListener(ln, n.certs.Config()), httpserve.WithHSTS(h)
+	}
 	n.ln = ln
-	n.srv = httpserve.New(n.Gateway, n.Config.Gateway.limits(n.Gateway.MaxBody()), n.log)
+	n.srv = httpserve.New(h, n.Config.Gateway.limits(n.Gateway.MaxBody()), n.log)
 	return nil
 }
 
 // URL is the gateway's base URL once listening.
-func (n *Node) URL() string { return "http://" + n.ln.Addr().String() }
+func (n *Node) URL() string {
+	if n.certs != nil {
+		return "https://" + n.ln.Addr().String()
+	}
+	return "http://" + n.ln.Addr().String()
+}
+
+// ReloadTLS reads the gateway's certificate and key files again (what
+// SIGHUP does): new connections get the new certificate, open ones keep
+// theirs. It reports whether the certificate changed; without TLS it does
+// nothing. On error the certificate in use stays.
+func (n *Node) ReloadTLS() (bool, error) {
+	if n.certs == nil {
+		return false, nil
+	}
+	return n.certs.Reload()
+}
 
 // Serve serves until ctx ends, then shuts down gracefully: it stops
 // accepting, lets requests in flight finish (up to 10 s), and closes the ledger
@@ -144,7 +176,12 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve(n.ln) }()
-	n.log.Info("co-op node serving", "coop", n.Config.CoopID, "did", n.Key.DID(), "url", n.URL())
+	if n.certs != nil {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go n.certs.Watch(wctx, n.certCheck)
+	}
+	n.log.Info("co-op node serving", "coop", n.Config.CoopID, "did", n.Key.DID(), "url", n.URL(), "tls", n.certs != nil)
 	select {
 	case err := <-errc:
 		n.closeStores()

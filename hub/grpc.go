@@ -100,6 +100,7 @@ func NewServer(n *Node, operators []identity.DID) (*Server, error) {
 	icnv1.RegisterTransferServiceServer(s.grpc, &transferService{s: s})
 	icnv1.RegisterClusterServiceServer(s.grpc, &clusterService{s: s})
 	icnv1.RegisterSettlementServiceServer(s.grpc, &settlementService{s: s})
+	registerBackupService(s)
 	n.SetForward(s.forwardSignature)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

@@ -55,6 +55,7 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		reg.MustRegister(n.Collectors()...)
+		reg.MustRegister(n.OpsCollectors()...)
 		if s.Data != nil {
 			reg.MustRegister(s.Data.Collectors()...)
 		}

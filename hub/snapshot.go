@@ -409,30 +409,38 @@ func (f *FSM) StateHash() ([32]byte, error) {
 	if err != nil {
 		return [32]byte{}, err
 	}
+	var sum [32]byte
+	err = f.db.View(func(tx *bolt.Tx) error {
+		sum, err = hashState(mem, tx)
+		return err
+	})
+	return sum, err
+}
+
+// hashState is StateHash over an encoded in-memory state and the records
+// as tx sees them.
+func hashState(mem []byte, tx *bolt.Tx) ([32]byte, error) {
 	h := sha256.New()
 	h.Write(mem)
-	err = f.db.View(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketTransfers, bucketTrust, bucketPeriods, bucketPeriodTransfers, bucketSettlements, bucketInstructions} {
-			h.Write(b)
-			err := tx.Bucket(b).ForEach(func(k, v []byte) error {
-				var l [8]byte
-				binary.BigEndian.PutUint64(l[:], uint64(len(k)))
-				h.Write(l[:])
-				h.Write(k)
-				binary.BigEndian.PutUint64(l[:], uint64(len(v)))
-				h.Write(l[:])
-				h.Write(v)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+	for _, b := range [][]byte{bucketTransfers, bucketTrust, bucketPeriods, bucketPeriodTransfers, bucketSettlements, bucketInstructions} {
+		h.Write(b)
+		err := tx.Bucket(b).ForEach(func(k, v []byte) error {
+			var l [8]byte
+			binary.BigEndian.PutUint64(l[:], uint64(len(k)))
+			h.Write(l[:])
+			h.Write(k)
+			binary.BigEndian.PutUint64(l[:], uint64(len(v)))
+			h.Write(l[:])
+			h.Write(v)
+			return nil
+		})
+		if err != nil {
+			return [32]byte{}, err
 		}
-		return nil
-	})
+	}
 	var sum [32]byte
 	copy(sum[:], h.Sum(nil))
-	return sum, err
+	return sum, nil
 }
 
 func encodePeriod(p clearing.PeriodSummary) ([]byte, error) { return json.Marshal(p) }

@@ -31,13 +31,37 @@ func newTLSStream(ln net.Listener, bind, advertise string, key *identity.Key, ac
 	}
 	adv := ln.Addr()
 	if advertise != "" {
-		if adv, err = net.ResolveTCPAddr("tcp", advertise); err != nil {
+		if adv, err = advertiseAddr(advertise); err != nil {
 			ln.Close()
-			return nil, fmt.Errorf("raft advertise address %q: %w", advertise, err)
+			return nil, err
 		}
 	}
 	return &tlsStream{Listener: tls.NewListener(ln, cfg), advertise: adv, cfg: cfg}, nil
 }
+
+// advertiseAddr checks an advertised raft address and keeps it as written:
+// a host name stays a name (peers resolve it when they dial), so a node
+// whose IP address changes — a container restarted, a pod rescheduled —
+// keeps the address the cluster's configuration holds for it.
+func advertiseAddr(s string) (net.Addr, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err == nil && (host == "" || port == "") {
+		err = fmt.Errorf("want HOST:PORT")
+	}
+	if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsUnspecified() {
+		err = fmt.Errorf("%s is not an address other nodes can dial", host)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("raft advertise address %q: %w", s, err)
+	}
+	return namedAddr(s), nil
+}
+
+// namedAddr is a TCP address as host:port text.
+type namedAddr string
+
+func (a namedAddr) Network() string { return "tcp" }
+func (a namedAddr) String() string  { return string(a) }
 
 // Dial opens a pinned TLS connection to another hub node.
 func (s *tlsStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {

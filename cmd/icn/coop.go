@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,6 +30,8 @@ func newCoopCmd() *cobra.Command {
 		Long: `Run a co-op node. It opens (or creates) the ledger in data_dir, makes the
 configured admin the first moderator, and serves the wallet API until SIGINT or
 SIGTERM, when it finishes requests in flight and closes the ledger cleanly.
+With [gateway] tls_cert_file and tls_key_file it serves HTTPS and reads both
+files again on SIGHUP (and when they change), keeping open connections.
 See deploy/coop.toml for an annotated configuration.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -44,11 +50,13 @@ See deploy/coop.toml for an annotated configuration.`,
 			if err != nil {
 				return err
 			}
+			stop := reloadOnHUP(cmd.Context(), log, n.ReloadTLS)
+			defer stop()
 			return n.Serve(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "path of coop.toml")
-	cmd.AddCommand(newVerifyLedgerCmd(), newCoopStatusCmd())
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", os.Getenv(envConfig), "path of coop.toml (default $"+envConfig+")")
+	cmd.AddCommand(newVerifyLedgerCmd(), newCoopStatusCmd(), coopBackupCmd(), coopRestoreCmd())
 	return cmd
 }
 
@@ -260,4 +268,30 @@ ledger file is locked while a node has it open).`,
 	cmd.Flags().StringVar(&dbPath, "db", "", "path of ledger.db (instead of --config)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// reloadOnHUP calls reload at each SIGHUP until ctx ends or the returned
+// stop is called (SIGHUP would otherwise end the process).
+func reloadOnHUP(ctx context.Context, log *slog.Logger, reload func() (bool, error)) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				switch changed, err := reload(); {
+				case err != nil:
+					log.Error("SIGHUP: tls certificate not reloaded; still serving the previous one", "err", err)
+				case changed:
+					log.Info("SIGHUP: tls certificate reloaded")
+				default:
+					log.Info("SIGHUP: tls certificate unchanged")
+				}
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); cancel() }
 }

@@ -110,7 +110,7 @@ func TestCoopStatusDegraded(t *testing.T) {
 	n := serveNode(t, cfg)
 
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(n.URL(), "http://"))
-	toml := fmt.Sprintf("coop_id = %q\ndata_dir = %q\nadmin = %q\n[gateway]\nlisten = \"0.0.0.0:%s\"\n", cfg.CoopID, dir, cfg.Admin, port)
+	toml := fmt.Sprintf("coop_id = %q\ndata_dir = %q\nadmin = %q\n[gateway]\nlisten = \"0.0.0.0:%s\"\nplain_http = true\n", cfg.CoopID, dir, cfg.Admin, port)
 	path := filepath.Join(t.TempDir(), "coop.toml")
 	if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -83,6 +84,7 @@ See deploy/hub.toml for an annotated configuration.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "path of hub.toml")
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", os.Getenv(envConfig), "path of hub.toml (default $"+envConfig+")")
+	cmd.AddCommand(hubBackupCmd(), hubRestoreCmd())
 	return cmd
 }

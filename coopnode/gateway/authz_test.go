@@ -85,6 +85,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	rows := []authzRow{
 		{method: "POST", pattern: "/membership/{coop}/invites",
 			wrongRole: cell(403, "forbidden_role"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
+		{method: "GET", pattern: "/backup/{coop}",
+			wrongRole: cell(403, "forbidden_role"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
 		{method: "POST", pattern: "/membership/{coop}/applications",
 			otherDID: &want{status: 403, code: "forbidden", body: bobApp}},
 		{method: "POST", pattern: "/membership/{coop}/applications/{id}/approve",

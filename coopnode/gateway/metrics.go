@@ -34,7 +34,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "icn_gateway_request_duration_seconds", Help: "Wallet API request latency by route.",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5},
+			// Up to 30 s: a payment to another co-op waits up to 10 s for the
+			// hub, and the payment-latency alert asks whether p99 passes 5 s.
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"route"}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "icn_gateway_rate_limited_total", Help: "Requests refused with 429.",

@@ -30,5 +30,7 @@ func (g *Gateway) routes() []route {
 		{"DELETE", "/devices/{did}/{device}", "device_revoke", ruleSelf, g.deleteDevice},
 		{"POST", "/identity/rotate", "key_rotate", ruleToken, g.postRotate},
 		{"POST", "/identity/emergency-revoke", "emergency_revoke", ruleToken, g.postEmergencyRevoke},
+
+		{"GET", "/backup/{coop}", "backup", ruleModerator, g.getBackup},
 	}
 }
