@@ -25,6 +25,7 @@ import (
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/diskstat"
 	"github.com/icn-coop/icn/internal/httpserve"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/routing"
 )
 
@@ -60,7 +61,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	key, err := identity.LoadOrCreateKey(cfg.KeyFile, func() (*identity.Key, error) { return identity.GenerateKey(rand.Reader) })
+	key, err := keyfile.LoadOrCreate(cfg.KeyFile, func() (*identity.Key, error) { return identity.GenerateKey(rand.Reader) })
 	if err != nil {
 		return nil, fmt.Errorf("node key: %w", err)
 	}

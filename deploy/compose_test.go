@@ -24,6 +24,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/internal/testutil"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -85,7 +86,7 @@ func (c *compose) network() string {
 
 func (c *compose) key(name string) *identity.Key {
 	c.t.Helper()
-	k, err := identity.ReadKeyFile(filepath.Join(c.keys, name+".key"))
+	k, err := keyfile.Read(filepath.Join(c.keys, name+".key"))
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/icn-coop/icn/coopnode/client"
-	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/devfed"
+	"github.com/icn-coop/icn/internal/keyfile"
 )
 
 // tool returns the path of a command the deploy checks need, or skips the
@@ -59,7 +59,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 	defer f.Stop()
 	m := f.Manifest
 	a, b := m.Coops[0], m.Coops[1]
-	key, err := identity.ReadKeyFile(a.Members[0].KeyFile)
+	key, err := keyfile.Read(a.Members[0].KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

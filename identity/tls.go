@@ -19,6 +19,10 @@ var ErrPeer = errors.New("tls peer not accepted")
 // now-1h to now+validFor. Peers check the key (the DID), never a CA chain,
 // so the certificate is regenerated at every start.
 func Certificate(k *Key, now time.Time, validFor time.Duration) (tls.Certificate, error) {
+	return certificate(k, now.Add(-time.Hour), now.Add(validFor))
+}
+
+func certificate(k *Key, notBefore, notAfter time.Time) (tls.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("certificate serial: %w", err)
@@ -26,8 +30,8 @@ func Certificate(k *Key, now time.Time, validFor time.Duration) (tls.Certificate
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: string(k.DID())},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(validFor),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		DNSNames:     []string{"icn-node"},
@@ -76,12 +80,20 @@ func PeerDID(cs tls.ConnectionState) (DID, error) {
 	return CertDID([][]byte{cs.PeerCertificates[0].Raw})
 }
 
+// The validity of the certificates TLSConfig presents. Peers pin the key
+// (the DID) and never check the dates, so they are fixed rather than read
+// from a clock: this package reads none.
+var (
+	pinnedFrom  = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	pinnedUntil = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
 // TLSConfig returns a TLS 1.3 configuration presenting k's certificate and
 // accepting only peers whose DID accept approves (nil accepts any DID, for
 // servers that authorise per request). As a server it asks for a client
 // certificate and, when accept is set, requires one.
 func TLSConfig(k *Key, accept func(DID) bool) (*tls.Config, error) {
-	cert, err := Certificate(k, time.Now(), 10*365*24*time.Hour)
+	cert, err := certificate(k, pinnedFrom, pinnedUntil)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/trust"
@@ -40,7 +41,7 @@ func startCoop(t *testing.T, c *hubCluster, id string) *coopProc {
 	t.Helper()
 	dir := t.TempDir()
 	p := &coopProc{id: id, key: genKey(t), admin: genKey(t), url: "http://" + freePort(t)}
-	if err := identity.WriteKeyFile(filepath.Join(dir, "node.key"), p.key); err != nil {
+	if err := keyfile.Write(filepath.Join(dir, "node.key"), p.key); err != nil {
 		t.Fatal(err)
 	}
 	var hubs strings.Builder

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/internal/testutil"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"google.golang.org/grpc"
@@ -99,7 +100,7 @@ func newHubCluster(t *testing.T, n int, extra string) *hubCluster {
 	for i := 0; i < n; i++ {
 		dir := t.TempDir()
 		k := genKey(t)
-		if err := identity.WriteKeyFile(filepath.Join(dir, "node.key"), k); err != nil {
+		if err := keyfile.Write(filepath.Join(dir, "node.key"), k); err != nil {
 			t.Fatal(err)
 		}
 		c.procs = append(c.procs, &hubProc{t: t, key: k, dir: dir, raft: freePort(t), grpc: freePort(t), data: freeUDPPort(t)})

@@ -18,7 +18,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/hub"
-	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
@@ -167,7 +167,7 @@ they elect a leader and go on from the backup's index.`,
 			if err != nil {
 				return err
 			}
-			key, err := identity.ReadKeyFile(fc.KeyFile)
+			key, err := keyfile.Read(fc.KeyFile)
 			if err != nil {
 				return fmt.Errorf("node key (restore with the key the node had): %w", err)
 			}
@@ -211,7 +211,7 @@ Restore with icn coop restore, the node stopped.`,
 			if err := checkGatewayURL(gatewayURL); err != nil {
 				return err
 			}
-			key, err := identity.ReadKeyFile(keyFile)
+			key, err := keyfile.Read(keyFile)
 			if err != nil {
 				return fmt.Errorf("--key: %w", err)
 			}

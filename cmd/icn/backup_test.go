@@ -19,6 +19,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/internal/testutil"
 )
 
@@ -43,7 +44,7 @@ func TestCoopBackupUnderLoadRestores(t *testing.T) {
 	dir := t.TempDir()
 	admin := genKey(t)
 	adminFile := filepath.Join(dir, "admin.key")
-	if err := identity.WriteKeyFile(adminFile, admin); err != nil {
+	if err := keyfile.Write(adminFile, admin); err != nil {
 		t.Fatal(err)
 	}
 	cfg := coopnode.Config{CoopID: "coop-bk", DataDir: t.TempDir(), Admin: string(admin.DID())}

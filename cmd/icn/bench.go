@@ -22,6 +22,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/devfed"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/money"
 )
 
@@ -193,7 +194,7 @@ func (o *benchCoopOpts) run(cmd *cobra.Command) error {
 	}
 	keys := make([]*identity.Key, len(coop.Members))
 	for i, mem := range coop.Members {
-		if keys[i], err = identity.ReadKeyFile(resolveKeyPath(dir, mem.KeyFile)); err != nil {
+		if keys[i], err = keyfile.Read(resolveKeyPath(dir, mem.KeyFile)); err != nil {
 			return fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
 		}
 	}

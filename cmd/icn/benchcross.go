@@ -12,6 +12,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/devfed"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/money"
 )
 
@@ -123,7 +124,7 @@ func (o *benchCoopOpts) runCross(cmd *cobra.Command) error {
 		}
 		c := client.New(coop.GatewayURL, client.WithUserAgent("icn-bench"))
 		for _, mem := range coop.Members {
-			k, err := identity.ReadKeyFile(resolveKeyPath(dir, mem.KeyFile))
+			k, err := keyfile.Read(resolveKeyPath(dir, mem.KeyFile))
 			if err != nil {
 				return fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 )
 
 func newCertCmd() *cobra.Command {
@@ -28,7 +29,7 @@ DID, not by a CA). With an operator key, it lets standard tools call a hub:
 			if keyFile == "" || outDir == "" {
 				return fmt.Errorf("--key and --out are required, e.g. icn cert --key operator.key --out ./tls")
 			}
-			k, err := identity.ReadKeyFile(keyFile)
+			k, err := keyfile.Read(keyFile)
 			if err != nil {
 				return err
 			}

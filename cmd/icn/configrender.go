@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 )
 
 func newConfigCmd() *cobra.Command {
@@ -107,7 +108,7 @@ func (r *renderer) keyfile(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	k, err := identity.LoadOrCreateKey(p, func() (*identity.Key, error) {
+	k, err := keyfile.LoadOrCreate(p, func() (*identity.Key, error) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			return nil, err
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/devfed"
+	"github.com/icn-coop/icn/internal/keyfile"
 )
 
 // TestDevCommand runs the README's main command as a real process: icn dev
@@ -74,7 +75,7 @@ func TestDevCommand(t *testing.T) {
 		resp.Body.Close()
 	}
 	a := m.Coops[0]
-	key, err := identity.ReadKeyFile(a.Members[0].KeyFile)
+	key, err := keyfile.Read(a.Members[0].KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func checkDevHub(t *testing.T, m *devfed.Manifest) {
 	if m.Hub == nil || len(m.Hub.Nodes) != 3 {
 		t.Fatalf("manifest names no 3-node hub cluster: %+v", m.Hub)
 	}
-	op, err := identity.ReadKeyFile(m.Hub.OperatorKeyFile)
+	op, err := keyfile.Read(m.Hub.OperatorKeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

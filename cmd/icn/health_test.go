@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/icn-coop/icn/coopnode"
-	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/internal/testutil"
 )
 
@@ -86,20 +86,20 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestKeygenFrom: icn keygen --from copies a key that ReadKeyFile refuses
+// TestKeygenFrom: icn keygen --from copies a key that keyfile.Read refuses
 // for its mode (a Kubernetes Secret mounted group-readable) into a 0600
 // file with the same DID.
 func TestKeygenFrom(t *testing.T) {
 	dir := t.TempDir()
 	k := genKey(t)
 	src := filepath.Join(dir, "secret.key")
-	if err := identity.WriteKeyFile(src, k); err != nil {
+	if err := keyfile.Write(src, k); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(src, 0o440); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := identity.ReadKeyFile(src); err == nil {
+	if _, err := keyfile.Read(src); err == nil {
 		t.Fatal("a 0440 key file was read: the test's premise is gone")
 	}
 	dst := filepath.Join(dir, "node.key")
@@ -107,7 +107,7 @@ func TestKeygenFrom(t *testing.T) {
 	if strings.TrimSpace(out) != string(k.DID()) {
 		t.Fatalf("printed %q, want %s", out, k.DID())
 	}
-	got, err := identity.ReadKeyFile(dst)
+	got, err := keyfile.Read(dst)
 	if err != nil || got.DID() != k.DID() {
 		t.Fatalf("copied key: %v %v", got, err)
 	}

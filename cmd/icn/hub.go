@@ -10,6 +10,7 @@ import (
 
 	"github.com/icn-coop/icn/hub"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 )
 
 func newHubCmd() *cobra.Command {
@@ -36,13 +37,13 @@ See deploy/hub.toml for an annotated configuration.`,
 			if err != nil {
 				return err
 			}
-			key, err := identity.LoadOrCreateKey(fc.KeyFile, func() (*identity.Key, error) { return identity.GenerateKey(rand.Reader) })
+			key, err := keyfile.LoadOrCreate(fc.KeyFile, func() (*identity.Key, error) { return identity.GenerateKey(rand.Reader) })
 			if err != nil {
 				return fmt.Errorf("node key: %w", err)
 			}
 			var fedKey *identity.Key
 			if fc.Federation.KeyFile != "" {
-				if fedKey, err = identity.ReadKeyFile(fc.Federation.KeyFile); err != nil {
+				if fedKey, err = keyfile.Read(fc.Federation.KeyFile); err != nil {
 					return fmt.Errorf("federation.key_file: %w", err)
 				}
 				if fedKey.DID() != identity.DID(fc.Federation.DID) {

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 )
 
 // Environment variables that stand in for the connection flags.
@@ -168,7 +169,7 @@ func (o *hubOpts) connect() (*hubClient, error) {
 		return nil, fmt.Errorf("--key is required: pass your operator key file (icn keygen --out operator.key; "+
 			"the hub must list its DID among its operators), or set %s", envKey)
 	}
-	key, err := identity.ReadKeyFile(keyFile)
+	key, err := keyfile.Read(keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("--key: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 )
 
 func newKeygenCmd() *cobra.Command {
@@ -43,7 +44,7 @@ by the pod's group, which icn refuses) into a 0600 file of the node's user.`,
 			} else if k, err = identity.GenerateKey(rand.Reader); err != nil {
 				return err
 			}
-			if err := identity.WriteKeyFile(out, k); err != nil {
+			if err := keyfile.Write(out, k); err != nil {
 				return err
 			}
 			if !asJSON {

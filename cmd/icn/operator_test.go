@@ -21,6 +21,7 @@ import (
 
 	"github.com/icn-coop/icn/hub"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
@@ -52,7 +53,7 @@ func genKey(t *testing.T) *identity.Key {
 func writeKey(t *testing.T, dir, name string, k *identity.Key) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	if err := identity.WriteKeyFile(p, k); err != nil {
+	if err := keyfile.Write(p, k); err != nil {
 		t.Fatal(err)
 	}
 	return p

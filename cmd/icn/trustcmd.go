@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/trust"
 )
@@ -61,7 +62,7 @@ federation itself. A newer attestation for the same pair replaces the older.`,
 			}
 			var author *identity.Key
 			if as != "" {
-				if author, err = identity.ReadKeyFile(as); err != nil {
+				if author, err = keyfile.Read(as); err != nil {
 					return fmt.Errorf("--as: %w", err)
 				}
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/devfed"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/money"
 )
 
@@ -98,7 +99,7 @@ func (o *walletOpts) resolve(stderr io.Writer) (*walletTarget, error) {
 		return nil, err
 	}
 	if t.key == nil {
-		k, err := identity.ReadKeyFile(t.keyFile)
+		k, err := keyfile.Read(t.keyFile)
 		if err != nil {
 			return nil, fmt.Errorf("--key: %w", err)
 		}
@@ -120,7 +121,7 @@ func (o *walletOpts) fromManifest(t *walletTarget, stderr io.Writer) error {
 	}
 	var coop *devfed.ManifestCoop
 	if t.keyFile != "" {
-		k, err := identity.ReadKeyFile(t.keyFile)
+		k, err := keyfile.Read(t.keyFile)
 		if err != nil {
 			return fmt.Errorf("--key: %w", err)
 		}
@@ -150,7 +151,7 @@ func (o *walletOpts) fromManifest(t *walletTarget, stderr io.Writer) error {
 			return fmt.Errorf("--key is required: dev.json names no member key file for co-op %s", coop.ID)
 		}
 		t.keyFile = resolveKeyPath(dir, mem.KeyFile)
-		k, err := identity.ReadKeyFile(t.keyFile)
+		k, err := keyfile.Read(t.keyFile)
 		if err != nil {
 			return fmt.Errorf("member %s of %s from dev.json: %w", mem.Name, coop.ID, err)
 		}

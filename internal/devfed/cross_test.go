@@ -11,6 +11,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
@@ -24,7 +25,7 @@ type member struct {
 
 func login(t *testing.T, ctx context.Context, c ManifestCoop, m ManifestMember) *member {
 	t.Helper()
-	k, err := identity.ReadKeyFile(m.KeyFile)
+	k, err := keyfile.Read(m.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

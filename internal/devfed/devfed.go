@@ -17,6 +17,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/trust"
@@ -300,7 +301,7 @@ func seed(ctx context.Context, n *coopnode.Node, o Options, admin *identity.Key,
 
 func loadOrCreate(dir, name string) (*identity.Key, string, error) {
 	file := filepath.Join(dir, name+".key")
-	k, err := identity.LoadOrCreateKey(file, func() (*identity.Key, error) { return identity.GenerateKey(rand.Reader) })
+	k, err := keyfile.LoadOrCreate(file, func() (*identity.Key, error) { return identity.GenerateKey(rand.Reader) })
 	return k, file, err
 }
 
