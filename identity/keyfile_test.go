@@ -9,9 +9,6 @@ import (
 	"github.com/icn-coop/icn/identity"
 )
 
-
-
-
 func TestMarshalKey(t *testing.T) {
 	t.Parallel()
 	k, err := identity.KeyFromSeed(vectorSeed())
@@ -103,4 +100,3 @@ func TestUnmarshalKeyBad(t *testing.T) {
 		t.Errorf("whitespace around key file: %v", err)
 	}
 }
-
