@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/icn-coop/icn/coopnode/client"
-	"github.com/icn-coop/icn/internal/devfed"
+	"github.com/icn-coop/icn/devfed"
 	"github.com/icn-coop/icn/internal/keyfile"
 )
 

@@ -21,7 +21,7 @@ import (
 
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/identity"
-	"github.com/icn-coop/icn/internal/devfed"
+	"github.com/icn-coop/icn/devfed"
 	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/money"
 )

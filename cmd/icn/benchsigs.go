@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/icn-coop/icn/internal/devfed"
+	"github.com/icn-coop/icn/devfed"
 )
 
 // Metric names icn bench cross reads from the nodes' /metrics.

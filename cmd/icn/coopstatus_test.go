@@ -15,7 +15,7 @@ import (
 
 	"github.com/icn-coop/icn/coopnode"
 	"github.com/icn-coop/icn/coopnode/client"
-	"github.com/icn-coop/icn/internal/devfed"
+	"github.com/icn-coop/icn/devfed"
 	"github.com/icn-coop/icn/internal/testutil"
 )
 

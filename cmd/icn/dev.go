@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/icn-coop/icn/internal/devfed"
+	"github.com/icn-coop/icn/devfed"
 )
 
 func newDevCmd() *cobra.Command {
