@@ -51,11 +51,13 @@ tools: ## install protoc-gen-go, protoc-gen-go-grpc and staticcheck into bin/
 	GOBIN=$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GRPC_VERSION)
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-lint: ## gofmt, go vet and staticcheck
+lint: ## gofmt, go vet, staticcheck, tidy modules
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'); echo "gofmt: run gofmt -w on the files above"; exit 1; }
 	$(GO) vet ./...
 	@test -x $(BIN)/staticcheck || $(MAKE) tools
 	$(BIN)/staticcheck ./...
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+	@cd deploy/k8s/check && $(GO) mod tidy -diff >/dev/null || { echo "deploy/k8s/check (its own module, which uses the main one): run cd deploy/k8s/check && go mod tidy"; exit 1; }
 
 proto: ## regenerate Go code from proto/ (needs protoc: apt-get install protobuf-compiler)
 	@test -x $(BIN)/protoc-gen-go-grpc || $(MAKE) tools
