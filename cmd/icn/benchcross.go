@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/icn-coop/icn/coopnode/client"
-	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/devfed"
+	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/money"
 )

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/icn-coop/icn/coopnode/client"
-	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/devfed"
+	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/keyfile"
 )
 
