@@ -15,12 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/hub/fsm"
+
 	"github.com/google/uuid"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
-
-	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
@@ -49,7 +48,7 @@ func streamBackup(t *testing.T, g *grpcCluster, i int, key *identity.Key, w io.W
 }
 
 // netSum is the sum of the co-ops' net positions in hours at f.
-func netSum(t *testing.T, f *FSM, coops []*identity.Key) int64 {
+func netSum(t *testing.T, f *fsm.FSM, coops []*identity.Key) int64 {
 	t.Helper()
 	var sum int64
 	for _, k := range coops {
@@ -69,20 +68,14 @@ func netSum(t *testing.T, f *FSM, coops []*identity.Key) int64 {
 }
 
 // committedUnits adds up the committed transfer records in f's file.
-func committedUnits(t *testing.T, f *FSM) int64 {
+func committedUnits(t *testing.T, f *fsm.FSM) int64 {
 	t.Helper()
 	var sum int64
-	err := f.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketTransfers).ForEach(func(_, v []byte) error {
-			p := &icnv1.Transfer{}
-			if err := proto.Unmarshal(v, p); err != nil {
-				return err
-			}
-			if p.GetState() == icnv1.TransferState_TRANSFER_STATE_COMMITTED {
-				sum += p.GetAmountUnits()
-			}
-			return nil
-		})
+	err := f.ForEachTransfer(func(p *icnv1.Transfer) error {
+		if p.GetState() == icnv1.TransferState_TRANSFER_STATE_COMMITTED {
+			sum += p.GetAmountUnits()
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +85,7 @@ func committedUnits(t *testing.T, f *FSM) int64 {
 
 // receivedUnits adds up what the co-ops received this period, per the
 // in-memory positions.
-func receivedUnits(t *testing.T, f *FSM, coops []*identity.Key) int64 {
+func receivedUnits(t *testing.T, f *fsm.FSM, coops []*identity.Key) int64 {
 	t.Helper()
 	var sum int64
 	for _, k := range coops {

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/hub/fsm"
+
 	"github.com/google/uuid"
 	"github.com/hashicorp/raft"
+
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -51,7 +54,7 @@ func BenchmarkFSMApplyBatch(b *testing.B) {
 
 func benchFSMApplyBatch(b *testing.B, newID func() string) {
 	const perEntry, coops = 256, 20
-	f, err := OpenFSM(filepath.Join(b.TempDir(), "fsm.db"))
+	f, err := fsm.OpenFSM(filepath.Join(b.TempDir(), "fsm.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,7 +147,7 @@ func BenchmarkProposeSingleNode(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = n.Close() })
 	deadline := time.Now().Add(10 * time.Second)
-	for !n.IsLeader() || !n.fsm.initialized() {
+	for !n.IsLeader() || !n.fsm.Initialized() {
 		if time.Now().After(deadline) {
 			b.Fatal("no leader")
 		}

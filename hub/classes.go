@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"github.com/icn-coop/icn/hub/fsm"
 	"sync"
 	"time"
 
@@ -36,7 +37,7 @@ const (
 
 // classGates holds each participant's class and request budget.
 type classGates struct {
-	fsm      *FSM
+	fsm      *fsm.FSM
 	policies trust.Policies
 	clock    func() time.Time
 	refusals *prometheus.CounterVec
@@ -55,7 +56,7 @@ type classGate struct {
 	lim   *rate.Limiter
 }
 
-func newClassGates(fsm *FSM, policies trust.Policies, clock func() time.Time) *classGates {
+func newClassGates(fsm *fsm.FSM, policies trust.Policies, clock func() time.Time) *classGates {
 	g := &classGates{fsm: fsm, policies: policies, clock: clock, gates: map[identity.DID]*classGate{},
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "icn_trust_class_refusals_total",

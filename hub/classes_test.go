@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/hub/fsm"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/icn-coop/icn/identity"
@@ -268,7 +270,7 @@ func TestClassRefusalsExportedAtZero(t *testing.T) {
 // class, from many goroutines at once: the class lookup (trust unchanged)
 // and one request spent from a budget that never runs out.
 func BenchmarkClassGate(b *testing.B) {
-	fsm, err := OpenFSM(b.TempDir() + "/fsm.db")
+	fsm, err := fsm.OpenFSM(b.TempDir() + "/fsm.db")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"github.com/icn-coop/icn/hub/fsm"
 	"strconv"
 	"time"
 
@@ -68,10 +69,10 @@ func suffrageName(s raft.ServerSuffrage) string {
 func (n *Node) Join(ctx context.Context, req *icnv1.JoinRequest) error {
 	did, _, err := identity.ParseDID(req.GetDid())
 	if err != nil {
-		return refuse(CodeInvalidArgument, "node did: %v", err)
+		return refuse(fsm.CodeInvalidArgument, "node did: %v", err)
 	}
 	if req.GetRaftAddress() == "" {
-		return refuse(CodeInvalidArgument, "raft_address is required")
+		return refuse(fsm.CodeInvalidArgument, "raft_address is required")
 	}
 	if !n.IsLeader() {
 		return ErrNotLeader
@@ -82,7 +83,7 @@ func (n *Node) Join(ctx context.Context, req *icnv1.JoinRequest) error {
 		return err
 	}
 	if res.GetErrorCode() != "" {
-		return &CommandError{Code: res.GetErrorCode(), Message: res.GetErrorMessage()}
+		return &fsm.CommandError{Code: res.GetErrorCode(), Message: res.GetErrorMessage()}
 	}
 	add := n.raft.AddVoter
 	if req.GetNonvoter() {
@@ -125,7 +126,7 @@ func (n *Node) TransferLeadership(ctx context.Context, did identity.DID) error {
 			}
 		}
 		if addr == "" {
-			return refuse(CodeInvalidArgument, "%s is not a member of the cluster", did)
+			return refuse(fsm.CodeInvalidArgument, "%s is not a member of the cluster", did)
 		}
 		f = n.raft.LeadershipTransferToServer(raft.ServerID(did), addr)
 	}
@@ -140,4 +141,9 @@ func timeoutOf(ctx context.Context) time.Duration {
 		return time.Until(d)
 	}
 	return 10 * time.Second
+}
+
+// refuse is a command error of the node's own (not the state machine's).
+func refuse(code, format string, args ...any) *fsm.CommandError {
+	return &fsm.CommandError{Code: code, Message: fmt.Sprintf(format, args...)}
 }

@@ -172,7 +172,7 @@ func TestSnapshotInstall(t *testing.T) {
 	}
 	c.heal()
 	c.converge()
-	if c.nodes[behind].fsm.restores.Load() == 0 {
+	if c.nodes[behind].fsm.Restores() == 0 {
 		t.Fatalf("lagging node caught up without installing a snapshot")
 	}
 	if tr, ok, _ := c.nodes[behind].fsm.Transfer("s399"); !ok || tr.GetState() != icnv1.TransferState_TRANSFER_STATE_PREPARED {

@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"github.com/icn-coop/icn/hub/fsm"
 	"path/filepath"
 	"time"
 
@@ -223,7 +224,7 @@ func (c *FileConfig) Validate() error {
 			return fmt.Errorf("federation.currencies: %w", err)
 		}
 		if r := cf.rule(); r != nil {
-			if _, err := ruleFromProto(r); err != nil {
+			if _, err := fsm.RuleFromProto(r); err != nil {
 				return fmt.Errorf("federation.currencies %s: settlement: %w", cf.Code, err)
 			}
 		}

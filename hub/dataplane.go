@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/icn-coop/icn/hub/fsm"
 	"log/slog"
 	"slices"
 	"sync"
@@ -502,7 +503,7 @@ func (d *DataPlane) check(sender identity.DID, p *icnv1.TransferPrepare) (*check
 }
 
 // fsmCurrencies looks currencies up in the federation's replicated list.
-type fsmCurrencies struct{ fsm *FSM }
+type fsmCurrencies struct{ fsm *fsm.FSM }
 
 func (c fsmCurrencies) Lookup(code string) (money.Currency, error) {
 	if cur, ok := c.fsm.Currency(code); ok {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/icn-coop/icn/hub/fsm"
 	"log/slog"
 	"net"
 	"strings"
@@ -289,7 +290,7 @@ func (s *Server) propose(ctx context.Context, requestID string, cmd *icnv1.Comma
 		return nil, grpcError(err)
 	}
 	if res.GetErrorCode() != "" {
-		return res, grpcError(&CommandError{Code: res.GetErrorCode(), Message: res.GetErrorMessage()})
+		return res, grpcError(&fsm.CommandError{Code: res.GetErrorCode(), Message: res.GetErrorMessage()})
 	}
 	return res, nil
 }
@@ -306,27 +307,27 @@ func (s *Server) read(ctx context.Context, stale bool) error {
 }
 
 var codeStatus = map[string]codes.Code{
-	CodeInvalidArgument:    codes.InvalidArgument,
-	CodeUnknownCurrency:    codes.InvalidArgument,
-	CodeUnknownParticipant: codes.FailedPrecondition,
-	CodeNotInitialized:     codes.FailedPrecondition,
-	CodeStale:              codes.FailedPrecondition,
-	CodePeriod:             codes.FailedPrecondition,
-	CodeAlreadyExists:      codes.AlreadyExists,
-	CodeUnknownPeriod:      codes.NotFound,
-	CodeUnknownInstruction: codes.NotFound,
-	CodeNotHubNode:         codes.PermissionDenied,
-	CodeBadSignature:       codes.InvalidArgument,
-	CodeReportMismatch:     codes.FailedPrecondition,
-	CodeNotFinal:           codes.FailedPrecondition,
-	CodeNotPaid:            codes.FailedPrecondition,
-	CodeWrongSigner:        codes.PermissionDenied,
-	CodeSettlementRule:     codes.FailedPrecondition,
+	fsm.CodeInvalidArgument:    codes.InvalidArgument,
+	fsm.CodeUnknownCurrency:    codes.InvalidArgument,
+	fsm.CodeUnknownParticipant: codes.FailedPrecondition,
+	fsm.CodeNotInitialized:     codes.FailedPrecondition,
+	fsm.CodeStale:              codes.FailedPrecondition,
+	fsm.CodePeriod:             codes.FailedPrecondition,
+	fsm.CodeAlreadyExists:      codes.AlreadyExists,
+	fsm.CodeUnknownPeriod:      codes.NotFound,
+	fsm.CodeUnknownInstruction: codes.NotFound,
+	fsm.CodeNotHubNode:         codes.PermissionDenied,
+	fsm.CodeBadSignature:       codes.InvalidArgument,
+	fsm.CodeReportMismatch:     codes.FailedPrecondition,
+	fsm.CodeNotFinal:           codes.FailedPrecondition,
+	fsm.CodeNotPaid:            codes.FailedPrecondition,
+	fsm.CodeWrongSigner:        codes.PermissionDenied,
+	fsm.CodeSettlementRule:     codes.FailedPrecondition,
 }
 
 // grpcError maps hub errors to gRPC status errors with clear messages.
 func grpcError(err error) error {
-	var ce *CommandError
+	var ce *fsm.CommandError
 	switch {
 	case err == nil:
 		return nil

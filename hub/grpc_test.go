@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/icn-coop/icn/identity"
-	icnv1 "github.com/icn-coop/icn/proto/icnv1"
-	"github.com/icn-coop/icn/trust"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
+	"github.com/icn-coop/icn/trust"
 )
 
 // grpcCluster is a testCluster with a control-plane Server per node on a

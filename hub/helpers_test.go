@@ -2,18 +2,19 @@ package hub
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/hub/internal/hubtest"
+
 	"github.com/hashicorp/raft"
+
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/testutil"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
-	"github.com/icn-coop/icn/trust"
 )
 
 // testCluster is n hub nodes in one process over raft's in-memory
@@ -56,15 +57,6 @@ func newTestCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
 		}
 	})
 	return c
-}
-
-func newKey(t *testing.T) *identity.Key {
-	t.Helper()
-	k, err := identity.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 func (c *testCluster) connectAll() {
@@ -169,7 +161,7 @@ func (c *testCluster) leader(skip ...int) (int, *Node) {
 		for i, n := range c.nodes {
 			if n != nil && !contains(skip, i) && n.IsLeader() {
 				idx = i
-				return n.fsm.initialized()
+				return n.fsm.Initialized()
 			}
 		}
 		return false
@@ -237,41 +229,16 @@ func (c *testCluster) describeNow() string {
 	return out
 }
 
-// --- command builders ---------------------------------------------------
-
-func cmdRegister(k *identity.Key, name string) *icnv1.Command {
-	return &icnv1.Command{Cmd: &icnv1.Command_RegisterParticipant{RegisterParticipant: &icnv1.RegisterParticipant{
-		Did: string(k.DID()), Name: name, Kind: icnv1.ParticipantKind_PARTICIPANT_KIND_COOP}}}
-}
-
-func cmdTrust(t testing.TB, from *identity.Key, to identity.DID, w string, at int64) *icnv1.Command {
-	t.Helper()
-	wt, err := trust.ParseWeight(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := trust.Sign(from, trust.Attestation{From: from.DID(), To: to, Weight: wt, IssuedAt: at})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &icnv1.Command{Cmd: &icnv1.Command_SetTrust{SetTrust: &icnv1.SetTrust{Attestation: &icnv1.SignedMessage{
-		Payload: s.Payload, Signer: string(s.Signer), Signature: s.Signature}}}}
-}
-
-func cmdCap(d identity.DID, units int64) *icnv1.Command {
-	return &icnv1.Command{Cmd: &icnv1.Command_SetCreditPolicy{SetCreditPolicy: &icnv1.SetCreditPolicy{
-		Did: string(d), Currency: "hours", DebitCapUnits: units}}}
-}
-
-func cmdPrepare(id string, from, to identity.DID, units int64, expires int64) *icnv1.Command {
-	return &icnv1.Command{Cmd: &icnv1.Command_PrepareTransfer{PrepareTransfer: &icnv1.PrepareTransfer{
-		Id: id, From: string(from), To: string(to), Currency: "hours", AmountUnits: units,
-		ExpiresAtUnixNano: expires}}}
-}
-
-func cmdCommit(id string) *icnv1.Command {
-	return &icnv1.Command{Cmd: &icnv1.Command_CommitTransfer{CommitTransfer: &icnv1.CommitTransfer{Id: id}}}
-}
+// Shared helpers (hub/internal/hubtest).
+var (
+	newKey      = hubtest.NewKey
+	cmdRegister = hubtest.Register
+	cmdTrust    = hubtest.Trust
+	cmdCap      = hubtest.Cap
+	cmdPrepare  = hubtest.Prepare
+	cmdCommit   = hubtest.Commit
+	logEntry    = hubtest.LogEntry
+)
 
 // setupFederation registers n co-ops that all trust each other through the
 // federation (co-op → federation 1, federation → co-op 1) with caps of capUnits.

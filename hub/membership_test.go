@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 

@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/hub/fsm"
+
+	"google.golang.org/protobuf/proto"
+
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/routing"
-	"google.golang.org/protobuf/proto"
 )
 
 // routeEntries makes n co-ops named prefix0… with the longest names allowed.
@@ -19,7 +22,7 @@ func routeEntries(t *testing.T, prefix string, n int) []*icnv1.RouteEntry {
 	out := make([]*icnv1.RouteEntry, n)
 	for i := range out {
 		name := fmt.Sprintf("%s%d", prefix, i)
-		out[i] = &icnv1.RouteEntry{Did: string(newKey(t).DID()), Name: name + strings.Repeat("x", maxNameLen-len(name))}
+		out[i] = &icnv1.RouteEntry{Did: string(newKey(t).DID()), Name: name + strings.Repeat("x", fsm.MaxNameLen-len(name))}
 	}
 	return out
 }
@@ -60,7 +63,7 @@ func TestAnnouncedInParts(t *testing.T) {
 	t.Parallel()
 	svc, _, _ := startOneNode(t)
 	n, d := svc.Node, svc.Data
-	waitFor(t, 10*time.Second, "leader", func() bool { return n.IsLeader() && n.fsm.initialized() })
+	waitFor(t, 10*time.Second, "leader", func() bool { return n.IsLeader() && n.fsm.Initialized() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	child := newKey(t).DID()

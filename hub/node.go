@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/icn-coop/icn/hub/fsm"
 	"io"
 	"log/slog"
 	"net"
@@ -36,7 +37,7 @@ type Peer struct {
 type FederationConfig struct {
 	DID        identity.DID
 	Name       string
-	MinTrust   string // decimal; empty means DefaultMinTrust
+	MinTrust   string // decimal; empty means fsm.DefaultMinTrust
 	MaxHops    int    // 0 means trust.DefaultMaxHops
 	Currencies []money.Currency
 	// Settlement holds the rules of currencies that do not settle by hours
@@ -145,7 +146,7 @@ type Node struct {
 	cfg    Config
 	log    *slog.Logger
 	raft   *raft.Raft
-	fsm    *FSM
+	fsm    *fsm.FSM
 	logs   *raftboltdb.BoltStore
 	trans  raft.Transport
 	closer io.Closer // the TLS stream layer, if we made it
@@ -208,10 +209,10 @@ func Open(cfg Config) (*Node, error) {
 
 func (n *Node) open() error {
 	var err error
-	if n.fsm, err = OpenFSM(filepath.Join(n.cfg.DataDir, "fsm.db")); err != nil {
+	if n.fsm, err = fsm.OpenFSM(filepath.Join(n.cfg.DataDir, "fsm.db")); err != nil {
 		return err
 	}
-	n.fsm.observe = n.metrics.observeBatch
+	n.fsm.SetObserver(n.metrics.observeBatch)
 	// The freelist is rebuilt at open instead of written at every append
 	// (as etcd does): truncating the log after each snapshot leaves it long.
 	logOpts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
@@ -285,7 +286,7 @@ func (n *Node) acceptPeer(d identity.DID) bool {
 	if n.inPeers(d) {
 		return true
 	}
-	if n.fsm != nil && n.fsm.hubNode(d) != nil {
+	if n.fsm != nil && n.fsm.HubNode(d) != nil {
 		return true
 	}
 	if n.raft == nil {
@@ -312,7 +313,7 @@ func (n *Node) hclog(name string) hclog.Logger { return newHclog(n.log, name, hc
 func (n *Node) DID() identity.DID { return n.cfg.Key.DID() }
 
 // FSM gives read access to the replicated state.
-func (n *Node) FSM() *FSM { return n.fsm }
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
 
 // Raft exposes the raft node (cluster status, tests).
 func (n *Node) Raft() *raft.Raft { return n.raft }
@@ -330,7 +331,7 @@ func (n *Node) Leader() (identity.DID, string, bool) {
 		return "", "", false
 	}
 	d := identity.DID(id)
-	if hn := n.fsm.hubNode(d); hn != nil && hn.GetGrpcAddress() != "" {
+	if hn := n.fsm.HubNode(d); hn != nil && hn.GetGrpcAddress() != "" {
 		return d, hn.GetGrpcAddress(), true
 	}
 	return d, n.peerGRPC(d), true
@@ -484,7 +485,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return ErrNotLeader
 	}
-	return n.fsm.waitApplied(ctx, ci)
+	return n.fsm.WaitApplied(ctx, ci)
 }
 
 // leaderLoop runs the leader's duties while this node leads.
@@ -540,7 +541,7 @@ func (n *Node) lead(ctx context.Context) {
 		select {
 		case <-t.C:
 			n.closeIfDue(ctx, time.Now())
-			if at, ok := n.fsm.nextExpiry(); ok && at <= time.Now().UnixNano() {
+			if at, ok := n.fsm.NextExpiry(); ok && at <= time.Now().UnixNano() {
 				if _, err := n.Propose(ctx, &icnv1.Command{Cmd: &icnv1.Command_ExpireTransfers{ExpireTransfers: &icnv1.ExpireTransfers{}}}); err != nil {
 					n.log.Warn("expire transfers", "err", err)
 				}
@@ -555,7 +556,7 @@ func (n *Node) lead(ctx context.Context) {
 // addresses, once each.
 func (n *Node) initCluster(ctx context.Context) {
 	var cmds []*icnv1.Command
-	if !n.fsm.initialized() && n.cfg.Federation.DID != "" {
+	if !n.fsm.Initialized() && n.cfg.Federation.DID != "" {
 		fc := n.cfg.Federation
 		init := &icnv1.InitFederation{FederationDid: string(fc.DID), Name: fc.Name, MinTrust: fc.MinTrust, MaxHops: uint32(fc.MaxHops)}
 		for _, c := range fc.Currencies {
@@ -569,7 +570,7 @@ func (n *Node) initCluster(ctx context.Context) {
 		peers = append(peers, Peer{DID: n.DID(), RaftAddr: string(n.trans.LocalAddr()), GRPCAddr: n.cfg.GRPCAddr})
 	}
 	for _, p := range peers {
-		hn := n.fsm.hubNode(p.DID)
+		hn := n.fsm.HubNode(p.DID)
 		if p.GRPCAddr == "" || (hn != nil && hn.GetGrpcAddress() == p.GRPCAddr) {
 			continue
 		}

@@ -76,7 +76,7 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 // ready answers 200 once the cluster has a leader and this node has applied
 // the federation's initial state.
 func (s *Service) ready(w http.ResponseWriter, _ *http.Request) {
-	if _, _, ok := s.Node.Leader(); !ok || !s.Node.fsm.initialized() {
+	if _, _, ok := s.Node.Leader(); !ok || !s.Node.fsm.Initialized() {
 		http.Error(w, "not ready: no leader or federation not initialised", http.StatusServiceUnavailable)
 		return
 	}

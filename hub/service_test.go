@@ -98,7 +98,7 @@ func TestServiceTreasurerPages(t *testing.T) {
 	t.Parallel()
 	svc, fed, httpLn := startOneNode(t)
 	n := svc.Node
-	waitFor(t, 10*time.Second, "leader", func() bool { return n.IsLeader() && n.fsm.initialized() })
+	waitFor(t, 10*time.Second, "leader", func() bool { return n.IsLeader() && n.fsm.Initialized() })
 	ctx := context.Background()
 	coops := setupFederation(t, ctx, n, fed, 2, 1_000_000)
 	for i, units := range []int64{250, 100} {

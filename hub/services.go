@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"github.com/icn-coop/icn/hub/fsm"
 	"slices"
 
 	"github.com/icn-coop/icn/identity"
@@ -78,7 +79,7 @@ func (f *federationService) SetSettlementRule(ctx context.Context, r *icnv1.SetS
 	if r.GetRule() == nil {
 		return nil, invalid("rule is required")
 	}
-	if _, err := ruleFromProto(r.GetRule()); err != nil {
+	if _, err := fsm.RuleFromProto(r.GetRule()); err != nil {
 		return nil, invalid("%v", err)
 	}
 	if _, err := f.s.propose(ctx, r.GetRequestId(), &icnv1.Command{Cmd: &icnv1.Command_SetSettlementRule{

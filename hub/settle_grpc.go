@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/icn-coop/icn/hub/fsm"
 	"strings"
 	"time"
 
@@ -141,7 +142,7 @@ func (x *settlementService) GetProofs(ctx context.Context, r *icnv1.GetProofsReq
 	}
 	out := &icnv1.GetProofsResponse{Report: canonical, Signatures: rec.GetSignatures(), HubNodes: rec.GetHubNodes(), Quorum: rec.GetQuorum()}
 	for i, t := range ts {
-		tp := &icnv1.TransferProof{Transfer: transferProto(t), Index: proofs[i].Index, Count: proofs[i].Count}
+		tp := &icnv1.TransferProof{Transfer: fsm.TransferProto(t), Index: proofs[i].Index, Count: proofs[i].Count}
 		for _, h := range proofs[i].Path {
 			tp.Path = append(tp.Path, append([]byte(nil), h[:]...))
 		}

@@ -6,15 +6,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/hub/fsm"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
 	"github.com/icn-coop/icn/clearing"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/settlement"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/status"
 )
 
 // retryUnavailable retries a call the cluster could not serve right now (a
@@ -120,7 +123,7 @@ func TestGRPCSettlement(t *testing.T) {
 	var own []clearing.Transfer
 	proofs := map[string]settlement.Proof{}
 	for _, p := range pr.GetProofs() {
-		tr := transferFromProto(p.GetTransfer(), money.Hours)
+		tr := fsm.TransferFromProto(p.GetTransfer(), money.Hours)
 		own = append(own, tr)
 		sp := settlement.Proof{Index: p.GetIndex(), Count: p.GetCount()}
 		for _, h := range p.GetPath() {

@@ -111,7 +111,7 @@ func (n *Node) periodDetail(_ context.Context, p uint64, now time.Time) (settlem
 		return settlement.View{}, nil, nil, fmt.Errorf("period %d: %d recorded instructions, the report has %d", p, len(ins), len(b.report.Instructions))
 	}
 	v := settlement.View{Report: b.report, State: periodState(rec), Signatures: signatures(rec),
-		Quorum: int(rec.GetQuorum()), Deadline: rec.GetDeadlineUnixNano(), Names: n.fsm.participantNames(),
+		Quorum: int(rec.GetQuorum()), Deadline: rec.GetDeadlineUnixNano(), Names: n.fsm.ParticipantNames(),
 		Statuses: make([]settlement.InstructionStatus, len(ins))}
 	for _, d := range rec.GetHubNodes() {
 		v.HubNodes = append(v.HubNodes, identity.DID(d))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/icn-coop/icn/hub/fsm"
 	"sync"
 
 	"github.com/icn-coop/icn/clearing"
@@ -39,7 +40,7 @@ type proofSet struct {
 // Apply: it reads the period's transfers in a read transaction of its own
 // (about 0.3 s of netting per million transfers).
 type reports struct {
-	fsm *FSM
+	fsm *fsm.FSM
 
 	mu     sync.Mutex // serialises building, so concurrent readers build once
 	built  map[uint64]*builtReport
@@ -47,7 +48,7 @@ type reports struct {
 	proofs *proofSet
 }
 
-func newReports(f *FSM) *reports { return &reports{fsm: f, built: map[uint64]*builtReport{}} }
+func newReports(f *fsm.FSM) *reports { return &reports{fsm: f, built: map[uint64]*builtReport{}} }
 
 // get returns the report of closed period n, building it if needed.
 func (r *reports) get(n uint64) (*builtReport, error) {
@@ -56,15 +57,14 @@ func (r *reports) get(n uint64) (*builtReport, error) {
 	if b, ok := r.built[n]; ok {
 		return b, nil
 	}
-	in, ok, err := r.fsm.reportInput(n)
+	in, ok, err := r.fsm.ReportInput(n)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, fmt.Errorf("period %d: %w", n, ErrPeriodNotClosed)
 	}
-	rep, err := settlement.BuildReport(settlement.ReportInput{Header: in.header, Transfers: in.transfers,
-		Currencies: in.currencies, Version: in.version, Policy: in.policy, Recorded: in.recorded})
+	rep, err := settlement.BuildReport(in)
 	if err != nil {
 		return nil, fmt.Errorf("build report of period %d: %w", n, err)
 	}
@@ -85,19 +85,19 @@ func (r *reports) proofsFor(n uint64, coop identity.DID) ([]clearing.Transfer, [
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.proofs == nil || r.proofs.period != n {
-		in, ok, err := r.fsm.reportInput(n)
+		in, ok, err := r.fsm.ReportInput(n)
 		if err != nil {
 			return nil, nil, err
 		}
 		if !ok {
 			return nil, nil, fmt.Errorf("period %d: %w", n, ErrPeriodNotClosed)
 		}
-		tree, err := settlement.NewTree(in.transfers)
+		tree, err := settlement.NewTree(in.Transfers)
 		if err != nil {
 			return nil, nil, fmt.Errorf("merkle tree of period %d: %w", n, err)
 		}
-		ps := &proofSet{period: n, tree: tree, transfers: in.transfers, byCoop: map[identity.DID][]int32{}}
-		for i, t := range in.transfers {
+		ps := &proofSet{period: n, tree: tree, transfers: in.Transfers, byCoop: map[identity.DID][]int32{}}
+		for i, t := range in.Transfers {
 			ps.byCoop[t.From] = append(ps.byCoop[t.From], int32(i))
 			ps.byCoop[t.To] = append(ps.byCoop[t.To], int32(i))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/icn-coop/icn/hub/fsm"
 	"strings"
 	"time"
 
@@ -89,7 +90,7 @@ func (n *Node) ClosePeriod(ctx context.Context, expect uint64, requestID string)
 		return 0, err
 	}
 	if res.GetErrorCode() != "" {
-		return 0, &CommandError{Code: res.GetErrorCode(), Message: res.GetErrorMessage()}
+		return 0, &fsm.CommandError{Code: res.GetErrorCode(), Message: res.GetErrorMessage()}
 	}
 	return res.GetClosedPeriod(), nil
 }
@@ -100,7 +101,7 @@ func (n *Node) ClosePeriod(ctx context.Context, expect uint64, requestID string)
 // skipped, and OpenPeriod's number check plus the request id keep it from
 // happening twice.
 func (n *Node) closeIfDue(ctx context.Context, now time.Time) {
-	if n.sched == nil || !n.fsm.initialized() {
+	if n.sched == nil || !n.fsm.Initialized() {
 		return
 	}
 	cur, opened := n.fsm.CurrentPeriod()
@@ -108,9 +109,9 @@ func (n *Node) closeIfDue(ctx context.Context, now time.Time) {
 		return
 	}
 	closed, err := n.ClosePeriod(ctx, cur, closeRequestID(cur))
-	var ce *CommandError
+	var ce *fsm.CommandError
 	switch {
-	case errors.As(err, &ce) && ce.Code == CodePeriod:
+	case errors.As(err, &ce) && ce.Code == fsm.CodePeriod:
 		// Someone closed it first.
 	case err != nil:
 		n.log.Warn("scheduled period close", "period", cur, "err", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/icn-coop/icn/hub/fsm"
 	"slices"
 	"time"
 
@@ -109,7 +110,7 @@ func (n *Node) unsignedPeriods() ([]uint64, error) {
 	me := string(n.DID())
 	var out []uint64
 	for _, r := range recs {
-		if slices.Contains(r.GetHubNodes(), me) && !hasSigner(r, me) {
+		if slices.Contains(r.GetHubNodes(), me) && !fsm.HasSigner(r, me) {
 			out = append(out, r.GetNumber())
 		}
 	}
@@ -136,7 +137,7 @@ func (n *Node) signPeriod(ctx context.Context, p uint64) error {
 		n.metrics.reportSignatures.Inc()
 		n.log.Info("signed settlement report", "period", p, "hash", hex.EncodeToString(b.hash[:]), "repeat", res.GetRepeat())
 		return nil
-	case CodeReportMismatch:
+	case fsm.CodeReportMismatch:
 		n.metrics.reportMismatches.Inc()
 		n.log.Error("SETTLEMENT REPORT MISMATCH: this node's report differs from the one the cluster signed; "+
 			"its state has diverged and must be rebuilt (remove its data dir and let it resync from a snapshot)",

@@ -1,23 +1,27 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"path/filepath"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/icn-coop/icn/hub/fsm"
+	"github.com/icn-coop/icn/hub/internal/hubtest"
 
 	"github.com/icn-coop/icn/clearing"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/settlement"
-	bolt "go.etcd.io/bbolt"
 )
 
 // waitFinal waits until every running node holds period p's record with
@@ -88,11 +92,11 @@ func (c *testCluster) closePeriod(ctx context.Context, p uint64) {
 	waitFor(c.t, 15*time.Second, fmt.Sprintf("period %d to close", p), func() bool {
 		_, l := c.leader()
 		got, err := l.ClosePeriod(ctx, p, "")
-		var ce *CommandError
+		var ce *fsm.CommandError
 		switch {
 		case err == nil:
 			return got == p
-		case errors.As(err, &ce) && ce.Code == CodePeriod:
+		case errors.As(err, &ce) && ce.Code == fsm.CodePeriod:
 			cur, _ := l.fsm.CurrentPeriod()
 			return cur > p
 		}
@@ -103,7 +107,7 @@ func (c *testCluster) closePeriod(ctx context.Context, p uint64) {
 // periodTransfers reads the ids in a period's index on one node.
 func periodTransfers(t *testing.T, n *Node, p uint64) []clearing.Transfer {
 	t.Helper()
-	in, ok, err := n.fsm.reportInput(p)
+	in, ok, err := n.fsm.ReportInput(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +115,7 @@ func periodTransfers(t *testing.T, n *Node, p uint64) []clearing.Transfer {
 		// The open period: read the index directly.
 		return nil
 	}
-	return in.transfers
+	return in.Transfers
 }
 
 // TestSettlementCloseWhilePaying closes periods while payments stream in:
@@ -205,8 +209,8 @@ func TestSettlementCloseWhilePaying(t *testing.T) {
 	if got, err := l.ClosePeriod(ctx, 2, ""); err != nil || got != 2 {
 		t.Fatalf("retried close of period 2: %d %v", got, err)
 	}
-	var ce *CommandError
-	if _, err := l.ClosePeriod(ctx, 2, "another request"); !errors.As(err, &ce) || ce.Code != CodePeriod {
+	var ce *fsm.CommandError
+	if _, err := l.ClosePeriod(ctx, 2, "another request"); !errors.As(err, &ce) || ce.Code != fsm.CodePeriod {
 		t.Fatalf("second close of period 2: %v", err)
 	}
 	if cur, _ := l.fsm.CurrentPeriod(); cur != 3 {
@@ -416,7 +420,7 @@ func TestSettlementConfirmations(t *testing.T) {
 	}
 
 	// Before any hub signature the report is not final.
-	if _, code := proposeCode(t, ctx, l, confirmCmd(settlement.KindPaid, sign(payer(0), conf(0, settlement.KindPaid)))); code != CodeNotFinal {
+	if _, code := proposeCode(t, ctx, l, confirmCmd(settlement.KindPaid, sign(payer(0), conf(0, settlement.KindPaid)))); code != fsm.CodeNotFinal {
 		t.Fatalf("pay before final: %q", code)
 	}
 	// Report signature refusals.
@@ -426,14 +430,14 @@ func TestSettlementConfirmations(t *testing.T) {
 		cmd  *icnv1.Command
 		code string
 	}{
-		{"not a hub node", sigCmd(1, h[:], stranger), CodeNotHubNode},
-		{"unknown period", sigCmd(9, h[:], key), CodeUnknownPeriod},
-		{"short hash", sigCmd(1, h[:31], key), CodeInvalidArgument},
+		{"not a hub node", sigCmd(1, h[:], stranger), fsm.CodeNotHubNode},
+		{"unknown period", sigCmd(9, h[:], key), fsm.CodeUnknownPeriod},
+		{"short hash", sigCmd(1, h[:31], key), fsm.CodeInvalidArgument},
 		{"bad signature", func() *icnv1.Command {
 			cmd := sigCmd(1, h[:], key)
 			cmd.GetAddReportSignature().Signature[0] ^= 1
 			return cmd
-		}(), CodeBadSignature},
+		}(), fsm.CodeBadSignature},
 	} {
 		if _, code := proposeCode(t, ctx, l, tc.cmd); code != tc.code {
 			t.Fatalf("%s: code %q, want %q", tc.name, code, tc.code)
@@ -447,7 +451,7 @@ func TestSettlementConfirmations(t *testing.T) {
 	}
 	other := h
 	other[0] ^= 1
-	if _, code := proposeCode(t, ctx, l, sigCmd(1, other[:], key)); code != CodeReportMismatch {
+	if _, code := proposeCode(t, ctx, l, sigCmd(1, other[:], key)); code != fsm.CodeReportMismatch {
 		t.Fatalf("signature over another hash: %q", code)
 	}
 
@@ -472,19 +476,19 @@ func TestSettlementConfirmations(t *testing.T) {
 		s    identity.Signed
 		code string
 	}{
-		{"paid signed by the payee", settlement.KindPaid, sign(payee(0), conf(0, settlement.KindPaid)), CodeWrongSigner},
-		{"paid signed by a stranger", settlement.KindPaid, sign(stranger, conf(0, settlement.KindPaid)), CodeWrongSigner},
-		{"receipt signed by the payer", settlement.KindReceived, sign(payer(0), conf(0, settlement.KindReceived)), CodeWrongSigner},
-		{"bad signature", settlement.KindPaid, bad, CodeBadSignature},
-		{"confirm before paid", settlement.KindReceived, sign(payee(0), conf(0, settlement.KindReceived)), CodeNotPaid},
-		{"unknown period", settlement.KindPaid, sign(payer(0), unknownPeriod), CodeUnknownPeriod},
-		{"unknown instruction", settlement.KindPaid, sign(payer(0), unknownInstr), CodeUnknownInstruction},
-		{"wrong amount", settlement.KindPaid, sign(payer(0), wrongAmount), CodeInvalidArgument},
-		{"other report", settlement.KindPaid, sign(payer(0), wrongReport), CodeReportMismatch},
-		{"kind mismatch", settlement.KindReceived, sign(payer(0), conf(0, settlement.KindPaid)), CodeInvalidArgument},
-		{"garbage", settlement.KindPaid, identity.SignPayload(payer(0), identity.TagSettlementConfirmation, []byte("{}")), CodeInvalidArgument},
-		{"another mode", settlement.KindPaid, sign(payer(0), otherMode), CodeInvalidArgument},
-		{"fiat without reference", settlement.KindPaid, sign(payer(0), noReference), CodeInvalidArgument},
+		{"paid signed by the payee", settlement.KindPaid, sign(payee(0), conf(0, settlement.KindPaid)), fsm.CodeWrongSigner},
+		{"paid signed by a stranger", settlement.KindPaid, sign(stranger, conf(0, settlement.KindPaid)), fsm.CodeWrongSigner},
+		{"receipt signed by the payer", settlement.KindReceived, sign(payer(0), conf(0, settlement.KindReceived)), fsm.CodeWrongSigner},
+		{"bad signature", settlement.KindPaid, bad, fsm.CodeBadSignature},
+		{"confirm before paid", settlement.KindReceived, sign(payee(0), conf(0, settlement.KindReceived)), fsm.CodeNotPaid},
+		{"unknown period", settlement.KindPaid, sign(payer(0), unknownPeriod), fsm.CodeUnknownPeriod},
+		{"unknown instruction", settlement.KindPaid, sign(payer(0), unknownInstr), fsm.CodeUnknownInstruction},
+		{"wrong amount", settlement.KindPaid, sign(payer(0), wrongAmount), fsm.CodeInvalidArgument},
+		{"other report", settlement.KindPaid, sign(payer(0), wrongReport), fsm.CodeReportMismatch},
+		{"kind mismatch", settlement.KindReceived, sign(payer(0), conf(0, settlement.KindPaid)), fsm.CodeInvalidArgument},
+		{"garbage", settlement.KindPaid, identity.SignPayload(payer(0), identity.TagSettlementConfirmation, []byte("{}")), fsm.CodeInvalidArgument},
+		{"another mode", settlement.KindPaid, sign(payer(0), otherMode), fsm.CodeInvalidArgument},
+		{"fiat without reference", settlement.KindPaid, sign(payer(0), noReference), fsm.CodeInvalidArgument},
 	} {
 		if _, code := proposeCode(t, ctx, l, confirmCmd(tc.kind, tc.s)); code != tc.code {
 			t.Fatalf("%s: code %q, want %q", tc.name, code, tc.code)
@@ -526,12 +530,16 @@ func TestSettlementConfirmations(t *testing.T) {
 	}
 
 	// Snapshot → restore holds periods, signatures and confirmations.
-	snap := snapshotBytes(t, l.fsm)
-	f2 := newTestFSM(t)
-	if err := restore(f2, snap); err != nil {
+	snap := hubtest.SnapshotBytes(t, l.fsm)
+	f2, err := fsm.OpenFSM(filepath.Join(t.TempDir(), "fsm.db"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if stateHash(t, f2) != stateHash(t, l.fsm) {
+	t.Cleanup(func() { f2.Close() })
+	if err := f2.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
+		t.Fatal(err)
+	}
+	if hubtest.StateHash(t, f2) != hubtest.StateHash(t, l.fsm) {
 		t.Fatal("restored state differs")
 	}
 	r2 := newReports(f2)
@@ -626,65 +634,6 @@ func TestSettlementScheduleAcrossLeaders(t *testing.T) {
 	}
 }
 
-// TestPeriodClosedBeforeModesRebuildsV1: a period recorded by a hub before
-// settlement modes (no report version, no rules, instructions without a
-// mode) still builds the version 1 report, byte for byte what those hubs
-// built and signed, and its recorded instructions still match it.
-func TestPeriodClosedBeforeModesRebuildsV1(t *testing.T) {
-	t.Parallel()
-	c := newTestCluster(t, 1, func(cfg *Config) { cfg.SignEvery = time.Hour })
-	ctx := context.Background()
-	_, l := c.leader()
-	coops := setupFederation(t, ctx, l, c.fed, 2, 1_000_000)
-	exp := time.Now().Add(time.Hour).UnixNano()
-	mustPropose(t, ctx, l, cmdPrepare("t1", coops[0].DID(), coops[1].DID(), 700, exp))
-	mustPropose(t, ctx, l, cmdCommit("t1"))
-	if _, err := l.ClosePeriod(ctx, 0, ""); err != nil {
-		t.Fatal(err)
-	}
-	// Rewrite the records as an older hub wrote them.
-	err := l.fsm.db.Update(func(tx *bolt.Tx) error {
-		bs := &boltStore{f: l.fsm, tx: tx}
-		rec, _, err := bs.GetSettlement(1)
-		if err != nil {
-			return err
-		}
-		rec.ReportVersion, rec.Settlement = 0, nil
-		for i := uint32(0); i < rec.GetInstructions(); i++ {
-			in, _, err := bs.GetInstruction(1, i)
-			if err != nil {
-				return err
-			}
-			in.Mode = ""
-			if err := bs.PutInstruction(in); err != nil {
-				return err
-			}
-		}
-		return bs.PutSettlement(rec)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.reports = newReports(l.fsm) // forget the report built at the close
-	rep, canonical, err := l.Report(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, _, err := l.fsm.reportInput(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := settlement.BuildReport(settlement.ReportInput{Header: in.header, Transfers: in.transfers,
-		Currencies: in.currencies, Version: settlement.ReportVersion1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Version != settlement.ReportVersion1 || string(canonical) != string(want.Canonical()) ||
-		strings.Contains(string(canonical), `"mode"`) || strings.Contains(string(canonical), `"settlement"`) {
-		t.Fatalf("old period's report:\n%s\nwant\n%s", canonical, want.Canonical())
-	}
-}
-
 // TestConfirmedAreTheReportsInstructions (property): under a random
 // settlement mode, the instructions the state machine records at the close
 // are exactly the report's, they sum per currency to its total net debit,
@@ -729,7 +678,7 @@ func TestConfirmedAreTheReportsInstructions(t *testing.T) {
 			}
 			var sum int64
 			for i, rec := range recs {
-				if got := instructionFromProto(rec); got != rep.Instructions[i] || got.Mode != rule.GetMode() {
+				if got := fsm.InstructionFromProto(rec); got != rep.Instructions[i] || got.Mode != rule.GetMode() {
 					t.Fatalf("instruction %d: recorded %+v, report %+v, rule %v", i, got, rep.Instructions[i], rule)
 				}
 				sum += rec.GetAmountUnits()

@@ -1,4 +1,4 @@
-package hub
+package fsm
 
 import (
 	"encoding/binary"
@@ -7,10 +7,11 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
-	"github.com/icn-coop/icn/identity"
-	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
 // fixture applies commands to one FSM through ApplyBatch, one log entry per
@@ -203,12 +204,12 @@ func TestInitFederation(t *testing.T) {
 			init := good(x)
 			c.mod(init)
 			x.refused(&icnv1.Command{Cmd: &icnv1.Command_InitFederation{InitFederation: init}}, CodeInvalidArgument)
-			if x.f.initialized() {
+			if x.f.Initialized() {
 				t.Fatal("a refused InitFederation initialised the federation")
 			}
 			// A good one still works afterwards.
 			x.ok(&icnv1.Command{Cmd: &icnv1.Command_InitFederation{InitFederation: good(x)}})
-			if !x.f.initialized() {
+			if !x.f.Initialized() {
 				t.Fatal("not initialised")
 			}
 		})

@@ -1,4 +1,4 @@
-package hub
+package fsm
 
 import (
 	"bytes"
@@ -13,12 +13,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/icn-coop/icn/hub/internal/hubtest"
+
 	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/icn-coop/icn/identity"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/trust"
-	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 )
 
 // --- FSM helpers -------------------------------------------------------------
@@ -34,57 +37,23 @@ func newTestFSM(t testing.TB) *FSM {
 	return f
 }
 
-func stateHash(t testing.TB, f *FSM) [32]byte {
-	t.Helper()
-	h, err := f.StateHash()
-	if err != nil {
-		t.Fatalf("state hash: %v", err)
-	}
-	return h
-}
-
 // memSink is a raft.SnapshotSink over a bytes.Buffer.
-type memSink struct {
-	bytes.Buffer
-	closed, canceled bool
-}
-
-func (s *memSink) ID() string { return "mem" }
-
-func (s *memSink) Close() error {
-	s.closed = true
-	return nil
-}
-
-func (s *memSink) Cancel() error {
-	s.canceled = true
-	return nil
-}
-
-var _ raft.SnapshotSink = (*memSink)(nil)
 
 // snapshotBytes takes a snapshot of f and persists it into memory.
-func snapshotBytes(t testing.TB, f *FSM) []byte {
-	t.Helper()
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
-	defer snap.Release()
-	return persist(t, snap)
-}
 
-func persist(t testing.TB, snap raft.FSMSnapshot) []byte {
-	t.Helper()
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatalf("persist: %v", err)
-	}
-	if !sink.closed || sink.canceled {
-		t.Fatalf("persist: sink closed=%v canceled=%v", sink.closed, sink.canceled)
-	}
-	return sink.Bytes()
-}
+// Shared helpers (hub/internal/hubtest).
+var (
+	newKey        = hubtest.NewKey
+	cmdRegister   = hubtest.Register
+	cmdTrust      = hubtest.Trust
+	cmdCap        = hubtest.Cap
+	cmdPrepare    = hubtest.Prepare
+	cmdCommit     = hubtest.Commit
+	logEntry      = hubtest.LogEntry
+	persist       = hubtest.Persist
+	snapshotBytes = func(t testing.TB, f *FSM) []byte { return hubtest.SnapshotBytes(t, f) }
+	stateHash     = func(t testing.TB, f *FSM) [32]byte { return hubtest.StateHash(t, f) }
+)
 
 func restore(f *FSM, b []byte) error { return f.Restore(io.NopCloser(bytes.NewReader(b))) }
 
@@ -119,14 +88,6 @@ func sameResponses(t testing.TB, l *raft.Log, a, b interface{}) {
 }
 
 // logEntry packs commands into one raft command entry.
-func logEntry(t testing.TB, idx uint64, cmds ...*icnv1.Command) *raft.Log {
-	t.Helper()
-	b, err := proto.Marshal(&icnv1.CommandBatch{Commands: cmds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &raft.Log{Type: raft.LogCommand, Index: idx, Term: 1, Data: b}
-}
 
 // --- command generator -------------------------------------------------------
 
@@ -210,7 +171,7 @@ func (g *cmdGen) register(i int, valid bool) *icnv1.Command {
 		case 2:
 			c.Kind = icnv1.ParticipantKind_PARTICIPANT_KIND_UNSPECIFIED
 		default:
-			c.Name = strings.Repeat("n", maxNameLen+1)
+			c.Name = strings.Repeat("n", MaxNameLen+1)
 		}
 	}
 	return &icnv1.Command{Cmd: &icnv1.Command_RegisterParticipant{RegisterParticipant: c}}

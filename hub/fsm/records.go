@@ -1,4 +1,4 @@
-package hub
+package fsm
 
 import (
 	"github.com/icn-coop/icn/clearing"
@@ -16,7 +16,7 @@ var transferStates = map[clearing.State]icnv1.TransferState{
 }
 
 // transferProto is the wire and storage form of a clearing record.
-func transferProto(t clearing.Transfer) *icnv1.Transfer {
+func TransferProto(t clearing.Transfer) *icnv1.Transfer {
 	return &icnv1.Transfer{
 		Id: t.ID, From: string(t.From), To: string(t.To),
 		Currency: t.Amount.Currency().Code, AmountUnits: t.Amount.Units(), Amount: t.Amount.String(),
@@ -26,8 +26,8 @@ func transferProto(t clearing.Transfer) *icnv1.Transfer {
 	}
 }
 
-// transferFromProto reverses transferProto; cur is the record's currency.
-func transferFromProto(p *icnv1.Transfer, cur money.Currency) clearing.Transfer {
+// TransferFromProto reverses transferProto; cur is the record's currency.
+func TransferFromProto(p *icnv1.Transfer, cur money.Currency) clearing.Transfer {
 	t := clearing.Transfer{
 		ID: p.GetId(), From: identity.DID(p.GetFrom()), To: identity.DID(p.GetTo()),
 		Amount: money.FromUnits(p.GetAmountUnits(), cur), Reason: clearing.Reason(p.GetReason()),

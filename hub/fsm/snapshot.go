@@ -1,4 +1,4 @@
-package hub
+package fsm
 
 import (
 	"bufio"
@@ -122,7 +122,7 @@ func (s *state) encodeMem() ([]byte, error) {
 	m.Book = bookState{Period: bs.Period, PeriodOpenedAt: bs.PeriodOpenedAt, Positions: bs.Positions,
 		Bilateral: bs.Bilateral, Committed: bs.Committed, Pending: [][]byte{}}
 	for _, t := range bs.Pending {
-		m.Book.Pending = append(m.Book.Pending, mustMarshal(transferProto(t)))
+		m.Book.Pending = append(m.Book.Pending, mustMarshal(TransferProto(t)))
 	}
 	return json.Marshal(m)
 }
@@ -193,7 +193,7 @@ func decodeMem(b []byte, rec *boltStore, db *bolt.DB) (*state, money.Currencies,
 		if !ok {
 			return nil, nil, fmt.Errorf("pending transfer %s: unknown currency %q", p.GetId(), p.GetCurrency())
 		}
-		bs.Pending = append(bs.Pending, transferFromProto(p, cur))
+		bs.Pending = append(bs.Pending, TransferFromProto(p, cur))
 	}
 	book, err := clearing.Restore(bs, rec)
 	if err != nil {

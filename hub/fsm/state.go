@@ -1,4 +1,4 @@
-package hub
+package fsm
 
 import (
 	"errors"
@@ -19,8 +19,8 @@ import (
 // configuration names none.
 const DefaultMinTrust trust.Weight = 100_000
 
-// maxNameLen bounds participant names (bytes).
-const maxNameLen = 128
+// MaxNameLen bounds participant names (bytes).
+const MaxNameLen = 128
 
 // federation is the federation's identity and rules, set once by InitFederation.
 type federation struct {
@@ -183,8 +183,8 @@ func (s *state) initFederation(c *icnv1.InitFederation, at int64) (*icnv1.Comman
 }
 
 func validName(name string) error {
-	if name == "" || len(name) > maxNameLen || !utf8.ValidString(name) {
-		return refuse(CodeInvalidArgument, "name must be 1..%d bytes of UTF-8", maxNameLen)
+	if name == "" || len(name) > MaxNameLen || !utf8.ValidString(name) {
+		return refuse(CodeInvalidArgument, "name must be 1..%d bytes of UTF-8", MaxNameLen)
 	}
 	return nil
 }
@@ -355,7 +355,7 @@ func (s *state) outcome(o clearing.Outcome, err error) (*icnv1.CommandResult, er
 	}
 	res := &icnv1.CommandResult{Repeat: o.Repeat, ErrorCode: string(o.Conflict)}
 	if o.Transfer.ID != "" {
-		res.Transfer = transferProto(o.Transfer)
+		res.Transfer = TransferProto(o.Transfer)
 	}
 	if o.Conflict != "" {
 		res.ErrorMessage = conflictMessage(o)
@@ -382,7 +382,7 @@ func (s *state) expire(at int64) (*icnv1.CommandResult, error) {
 	}
 	res := &icnv1.CommandResult{}
 	for _, t := range ts {
-		res.Expired = append(res.Expired, transferProto(t))
+		res.Expired = append(res.Expired, TransferProto(t))
 	}
 	return res, nil
 }

@@ -1,4 +1,4 @@
-package hub
+package fsm
 
 import (
 	"encoding/binary"

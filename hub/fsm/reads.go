@@ -1,4 +1,4 @@
-package hub
+package fsm
 
 import (
 	"github.com/icn-coop/icn/identity"
@@ -12,7 +12,7 @@ import (
 // The accessors below read this node's state as applied so far; callers
 // that need linearizable reads call Node.ReadBarrier first.
 
-func (f *FSM) hubNode(d identity.DID) *icnv1.RegisterHubNode {
+func (f *FSM) HubNode(d identity.DID) *icnv1.RegisterHubNode {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.st.nodes[d]
@@ -29,13 +29,13 @@ func (f *FSM) HubNodes() map[identity.DID]*icnv1.RegisterHubNode {
 	return out
 }
 
-func (f *FSM) initialized() bool {
+func (f *FSM) Initialized() bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.st.fed != nil
 }
 
-func (f *FSM) nextExpiry() (int64, bool) {
+func (f *FSM) NextExpiry() (int64, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.st.book.NextExpiry()
@@ -145,7 +145,7 @@ func (f *FSM) Pending() []*icnv1.Transfer {
 	defer f.mu.RUnlock()
 	var out []*icnv1.Transfer
 	for _, t := range f.st.book.Pending() {
-		out = append(out, transferProto(t))
+		out = append(out, TransferProto(t))
 	}
 	return out
 }

@@ -1,7 +1,6 @@
-package hub
+package fsm
 
 import (
-	"errors"
 	"fmt"
 )
 
@@ -25,13 +24,6 @@ const (
 	CodeNotPaid            = "not_paid"
 	CodeWrongSigner        = "wrong_signer"
 )
-
-// ErrNotLeader is returned by writes and linearizable reads on a node that
-// is not (or no longer) the leader; the control plane forwards them.
-var ErrNotLeader = errors.New("not the raft leader")
-
-// ErrNoLeader is returned while the cluster has no elected leader.
-var ErrNoLeader = errors.New("cluster has no leader")
 
 // CommandError is a command the state machine refused.
 type CommandError struct {

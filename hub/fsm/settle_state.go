@@ -1,4 +1,4 @@
-package hub
+package fsm
 
 import (
 	"bytes"
@@ -93,7 +93,7 @@ func (s *state) closedPeriod(st store, n uint64) (*icnv1.SettlementPeriod, error
 	return rec, nil
 }
 
-func hasSigner(rec *icnv1.SettlementPeriod, d string) bool {
+func HasSigner(rec *icnv1.SettlementPeriod, d string) bool {
 	for _, sg := range rec.GetSignatures() {
 		if sg.GetSigner() == d {
 			return true
@@ -131,7 +131,7 @@ func (s *state) addReportSignature(st store, c *icnv1.AddReportSignature) (*icnv
 		return nil, refuse(CodeReportMismatch, "period %d: %s signed report %s, but the period's report is %s: this node's state diverges",
 			rec.GetNumber(), signer, hex.EncodeToString(c.GetReportHash()), hex.EncodeToString(rec.ReportHash))
 	}
-	if hasSigner(rec, string(signer)) {
+	if HasSigner(rec, string(signer)) {
 		return &icnv1.CommandResult{Repeat: true}, nil
 	}
 	rec.ReportHash = c.GetReportHash()

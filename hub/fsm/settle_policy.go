@@ -1,4 +1,4 @@
-package hub
+package fsm
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 const CodeSettlementRule = "settlement_rule"
 
 // ruleFromProto parses a settlement rule strictly.
-func ruleFromProto(p *icnv1.SettlementRule) (settlement.Rule, error) {
+func RuleFromProto(p *icnv1.SettlementRule) (settlement.Rule, error) {
 	r := settlement.Rule{Currency: p.GetCurrency(), Mode: p.GetMode()}
 	if r.Mode != settlement.ModeHoursTransfer || p.GetAsset() != "" || p.GetRate() != "" {
 		r.Asset = money.Currency{Code: p.GetAsset(), Scale: int32(p.GetAssetScale())}
@@ -41,7 +41,7 @@ func ruleToProto(r settlement.Rule) *icnv1.SettlementRule {
 func policyFromProto(rules []*icnv1.SettlementRule, cs money.Currencies) (settlement.Policy, error) {
 	var p settlement.Policy
 	for _, pr := range rules {
-		r, err := ruleFromProto(pr)
+		r, err := RuleFromProto(pr)
 		if err != nil {
 			return nil, err
 		}
@@ -60,7 +60,7 @@ func sortPolicy(p settlement.Policy) {
 
 // setSettlementRule replaces one currency's rule.
 func (s *state) setSettlementRule(c *icnv1.SetSettlementRule) (*icnv1.CommandResult, error) {
-	r, err := ruleFromProto(c.GetRule())
+	r, err := RuleFromProto(c.GetRule())
 	if err != nil {
 		return nil, refuse(CodeSettlementRule, "%v", err)
 	}
@@ -130,8 +130,8 @@ func instructionProto(period uint64, i int, in settlement.Instruction, cs money.
 	return p
 }
 
-// instructionFromProto is the settlement.Instruction a record holds.
-func instructionFromProto(p *icnv1.SettlementInstruction) settlement.Instruction {
+// InstructionFromProto is the settlement.Instruction a record holds.
+func InstructionFromProto(p *icnv1.SettlementInstruction) settlement.Instruction {
 	in := settlement.Instruction{Currency: p.GetCurrency(), From: identity.DID(p.GetFrom()), To: identity.DID(p.GetTo()),
 		Amount: p.GetAmountUnits(), Mode: p.GetMode()}
 	if p.GetAsset() != "" {

@@ -1,11 +1,10 @@
-package hub
+package fsm
 
 import (
 	"fmt"
 
 	"github.com/icn-coop/icn/clearing"
 	"github.com/icn-coop/icn/identity"
-	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/settlement"
 	bolt "go.etcd.io/bbolt"
@@ -65,72 +64,60 @@ func (f *FSM) Voters() []identity.DID {
 	return append([]identity.DID(nil), f.st.voters...)
 }
 
-// reportInput is what building a period's report needs.
-type reportInput struct {
-	rec        *icnv1.SettlementPeriod
-	header     settlement.Header
-	transfers  []clearing.Transfer
-	currencies money.Currencies
-	version    int               // the report version the period closed under
-	policy     settlement.Policy // its rules then
-	recorded   []settlement.Instruction
-}
-
-// reportInput reads a closed period's record and committed transfers
+// ReportInput reads a closed period's record and committed transfers
 // through the period index. The read runs in a bbolt read transaction of
 // its own, without holding the state machine's lock, so applying commands
 // goes on meanwhile.
-func (f *FSM) reportInput(n uint64) (reportInput, bool, error) {
+func (f *FSM) ReportInput(n uint64) (settlement.ReportInput, bool, error) {
 	f.mu.RLock()
 	if f.st.fed == nil {
 		f.mu.RUnlock()
-		return reportInput{}, false, nil
+		return settlement.ReportInput{}, false, nil
 	}
-	in := reportInput{header: settlement.Header{Federation: f.st.fed.DID, Period: n}, currencies: f.st.fed.Currencies}
+	in := settlement.ReportInput{Header: settlement.Header{Federation: f.st.fed.DID, Period: n}, Currencies: f.st.fed.Currencies}
 	tx, err := f.db.Begin(false)
 	f.mu.RUnlock()
 	if err != nil {
-		return reportInput{}, false, fmt.Errorf("read period %d: %w", n, err)
+		return settlement.ReportInput{}, false, fmt.Errorf("read period %d: %w", n, err)
 	}
 	defer tx.Rollback()
 	rec := &icnv1.SettlementPeriod{}
 	found, err := (&boltStore{f: f, tx: tx}).get(bucketSettlements, periodKey(n), rec)
 	if err != nil || !found {
-		return reportInput{}, false, err
+		return settlement.ReportInput{}, false, err
 	}
-	in.rec = rec
-	in.header.OpenedAt, in.header.ClosedAt = rec.GetOpenedAtUnixNano(), rec.GetClosedAtUnixNano()
-	in.version = int(rec.GetReportVersion())
-	if in.version == 0 {
-		in.version = settlement.ReportVersion1 // closed before settlement modes
+	in.Header.OpenedAt, in.Header.ClosedAt = rec.GetOpenedAtUnixNano(), rec.GetClosedAtUnixNano()
+	in.Version = int(rec.GetReportVersion())
+	if in.Version == 0 {
+		in.Version = settlement.ReportVersion1 // closed before settlement modes
 	}
-	if in.policy, err = policyFromProto(rec.GetSettlement(), in.currencies); err != nil {
-		return reportInput{}, false, fmt.Errorf("settlement rules of period %d: %w", n, err)
+	if in.Policy, err = policyFromProto(rec.GetSettlement(), in.Currencies); err != nil {
+		return settlement.ReportInput{}, false, fmt.Errorf("settlement rules of period %d: %w", n, err)
 	}
 	bs := &boltStore{f: f, tx: tx}
-	in.recorded = make([]settlement.Instruction, 0, rec.GetInstructions())
+	in.Recorded = make([]settlement.Instruction, 0, rec.GetInstructions())
 	for i := uint32(0); i < rec.GetInstructions(); i++ {
 		p, ok, err := bs.GetInstruction(n, i)
 		if err != nil || !ok {
-			return reportInput{}, false, fmt.Errorf("instruction %d of period %d: found %v, %v", i, n, ok, err)
+			return settlement.ReportInput{}, false, fmt.Errorf("instruction %d of period %d: found %v, %v", i, n, ok, err)
 		}
-		in.recorded = append(in.recorded, instructionFromProto(p))
+		in.Recorded = append(in.Recorded, InstructionFromProto(p))
 	}
-	in.transfers, err = periodTransfersIn(tx, n, func(p *icnv1.Transfer) (clearing.Transfer, error) {
-		cur, ok := in.currencies[p.GetCurrency()]
+	in.Transfers, err = periodTransfersIn(tx, n, func(p *icnv1.Transfer) (clearing.Transfer, error) {
+		cur, ok := in.Currencies[p.GetCurrency()]
 		if !ok {
 			return clearing.Transfer{}, fmt.Errorf("transfer %s: unknown currency %q", p.GetId(), p.GetCurrency())
 		}
-		return transferFromProto(p, cur), nil
+		return TransferFromProto(p, cur), nil
 	})
 	if err != nil {
-		return reportInput{}, false, fmt.Errorf("read transfers of period %d: %w", n, err)
+		return settlement.ReportInput{}, false, fmt.Errorf("read transfers of period %d: %w", n, err)
 	}
 	return in, true, nil
 }
 
 // participantNames maps participant DIDs to their names.
-func (f *FSM) participantNames() map[identity.DID]string {
+func (f *FSM) ParticipantNames() map[identity.DID]string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	out := make(map[identity.DID]string, len(f.st.parts))

@@ -1,4 +1,4 @@
-package hub
+package fsm
 
 import (
 	"context"
@@ -195,6 +195,27 @@ func (f *FSM) setApplied(idx uint64) {
 }
 
 // ParticipantsGen changes whenever the participants may have changed.
+// Restores counts the snapshots restored into f.
+func (f *FSM) Restores() uint64 { return f.restores.Load() }
+
+// ForEachTransfer calls fn with every transfer record in f's file, in id
+// order, from one read transaction.
+func (f *FSM) ForEachTransfer(fn func(*icnv1.Transfer) error) error {
+	return f.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTransfers).ForEach(func(_, v []byte) error {
+			p := &icnv1.Transfer{}
+			if err := proto.Unmarshal(v, p); err != nil {
+				return err
+			}
+			return fn(p)
+		})
+	})
+}
+
+// SetObserver has obs told each applied batch's size and duration (the
+// node's metrics); call it before the node starts applying.
+func (f *FSM) SetObserver(obs func(commands int, took time.Duration)) { f.observe = obs }
+
 func (f *FSM) ParticipantsGen() uint64 { return f.partsGen.Load() }
 
 // TrustGen changes whenever the trust graph may have changed.
@@ -204,7 +225,7 @@ func (f *FSM) TrustGen() uint64 { return f.trustGen.Load() }
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
 // waitApplied blocks until the FSM has applied idx, or ctx ends.
-func (f *FSM) waitApplied(ctx context.Context, idx uint64) error {
+func (f *FSM) WaitApplied(ctx context.Context, idx uint64) error {
 	for {
 		f.waitMu.Lock()
 		ch := f.appliedC
@@ -253,7 +274,7 @@ func (s *boltStore) Get(id string) (clearing.Transfer, bool, error) {
 	if !ok {
 		return clearing.Transfer{}, false, fmt.Errorf("transfer %s: unknown currency %q", id, p.GetCurrency())
 	}
-	return transferFromProto(&p, cur), true, nil
+	return TransferFromProto(&p, cur), true, nil
 }
 
 // Put implements clearing.Records.
@@ -261,7 +282,7 @@ func (s *boltStore) Put(t clearing.Transfer) error {
 	if s.tx == nil {
 		return errors.New("transfer record written outside apply")
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(transferProto(t))
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(TransferProto(t))
 	if err != nil {
 		return err
 	}
