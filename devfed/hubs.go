@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hashicorp/raft"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/icn-coop/icn/coopnode"
 	"github.com/icn-coop/icn/hub"

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/hub/dataplane"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/icn-coop/icn/coopnode/client"
@@ -131,20 +133,20 @@ func TestDataPlaneSecurity(t *testing.T) {
 		p := signedPrepare(t, alice, bob, coopA.DID(), "1.00")
 		p.AmountUnits = 1 // the intent says 1.00
 		resp := call(t, ctx, c, p)
-		if resp.GetError().GetCode() != hub.ReplyBadIntent || violations(t, f, "tampered_intent") != 1 {
+		if resp.GetError().GetCode() != dataplane.ReplyBadIntent || violations(t, f, "tampered_intent") != 1 {
 			t.Fatalf("got %v, violations %v", resp, violations(t, f, "tampered_intent"))
 		}
 		p = signedPrepare(t, alice, bob, coopA.DID(), "1.00")
 		p.Intent.Payload = append([]byte(nil), p.Intent.Payload...)
 		p.Intent.Payload[len(p.Intent.Payload)-3] ^= 1 // breaks the signature
-		if resp := call(t, ctx, c, p); resp.GetError().GetCode() != hub.ReplyBadIntent || violations(t, f, "bad_intent_signature") != 1 {
+		if resp := call(t, ctx, c, p); resp.GetError().GetCode() != dataplane.ReplyBadIntent || violations(t, f, "bad_intent_signature") != 1 {
 			t.Fatalf("got %v", resp)
 		}
 	})
 
 	t.Run("prepare in another co-op's name", func(t *testing.T) {
 		p := signedPrepare(t, alice, bob, coopB.DID(), "1.00")
-		if resp := call(t, ctx, c, p); resp.GetError().GetCode() != hub.ReplyForbidden || violations(t, f, "sender_mismatch") != 1 {
+		if resp := call(t, ctx, c, p); resp.GetError().GetCode() != dataplane.ReplyForbidden || violations(t, f, "sender_mismatch") != 1 {
 			t.Fatalf("got %v", resp)
 		}
 	})
@@ -219,7 +221,7 @@ func TestDataPlaneSecurity(t *testing.T) {
 		})
 		before := alice.balance(t, ctx)
 		res := alice.pay(t, ctx, bob, "1.00")
-		if res.Status != "rejected" || res.Reason != hub.ReasonReceiverRejected || violations(t, f, "bad_receipt") != 1 {
+		if res.Status != "rejected" || res.Reason != dataplane.ReasonReceiverRejected || violations(t, f, "bad_receipt") != 1 {
 			t.Fatalf("payment %+v, violations %v", res, violations(t, f, "bad_receipt"))
 		}
 		if after := alice.balance(t, ctx); after != before {

@@ -59,7 +59,7 @@ type Config struct {
 	// StartService opens; empty: no data plane.
 	DataAddr string
 	// FederationKey is the federation's own key, which nested federations
-	// need (see DataPlaneOptions); Parent links this cluster to a parent.
+	// need (see dataplane.Options); Parent links this cluster to a parent.
 	FederationKey *identity.Key
 	Parent        *ParentLink
 	// IntentHorizon is the data plane's DataPlaneOptions.IntentHorizon.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/icn-coop/icn/hub/dataplane"
 	"net"
 	"net/http"
 	"time"
@@ -21,7 +22,7 @@ type Service struct {
 	Node   *Node
 	Server *Server
 	// Data is the data plane, if cfg.DataAddr was set.
-	Data   *DataPlane
+	Data   *dataplane.Plane
 	grpcLn net.Listener
 	httpLn net.Listener
 	http   *http.Server
@@ -42,9 +43,9 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 	}
 	s := &Service{Node: n, Server: srv, grpcLn: grpcLn, httpLn: httpLn, done: make(chan error, 2)}
 	if cfg.DataAddr != "" {
-		dopts := DataPlaneOptions{Logger: cfg.Logger, FederationKey: cfg.FederationKey, Parent: cfg.Parent, IntentHorizon: cfg.IntentHorizon,
+		dopts := dataplane.Options{Logger: cfg.Logger, FederationKey: cfg.FederationKey, Parent: cfg.Parent, IntentHorizon: cfg.IntentHorizon,
 			Policies: cfg.TrustPolicies}
-		if s.Data, err = StartDataPlane(n, cfg.DataAddr, dopts); err != nil {
+		if s.Data, err = dataplane.Start(n, cfg.DataAddr, dopts); err != nil {
 			srv.Stop()
 			n.Close()
 			return nil, fmt.Errorf("data plane: %w", err)

@@ -1,4 +1,4 @@
-package hub
+package dataplane
 
 import (
 	"time"
@@ -15,22 +15,13 @@ const maxStatements = 32
 
 // statements answers a co-op's StatementQuery from this node's state: its
 // part of every period after q.AfterPeriod whose report is final.
-func (d *DataPlane) statements(coop identity.DID, q *icnv1.StatementQuery) *icnv1.Envelope {
+func (d *Plane) statements(coop identity.DID, q *icnv1.StatementQuery) *icnv1.Envelope {
 	out := &icnv1.Statements{}
-	ctx, now := d.ctx, time.Now()
-	infos, err := d.n.Periods(ctx, now)
+	views, err := d.n.FinalPeriods(d.ctx, q.GetAfterPeriod(), maxStatements, time.Now())
 	if err != nil {
 		return errorReply(ReplyUnavailable, err.Error())
 	}
-	for i := len(infos) - 1; i >= 0 && len(out.Statements) < maxStatements; i-- { // oldest first
-		p := infos[i]
-		if p.Number <= q.GetAfterPeriod() || (p.State != settlement.StateFinal && p.State != settlement.StateSettled) {
-			continue
-		}
-		v, err := d.n.PeriodView(ctx, p.Number, now)
-		if err != nil {
-			continue
-		}
+	for _, v := range views {
 		out.Statements = append(out.Statements, statementOf(v, coop))
 	}
 	return &icnv1.Envelope{Body: &icnv1.Envelope_Statements{Statements: out}}

@@ -1,4 +1,4 @@
-package hub
+package dataplane
 
 import (
 	"context"
@@ -23,17 +23,17 @@ import (
 
 // isFederation reports whether did is another federation's hub cluster:
 // the parent, or a participant of kind federation.
-func (d *DataPlane) isFederation(did identity.DID) bool {
+func (d *Plane) isFederation(did identity.DID) bool {
 	if pl := d.opts.Parent; pl != nil && did == pl.Federation {
 		return true
 	}
-	p, ok := d.n.fsm.Participant(did)
+	p, ok := d.n.State().Participant(did)
 	return ok && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_FEDERATION
 }
 
 // connTo returns the connection to the next hop: the parent through the
 // link this leader opened, anyone else through the connection they opened.
-func (d *DataPlane) connTo(ctx context.Context, did identity.DID, wait time.Duration) (*routing.Conn, error) {
+func (d *Plane) connTo(ctx context.Context, did identity.DID, wait time.Duration) (*routing.Conn, error) {
 	if pl := d.opts.Parent; pl != nil && did == pl.Federation {
 		d.mu.Lock()
 		p := d.parent
@@ -49,7 +49,7 @@ func (d *DataPlane) connTo(ctx context.Context, did identity.DID, wait time.Dura
 }
 
 // announced records the co-ops a child federation serves.
-func (d *DataPlane) announced(sender identity.DID, r *icnv1.RouteAnnounce) *icnv1.Envelope {
+func (d *Plane) announced(sender identity.DID, r *icnv1.RouteAnnounce) *icnv1.Envelope {
 	if identity.DID(r.GetFederation()) != sender || !d.isFederation(sender) {
 		d.violations.WithLabelValues(violRouteAnnounce).Inc()
 		return errorReply(ReplyForbidden, "only a child federation announces its own routes")
@@ -117,7 +117,7 @@ func announceParts(federation string, coops []*icnv1.RouteEntry) []*icnv1.RouteA
 }
 
 // receipt answers an upstream hub, signed as this federation.
-func (d *DataPlane) receipt(p *icnv1.TransferPrepare, reason string) *icnv1.Envelope {
+func (d *Plane) receipt(p *icnv1.TransferPrepare, reason string) *icnv1.Envelope {
 	env, err := routing.Answer(d.opts.FederationKey, p, reason)
 	if err != nil {
 		return errorReply(ReplyUnavailable, err.Error())
@@ -128,7 +128,7 @@ func (d *DataPlane) receipt(p *icnv1.TransferPrepare, reason string) *icnv1.Enve
 // relay carries one hop of a transfer that an upstream hub sent: prepare
 // here, deliver further down, answer upstream, then apply the upstream
 // outcome and pass it down.
-func (d *DataPlane) relay(up identity.DID, p *icnv1.TransferPrepare, s *routing.Stream) {
+func (d *Plane) relay(up identity.DID, p *icnv1.TransferPrepare, s *routing.Stream) {
 	if d.opts.FederationKey == nil {
 		_ = s.Send(errorReply(ReplyForbidden, "this hub cluster has no federation key configured; it cannot relay"))
 		return
@@ -192,7 +192,7 @@ func (d *DataPlane) relay(up identity.DID, p *icnv1.TransferPrepare, s *routing.
 // returns its record as decided, or nil if the decision could not be
 // proposed (leadership lost: the co-ops and hubs involved ask the next
 // leader).
-func (d *DataPlane) decide(id, reason string) *icnv1.Transfer {
+func (d *Plane) decide(id, reason string) *icnv1.Transfer {
 	cmd := &icnv1.Command{Cmd: &icnv1.Command_CommitTransfer{CommitTransfer: &icnv1.CommitTransfer{Id: id}}}
 	if reason != "" {
 		cmd = &icnv1.Command{Cmd: &icnv1.Command_AbortTransfer{AbortTransfer: &icnv1.AbortTransfer{Id: id, Reason: reason}}}
@@ -205,7 +205,7 @@ func (d *DataPlane) decide(id, reason string) *icnv1.Transfer {
 	if t := res.GetTransfer(); t != nil {
 		return t
 	}
-	t, ok, _ := d.n.fsm.Transfer(id)
+	t, ok, _ := d.n.State().Transfer(id)
 	if !ok {
 		return nil
 	}
@@ -213,7 +213,7 @@ func (d *DataPlane) decide(id, reason string) *icnv1.Transfer {
 }
 
 // apply follows an upstream outcome; a still-open one changes nothing.
-func (d *DataPlane) apply(id string, o *icnv1.TransferOutcome) *icnv1.Transfer {
+func (d *Plane) apply(id string, o *icnv1.TransferOutcome) *icnv1.Transfer {
 	switch o.GetState() {
 	case icnv1.TransferState_TRANSFER_STATE_COMMITTED:
 		return d.decide(id, "")
@@ -229,9 +229,9 @@ func (d *DataPlane) apply(id string, o *icnv1.TransferOutcome) *icnv1.Transfer {
 
 // followUp asks upstream hubs for the outcome of the relayed transfers no
 // handler of this node is waiting on, and applies the decided ones.
-func (d *DataPlane) followUp() {
+func (d *Plane) followUp() {
 	byUp := map[identity.DID][]string{}
-	for _, t := range d.n.fsm.Pending() {
+	for _, t := range d.n.State().Pending() {
 		up := identity.DID(t.GetFrom())
 		d.mu.Lock()
 		_, driven := d.inflight[t.GetId()]
@@ -260,7 +260,7 @@ func (d *DataPlane) followUp() {
 
 // linkParent connects this leader to the parent federation as this
 // federation, announcing its co-ops on every connection.
-func (d *DataPlane) linkParent() {
+func (d *Plane) linkParent() {
 	pl := d.opts.Parent
 	if pl == nil {
 		return
@@ -293,7 +293,7 @@ func (d *DataPlane) linkParent() {
 	d.mu.Unlock()
 }
 
-func (d *DataPlane) unlinkParent() {
+func (d *Plane) unlinkParent() {
 	d.mu.Lock()
 	p := d.parent
 	d.parent = nil
@@ -306,9 +306,9 @@ func (d *DataPlane) unlinkParent() {
 // announce tells the parent which co-ops this federation serves (its own
 // co-op participants and what its children announced), following the
 // parent's leader if the node it reached does not lead.
-func (d *DataPlane) announce(ctx context.Context, c *routing.Conn) bool {
+func (d *Plane) announce(ctx context.Context, c *routing.Conn) bool {
 	var coops []*icnv1.RouteEntry
-	for _, p := range d.n.fsm.Participants() {
+	for _, p := range d.n.State().Participants() {
 		if p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
 			coops = append(coops, &icnv1.RouteEntry{Did: p.GetDid(), Name: p.GetName()})
 		}
@@ -334,7 +334,7 @@ func (d *DataPlane) announce(ctx context.Context, c *routing.Conn) bool {
 }
 
 // followParent moves the link to the parent's leader.
-func (d *DataPlane) followParent(leader string) {
+func (d *Plane) followParent(leader string) {
 	for _, h := range d.opts.Parent.Hubs {
 		if string(h.DID) == leader {
 			d.mu.Lock()
@@ -348,7 +348,7 @@ func (d *DataPlane) followParent(leader string) {
 }
 
 // reannounce refreshes the parent's routes over the current link.
-func (d *DataPlane) reannounce() bool {
+func (d *Plane) reannounce() bool {
 	d.mu.Lock()
 	p := d.parent
 	d.mu.Unlock()

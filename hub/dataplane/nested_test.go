@@ -1,4 +1,4 @@
-package hub
+package dataplane
 
 import (
 	"context"
@@ -61,9 +61,12 @@ func TestAnnounceParts(t *testing.T) {
 // order is refused and the announcement must start again.
 func TestAnnouncedInParts(t *testing.T) {
 	t.Parallel()
-	svc, _, _ := startOneNode(t)
-	n, d := svc.Node, svc.Data
-	waitFor(t, 10*time.Second, "leader", func() bool { return n.IsLeader() && n.fsm.Initialized() })
+	n := newFakeCluster(t)
+	d, err := Start(n, "127.0.0.1:0", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	child := newKey(t).DID()

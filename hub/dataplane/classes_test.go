@@ -1,4 +1,4 @@
-package hub
+package dataplane
 
 import (
 	"context"
@@ -34,26 +34,25 @@ func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 // classHarness is a one-node hub with its data plane on a fake clock.
 type classHarness struct {
 	t     *testing.T
-	n     *Node
+	n     *fakeCluster
 	fed   *identity.Key
-	d     *DataPlane
+	d     *Plane
 	clock *fakeClock
 	reg   *prometheus.Registry
 }
 
 func newClassHarness(t *testing.T, policies *trust.Policies) *classHarness {
 	t.Helper()
-	c := newTestCluster(t, 1, nil)
-	_, n := c.leader()
+	n := newFakeCluster(t)
 	clock := newFakeClock()
-	d, err := StartDataPlane(n, "127.0.0.1:0", DataPlaneOptions{Clock: clock.Now, Policies: policies})
+	d, err := Start(n, "127.0.0.1:0", Options{Clock: clock.Now, Policies: policies})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(d.Collectors()...)
-	return &classHarness{t: t, n: n, fed: c.fed, d: d, clock: clock, reg: reg}
+	return &classHarness{t: t, n: n, fed: n.fed, d: d, clock: clock, reg: reg}
 }
 
 // coop registers a co-op whose federation trust is w ("" for none) and
@@ -66,7 +65,7 @@ func (h *classHarness) coop(w string) (*identity.Key, *routing.Conn) {
 	if w != "" {
 		h.trust(k, w)
 	}
-	c, err := routing.Dial(ctx, h.d.Addr(), k, h.n.DID(), routing.Options{Role: icnv1.NodeRole_NODE_ROLE_COOP})
+	c, err := routing.Dial(ctx, h.d.Addr(), k, h.n.Key().DID(), routing.Options{Role: icnv1.NodeRole_NODE_ROLE_COOP})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package hub
+package dataplane
 
 import (
 	"bytes"
@@ -56,8 +56,8 @@ const (
 var violationKinds = []string{violUnregistered, violSenderMismatch, violBadIntentSignature, violTamperedIntent,
 	violModifiedRequest, violReplayedPrepare, violBadReceipt, violRouteAnnounce}
 
-// DataPlaneOptions tune a DataPlane; the zero value is usable.
-type DataPlaneOptions struct {
+// Options tune a DataPlane; the zero value is usable.
+type Options struct {
 	// DeliveryWait bounds how long the leader waits for a receiving co-op
 	// to be connected before it aborts the transfer (default 3 s, never
 	// past the transfer's expiry).
@@ -102,15 +102,15 @@ type ParentHub struct {
 	Addr string
 }
 
-// DataPlane is a hub node's end of the data plane: co-op nodes connect to
+// Plane is a hub node's end of the data plane: co-op nodes connect to
 // every hub node over QUIC (routing), and the leader routes their transfers:
 // it checks the intent, prepares the transfer in the FSM, delivers it to the
 // receiving co-op over the connection that co-op opened, and commits or
 // aborts on its signed answer. Followers answer not_leader with the leader's
 // DID.
-type DataPlane struct {
-	n      *Node
-	opts   DataPlaneOptions
+type Plane struct {
+	n      Cluster
+	opts   Options
 	ln     *routing.Listener
 	log    *slog.Logger
 	ctx    context.Context
@@ -133,9 +133,9 @@ type DataPlane struct {
 	parent   *routing.Peer                  // while leading, with a Parent configured
 }
 
-// StartDataPlane listens on the UDP address addr for co-op nodes (and
+// Start listens on the UDP address addr for co-op nodes (and
 // child federations) registered in n's federation.
-func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, error) {
+func Start(n Cluster, addr string, opts Options) (*Plane, error) {
 	if opts.DeliveryWait <= 0 {
 		opts.DeliveryWait = 3 * time.Second
 	}
@@ -158,11 +158,11 @@ func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, er
 	if opts.Parent != nil && opts.FederationKey == nil {
 		return nil, errors.New("hub: a parent federation needs this federation's key (to connect as it)")
 	}
-	d := &DataPlane{routes: map[string]identity.DID{}, staged: map[identity.DID]*stagedRoutes{},
+	d := &Plane{routes: map[string]identity.DID{}, staged: map[identity.DID]*stagedRoutes{},
 		n: n, opts: opts, log: opts.Logger.With("component", "dataplane"),
 		conns: map[identity.DID][]*routing.Conn{}, changed: make(chan struct{}), inflight: map[string]chan struct{}{},
 		messages: routing.NewMessageCounter(),
-		classes:  newClassGates(n.fsm, policies, opts.Clock),
+		classes:  newClassGates(n.State(), policies, opts.Clock),
 		sigs:     routing.NewSignatureCounter("dataplane", routing.SignedIntent, routing.SignedReceipt),
 		violations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "icn_trust_violations_total",
@@ -185,7 +185,7 @@ func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, er
 	if to.Counters == nil {
 		to.Counters = d.messages
 	}
-	ln, err := routing.Listen(addr, n.cfg.Key, d.registered, to)
+	ln, err := routing.Listen(addr, n.Key(), d.registered, to)
 	if err != nil {
 		return nil, err
 	}
@@ -198,16 +198,16 @@ func StartDataPlane(n *Node, addr string, opts DataPlaneOptions) (*DataPlane, er
 }
 
 // Addr is the UDP address the data plane listens on.
-func (d *DataPlane) Addr() string { return d.ln.Addr().String() }
+func (d *Plane) Addr() string { return d.ln.Addr().String() }
 
 // Collectors returns the data plane's metrics.
-func (d *DataPlane) Collectors() []prometheus.Collector {
+func (d *Plane) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{d.violations, d.retries, d.outcomes, d.messages, d.sigs, d.classes.refusals}
 }
 
 // Close stops accepting, closes every connection and waits for the
 // handlers.
-func (d *DataPlane) Close() error {
+func (d *Plane) Close() error {
 	d.cancel()
 	err := d.ln.Close()
 	d.wg.Wait()
@@ -216,15 +216,15 @@ func (d *DataPlane) Close() error {
 
 // registered admits any registered participant at the TLS handshake, so
 // that an unregistered key never gets a connection.
-func (d *DataPlane) registered(did identity.DID) bool {
-	_, ok := d.n.fsm.Participant(did)
+func (d *Plane) registered(did identity.DID) bool {
+	_, ok := d.n.State().Participant(did)
 	if !ok {
 		d.violations.WithLabelValues(violUnregistered).Inc()
 	}
 	return ok
 }
 
-func (d *DataPlane) acceptLoop() {
+func (d *Plane) acceptLoop() {
 	defer d.wg.Done()
 	for {
 		c, err := d.ln.Accept(d.ctx)
@@ -243,7 +243,7 @@ func (d *DataPlane) acceptLoop() {
 
 // setConn records a new connection of a node; deliveries use its newest
 // live connection, so an older one that has not timed out yet is no trap.
-func (d *DataPlane) setConn(c *routing.Conn) {
+func (d *Plane) setConn(c *routing.Conn) {
 	d.mu.Lock()
 	d.conns[c.PeerDID()] = append(d.conns[c.PeerDID()], c)
 	close(d.changed)
@@ -251,7 +251,7 @@ func (d *DataPlane) setConn(c *routing.Conn) {
 	d.mu.Unlock()
 }
 
-func (d *DataPlane) dropConn(c *routing.Conn) {
+func (d *Plane) dropConn(c *routing.Conn) {
 	d.mu.Lock()
 	cs := slices.DeleteFunc(d.conns[c.PeerDID()], func(x *routing.Conn) bool { return x == c })
 	if len(cs) == 0 {
@@ -263,7 +263,7 @@ func (d *DataPlane) dropConn(c *routing.Conn) {
 }
 
 // live returns did's newest open connection.
-func (d *DataPlane) live(did identity.DID) *routing.Conn {
+func (d *Plane) live(did identity.DID) *routing.Conn {
 	cs := d.conns[did]
 	for i := len(cs) - 1; i >= 0; i-- {
 		if cs[i].Err() == nil {
@@ -274,7 +274,7 @@ func (d *DataPlane) live(did identity.DID) *routing.Conn {
 }
 
 // conn waits until did is connected, ctx ends or wait passes.
-func (d *DataPlane) conn(ctx context.Context, did identity.DID, wait time.Duration) (*routing.Conn, error) {
+func (d *Plane) conn(ctx context.Context, did identity.DID, wait time.Duration) (*routing.Conn, error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -297,7 +297,7 @@ func (d *DataPlane) conn(ctx context.Context, did identity.DID, wait time.Durati
 // watchLeadership closes every connection when this node stops leading, so
 // that co-op nodes go and find the new leader, and aborts, when it starts
 // leading, the transfers an earlier leader left prepared.
-func (d *DataPlane) watchLeadership() {
+func (d *Plane) watchLeadership() {
 	defer d.wg.Done()
 	defer d.unlinkParent()
 	t := time.NewTicker(50 * time.Millisecond)
@@ -316,7 +316,7 @@ func (d *DataPlane) watchLeadership() {
 		case now && !leading:
 			d.takeOver()
 			d.linkParent() // announces the routes once connected
-			announced, lastAnnounce = d.n.fsm.ParticipantsGen(), time.Now()
+			announced, lastAnnounce = d.n.State().ParticipantsGen(), time.Now()
 		case !now && leading:
 			d.unlinkParent()
 			var conns []*routing.Conn
@@ -332,7 +332,7 @@ func (d *DataPlane) watchLeadership() {
 			// Routes go up at once when the co-ops change, so a new co-op
 			// is reachable from other federations without waiting for the
 			// periodic announcement (which covers a parent's new leader).
-			gen := d.n.fsm.ParticipantsGen()
+			gen := d.n.State().ParticipantsGen()
 			if (gen != announced || time.Since(lastAnnounce) >= 5*time.Second) && time.Since(lastTry) >= 250*time.Millisecond {
 				lastTry = time.Now()
 				if d.reannounce() {
@@ -352,8 +352,8 @@ func (d *DataPlane) watchLeadership() {
 // their delivery state died with the previous leader. The receiving co-op
 // voids its pending credit and the payer releases its hold when they ask
 // for the outcome.
-func (d *DataPlane) takeOver() {
-	for _, t := range d.n.fsm.Pending() {
+func (d *Plane) takeOver() {
+	for _, t := range d.n.State().Pending() {
 		d.mu.Lock()
 		_, driven := d.inflight[t.GetId()]
 		d.mu.Unlock()
@@ -376,7 +376,7 @@ func (d *DataPlane) takeOver() {
 // outcome. sender is the participant the peer is: its TLS DID, or the
 // parent federation for streams the parent opens. The sender's trust class
 // bounds the request's size and the rate of its requests (classes.go).
-func (d *DataPlane) handle(sender identity.DID, s *routing.Stream) {
+func (d *Plane) handle(sender identity.DID, s *routing.Stream) {
 	gate, class, pol := d.classes.gate(sender)
 	s.Conn().SetMaxRecvFrame(pol.MaxPayloadBytes)
 	var req icnv1.Envelope
@@ -422,12 +422,12 @@ func (d *DataPlane) handle(sender identity.DID, s *routing.Stream) {
 	_ = s.Send(resp)
 }
 
-func (d *DataPlane) notLeader() *icnv1.Envelope {
+func (d *Plane) notLeader() *icnv1.Envelope {
 	if d.n.IsLeader() {
 		return nil
 	}
 	env := errorReply(ReplyNotLeader, "this hub node does not lead; ask the leader")
-	if did, _, ok := d.n.Leader(); ok && did != d.n.DID() {
+	if did, _, ok := d.n.Leader(); ok && did != d.n.Key().DID() {
 		env.GetError().LeaderDid = string(did)
 	}
 	return env
@@ -450,10 +450,10 @@ func rejected(id, reason string) *icnv1.Envelope {
 // receives; others are reported unknown. Decided states are final, so a
 // read of this node's applied state is enough: at worst a transfer still
 // in the log reads as prepared or unknown, and the co-op asks again.
-func (d *DataPlane) query(from identity.DID, q *icnv1.OutcomeQuery) *icnv1.Envelope {
+func (d *Plane) query(from identity.DID, q *icnv1.OutcomeQuery) *icnv1.Envelope {
 	out := &icnv1.TransferOutcomes{}
 	for _, id := range q.GetTransferIds() {
-		t, ok, err := d.n.fsm.Transfer(id)
+		t, ok, err := d.n.State().Transfer(id)
 		if err != nil || !ok || (identity.DID(t.GetFrom()) != from && identity.DID(t.GetTo()) != from) {
 			out.Outcomes = append(out.Outcomes, &icnv1.TransferOutcome{TransferId: id})
 			continue
@@ -477,7 +477,7 @@ type checked struct {
 // co-op, the intent's signature holds, and every field the hub acts on
 // matches the signed intent. A refusal is an ErrorReply, counted as a
 // trust violation.
-func (d *DataPlane) check(sender identity.DID, p *icnv1.TransferPrepare) (*checked, *icnv1.Envelope) {
+func (d *Plane) check(sender identity.DID, p *icnv1.TransferPrepare) (*checked, *icnv1.Envelope) {
 	refuse := func(kind, code, format string, args ...any) (*checked, *icnv1.Envelope) {
 		d.violations.WithLabelValues(kind).Inc()
 		d.log.Warn("prepare refused", "kind", kind, "from", sender, "transfer", p.GetTransferId())
@@ -491,7 +491,7 @@ func (d *DataPlane) check(sender identity.DID, p *icnv1.TransferPrepare) (*check
 	if err := payment.VerifyBy(identity.DID(intent.GetSigner()), intent.GetPayload(), intent.GetSignature()); err != nil {
 		return refuse(violBadIntentSignature, ReplyBadIntent, "intent signature: %v", err)
 	}
-	in, err := payment.Check(intent.GetPayload(), payment.Rules{Currencies: fsmCurrencies{d.n.fsm}, Horizon: d.opts.IntentHorizon}, time.Now())
+	in, err := payment.Check(intent.GetPayload(), payment.Rules{Currencies: fsmCurrencies{d.n.State()}, Horizon: d.opts.IntentHorizon}, time.Now())
 	switch {
 	case err != nil:
 		return refuse(violTamperedIntent, ReplyBadIntent, "%v", err)
@@ -516,11 +516,11 @@ func (c fsmCurrencies) Lookup(code string) (money.Currency, error) {
 // name: the co-op itself if it is a participant here, else the child
 // federation that announced it, else the parent federation (unless the
 // transfer came from there).
-func (d *DataPlane) resolve(coop string, from identity.DID) (identity.DID, bool) {
-	if p, ok := d.n.fsm.Participant(identity.DID(coop)); ok && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
+func (d *Plane) resolve(coop string, from identity.DID) (identity.DID, bool) {
+	if p, ok := d.n.State().Participant(identity.DID(coop)); ok && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
 		return identity.DID(p.GetDid()), true
 	}
-	if did, ok := d.n.fsm.CoopNamed(coop); ok {
+	if did, ok := d.n.State().CoopNamed(coop); ok {
 		return did, true
 	}
 	d.mu.Lock()
@@ -536,7 +536,7 @@ func (d *DataPlane) resolve(coop string, from identity.DID) (identity.DID, bool)
 }
 
 // prepare routes one transfer from sender and answers its outcome.
-func (d *DataPlane) prepare(sender identity.DID, p *icnv1.TransferPrepare) *icnv1.Envelope {
+func (d *Plane) prepare(sender identity.DID, p *icnv1.TransferPrepare) *icnv1.Envelope {
 	ck, refusal := d.check(sender, p)
 	if refusal != nil {
 		return refusal
@@ -548,7 +548,7 @@ func (d *DataPlane) prepare(sender identity.DID, p *icnv1.TransferPrepare) *icnv
 	}
 	ck.to = to
 	id := p.GetTransferId()
-	if t, ok, _ := d.n.fsm.Transfer(id); ok && t.GetState() != icnv1.TransferState_TRANSFER_STATE_PREPARED {
+	if t, ok, _ := d.n.State().Transfer(id); ok && t.GetState() != icnv1.TransferState_TRANSFER_STATE_PREPARED {
 		// Decided already: a replay changes nothing and gets the outcome.
 		if !bytes.Equal(t.GetIntentHash(), ck.hash[:]) {
 			d.violations.WithLabelValues(violModifiedRequest).Inc()
@@ -604,7 +604,7 @@ func (d *DataPlane) prepare(sender identity.DID, p *icnv1.TransferPrepare) *icnv
 
 // repeated counts a prepare of a transfer already decided or prepared: a
 // retry if its sender says so, else a replay.
-func (d *DataPlane) repeated(p *icnv1.TransferPrepare) {
+func (d *Plane) repeated(p *icnv1.TransferPrepare) {
 	if p.GetRetry() {
 		d.retries.Inc()
 		return
@@ -624,7 +624,7 @@ func outcomeLabel(t *icnv1.Transfer) string {
 
 // claim marks id as driven by the caller (first is true) or returns the
 // channel closed when its driver finishes.
-func (d *DataPlane) claim(id string) (done chan struct{}, first bool) {
+func (d *Plane) claim(id string) (done chan struct{}, first bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if ch, ok := d.inflight[id]; ok {
@@ -635,15 +635,15 @@ func (d *DataPlane) claim(id string) (done chan struct{}, first bool) {
 	return ch, true
 }
 
-func (d *DataPlane) release(id string, done chan struct{}) {
+func (d *Plane) release(id string, done chan struct{}) {
 	d.mu.Lock()
 	delete(d.inflight, id)
 	d.mu.Unlock()
 	close(done)
 }
 
-func (d *DataPlane) current(id string) *icnv1.Envelope {
-	t, ok, err := d.n.fsm.Transfer(id)
+func (d *Plane) current(id string) *icnv1.Envelope {
+	t, ok, err := d.n.State().Transfer(id)
 	if err != nil || !ok {
 		return errorReply(ReplyUnavailable, "the outcome is not known yet; ask again")
 	}
@@ -654,7 +654,7 @@ func (d *DataPlane) current(id string) *icnv1.Envelope {
 // commits it on a valid accept or aborts it, and tells the receiver the
 // outcome. It returns the decided record, or nil if the decision could not
 // be proposed (leadership lost): the co-ops then ask the next leader.
-func (d *DataPlane) deliverAndDecide(ctx context.Context, ck *checked, t *icnv1.Transfer) *icnv1.Transfer {
+func (d *Plane) deliverAndDecide(ctx context.Context, ck *checked, t *icnv1.Transfer) *icnv1.Transfer {
 	s, reason := d.deliver(ctx, ck)
 	decided := d.decide(t.GetId(), reason)
 	if s == nil {
@@ -672,8 +672,8 @@ func (d *DataPlane) deliverAndDecide(ctx context.Context, ck *checked, t *icnv1.
 // payerCoop is the paying co-op's id to pass on with p: the registered name
 // of its sender if that is a co-op of this federation (whatever the co-op
 // wrote), else (another federation's hub) the id that hub passed on.
-func (d *DataPlane) payerCoop(p *icnv1.TransferPrepare) string {
-	if part, ok := d.n.fsm.Participant(identity.DID(p.GetFromCoop())); ok && part.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
+func (d *Plane) payerCoop(p *icnv1.TransferPrepare) string {
+	if part, ok := d.n.State().Participant(identity.DID(p.GetFromCoop())); ok && part.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
 		return part.GetName()
 	}
 	return p.GetFromCoopId()
@@ -682,7 +682,7 @@ func (d *DataPlane) payerCoop(p *icnv1.TransferPrepare) string {
 // deliver sends the prepare to the receiving co-op and reads its signed
 // answer. It returns the open stream (to send the outcome on) and "" for a
 // valid accept, or an abort reason.
-func (d *DataPlane) deliver(ctx context.Context, ck *checked) (*routing.Stream, string) {
+func (d *Plane) deliver(ctx context.Context, ck *checked) (*routing.Stream, string) {
 	wait := min(d.opts.DeliveryWait, time.Until(time.Unix(0, ck.expiry)))
 	c, err := d.connTo(ctx, ck.to, wait)
 	if err != nil {

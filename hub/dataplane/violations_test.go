@@ -1,4 +1,4 @@
-package hub
+package dataplane
 
 import (
 	"slices"
@@ -11,9 +11,8 @@ import (
 // exports icn_trust_violations_total at 0 for every kind, so that an alert
 // on its rate sees 0 rather than no data.
 func TestViolationKindsExportedAtZero(t *testing.T) {
-	c := newTestCluster(t, 1, nil)
-	_, n := c.leader()
-	d, err := StartDataPlane(n, "127.0.0.1:0", DataPlaneOptions{})
+	n := newFakeCluster(t)
+	d, err := Start(n, "127.0.0.1:0", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
