@@ -1,10 +1,11 @@
-// Package hub runs one node of a federation's hub cluster: a Raft-replicated
-// state machine (registry, trust graph, clearing book) and its control plane.
-//
-// The state machine (FSM) applies batches of protobuf commands
-// (icnv1.CommandBatch), deterministically: the only clock it sees is the
-// time each command carries. Transfer records and trust attestations live in
-// the FSM's own bbolt file, written in one transaction per applied batch;
-// memory holds what the hot checks need. The file is rebuilt from the
-// latest snapshot and the Raft log at every start.
+// Package hub runs one node of a federation's hub cluster and composes its
+// parts: the raft node (raft-boltdb log and stable store, file snapshots,
+// TLS transport pinned to node DIDs, batching proposals into log entries,
+// linearizable reads), the replicated state machine (package hub/fsm), the
+// operators' and treasurers' gRPC control plane (this package: cluster
+// membership, registry, trust, credit, settlement, backups, leader
+// forwarding), the settlement scheduler and report signer, and the data
+// plane (package hub/dataplane, which needs of the node only
+// dataplane.Cluster). Service starts them together, as `icn hub` and
+// `icn dev` run them.
 package hub
