@@ -108,6 +108,10 @@ func check(name, imp string) string {
 		return "the transport serves both sides and knows neither"
 	case strings.HasPrefix(rel, "cmd/"):
 		return "nothing imports the binary"
+	case name == "hub/fsm" && (strings.HasPrefix(rel, "hub") || rel == "routing" || strings.HasPrefix(imp, "google.golang.org/grpc")):
+		return "the state machine depends on no other part of the hub, and on no network"
+	case name == "hub/dataplane" && strings.HasPrefix(rel, "hub") && rel != "hub/fsm":
+		return "the data plane needs of the node only its Cluster interface"
 	case top == "internal" && inMod && !strings.HasPrefix(rel, "internal/"):
 		return "internal/ holds leaf helpers that import no project package above the domain layer"
 	}
@@ -164,6 +168,10 @@ func TestCheck(t *testing.T) {
 		{"hub", mod + "routing", true},
 		{"cmd/icn", mod + "hub", true},
 		{"devfed", mod + "cmd/icn", false},
+		{"hub/fsm", mod + "hub/dataplane", false},
+		{"hub/fsm", mod + "routing", false},
+		{"hub/dataplane", mod + "hub/fsm", true},
+		{"hub/dataplane", mod + "hub/ui", false},
 		{"internal/keyfile", mod + "identity", true},
 		{"internal/httpserve", mod + "hub", false},
 	} {
