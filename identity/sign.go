@@ -30,6 +30,10 @@ const (
 	// A treasurer's signed settlement confirmation (instruction paid or
 	// received).
 	TagSettlementConfirmation Tag = "icn/v1/settlement-confirmation"
+	// A federation's directory link (it admits a member) and record (where
+	// a member sits), published in the federation directory.
+	TagDirectoryLink   Tag = "icn/v1/directory-link"
+	TagDirectoryRecord Tag = "icn/v1/directory-record"
 )
 
 var knownTags = map[Tag]bool{
@@ -37,6 +41,7 @@ var knownTags = map[Tag]bool{
 	TagDevice: true, TagKeyRotation: true, TagEmergencyRevoke: true,
 	TagCredential: true, TagReport: true, TagTrustAttestation: true,
 	TagTransferReceipt: true, TagSettlementConfirmation: true,
+	TagDirectoryLink: true, TagDirectoryRecord: true,
 }
 
 // SigningInput returns TAG || 0x0A || payload, the bytes a signature covers.
