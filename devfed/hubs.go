@@ -62,6 +62,13 @@ type clusterSpec struct {
 	parent   *hub.ParentLink // nil: a top-level federation
 }
 
+func (s clusterSpec) parents() []hub.ParentLink {
+	if s.parent == nil {
+		return nil
+	}
+	return []hub.ParentLink{*s.parent}
+}
+
 // startHubs starts a 3-node hub cluster on 127.0.0.1 with the real TLS
 // transport and control plane. Its addresses are kept in the data directory:
 // raft remembers its peers by address, so a restart must reuse them.
@@ -106,7 +113,7 @@ func startHubs(ctx context.Context, o Options, spec clusterSpec) (*hubCluster, e
 			DataDir: filepath.Join(dir, fmt.Sprintf("node-%d", i+1)), Key: k, RaftListener: lns[i][0],
 			GRPCAddr: m.Nodes[i].GRPC, DataAddr: dataAddrs[i], Peers: peers, Logger: o.Logger.With("hub", spec.name, "node", i+1),
 			Federation:    hub.FederationConfig{DID: fed.DID(), Name: spec.fedName, Currencies: []money.Currency{money.Hours}},
-			FederationKey: fed, Parent: spec.parent, TrustPolicies: o.HubPolicies,
+			FederationKey: fed, Parents: spec.parents(), TrustPolicies: o.HubPolicies,
 			HeartbeatTimeout: 500 * time.Millisecond,
 		}
 		httpLn := lns[i][2]

@@ -1,11 +1,18 @@
 package hub
 
 import (
+	"encoding/hex"
+	"net"
+	"os"
+	"strings"
+
 	"errors"
 	"fmt"
-	"github.com/icn-coop/icn/hub/fsm"
 	"path/filepath"
 	"time"
+
+	"github.com/icn-coop/icn/hub/fsm"
+	"github.com/icn-coop/icn/routing/directory"
 
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/httpserve"
@@ -28,7 +35,9 @@ type FileConfig struct {
 	Data       ListenFile     `toml:"data"` // the QUIC data plane (UDP)
 	Federation FederationFile `toml:"federation"`
 	Peers      []PeerFile     `toml:"peers"`
-	Parent     ParentFile     `toml:"parent"`
+	Parent     ParentFile     `toml:"parent"`  // one parent federation
+	Parents    []ParentFile   `toml:"parents"` // more: [[parents]] (a regional and a sector federation)
+	Directory  DirectoryFile  `toml:"directory"`
 	Settlement SettlementFile `toml:"settlement"`
 	Trust      TrustFile      `toml:"trust"`
 	Log        LogFile        `toml:"log"`
@@ -59,6 +68,28 @@ type ParentFile struct {
 	// participant of kind federation, with trust and a cap.
 	Federation string           `toml:"federation"`
 	Nodes      []ParentNodeFile `toml:"nodes"`
+}
+
+// DirectoryFile configures this node's member of the federation directory
+// (a kad-dht among the participating federations' hub nodes). Empty listen:
+// none; the cluster then routes by route announcements only.
+type DirectoryFile struct {
+	// Listen is the TCP address of the directory node, e.g. "0.0.0.0:7500".
+	Listen string `toml:"listen"`
+	// PSKFile holds the participating federations' shared private network
+	// key: 64 hex digits (32 bytes), mode 0600. Without it any libp2p node
+	// that finds this one may join (records are still checked).
+	PSKFile string `toml:"psk_file"`
+	// Anchors are the root federations' DIDs every record's path must reach.
+	Anchors []string `toml:"anchors"`
+	// Peers are other hub nodes' directory addresses to join through.
+	Peers []DirectoryPeerFile `toml:"peers"`
+}
+
+// DirectoryPeerFile is another hub node's directory address.
+type DirectoryPeerFile struct {
+	DID  string `toml:"did"`
+	Addr string `toml:"addr"`
 }
 
 // ParentNodeFile is one parent hub node's DID and data-plane address.
@@ -232,7 +263,15 @@ func (c *FileConfig) Validate() error {
 	if _, err := c.Trust.policies(); err != nil {
 		return err
 	}
-	if err := c.Parent.validate(c.Federation.KeyFile); err != nil {
+	for i, p := range c.parents() {
+		if err := p.validate(c.Federation.KeyFile); err != nil {
+			if len(c.Parents) > 0 {
+				return fmt.Errorf("parents[%d]: %w", i, err)
+			}
+			return err
+		}
+	}
+	if err := c.Directory.validate(); err != nil {
 		return err
 	}
 	if _, err := c.Settlement.config().parseSchedule(); err != nil {
@@ -276,16 +315,96 @@ func (p *ParentFile) validate(keyFile string) error {
 	return nil
 }
 
-// ParentLink returns the parent link the file configures, if any.
-func (c *FileConfig) ParentLink() *ParentLink {
-	if c.Parent.Federation == "" {
+// parents are [parent] (if set) and [[parents]].
+func (c *FileConfig) parents() []ParentFile {
+	var out []ParentFile
+	if c.Parent.Federation != "" || len(c.Parent.Nodes) > 0 {
+		out = append(out, c.Parent)
+	}
+	return append(out, c.Parents...)
+}
+
+// ParentLinks returns the parent links the file configures.
+func (c *FileConfig) ParentLinks() []ParentLink {
+	var out []ParentLink
+	for _, p := range c.parents() {
+		pl := ParentLink{Federation: identity.DID(p.Federation)}
+		for _, n := range p.Nodes {
+			pl.Hubs = append(pl.Hubs, ParentHub{DID: identity.DID(n.DID), Addr: n.Addr})
+		}
+		out = append(out, pl)
+	}
+	return out
+}
+
+func (d *DirectoryFile) validate() error {
+	if d.Listen == "" {
+		if d.PSKFile != "" || len(d.Anchors) > 0 || len(d.Peers) > 0 {
+			return errors.New("directory.listen: give the directory node's address, or remove the [directory] section")
+		}
 		return nil
 	}
-	pl := &ParentLink{Federation: identity.DID(c.Parent.Federation)}
-	for _, n := range c.Parent.Nodes {
-		pl.Hubs = append(pl.Hubs, ParentHub{DID: identity.DID(n.DID), Addr: n.Addr})
+	if _, _, err := net.SplitHostPort(d.Listen); err != nil {
+		return fmt.Errorf("directory.listen %q: want HOST:PORT", d.Listen)
 	}
-	return pl
+	for i, a := range d.Anchors {
+		if _, _, err := identity.ParseDID(a); err != nil {
+			return fmt.Errorf("directory.anchors[%d]: %w", i, err)
+		}
+	}
+	for i, p := range d.Peers {
+		if _, _, err := identity.ParseDID(p.DID); err != nil {
+			return fmt.Errorf("directory.peers[%d].did: %w", i, err)
+		}
+		if _, _, err := net.SplitHostPort(p.Addr); err != nil {
+			return fmt.Errorf("directory.peers[%d].addr %q: want HOST:PORT", i, p.Addr)
+		}
+	}
+	return nil
+}
+
+// DirectoryConfig is the directory node the file configures for key (nil:
+// none). It reads the private network key file.
+func (c *FileConfig) DirectoryConfig(key *identity.Key) (*directory.Config, error) {
+	d := c.Directory
+	if d.Listen == "" {
+		return nil, nil
+	}
+	dc := &directory.Config{Key: key, Listen: d.Listen}
+	for _, a := range d.Anchors {
+		dc.Anchors = append(dc.Anchors, identity.DID(a))
+	}
+	for _, p := range d.Peers {
+		dc.Bootstrap = append(dc.Bootstrap, directory.Peer{DID: identity.DID(p.DID), Addr: p.Addr})
+	}
+	if d.PSKFile != "" {
+		psk, err := readPSK(d.PSKFile)
+		if err != nil {
+			return nil, fmt.Errorf("directory.psk_file: %w", err)
+		}
+		dc.PSK = psk
+	}
+	return dc, nil
+}
+
+// readPSK reads 64 hex digits from a file no one else may read.
+func readPSK(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s: mode %o is too open; run chmod 600 %s", path, st.Mode().Perm(), path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	psk, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(psk) != 32 {
+		return nil, fmt.Errorf("%s: want 64 hex digits (32 bytes), e.g. from: head -c 32 /dev/urandom | xxd -p -c 64", path)
+	}
+	return psk, nil
 }
 
 // NodeConfig turns the file into a node configuration for key.

@@ -84,9 +84,65 @@ func TestParentConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := fc.ParentLink()
-	if pl == nil || string(pl.Federation) != parent || len(pl.Hubs) != 1 || string(pl.Hubs[0].DID) != node || pl.Hubs[0].Addr != "h:1" {
-		t.Fatalf("parent link %+v", pl)
+	pls := fc.ParentLinks()
+	if len(pls) != 1 || string(pls[0].Federation) != parent || len(pls[0].Hubs) != 1 || string(pls[0].Hubs[0].DID) != node || pls[0].Hubs[0].Addr != "h:1" {
+		t.Fatalf("parent links %+v", pls)
+	}
+	// A second parent (a sector federation beside the region) in [[parents]].
+	sector, snode := did(), did()
+	two := good + "[[parents]]\nfederation = \"" + sector + "\"\n[[parents.nodes]]\ndid = \"" + snode + "\"\naddr = \"h:2\"\n"
+	if err := os.WriteFile(p, []byte(two), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if fc, err = LoadConfig(p); err != nil {
+		t.Fatal(err)
+	}
+	if pls := fc.ParentLinks(); len(pls) != 2 || string(pls[1].Federation) != sector || pls[1].Hubs[0].Addr != "h:2" {
+		t.Fatalf("two parents %+v", pls)
+	}
+}
+
+// TestDirectoryConfig: [directory] gives the node's directory member; a
+// bad address, anchor or key file is refused at load.
+func TestDirectoryConfig(t *testing.T) {
+	did := func() string { return string(newKey(t).DID()) }
+	dir := t.TempDir()
+	psk := filepath.Join(dir, "dir.psk")
+	if err := os.WriteFile(psk, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := "data_dir = \"/x\"\noperators = [\"" + did() + "\"]\n[federation]\ndid = \"" + did() + "\"\n"
+	load := func(extra string) (FileConfig, error) {
+		p := filepath.Join(t.TempDir(), "hub.toml")
+		if err := os.WriteFile(p, []byte(base+extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadConfig(p)
+	}
+	anchor, peer := did(), did()
+	fc, err := load("[directory]\nlisten = \"127.0.0.1:7500\"\npsk_file = \"" + psk + "\"\nanchors = [\"" + anchor + "\"]\n" +
+		"[[directory.peers]]\ndid = \"" + peer + "\"\naddr = \"10.0.0.2:7500\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := fc.DirectoryConfig(newKey(t))
+	if err != nil || dc == nil || dc.Listen != "127.0.0.1:7500" || len(dc.PSK) != 32 || len(dc.Anchors) != 1 || len(dc.Bootstrap) != 1 {
+		t.Fatalf("directory config %+v, %v", dc, err)
+	}
+	if fc, _ := load(""); fc.Directory.Listen != "" {
+		t.Fatal("no [directory]: a directory")
+	}
+	for _, bad := range []string{"[directory]\nanchors = [\"" + anchor + "\"]\n", "[directory]\nlisten = \"nope\"\n",
+		"[directory]\nlisten = \":7500\"\nanchors = [\"x\"]\n"} {
+		if _, err := load(bad); err == nil || !strings.Contains(err.Error(), "directory.") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	open := filepath.Join(dir, "open.psk")
+	os.WriteFile(open, []byte(strings.Repeat("ab", 32)), 0o644)
+	fc, _ = load("[directory]\nlisten = \":7500\"\npsk_file = \"" + open + "\"\n")
+	if _, err := fc.DirectoryConfig(newKey(t)); err == nil || !strings.Contains(err.Error(), "too open") {
+		t.Errorf("a readable key file: %v", err)
 	}
 }
 

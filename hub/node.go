@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/icn-coop/icn/hub/fsm"
 	"io"
 	"log/slog"
 	"net"
@@ -14,16 +13,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/icn-coop/icn/hub/fsm"
+	"github.com/icn-coop/icn/routing/directory"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/httpserve"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/trust"
-	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 )
 
 // Peer is a member of the initial cluster.
@@ -59,9 +62,13 @@ type Config struct {
 	// StartService opens; empty: no data plane.
 	DataAddr string
 	// FederationKey is the federation's own key, which nested federations
-	// need (see dataplane.Options); Parent links this cluster to a parent.
+	// need (see dataplane.Options); Parents link this cluster to its parent
+	// federations.
 	FederationKey *identity.Key
-	Parent        *ParentLink
+	Parents       []ParentLink
+	// Directory, if set, starts this node's member of the federation
+	// directory (StartService), used and fed by the data plane.
+	Directory *directory.Config
 	// IntentHorizon is the data plane's DataPlaneOptions.IntentHorizon.
 	IntentHorizon time.Duration
 	// TrustPolicies are the data plane's DataPlaneOptions.Policies (nil:

@@ -4,16 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/icn-coop/icn/hub/dataplane"
 	"net"
 	"net/http"
 	"time"
 
-	"github.com/icn-coop/icn/identity"
-	"github.com/icn-coop/icn/internal/httpserve"
+	"github.com/icn-coop/icn/hub/dataplane"
+	"github.com/icn-coop/icn/routing/directory"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/httpserve"
 )
 
 // Service is a hub node with its control plane and HTTP endpoints
@@ -22,11 +25,13 @@ type Service struct {
 	Node   *Node
 	Server *Server
 	// Data is the data plane, if cfg.DataAddr was set.
-	Data   *dataplane.Plane
-	grpcLn net.Listener
-	httpLn net.Listener
-	http   *http.Server
-	done   chan error
+	Data *dataplane.Plane
+	// Directory is this node's member of the federation directory, if configured.
+	Directory *directory.Node
+	grpcLn    net.Listener
+	httpLn    net.Listener
+	http      *http.Server
+	done      chan error
 }
 
 // StartService opens the node and serves gRPC on grpcLn and HTTP on httpLn
@@ -42,11 +47,26 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 		return nil, err
 	}
 	s := &Service{Node: n, Server: srv, grpcLn: grpcLn, httpLn: httpLn, done: make(chan error, 2)}
+	if cfg.Directory != nil {
+		dc := *cfg.Directory
+		dc.Logger = n.log
+		if s.Directory, err = directory.Start(context.Background(), dc); err != nil {
+			srv.Stop()
+			n.Close()
+			return nil, fmt.Errorf("directory: %w", err)
+		}
+	}
 	if cfg.DataAddr != "" {
-		dopts := dataplane.Options{Logger: cfg.Logger, FederationKey: cfg.FederationKey, Parent: cfg.Parent, IntentHorizon: cfg.IntentHorizon,
+		dopts := dataplane.Options{Logger: cfg.Logger, FederationKey: cfg.FederationKey, Parents: cfg.Parents, IntentHorizon: cfg.IntentHorizon,
 			Policies: cfg.TrustPolicies}
+		if s.Directory != nil {
+			dopts.Directory = s.Directory
+		}
 		if s.Data, err = dataplane.Start(n, cfg.DataAddr, dopts); err != nil {
 			srv.Stop()
+			if s.Directory != nil {
+				s.Directory.Close()
+			}
 			n.Close()
 			return nil, fmt.Errorf("data plane: %w", err)
 		}
@@ -59,6 +79,9 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 		reg.MustRegister(n.OpsCollectors()...)
 		if s.Data != nil {
 			reg.MustRegister(s.Data.Collectors()...)
+		}
+		if s.Directory != nil {
+			reg.MustRegister(s.Directory.Collectors()...)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -99,6 +122,9 @@ func (s *Service) Close() error {
 	}
 	if s.Data != nil {
 		_ = s.Data.Close()
+	}
+	if s.Directory != nil {
+		_ = s.Directory.Close()
 	}
 	s.Server.Stop()
 	return s.Node.Close()

@@ -63,7 +63,14 @@ See deploy/hub.toml for an annotated configuration.`,
 			}
 			cfg := fc.NodeConfig(key)
 			cfg.Logger = log
-			cfg.Parent, cfg.FederationKey = fc.ParentLink(), fedKey
+			cfg.Parents, cfg.FederationKey = fc.ParentLinks(), fedKey
+			if cfg.Directory, err = fc.DirectoryConfig(key); err != nil {
+				grpcLn.Close()
+				if httpLn != nil {
+					httpLn.Close()
+				}
+				return err
+			}
 			svc, err := hub.StartService(cfg, fc.OperatorDIDs(), grpcLn, httpLn)
 			if err != nil {
 				grpcLn.Close()

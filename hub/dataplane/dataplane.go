@@ -76,9 +76,15 @@ type Options struct {
 	// signed as the federation, and connects to its parent as the
 	// federation. Without it, transfers from other federations are refused.
 	FederationKey *identity.Key
-	// Parent, if set, is the parent federation this cluster is a
-	// participant of: transfers for co-ops it does not know go up to it.
-	Parent *ParentLink
+	// Parents are the parent federations this cluster is a participant of
+	// (a regional and a sector federation, say): transfers for co-ops it
+	// does not know go up to one of them, the one the directory puts on the
+	// payee's path, else the first.
+	Parents []ParentLink
+	// Directory, if set, is the federation directory: where the data plane
+	// looks up co-ops it has no route for, and where the leader publishes
+	// its participants' records.
+	Directory Directory
 	// FollowerGrace: a hop whose outcome an upstream hub decides keeps its
 	// reservation this long past the upstream expiry before it expires on
 	// its own (default 10 min); until then it asks upstream.
@@ -130,7 +136,7 @@ type Plane struct {
 	inflight map[string]chan struct{}
 	routes   map[string]identity.DID        // co-op DID or name → the child federation that serves it
 	staged   map[identity.DID]*stagedRoutes // announcements in parts, per child, until the last part
-	parent   *routing.Peer                  // while leading, with a Parent configured
+	parents  map[identity.DID]*routing.Peer // while leading: a link to each parent federation
 }
 
 // Start listens on the UDP address addr for co-op nodes (and
@@ -155,10 +161,10 @@ func Start(n Cluster, addr string, opts Options) (*Plane, error) {
 	if opts.Policies != nil {
 		policies = *opts.Policies
 	}
-	if opts.Parent != nil && opts.FederationKey == nil {
+	if len(opts.Parents) > 0 && opts.FederationKey == nil {
 		return nil, errors.New("hub: a parent federation needs this federation's key (to connect as it)")
 	}
-	d := &Plane{routes: map[string]identity.DID{}, staged: map[identity.DID]*stagedRoutes{},
+	d := &Plane{routes: map[string]identity.DID{}, staged: map[identity.DID]*stagedRoutes{}, parents: map[identity.DID]*routing.Peer{},
 		n: n, opts: opts, log: opts.Logger.With("component", "dataplane"),
 		conns: map[identity.DID][]*routing.Conn{}, changed: make(chan struct{}), inflight: map[string]chan struct{}{},
 		messages: routing.NewMessageCounter(),
@@ -191,9 +197,10 @@ func Start(n Cluster, addr string, opts Options) (*Plane, error) {
 	}
 	d.ln = ln
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.wg.Add(2)
+	d.wg.Add(3)
 	go d.acceptLoop()
 	go d.watchLeadership()
+	go d.publishLoop()
 	return d, nil
 }
 
@@ -299,7 +306,7 @@ func (d *Plane) conn(ctx context.Context, did identity.DID, wait time.Duration) 
 // leading, the transfers an earlier leader left prepared.
 func (d *Plane) watchLeadership() {
 	defer d.wg.Done()
-	defer d.unlinkParent()
+	defer d.unlinkParents()
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	leading := false
@@ -315,10 +322,10 @@ func (d *Plane) watchLeadership() {
 		switch {
 		case now && !leading:
 			d.takeOver()
-			d.linkParent() // announces the routes once connected
+			d.linkParents() // announces the routes once connected
 			announced, lastAnnounce = d.n.State().ParticipantsGen(), time.Now()
 		case !now && leading:
-			d.unlinkParent()
+			d.unlinkParents()
 			var conns []*routing.Conn
 			d.mu.Lock()
 			for _, cs := range d.conns {
@@ -343,6 +350,7 @@ func (d *Plane) watchLeadership() {
 				lastFollow = time.Now()
 				d.followUp()
 			}
+
 		}
 		leading = now
 	}
@@ -514,8 +522,9 @@ func (c fsmCurrencies) Lookup(code string) (money.Currency, error) {
 
 // resolve finds the next hop towards a co-op named by DID or registered
 // name: the co-op itself if it is a participant here, else the child
-// federation that announced it, else the parent federation (unless the
-// transfer came from there).
+// federation that announced it, else the hop the directory's record of the
+// co-op gives (a child or a parent on its path), else a parent federation
+// (not the one the transfer came from).
 func (d *Plane) resolve(coop string, from identity.DID) (identity.DID, bool) {
 	if p, ok := d.n.State().Participant(identity.DID(coop)); ok && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
 		return identity.DID(p.GetDid()), true
@@ -529,8 +538,13 @@ func (d *Plane) resolve(coop string, from identity.DID) (identity.DID, bool) {
 	if ok && child != from {
 		return child, true
 	}
-	if pl := d.opts.Parent; pl != nil && from != pl.Federation {
-		return pl.Federation, true
+	if to, ok := d.viaDirectory(coop, from); ok {
+		return to, true
+	}
+	for _, pl := range d.opts.Parents {
+		if from != pl.Federation {
+			return pl.Federation, true
+		}
 	}
 	return "", false
 }

@@ -24,7 +24,7 @@ import (
 // isFederation reports whether did is another federation's hub cluster:
 // the parent, or a participant of kind federation.
 func (d *Plane) isFederation(did identity.DID) bool {
-	if pl := d.opts.Parent; pl != nil && did == pl.Federation {
+	if d.parentLink(did) != nil {
 		return true
 	}
 	p, ok := d.n.State().Participant(did)
@@ -34,12 +34,12 @@ func (d *Plane) isFederation(did identity.DID) bool {
 // connTo returns the connection to the next hop: the parent through the
 // link this leader opened, anyone else through the connection they opened.
 func (d *Plane) connTo(ctx context.Context, did identity.DID, wait time.Duration) (*routing.Conn, error) {
-	if pl := d.opts.Parent; pl != nil && did == pl.Federation {
+	if d.parentLink(did) != nil {
 		d.mu.Lock()
-		p := d.parent
+		p := d.parents[did]
 		d.mu.Unlock()
 		if p == nil {
-			return nil, fmt.Errorf("not connected to the parent federation")
+			return nil, fmt.Errorf("not connected to the parent federation %s", did.Short())
 		}
 		ctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
@@ -258,55 +258,64 @@ func (d *Plane) followUp() {
 	}
 }
 
-// linkParent connects this leader to the parent federation as this
-// federation, announcing its co-ops on every connection.
-func (d *Plane) linkParent() {
-	pl := d.opts.Parent
-	if pl == nil {
-		return
-	}
-	addrs := make([]string, len(pl.Hubs))
-	for i, h := range pl.Hubs {
-		addrs[i] = h.Addr
-	}
-	accept := func(did identity.DID) bool {
-		for _, h := range pl.Hubs {
-			if h.DID == did {
-				return true
-			}
+// parentLink returns the configured parent federation did, or nil.
+func (d *Plane) parentLink(did identity.DID) *ParentLink {
+	for i := range d.opts.Parents {
+		if d.opts.Parents[i].Federation == did {
+			return &d.opts.Parents[i]
 		}
-		return false
 	}
-	opts := d.opts.Transport
-	opts.Role, opts.Counters = icnv1.NodeRole_NODE_ROLE_HUB, d.messages
-	p, err := routing.NewPeer(routing.PeerConfig{
-		Addrs: addrs, Key: d.opts.FederationKey, Accept: accept, Options: opts,
-		Handle:    func(s *routing.Stream) { d.handle(pl.Federation, s) },
-		OnConnect: func(ctx context.Context, c *routing.Conn) { d.announce(ctx, c) },
-	})
-	if err != nil {
-		d.log.Error("connect to the parent federation", "err", err)
-		return
-	}
-	d.mu.Lock()
-	d.parent = p
-	d.mu.Unlock()
+	return nil
 }
 
-func (d *Plane) unlinkParent() {
+// linkParents connects this leader to each parent federation as this
+// federation, announcing its co-ops on every connection.
+func (d *Plane) linkParents() {
+	for i := range d.opts.Parents {
+		pl := &d.opts.Parents[i]
+		addrs := make([]string, len(pl.Hubs))
+		for i, h := range pl.Hubs {
+			addrs[i] = h.Addr
+		}
+		accept := func(did identity.DID) bool {
+			for _, h := range pl.Hubs {
+				if h.DID == did {
+					return true
+				}
+			}
+			return false
+		}
+		opts := d.opts.Transport
+		opts.Role, opts.Counters = icnv1.NodeRole_NODE_ROLE_HUB, d.messages
+		p, err := routing.NewPeer(routing.PeerConfig{
+			Addrs: addrs, Key: d.opts.FederationKey, Accept: accept, Options: opts,
+			Handle:    func(s *routing.Stream) { d.handle(pl.Federation, s) },
+			OnConnect: func(ctx context.Context, c *routing.Conn) { d.announce(ctx, pl, c) },
+		})
+		if err != nil {
+			d.log.Error("connect to the parent federation", "parent", pl.Federation, "err", err)
+			continue
+		}
+		d.mu.Lock()
+		d.parents[pl.Federation] = p
+		d.mu.Unlock()
+	}
+}
+
+func (d *Plane) unlinkParents() {
 	d.mu.Lock()
-	p := d.parent
-	d.parent = nil
+	ps := d.parents
+	d.parents = map[identity.DID]*routing.Peer{}
 	d.mu.Unlock()
-	if p != nil {
+	for _, p := range ps {
 		_ = p.Close()
 	}
 }
 
-// announce tells the parent which co-ops this federation serves (its own
-// co-op participants and what its children announced), following the
-// parent's leader if the node it reached does not lead.
-func (d *Plane) announce(ctx context.Context, c *routing.Conn) bool {
+// announce tells parent pl which co-ops this federation serves (its own
+// co-op participants), following the parent's leader if the node it
+// reached does not lead.
+func (d *Plane) announce(ctx context.Context, pl *ParentLink, c *routing.Conn) bool {
 	var coops []*icnv1.RouteEntry
 	for _, p := range d.n.State().Participants() {
 		if p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
@@ -318,14 +327,14 @@ func (d *Plane) announce(ctx context.Context, c *routing.Conn) bool {
 	for _, part := range announceParts(string(d.opts.FederationKey.DID()), coops) {
 		var resp icnv1.Envelope
 		if err := c.Call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_Routes{Routes: part}}, &resp); err != nil {
-			d.log.Debug("announce routes to the parent", "err", err)
+			d.log.Debug("announce routes to the parent", "parent", pl.Federation, "err", err)
 			return false
 		}
 		if e := resp.GetError(); e != nil {
 			if e.GetCode() == ReplyNotLeader {
-				d.followParent(e.GetLeaderDid())
+				d.followParent(pl, e.GetLeaderDid())
 			} else {
-				d.log.Warn("the parent refused the route announcement", "code", e.GetCode(), "message", e.GetMessage())
+				d.log.Warn("the parent refused the route announcement", "parent", pl.Federation, "code", e.GetCode(), "message", e.GetMessage())
 			}
 			return false
 		}
@@ -333,12 +342,12 @@ func (d *Plane) announce(ctx context.Context, c *routing.Conn) bool {
 	return true
 }
 
-// followParent moves the link to the parent's leader.
-func (d *Plane) followParent(leader string) {
-	for _, h := range d.opts.Parent.Hubs {
+// followParent moves the link to parent pl to its leader.
+func (d *Plane) followParent(pl *ParentLink, leader string) {
+	for _, h := range pl.Hubs {
 		if string(h.DID) == leader {
 			d.mu.Lock()
-			p := d.parent
+			p := d.parents[pl.Federation]
 			d.mu.Unlock()
 			if p != nil {
 				p.Follow(h.Addr)
@@ -347,20 +356,26 @@ func (d *Plane) followParent(leader string) {
 	}
 }
 
-// reannounce refreshes the parent's routes over the current link.
+// reannounce refreshes every parent's routes over the current links; it
+// reports whether all took them.
 func (d *Plane) reannounce() bool {
-	d.mu.Lock()
-	p := d.parent
-	d.mu.Unlock()
-	if p == nil {
-		return false
+	all := true
+	for i := range d.opts.Parents {
+		pl := &d.opts.Parents[i]
+		d.mu.Lock()
+		p := d.parents[pl.Federation]
+		d.mu.Unlock()
+		if p == nil {
+			all = false
+			continue
+		}
+		// Only over a live link: a link being dialled announces when it connects.
+		ctx, cancel := context.WithTimeout(d.ctx, 50*time.Millisecond)
+		c, err := p.Conn(ctx)
+		cancel()
+		if err != nil || !d.announce(d.ctx, pl, c) {
+			all = false
+		}
 	}
-	// Only over a live link: a link being dialled announces when it connects.
-	ctx, cancel := context.WithTimeout(d.ctx, 50*time.Millisecond)
-	c, err := p.Conn(ctx)
-	cancel()
-	if err != nil {
-		return false
-	}
-	return d.announce(d.ctx, c)
+	return all
 }

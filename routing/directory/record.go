@@ -16,7 +16,9 @@ import (
 )
 
 // Keys of the directory: the DHT namespace "icn", co-ops under /icn/coop/
-// by DID and by registered name, federations under /icn/fed/ by DID.
+// by DID and by registered name; a federation's place under each of its
+// parents under /icn/fed/<federation>/<parent> (one record per parent, so
+// that a federation with two parents keeps both).
 const (
 	Namespace  = "icn"
 	coopPrefix = "/" + Namespace + "/coop/"
@@ -40,8 +42,9 @@ func refuse(format string, args ...any) error {
 // CoopKey is the key of a co-op's record: by its DID or by its name.
 func CoopKey(didOrName string) string { return coopPrefix + didOrName }
 
-// FederationKey is the key of a federation's own record (where it sits).
-func FederationKey(d identity.DID) string { return fedPrefix + string(d) }
+// FederationKey is the key of the record parent publishes of federation d
+// (d's place under parent).
+func FederationKey(d, parent identity.DID) string { return fedPrefix + string(d) + "/" + string(parent) }
 
 // Link is a federation's signed admission of a member (a co-op or a child
 // federation) as one of its participants.

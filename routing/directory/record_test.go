@@ -125,7 +125,7 @@ func TestForgedRecordsRefused(t *testing.T) {
 		}, tr.region), "expired"},
 		{"under another co-op's key", CoopKey(string(stranger.DID())), good, "stored under its DID or name"},
 		{"under another name", CoopKey("hillside"), good, "stored under its DID or name"},
-		{"as a federation's record", FederationKey(tr.coop.DID()), good, "stored under its DID or name"},
+		{"as a federation's record", FederationKey(tr.coop.DID(), tr.region.DID()), good, "stored under its DID or name"},
 		{"first link admits another", key, resign(func(r *icnv1.DirectoryRecord) { r.Subject = string(stranger.DID()) }, tr.region), "not the subject"},
 		{"disconnected link", key, resign(func(r *icnv1.DirectoryRecord) {
 			r.Path[1] = mustLink(t, tr.root, stranger.DID(), "x", 1, exp)
@@ -184,5 +184,24 @@ func TestTwoParents(t *testing.T) {
 	r, _ := Decode(v, t0)
 	if c, ok := r.ChildOf(sector.DID()); !ok || c != tr.region.DID() {
 		t.Fatalf("sector's child on the path: %s %v", c, ok)
+	}
+}
+
+// TestFederationRecordKey: a parent's record of a child federation lives
+// under the child's key for that parent only.
+func TestFederationRecordKey(t *testing.T) {
+	tr := newTree(t)
+	v, err := Sign(tr.root, "region", true, tr.regionLink, nil, 1, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := validator(tr.root.DID())
+	if err := val.Validate(FederationKey(tr.region.DID(), tr.root.DID()), v); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{FederationKey(tr.region.DID(), newKey(t).DID()), CoopKey(string(tr.region.DID())), CoopKey("region")} {
+		if err := val.Validate(key, v); !errors.Is(err, ErrRecord) {
+			t.Errorf("under %s: %v", key, err)
+		}
 	}
 }

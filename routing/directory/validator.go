@@ -35,8 +35,8 @@ func (v Validator) decode(key string, value []byte) (Record, error) {
 		return Record{}, err
 	}
 	switch {
-	case r.Federation && key != FederationKey(r.Subject):
-		return Record{}, refuse("a federation's record is stored under %s, not %.80s", FederationKey(r.Subject), key)
+	case r.Federation && key != FederationKey(r.Subject, r.Admitter()):
+		return Record{}, refuse("a federation's record is stored under %s, not %.80s", FederationKey(r.Subject, r.Admitter()), key)
 	case !r.Federation && key != CoopKey(string(r.Subject)) && (r.SubjectName == "" || key != CoopKey(r.SubjectName)):
 		return Record{}, refuse("a co-op's record is stored under its DID or name, not %.80s", key)
 	}
