@@ -40,6 +40,11 @@ type Options struct {
 	// federation is then a tree of a parent hub cluster with two regional
 	// clusters under it (region-1 serves Coops, region-2 RemoteCoops).
 	RemoteCoops []string
+	// Directory runs the federation directory among every hub node (a
+	// private kad-dht on loopback, the tree's root federation its anchor);
+	// NoRouteAnnouncements then leaves the regions' co-ops to it alone.
+	Directory            bool
+	NoRouteAnnouncements bool
 }
 
 // Federation is a running dev federation.
@@ -145,14 +150,29 @@ func (f *Federation) startClusters(ctx context.Context) error {
 		f.hubs, f.Manifest.Hub, f.Manifest.Hubs = h, h.manifest, []*ManifestHub{h.manifest}
 		return nil
 	}
-	p, err := startHubs(ctx, o, clusterSpec{name: "parent", sub: "hub-parent", fedName: "dev parent federation", portBase: 100})
+	var dir *devDirectory
+	if o.Directory {
+		keys := filepath.Join(o.DataDir, "hub-parent", "keys")
+		if err := os.MkdirAll(keys, 0o700); err != nil {
+			return err
+		}
+		root, _, err := loadOrCreate(keys, "federation") // the parent's, which startHubs reuses
+		if err != nil {
+			return err
+		}
+		dir = &devDirectory{psk: make([]byte, 32), anchor: root.DID()}
+		if _, err := rand.Read(dir.psk); err != nil {
+			return err
+		}
+	}
+	p, err := startHubs(ctx, o, clusterSpec{name: "parent", sub: "hub-parent", fedName: "dev parent federation", portBase: 100, dir: dir})
 	if err != nil {
 		return err
 	}
 	f.parent = p
 	for i, spec := range []clusterSpec{
-		{name: "region-1", sub: "hub", fedName: "dev region 1", parent: p.parentLink()},
-		{name: "region-2", sub: "hub-region-2", fedName: "dev region 2", portBase: 50, parent: p.parentLink()},
+		{name: "region-1", sub: "hub", fedName: "dev region 1", parent: p.parentLink(), dir: dir},
+		{name: "region-2", sub: "hub-region-2", fedName: "dev region 2", portBase: 50, parent: p.parentLink(), dir: dir},
 	} {
 		h, err := startHubs(ctx, o, spec)
 		if err != nil {

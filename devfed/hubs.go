@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/icn-coop/icn/routing/directory"
+
 	"github.com/hashicorp/raft"
 
 	"github.com/icn-coop/icn/coopnode"
@@ -60,6 +62,25 @@ type clusterSpec struct {
 	fedName  string          // the federation's name
 	portBase int             // BasePort offset for its listeners (when BasePort is set)
 	parent   *hub.ParentLink // nil: a top-level federation
+	dir      *devDirectory   // the federation directory, if the dev federation runs one
+}
+
+// devDirectory is what the dev federation's directory nodes share: the
+// private network key, the root federation, and the nodes started so far
+// (each joins through them).
+type devDirectory struct {
+	psk    []byte
+	anchor identity.DID
+	peers  []directory.Peer
+}
+
+// config is the directory node of the next hub node, with key.
+func (d *devDirectory) config(key *identity.Key) *directory.Config {
+	if d == nil {
+		return nil
+	}
+	return &directory.Config{Key: key, Listen: "127.0.0.1:0", PSK: d.psk, Anchors: []identity.DID{d.anchor},
+		Bootstrap: append([]directory.Peer(nil), d.peers...)}
 }
 
 func (s clusterSpec) parents() []hub.ParentLink {
@@ -114,6 +135,7 @@ func startHubs(ctx context.Context, o Options, spec clusterSpec) (*hubCluster, e
 			GRPCAddr: m.Nodes[i].GRPC, DataAddr: dataAddrs[i], Peers: peers, Logger: o.Logger.With("hub", spec.name, "node", i+1),
 			Federation:    hub.FederationConfig{DID: fed.DID(), Name: spec.fedName, Currencies: []money.Currency{money.Hours}},
 			FederationKey: fed, Parents: spec.parents(), TrustPolicies: o.HubPolicies,
+			Directory: spec.dir.config(k), NoRouteAnnouncements: spec.dir != nil && o.NoRouteAnnouncements,
 			HeartbeatTimeout: 500 * time.Millisecond,
 		}
 		httpLn := lns[i][2]
@@ -126,6 +148,9 @@ func startHubs(ctx context.Context, o Options, spec clusterSpec) (*hubCluster, e
 		}
 		h.svcs = append(h.svcs, svc)
 		m.Nodes[i].Data = svc.Data.Addr()
+		if spec.dir != nil {
+			spec.dir.peers = append(spec.dir.peers, directory.Peer{DID: k.DID(), Addr: svc.Directory.Addr()})
+		}
 	}
 	if err := saveAddresses(dir, m.Nodes); err != nil {
 		h.stop()

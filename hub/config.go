@@ -84,6 +84,10 @@ type DirectoryFile struct {
 	Anchors []string `toml:"anchors"`
 	// Peers are other hub nodes' directory addresses to join through.
 	Peers []DirectoryPeerFile `toml:"peers"`
+	// AnnounceRoutes (default true) keeps announcing this cluster's co-ops
+	// to its parents beside publishing them; false leaves them to the
+	// directory alone (no fallback when it is down).
+	AnnounceRoutes *bool `toml:"announce_routes"`
 }
 
 // DirectoryPeerFile is another hub node's directory address.
@@ -417,7 +421,8 @@ func (c *FileConfig) NodeConfig(key *identity.Key) Config {
 		Federation: FederationConfig{DID: identity.DID(c.Federation.DID), Name: c.Federation.Name,
 			MinTrust: c.Federation.MinTrust, MaxHops: c.Federation.MaxHops},
 		Settlement: c.Settlement.config(), HTTP: c.HTTP.limits(),
-		IntentHorizon: time.Duration(c.Federation.IntentHorizon),
+		NoRouteAnnouncements: c.Directory.Listen != "" && c.Directory.AnnounceRoutes != nil && !*c.Directory.AnnounceRoutes,
+		IntentHorizon:        time.Duration(c.Federation.IntentHorizon),
 	}
 	if len(c.Trust.Policies) > 0 {
 		if p, err := c.Trust.policies(); err == nil { // Validate has refused the bad ones

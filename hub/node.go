@@ -69,6 +69,9 @@ type Config struct {
 	// Directory, if set, starts this node's member of the federation
 	// directory (StartService), used and fed by the data plane.
 	Directory *directory.Config
+	// NoRouteAnnouncements leaves this cluster's co-ops to the directory:
+	// its parents get no route announcements (dataplane.Options).
+	NoRouteAnnouncements bool
 	// IntentHorizon is the data plane's DataPlaneOptions.IntentHorizon.
 	IntentHorizon time.Duration
 	// TrustPolicies are the data plane's DataPlaneOptions.Policies (nil:

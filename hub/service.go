@@ -58,7 +58,7 @@ func StartService(cfg Config, operators []identity.DID, grpcLn, httpLn net.Liste
 	}
 	if cfg.DataAddr != "" {
 		dopts := dataplane.Options{Logger: cfg.Logger, FederationKey: cfg.FederationKey, Parents: cfg.Parents, IntentHorizon: cfg.IntentHorizon,
-			Policies: cfg.TrustPolicies}
+			Policies: cfg.TrustPolicies, NoRouteAnnouncements: cfg.NoRouteAnnouncements}
 		if s.Directory != nil {
 			dopts.Directory = s.Directory
 		}

@@ -85,6 +85,10 @@ type Options struct {
 	// looks up co-ops it has no route for, and where the leader publishes
 	// its participants' records.
 	Directory Directory
+	// NoRouteAnnouncements: do not announce this federation's co-ops to
+	// its parents; they find them through the directory. (With
+	// announcements, a directory outage falls back to them.)
+	NoRouteAnnouncements bool
 	// FollowerGrace: a hop whose outcome an upstream hub decides keeps its
 	// reservation this long past the upstream expiry before it expires on
 	// its own (default 10 min); until then it asks upstream.

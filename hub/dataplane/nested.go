@@ -316,6 +316,9 @@ func (d *Plane) unlinkParents() {
 // co-op participants), following the parent's leader if the node it
 // reached does not lead.
 func (d *Plane) announce(ctx context.Context, pl *ParentLink, c *routing.Conn) bool {
+	if d.opts.NoRouteAnnouncements {
+		return true
+	}
 	var coops []*icnv1.RouteEntry
 	for _, p := range d.n.State().Participants() {
 		if p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
