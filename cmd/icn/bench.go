@@ -31,7 +31,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Load-test the whole system and report throughput and latency",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchCoopCmd(), newBenchHubCmd(), newBenchCrossCmd(), newBenchNettingCmd())
+	cmd.AddCommand(newBenchCoopCmd(), newBenchHubCmd(), newBenchCrossCmd(), newBenchNettingCmd(), newBenchPeersCmd())
 	return cmd
 }
 
@@ -172,45 +172,10 @@ func (o *benchCoopOpts) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer stop()
-	if len(m.Coops) == 0 {
-		return errors.New("the dev federation's manifest lists no co-ops")
-	}
-	coop := m.Coops[0]
-	if len(coop.Members) < 2 {
-		return fmt.Errorf("co-op %s has %d members in dev.json; the bench pays between members and needs at least 2", coop.ID, len(coop.Members))
-	}
-	if err := checkGatewayURL(coop.GatewayURL); err != nil {
-		return fmt.Errorf("co-op %s in dev.json: %w", coop.ID, err)
-	}
-	currency := m.Currency
-	if currency == "" {
-		currency = money.Hours.Code
-	}
-	if c, err := money.DefaultCurrencies().Lookup(currency); err == nil {
-		if _, err := money.ParsePayment(o.amount, c); err != nil {
-			return fmt.Errorf("--amount: %w", err)
-		}
-	}
-	keys := make([]*identity.Key, len(coop.Members))
-	for i, mem := range coop.Members {
-		if keys[i], err = identity.ReadKeyFile(resolveKeyPath(dir, mem.KeyFile)); err != nil {
-			return fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
-		}
-	}
-
-	c := client.New(coop.GatewayURL, client.WithUserAgent("icn-bench"))
-	fmt.Fprintf(logw, "logging in %d clients to co-op %s at %s\n", o.clients, coop.ID, coop.GatewayURL)
-	clients, err := benchLogin(ctx, c, coop.ID, keys, o.clients)
+	res, err := o.coopResult(ctx, logw, m, dir)
 	if err != nil {
 		return err
 	}
-
-	fmt.Fprintf(logw, "paying %s %s: %s warmup, then %s measured\n", o.amount, currency, o.warmup, o.duration)
-	res := o.measure(ctx, clients, currency)
-	if ctx.Err() != nil && res.DurationS <= 0 {
-		return errors.New("interrupted before the measured window began")
-	}
-	res.Coop, res.Gateway, res.InProcess, res.Members = coop.ID, coop.GatewayURL, o.dev == "", len(coop.Members)
 
 	out := cmd.OutOrStdout()
 	if o.jsonOut {
@@ -222,6 +187,52 @@ func (o *benchCoopOpts) run(cmd *cobra.Command) error {
 		err = errors.New("bench: no payment committed; see the errors above")
 	}
 	return err
+}
+
+// coopResult logs clients in to the first co-op of m (its key files under
+// dir) and loads its gateway.
+func (o *benchCoopOpts) coopResult(ctx context.Context, logw io.Writer, m *devfed.Manifest, dir string) (benchCoopResult, error) {
+	if len(m.Coops) == 0 {
+		return benchCoopResult{}, errors.New("the dev federation's manifest lists no co-ops")
+	}
+	coop := m.Coops[0]
+	if len(coop.Members) < 2 {
+		return benchCoopResult{}, fmt.Errorf("co-op %s has %d members in dev.json; the bench pays between members and needs at least 2", coop.ID, len(coop.Members))
+	}
+	if err := checkGatewayURL(coop.GatewayURL); err != nil {
+		return benchCoopResult{}, fmt.Errorf("co-op %s in dev.json: %w", coop.ID, err)
+	}
+	currency := m.Currency
+	if currency == "" {
+		currency = money.Hours.Code
+	}
+	if c, err := money.DefaultCurrencies().Lookup(currency); err == nil {
+		if _, err := money.ParsePayment(o.amount, c); err != nil {
+			return benchCoopResult{}, fmt.Errorf("--amount: %w", err)
+		}
+	}
+	keys := make([]*identity.Key, len(coop.Members))
+	var err error
+	for i, mem := range coop.Members {
+		if keys[i], err = identity.ReadKeyFile(resolveKeyPath(dir, mem.KeyFile)); err != nil {
+			return benchCoopResult{}, fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
+		}
+	}
+
+	c := client.New(coop.GatewayURL, client.WithUserAgent("icn-bench"))
+	fmt.Fprintf(logw, "logging in %d clients to co-op %s at %s\n", o.clients, coop.ID, coop.GatewayURL)
+	clients, err := benchLogin(ctx, c, coop.ID, keys, o.clients)
+	if err != nil {
+		return benchCoopResult{}, err
+	}
+
+	fmt.Fprintf(logw, "paying %s %s: %s warmup, then %s measured\n", o.amount, currency, o.warmup, o.duration)
+	res := o.measure(ctx, clients, currency)
+	if ctx.Err() != nil && res.DurationS <= 0 {
+		return res, errors.New("interrupted before the measured window began")
+	}
+	res.Coop, res.Gateway, res.InProcess, res.Members = coop.ID, coop.GatewayURL, o.dev == "", len(coop.Members)
+	return res, nil
 }
 
 // benchContext is the command's context, cancelled on Ctrl-C or SIGTERM.

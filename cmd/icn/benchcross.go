@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -108,59 +109,9 @@ func (o *benchCoopOpts) runCross(cmd *cobra.Command) error {
 		return err
 	}
 	defer stop()
-	pair, err := benchPair(m, o.regions)
+	res, err := o.crossResult(ctx, logw, m, dir)
 	if err != nil {
 		return err
-	}
-	if _, err := money.ParsePayment(o.amount, money.Hours); err != nil {
-		return fmt.Errorf("--amount: %w", err)
-	}
-	var sides [2][]*client.Session
-	var keys [2][]*identity.Key
-	for s, coop := range pair {
-		if err := checkGatewayURL(coop.GatewayURL); err != nil {
-			return fmt.Errorf("co-op %s in dev.json: %w", coop.ID, err)
-		}
-		c := client.New(coop.GatewayURL, client.WithUserAgent("icn-bench"))
-		for _, mem := range coop.Members {
-			k, err := identity.ReadKeyFile(resolveKeyPath(dir, mem.KeyFile))
-			if err != nil {
-				return fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
-			}
-			sess, err := loginRetrying(ctx, c, k, coop.ID)
-			if err != nil {
-				return fmt.Errorf("log in as %s of %s: %w", mem.Name, coop.ID, err)
-			}
-			sides[s], keys[s] = append(sides[s], sess), append(keys[s], k)
-		}
-	}
-	n := min(len(sides[0]), len(sides[1]))
-	if n == 0 {
-		return errors.New("the co-ops have no members in dev.json")
-	}
-	clients := make([]benchClient, o.clients)
-	for i := range clients {
-		j := i % n
-		clients[i] = benchClient{sess: [2]*client.Session{sides[0][j], sides[1][j]}, keys: [2]*identity.Key{keys[0][j], keys[1][j]}}
-	}
-	if err := firstPayment(ctx, clients[0]); err != nil {
-		return err
-	}
-	// The federation is idle now: every verification counted from here on
-	// belongs to a payment of the run.
-	meter, merr := startSigMeter(ctx, m)
-	fmt.Fprintf(logw, "paying %s hours between %s and %s: %s warmup, then %s measured\n", o.amount, pair[0].ID, pair[1].ID, o.warmup, o.duration)
-	res := o.measure(ctx, clients, money.Hours.Code)
-	if ctx.Err() != nil && res.DurationS <= 0 {
-		return errors.New("interrupted before the measured window began")
-	}
-	res.Bench, res.Coop, res.Gateway, res.InProcess, res.Members = "cross", pair[0].ID+"<->"+pair[1].ID, pair[0].GatewayURL, o.dev == "", n
-	res.Regions = o.regions
-	if merr == nil && ctx.Err() == nil {
-		merr = meter.finish(ctx, &res)
-	}
-	if merr != nil && ctx.Err() == nil {
-		fmt.Fprintf(logw, "signature verifications not measured: %v\n", merr)
 	}
 	out := cmd.OutOrStdout()
 	if o.jsonOut {
@@ -173,4 +124,65 @@ func (o *benchCoopOpts) runCross(cmd *cobra.Command) error {
 		err = errors.New("bench: no payment committed; see the errors above")
 	}
 	return err
+}
+
+// crossResult logs clients in to two co-ops of m (their key files under
+// dir), loads them with payments across and measures the signature
+// verifications per payment.
+func (o *benchCoopOpts) crossResult(ctx context.Context, logw io.Writer, m *devfed.Manifest, dir string) (benchCoopResult, error) {
+	pair, err := benchPair(m, o.regions)
+	if err != nil {
+		return benchCoopResult{}, err
+	}
+	if _, err := money.ParsePayment(o.amount, money.Hours); err != nil {
+		return benchCoopResult{}, fmt.Errorf("--amount: %w", err)
+	}
+	var sides [2][]*client.Session
+	var keys [2][]*identity.Key
+	for s, coop := range pair {
+		if err := checkGatewayURL(coop.GatewayURL); err != nil {
+			return benchCoopResult{}, fmt.Errorf("co-op %s in dev.json: %w", coop.ID, err)
+		}
+		c := client.New(coop.GatewayURL, client.WithUserAgent("icn-bench"))
+		for _, mem := range coop.Members {
+			k, err := identity.ReadKeyFile(resolveKeyPath(dir, mem.KeyFile))
+			if err != nil {
+				return benchCoopResult{}, fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
+			}
+			sess, err := loginRetrying(ctx, c, k, coop.ID)
+			if err != nil {
+				return benchCoopResult{}, fmt.Errorf("log in as %s of %s: %w", mem.Name, coop.ID, err)
+			}
+			sides[s], keys[s] = append(sides[s], sess), append(keys[s], k)
+		}
+	}
+	n := min(len(sides[0]), len(sides[1]))
+	if n == 0 {
+		return benchCoopResult{}, errors.New("the co-ops have no members in dev.json")
+	}
+	clients := make([]benchClient, o.clients)
+	for i := range clients {
+		j := i % n
+		clients[i] = benchClient{sess: [2]*client.Session{sides[0][j], sides[1][j]}, keys: [2]*identity.Key{keys[0][j], keys[1][j]}}
+	}
+	if err := firstPayment(ctx, clients[0]); err != nil {
+		return benchCoopResult{}, err
+	}
+	// The federation is idle now: every verification counted from here on
+	// belongs to a payment of the run.
+	meter, merr := startSigMeter(ctx, m)
+	fmt.Fprintf(logw, "paying %s hours between %s and %s: %s warmup, then %s measured\n", o.amount, pair[0].ID, pair[1].ID, o.warmup, o.duration)
+	res := o.measure(ctx, clients, money.Hours.Code)
+	if ctx.Err() != nil && res.DurationS <= 0 {
+		return res, errors.New("interrupted before the measured window began")
+	}
+	res.Bench, res.Coop, res.Gateway, res.InProcess, res.Members = "cross", pair[0].ID+"<->"+pair[1].ID, pair[0].GatewayURL, o.dev == "", n
+	res.Regions = o.regions
+	if merr == nil && ctx.Err() == nil {
+		merr = meter.finish(ctx, &res)
+	}
+	if merr != nil && ctx.Err() == nil {
+		fmt.Fprintf(logw, "signature verifications not measured: %v\n", merr)
+	}
+	return res, nil
 }

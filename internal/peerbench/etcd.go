@@ -61,7 +61,8 @@ func StartEtcd(ctx context.Context, bin, dir string, n int) (*EtcdCluster, error
 	if err != nil {
 		return nil, fmt.Errorf("etcd: %s --version: %w", bin, err)
 	}
-	c := &EtcdCluster{Version: strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])}
+	// "etcd Version: 3.4.23\nGit SHA: …" → "etcd 3.4.23"
+	c := &EtcdCluster{Version: strings.Replace(strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0]), "Version: ", "", 1)}
 	certFile, keyFile, caFile, err := writePeerCerts(dir)
 	if err != nil {
 		return nil, err
@@ -265,6 +266,12 @@ func writePeerCerts(dir string) (cert, key, ca string, err error) {
 // the step retries), so one round trip per attempt. Positions last read
 // are cached for all clients of the process, so the first attempt
 // usually uses current values.
+//
+// With KeyLocks the clients of this process also take a lock per position
+// key around each transaction (both keys of a commit, in index order), so
+// they do not race one another into conflicts: with many clients on few
+// co-ops, optimistic retries alone collapse (tens of retries per command).
+// The comparisons stay, for writers in other processes.
 type EtcdTransfers struct {
 	clis    []*clientv3.Client
 	next    atomic.Uint64
@@ -272,7 +279,14 @@ type EtcdTransfers struct {
 	n       int
 	mu      sync.Mutex
 	cache   []cachedPos
+	locks   []sync.Mutex // per participant, with KeyLocks
+	keyLock bool
 	retries atomic.Int64
+}
+
+// EtcdOptions tune EtcdTransfers.
+type EtcdOptions struct {
+	KeyLocks bool // serialize this process's transactions per position key
 }
 
 type cachedPos struct {
@@ -288,12 +302,12 @@ const (
 
 // NewEtcdTransfers creates participants positions at zero with cap each,
 // under a fresh prefix, and uses clis round robin (one gRPC connection each).
-func NewEtcdTransfers(ctx context.Context, clis []*clientv3.Client, participants int, cap int64) (*EtcdTransfers, error) {
+func NewEtcdTransfers(ctx context.Context, clis []*clientv3.Client, participants int, cap int64, o EtcdOptions) (*EtcdTransfers, error) {
 	if len(clis) == 0 || participants < 2 {
 		return nil, errors.New("etcd transfers: need a client and at least 2 participants")
 	}
 	s := &EtcdTransfers{clis: clis, prefix: fmt.Sprintf("icnbench/%d/", time.Now().UnixNano()), n: participants,
-		cache: make([]cachedPos, participants)}
+		cache: make([]cachedPos, participants), locks: make([]sync.Mutex, participants), keyLock: o.KeyLocks}
 	for i := range participants {
 		p := Position{Cap: cap}
 		resp, err := clis[0].Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.posKey(i)), "=", 0)).
@@ -396,6 +410,10 @@ func (s *EtcdTransfers) Prepare(ctx context.Context, t Transfer) error {
 		return err
 	}
 	pk, xk := s.posKey(t.From), s.xferKey(t.ID)
+	if s.keyLock {
+		s.locks[t.From].Lock()
+		defer s.locks[t.From].Unlock()
+	}
 	for {
 		c := s.cached(t.From)
 		p := c.p
@@ -444,6 +462,13 @@ func (s *EtcdTransfers) Commit(ctx context.Context, t Transfer) error {
 	}
 	fk, tk, xk := s.posKey(t.From), s.posKey(t.To), s.xferKey(t.ID)
 	prepared := encodeXfer(xferPrepared, t)
+	if s.keyLock {
+		a, b := min(t.From, t.To), max(t.From, t.To)
+		s.locks[a].Lock()
+		defer s.locks[a].Unlock()
+		s.locks[b].Lock()
+		defer s.locks[b].Unlock()
+	}
 	for {
 		cf, ct := s.cached(t.From), s.cached(t.To)
 		fp, tp := cf.p, ct.p

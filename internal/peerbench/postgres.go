@@ -72,7 +72,12 @@ func StartPostgres(ctx context.Context, binDir, dir, runAs string, maxConns int)
 	if err != nil {
 		return nil, fmt.Errorf("postgres --version: %w", err)
 	}
-	pg := &Postgres{Version: strings.TrimSpace(string(out))}
+	// "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" → "PostgreSQL 15.18"
+	v := strings.Fields(strings.TrimSpace(string(out)))
+	if len(v) >= 3 && v[1] == "(PostgreSQL)" {
+		v = []string{"PostgreSQL", v[2]}
+	}
+	pg := &Postgres{Version: strings.Join(v, " ")}
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
 		if runAs == "" {
