@@ -172,7 +172,11 @@ func (o *benchCoopOpts) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer stop()
-	res, err := o.coopResult(ctx, logw, m, dir)
+	l, err := o.coopSetup(ctx, logw, m, dir)
+	if err != nil {
+		return err
+	}
+	res, err := o.coopWindow(ctx, logw, l)
 	if err != nil {
 		return err
 	}
@@ -189,18 +193,26 @@ func (o *benchCoopOpts) run(cmd *cobra.Command) error {
 	return err
 }
 
-// coopResult logs clients in to the first co-op of m (its key files under
-// dir) and loads its gateway.
-func (o *benchCoopOpts) coopResult(ctx context.Context, logw io.Writer, m *devfed.Manifest, dir string) (benchCoopResult, error) {
+// coopLoad is icn bench coop's clients, logged in to one co-op.
+type coopLoad struct {
+	clients  []benchClient
+	currency string
+	coop     devfed.ManifestCoop
+	inProc   bool
+}
+
+// coopSetup logs clients in to the first co-op of m (its key files under
+// dir).
+func (o *benchCoopOpts) coopSetup(ctx context.Context, logw io.Writer, m *devfed.Manifest, dir string) (*coopLoad, error) {
 	if len(m.Coops) == 0 {
-		return benchCoopResult{}, errors.New("the dev federation's manifest lists no co-ops")
+		return nil, errors.New("the dev federation's manifest lists no co-ops")
 	}
 	coop := m.Coops[0]
 	if len(coop.Members) < 2 {
-		return benchCoopResult{}, fmt.Errorf("co-op %s has %d members in dev.json; the bench pays between members and needs at least 2", coop.ID, len(coop.Members))
+		return nil, fmt.Errorf("co-op %s has %d members in dev.json; the bench pays between members and needs at least 2", coop.ID, len(coop.Members))
 	}
 	if err := checkGatewayURL(coop.GatewayURL); err != nil {
-		return benchCoopResult{}, fmt.Errorf("co-op %s in dev.json: %w", coop.ID, err)
+		return nil, fmt.Errorf("co-op %s in dev.json: %w", coop.ID, err)
 	}
 	currency := m.Currency
 	if currency == "" {
@@ -208,14 +220,14 @@ func (o *benchCoopOpts) coopResult(ctx context.Context, logw io.Writer, m *devfe
 	}
 	if c, err := money.DefaultCurrencies().Lookup(currency); err == nil {
 		if _, err := money.ParsePayment(o.amount, c); err != nil {
-			return benchCoopResult{}, fmt.Errorf("--amount: %w", err)
+			return nil, fmt.Errorf("--amount: %w", err)
 		}
 	}
 	keys := make([]*identity.Key, len(coop.Members))
 	var err error
 	for i, mem := range coop.Members {
 		if keys[i], err = identity.ReadKeyFile(resolveKeyPath(dir, mem.KeyFile)); err != nil {
-			return benchCoopResult{}, fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
+			return nil, fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
 		}
 	}
 
@@ -223,15 +235,19 @@ func (o *benchCoopOpts) coopResult(ctx context.Context, logw io.Writer, m *devfe
 	fmt.Fprintf(logw, "logging in %d clients to co-op %s at %s\n", o.clients, coop.ID, coop.GatewayURL)
 	clients, err := benchLogin(ctx, c, coop.ID, keys, o.clients)
 	if err != nil {
-		return benchCoopResult{}, err
+		return nil, err
 	}
+	return &coopLoad{clients: clients, currency: currency, coop: coop, inProc: o.dev == ""}, nil
+}
 
-	fmt.Fprintf(logw, "paying %s %s: %s warmup, then %s measured\n", o.amount, currency, o.warmup, o.duration)
-	res := o.measure(ctx, clients, currency)
+// coopWindow runs l's clients through one warmup and measured window.
+func (o *benchCoopOpts) coopWindow(ctx context.Context, logw io.Writer, l *coopLoad) (benchCoopResult, error) {
+	fmt.Fprintf(logw, "paying %s %s: %s warmup, then %s measured\n", o.amount, l.currency, o.warmup, o.duration)
+	res := o.measure(ctx, l.clients, l.currency)
 	if ctx.Err() != nil && res.DurationS <= 0 {
 		return res, errors.New("interrupted before the measured window began")
 	}
-	res.Coop, res.Gateway, res.InProcess, res.Members = coop.ID, coop.GatewayURL, o.dev == "", len(coop.Members)
+	res.Coop, res.Gateway, res.InProcess, res.Members = l.coop.ID, l.coop.GatewayURL, l.inProc, len(l.coop.Members)
 	return res, nil
 }
 

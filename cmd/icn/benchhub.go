@@ -169,16 +169,48 @@ func (o *benchHubOpts) run(cmd *cobra.Command) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	logw := cmd.ErrOrStderr()
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	res, err := o.result(ctx, cmd.ErrOrStderr(), nil)
+
+	dir, err := os.MkdirTemp("", "icn-bench-hub-")
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	fmt.Fprintf(logw, "starting a %d-node hub cluster on 127.0.0.1 in %s\n", o.nodes, dir)
+	c, err := startBenchCluster(dir, o.nodes, o.maxBatch, o.maxInflight)
 	if err != nil {
 		return err
 	}
+	defer c.close()
+	if err := c.waitLeader(ctx, 30*time.Second); err != nil {
+		return err
+	}
+	fmt.Fprintf(logw, "registering %d co-ops\n", o.coops)
+	coops, err := c.setupCoops(ctx, o.coops)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(logw, "%d clients: %s warmup, then %s measured\n", o.clients, o.warmup, o.duration)
+	res := o.measure(ctx, c, coops)
+	if ctx.Err() != nil && res.DurationS <= 0 {
+		return errors.New("interrupted before the measured window began")
+	}
+	res.Nodes, res.Coops = o.nodes, o.coops
+	res.MaxBatch, res.MaxInflight = c.maxBatch, c.maxInflight
+	res.GoVersion, res.GOMAXPROCS = runtime.Version(), runtime.GOMAXPROCS(0)
+	res.GOGC = debug.SetGCPercent(-1)
+	debug.SetGCPercent(res.GOGC)
+
+	convStart := time.Now()
+	res.Converged, res.AppliedIndex = c.converge(ctx, 30*time.Second)
+	res.ConvergeMs = millis(time.Since(convStart))
+
 	out := cmd.OutOrStdout()
 	if o.jsonOut {
 		err = json.NewEncoder(out).Encode(res)
@@ -193,49 +225,6 @@ func (o *benchHubOpts) run(cmd *cobra.Command) error {
 		err = errors.New("bench: the nodes did not converge on one applied index and state hash")
 	}
 	return err
-}
-
-// result starts the cluster, loads it and waits for the nodes to converge;
-// then, if check is set, it runs check on the cluster before closing it
-// (an error from check is returned with the result).
-func (o *benchHubOpts) result(ctx context.Context, logw io.Writer, check func(*benchCluster) error) (benchHubResult, error) {
-	dir, err := os.MkdirTemp("", "icn-bench-hub-")
-	if err != nil {
-		return benchHubResult{}, fmt.Errorf("bench: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	fmt.Fprintf(logw, "starting a %d-node hub cluster on 127.0.0.1 in %s\n", o.nodes, dir)
-	c, err := startBenchCluster(dir, o.nodes, o.maxBatch, o.maxInflight)
-	if err != nil {
-		return benchHubResult{}, err
-	}
-	defer c.close()
-	if err := c.waitLeader(ctx, 30*time.Second); err != nil {
-		return benchHubResult{}, err
-	}
-	fmt.Fprintf(logw, "registering %d co-ops\n", o.coops)
-	coops, err := c.setupCoops(ctx, o.coops)
-	if err != nil {
-		return benchHubResult{}, err
-	}
-	fmt.Fprintf(logw, "%d clients: %s warmup, then %s measured\n", o.clients, o.warmup, o.duration)
-	res := o.measure(ctx, c, coops)
-	if ctx.Err() != nil && res.DurationS <= 0 {
-		return res, errors.New("interrupted before the measured window began")
-	}
-	res.Nodes, res.Coops = o.nodes, o.coops
-	res.MaxBatch, res.MaxInflight = c.maxBatch, c.maxInflight
-	res.GoVersion, res.GOMAXPROCS = runtime.Version(), runtime.GOMAXPROCS(0)
-	res.GOGC = debug.SetGCPercent(-1)
-	debug.SetGCPercent(res.GOGC)
-
-	convStart := time.Now()
-	res.Converged, res.AppliedIndex = c.converge(ctx, 30*time.Second)
-	res.ConvergeMs = millis(time.Since(convStart))
-	if check != nil {
-		return res, check(c)
-	}
-	return res, nil
 }
 
 // benchCluster is a hub cluster in this process.

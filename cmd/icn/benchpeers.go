@@ -26,12 +26,14 @@ import (
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
-// The workloads of icn bench peers, in the order they run.
+// The workloads of icn bench peers: three groups (hub and etcd; coop,
+// ledger and postgres; crypto and cross), each measured round by round.
 var peersWorkloads = []string{"hub", "etcd", "coop", "ledger", "postgres", "crypto", "cross"}
 
 // benchPeersOpts are the flags of `icn bench peers`.
 type benchPeersOpts struct {
 	duration, warmup, cryptoDur time.Duration
+	rounds                      int
 	hubClients, coops           int
 	coopClients, members        int
 	crossClients, crossMembers  int
@@ -51,7 +53,10 @@ func newBenchPeersCmd() *cobra.Command {
 		Long: `icn bench peers measures, one after the other on this machine, each ICN
 workload and what an engineer would build for it on a well-known system, and
 prints their ratios: absolute figures drift between machines and days, ratios
-measured in one run hold better.
+measured in one run hold better. Each system is started once; then the
+workload and its peer are measured alternately, --rounds windows each (the
+order reversed every other round), so that each ratio compares windows
+seconds apart; the table gives the medians and each round's ratio.
 
   hub       icn bench hub: a 3-node hub cluster in this process, --hub-clients
             clients each proposing a PrepareTransfer then its CommitTransfer.
@@ -89,8 +94,8 @@ user postgres that Debian's package creates) with its temporary directory
 handed to it. Install both servers with: make bench-peers-deps
 (apt-get install etcd-server postgresql).`,
 		Example: `  icn bench peers
-  icn bench peers --duration 10s --json
-  icn bench peers --only coop,postgres --duration 5s`,
+  icn bench peers --json                 # the run docs/BENCHMARKS.md records
+  icn bench peers --only coop,postgres --rounds 1`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -98,9 +103,10 @@ handed to it. Install both servers with: make bench-peers-deps
 		},
 	}
 	f := cmd.Flags()
-	f.DurationVar(&o.duration, "duration", 10*time.Second, "measured window of each workload")
-	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before each measured window, not counted")
-	f.DurationVar(&o.cryptoDur, "crypto-duration", time.Second, "length of each Ed25519 rate measurement (four of them)")
+	f.IntVar(&o.rounds, "rounds", 3, "measured windows of each workload, alternating with its peer's")
+	f.DurationVar(&o.duration, "duration", 5*time.Second, "length of each measured window")
+	f.DurationVar(&o.warmup, "warmup", time.Second, "load before each measured window, not counted")
+	f.DurationVar(&o.cryptoDur, "crypto-duration", 500*time.Millisecond, "length of each Ed25519 rate measurement (four per round)")
 	f.IntVar(&o.hubClients, "hub-clients", 256, "clients of hub and etcd (icn bench hub's default)")
 	f.IntVar(&o.coops, "coops", 20, "co-ops of hub and etcd")
 	f.IntVar(&o.coopClients, "coop-clients", 32, "clients of coop, ledger and postgres (icn bench coop's default)")
@@ -118,7 +124,7 @@ handed to it. Install both servers with: make bench-peers-deps
 	return cmd
 }
 
-// peerRun is what a peer workload (etcd, postgres, ledger) measured.
+// peerRun is what a peer workload (etcd, postgres, ledger) measured in one window.
 type peerRun struct {
 	System        string            `json:"system"`
 	Clients       int               `json:"clients"`
@@ -138,26 +144,28 @@ type peerRun struct {
 	Errors        int               `json:"errors"`
 	ErrorKinds    map[string]int    `json:"error_kinds,omitempty"`
 	ErrorSamples  map[string]string `json:"error_samples,omitempty"`
-	// Retries (etcd): optimistic transactions whose comparison failed, per
-	// command that succeeded (in the whole run, warmup included).
+	// Retries (etcd): optimistic transactions whose comparison failed in
+	// the window and its warmup, per command of the window.
 	Retries      int64   `json:"retries,omitempty"`
 	RetriesPerOp float64 `json:"retries_per_op,omitempty"`
+	committed    int     // seen by the clients, warmup and window
 }
 
-func newPeerRun(system string, clients int, o *benchPeersOpts, r peerbench.Run) *peerRun {
+func newPeerRun(system string, clients int, o *benchPeersOpts, r peerbench.Run) peerRun {
 	s, x := summarizeLatencies(r.Lats), summarizeLatencies(r.XferLats)
-	p := &peerRun{System: system, Clients: clients, WarmupS: o.warmup.Seconds(), DurationS: r.Window.Seconds(),
+	p := peerRun{System: system, Clients: clients, WarmupS: o.warmup.Seconds(), DurationS: r.Window.Seconds(),
 		Ops: r.Ops, OpsPerS: round2(r.OpsPerS()),
 		P50Ms: millis(s.P50), P90Ms: millis(s.P90), P99Ms: millis(s.P99), MaxMs: millis(s.Max), MeanMs: millis(s.Mean),
 		Transfers: r.Transfers, TransferP99Ms: millis(x.P99),
-		Rejected: r.Rejected, Errors: r.Errors, ErrorKinds: r.ErrorKinds, ErrorSamples: r.ErrorSample}
+		Rejected: r.Rejected, Errors: r.Errors, ErrorKinds: r.ErrorKinds, ErrorSamples: r.ErrorSample, committed: r.Committed}
 	if r.Window > 0 {
 		p.TransfersPerS = round2(float64(r.Transfers) / r.Window.Seconds())
 	}
 	return p
 }
 
-// peersRow is one line of the table: an ICN workload beside its peer.
+// peersRow is one line of the table: an ICN workload beside its peer,
+// medians over the rounds.
 type peersRow struct {
 	Workload    string  `json:"workload"`
 	Unit        string  `json:"unit"`
@@ -166,9 +174,11 @@ type peersRow struct {
 	Peer        string  `json:"peer"`
 	PeerOpsPerS float64 `json:"peer_ops_per_s"`
 	PeerP99Ms   float64 `json:"peer_p99_ms,omitempty"`
-	// Ratio is ICN's ops/s over the peer's (for cross: the fraction of the
-	// Ed25519 limit).
-	Ratio float64 `json:"ratio"`
+	// Ratio is the median over the rounds of ICN's ops/s over the peer's in
+	// the same round (for cross: the fraction of the round's Ed25519
+	// limit); Ratios are the rounds' ratios.
+	Ratio  float64   `json:"ratio"`
+	Ratios []float64 `json:"ratios,omitempty"`
 }
 
 // benchPeersResult is what `icn bench peers --json` prints.
@@ -176,6 +186,7 @@ type benchPeersResult struct {
 	Bench        string     `json:"bench"`
 	Started      time.Time  `json:"started"`
 	ElapsedS     float64    `json:"elapsed_s"`
+	Rounds       int        `json:"rounds"`
 	DurationS    float64    `json:"duration_s"`
 	WarmupS      float64    `json:"warmup_s"`
 	GoVersion    string     `json:"go_version"`
@@ -187,18 +198,22 @@ type benchPeersResult struct {
 	// Checks maps each workload that ran to "ok" or what its check found.
 	Checks map[string]string `json:"checks"`
 
-	Hub      *benchHubResult         `json:"hub,omitempty"`
-	Etcd     *peerRun                `json:"etcd,omitempty"`
-	Coop     *benchCoopResult        `json:"coop,omitempty"`
-	Ledger   *peerRun                `json:"ledger,omitempty"`
-	Postgres *peerRun                `json:"postgres,omitempty"`
-	Ed25519  *peerbench.Ed25519Rates `json:"ed25519,omitempty"`
-	Cross    *benchCoopResult        `json:"cross,omitempty"`
-	// CryptoLimit is the cross-co-op payments/s the machine could make
-	// doing nothing but their Ed25519 work: SignaturesPerPayment and the
-	// measured verifications per payment at the all-core rates.
-	CryptoLimitPerS      float64 `json:"crypto_limit_per_s,omitempty"`
-	SignaturesPerPayment float64 `json:"signatures_per_payment,omitempty"`
+	// One entry per round.
+	Hub      []benchHubResult         `json:"hub,omitempty"`
+	Etcd     []peerRun                `json:"etcd,omitempty"`
+	Coop     []benchCoopResult        `json:"coop,omitempty"`
+	Ledger   []peerRun                `json:"ledger,omitempty"`
+	Postgres []peerRun                `json:"postgres,omitempty"`
+	Ed25519  []peerbench.Ed25519Rates `json:"ed25519,omitempty"`
+	Cross    []benchCoopResult        `json:"cross,omitempty"`
+	// Measured over all cross rounds (see icn bench cross); 4 if not measured.
+	CrossVerificationsPerPayment float64            `json:"cross_verifications_per_payment,omitempty"`
+	CrossVerificationsBy         map[string]float64 `json:"cross_verifications_per_payment_by,omitempty"`
+	// CryptoLimits are the cross-co-op payments/s the machine could make in
+	// each round doing nothing but their Ed25519 work: the verifications
+	// and SignaturesPerPayment at that round's all-core rates.
+	CryptoLimitsPerS     []float64 `json:"crypto_limits_per_s,omitempty"`
+	SignaturesPerPayment float64   `json:"signatures_per_payment,omitempty"`
 }
 
 // crossSignatures are the Ed25519 signatures a cross-co-op payment costs:
@@ -213,6 +228,8 @@ func (o *benchPeersOpts) validate() error {
 		return errors.New("--duration must be positive, e.g. 10s")
 	case o.warmup < 0:
 		return errors.New("--warmup must not be negative")
+	case o.rounds < 1:
+		return errors.New("--rounds must be at least 1")
 	case o.cryptoDur <= 0:
 		return errors.New("--crypto-duration must be positive")
 	case o.hubClients < 1 || o.coopClients < 1 || o.crossClients < 1:
@@ -233,6 +250,16 @@ func (o *benchPeersOpts) validate() error {
 }
 
 func (o *benchPeersOpts) runs(w string) bool { return len(o.only) == 0 || slices.Contains(o.only, w) }
+
+// peersSide is one system under one workload: started once, measured in
+// one window per round, then checked and stopped.
+type peersSide struct {
+	name   string
+	start  func(context.Context) error
+	window func(context.Context) error // measures one window and records it
+	finish func(context.Context) error // checks the result (stop runs after it)
+	stop   func()
+}
 
 func (o *benchPeersOpts) run(cmd *cobra.Command) error {
 	if err := o.validate(); err != nil {
@@ -255,39 +282,21 @@ func (o *benchPeersOpts) run(cmd *cobra.Command) error {
 	ctx, stopSignals := benchContext(cmd)
 	defer stopSignals()
 
-	res := &benchPeersResult{Bench: "peers", Started: time.Now().UTC(), DurationS: o.duration.Seconds(), WarmupS: o.warmup.Seconds(),
-		GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
+	res := &benchPeersResult{Bench: "peers", Started: time.Now().UTC(), Rounds: o.rounds, DurationS: o.duration.Seconds(),
+		WarmupS: o.warmup.Seconds(), GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 		LoadAvgStart: loadAvg(), Checks: map[string]string{}}
-	check := func(w string, err error) {
-		if err != nil {
-			res.Checks[w] = err.Error()
-			fmt.Fprintf(logw, "%s: CHECK FAILED: %v\n", w, err)
-		} else {
-			res.Checks[w] = "ok"
-		}
+	// The workloads of a group run alternately, round after round, on
+	// systems started once: a ratio compares windows minutes apart at most,
+	// on a machine whose speed drifts.
+	groups := [][]*peersSide{
+		{o.hubSide(logw, res), o.etcdSide(logw, etcdBin, res)},
+		{o.coopSide(logw, res), o.ledgerSide(logw, res), o.postgresSide(logw, pgBin, res)},
+		{o.cryptoSide(logw, res), o.crossSide(logw, res)},
 	}
-	steps := []struct {
-		name string
-		fn   func() error
-	}{
-		{"hub", func() error { return o.hub(ctx, logw, res, check) }},
-		{"etcd", func() error { return o.etcd(ctx, logw, etcdBin, res, check) }},
-		{"coop", func() error { return o.coop(ctx, logw, res, check) }},
-		{"ledger", func() error { return o.ledger(ctx, logw, res, check) }},
-		{"postgres", func() error { return o.postgres(ctx, logw, pgBin, res, check) }},
-		{"crypto", func() error { return o.crypto(ctx, logw, res) }},
-		{"cross", func() error { return o.cross(ctx, logw, res, check) }},
-	}
-	for _, s := range steps {
-		if !o.runs(s.name) {
-			continue
-		}
-		fmt.Fprintf(logw, "== %s (load average %s)\n", s.name, loadAvg())
-		if err := s.fn(); err != nil {
-			return fmt.Errorf("bench peers: %s: %w", s.name, err)
-		}
-		if ctx.Err() != nil {
-			return errors.New("bench peers: interrupted")
+	for _, g := range groups {
+		g = slices.DeleteFunc(g, func(s *peersSide) bool { return !o.runs(s.name) })
+		if err := o.runGroup(ctx, logw, g, res); err != nil {
+			return err
 		}
 	}
 	res.LoadAvgEnd = loadAvg()
@@ -316,6 +325,54 @@ func (o *benchPeersOpts) run(cmd *cobra.Command) error {
 	return nil
 }
 
+// runGroup starts the sides, measures them alternately (forwards in even
+// rounds, backwards in odd ones, so that a steady drift of the machine
+// does not favour one side), then checks and stops them.
+func (o *benchPeersOpts) runGroup(ctx context.Context, logw io.Writer, g []*peersSide, res *benchPeersResult) error {
+	var started []*peersSide
+	defer func() {
+		for _, s := range slices.Backward(started) {
+			if s.stop != nil {
+				s.stop()
+			}
+		}
+	}()
+	for _, s := range g {
+		fmt.Fprintf(logw, "== %s: starting (load average %s)\n", s.name, loadAvg())
+		started = append(started, s)
+		if err := s.start(ctx); err != nil {
+			return fmt.Errorf("bench peers: %s: %w", s.name, err)
+		}
+	}
+	for round := range o.rounds {
+		order := slices.Clone(g)
+		if round%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, s := range order {
+			fmt.Fprintf(logw, "== %s: round %d of %d (load average %s)\n", s.name, round+1, o.rounds, loadAvg())
+			if err := s.window(ctx); err != nil {
+				return fmt.Errorf("bench peers: %s: %w", s.name, err)
+			}
+			if ctx.Err() != nil {
+				return errors.New("bench peers: interrupted")
+			}
+		}
+	}
+	for _, s := range g {
+		if s.finish == nil {
+			continue
+		}
+		if err := s.finish(ctx); err != nil {
+			res.Checks[s.name] = err.Error()
+			fmt.Fprintf(logw, "%s: CHECK FAILED: %v\n", s.name, err)
+		} else {
+			res.Checks[s.name] = "ok"
+		}
+	}
+	return nil
+}
+
 // loadAvg is the first three fields of /proc/loadavg ("" where there is none).
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
@@ -329,22 +386,538 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func (o *benchPeersOpts) hub(ctx context.Context, logw io.Writer, res *benchPeersResult, check func(string, error)) error {
+// tempDir makes a temporary directory and returns its removal.
+func tempDir(pattern string) (string, func(), error) {
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: %w", err)
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+func (o *benchPeersOpts) hubSide(logw io.Writer, res *benchPeersResult) *peersSide {
 	ho := &benchHubOpts{duration: o.duration, warmup: o.warmup, clients: o.hubClients, coops: o.coops, nodes: 3, ids: "v7"}
-	var checkErr error
-	r, err := ho.result(ctx, logw, func(c *benchCluster) error { checkErr = checkHubBook(c, benchHubCap); return nil })
+	var c *benchCluster
+	var coops []identity.DID
+	var cleanup []func()
+	s := &peersSide{name: "hub", stop: func() {
+		for _, f := range slices.Backward(cleanup) {
+			f()
+		}
+	}}
+	s.start = func(ctx context.Context) error {
+		dir, rm, err := tempDir("icn-bench-hub-")
+		if err != nil {
+			return err
+		}
+		cleanup = append(cleanup, rm)
+		fmt.Fprintf(logw, "starting a 3-node hub cluster on 127.0.0.1 in %s\n", dir)
+		if c, err = startBenchCluster(dir, ho.nodes, 0, 0); err != nil {
+			return err
+		}
+		cleanup = append(cleanup, c.close)
+		if err := c.waitLeader(ctx, 30*time.Second); err != nil {
+			return err
+		}
+		coops, err = c.setupCoops(ctx, o.coops)
+		return err
+	}
+	s.window = func(ctx context.Context) error {
+		fmt.Fprintf(logw, "%d clients: %s warmup, then %s measured\n", ho.clients, ho.warmup, ho.duration)
+		r := ho.measure(ctx, c, coops)
+		r.Nodes, r.Coops, r.MaxBatch, r.MaxInflight = ho.nodes, ho.coops, c.maxBatch, c.maxInflight
+		r.GoVersion, r.GOMAXPROCS = runtime.Version(), runtime.GOMAXPROCS(0)
+		res.Hub = append(res.Hub, r)
+		return nil
+	}
+	s.finish = func(ctx context.Context) error {
+		start := time.Now()
+		converged, applied := c.converge(ctx, 30*time.Second)
+		if n := len(res.Hub); n > 0 { // the last round's result tells
+			res.Hub[n-1].Converged, res.Hub[n-1].AppliedIndex, res.Hub[n-1].ConvergeMs = converged, applied, millis(time.Since(start))
+		}
+		var errs []error
+		if !converged {
+			errs = append(errs, errors.New("the nodes did not converge on one applied index and state hash"))
+		}
+		for _, r := range res.Hub {
+			if r.Errors > 0 {
+				errs = append(errs, fmt.Errorf("%d commands failed: %v", r.Errors, r.ErrorKinds))
+			}
+		}
+		if err := checkHubBook(c, benchHubCap); err != nil {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	}
+	return s
+}
+
+func (o *benchPeersOpts) etcdSide(logw io.Writer, bin string, res *benchPeersResult) *peersSide {
+	var cleanup []func()
+	var st *peerbench.EtcdTransfers
+	var system string
+	committed := 0
+	s := &peersSide{name: "etcd", stop: func() {
+		for _, f := range slices.Backward(cleanup) {
+			f()
+		}
+	}}
+	s.start = func(ctx context.Context) error {
+		dir, rm, err := tempDir("icn-bench-etcd-")
+		if err != nil {
+			return err
+		}
+		cleanup = append(cleanup, rm)
+		fmt.Fprintf(logw, "starting a 3-member etcd cluster (%s) on 127.0.0.1 in %s\n", bin, dir)
+		c, err := peerbench.StartEtcd(ctx, bin, dir, 3)
+		if err != nil {
+			return err
+		}
+		cleanup = append(cleanup, c.Close)
+		var clis []*clientv3.Client
+		for range o.etcdConns {
+			cli, err := peerbench.NewEtcdClient(ctx, c.Leader)
+			if err != nil {
+				return err
+			}
+			cleanup = append(cleanup, func() { cli.Close() })
+			clis = append(clis, cli)
+		}
+		if st, err = peerbench.NewEtcdTransfers(ctx, clis, o.coops, benchHubCap, peerbench.EtcdOptions{KeyLocks: o.etcdKeyLocks}); err != nil {
+			return err
+		}
+		system = c.Version + ", 3 members, key locks"
+		if !o.etcdKeyLocks {
+			system = c.Version + ", 3 members, optimistic"
+		}
+		fmt.Fprintf(logw, "etcd clients on the leader %s over %d connections\n", c.Leader, o.etcdConns)
+		return nil
+	}
+	s.window = func(ctx context.Context) error {
+		fmt.Fprintf(logw, "%d clients: %s warmup, then %s measured\n", o.hubClients, o.warmup, o.duration)
+		before := st.Retries()
+		r := peerbench.RunTransfers(ctx, st, peerbench.TransferOptions{Clients: o.hubClients, Participants: o.coops, Amount: 1,
+			Warmup: o.warmup, Duration: o.duration})
+		p := newPeerRun(system, o.hubClients, o, r)
+		p.Retries = st.Retries() - before
+		if r.Ops > 0 {
+			p.RetriesPerOp = round2(float64(p.Retries) / float64(r.Ops))
+		}
+		committed += r.Committed
+		res.Etcd = append(res.Etcd, p)
+		return nil
+	}
+	s.finish = func(ctx context.Context) error {
+		b, err := st.Book(ctx)
+		if err == nil {
+			err = peerbench.CheckBook(b, committed)
+		}
+		return errors.Join(err, runErrors(res.Etcd))
+	}
+	return s
+}
+
+// runErrors reports the windows' failed operations, if any.
+func runErrors(runs []peerRun) error {
+	var errs []error
+	for _, r := range runs {
+		if r.Errors > 0 {
+			errs = append(errs, fmt.Errorf("%d operations failed: %v", r.Errors, r.ErrorKinds))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// devFedSide is a side on an in-process dev federation: started in a
+// temporary directory, its co-op ledgers verified once it has stopped.
+func (o *benchPeersOpts) devFedSide(logw io.Writer, name, what string, members, ledgers int,
+	start func(context.Context, string, int) (*devfed.Manifest, func(), error),
+	setup func(context.Context, *devfed.Manifest, string) error,
+	window func(context.Context) (benchCoopResult, error),
+	after func(context.Context) error, results *[]benchCoopResult) *peersSide {
+	var dir string
+	var rm, stopFed func()
+	s := &peersSide{name: name, stop: func() {
+		if stopFed != nil {
+			stopFed()
+		}
+		if rm != nil {
+			rm()
+		}
+	}}
+	s.start = func(ctx context.Context) error {
+		var err error
+		if dir, rm, err = tempDir("icn-bench-"); err != nil {
+			return err
+		}
+		fmt.Fprintf(logw, "starting %s in %s\n", what, dir)
+		m, stop, err := start(ctx, dir, members)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", what, err)
+		}
+		stopFed = stop
+		return setup(ctx, m, dir)
+	}
+	s.window = func(ctx context.Context) error {
+		r, err := window(ctx)
+		if err != nil {
+			return err
+		}
+		*results = append(*results, r)
+		return nil
+	}
+	s.finish = func(ctx context.Context) error {
+		var errs []error
+		if after != nil {
+			errs = append(errs, after(ctx))
+		}
+		stopFed()
+		stopFed = nil
+		ok := 0
+		for _, r := range *results {
+			ok += r.OK
+			if r.Errors > 0 {
+				errs = append(errs, fmt.Errorf("%d payments failed: %v", r.Errors, r.ErrorKinds))
+			}
+		}
+		errs = append(errs, verifyLedgers(dir, ledgers, ok))
+		return errors.Join(errs...)
+	}
+	return s
+}
+
+func (o *benchPeersOpts) coopSide(logw io.Writer, res *benchPeersResult) *peersSide {
+	co := &benchCoopOpts{duration: o.duration, warmup: o.warmup, clients: o.coopClients, members: o.members, amount: "0.01"}
+	var l *coopLoad
+	return o.devFedSide(logw, "coop", fmt.Sprintf("an in-process dev co-op with %d members", o.members), o.members, 1, devfed.StartForBench,
+		func(ctx context.Context, m *devfed.Manifest, dir string) (err error) {
+			l, err = co.coopSetup(ctx, logw, m, dir)
+			return err
+		},
+		func(ctx context.Context) (benchCoopResult, error) { return co.coopWindow(ctx, logw, l) },
+		nil, &res.Coop)
+}
+
+func (o *benchPeersOpts) crossSide(logw io.Writer, res *benchPeersResult) *peersSide {
+	co := &benchCoopOpts{duration: o.duration, warmup: o.warmup, clients: o.crossClients, members: o.crossMembers, amount: "0.01"}
+	var l *crossLoad
+	var meter *sigMeter
+	var merr error
+	return o.devFedSide(logw, "cross", fmt.Sprintf("an in-process dev federation (3 hub nodes, 2 co-ops with %d members each)", o.crossMembers),
+		o.crossMembers, 2, devfed.StartCrossForBench,
+		func(ctx context.Context, m *devfed.Manifest, dir string) (err error) {
+			if l, err = co.crossSetup(ctx, logw, m, dir); err != nil {
+				return err
+			}
+			// The federation is idle now: every verification counted from
+			// here on belongs to a payment of the rounds.
+			meter, merr = startSigMeter(ctx, m)
+			return nil
+		},
+		func(ctx context.Context) (benchCoopResult, error) { return co.crossWindow(ctx, logw, l) },
+		func(ctx context.Context) error {
+			var all benchCoopResult
+			if merr == nil {
+				merr = meter.finish(ctx, &all)
+			}
+			if merr != nil {
+				fmt.Fprintf(logw, "signature verifications not measured (4 per payment assumed): %v\n", merr)
+				return nil
+			}
+			res.CrossVerificationsPerPayment, res.CrossVerificationsBy = all.VerificationsPerPayment, all.VerificationsBy
+			return nil
+		}, &res.Cross)
+}
+
+// verifyLedgers opens the co-op ledgers under dir (at least want of them)
+// once their nodes have stopped and runs the ledger's own verification on
+// each: the hash chain, postings summing to zero, every balance and hold
+// recomputed; each must hold at least the committed payments the clients saw.
+func verifyLedgers(dir string, want, committed int) error {
+	paths, err := filepath.Glob(filepath.Join(dir, "*", "ledger.db"))
 	if err != nil {
 		return err
 	}
-	if !r.Converged && checkErr == nil {
-		checkErr = errors.New("the nodes did not converge on one applied index and state hash")
+	if len(paths) < want {
+		return fmt.Errorf("found %d co-op ledgers under %s, want %d", len(paths), dir, want)
 	}
-	if checkErr == nil && r.Errors > 0 {
-		checkErr = fmt.Errorf("%d commands failed: %v", r.Errors, r.ErrorKinds)
+	var errs []error
+	for _, p := range paths {
+		s, err := ledger.Open(ledger.Options{Path: p, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rep, err := s.Verify()
+		s.Close()
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case !rep.OK():
+			errs = append(errs, fmt.Errorf("%s: %s", p, strings.Join(rep.Mismatches, "; ")))
+		case int(rep.Entries) < committed:
+			errs = append(errs, fmt.Errorf("%s: %d entries, the clients saw %d payments commit", p, rep.Entries, committed))
+		}
 	}
-	check("hub", checkErr)
-	res.Hub = &r
-	return nil
+	return errors.Join(errs...)
+}
+
+// benchLedgerLimit is every member's credit limit in the ledger workloads:
+// 1,000.00 hours, as icn bench coop's members are funded.
+const benchLedgerLimit = 100000
+
+func (o *benchPeersOpts) paymentOptions() peerbench.PaymentOptions {
+	return peerbench.PaymentOptions{Clients: o.coopClients, Members: o.members, Amount: 1, Warmup: o.warmup, Duration: o.duration}
+}
+
+// ledgerStoreSide is a side on a peerbench.Ledger.
+func (o *benchPeersOpts) ledgerStoreSide(logw io.Writer, name string, open func(context.Context) (peerbench.Ledger, string, error),
+	results *[]peerRun, cleanup *[]func()) *peersSide {
+	var l peerbench.Ledger
+	var system string
+	committed := 0
+	s := &peersSide{name: name, stop: func() {
+		for _, f := range slices.Backward(*cleanup) {
+			f()
+		}
+	}}
+	s.start = func(ctx context.Context) (err error) {
+		l, system, err = open(ctx)
+		return err
+	}
+	s.window = func(ctx context.Context) error {
+		fmt.Fprintf(logw, "%d clients, %d members: %s warmup, then %s measured\n", o.coopClients, o.members, o.warmup, o.duration)
+		r := peerbench.RunPayments(ctx, l, o.paymentOptions())
+		committed += r.Committed
+		*results = append(*results, newPeerRun(system, o.coopClients, o, r))
+		return nil
+	}
+	s.finish = func(ctx context.Context) error {
+		st, err := l.State(ctx)
+		if err == nil {
+			err = peerbench.CheckLedger(st, committed)
+		}
+		return errors.Join(err, runErrors(*results))
+	}
+	return s
+}
+
+func (o *benchPeersOpts) ledgerSide(logw io.Writer, res *benchPeersResult) *peersSide {
+	var cleanup []func()
+	return o.ledgerStoreSide(logw, "ledger", func(context.Context) (peerbench.Ledger, string, error) {
+		dir, rm, err := tempDir("icn-bench-ledger-")
+		if err != nil {
+			return nil, "", err
+		}
+		cleanup = append(cleanup, rm)
+		fmt.Fprintf(logw, "opening the co-op ledger alone in %s\n", dir)
+		l, err := peerbench.OpenICNLedger(dir, o.members, benchLedgerLimit)
+		if err != nil {
+			return nil, "", err
+		}
+		cleanup = append(cleanup, func() { l.Close() })
+		return l, "coopnode/ledger (bbolt, fsync'd)", nil
+	}, &res.Ledger, &cleanup)
+}
+
+func (o *benchPeersOpts) postgresSide(logw io.Writer, bin string, res *benchPeersResult) *peersSide {
+	var cleanup []func()
+	return o.ledgerStoreSide(logw, "postgres", func(ctx context.Context) (peerbench.Ledger, string, error) {
+		dir, rm, err := tempDir("icn-bench-pg-")
+		if err != nil {
+			return nil, "", err
+		}
+		cleanup = append(cleanup, rm)
+		fmt.Fprintf(logw, "starting PostgreSQL (%s) on 127.0.0.1 in %s\n", bin, dir)
+		pg, err := peerbench.StartPostgres(ctx, bin, dir, o.pgUser, o.coopClients)
+		if err != nil {
+			return nil, "", err
+		}
+		cleanup = append(cleanup, pg.Close)
+		l, err := peerbench.NewPGLedger(ctx, pg.DSN, "bench", o.members, benchLedgerLimit, o.coopClients)
+		if err != nil {
+			return nil, "", err
+		}
+		cleanup = append(cleanup, l.Close)
+		fmt.Fprintf(logw, "PostgreSQL runs as %s; one connection per client\n", pg.RunAs)
+		return l, pg.Version, nil
+	}, &res.Postgres, &cleanup)
+}
+
+func (o *benchPeersOpts) cryptoSide(logw io.Writer, res *benchPeersResult) *peersSide {
+	return &peersSide{name: "crypto",
+		start: func(context.Context) error { return nil },
+		window: func(ctx context.Context) error {
+			fmt.Fprintf(logw, "Ed25519 sign and verify, %s each on one core and on %d\n", o.cryptoDur, runtime.NumCPU())
+			r, err := peerbench.MeasureEd25519(ctx, o.cryptoDur, runtime.NumCPU())
+			if err != nil {
+				return err
+			}
+			res.Ed25519 = append(res.Ed25519, r)
+			return nil
+		}}
+}
+
+// median of vs (0 if empty).
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(vs))
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	} else {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+}
+
+// peersRows pairs each ICN workload with its peer, round by round; a side
+// that did not run (--only) is left at zero, and so is the ratio.
+func peersRows(r *benchPeersResult) []peersRow {
+	var rows []peersRow
+	add := func(row peersRow, icn, icnP99, peer, peerP99 []float64, digits float64) {
+		row.ICNOpsPerS, row.ICNP99Ms = round2(median(icn)), median(icnP99)
+		row.PeerOpsPerS, row.PeerP99Ms = round2(median(peer)), median(peerP99)
+		for i := range min(len(icn), len(peer)) {
+			if peer[i] > 0 {
+				row.Ratios = append(row.Ratios, float64(int64(icn[i]/peer[i]*digits+0.5))/digits)
+			}
+		}
+		row.Ratio = median(row.Ratios)
+		rows = append(rows, row)
+	}
+	hubOps := func(rs []benchHubResult) (ops, p99 []float64) {
+		for _, x := range rs {
+			ops, p99 = append(ops, x.OpsPerS), append(p99, x.P99Ms)
+		}
+		return
+	}
+	coopOps := func(rs []benchCoopResult) (ops, p99 []float64) {
+		for _, x := range rs {
+			ops, p99 = append(ops, x.OpsPerS), append(p99, x.P99Ms)
+		}
+		return
+	}
+	peerOps := func(rs []peerRun) (ops, p99 []float64) {
+		for _, x := range rs {
+			ops, p99 = append(ops, x.OpsPerS), append(p99, x.P99Ms)
+		}
+		return
+	}
+	pgName := ""
+	if len(r.Postgres) > 0 {
+		pgName = r.Postgres[0].System
+	}
+	if len(r.Hub) > 0 || len(r.Etcd) > 0 {
+		row := peersRow{Workload: "hub transfers", Unit: "commands/s"}
+		if len(r.Hub) > 0 {
+			row.Workload = fmt.Sprintf("hub transfers, %d clients", r.Hub[0].Clients)
+		}
+		if len(r.Etcd) > 0 {
+			row.Peer = r.Etcd[0].System
+		}
+		a, ap := hubOps(r.Hub)
+		b, bp := peerOps(r.Etcd)
+		add(row, a, ap, b, bp, 100)
+	}
+	pg, pgp := peerOps(r.Postgres)
+	if len(r.Coop) > 0 {
+		a, ap := coopOps(r.Coop)
+		add(peersRow{Workload: fmt.Sprintf("co-op payments via the gateway, %d clients", r.Coop[0].Clients), Unit: "payments/s", Peer: pgName},
+			a, ap, pg, pgp, 100)
+	}
+	if len(r.Ledger) > 0 || (len(r.Postgres) > 0 && len(r.Coop) == 0) {
+		clients := 0
+		if len(r.Ledger) > 0 {
+			clients = r.Ledger[0].Clients
+		} else {
+			clients = r.Postgres[0].Clients
+		}
+		a, ap := peerOps(r.Ledger)
+		add(peersRow{Workload: fmt.Sprintf("co-op ledger alone, %d clients", clients), Unit: "payments/s", Peer: pgName}, a, ap, pg, pgp, 100)
+	}
+	if len(r.Cross) > 0 {
+		row := peersRow{Workload: fmt.Sprintf("cross-co-op payments, %d clients", r.Cross[0].Clients), Unit: "payments/s"}
+		v := r.CrossVerificationsPerPayment
+		if v == 0 {
+			v = 4 // not measured: what a payment routed once costs
+		}
+		r.CryptoLimitsPerS = nil
+		for _, e := range r.Ed25519 {
+			r.CryptoLimitsPerS = append(r.CryptoLimitsPerS, round2(peerbench.CryptoLimit(e, v, crossSignatures)))
+		}
+		if len(r.Ed25519) > 0 {
+			r.SignaturesPerPayment = crossSignatures
+			row.Peer = fmt.Sprintf("Ed25519 limit: %.2f verify + %d sign per payment on %d cores", v, crossSignatures, r.Ed25519[0].Workers)
+		}
+		a, ap := coopOps(r.Cross)
+		add(row, a, ap, r.CryptoLimitsPerS, nil, 1000)
+	}
+	return rows
+}
+
+func printBenchPeers(w io.Writer, r *benchPeersResult) error {
+	fmt.Fprintf(w, "icn bench peers: %d CPUs, GOMAXPROCS %d, %s; %d rounds of %gs windows after %gs warmup; load average %s at the start, %s at the end; %.0fs in all\n",
+		r.NumCPU, r.GOMAXPROCS, r.GoVersion, r.Rounds, r.DurationS, r.WarmupS, r.LoadAvgStart, r.LoadAvgEnd, r.ElapsedS)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "workload\tICN\tICN p99\tpeer\tpeer\tpeer p99\tICN / peer\trounds")
+	dash := func(v float64, format string) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf(format, v)
+	}
+	for _, row := range r.Rows {
+		ratio := dash(row.Ratio, "%.2f×")
+		peerP99 := dash(row.PeerP99Ms, "%.1f ms")
+		rounds := make([]string, len(row.Ratios))
+		for i, x := range row.Ratios {
+			rounds[i] = fmt.Sprintf("%.2f", x)
+		}
+		if strings.HasPrefix(row.Peer, "Ed25519") {
+			ratio, peerP99 = dash(100*row.Ratio, "%.1f %% of the limit"), "-"
+			for i, x := range row.Ratios {
+				rounds[i] = fmt.Sprintf("%.1f %%", 100*x)
+			}
+		}
+		peer := row.Peer
+		if peer == "" {
+			peer = "(not run)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Workload, dash(row.ICNOpsPerS, "%.0f "+row.Unit), dash(row.ICNP99Ms, "%.1f ms"),
+			peer, dash(row.PeerOpsPerS, "%.0f "+row.Unit), peerP99, ratio, strings.Join(rounds, " "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "(medians over the rounds; ICN / peer is the median of the rounds' ratios, each round's ICN window beside its peer window)")
+	if len(r.Etcd) > 0 {
+		var retries []float64
+		for _, e := range r.Etcd {
+			retries = append(retries, e.RetriesPerOp)
+		}
+		fmt.Fprintf(w, "etcd: %.2f retried transactions per command (median over the rounds)\n", median(retries))
+	}
+	if len(r.Ed25519) > 0 {
+		var v, s, v1, s1 []float64
+		for _, e := range r.Ed25519 {
+			v, s, v1, s1 = append(v, e.VerifyPerS), append(s, e.SignPerS), append(v1, e.VerifyUs1), append(s1, e.SignUs1)
+		}
+		fmt.Fprintf(w, "Ed25519 (identity package): verify %.0f/s on %d cores (%.1f µs on one), sign %.0f/s (%.1f µs on one), medians\n",
+			median(v), r.Ed25519[0].Workers, median(v1), median(s), median(s1))
+	}
+	names := make([]string, 0, len(r.Checks))
+	for w := range r.Checks {
+		names = append(names, w)
+	}
+	slices.SortFunc(names, func(a, b string) int { return slices.Index(peersWorkloads, a) - slices.Index(peersWorkloads, b) })
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + " " + r.Checks[n]
+	}
+	_, err := fmt.Fprintf(w, "checks: %s\n", strings.Join(parts, ", "))
+	return err
 }
 
 // checkHubBook reads the leader's positions (as its CreditPolicy reads
@@ -400,353 +973,4 @@ func checkHubBook(c *benchCluster, cap int64) error {
 	// Every bench transfer moves one unit: the units sent are the commits.
 	b.Committed = int(b.CommittedUnits)
 	return peerbench.CheckBook(b, 0)
-}
-
-func (o *benchPeersOpts) etcd(ctx context.Context, logw io.Writer, bin string, res *benchPeersResult, check func(string, error)) error {
-	dir, err := os.MkdirTemp("", "icn-bench-etcd-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	fmt.Fprintf(logw, "starting a 3-member etcd cluster (%s) on 127.0.0.1 in %s\n", bin, dir)
-	c, err := peerbench.StartEtcd(ctx, bin, dir, 3)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	var clis []*clientv3.Client
-	defer func() {
-		for _, cli := range clis {
-			cli.Close()
-		}
-	}()
-	for range o.etcdConns {
-		cli, err := peerbench.NewEtcdClient(ctx, c.Leader)
-		if err != nil {
-			return err
-		}
-		clis = append(clis, cli)
-	}
-	s, err := peerbench.NewEtcdTransfers(ctx, clis, o.coops, benchHubCap, peerbench.EtcdOptions{KeyLocks: o.etcdKeyLocks})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(logw, "%d clients on the leader %s (%d connections): %s warmup, then %s measured\n", o.hubClients, c.Leader, o.etcdConns, o.warmup, o.duration)
-	r := peerbench.RunTransfers(ctx, s, peerbench.TransferOptions{Clients: o.hubClients, Participants: o.coops, Amount: 1,
-		Warmup: o.warmup, Duration: o.duration})
-	system := c.Version + ", 3 members, key locks"
-	if !o.etcdKeyLocks {
-		system = c.Version + ", 3 members, optimistic"
-	}
-	p := newPeerRun(system, o.hubClients, o, r)
-	p.Retries = s.Retries()
-	if r.Committed > 0 {
-		p.RetriesPerOp = round2(float64(p.Retries) / float64(2*r.Committed))
-	}
-	res.Etcd = p
-	b, err := s.Book(ctx)
-	if err == nil {
-		err = peerbench.CheckBook(b, r.Committed)
-	}
-	if err == nil && r.Errors > 0 {
-		err = fmt.Errorf("%d commands failed: %v", r.Errors, r.ErrorKinds)
-	}
-	check("etcd", err)
-	return nil
-}
-
-func (o *benchPeersOpts) coop(ctx context.Context, logw io.Writer, res *benchPeersResult, check func(string, error)) error {
-	co := &benchCoopOpts{duration: o.duration, warmup: o.warmup, clients: o.coopClients, members: o.members, amount: "0.01"}
-	r, err := withDevFed(ctx, logw, fmt.Sprintf("an in-process dev co-op with %d members", o.members), o.members, devfed.StartForBench,
-		co.coopResult, func(dir string, r benchCoopResult) error { return verifyLedgers(dir, 1, r.OK) })
-	if err != nil {
-		return err
-	}
-	res.Coop = &r.res
-	check("coop", r.checkErr)
-	return nil
-}
-
-func (o *benchPeersOpts) cross(ctx context.Context, logw io.Writer, res *benchPeersResult, check func(string, error)) error {
-	co := &benchCoopOpts{duration: o.duration, warmup: o.warmup, clients: o.crossClients, members: o.crossMembers, amount: "0.01"}
-	r, err := withDevFed(ctx, logw, fmt.Sprintf("an in-process dev federation (3 hub nodes, 2 co-ops with %d members each)", o.crossMembers),
-		o.crossMembers, devfed.StartCrossForBench, co.crossResult, func(dir string, r benchCoopResult) error { return verifyLedgers(dir, 2, r.OK) })
-	if err != nil {
-		return err
-	}
-	res.Cross = &r.res
-	check("cross", r.checkErr)
-	return nil
-}
-
-type devFedRun struct {
-	res      benchCoopResult
-	checkErr error
-}
-
-// withDevFed starts a dev federation in a temporary directory, measures it
-// with measure, stops it, and runs check on its directory before removing it.
-func withDevFed(ctx context.Context, logw io.Writer, what string, members int,
-	start func(context.Context, string, int) (*devfed.Manifest, func(), error),
-	measure func(context.Context, io.Writer, *devfed.Manifest, string) (benchCoopResult, error),
-	check func(string, benchCoopResult) error) (devFedRun, error) {
-	dir, err := os.MkdirTemp("", "icn-bench-")
-	if err != nil {
-		return devFedRun{}, err
-	}
-	defer os.RemoveAll(dir)
-	fmt.Fprintf(logw, "starting %s in %s\n", what, dir)
-	m, stop, err := start(ctx, dir, members)
-	if err != nil {
-		return devFedRun{}, fmt.Errorf("start %s: %w", what, err)
-	}
-	r, err := measure(ctx, logw, m, dir)
-	stop()
-	if err != nil {
-		return devFedRun{}, err
-	}
-	out := devFedRun{res: r, checkErr: check(dir, r)}
-	if out.checkErr == nil && r.Errors > 0 {
-		out.checkErr = fmt.Errorf("%d payments failed: %v", r.Errors, r.ErrorKinds)
-	}
-	return out, nil
-}
-
-// verifyLedgers opens the co-op ledgers under dir (at least want of them)
-// once their nodes have stopped and runs the ledger's own verification on
-// each: the hash chain, postings summing to zero, every balance and hold
-// recomputed; each must hold at least the committed payments the clients saw.
-func verifyLedgers(dir string, want, committed int) error {
-	paths, err := filepath.Glob(filepath.Join(dir, "*", "ledger.db"))
-	if err != nil {
-		return err
-	}
-	if len(paths) < want {
-		return fmt.Errorf("found %d co-op ledgers under %s, want %d", len(paths), dir, want)
-	}
-	var errs []error
-	for _, p := range paths {
-		s, err := ledger.Open(ledger.Options{Path: p, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		rep, err := s.Verify()
-		s.Close()
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case !rep.OK():
-			errs = append(errs, fmt.Errorf("%s: %s", p, strings.Join(rep.Mismatches, "; ")))
-		case int(rep.Entries) < committed:
-			errs = append(errs, fmt.Errorf("%s: %d entries, the clients saw %d payments commit", p, rep.Entries, committed))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (o *benchPeersOpts) ledger(ctx context.Context, logw io.Writer, res *benchPeersResult, check func(string, error)) error {
-	dir, err := os.MkdirTemp("", "icn-bench-ledger-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	l, err := peerbench.OpenICNLedger(dir, o.members, benchLedgerLimit)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	fmt.Fprintf(logw, "%d clients on the co-op ledger alone (%d members, %s): %s warmup, then %s measured\n", o.coopClients, o.members, dir, o.warmup, o.duration)
-	r := peerbench.RunPayments(ctx, l, o.paymentOptions())
-	res.Ledger = newPeerRun("coopnode/ledger (bbolt, fsync'd)", o.coopClients, o, r)
-	s, err := l.State(ctx)
-	if err == nil {
-		err = peerbench.CheckLedger(s, r.Committed)
-	}
-	if err == nil && r.Errors > 0 {
-		err = fmt.Errorf("%d payments failed: %v", r.Errors, r.ErrorKinds)
-	}
-	check("ledger", err)
-	return nil
-}
-
-// benchLedgerLimit is every member's credit limit in the ledger workloads:
-// 1,000.00 hours, as icn bench coop's members are funded.
-const benchLedgerLimit = 100000
-
-func (o *benchPeersOpts) paymentOptions() peerbench.PaymentOptions {
-	return peerbench.PaymentOptions{Clients: o.coopClients, Members: o.members, Amount: 1, Warmup: o.warmup, Duration: o.duration}
-}
-
-func (o *benchPeersOpts) postgres(ctx context.Context, logw io.Writer, bin string, res *benchPeersResult, check func(string, error)) error {
-	dir, err := os.MkdirTemp("", "icn-bench-pg-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	fmt.Fprintf(logw, "starting PostgreSQL (%s) on 127.0.0.1 in %s\n", bin, dir)
-	pg, err := peerbench.StartPostgres(ctx, bin, dir, o.pgUser, o.coopClients)
-	if err != nil {
-		return err
-	}
-	defer pg.Close()
-	l, err := peerbench.NewPGLedger(ctx, pg.DSN, "bench", o.members, benchLedgerLimit, o.coopClients)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	fmt.Fprintf(logw, "%d clients (one connection each, server as %s): %s warmup, then %s measured\n", o.coopClients, pg.RunAs, o.warmup, o.duration)
-	r := peerbench.RunPayments(ctx, l, o.paymentOptions())
-	res.Postgres = newPeerRun(pg.Version, o.coopClients, o, r)
-	s, err := l.State(ctx)
-	if err == nil {
-		err = peerbench.CheckLedger(s, r.Committed)
-	}
-	if err == nil && r.Errors > 0 {
-		err = fmt.Errorf("%d payments failed: %v", r.Errors, r.ErrorKinds)
-	}
-	check("postgres", err)
-	return nil
-}
-
-func (o *benchPeersOpts) crypto(ctx context.Context, logw io.Writer, res *benchPeersResult) error {
-	fmt.Fprintf(logw, "Ed25519 sign and verify, %s each on one core and on %d\n", o.cryptoDur, runtime.NumCPU())
-	r, err := peerbench.MeasureEd25519(ctx, o.cryptoDur, runtime.NumCPU())
-	if err != nil {
-		return err
-	}
-	res.Ed25519 = &r
-	return nil
-}
-
-// peersRows pairs each ICN workload with its peer; a side that did not
-// run (--only) is left at zero, and so is the ratio.
-func peersRows(r *benchPeersResult) []peersRow {
-	var rows []peersRow
-	add := func(row peersRow) {
-		if row.ICNOpsPerS > 0 && row.PeerOpsPerS > 0 {
-			row.Ratio = round2(row.ICNOpsPerS / row.PeerOpsPerS)
-		}
-		if row.Unit == "payments/s" && strings.HasPrefix(row.Workload, "cross") {
-			row.Ratio = float64(int64(row.Ratio*1000+0.5)) / 1000 // a fraction: keep three digits
-		}
-		rows = append(rows, row)
-	}
-	if r.Hub != nil || r.Etcd != nil {
-		row := peersRow{Workload: fmt.Sprintf("hub transfers, %d clients", max(r.hubClients(), r.etcdClients())), Unit: "commands/s"}
-		if r.Hub != nil {
-			row.ICNOpsPerS, row.ICNP99Ms = r.Hub.OpsPerS, r.Hub.P99Ms
-		}
-		if r.Etcd != nil {
-			row.Peer, row.PeerOpsPerS, row.PeerP99Ms = r.Etcd.System, r.Etcd.OpsPerS, r.Etcd.P99Ms
-		}
-		add(row)
-	}
-	pgRow := func(row *peersRow) {
-		if r.Postgres != nil {
-			row.Peer, row.PeerOpsPerS, row.PeerP99Ms = r.Postgres.System, r.Postgres.OpsPerS, r.Postgres.P99Ms
-		}
-	}
-	if r.Coop != nil {
-		row := peersRow{Workload: fmt.Sprintf("co-op payments via the gateway, %d clients", r.Coop.Clients), Unit: "payments/s",
-			ICNOpsPerS: round2(r.Coop.OpsPerS), ICNP99Ms: r.Coop.P99Ms}
-		pgRow(&row)
-		add(row)
-	}
-	if r.Ledger != nil || (r.Postgres != nil && r.Coop == nil) {
-		row := peersRow{Workload: fmt.Sprintf("co-op ledger alone, %d clients", r.pgClients()), Unit: "payments/s"}
-		if r.Ledger != nil {
-			row.ICNOpsPerS, row.ICNP99Ms = r.Ledger.OpsPerS, r.Ledger.P99Ms
-		}
-		pgRow(&row)
-		add(row)
-	}
-	if r.Cross != nil {
-		row := peersRow{Workload: fmt.Sprintf("cross-co-op payments, %d clients", r.Cross.Clients), Unit: "payments/s",
-			ICNOpsPerS: round2(r.Cross.OpsPerS), ICNP99Ms: r.Cross.P99Ms}
-		if r.Ed25519 != nil {
-			v := r.Cross.VerificationsPerPayment
-			if v == 0 {
-				v = 4 // not measured: what a payment routed once costs
-			}
-			r.SignaturesPerPayment = crossSignatures
-			r.CryptoLimitPerS = round2(peerbench.CryptoLimit(*r.Ed25519, v, crossSignatures))
-			row.Peer = fmt.Sprintf("Ed25519 limit: %.2f verify + %d sign per payment on %d cores", v, crossSignatures, r.Ed25519.Workers)
-			row.PeerOpsPerS = r.CryptoLimitPerS
-		}
-		add(row)
-	}
-	return rows
-}
-
-func (r *benchPeersResult) hubClients() int {
-	if r.Hub == nil {
-		return 0
-	}
-	return r.Hub.Clients
-}
-
-func (r *benchPeersResult) etcdClients() int {
-	if r.Etcd == nil {
-		return 0
-	}
-	return r.Etcd.Clients
-}
-
-func (r *benchPeersResult) pgClients() int {
-	switch {
-	case r.Ledger != nil:
-		return r.Ledger.Clients
-	case r.Postgres != nil:
-		return r.Postgres.Clients
-	}
-	return 0
-}
-
-func printBenchPeers(w io.Writer, r *benchPeersResult) error {
-	fmt.Fprintf(w, "icn bench peers: %d CPUs, GOMAXPROCS %d, %s; each window %gs after %gs warmup; load average %s at the start, %s at the end; %.0fs in all\n",
-		r.NumCPU, r.GOMAXPROCS, r.GoVersion, r.DurationS, r.WarmupS, r.LoadAvgStart, r.LoadAvgEnd, r.ElapsedS)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "workload\tICN\tICN p99\tpeer\tpeer\tpeer p99\tICN / peer")
-	dash := func(v float64, format string) string {
-		if v == 0 {
-			return "-"
-		}
-		return fmt.Sprintf(format, v)
-	}
-	for _, row := range r.Rows {
-		ratio := dash(row.Ratio, "%.2f×")
-		peerP99 := dash(row.PeerP99Ms, "%.1f ms")
-		if strings.HasPrefix(row.Peer, "Ed25519") {
-			ratio, peerP99 = dash(100*row.Ratio, "%.1f %% of the limit"), "-"
-		}
-		peer := row.Peer
-		if peer == "" {
-			peer = "(not run)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Workload, dash(row.ICNOpsPerS, "%.0f "+row.Unit), dash(row.ICNP99Ms, "%.1f ms"),
-			peer, dash(row.PeerOpsPerS, "%.0f "+row.Unit), peerP99, ratio)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if r.Etcd != nil {
-		fmt.Fprintf(w, "etcd: %.2f retried transactions per command (optimistic conflicts on the co-ops' position keys), %d rejected, %d errors\n",
-			r.Etcd.RetriesPerOp, r.Etcd.Rejected, r.Etcd.Errors)
-	}
-	if e := r.Ed25519; e != nil {
-		fmt.Fprintf(w, "Ed25519 (identity package): verify %.0f/s on %d cores (%.1f µs on one), sign %.0f/s (%.1f µs on one)\n",
-			e.VerifyPerS, e.Workers, e.VerifyUs1, e.SignPerS, e.SignUs1)
-	}
-	names := make([]string, 0, len(r.Checks))
-	for w := range r.Checks {
-		names = append(names, w)
-	}
-	slices.SortFunc(names, func(a, b string) int { return slices.Index(peersWorkloads, a) - slices.Index(peersWorkloads, b) })
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = n + " " + r.Checks[n]
-	}
-	_, err := fmt.Fprintf(w, "checks: %s\n", strings.Join(parts, ", "))
-	return err
 }
