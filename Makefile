@@ -7,7 +7,7 @@ PROTOC_GEN_GRPC_VERSION := v1.6.2
 FUZZTIME  ?= 10s
 BENCHTIME ?= 10s
 
-.PHONY: help build test test-short lint proto proto-check fuzz bench tools dev browser-deps image docker-test deploy-deps deploy-check
+.PHONY: help build test test-short lint proto proto-check fuzz bench bench-peers bench-peers-deps tools dev browser-deps image docker-test deploy-deps deploy-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,13 @@ test-short: ## quick tests without the race detector
 browser-deps: ## install Debian's chromium for the browser tests (hub/ui, coopnode/wallet); they skip without it unless ICN_REQUIRE_BROWSER=1
 	@if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+bench-peers-deps: ## install Debian's etcd-server and postgresql for icn bench peers (not needed by make test)
+	@if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server postgresql
+
+bench-peers: build ## icn bench peers: ICN beside etcd, PostgreSQL and the Ed25519 limit (BENCHTIME each workload; make bench-peers-deps first)
+	$(BIN)/icn bench peers --duration $(BENCHTIME)
 
 tools: ## install protoc-gen-go, protoc-gen-go-grpc and staticcheck into bin/
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -32,7 +32,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Load-test the whole system and report throughput and latency",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchCoopCmd(), newBenchHubCmd(), newBenchCrossCmd(), newBenchNettingCmd())
+	cmd.AddCommand(newBenchCoopCmd(), newBenchHubCmd(), newBenchCrossCmd(), newBenchNettingCmd(), newBenchPeersCmd())
 	return cmd
 }
 
@@ -173,45 +173,14 @@ func (o *benchCoopOpts) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer stop()
-	if len(m.Coops) == 0 {
-		return errors.New("the dev federation's manifest lists no co-ops")
-	}
-	coop := m.Coops[0]
-	if len(coop.Members) < 2 {
-		return fmt.Errorf("co-op %s has %d members in dev.json; the bench pays between members and needs at least 2", coop.ID, len(coop.Members))
-	}
-	if err := checkGatewayURL(coop.GatewayURL); err != nil {
-		return fmt.Errorf("co-op %s in dev.json: %w", coop.ID, err)
-	}
-	currency := m.Currency
-	if currency == "" {
-		currency = money.Hours.Code
-	}
-	if c, err := money.DefaultCurrencies().Lookup(currency); err == nil {
-		if _, err := money.ParsePayment(o.amount, c); err != nil {
-			return fmt.Errorf("--amount: %w", err)
-		}
-	}
-	keys := make([]*identity.Key, len(coop.Members))
-	for i, mem := range coop.Members {
-		if keys[i], err = keyfile.Read(resolveKeyPath(dir, mem.KeyFile)); err != nil {
-			return fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
-		}
-	}
-
-	c := client.New(coop.GatewayURL, client.WithUserAgent("icn-bench"))
-	fmt.Fprintf(logw, "logging in %d clients to co-op %s at %s\n", o.clients, coop.ID, coop.GatewayURL)
-	clients, err := benchLogin(ctx, c, coop.ID, keys, o.clients)
+	l, err := o.coopSetup(ctx, logw, m, dir)
 	if err != nil {
 		return err
 	}
-
-	fmt.Fprintf(logw, "paying %s %s: %s warmup, then %s measured\n", o.amount, currency, o.warmup, o.duration)
-	res := o.measure(ctx, clients, currency)
-	if ctx.Err() != nil && res.DurationS <= 0 {
-		return errors.New("interrupted before the measured window began")
+	res, err := o.coopWindow(ctx, logw, l)
+	if err != nil {
+		return err
 	}
-	res.Coop, res.Gateway, res.InProcess, res.Members = coop.ID, coop.GatewayURL, o.dev == "", len(coop.Members)
 
 	out := cmd.OutOrStdout()
 	if o.jsonOut {
@@ -223,6 +192,64 @@ func (o *benchCoopOpts) run(cmd *cobra.Command) error {
 		err = errors.New("bench: no payment committed; see the errors above")
 	}
 	return err
+}
+
+// coopLoad is icn bench coop's clients, logged in to one co-op.
+type coopLoad struct {
+	clients  []benchClient
+	currency string
+	coop     devfed.ManifestCoop
+	inProc   bool
+}
+
+// coopSetup logs clients in to the first co-op of m (its key files under
+// dir).
+func (o *benchCoopOpts) coopSetup(ctx context.Context, logw io.Writer, m *devfed.Manifest, dir string) (*coopLoad, error) {
+	if len(m.Coops) == 0 {
+		return nil, errors.New("the dev federation's manifest lists no co-ops")
+	}
+	coop := m.Coops[0]
+	if len(coop.Members) < 2 {
+		return nil, fmt.Errorf("co-op %s has %d members in dev.json; the bench pays between members and needs at least 2", coop.ID, len(coop.Members))
+	}
+	if err := checkGatewayURL(coop.GatewayURL); err != nil {
+		return nil, fmt.Errorf("co-op %s in dev.json: %w", coop.ID, err)
+	}
+	currency := m.Currency
+	if currency == "" {
+		currency = money.Hours.Code
+	}
+	if c, err := money.DefaultCurrencies().Lookup(currency); err == nil {
+		if _, err := money.ParsePayment(o.amount, c); err != nil {
+			return nil, fmt.Errorf("--amount: %w", err)
+		}
+	}
+	keys := make([]*identity.Key, len(coop.Members))
+	var err error
+	for i, mem := range coop.Members {
+		if keys[i], err = keyfile.Read(resolveKeyPath(dir, mem.KeyFile)); err != nil {
+			return nil, fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
+		}
+	}
+
+	c := client.New(coop.GatewayURL, client.WithUserAgent("icn-bench"))
+	fmt.Fprintf(logw, "logging in %d clients to co-op %s at %s\n", o.clients, coop.ID, coop.GatewayURL)
+	clients, err := benchLogin(ctx, c, coop.ID, keys, o.clients)
+	if err != nil {
+		return nil, err
+	}
+	return &coopLoad{clients: clients, currency: currency, coop: coop, inProc: o.dev == ""}, nil
+}
+
+// coopWindow runs l's clients through one warmup and measured window.
+func (o *benchCoopOpts) coopWindow(ctx context.Context, logw io.Writer, l *coopLoad) (benchCoopResult, error) {
+	fmt.Fprintf(logw, "paying %s %s: %s warmup, then %s measured\n", o.amount, l.currency, o.warmup, o.duration)
+	res := o.measure(ctx, l.clients, l.currency)
+	if ctx.Err() != nil && res.DurationS <= 0 {
+		return res, errors.New("interrupted before the measured window began")
+	}
+	res.Coop, res.Gateway, res.InProcess, res.Members = l.coop.ID, l.coop.GatewayURL, l.inProc, len(l.coop.Members)
+	return res, nil
 }
 
 // benchContext is the command's context, cancelled on Ctrl-C or SIGTERM.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -109,54 +110,17 @@ func (o *benchCoopOpts) runCross(cmd *cobra.Command) error {
 		return err
 	}
 	defer stop()
-	pair, err := benchPair(m, o.regions)
+	l, err := o.crossSetup(ctx, logw, m, dir)
 	if err != nil {
-		return err
-	}
-	if _, err := money.ParsePayment(o.amount, money.Hours); err != nil {
-		return fmt.Errorf("--amount: %w", err)
-	}
-	var sides [2][]*client.Session
-	var keys [2][]*identity.Key
-	for s, coop := range pair {
-		if err := checkGatewayURL(coop.GatewayURL); err != nil {
-			return fmt.Errorf("co-op %s in dev.json: %w", coop.ID, err)
-		}
-		c := client.New(coop.GatewayURL, client.WithUserAgent("icn-bench"))
-		for _, mem := range coop.Members {
-			k, err := keyfile.Read(resolveKeyPath(dir, mem.KeyFile))
-			if err != nil {
-				return fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
-			}
-			sess, err := loginRetrying(ctx, c, k, coop.ID)
-			if err != nil {
-				return fmt.Errorf("log in as %s of %s: %w", mem.Name, coop.ID, err)
-			}
-			sides[s], keys[s] = append(sides[s], sess), append(keys[s], k)
-		}
-	}
-	n := min(len(sides[0]), len(sides[1]))
-	if n == 0 {
-		return errors.New("the co-ops have no members in dev.json")
-	}
-	clients := make([]benchClient, o.clients)
-	for i := range clients {
-		j := i % n
-		clients[i] = benchClient{sess: [2]*client.Session{sides[0][j], sides[1][j]}, keys: [2]*identity.Key{keys[0][j], keys[1][j]}}
-	}
-	if err := firstPayment(ctx, clients[0]); err != nil {
 		return err
 	}
 	// The federation is idle now: every verification counted from here on
 	// belongs to a payment of the run.
 	meter, merr := startSigMeter(ctx, m)
-	fmt.Fprintf(logw, "paying %s hours between %s and %s: %s warmup, then %s measured\n", o.amount, pair[0].ID, pair[1].ID, o.warmup, o.duration)
-	res := o.measure(ctx, clients, money.Hours.Code)
-	if ctx.Err() != nil && res.DurationS <= 0 {
-		return errors.New("interrupted before the measured window began")
+	res, err := o.crossWindow(ctx, logw, l)
+	if err != nil {
+		return err
 	}
-	res.Bench, res.Coop, res.Gateway, res.InProcess, res.Members = "cross", pair[0].ID+"<->"+pair[1].ID, pair[0].GatewayURL, o.dev == "", n
-	res.Regions = o.regions
 	if merr == nil && ctx.Err() == nil {
 		merr = meter.finish(ctx, &res)
 	}
@@ -174,4 +138,68 @@ func (o *benchCoopOpts) runCross(cmd *cobra.Command) error {
 		err = errors.New("bench: no payment committed; see the errors above")
 	}
 	return err
+}
+
+// crossLoad is icn bench cross's clients, logged in to two co-ops.
+type crossLoad struct {
+	clients []benchClient
+	pair    [2]devfed.ManifestCoop
+	members int
+	inProc  bool
+}
+
+// crossSetup logs clients in to two co-ops of m (their key files under
+// dir) and pays once between them, so that the federation has linked up.
+func (o *benchCoopOpts) crossSetup(ctx context.Context, logw io.Writer, m *devfed.Manifest, dir string) (*crossLoad, error) {
+	pair, err := benchPair(m, o.regions)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := money.ParsePayment(o.amount, money.Hours); err != nil {
+		return nil, fmt.Errorf("--amount: %w", err)
+	}
+	var sides [2][]*client.Session
+	var keys [2][]*identity.Key
+	for s, coop := range pair {
+		if err := checkGatewayURL(coop.GatewayURL); err != nil {
+			return nil, fmt.Errorf("co-op %s in dev.json: %w", coop.ID, err)
+		}
+		c := client.New(coop.GatewayURL, client.WithUserAgent("icn-bench"))
+		for _, mem := range coop.Members {
+			k, err := keyfile.Read(resolveKeyPath(dir, mem.KeyFile))
+			if err != nil {
+				return nil, fmt.Errorf("member %s of %s: %w", mem.Name, coop.ID, err)
+			}
+			sess, err := loginRetrying(ctx, c, k, coop.ID)
+			if err != nil {
+				return nil, fmt.Errorf("log in as %s of %s: %w", mem.Name, coop.ID, err)
+			}
+			sides[s], keys[s] = append(sides[s], sess), append(keys[s], k)
+		}
+	}
+	n := min(len(sides[0]), len(sides[1]))
+	if n == 0 {
+		return nil, errors.New("the co-ops have no members in dev.json")
+	}
+	clients := make([]benchClient, o.clients)
+	for i := range clients {
+		j := i % n
+		clients[i] = benchClient{sess: [2]*client.Session{sides[0][j], sides[1][j]}, keys: [2]*identity.Key{keys[0][j], keys[1][j]}}
+	}
+	if err := firstPayment(ctx, clients[0]); err != nil {
+		return nil, err
+	}
+	return &crossLoad{clients: clients, pair: pair, members: n, inProc: o.dev == ""}, nil
+}
+
+// crossWindow runs l's clients through one warmup and measured window.
+func (o *benchCoopOpts) crossWindow(ctx context.Context, logw io.Writer, l *crossLoad) (benchCoopResult, error) {
+	fmt.Fprintf(logw, "paying %s hours between %s and %s: %s warmup, then %s measured\n", o.amount, l.pair[0].ID, l.pair[1].ID, o.warmup, o.duration)
+	res := o.measure(ctx, l.clients, money.Hours.Code)
+	if ctx.Err() != nil && res.DurationS <= 0 {
+		return res, errors.New("interrupted before the measured window began")
+	}
+	res.Bench, res.Coop, res.Gateway, res.InProcess, res.Members = "cross", l.pair[0].ID+"<->"+l.pair[1].ID, l.pair[0].GatewayURL, l.inProc, l.members
+	res.Regions = o.regions
+	return res, nil
 }

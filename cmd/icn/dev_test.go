@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/devfed"

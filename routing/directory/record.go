@@ -44,7 +44,9 @@ func CoopKey(didOrName string) string { return coopPrefix + didOrName }
 
 // FederationKey is the key of the record parent publishes of federation d
 // (d's place under parent).
-func FederationKey(d, parent identity.DID) string { return fedPrefix + string(d) + "/" + string(parent) }
+func FederationKey(d, parent identity.DID) string {
+	return fedPrefix + string(d) + "/" + string(parent)
+}
 
 // Link is a federation's signed admission of a member (a co-op or a child
 // federation) as one of its participants.
