@@ -65,12 +65,20 @@ func startDev(t *testing.T) (*Federation, context.Context) {
 // a parent) stopped when the test ends; -short skips the test (why).
 func startFed(t *testing.T, remote []string, why string) (*Federation, context.Context) {
 	t.Helper()
+	return startFedOpts(t, Options{RemoteCoops: remote}, why)
+}
+
+// startFedOpts starts a dev federation with o (its data directory and
+// logger set here) and stops it when the test ends.
+func startFedOpts(t *testing.T, o Options, why string) (*Federation, context.Context) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip(why)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	f, err := Start(ctx, Options{DataDir: t.TempDir(), RemoteCoops: remote, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o.DataDir, o.Logger = t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil))
+	f, err := Start(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +150,23 @@ func waitFor(t *testing.T, within time.Duration, cond func() bool, what string) 
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitPaid waits until pay reports a committed payment, failing with the
+// last status and reason after within; it returns the payment's id.
+func waitPaid(t *testing.T, within time.Duration, what string, pay func() *client.PaymentResult) string {
+	t.Helper()
+	var last *client.PaymentResult
+	deadline := time.Now().Add(within)
+	for {
+		if last = pay(); last.Status == "committed" {
+			return last.ID
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s (last: %s %s)", within, what, last.Status, last.Reason)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

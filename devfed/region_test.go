@@ -54,20 +54,15 @@ func TestCrossRegionPayment(t *testing.T) {
 	carol := login(t, ctx, c, c.Members[2])
 	// The region's hub learns routes from the parent's announcements; wait
 	// until region 1 is linked and the parent knows coop-c.
-	var res, firstID, backID string
-	waitFor(t, 30*time.Second, func() bool {
-		r := alice.pay(t, ctx, carol, "3.00")
-		res, firstID = r.Status+" "+r.Reason, r.ID
-		return r.Status == "committed"
-	}, "a cross-region payment commits (last: "+res+")")
+	firstID := waitPaid(t, 30*time.Second, "a cross-region payment commits", func() *client.PaymentResult {
+		return alice.pay(t, ctx, carol, "3.00")
+	})
 	// And back: region 1 announced its co-ops as soon as they were
 	// registered, so the parent routes to coop-a by now (not only after the
 	// periodic announcement, up to 5 s later).
-	waitFor(t, 2*time.Second, func() bool {
-		r := carol.pay(t, ctx, alice, "1.00")
-		res, backID = r.Status+" "+r.Reason, r.ID
-		return r.Status == "committed"
-	}, "the payment back commits (last: "+res+")")
+	backID := waitPaid(t, 2*time.Second, "the payment back commits", func() *client.PaymentResult {
+		return carol.pay(t, ctx, alice, "1.00")
+	})
 	waitFor(t, 10*time.Second, func() bool { return carol.balance(t, ctx) == "52.00" }, "carol's balance 52.00")
 	waitFor(t, 10*time.Second, func() bool { return alice.balance(t, ctx) == "48.00" }, "alice's balance 48.00")
 	// The payee learns who paid across regions too: the hub that took the

@@ -314,22 +314,15 @@ func (d *Plane) unlinkParents() {
 
 // announce tells parent pl which co-ops this federation serves (its own
 // co-op participants), following the parent's leader if the node it
-// reached does not lead.
+// reached does not lead. With announcements off it asks only what the
+// leader alone answers (an empty outcome query), so the link still follows
+// the leader: the parent delivers to this federation over it.
 func (d *Plane) announce(ctx context.Context, pl *ParentLink, c *routing.Conn) bool {
-	if d.opts.NoRouteAnnouncements {
-		return true
-	}
-	var coops []*icnv1.RouteEntry
-	for _, p := range d.n.State().Participants() {
-		if p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
-			coops = append(coops, &icnv1.RouteEntry{Did: p.GetDid(), Name: p.GetName()})
-		}
-	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	for _, part := range announceParts(string(d.opts.FederationKey.DID()), coops) {
+	for _, req := range d.announcement() {
 		var resp icnv1.Envelope
-		if err := c.Call(ctx, &icnv1.Envelope{Body: &icnv1.Envelope_Routes{Routes: part}}, &resp); err != nil {
+		if err := c.Call(ctx, req, &resp); err != nil {
 			d.log.Debug("announce routes to the parent", "parent", pl.Federation, "err", err)
 			return false
 		}
@@ -343,6 +336,24 @@ func (d *Plane) announce(ctx context.Context, pl *ParentLink, c *routing.Conn) b
 		}
 	}
 	return true
+}
+
+// announcement is the requests announce sends, in order.
+func (d *Plane) announcement() []*icnv1.Envelope {
+	if d.opts.NoRouteAnnouncements {
+		return []*icnv1.Envelope{{Body: &icnv1.Envelope_OutcomeQuery{OutcomeQuery: &icnv1.OutcomeQuery{}}}}
+	}
+	var coops []*icnv1.RouteEntry
+	for _, p := range d.n.State().Participants() {
+		if p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_COOP {
+			coops = append(coops, &icnv1.RouteEntry{Did: p.GetDid(), Name: p.GetName()})
+		}
+	}
+	var reqs []*icnv1.Envelope
+	for _, part := range announceParts(string(d.opts.FederationKey.DID()), coops) {
+		reqs = append(reqs, &icnv1.Envelope{Body: &icnv1.Envelope_Routes{Routes: part}})
+	}
+	return reqs
 }
 
 // followParent moves the link to parent pl to its leader.
