@@ -47,6 +47,9 @@ type ManifestHubNode struct {
 	GRPC string       `json:"grpc"`
 	Data string       `json:"data"` // the QUIC data plane (UDP)
 	HTTP string       `json:"http"` // /metrics, /healthz and /readyz (the treasurer pages: icn settlement ui)
+	// Directory is the node's federation directory member (libp2p TCP), if
+	// the dev federation runs one.
+	Directory string `json:"directory,omitempty"`
 }
 
 type hubCluster struct {
@@ -149,7 +152,8 @@ func startHubs(ctx context.Context, o Options, spec clusterSpec) (*hubCluster, e
 		h.svcs = append(h.svcs, svc)
 		m.Nodes[i].Data = svc.Data.Addr()
 		if spec.dir != nil {
-			spec.dir.peers = append(spec.dir.peers, directory.Peer{DID: k.DID(), Addr: svc.Directory.Addr()})
+			m.Nodes[i].Directory = svc.Directory.Addr()
+			spec.dir.peers = append(spec.dir.peers, directory.Peer{DID: k.DID(), Addr: m.Nodes[i].Directory})
 		}
 	}
 	if err := saveAddresses(dir, m.Nodes); err != nil {

@@ -22,7 +22,11 @@ clusters (raft over TLS on 127.0.0.1, gRPC control plane, QUIC data plane)
 under a 3-node parent cluster, with co-op nodes coop-a and coop-b in region 1
 and coop-c in region 2, each with an admin and funded demo members (alice,
 bob, carol). Payments between coop-a and coop-b go through region 1's hub;
-payments to coop-c go region 1 → parent → region 2. Keys, ledgers and raft
+payments to coop-c go region 1 → parent → region 2. Every hub node also
+runs a member of the federation directory (a private kad-dht on 127.0.0.1
+anchored at the parent federation), where hubs publish and look up signed
+records of where each co-op sits; route announcements stay on as the
+fallback. Keys, ledgers and raft
 data live in --data (a fresh temporary directory by default); dev.json there
 names every co-op's id, gateway URL and key files, and every hub cluster's
 nodes (DIDs, addresses) and operator key, so scripts can drive it. Stops
@@ -42,7 +46,7 @@ cleanly on Ctrl-C or SIGTERM.`,
 			if dataDir, err = filepath.Abs(dataDir); err != nil {
 				return err
 			}
-			f, err := devfed.Start(cmd.Context(), devfed.Options{DataDir: dataDir, BasePort: basePort, Logger: log, RemoteCoops: []string{"coop-c"}})
+			f, err := devfed.Start(cmd.Context(), devfed.Options{DataDir: dataDir, BasePort: basePort, Logger: log, RemoteCoops: []string{"coop-c"}, Directory: true})
 			if err != nil {
 				return err
 			}
@@ -74,7 +78,11 @@ func printDev(cmd *cobra.Command, m *devfed.Manifest, dir string) {
 	for _, h := range m.Hubs {
 		fmt.Fprintf(out, "  hub cluster %s (federation %s), metrics http://%s/metrics:\n", h.Name, h.FederationDID.Short(), h.Nodes[0].HTTP)
 		for i, n := range h.Nodes {
-			fmt.Fprintf(out, "           node-%d %s   grpc %s   data (QUIC) %s\n", i+1, n.DID.Short(), n.GRPC, n.Data)
+			fmt.Fprintf(out, "           node-%d %s   grpc %s   data (QUIC) %s", i+1, n.DID.Short(), n.GRPC, n.Data)
+			if n.Directory != "" {
+				fmt.Fprintf(out, "   directory %s", n.Directory)
+			}
+			fmt.Fprintln(out)
 		}
 	}
 	if h := m.Hub; h != nil {

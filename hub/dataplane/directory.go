@@ -11,6 +11,7 @@ import (
 	"github.com/icn-coop/icn/identity"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/routing/directory"
+	"github.com/icn-coop/icn/trust"
 )
 
 // Directory is the federation directory as the data plane uses it
@@ -54,13 +55,25 @@ func (d *Plane) viaDirectory(coop string, from identity.DID) (identity.DID, bool
 			return child, true
 		}
 	}
-	feds := rec.Federations()
+	return d.parentOnPath(rec.Federations(), from)
+}
+
+// parentOnPath picks, among this federation's parents on a record's path
+// (the common ancestors it may hand the payment to), the one it trusts
+// most; ties go to the parent configured first. The parent the payment
+// came from is never picked: it routed the payment down here.
+func (d *Plane) parentOnPath(feds []identity.DID, from identity.DID) (identity.DID, bool) {
+	var best identity.DID
+	bestClass := trust.Class(-1)
 	for _, pl := range d.opts.Parents {
-		if pl.Federation != from && slices.Contains(feds, pl.Federation) {
-			return pl.Federation, true
+		if pl.Federation == from || !slices.Contains(feds, pl.Federation) {
+			continue
+		}
+		if c, _ := d.n.State().TrustClass(pl.Federation); c > bestClass {
+			best, bestClass = pl.Federation, c
 		}
 	}
-	return "", false
+	return best, best != ""
 }
 
 // publisher keeps this federation's participants in the directory while
