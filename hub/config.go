@@ -275,7 +275,7 @@ func (c *FileConfig) Validate() error {
 			return err
 		}
 	}
-	if err := c.Directory.validate(); err != nil {
+	if err := c.Directory.Validate(); err != nil {
 		return err
 	}
 	if _, err := c.Settlement.config().parseSchedule(); err != nil {
@@ -341,7 +341,8 @@ func (c *FileConfig) ParentLinks() []ParentLink {
 	return out
 }
 
-func (d *DirectoryFile) validate() error {
+// Validate checks the section: addresses HOST:PORT, anchors and peers DIDs.
+func (d *DirectoryFile) Validate() error {
 	if d.Listen == "" {
 		if d.PSKFile != "" || len(d.Anchors) > 0 || len(d.Peers) > 0 {
 			return errors.New("directory.listen: give the directory node's address, or remove the [directory] section")

@@ -54,7 +54,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCoopCmd(), newDevCmd(), newKeygenCmd(), newWalletCmd(), newBenchCmd(), newHubCmd(), newCertCmd(), newHealthCmd(), newConfigCmd())
+	root.AddCommand(newCoopCmd(), newDevCmd(), newDirectoryCmd(), newKeygenCmd(), newWalletCmd(), newBenchCmd(), newHubCmd(), newCertCmd(), newHealthCmd(), newConfigCmd())
 	addOperatorCommands(root)
 	return root
 }

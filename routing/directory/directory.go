@@ -218,6 +218,21 @@ func (n *Node) Addr() string {
 // Peers is how many directory nodes this one has in its routing table.
 func (n *Node) Peers() int { return n.dht.RoutingTable().Size() }
 
+// WaitJoined waits until the node knows another directory node (its
+// routing table is not empty) or ctx ends.
+func (n *Node) WaitJoined(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for n.Peers() == 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("directory: no other directory node joined: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
 // Publish stores value, a record Sign made, under key on the DHT nodes
 // closest to it (and this one). It is checked as every node will check it.
 func (n *Node) Publish(ctx context.Context, key string, value []byte) error {
