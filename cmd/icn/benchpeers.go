@@ -21,7 +21,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/devfed"
 	"github.com/icn-coop/icn/identity"
-	"github.com/icn-coop/icn/internal/peerbench"
+	"github.com/icn-coop/icn/cmd/icn/internal/peerbench"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )

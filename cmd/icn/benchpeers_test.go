@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/icn-coop/icn/internal/peerbench"
+	"github.com/icn-coop/icn/cmd/icn/internal/peerbench"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 

@@ -11,7 +11,6 @@ import (
 	"github.com/icn-coop/icn/identity"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/routing/directory"
-	"github.com/icn-coop/icn/trust"
 )
 
 // Directory is the federation directory as the data plane uses it
@@ -50,30 +49,17 @@ func (d *Plane) viaDirectory(coop string, from identity.DID) (identity.DID, bool
 		}
 		return "", false
 	}
-	if child, ok := rec.ChildOf(d.opts.FederationKey.DID()); ok && child != from {
-		if p, ok := d.n.State().Participant(child); ok && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_FEDERATION {
-			return child, true
-		}
+	parents := make([]identity.DID, len(d.opts.Parents))
+	for i, pl := range d.opts.Parents {
+		parents[i] = pl.Federation
 	}
-	return d.parentOnPath(rec.Federations(), from)
-}
-
-// parentOnPath picks, among this federation's parents on a record's path
-// (the common ancestors it may hand the payment to), the one it trusts
-// most; ties go to the parent configured first. The parent the payment
-// came from is never picked: it routed the payment down here.
-func (d *Plane) parentOnPath(feds []identity.DID, from identity.DID) (identity.DID, bool) {
-	var best identity.DID
-	bestClass := trust.Class(-1)
-	for _, pl := range d.opts.Parents {
-		if pl.Federation == from || !slices.Contains(feds, pl.Federation) {
-			continue
-		}
-		if c, _ := d.n.State().TrustClass(pl.Federation); c > bestClass {
-			best, bestClass = pl.Federation, c
-		}
+	st := d.n.State()
+	isChild := func(m identity.DID) bool {
+		p, ok := st.Participant(m)
+		return ok && p.GetKind() == icnv1.ParticipantKind_PARTICIPANT_KIND_FEDERATION
 	}
-	return best, best != ""
+	rank := func(p identity.DID) int { c, _ := st.TrustClass(p); return int(c) }
+	return rec.Route(d.opts.FederationKey.DID(), from, parents, isChild, rank)
 }
 
 // publisher keeps this federation's participants in the directory while

@@ -51,6 +51,10 @@ type Config struct {
 	CacheSize int
 	Clock     func() time.Time
 	Logger    *slog.Logger
+	// Host, if set, is the libp2p host to run on instead of a TCP one of
+	// its own (a simulation's in-memory network); Listen and PSK are then
+	// unused and the peer id is the host's. Close closes it.
+	Host host.Host
 }
 
 // Node is one hub node's member of the federation directory: a kad-dht
@@ -108,22 +112,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.PSK != nil && len(cfg.PSK) != 32 {
 		return nil, fmt.Errorf("directory: the private network key is %d bytes, want 32", len(cfg.PSK))
 	}
-	listen, err := tcpMultiaddr(cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("directory: listen %q: %w", cfg.Listen, err)
-	}
-	priv, err := crypto.UnmarshalEd25519PrivateKey(cfg.Key.PrivateKey())
-	if err != nil {
-		return nil, fmt.Errorf("directory: node key: %w", err)
-	}
-	opts := []libp2p.Option{libp2p.Identity(priv), libp2p.ListenAddrs(listen), libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.DisableRelay(), libp2p.DisableMetrics()}
-	if cfg.PSK != nil {
-		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))
-	}
-	h, err := libp2p.New(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("directory: libp2p host: %w", err)
+	h := cfg.Host
+	if h == nil {
+		var err error
+		if h, err = newHost(cfg); err != nil {
+			return nil, err
+		}
 	}
 	n := &Node{cfg: cfg, host: h, val: Validator{Now: cfg.Clock, Anchors: cfg.Anchors},
 		log: cfg.Logger.With("component", "directory"),
@@ -149,6 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		boot = append(boot, ai)
 	}
+	var err error
 	n.dht, err = dht.New(h, dht.Mode(dht.ModeServer), dht.ProtocolPrefix("/"+Namespace),
 		dht.NamespacedValidator(Namespace, n.val), dht.BootstrapPeers(boot...), dht.DisableProviders(),
 		dht.RoutingTableRefreshPeriod(time.Minute))
@@ -169,6 +164,29 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.log.Info("directory node up", "addr", n.Addr(), "bootstrap", len(boot))
 	return n, nil
+}
+
+// newHost is the node's libp2p host: TCP on cfg.Listen, peer id from the
+// node key, a private network if cfg.PSK is set, no relays.
+func newHost(cfg Config) (host.Host, error) {
+	listen, err := tcpMultiaddr(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("directory: listen %q: %w", cfg.Listen, err)
+	}
+	priv, err := crypto.UnmarshalEd25519PrivateKey(cfg.Key.PrivateKey())
+	if err != nil {
+		return nil, fmt.Errorf("directory: node key: %w", err)
+	}
+	opts := []libp2p.Option{libp2p.Identity(priv), libp2p.ListenAddrs(listen), libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.DisableRelay(), libp2p.DisableMetrics()}
+	if cfg.PSK != nil {
+		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("directory: libp2p host: %w", err)
+	}
+	return h, nil
 }
 
 func tcpMultiaddr(hostport string) (ma.Multiaddr, error) {
@@ -217,6 +235,17 @@ func (n *Node) Addr() string {
 
 // Peers is how many directory nodes this one has in its routing table.
 func (n *Node) Peers() int { return n.dht.RoutingTable().Size() }
+
+// Refresh fills the node's routing table now and waits until it is done
+// (the DHT refreshes it every minute by itself).
+func (n *Node) Refresh(ctx context.Context) error {
+	select {
+	case err := <-n.dht.ForceRefresh():
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // WaitJoined waits until the node knows another directory node (its
 // routing table is not empty) or ctx ends.
@@ -268,7 +297,7 @@ func (n *Node) Lookup(ctx context.Context, key string) (Record, error) {
 		n.lookups.WithLabelValues(ResultError).Inc()
 		return Record{}, fmt.Errorf("look up %s: %w", key, err)
 	}
-	r, err := n.val.decode(key, v)
+	r, err := n.val.Record(key, v)
 	if err != nil { // the DHT checks too; a record may expire on the way
 		n.lookups.WithLabelValues(ResultError).Inc()
 		return Record{}, err

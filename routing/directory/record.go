@@ -98,6 +98,30 @@ func (r Record) ChildOf(f identity.DID) (identity.DID, bool) {
 	return "", false
 }
 
+// Route is the next hop from federation self towards the record's subject,
+// which self does not serve itself: down to the member self admitted on
+// the path when isChild says it is one of self's child federations, else up
+// to a parent of self on the path (a common ancestor), the one rank puts
+// highest (ties: the order of parents). The hop the payment came from is
+// never the answer. It reports false when the path offers neither.
+func (r Record) Route(self, from identity.DID, parents []identity.DID, isChild func(identity.DID) bool, rank func(identity.DID) int) (identity.DID, bool) {
+	if child, ok := r.ChildOf(self); ok && child != from && isChild(child) {
+		return child, true
+	}
+	feds := r.Federations()
+	var best identity.DID
+	bestRank := 0
+	for _, p := range parents {
+		if p == from || !slices.Contains(feds, p) {
+			continue
+		}
+		if k := rank(p); best == "" || k > bestRank {
+			best, bestRank = p, k
+		}
+	}
+	return best, best != ""
+}
+
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
 // SignLink signs fed's admission of l.Member; fed must be l.Federation.

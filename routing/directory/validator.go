@@ -25,11 +25,13 @@ type Validator struct {
 
 // Validate checks value as the record stored under key.
 func (v Validator) Validate(key string, value []byte) error {
-	_, err := v.decode(key, value)
+	_, err := v.Record(key, value)
 	return err
 }
 
-func (v Validator) decode(key string, value []byte) (Record, error) {
+// Record decodes value and checks it as stored under key: what every node
+// checks before it stores or returns a record.
+func (v Validator) Record(key string, value []byte) (Record, error) {
 	r, err := Decode(value, v.Now())
 	if err != nil {
 		return Record{}, err
@@ -52,7 +54,7 @@ func (v Validator) decode(key string, value []byte) (Record, error) {
 func (v Validator) Select(key string, values [][]byte) (int, error) {
 	best, bestRec := -1, Record{}
 	for i, val := range values {
-		r, err := v.decode(key, val)
+		r, err := v.Record(key, val)
 		if err != nil {
 			continue
 		}
