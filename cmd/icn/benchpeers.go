@@ -18,10 +18,10 @@ import (
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/icn-coop/icn/cmd/icn/internal/peerbench"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/devfed"
 	"github.com/icn-coop/icn/identity"
-	"github.com/icn-coop/icn/cmd/icn/internal/peerbench"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
