@@ -205,3 +205,56 @@ func TestFederationRecordKey(t *testing.T) {
 		}
 	}
 }
+
+// TestRoute: the next hop towards riverside (under region, which is under
+// root and under sector) from each federation that might hold the payment.
+func TestRoute(t *testing.T) {
+	tr := newTree(t)
+	sector, other := newKey(t), newKey(t)
+	sectorLink := mustLink(t, sector, tr.region.DID(), "region", 1, t0.Add(time.Hour))
+	v, err := Sign(tr.region, "riverside", false, mustLink(t, tr.region, tr.coop.DID(), "riverside", 1, t0.Add(time.Hour)),
+		[]*icnv1.SignedDirectoryLink{tr.regionLink, sectorLink}, 1, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Decode(v, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, reg, sec, oth := tr.root.DID(), tr.region.DID(), sector.DID(), other.DID()
+	isFed := func(d identity.DID) bool { return d == reg }
+	noFed := func(identity.DID) bool { return false }
+	flat := func(identity.DID) int { return 0 }
+	sectorFirst := func(d identity.DID) int {
+		if d == sec {
+			return 1
+		}
+		return 0
+	}
+	for _, tc := range []struct {
+		name    string
+		self    identity.DID
+		from    identity.DID
+		parents []identity.DID
+		isChild func(identity.DID) bool
+		rank    func(identity.DID) int
+		want    identity.DID
+		wantOK  bool
+	}{
+		{"root hands it down", root, "", nil, isFed, flat, reg, true},
+		{"sector hands it down", sec, "", []identity.DID{other.DID()}, isFed, flat, reg, true},
+		{"not down to a member that is no child federation", root, "", nil, noFed, flat, "", false},
+		{"not back down where it came from", root, reg, nil, isFed, flat, "", false},
+		{"up to a parent on the path, configured order", oth, "", []identity.DID{root, sec}, isFed, flat, root, true},
+		{"up to the most trusted parent on the path", oth, "", []identity.DID{root, sec}, isFed, sectorFirst, sec, true},
+		{"never back up where it came from", oth, root, []identity.DID{root, sec}, isFed, flat, sec, true},
+		{"no parent on the path", oth, "", []identity.DID{newKey(t).DID()}, isFed, flat, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := r.Route(tc.self, tc.from, tc.parents, tc.isChild, tc.rank)
+			if got != tc.want || ok != tc.wantOK {
+				t.Fatalf("Route = %s %v, want %s %v", got.Short(), ok, tc.want.Short(), tc.wantOK)
+			}
+		})
+	}
+}
