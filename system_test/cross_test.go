@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -144,8 +145,10 @@ func (c *hubCluster) hubNet(ctx context.Context, i int, did identity.DID) (money
 // `icn coop` processes on 127.0.0.1, streams cross-co-op payments both ways
 // through the wallet API, and SIGKILLs the hub leader mid-stream: the co-op
 // nodes find the new leader, every payment ends committed or rejected on
-// both sides alike, and each admin's balance equals its co-op's position at
-// the hub (the co-op ledgers and the hub agree to the cent).
+// both sides alike, and each co-op's members' balances sum to its position at
+// the hub (the co-op ledgers and the hub agree to the cent). The payers'
+// payments and balance reads, recorded with their times, are checked for
+// linearizability against the ledger model (linearizable_test.go).
 func TestCrossCoopProcessesSurviveHubLeaderKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -159,21 +162,35 @@ func TestCrossCoopProcessesSurviveHubLeaderKill(t *testing.T) {
 		c.registerCoop(ctx, p, li)
 	}
 	var sess [2]*client.Session
+	var payees [2]*identity.Key
 	for i, p := range coops {
 		s, err := client.New(p.url).Login(ctx, p.admin, p.id)
 		if err != nil {
 			t.Fatalf("login %s: %v", p.id, err)
 		}
 		sess[i] = s
+		payees[i] = joinMember(ctx, t, p, s, "payee")
 	}
-	pay := func(from int) (*client.PaymentResult, error) {
-		return sess[from].Pay(ctx, client.PaymentIntent{To: coops[1-from].admin.DID(), ToCoop: coops[1-from].id, Amount: "0.01",
+	// Each admin only pays (to the other co-op's payee) and each payee only
+	// receives, so an admin's balance is the model's: its own committed
+	// payments and nothing else.
+	h := newHistory()
+	pay := func(from int) (string, string, error) {
+		id := client.NewPaymentID()
+		call := h.now()
+		r, err := sess[from].Pay(ctx, client.PaymentIntent{ID: id, To: payees[1-from].DID(), ToCoop: coops[1-from].id, Amount: "0.01",
 			ExpiresAt: client.FormatTime(time.Now().Add(20 * time.Second))}, coops[from].admin)
+		st := "unknown"
+		if err == nil {
+			st = r.Status
+		}
+		h.paid(from, coops[from].id, id, 1, call, st)
+		return id, st, err
 	}
 	// The co-op nodes connect (with backoff) once registered.
 	waitFor(t, 60*time.Second, "a first cross-co-op payment", func() bool {
-		r, err := pay(0)
-		return err == nil && r.Status == "committed"
+		_, st, err := pay(0)
+		return err == nil && st == "committed"
 	})
 
 	type told struct {
@@ -196,15 +213,41 @@ func TestCrossCoopProcessesSurviveHubLeaderKill(t *testing.T) {
 					return
 				default:
 				}
-				r, err := pay(from)
+				id, st, err := pay(from)
 				if err != nil {
 					continue
 				}
 				mu.Lock()
-				answers = append(answers, told{r.ID, r.Status, from})
+				answers = append(answers, told{id, st, from})
 				mu.Unlock()
 			}
 		}(w % 2)
+	}
+	for side := range coops {
+		wg.Add(1)
+		go func() { // a reader of the admin's balance on each side, every 5 ms
+			defer wg.Done()
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				call := h.now()
+				b, err := sess[side].Balance(ctx, coops[side].id, coops[side].admin.DID(), "hours")
+				if err != nil {
+					continue
+				}
+				a, err := money.Parse(b.Balance, money.Hours)
+				if err != nil {
+					t.Errorf("balance %q: %v", b.Balance, err)
+					return
+				}
+				h.read(2+side, coops[side].id, call, a.Units())
+			}
+		}()
 	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(answers) }
 	waitFor(t, 30*time.Second, "payments before the kill", func() bool { return count() >= 40 })
@@ -249,25 +292,45 @@ func TestCrossCoopProcessesSurviveHubLeaderKill(t *testing.T) {
 		case a.status == "rejected" && payer != "rejected":
 			t.Fatalf("%s: the payer was told rejected, its ledger says %s", a.id, payer)
 		}
+		h.settle(a.id, payer)
 		if payer == "committed" {
 			committed++
 		}
 	}
-	// Money is conserved: each admin's balance (its co-op's only member) is
-	// its co-op's position at the hub, and the positions sum to zero.
+	for id, account := range h.openPayments() { // payments whose request failed: decided, or never made
+		from := slices.IndexFunc(coops, func(p *coopProc) bool { return p.id == account })
+		var payer string
+		waitFor(t, 60*time.Second, "payment "+id+" decided", func() bool {
+			payer = status(from, id)
+			return payer != "pending"
+		})
+		h.settle(id, payer)
+	}
+	h.check(t)
+	// Money is conserved: each co-op's members' balances (its admin's and
+	// payee's) sum to its position at the hub, and the positions to zero.
 	var sum int64
 	for i, p := range coops {
-		var bal *client.Balance
 		var net money.Amount
-		waitFor(t, 30*time.Second, p.id+" balance equal to its hub position", func() bool {
-			var err error
-			if bal, err = sess[i].Balance(ctx, p.id, p.admin.DID(), "hours"); err != nil {
-				return false
+		var members int64
+		waitFor(t, 30*time.Second, p.id+" balances equal to its hub position", func() bool {
+			members = 0
+			for _, m := range []identity.DID{p.admin.DID(), payees[i].DID()} {
+				b, err := sess[i].Balance(ctx, p.id, m, "hours")
+				if err != nil {
+					return false
+				}
+				a, err := money.Parse(b.Balance, money.Hours)
+				if err != nil {
+					return false
+				}
+				members += a.Units()
 			}
+			var err error
 			if net, err = c.hubNet(ctx, nl, p.key.DID()); err != nil {
 				return false
 			}
-			return bal.Balance == net.String()
+			return members == net.Units()
 		})
 		sum += net.Units()
 	}
@@ -275,4 +338,27 @@ func TestCrossCoopProcessesSurviveHubLeaderKill(t *testing.T) {
 		t.Fatalf("hub positions sum to %d units", sum)
 	}
 	t.Logf("%d payments answered (%d committed); hub leader %d killed, %d leads", len(all), committed, li, nl)
+}
+
+// joinMember makes a new member name of co-op p (invited and approved by
+// its admin's session) and returns its key.
+func joinMember(ctx context.Context, t *testing.T, p *coopProc, admin *client.Session, name string) *identity.Key {
+	t.Helper()
+	k := genKey(t)
+	code, err := admin.CreateInvite(ctx, p.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := client.New(p.url).Login(ctx, k, p.id)
+	if err != nil {
+		t.Fatalf("log in %s before applying: %v", name, err)
+	}
+	app, err := s.Apply(ctx, p.id, k, client.Application{InviteCode: code, Name: name, Email: name + "@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Approve(ctx, p.id, app.ID); err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
