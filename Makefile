@@ -7,7 +7,7 @@ PROTOC_GEN_GRPC_VERSION := v1.6.2
 FUZZTIME  ?= 10s
 BENCHTIME ?= 10s
 
-.PHONY: help build test test-short lint proto proto-check fuzz bench bench-peers bench-peers-deps tools dev browser-deps image docker-test deploy-deps deploy-check
+.PHONY: help build test test-short chaos lint proto proto-check fuzz bench bench-peers bench-peers-deps tools dev browser-deps image docker-test deploy-deps deploy-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ dev: ## run a local dev federation (same as go run ./cmd/icn dev)
 
 test: ## the full test suite with the race detector (what CI runs)
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+SEEDS     ?= 5
+DURATION  ?= 30s
+
+chaos: ## seeded fault campaign (system_test TestChaos): SEEDS seeds (default 5) of DURATION faults each (default 30s): SIGKILLs, restarts, netns partitions; needs root and iproute2; rerun one with ICN_CHAOS_SEED=S
+	ICN_CHAOS_SEEDS=$(SEEDS) ICN_CHAOS_DURATION=$(DURATION) ICN_REQUIRE_NETNS=1 $(GO) test -race -count=1 -timeout 90m -run 'TestChaos$$' -v ./system_test/
 
 test-short: ## quick tests without the race detector
 	$(GO) test -short -count=1 ./...

@@ -80,6 +80,7 @@ type hubProc struct {
 	grpc     string
 	data     string // the data plane's UDP address
 	cfg      string
+	node     *labNode // the namespace it runs in, nil for the host's
 	cmd      *exec.Cmd
 	waitDone chan struct{}
 	logs     *strings.Builder
@@ -96,14 +97,27 @@ type hubCluster struct {
 
 func newHubCluster(t *testing.T, n int, extra string) *hubCluster {
 	t.Helper()
+	return newHubClusterOn(t, make([]*labNode, n), extra)
+}
+
+// newHubClusterOn starts a hub node on each of nodes, a nil one on
+// 127.0.0.1.
+func newHubClusterOn(t *testing.T, nodes []*labNode, extra string) *hubCluster {
+	t.Helper()
 	c := &hubCluster{t: t, fed: genKey(t), op: genKey(t), clients: map[string]*grpc.ClientConn{}}
-	for i := 0; i < n; i++ {
+	for _, node := range nodes {
 		dir := t.TempDir()
 		k := genKey(t)
 		if err := keyfile.Write(filepath.Join(dir, "node.key"), k); err != nil {
 			t.Fatal(err)
 		}
-		c.procs = append(c.procs, &hubProc{t: t, key: k, dir: dir, raft: freePort(t), grpc: freePort(t), data: freeUDPPort(t)})
+		p := &hubProc{t: t, key: k, dir: dir, node: node}
+		if node != nil {
+			p.raft, p.grpc, p.data = node.host()+":7101", node.host()+":7102", node.host()+":7103"
+		} else {
+			p.raft, p.grpc, p.data = freePort(t), freePort(t), freeUDPPort(t)
+		}
+		c.procs = append(c.procs, p)
 	}
 	var peers strings.Builder
 	for _, p := range c.procs {
@@ -155,7 +169,11 @@ func (p *hubProc) start() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.logs = &strings.Builder{}
-	p.cmd = exec.Command(icnBin, "hub", "--config", p.cfg)
+	if p.node != nil {
+		p.cmd = p.node.command(icnBin, "hub", "--config", p.cfg)
+	} else {
+		p.cmd = exec.Command(icnBin, "hub", "--config", p.cfg)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{b: p.logs, mu: &p.mu}, &lockedWriter{b: p.logs, mu: &p.mu}
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatalf("start hub: %v", err)
