@@ -79,11 +79,13 @@ type history struct {
 	start time.Time
 	mu    sync.Mutex
 	ops   []porcupine.Operation
-	open  map[string]int // payment id → index in ops
+	open  map[string]int  // payment id → index in ops
 	late  map[string]bool // payments recorded open → whether they committed
 }
 
-func newHistory() *history { return &history{start: time.Now(), open: map[string]int{}, late: map[string]bool{}} }
+func newHistory() *history {
+	return &history{start: time.Now(), open: map[string]int{}, late: map[string]bool{}}
+}
 
 func (h *history) now() int64 { return time.Since(h.start).Nanoseconds() }
 
