@@ -1,6 +1,7 @@
 package governance
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -68,7 +69,9 @@ func (c Change) validate(k Kind, r Roster) error {
 			return errorf(ErrInvalidProposal, "removal: %w", err)
 		}
 	case KindDues:
-		return c.Dues.Validate()
+		if err := c.Dues.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
+		}
 	case KindAppeal:
 		for _, role := range c.Restore.Roles {
 			if role != RoleMember && !slices.Contains(grantable, role) {
@@ -164,7 +167,11 @@ func (c Change) effects(k Kind, proposal string, closed time.Time) []Effect {
 			RestoreCredit{r.Member, slices.Clone(r.CreditLimits)}, RestoreTrust{r.Member},
 			ClearBalanceFlag{r.Member}, ResolveRemoval{r.Member, r.RemovedAt})
 	case KindDues:
-		out = append(out, SetDues{*c.Dues})
+		sch := *c.Dues
+		if sch.From.Before(closed) {
+			sch.From = closed
+		}
+		out = append(out, SetDues{sch})
 	}
 	return out
 }

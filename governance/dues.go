@@ -22,6 +22,10 @@ type Schedule struct {
 	Treasury string
 	// Location is the time zone of the due instant; nil is UTC.
 	Location *time.Location
+	// From is when the schedule took effect: periods due before it are not
+	// charged. A passed dues proposal sets it to its close (SetDues) unless
+	// it names a later start.
+	From time.Time
 }
 
 // Limits of a schedule.
@@ -133,8 +137,8 @@ func DuesID(coop string, p Period, member identity.DID) string {
 // DuesDue returns the dues payments due at now, given the last period
 // collected (zero if none), and the period to record as collected once
 // they are booked, in the same transaction. With no period collected yet,
-// only the latest period due is charged, never the months before the
-// schedule existed; after an outage, every period since the last collected
+// only the latest period due is considered; periods due before s.From or
+// before a payer's Since are never charged to it; after an outage, every period since the last collected
 // is charged, at most MaxCatchUpMonth of them (older months are waived).
 // Payments are ordered by period, then member. A payer who is the
 // treasury itself pays nothing.
@@ -161,7 +165,7 @@ func DuesDue(coop string, s Schedule, payers []Payer, last Period, now time.Time
 	for p := first; !latest.Before(p); p = p.Next() {
 		due := s.DueAt(p)
 		for _, m := range ps {
-			if string(m.Member) == s.Treasury || m.Since.After(due) {
+			if string(m.Member) == s.Treasury || m.Since.After(due) || s.From.After(due) {
 				continue
 			}
 			out = append(out, DuesPayment{ID: DuesID(coop, p, m.Member), Period: p, From: m.Member,

@@ -175,7 +175,7 @@ func (p *Proposal) votingAt(at time.Time) error {
 	switch s := p.phase(at); {
 	case s.Closed():
 		return errorf(ErrNotVoting, "proposal %s is %s", p.ID, s)
-	case s == StatusDiscussion:
+	case s == StatusDiscussion || at.Before(p.VotingStarts):
 		return errorf(ErrNotVoting, "proposal %s is in discussion until %s", p.ID, p.VotingStarts.UTC().Format(time.RFC3339))
 	case !at.Before(p.VotingEnds):
 		return errorf(ErrNotVoting, "voting on %s ended at %s", p.ID, p.VotingEnds.UTC().Format(time.RFC3339))

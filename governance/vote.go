@@ -143,7 +143,6 @@ func SignVote(k *identity.Key, b VoteBody) (Vote, error) {
 	return CheckVote(raw, k.Sign(identity.TagVote, raw), k.DID())
 }
 
-
 func validID(id string) bool {
 	if id == "" || len(id) > MaxIDLen {
 		return false
