@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,3 +119,7 @@ func names(n int) []string {
 	}
 	return out
 }
+
+func cmpDID(a, b identity.DID) int { return strings.Compare(string(a), string(b)) }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
