@@ -1,6 +1,8 @@
 package governance
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -127,5 +129,41 @@ func TestCode(t *testing.T) {
 	}
 	if got := Code(identity.ErrBadSignature); got != "" {
 		t.Fatalf("Code of a foreign error = %q", got)
+	}
+}
+
+// TestVoteVector: the test vector in docs/governance.md (testdata) holds: the
+// seed gives the DID, the canonical encoding gives the bytes, the signature
+// is the one Ed25519 makes, and the vote checks.
+func TestVoteVector(t *testing.T) {
+	raw, err := os.ReadFile("testdata/vote-vector.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vec struct {
+		Seed      string `json:"seed"`
+		DID       string `json:"did"`
+		Vote      string `json:"vote"`
+		VoteB64   string `json:"vote_b64"`
+		Signature string `json:"signature"`
+	}
+	if err := json.Unmarshal(raw, &vec); err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := identity.DecodeB64(vec.Seed)
+	k, err := identity.KeyFromSeed(seed)
+	if err != nil || string(k.DID()) != vec.DID {
+		t.Fatalf("seed gives %v (%v), want %s", k, err, vec.DID)
+	}
+	body := VoteBody{Coop: "riverside", Proposal: "prop-2026-03-credit", Voter: vec.DID, Choice: "for", Revision: 1, CreatedAt: "2026-03-09T09:00:00Z"}
+	if string(body.Encode()) != vec.Vote || identity.B64(body.Encode()) != vec.VoteB64 {
+		t.Fatalf("canonical bytes %s differ from the vector's", body.Encode())
+	}
+	if got := identity.B64(k.Sign(identity.TagVote, body.Encode())); got != vec.Signature {
+		t.Fatalf("signature %s, vector %s", got, vec.Signature)
+	}
+	sig, _ := identity.DecodeB64(vec.Signature)
+	if _, err := CheckVote([]byte(vec.Vote), sig, k.DID()); err != nil {
+		t.Fatal(err)
 	}
 }
