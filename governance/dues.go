@@ -146,6 +146,9 @@ func DuesDue(coop string, s Schedule, payers []Payer, last Period, now time.Time
 	if err := s.Validate(); err != nil {
 		return nil, last, err
 	}
+	if !validCoop(coop) {
+		return nil, last, errorf(ErrInvalidSchedule, "coop must be 1-%d printable characters", MaxCoopLen)
+	}
 	ps := slices.Clone(payers)
 	slices.SortFunc(ps, func(a, b Payer) int { return strings.Compare(string(a.Member), string(b.Member)) })
 	for i := 1; i < len(ps); i++ {

@@ -142,11 +142,16 @@ func TestDuesRefusals(t *testing.T) {
 		{"no treasury", func(s *Schedule) { s.Treasury = "" }, nil},
 		{"treasury with a space", func(s *Schedule) { s.Treasury = "the treasury" }, nil},
 		{"payer twice", func(*Schedule) {}, []Payer{{Member: a}, {Member: a}}},
+		{"no co-op", func(*Schedule) {}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := good
 			tc.edit(&s)
-			_, last, err := DuesDue(coop, s, tc.payers, Period{2026, 1}, t0)
+			c := coop
+			if tc.name == "no co-op" {
+				c = ""
+			}
+			_, last, err := DuesDue(c, s, tc.payers, Period{2026, 1}, t0)
 			wantErr(t, err, ErrInvalidSchedule)
 			if last != (Period{2026, 1}) {
 				t.Fatalf("refused run moved last to %s", last)
