@@ -34,6 +34,8 @@ const (
 	// a member sits), published in the federation directory.
 	TagDirectoryLink   Tag = "icn/v1/directory-link"
 	TagDirectoryRecord Tag = "icn/v1/directory-record"
+	// A member's vote on a co-op proposal (governance).
+	TagVote Tag = "icn/v1/vote"
 )
 
 var knownTags = map[Tag]bool{
@@ -41,7 +43,7 @@ var knownTags = map[Tag]bool{
 	TagDevice: true, TagKeyRotation: true, TagEmergencyRevoke: true,
 	TagCredential: true, TagReport: true, TagTrustAttestation: true,
 	TagTransferReceipt: true, TagSettlementConfirmation: true,
-	TagDirectoryLink: true, TagDirectoryRecord: true,
+	TagDirectoryLink: true, TagDirectoryRecord: true, TagVote: true,
 }
 
 // SigningInput returns TAG || 0x0A || payload, the bytes a signature covers.

@@ -54,6 +54,7 @@ var domain = map[string][]string{
 	"trust":      {mod + "money", mod + "identity"},
 	"clearing":   {mod + "money", mod + "identity", mod + "trust"},
 	"settlement": {mod + "money", mod + "identity", mod + "clearing", "github.com/shopspring/decimal"},
+	"governance": {mod + "money", mod + "identity"},
 }
 
 // io are standard packages a domain package must not import: no network,
@@ -157,6 +158,14 @@ func TestCheck(t *testing.T) {
 		{"settlement", mod + "clearing", true},
 		{"settlement", "encoding/json", true},
 		{"settlement", mod + "hub", false},
+		{"governance", mod + "identity", true},
+		{"governance", mod + "money", true},
+		{"governance", "crypto/sha256", true},
+		{"governance", mod + "coopnode/ledger", false},
+		{"governance", mod + "clearing", false},
+		{"governance", "github.com/robfig/cron/v3", false},
+		{"governance", "os", false},
+		{"coopnode/ledger", mod + "governance", true},
 		{"identity", "os", false},
 		{"identity", "net/http", false},
 		{"money", mod + "identity", false},
