@@ -45,7 +45,7 @@ func (s *Schedule) Validate() error {
 		return errorf(ErrInvalidSchedule, "amount %s is not positive", s.Amount)
 	case s.Day < 1 || s.Day > MaxDuesDay:
 		return errorf(ErrInvalidSchedule, "day %d outside 1..%d (every month must have it)", s.Day, MaxDuesDay)
-	case s.Treasury == "" || len(s.Treasury) > MaxTreasuryLen || !printable(s.Treasury) || strings.ContainsRune(s.Treasury, ' '):
+	case s.Treasury == "" || len(s.Treasury) > MaxTreasuryLen || !identity.Printable(s.Treasury) || strings.ContainsRune(s.Treasury, ' '):
 		return errorf(ErrInvalidSchedule, "treasury must be a ledger account of 1-%d printable characters without spaces", MaxTreasuryLen)
 	}
 	return nil

@@ -86,7 +86,7 @@ func TestDuesIDs(t *testing.T) {
 	a, b := key(t, "a").DID(), key(t, "b").DID()
 	mar, apr := Period{2026, 3}, Period{2026, 4}
 	id := DuesID(coop, mar, a)
-	if !strings.HasPrefix(id, "dues-2026-03-") || len(id) != len("dues-2026-03-")+32 || !validID(id) {
+	if !strings.HasPrefix(id, "dues-2026-03-") || len(id) != len("dues-2026-03-")+32 || !identity.ValidID(id, MaxIDLen) {
 		t.Fatalf("id %q", id)
 	}
 	seen := map[string]bool{}

@@ -132,13 +132,13 @@ func electorate(r Roster, subject identity.DID) []identity.DID {
 
 func (d Draft) validate(r Roster) error {
 	switch {
-	case !validID(d.ID):
+	case !identity.ValidID(d.ID, MaxIDLen):
 		return errorf(ErrInvalidProposal, "id must be 1-%d characters of letters, digits, '-', '_', '.', ':'", MaxIDLen)
 	case !validCoop(d.Coop):
 		return errorf(ErrInvalidProposal, "coop must be 1-%d printable characters", MaxCoopLen)
 	case !slices.Contains(Kinds, d.Kind):
 		return errorf(ErrInvalidProposal, "kind %.20q is not one of %v", d.Kind, Kinds)
-	case d.Title == "" || len(d.Title) > MaxTitleBytes || !printable(d.Title):
+	case d.Title == "" || len(d.Title) > MaxTitleBytes || !identity.Printable(d.Title):
 		return errorf(ErrInvalidProposal, "title must be 1-%d bytes of printable text", MaxTitleBytes)
 	case len(d.Body) > MaxBodyBytes || !text(d.Body):
 		return errorf(ErrInvalidProposal, "body must be at most %d bytes of text (no control characters but newline and tab)", MaxBodyBytes)

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/icn-coop/icn/identity"
 )
@@ -103,7 +101,7 @@ func (b VoteBody) check() (Vote, error) {
 	if !validCoop(b.Coop) {
 		return Vote{}, errorf(ErrInvalidVote, "coop must be 1-%d printable characters", MaxCoopLen)
 	}
-	if !validID(b.Proposal) {
+	if !identity.ValidID(b.Proposal, MaxIDLen) {
 		return Vote{}, errorf(ErrInvalidVote, "proposal must be 1-%d characters of letters, digits, '-', '_', '.', ':'", MaxIDLen)
 	}
 	did, _, err := identity.ParseDID(b.Voter)
@@ -143,31 +141,4 @@ func SignVote(k *identity.Key, b VoteBody) (Vote, error) {
 	return CheckVote(raw, k.Sign(identity.TagVote, raw), k.DID())
 }
 
-func validID(id string) bool {
-	if id == "" || len(id) > MaxIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return false
-		}
-	}
-	return true
-}
-
-func validCoop(s string) bool { return s != "" && len(s) <= MaxCoopLen && printable(s) }
-
-// printable: valid UTF-8 without control or bidi control characters (text
-// with a right-to-left override could show a voter different words).
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return false
-		}
-	}
-	return true
-}
+func validCoop(s string) bool { return s != "" && len(s) <= MaxCoopLen && identity.Printable(s) }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
@@ -168,4 +169,35 @@ func kindOf(t reflect.Type) string {
 		return "array"
 	}
 	return "object"
+}
+
+// ValidID reports whether id is 1 to max characters of letters, digits and
+// '-', '_', '.', ':' — the ids signed payloads carry (payments, proposals),
+// safe in a URL path, a log line and a file name alike.
+func ValidID(id string, max int) bool {
+	if id == "" || len(id) > max {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// Printable reports whether s is valid UTF-8 without control or bidi
+// control characters: signed text with a right-to-left override could show
+// a wallet or a voter different words than the ledger keeps.
+func Printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return false
+		}
+	}
+	return true
 }

@@ -62,3 +62,22 @@ func TestDecodeJSON(t *testing.T) {
 		})
 	}
 }
+
+func TestValidIDAndPrintable(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{{"p-1:a.b_", true}, {"", false}, {"a b", false}, {"a/b", false}, {"é", false}, {"12345678", true}, {"123456789", false}} {
+		if got := ValidID(tc.id, 8); got != tc.ok {
+			t.Errorf("ValidID(%q, 8) = %v, want %v", tc.id, got, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		s  string
+		ok bool
+	}{{"Coffee ☕ für alle", true}, {"tab\there", false}, {"rtl\u202eoverride", false}, {"bad\xffutf8", false}, {"", true}} {
+		if got := Printable(tc.s); got != tc.ok {
+			t.Errorf("Printable(%q) = %v, want %v", tc.s, got, tc.ok)
+		}
+	}
+}

@@ -2,8 +2,6 @@ package payment
 
 import (
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
@@ -76,7 +74,7 @@ func Check(raw []byte, r Rules, now time.Time) (Checked, error) {
 }
 
 func checkFields(in Intent) error {
-	if !validID(in.ID) {
+	if !identity.ValidID(in.ID, MaxIDLen) {
 		return refuse(CodeInvalid, "id must be 1-%d characters of letters, digits, '-', '_', '.', ':'", MaxIDLen)
 	}
 	if _, _, err := identity.ParseDID(in.From); err != nil {
@@ -88,13 +86,13 @@ func checkFields(in Intent) error {
 	if in.From == in.To {
 		return refuse(CodeInvalid, "from and to are the same DID")
 	}
-	if in.ToCoop == "" || len(in.ToCoop) > MaxCoopLen || !printable(in.ToCoop) {
+	if in.ToCoop == "" || len(in.ToCoop) > MaxCoopLen || !identity.Printable(in.ToCoop) {
 		return refuse(CodeInvalid, "to_coop must be 1-%d printable characters", MaxCoopLen)
 	}
 	if len(in.Memo) > MaxMemoBytes {
 		return refuse(CodeInvalid, "memo is longer than %d bytes", MaxMemoBytes)
 	}
-	if !printable(in.Memo) {
+	if !identity.Printable(in.Memo) {
 		return refuse(CodeInvalid, "memo holds a control character")
 	}
 	return nil
@@ -125,31 +123,4 @@ func parseTime(field, s string) (time.Time, error) {
 		return time.Time{}, refuse(CodeInvalid, "%s must be an RFC 3339 time", field)
 	}
 	return t, nil
-}
-
-func validID(id string) bool {
-	if id == "" || len(id) > MaxIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return false
-		}
-	}
-	return true
-}
-
-// printable: valid UTF-8 without control or bidi control characters (a memo
-// with a right-to-left override could show a wallet different text).
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
-			return false
-		}
-	}
-	return true
 }
