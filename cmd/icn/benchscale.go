@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/icn-coop/icn/hub"
 	"github.com/icn-coop/icn/hub/fsm"
 	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
 // benchScaleOpts are the flags of `icn bench scale`.
@@ -51,14 +53,17 @@ time so that registering 10,000 takes seconds.
 
 At each size the bench records, in this order:
   - Go heap in use and the process's RSS right after registration (after a
-    forced GC; the process holds all three nodes and the clients);
+    forced GC; the process holds all three nodes and the clients, and RSS
+    counts the pages of the nodes' bbolt files it touched);
+  - a raft snapshot on the leader (its size and the time raft took to write
+    it) and a restore of it into a fresh FSM (its time; the restored state
+    hash must equal the leader's at the snapshot's index, or the bench fails);
   - payment traffic: --clients clients, each a PrepareTransfer then a
     CommitTransfer between two co-ops drawn at random, one at a time, for
     --warmup then --duration: payments/s and prepare latency p50/p99;
-  - a raft snapshot on the leader once the nodes converged (its size and the
-    time raft took to write it) and a restore of it into a fresh FSM (its
-    time; the restored state hash must equal the leader's at the snapshot's
-    index, or the bench fails).`,
+  - once the nodes converged, a second snapshot and restore: the transfers
+    the traffic recorded are in it (the first size's are also in the second
+    size's snapshots).`,
 		Example: `  icn bench scale
   icn bench scale --coops 2000 --duration 5s --json`,
 		Args:         cobra.NoArgs,
@@ -87,6 +92,8 @@ type scalePhase struct {
 	// nodes and the bench).
 	HeapInuseMiB float64 `json:"heap_inuse_mib"`
 	RSSMiB       float64 `json:"rss_mib"`
+	RSSAnonMiB   float64 `json:"rss_anon_mib"` // of RSS: anonymous memory (Go heap, stacks, runtime)
+	RSSFileMiB   float64 `json:"rss_file_mib"` // of RSS: mapped files (the nodes' bbolt files)
 
 	Payments      int            `json:"payments"` // prepared and committed in the window
 	PaymentsPerS  float64        `json:"payments_per_s"`
@@ -99,12 +106,20 @@ type scalePhase struct {
 	ErrorKinds    map[string]int `json:"error_kinds,omitempty"`
 	Converged     bool           `json:"converged"`
 
-	SnapshotIndex uint64  `json:"snapshot_index"`
-	SnapshotBytes int64   `json:"snapshot_bytes"`
-	SnapshotMs    float64 `json:"snapshot_ms"` // raft's user snapshot on the leader, to its file store
-	RestoreMs     float64 `json:"restore_ms"`  // a fresh FSM restoring that snapshot
-	RestoreHashOK bool    `json:"restore_hash_ok"`
-	StateHash     string  `json:"state_hash"`
+	// Snapshots right after registration and after the traffic.
+	Registered scaleSnapshot `json:"snapshot_registered"`
+	Loaded     scaleSnapshot `json:"snapshot_loaded"`
+}
+
+// scaleSnapshot is one raft snapshot on the leader and its restore.
+type scaleSnapshot struct {
+	Index     uint64  `json:"index"`
+	Transfers int     `json:"transfers"` // transfer records the state holds (every decided and pending one)
+	Bytes     int64   `json:"bytes"`
+	Ms        float64 `json:"ms"`         // raft's user snapshot on the leader, to its file store
+	RestoreMs float64 `json:"restore_ms"` // a fresh FSM restoring that snapshot
+	HashOK    bool    `json:"hash_ok"`    // its state hash equals the leader's at the index
+	StateHash string  `json:"state_hash"`
 }
 
 // benchScaleResult is what `icn bench scale --json` prints.
@@ -211,7 +226,7 @@ func (o *benchScaleOpts) run(cmd *cobra.Command) error {
 		case res.Interrupted:
 		case p.Payments == 0:
 			return fmt.Errorf("bench: no payment committed with %d co-ops; see the errors above", p.Coops)
-		case !p.RestoreHashOK:
+		case !p.Registered.HashOK || !p.Loaded.HashOK:
 			return fmt.Errorf("bench: with %d co-ops the restored FSM's state hash differs from the leader's", p.Coops)
 		}
 	}
@@ -230,7 +245,11 @@ func (o *benchScaleOpts) phase(ctx context.Context, logw io.Writer, c *benchClus
 	}
 	p.RegisterS = round2(time.Since(start).Seconds())
 	*coops = append(*coops, more...)
-	p.HeapInuseMiB, p.RSSMiB = memoryNow()
+	p.HeapInuseMiB, p.RSSMiB, p.RSSAnonMiB, p.RSSFileMiB = memoryNow()
+	fmt.Fprintf(logw, "snapshot on the leader, restore into a fresh FSM\n")
+	if err := snapshotRestore(c.leader.Load(), restoreDir, &p.Registered); err != nil {
+		return p, err
+	}
 
 	fmt.Fprintf(logw, "%d co-ops, %d clients paying between random pairs: %s warmup, then %s measured\n",
 		size, o.clients, o.warmup, o.duration)
@@ -249,39 +268,46 @@ func (o *benchScaleOpts) phase(ctx context.Context, logw io.Writer, c *benchClus
 		return p, fmt.Errorf("bench: with %d co-ops the nodes did not converge on one applied index and state hash", size)
 	}
 	fmt.Fprintf(logw, "snapshot on the leader, restore into a fresh FSM\n")
-	return p, snapshotRestore(c.leader.Load(), restoreDir, &p)
+	return p, snapshotRestore(c.leader.Load(), restoreDir, &p.Loaded)
 }
 
-// memoryNow returns the Go heap in use and the process's resident set, in
-// MiB, after a GC that returns free memory to the OS.
-func memoryNow() (heap, rss float64) {
+// memoryNow returns the Go heap in use and the process's resident set (all,
+// anonymous, file-backed), in MiB, after a GC that returns free memory to
+// the OS.
+func memoryNow() (heap, rss, anon, file float64) {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return round2(float64(ms.HeapInuse) / (1 << 20)), round2(float64(residentBytes()) / (1 << 20))
+	mib := func(b int64) float64 { return round2(float64(b) / (1 << 20)) }
+	st := procStatus("VmRSS", "RssAnon", "RssFile")
+	return mib(int64(ms.HeapInuse)), mib(st["VmRSS"]), mib(st["RssAnon"]), mib(st["RssFile"])
 }
 
-// residentBytes reads VmRSS from /proc/self/status; 0 where there is none.
-func residentBytes() int64 {
+// procStatus reads the named kB fields of /proc/self/status, in bytes;
+// none where there is no such file.
+func procStatus(names ...string) map[string]int64 {
+	out := map[string]int64{}
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return 0
+		return out
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmRSS:")); ok {
-			kb, _ := strconv.ParseInt(string(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte(" kB"))), 10, 64)
-			return kb << 10
+		name, rest, ok := bytes.Cut(sc.Bytes(), []byte(":"))
+		if !ok || !slices.Contains(names, string(name)) {
+			continue
 		}
+		kb, _ := strconv.ParseInt(string(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte(" kB"))), 10, 64)
+		out[string(name)] = kb << 10
 	}
-	return 0
+	return out
 }
 
 // snapshotRestore takes a raft snapshot on leader, restores it into a fresh
 // FSM under dir and compares that FSM's state hash with the leader's at the
 // snapshot's index. The leader may apply an entry of its own (a duty) while
 // this runs; then the hashes are not comparable and it tries again.
-func snapshotRestore(leader *hub.Node, dir string, p *scalePhase) error {
+func snapshotRestore(leader *hub.Node, dir string, p *scaleSnapshot) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -291,27 +317,31 @@ func snapshotRestore(leader *hub.Node, dir string, p *scalePhase) error {
 		if err := f.Error(); err != nil {
 			return fmt.Errorf("bench: raft snapshot: %w", err)
 		}
-		p.SnapshotMs = millis(time.Since(start))
+		p.Ms = millis(time.Since(start))
 		want, err := leader.FSM().StateHash()
 		if err != nil {
 			return fmt.Errorf("bench: leader state hash: %w", err)
+		}
+		p.Transfers = 0
+		if err := leader.FSM().ForEachTransfer(func(*icnv1.Transfer) error { p.Transfers++; return nil }); err != nil {
+			return fmt.Errorf("bench: count transfers: %w", err)
 		}
 		meta, rc, err := f.Open()
 		if err != nil {
 			return fmt.Errorf("bench: open snapshot: %w", err)
 		}
-		p.SnapshotIndex, p.SnapshotBytes = meta.Index, meta.Size
+		p.Index, p.Bytes = meta.Index, meta.Size
 		moved := leader.FSM().AppliedIndex() != meta.Index
 		if moved && attempt < 3 {
 			rc.Close()
 			continue
 		}
-		got, took, err := restoreInto(filepath.Join(dir, fmt.Sprintf("fsm-%d.db", attempt)), rc, meta.Index)
+		got, took, err := restoreInto(filepath.Join(dir, fmt.Sprintf("fsm-%d-%d.db", meta.Index, attempt)), rc, meta.Index)
 		if err != nil {
 			return err
 		}
 		p.RestoreMs = millis(took)
-		p.RestoreHashOK = !moved && got == want
+		p.HashOK = !moved && got == want
 		p.StateHash = fmt.Sprintf("%x", got[:8])
 		return nil
 	}
@@ -356,7 +386,8 @@ func (r *benchScaleResult) ratios() {
 	r.PaymentsRatio = ratio(l.PaymentsPerS, s.PaymentsPerS)
 	if added := float64(l.Coops - s.Coops); l.Coops > 0 && added > 0 {
 		r.HeapPerCoopNodeB = round2((l.HeapInuseMiB - s.HeapInuseMiB) * (1 << 20) / added / float64(r.Nodes))
-		r.SnapshotPerCoopB = round2(float64(l.SnapshotBytes-s.SnapshotBytes) / added)
+		// Both after registration, the first phase's transfers held by both.
+		r.SnapshotPerCoopB = round2(float64(l.Registered.Bytes-s.Loaded.Bytes) / added)
 	}
 }
 
@@ -378,6 +409,8 @@ func printBenchScale(w io.Writer, r benchScaleResult) error {
 	row("registration (s)", "%.2f", s.RegisterS, l.RegisterS, "")
 	row("Go heap in use (MiB)", "%.1f", s.HeapInuseMiB, l.HeapInuseMiB, "")
 	row("RSS (MiB)", "%.1f", s.RSSMiB, l.RSSMiB, "")
+	row("  anonymous / files", "%s", fmt.Sprintf("%.0f / %.0f", s.RSSAnonMiB, s.RSSFileMiB),
+		fmt.Sprintf("%.0f / %.0f", l.RSSAnonMiB, l.RSSFileMiB), "")
 	row("payments/s", "%.0f", s.PaymentsPerS, l.PaymentsPerS, x(r.PaymentsRatio))
 	row("prepare p50 (ms)", "%.2f", s.PrepareP50Ms, l.PrepareP50Ms, x(r.PrepareP50Ratio))
 	row("prepare p99 (ms)", "%.2f", s.PrepareP99Ms, l.PrepareP99Ms, x(r.PrepareP99Ratio))
@@ -385,14 +418,22 @@ func printBenchScale(w io.Writer, r benchScaleResult) error {
 	row("payment p99 (ms)", "%.2f", s.PaymentP99Ms, l.PaymentP99Ms, "")
 	row("commands per batch", "%.1f", s.BatchCommands, l.BatchCommands, "")
 	row("errors", "%d", s.Errors, l.Errors, "")
-	row("snapshot (KiB)", "%.0f", float64(s.SnapshotBytes)/1024, float64(l.SnapshotBytes)/1024, "")
-	row("snapshot time (ms)", "%.1f", s.SnapshotMs, l.SnapshotMs, "")
-	row("restore time (ms)", "%.1f", s.RestoreMs, l.RestoreMs, "")
-	row("restored hash equal", "%v", s.RestoreHashOK, l.RestoreHashOK, "")
+	for _, snap := range []struct {
+		when string
+		s, l scaleSnapshot
+	}{{"registered", s.Registered, l.Registered}, {"after traffic", s.Loaded, l.Loaded}} {
+		row("snapshot, "+snap.when, "%s", "", "", "")
+		row("  transfers held", "%d", snap.s.Transfers, snap.l.Transfers, "")
+		row("  size (KiB)", "%.0f", float64(snap.s.Bytes)/1024, float64(snap.l.Bytes)/1024, "")
+		row("  snapshot time (ms)", "%.1f", snap.s.Ms, snap.l.Ms, "")
+		row("  restore time (ms)", "%.1f", snap.s.RestoreMs, snap.l.RestoreMs, "")
+		row("  restored hash equal", "%v", snap.s.HashOK, snap.l.HashOK, "")
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "per added co-op: %.0f B of heap per node, %.0f B of snapshot\n", r.HeapPerCoopNodeB, r.SnapshotPerCoopB)
+	fmt.Fprintf(w, "per added co-op: %.0f B of heap per node, %.0f B of snapshot (after registration, against the first size after traffic)\n",
+		r.HeapPerCoopNodeB, r.SnapshotPerCoopB)
 	fmt.Fprintf(w, "runtime: %s, GOMAXPROCS %d; heap and RSS are the whole process (%d nodes and the clients)\n",
 		r.GoVersion, r.GOMAXPROCS, r.Nodes)
 	for _, p := range []scalePhase{s, l} {

@@ -67,12 +67,23 @@ func TestBenchScaleJSON(t *testing.T) {
 		if num("heap_inuse_mib") <= 0 || num("rss_mib") < num("heap_inuse_mib") {
 			t.Errorf("%s: implausible memory: %s", size, out)
 		}
-		if num("snapshot_bytes") <= 0 || num("snapshot_index") <= 0 || num("snapshot_ms") <= 0 || num("restore_ms") <= 0 {
-			t.Errorf("%s: snapshot or restore not measured: %s", size, out)
+		if num("rss_anon_mib") <= 0 || num("rss_file_mib") < 0 {
+			t.Errorf("%s: implausible RSS split: %s", size, out)
 		}
 		num("register_s")
-		if ok, _ := p["restore_hash_ok"].(bool); !ok {
-			t.Errorf("%s: the restored state hash differs from the leader's: %s", size, out)
+		for _, when := range []string{"snapshot_registered", "snapshot_loaded"} {
+			snap, _ := p[when].(map[string]any)
+			if snap["bytes"].(float64) <= 0 || snap["index"].(float64) <= 0 || snap["ms"].(float64) <= 0 || snap["restore_ms"].(float64) <= 0 {
+				t.Errorf("%s %s: snapshot or restore not measured: %s", size, when, out)
+			}
+			if ok, _ := snap["hash_ok"].(bool); !ok {
+				t.Errorf("%s %s: the restored state hash differs from the leader's: %s", size, when, out)
+			}
+		}
+		reg, _ := p["snapshot_registered"].(map[string]any)
+		loaded, _ := p["snapshot_loaded"].(map[string]any)
+		if loaded["transfers"].(float64) < reg["transfers"].(float64)+num("payments") {
+			t.Errorf("%s: the snapshot after traffic holds fewer transfers than were paid: %s", size, out)
 		}
 		if ok, _ := p["converged"].(bool); !ok {
 			t.Errorf("%s: nodes did not converge: %s", size, out)
@@ -80,8 +91,11 @@ func TestBenchScaleJSON(t *testing.T) {
 	}
 	small, _ := r["small"].(map[string]any)
 	large, _ := r["large"].(map[string]any)
-	if small["snapshot_index"].(float64) >= large["snapshot_index"].(float64) {
-		t.Errorf("the second snapshot is not later than the first: %s", out)
+	index := func(p map[string]any, when string) float64 { return p[when].(map[string]any)["index"].(float64) }
+	if !(index(small, "snapshot_registered") < index(small, "snapshot_loaded") &&
+		index(small, "snapshot_loaded") < index(large, "snapshot_registered") &&
+		index(large, "snapshot_registered") < index(large, "snapshot_loaded")) {
+		t.Errorf("the snapshots are not in order: %s", out)
 	}
 }
 
@@ -94,7 +108,7 @@ func TestBenchScaleTable(t *testing.T) {
 		t.Fatalf("icn bench scale: %v\n%s", err, out)
 	}
 	for _, want := range []string{"co-ops", "payments/s", "prepare p50 (ms)", "prepare p99 (ms)", "Go heap in use (MiB)",
-		"RSS (MiB)", "snapshot (KiB)", "snapshot time (ms)", "restore time (ms)", "per added co-op"} {
+		"RSS (MiB)", "size (KiB)", "snapshot time (ms)", "restore time (ms)", "transfers held", "per added co-op"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
