@@ -9,18 +9,24 @@ import (
 	"testing"
 )
 
-func runBenchScale(t *testing.T, args ...string) (stdout string, err error) {
+// runBench runs `icn bench <sub> args...` and returns its standard output.
+func runBench(t *testing.T, sub string, args ...string) (stdout string, err error) {
 	t.Helper()
 	cmd := newBenchCmd()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
-	cmd.SetArgs(append([]string{"scale"}, args...))
+	cmd.SetArgs(append([]string{sub}, args...))
 	err = cmd.Execute()
 	if testing.Verbose() {
 		t.Logf("stderr:\n%s", errOut.String())
 	}
 	return out.String(), err
+}
+
+func runBenchScale(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	return runBench(t, "scale", args...)
 }
 
 func TestBenchScaleJSON(t *testing.T) {
