@@ -1,6 +1,7 @@
 package trust_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -121,5 +122,29 @@ func BenchmarkPath(b *testing.B) {
 			b.Fatal("no path")
 		}
 		i++
+	}
+}
+
+// BenchmarkTrustStar: the shape of a hub's trust graph, each co-op trusting the federation
+// and the federation trusting each co-op fully, queried as prepare does (payee's trust in the
+// payer) between random pairs of co-ops.
+func BenchmarkTrustStar(b *testing.B) {
+	for _, n := range []int{20, 10_000} {
+		b.Run(fmt.Sprintf("coops=%d", n), func(b *testing.B) {
+			fed := did(-1)
+			g := trust.NewGraph(trust.DefaultMaxHops)
+			for i := range n {
+				mustSet(b, g, fed, benchDIDs[i], trust.One, 1)
+				mustSet(b, g, benchDIDs[i], fed, trust.One, 1)
+			}
+			rng := rand.New(rand.NewPCG(11, 12))
+			for b.Loop() {
+				if g.Trust(benchDIDs[rng.IntN(n)], benchDIDs[rng.IntN(n)]) != trust.One {
+					b.Fatal("co-ops trust each other fully through the federation")
+				}
+			}
+			s := g.Stats()
+			b.ReportMetric(float64(s.Misses)/float64(s.Hits+s.Misses), "misses/op")
+		})
 	}
 }

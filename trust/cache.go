@@ -20,10 +20,11 @@ const (
 
 // CacheStats describes the transitive-trust cache. Invalidations counts results dropped
 // because an edge they depended on changed (or SetMaxHops); Evictions counts results dropped
-// to stay within the cache's bounds.
+// to stay within the cache's bounds. Direct counts the misses answered by a point query
+// instead of a single-source search (searches that would read too much, see Trust).
 type CacheStats struct {
-	Hits, Misses, Invalidations, Evictions uint64
-	Cached                                 int
+	Hits, Misses, Invalidations, Evictions, Direct uint64
+	Cached                                         int
 }
 
 // Stats returns the cache's counters.

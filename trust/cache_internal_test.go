@@ -2,6 +2,7 @@ package trust
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -99,7 +100,8 @@ func uncached(g *Graph, from, to identity.DID) Weight {
 	if from == to || !ok1 || !ok2 {
 		return g.Trust(from, to) // no search involved
 	}
-	return g.search(s).weight(t)
+	r, _ := g.search(s, math.MaxInt)
+	return r.weight(t)
 }
 
 func checkBookkeeping(t *testing.T, c *cache) {
@@ -126,5 +128,76 @@ func checkBookkeeping(t *testing.T, c *cache) {
 	}
 	if c.depSlots > 2*c.liveDeps+sweepSlack || len(c.entries) > c.maxSources || c.cells > c.maxCells {
 		t.Fatalf("bounds exceeded: %d slots, %d live, %d entries, %d cells", c.depSlots, c.liveDeps, len(c.entries), c.cells)
+	}
+}
+
+// TestCacheChurnWithSmallBudgets repeats the churn with the searches Trust tries first cut
+// short, so that answers come from the point query, and from the unbounded search when the
+// point query runs out too.
+func TestCacheChurnWithSmallBudgets(t *testing.T) {
+	for _, b := range []budgets{{search: 0, direct: 1 << 30}, {search: 2, direct: 6}, {search: 8, direct: 0}} {
+		t.Run(fmt.Sprintf("%+v", b), func(t *testing.T) {
+			g, p := churnGraph(t)
+			g.budgets = b
+			churn(t, g, p, 20_000)
+			if s := g.Stats(); b.direct > 0 && s.Direct == 0 {
+				t.Fatalf("no point query answered: %+v", s)
+			}
+		})
+	}
+}
+
+// TestDirectMatchesSearch compares the point query with the single-source search for every
+// pair of random graphs of several shapes and path bounds, weights chosen to make ties and
+// the floors of Mul matter.
+func TestDirectMatchesSearch(t *testing.T) {
+	for seed := range uint64(60) {
+		rng := rand.New(rand.NewPCG(seed, 0xd1ec7))
+		n := 2 + rng.IntN(30)
+		g := NewGraph(1 + rng.IntN(5))
+		p := make([]identity.DID, n)
+		for i := range p {
+			s := sha256.Sum256([]byte{byte(i), byte(seed)})
+			k, err := identity.KeyFromSeed(s[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			p[i] = k.DID()
+		}
+		density := rng.Float64()
+		star := rng.IntN(3) == 0 // node 0 trusts and is trusted by everyone, as a federation
+		for u := range n {
+			for v := range n {
+				if u == v || (rng.Float64() > density && !(star && (u == 0 || v == 0))) {
+					continue
+				}
+				w := Weight(rng.IntN(Scale + 1))
+				if rng.IntN(3) == 0 {
+					w = []Weight{0, 1, 3, 500_000, 999_999, One}[rng.IntN(6)]
+				}
+				if err := g.Set(Attestation{From: p[u], To: p[v], Weight: w, IssuedAt: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		g.budgets.direct = math.MaxInt / 2
+		nodes := int32(len(g.names)) // the DIDs some edge names
+		for s := range nodes {
+			r, _ := g.search(s, math.MaxInt)
+			for d := range nodes {
+				if s == d {
+					continue
+				}
+				got, ok := g.direct(s, d)
+				if !ok || got != r.weight(d) {
+					t.Fatalf("seed %d (%d nodes, %d hops): direct(%d, %d) = %v, %v; search %v", seed, n, g.maxHops, s, d, got, ok, r.weight(d))
+				}
+			}
+		}
+		for i, b := range g.scratch.best {
+			if b != 0 || g.scratch.reached[i/64] != 0 {
+				t.Fatalf("seed %d: scratch left dirty at node %d", seed, i)
+			}
+		}
 	}
 }

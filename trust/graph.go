@@ -40,13 +40,23 @@ type Graph struct {
 	edges   int
 	cache   cache
 	scratch scratch
+	budgets budgets
 }
+
+// budgets bound, in edges read, the searches Trust tries before the unbounded one (fields so
+// that tests can shrink them). They change the cost of an answer, never the answer.
+type budgets struct {
+	search int // a cached single-source search: about what a result the cache keeps costs
+	direct int // the point query
+}
+
+var defaultBudgets = budgets{search: 4096, direct: 1024}
 
 // NewGraph returns an empty graph whose transitive trust follows paths of at most maxHops
 // edges. maxHops < 1 is a programming error and panics.
 func NewGraph(maxHops int) *Graph {
 	checkHops(maxHops)
-	return &Graph{maxHops: maxHops, ids: map[identity.DID]int32{}, cache: newCache()}
+	return &Graph{maxHops: maxHops, ids: map[identity.DID]int32{}, cache: newCache(), budgets: defaultBudgets}
 }
 
 func checkHops(n int) {

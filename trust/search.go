@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"math"
 	"math/bits"
 
 	"github.com/icn-coop/icn/identity"
@@ -21,17 +22,23 @@ func (g *Graph) Trust(from, to identity.DID) Weight {
 	if !ok {
 		return Zero
 	}
-	return g.reach(s).weight(t)
-}
-
-// reach returns the single-source result for s, from the cache or freshly computed.
-func (g *Graph) reach(s int32) *result {
 	if r := g.cache.get(s); r != nil {
-		return r
+		return r.weight(t)
 	}
-	r := g.search(s)
+	// A search that reads few edges gives a small result worth keeping. One that would read
+	// many (from a co-op, through a federation trusting thousands) is answered by the point
+	// query instead: caching such results costs O(co-ops) per source and thrashes the cache.
+	if r, ok := g.search(s, g.budgets.search); ok {
+		g.cache.put(s, r)
+		return r.weight(t)
+	}
+	if w, ok := g.direct(s, t); ok {
+		g.cache.stats.Direct++
+		return w
+	}
+	r, _ := g.search(s, math.MaxInt)
 	g.cache.put(s, r)
-	return r
+	return r.weight(t)
 }
 
 // scratch is reused by every search so that a cold query allocates only its result.
@@ -79,7 +86,21 @@ func (sc *scratch) nextTick() uint32 {
 // in round k+1. Walks suffice: every weight is at most One and Mul is monotone, so cutting a
 // cycle out of a walk never lowers its product and the best walk is a simple path. Frontier
 // values are taken at the end of a round so that no round extends a walk twice.
-func (g *Graph) search(s int32) *result {
+//
+// A search that would read more than budget edges stops and returns false.
+func (g *Graph) search(s int32, budget int) (*result, bool) {
+	examined, ok := g.expand(s, g.maxHops, &budget)
+	if !ok {
+		g.scratch.clearReached()
+		return nil, false
+	}
+	return g.scratch.collect(examined), true
+}
+
+// expand runs the first rounds of the search from s, leaving best (and reached) in the
+// scratch, and returns the nodes it examined; false if it would read more than *budget edges
+// (the scratch then needs clearReached).
+func (g *Graph) expand(s int32, rounds int, budget *int) ([]int32, bool) {
 	sc := &g.scratch
 	sc.grow(len(g.names))
 	examined := []int32{s}
@@ -87,8 +108,10 @@ func (g *Graph) search(s int32) *result {
 	sc.seen[s] = tick
 	sc.set(s, One)
 	sc.frontier = append(sc.frontier[:0], step{s, One})
-	for hop := 1; hop <= g.maxHops && len(sc.frontier) > 0; hop++ {
-		g.relax(hop < g.maxHops)
+	for hop := 1; hop <= rounds && len(sc.frontier) > 0; hop++ {
+		if !g.relax(hop < rounds, budget) {
+			return nil, false
+		}
 		sc.frontier = sc.frontier[:0]
 		for _, v := range sc.next {
 			sc.frontier = append(sc.frontier, step{v, sc.best[v]})
@@ -98,17 +121,22 @@ func (g *Graph) search(s int32) *result {
 			}
 		}
 	}
-	return sc.collect(examined)
+	return examined, true
 }
 
 // relax runs one round from the frontier into sc.next (filled only if expand: a node reached
-// in the last round is never expanded, so its out-edges are not examined).
-func (g *Graph) relax(expand bool) {
+// in the last round is never expanded, so its out-edges are not examined). It reads at most
+// *budget edges, counting them off, and returns false before a list that would exceed it.
+func (g *Graph) relax(expand bool, budget *int) bool {
 	sc := &g.scratch
 	sc.next = sc.next[:0]
 	tick := sc.nextTick()
 	for _, f := range sc.frontier {
-		for _, e := range g.out[f.node] {
+		out := g.out[f.node]
+		if *budget -= len(out); *budget < 0 {
+			return false
+		}
+		for _, e := range out {
 			w := f.w.Mul(e.w)
 			if w <= sc.best[e.peer] {
 				continue
@@ -120,6 +148,7 @@ func (g *Graph) relax(expand bool) {
 			}
 		}
 	}
+	return true
 }
 
 func (sc *scratch) set(v int32, w Weight) {
@@ -145,4 +174,26 @@ func (sc *scratch) collect(examined []int32) *result {
 		sc.reached[i] = 0
 	}
 	return r
+}
+
+// clearReached clears best and reached, as collect does, for a search abandoned midway.
+func (sc *scratch) clearReached() {
+	for i, word := range sc.reached {
+		for word != 0 {
+			sc.best[i*64+bits.TrailingZeros64(word)] = 0
+			word &= word - 1
+		}
+		sc.reached[i] = 0
+	}
+}
+
+// reachedNodes appends the nodes with best > 0 to dst.
+func (sc *scratch) reachedNodes(dst []int32) []int32 {
+	for i, word := range sc.reached {
+		for word != 0 {
+			dst = append(dst, int32(i*64+bits.TrailingZeros64(word)))
+			word &= word - 1
+		}
+	}
+	return dst
 }

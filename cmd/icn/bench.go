@@ -32,7 +32,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Load-test the whole system and report throughput and latency",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchCoopCmd(), newBenchHubCmd(), newBenchCrossCmd(), newBenchNettingCmd(), newBenchPeersCmd(), newBenchDirectoryCmd())
+	cmd.AddCommand(newBenchCoopCmd(), newBenchHubCmd(), newBenchCrossCmd(), newBenchNettingCmd(), newBenchPeersCmd(), newBenchScaleCmd(), newBenchDirectoryCmd())
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/signal"
@@ -44,6 +45,9 @@ type benchHubOpts struct {
 	ids         string
 	jsonOut     bool
 	cpuProf     string
+	// randomPairs (icn bench scale): each transfer goes between two co-ops
+	// drawn at random instead of client i's fixed pair.
+	randomPairs bool
 }
 
 func newBenchHubCmd() *cobra.Command {
@@ -119,6 +123,9 @@ type benchHubResult struct {
 	// Transfer latency: prepare proposed to commit applied.
 	TransferP50Ms float64 `json:"transfer_p50_ms"`
 	TransferP99Ms float64 `json:"transfer_p99_ms"`
+	// Prepare latency: the PrepareTransfer commands alone.
+	PrepareP50Ms float64 `json:"prepare_p50_ms"`
+	PrepareP99Ms float64 `json:"prepare_p99_ms"`
 
 	// BatchCommands is the mean number of commands per batch the leader's
 	// state machine applied in the window (one bbolt transaction each);
@@ -361,32 +368,46 @@ func (c *benchCluster) proposeAll(ctx context.Context, cmds []*icnv1.Command) er
 // setupCoops registers n co-ops; each trusts the federation 1 and the
 // federation trusts each 1, so any two co-ops trust each other 1 in two hops.
 func (c *benchCluster) setupCoops(ctx context.Context, n int) ([]identity.DID, error) {
-	var reg, rest []*icnv1.Command
-	dids := make([]identity.DID, n)
-	for i := range n {
-		k, err := identity.GenerateKey(rand.Reader)
-		if err != nil {
+	return c.addCoops(ctx, 0, n)
+}
+
+// benchSetupChunk is how many co-ops addCoops registers at a time: enough to
+// fill raft entries, few enough that the proposing goroutines stay cheap.
+const benchSetupChunk = 1024
+
+// addCoops registers n more co-ops as setupCoops does, named from
+// bench-coop-<first> on, a chunk at a time.
+func (c *benchCluster) addCoops(ctx context.Context, first, n int) ([]identity.DID, error) {
+	dids := make([]identity.DID, 0, n)
+	for len(dids) < n {
+		var reg, rest []*icnv1.Command
+		for i := len(dids); i < min(n, len(dids)+benchSetupChunk); i++ {
+			k, err := identity.GenerateKey(rand.Reader)
+			if err != nil {
+				return nil, err
+			}
+			reg = append(reg, &icnv1.Command{Cmd: &icnv1.Command_RegisterParticipant{RegisterParticipant: &icnv1.RegisterParticipant{
+				Did: string(k.DID()), Name: fmt.Sprintf("bench-coop-%d", first+i), Kind: icnv1.ParticipantKind_PARTICIPANT_KIND_COOP}}})
+			in, err := benchTrust(c.fed, k.DID())
+			if err != nil {
+				return nil, err
+			}
+			out, err := benchTrust(k, c.fed.DID())
+			if err != nil {
+				return nil, err
+			}
+			rest = append(rest, in, out, &icnv1.Command{Cmd: &icnv1.Command_SetCreditPolicy{SetCreditPolicy: &icnv1.SetCreditPolicy{
+				Did: string(k.DID()), Currency: money.Hours.Code, DebitCapUnits: benchHubCap}}})
+		}
+		if err := c.proposeAll(ctx, reg); err != nil {
 			return nil, err
 		}
-		dids[i] = k.DID()
-		reg = append(reg, &icnv1.Command{Cmd: &icnv1.Command_RegisterParticipant{RegisterParticipant: &icnv1.RegisterParticipant{
-			Did: string(k.DID()), Name: fmt.Sprintf("bench-coop-%d", i), Kind: icnv1.ParticipantKind_PARTICIPANT_KIND_COOP}}})
-		in, err := benchTrust(c.fed, k.DID())
-		if err != nil {
+		if err := c.proposeAll(ctx, rest); err != nil {
 			return nil, err
 		}
-		out, err := benchTrust(k, c.fed.DID())
-		if err != nil {
-			return nil, err
+		for _, cmd := range reg {
+			dids = append(dids, identity.DID(cmd.GetRegisterParticipant().GetDid()))
 		}
-		rest = append(rest, in, out, &icnv1.Command{Cmd: &icnv1.Command_SetCreditPolicy{SetCreditPolicy: &icnv1.SetCreditPolicy{
-			Did: string(k.DID()), Currency: money.Hours.Code, DebitCapUnits: benchHubCap}}})
-	}
-	if err := c.proposeAll(ctx, reg); err != nil {
-		return nil, err
-	}
-	if err := c.proposeAll(ctx, rest); err != nil {
-		return nil, err
 	}
 	return dids, nil
 }
@@ -494,9 +515,9 @@ func sampleApply(n *hub.Node) applySample {
 
 // hubWorker collects one client's measurements.
 type hubWorker struct {
-	cmdLats, xferLats []time.Duration
-	errs              map[string]int
-	samples           map[string]string
+	cmdLats, xferLats, prepLats []time.Duration
+	errs                        map[string]int
+	samples                     map[string]string
 }
 
 func (w *hubWorker) fail(kind, msg string) {
@@ -532,6 +553,7 @@ func (o *benchHubOpts) measure(ctx context.Context, c *benchCluster, coops []ide
 			defer wg.Done()
 			w.errs, w.samples = map[string]int{}, map[string]string{}
 			a, b := coops[i%len(coops)], coops[(i+1)%len(coops)]
+			rng := mrand.New(mrand.NewPCG(uint64(i), uint64(begin.UnixNano())))
 			newID := client.NewPaymentID
 			if o.ids == "v4" {
 				newID = uuid.NewString
@@ -540,6 +562,9 @@ func (o *benchHubOpts) measure(ctx context.Context, c *benchCluster, coops []ide
 				from, to := a, b
 				if seq%2 == 1 {
 					from, to = b, a
+				}
+				if o.randomPairs {
+					from, to = randomPair(rng, coops)
 				}
 				id := newID()
 				prep := &icnv1.Command{Cmd: &icnv1.Command_PrepareTransfer{PrepareTransfer: &icnv1.PrepareTransfer{
@@ -560,6 +585,7 @@ func (o *benchHubOpts) measure(ctx context.Context, c *benchCluster, coops []ide
 				}
 				if counted {
 					w.cmdLats = append(w.cmdLats, t1.Sub(t0))
+					w.prepLats = append(w.prepLats, t1.Sub(t0))
 				}
 				commit := &icnv1.Command{Cmd: &icnv1.Command_CommitTransfer{CommitTransfer: &icnv1.CommitTransfer{Id: id}}}
 				res, err = c.propose(runCtx, commit)
@@ -603,10 +629,11 @@ func (o *benchHubOpts) measure(ctx context.Context, c *benchCluster, coops []ide
 		}
 	default:
 	}
-	var cmdLats, xferLats []time.Duration
+	var cmdLats, xferLats, prepLats []time.Duration
 	for _, w := range workers {
 		cmdLats = append(cmdLats, w.cmdLats...)
 		xferLats = append(xferLats, w.xferLats...)
+		prepLats = append(prepLats, w.prepLats...)
 		for k, n := range w.errs {
 			if res.ErrorKinds == nil {
 				res.ErrorKinds, res.ErrorSamples = map[string]int{}, map[string]string{}
@@ -628,7 +655,19 @@ func (o *benchHubOpts) measure(ctx context.Context, c *benchCluster, coops []ide
 	}
 	res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs, res.MeanMs = millis(s.P50), millis(s.P90), millis(s.P99), millis(s.Max), millis(s.Mean)
 	res.TransferP50Ms, res.TransferP99Ms = millis(x.P50), millis(x.P99)
+	p := summarizeLatencies(prepLats)
+	res.PrepareP50Ms, res.PrepareP99Ms = millis(p.P50), millis(p.P99)
 	return res
+}
+
+// randomPair draws two different co-ops.
+func randomPair(rng *mrand.Rand, coops []identity.DID) (from, to identity.DID) {
+	i := rng.IntN(len(coops))
+	j := rng.IntN(len(coops) - 1)
+	if j >= i {
+		j++
+	}
+	return coops[i], coops[j]
 }
 
 // hubOutcome classifies a command's result: "" if it was applied with no

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,18 +8,9 @@ import (
 	"testing"
 )
 
-func runBenchHub(t *testing.T, args ...string) (stdout string, err error) {
+func runBenchHub(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newBenchCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(append([]string{"hub"}, args...))
-	err = cmd.Execute()
-	if testing.Verbose() {
-		t.Logf("stderr:\n%s", errOut.String())
-	}
-	return out.String(), err
+	return runBench(t, "hub", args...)
 }
 
 func TestBenchHubJSON(t *testing.T) {
