@@ -31,9 +31,9 @@ func runBenchScale(t *testing.T, args ...string) (string, error) {
 
 func TestBenchScaleJSON(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a 3-node hub cluster, registers 200 co-ops and loads it twice for a second")
+		t.Skip("starts a 3-node hub cluster, registers 200 co-ops and loads it twice for two seconds")
 	}
-	out, err := runBenchScale(t, "--coops", "200", "--small", "5", "--duration", "1s", "--warmup", "200ms", "--clients", "8", "--json")
+	out, err := runBenchScale(t, "--coops", "200", "--small", "5", "--duration", "2s", "--warmup", "300ms", "--clients", "8", "--json")
 	if err != nil {
 		t.Fatalf("icn bench scale: %v\n%s", err, out)
 	}
@@ -109,7 +109,7 @@ func TestBenchScaleTable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node hub cluster")
 	}
-	out, err := runBenchScale(t, "--coops", "30", "--small", "3", "--duration", "300ms", "--warmup", "0s", "--clients", "4")
+	out, err := runBenchScale(t, "--coops", "30", "--small", "3", "--duration", "2s", "--warmup", "300ms", "--clients", "4")
 	if err != nil {
 		t.Fatalf("icn bench scale: %v\n%s", err, out)
 	}
