@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -92,29 +93,49 @@ func (s *Store) CopyFile(fn func(*View) error) (*os.File, error) {
 	return f, nil
 }
 
-// Snapshot writes the whole state to w: a bbolt file, which Restore reads.
+// snapshotMagic starts a snapshot; the file's length follows, then the
+// file (bbolt), then its SHA-256: a snapshot cut short or damaged on the way
+// is refused before bbolt reads it.
+const snapshotMagic = "ICNCOOP1"
+
+// Snapshot writes the whole state to w, for Restore.
 func (s *Store) Snapshot(w io.Writer) error {
 	f, err := s.CopyFile(nil)
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	defer f.Close()
-	if _, err := io.Copy(w, f); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	hdr := binary.BigEndian.AppendUint64([]byte(snapshotMagic), uint64(fi.Size()))
+	h := sha256.New()
+	if _, err := w.Write(hdr); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	if _, err := io.Copy(io.MultiWriter(w, h), f); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	if _, err := w.Write(h.Sum(nil)); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
 	return nil
 }
 
+// ErrBadSnapshot: what Restore was given is not a whole snapshot.
+var ErrBadSnapshot = errors.New("not a complete co-op state snapshot")
+
 // Restore replaces the whole state with a Snapshot read from r, then calls
 // the OnRestore functions. No command is applied while it runs; the file is
-// swapped only once the snapshot is complete and opens as a state file.
+// swapped only once the snapshot is complete and checked.
 func (s *Store) Restore(r io.Reader) error {
 	tmp, err := os.CreateTemp(filepath.Dir(s.opts.Path), ".restore-*")
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = io.Copy(tmp, r)
+	err = readSnapshot(r, tmp)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -143,6 +164,28 @@ func (s *Store) Restore(r io.Reader) error {
 		}
 		return nil
 	})
+}
+
+// readSnapshot copies the file a snapshot holds from r to w, checking its
+// framing and hash.
+func readSnapshot(r io.Reader, w io.Writer) error {
+	hdr := make([]byte, len(snapshotMagic)+8)
+	if _, err := io.ReadFull(r, hdr); err != nil || string(hdr[:len(snapshotMagic)]) != snapshotMagic {
+		return fmt.Errorf("%w: no header", ErrBadSnapshot)
+	}
+	n := int64(binary.BigEndian.Uint64(hdr[len(snapshotMagic):]))
+	h := sha256.New()
+	if got, err := io.CopyN(io.MultiWriter(w, h), r, n); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: %d of %d bytes", ErrBadSnapshot, got, n)
+		}
+		return err
+	}
+	sum := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(r, sum); err != nil || !bytes.Equal(sum, h.Sum(nil)) {
+		return fmt.Errorf("%w: checksum", ErrBadSnapshot)
+	}
+	return nil
 }
 
 // swap closes the file, puts path in its place and opens it.

@@ -207,7 +207,7 @@ func (s *Store) SetCommitHook(fn func(n int)) {
 // Submit serialises cmd, has it applied, and returns its handler's result
 // once it is durable.
 func (s *Store) Submit(ctx context.Context, cmd *icnv1.CoopCommand) (any, error) {
-	data, err := proto.Marshal(cmd)
+	data, err := marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
@@ -384,6 +384,9 @@ func (s *Store) update(entries []Entry, handlers map[reflect.Type]Handler, resul
 }
 
 var errRetry = errors.New("retry batch")
+
+// marshal serialises a command as it goes in the log.
+func marshal(cmd *icnv1.CoopCommand) ([]byte, error) { return proto.Marshal(cmd) }
 
 const appendFill = 0.9
 
