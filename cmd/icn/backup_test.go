@@ -13,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/icn-coop/icn/coopnode"
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/internal/testutil"
@@ -126,7 +125,7 @@ func TestCoopBackupUnderLoadRestores(t *testing.T) {
 		t.Fatalf("live ledger at #%d, not past the backup's #%d", liveSeq, seq)
 	}
 	var liveHash string
-	n.Ledger.View(func(tx *bolt.Tx) error {
+	n.Ledger.State().View(func(tx *store.View) error {
 		var k [8]byte
 		binary.BigEndian.PutUint64(k[:], seq)
 		sum := sha256.Sum256(tx.Bucket([]byte("entries")).Get(k[:]))

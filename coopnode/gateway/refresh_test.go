@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/testutil"
 )
@@ -68,8 +68,8 @@ func (e *testEnv) restart() {
 func (e *testEnv) bucketLen(name []byte) int {
 	e.t.Helper()
 	n := 0
-	if err := e.ledger.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(name).Stats().KeyN
+	if err := e.ledger.State().View(func(tx *store.View) error {
+		n = tx.Bucket(name).KeyN()
 		return nil
 	}); err != nil {
 		e.t.Fatal(err)

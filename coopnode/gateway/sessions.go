@@ -11,10 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
-	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
 // Session families and single-use refresh tokens (RFC 9700 §4.14.2).
@@ -108,14 +107,18 @@ func keyTime(b []byte) time.Time { return time.Unix(int64(binary.BigEndian.Uint6
 
 func usedKey(exp time.Time, jti string) []byte { return append(unixKey(exp), jti...) }
 
-// loadSessions fills the revoked-family set from the ledger file and, if any
-// record has expired, prunes both buckets.
+// loadSessions registers the session commands' handlers, fills the
+// revoked-family set from the ledger file and, if any record has expired,
+// prunes both buckets.
 func (g *Gateway) loadSessions() error {
 	now := g.cfg.Clock()
 	cut := now.Add(-pruneSlack)
 	stale := false
 	m := map[string]time.Time{}
-	err := g.cfg.Ledger.View(func(tx *bolt.Tx) error {
+	st := g.cfg.Ledger.State()
+	st.Handle((*icnv1.CoopCommand_ConsumeRefresh)(nil), g.applyConsumeRefresh)
+	st.Handle((*icnv1.CoopCommand_PruneSessions)(nil), applyPruneSessions)
+	err := st.View(func(tx *store.View) error {
 		for _, b := range Buckets {
 			if tx.Bucket(b) == nil {
 				return fmt.Errorf("bucket %s missing: open the ledger with gateway.Buckets in Options.Buckets", b)
@@ -143,21 +146,25 @@ func (g *Gateway) loadSessions() error {
 	if !stale {
 		return nil
 	}
-	err = g.cfg.Ledger.Update(context.Background(), func(tx *ledger.Tx) error {
-		if err := pruneUsed(tx.Bucket(bktRefreshUsed), cut, -1); err != nil {
-			return err
-		}
-		return pruneFamilies(tx.Bucket(bktSessionsRevoked), cut)
-	})
+	_, err = st.Submit(context.Background(), &icnv1.CoopCommand{AtUnixNano: now.UnixNano(),
+		Kind: &icnv1.CoopCommand_PruneSessions{PruneSessions: &icnv1.PruneSessions{CutUnixNano: cut.UnixNano()}}})
 	if err != nil {
 		return fmt.Errorf("gateway: prune sessions: %w", err)
 	}
 	return nil
 }
 
+func applyPruneSessions(tx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	cut := time.Unix(0, cmd.GetPruneSessions().CutUnixNano)
+	if err := pruneUsed(tx.Bucket(bktRefreshUsed), cut, -1); err != nil {
+		return nil, err
+	}
+	return nil, pruneFamilies(tx.Bucket(bktSessionsRevoked), cut)
+}
+
 // pruneUsed deletes up to limit (all if limit < 0) used-token records whose
 // token expired before cut.
-func pruneUsed(b *bolt.Bucket, cut time.Time, limit int) error {
+func pruneUsed(b *store.Bucket, cut time.Time, limit int) error {
 	var dead [][]byte
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil && (limit < 0 || len(dead) < limit); k, _ = c.Next() {
@@ -176,7 +183,7 @@ func pruneUsed(b *bolt.Bucket, cut time.Time, limit int) error {
 
 // pruneFamilies deletes the revoked-family records that ended before cut.
 // The bucket holds only families revoked for reuse, so it is small.
-func pruneFamilies(b *bolt.Bucket, cut time.Time) error {
+func pruneFamilies(b *store.Bucket, cut time.Time) error {
 	var dead [][]byte
 	err := b.ForEach(func(k, v []byte) error {
 		if len(v) != 8 || keyTime(v).Before(cut) {
@@ -210,35 +217,16 @@ const (
 func (g *Gateway) consumeRefresh(ctx context.Context, c *claims) error {
 	now := g.cfg.Clock()
 	key := usedKey(c.ExpiresAt.Time, c.ID)
-	sid := []byte(c.Sid)
 	// Every token of the family was issued by now, so none outlives this.
 	until := now.Add(max(g.cfg.TokenTTL, g.cfg.RefreshTTL))
-	var out refreshOutcome
-	err := g.cfg.Ledger.Update(ctx, func(tx *ledger.Tx) error {
-		out = refreshFresh
-		used, fams := tx.Bucket(bktRefreshUsed), tx.Bucket(bktSessionsRevoked)
-		if fams.Get(sid) != nil {
-			out = refreshRevoked
-			return nil
-		}
-		if used.Get(key) != nil {
-			out = refreshReused
-			if err := pruneFamilies(fams, now.Add(-pruneSlack)); err != nil {
-				return err
-			}
-			return fams.Put(sid, unixKey(until))
-		}
-		if err := used.Put(key, sid); err != nil {
-			return err
-		}
-		return pruneUsed(used, now.Add(-pruneSlack), prunePerRefresh)
-	})
+	res, err := g.cfg.Ledger.State().Submit(ctx, &icnv1.CoopCommand{AtUnixNano: now.UnixNano(),
+		Kind: &icnv1.CoopCommand_ConsumeRefresh{ConsumeRefresh: &icnv1.ConsumeRefresh{UsedKey: key, Sid: c.Sid, UntilUnix: until.Unix()}}})
 	if err != nil {
 		return err
 	}
+	out := res.(refreshOutcome)
 	switch out {
 	case refreshReused:
-		g.families.add(c.Sid, until, now)
 		g.metrics.refreshReused.Inc()
 		g.cfg.Logger.Warn("refresh token reused: session family revoked", "did", c.Subject, "device", c.Dev, "sid", c.Sid)
 		return errf(http.StatusUnauthorized, "refresh_reused", "this refresh token was already used; the session it belongs to is now closed: log in again")
@@ -246,6 +234,28 @@ func (g *Gateway) consumeRefresh(ctx context.Context, c *claims) error {
 		return errSessionFamilyRevoked
 	}
 	return nil
+}
+
+// applyConsumeRefresh records a refresh token's jti as used, or revokes its
+// family (here and in the in-memory set, once durable) if it was used before.
+func (g *Gateway) applyConsumeRefresh(tx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c, now := cmd.GetConsumeRefresh(), tx.Now()
+	sid, until := []byte(c.Sid), time.Unix(c.UntilUnix, 0)
+	used, fams := tx.Bucket(bktRefreshUsed), tx.Bucket(bktSessionsRevoked)
+	if fams.Get(sid) != nil {
+		return refreshRevoked, nil
+	}
+	if used.Get(c.UsedKey) != nil {
+		if err := pruneFamilies(fams, now.Add(-pruneSlack)); err != nil {
+			return nil, err
+		}
+		tx.AfterCommit(func() { g.families.add(c.Sid, until, now) })
+		return refreshReused, fams.Put(sid, unixKey(until))
+	}
+	if err := used.Put(c.UsedKey, sid); err != nil {
+		return nil, err
+	}
+	return refreshFresh, pruneUsed(used, now.Add(-pruneSlack), prunePerRefresh)
 }
 
 var errSessionFamilyRevoked = errf(http.StatusUnauthorized, "session_revoked", "this session was closed after its refresh token was used twice; log in again")

@@ -9,9 +9,8 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/coopnode/store"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
@@ -92,7 +91,7 @@ func periodKey(p uint64) []byte { return binary.BigEndian.AppendUint64(nil, p) }
 // Statements returns the stored statements, oldest period first.
 func (c *Client) Statements() ([]Statement, error) {
 	var out []Statement
-	err := c.cfg.Ledger.View(func(tx *bolt.Tx) error {
+	err := c.cfg.Ledger.State().View(func(tx *store.View) error {
 		b := tx.Bucket(bktStatements)
 		if b == nil {
 			return nil
@@ -115,7 +114,7 @@ var ErrNoStatement = errors.New("no settlement statement for that period")
 // Statement returns the statement of period p.
 func (c *Client) Statement(p uint64) (Statement, error) {
 	var s Statement
-	err := c.cfg.Ledger.View(func(tx *bolt.Tx) error {
+	err := c.cfg.Ledger.State().View(func(tx *store.View) error {
 		var v []byte
 		if b := tx.Bucket(bktStatements); b != nil {
 			v = b.Get(periodKey(p))
@@ -168,26 +167,32 @@ func (c *Client) SyncStatements(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		err = c.cfg.Ledger.Update(ctx, func(tx *ledger.Tx) error {
-			b, err := tx.CreateBucketIfNotExists(bktStatements)
-			if err != nil {
-				return err
-			}
-			old := b.Get(periodKey(st.Period))
-			if string(old) == string(v) {
-				return nil
-			}
-			if err := b.Put(periodKey(st.Period), v); err != nil {
-				return err
-			}
-			if old != nil {
-				return nil
-			}
-			return tx.AppendEvent(ledger.EventSpec{Type: EventSettlementReport, Payload: st})
-		})
+		_, err = c.cfg.Ledger.State().Submit(ctx, &icnv1.CoopCommand{AtUnixNano: c.cfg.Clock().UnixNano(),
+			Kind: &icnv1.CoopCommand_PutStatement{PutStatement: &icnv1.PutStatement{Period: st.Period, StatementJson: v}}})
 		if err != nil {
 			return fmt.Errorf("store statement %d: %w", st.Period, err)
 		}
 	}
 	return nil
+}
+
+// applyPutStatement stores a period's statement if it changed, with a
+// SettlementReport event the first time the period is seen.
+func (c *Client) applyPutStatement(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	p := cmd.GetPutStatement()
+	b, err := stx.CreateBucketIfNotExists(bktStatements)
+	if err != nil {
+		return nil, err
+	}
+	old := b.Get(periodKey(p.Period))
+	if string(old) == string(p.StatementJson) {
+		return nil, nil
+	}
+	if err := b.Put(periodKey(p.Period), p.StatementJson); err != nil {
+		return nil, err
+	}
+	if old != nil {
+		return nil, nil
+	}
+	return nil, c.cfg.Ledger.Tx(stx).AppendEvent(ledger.EventSpec{Type: EventSettlementReport, Payload: json.RawMessage(p.StatementJson)})
 }

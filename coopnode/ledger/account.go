@@ -10,9 +10,9 @@ import (
 	"sort"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -75,7 +75,7 @@ func balanceKey(a Account, currency string) []byte {
 	return append(k, currency...)
 }
 
-func getBalance(tx *bolt.Tx, a Account, currency string) (balanceRec, error) {
+func getBalance(tx *store.View, a Account, currency string) (balanceRec, error) {
 	v := tx.Bucket(bktBalances).Get(balanceKey(a, currency))
 	if v == nil {
 		return balanceRec{}, nil
@@ -84,7 +84,7 @@ func getBalance(tx *bolt.Tx, a Account, currency string) (balanceRec, error) {
 }
 
 func (tx *Tx) balance(a Account, currency string) (balanceRec, error) {
-	return getBalance(tx.Tx, a, currency)
+	return getBalance(&tx.View, a, currency)
 }
 
 func (tx *Tx) putBalance(a Account, currency string, b balanceRec) error {
@@ -92,10 +92,10 @@ func (tx *Tx) putBalance(a Account, currency string, b balanceRec) error {
 }
 
 func (tx *Tx) limit(a Account, c money.Currency) int64 {
-	return limitOf(tx.Tx, a, c, tx.s.opts.DefaultLimits)
+	return limitOf(&tx.View, a, c, tx.s.opts.DefaultLimits)
 }
 
-func limitOf(tx *bolt.Tx, a Account, c money.Currency, defaults map[string]money.Amount) int64 {
+func limitOf(tx *store.View, a Account, c money.Currency, defaults map[string]money.Amount) int64 {
 	if v := tx.Bucket(bktLimits).Get(balanceKey(a, c.Code)); len(v) == 8 {
 		return int64(binary.BigEndian.Uint64(v))
 	}
@@ -224,7 +224,7 @@ func (tx *Tx) closeTransfer(id string) error {
 // records, for a file written before the index existed: pending payments in
 // the order they were recorded (a pending record's updated time is its
 // recording time), then by id.
-func buildOpenIndex(tx *bolt.Tx) error {
+func buildOpenIndex(tx *Tx) error {
 	type open struct {
 		id string
 		at int64
@@ -244,9 +244,8 @@ func buildOpenIndex(tx *bolt.Tx) error {
 		return fmt.Errorf("index open transfers: %w", err)
 	}
 	sort.SliceStable(pending, func(i, j int) bool { return pending[i].at < pending[j].at })
-	wtx := &Tx{Tx: tx}
 	for _, p := range pending {
-		if err := wtx.openTransfer(p.id); err != nil {
+		if err := tx.openTransfer(p.id); err != nil {
 			return fmt.Errorf("index open transfers: %w", err)
 		}
 	}
@@ -362,7 +361,7 @@ type Balance struct {
 // Balance returns account's balance in c.
 func (s *Store) Balance(account Account, c money.Currency) (Balance, error) {
 	var out Balance
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.st.View(func(tx *store.View) error {
 		b, err := getBalance(tx, account, c.Code)
 		if err != nil {
 			return err
@@ -386,14 +385,26 @@ func (s *Store) SetCreditLimit(ctx context.Context, account Account, limit money
 	if limit.Sign() < 0 {
 		return fmt.Errorf("set credit limit of %s: %w: limit must not be negative", account, ErrInvalid)
 	}
-	return s.Update(ctx, func(tx *Tx) error {
-		return tx.Bucket(bktLimits).Put(balanceKey(account, limit.Currency().Code), u64(uint64(limit.Units())))
-	})
+	_, err := s.st.Submit(ctx, &icnv1.CoopCommand{AtUnixNano: s.now(), Kind: &icnv1.CoopCommand_SetCreditLimit{SetCreditLimit: &icnv1.SetCreditLimit{
+		Account: string(account), Currency: limit.Currency().Code, Units: limit.Units(),
+	}}})
+	if err != nil {
+		return fmt.Errorf("set credit limit of %s: %w", account, err)
+	}
+	return nil
+}
+
+func (s *Store) applySetCreditLimit(tx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c := cmd.GetSetCreditLimit()
+	if c.Units < 0 {
+		return nil, fmt.Errorf("%w: limit must not be negative", ErrInvalid)
+	}
+	return nil, tx.Bucket(bktLimits).Put(balanceKey(Account(c.Account), c.Currency), u64(uint64(c.Units)))
 }
 
 // Head returns the seq and hash of the newest entry (0 and 32 zero bytes when empty).
 func (s *Store) Head() (seq uint64, hash []byte, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.st.View(func(tx *store.View) error {
 		meta := tx.Bucket(bktMeta)
 		if v := meta.Get(keyHeadSeq); v != nil {
 			seq = binary.BigEndian.Uint64(v)

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
@@ -254,7 +254,7 @@ func checkCrashedLedger(t *testing.T, path string, seed uint64, acked map[string
 
 	// Entries and payment records match one to one: no entry without its
 	// committed record, no committed record without its entry.
-	err = s.View(func(tx *bolt.Tx) error {
+	err = s.View(func(tx *store.View) error {
 		payments := tx.Bucket(bktPayments)
 		entries := 0
 		err := tx.Bucket(bktEntries).ForEach(func(k, v []byte) error {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/icn-coop/icn/identity"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -513,6 +514,9 @@ func TestOpenIndexBuiltOnOpen(t *testing.T) {
 		if err := tx.DeleteBucket(bktOpenIDs); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bktMeta).Delete(keyOpenIndexed); err != nil {
+			return err
+		}
 		return tx.Bucket(bktMeta).Delete(keyOpenSeq)
 	}); err != nil {
 		t.Fatal(err)
@@ -546,12 +550,12 @@ func TestVerifyFindsPendingMismatches(t *testing.T) {
 		want   string
 	}{
 		{"pending-in", func(tx *bolt.Tx, _, _ string) error {
-			bal, _ := getBalance(tx, b, "hours")
+			bal, _ := decodeBalance(tx.Bucket(bktBalances).Get(balanceKey(b, "hours")))
 			bal.PendingIn++
 			return tx.Bucket(bktBalances).Put(balanceKey(b, "hours"), bal.encode())
 		}, "stored pending-in 501, pending credits give 500"},
 		{"held", func(tx *bolt.Tx, _, _ string) error {
-			bal, _ := getBalance(tx, a, "hours")
+			bal, _ := decodeBalance(tx.Bucket(bktBalances).Get(balanceKey(a, "hours")))
 			bal.Held = 0
 			return tx.Bucket(bktBalances).Put(balanceKey(a, "hours"), bal.encode())
 		}, "stored held 0, pending holds give 300"},
@@ -567,7 +571,11 @@ func TestVerifyFindsPendingMismatches(t *testing.T) {
 				return err
 			}
 			rec.Hold = true
-			return (&Tx{Tx: tx}).putRecord(rec)
+			v, err := proto.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			return tx.Bucket(bktPayments).Put([]byte(credit), v)
 		}, "both a hold and a pending credit"},
 	}
 	for _, c := range cases {

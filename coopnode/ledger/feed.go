@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
@@ -73,7 +73,7 @@ func (tx *Tx) AppendEvent(spec EventSpec) error {
 		return err
 	}
 	ev := Event{Seq: seq, Type: spec.Type, At: at, Payload: payload}
-	tx.events = append(tx.events, published{CoopFeed, ev})
+	events := []published{{CoopFeed, ev}}
 
 	members := spec.Members
 	if spec.AllMembers {
@@ -106,13 +106,15 @@ func (tx *Tx) AppendEvent(spec EventSpec) error {
 		}
 		mev := ev
 		mev.Seq = mseq
-		tx.events = append(tx.events, published{string(m), mev})
+		events = append(events, published{string(m), mev})
 	}
+	feeds := tx.s.feeds
+	tx.AfterCommit(func() { feeds.publish(events) })
 	return nil
 }
 
 // lastPrefixed returns the largest n of a key name 0x00 n in b, or 0.
-func lastPrefixed(b *bolt.Bucket, name string) uint64 {
+func lastPrefixed(b *store.Bucket, name string) uint64 {
 	c := b.Cursor()
 	end := append(prefixed(name, math.MaxUint64), 0) // just past name's last possible key
 	k, _ := c.Seek(end)
@@ -131,7 +133,7 @@ func lastPrefixed(b *bolt.Bucket, name string) uint64 {
 // ReadFeed returns up to limit events of feed with seq > since, oldest first.
 func (s *Store) ReadFeed(feed string, since uint64, limit int) ([]Event, error) {
 	var out []Event
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.st.View(func(tx *store.View) error {
 		events := tx.Bucket(bktFeed)
 		load := func(coopSeq, seq uint64) error {
 			v := events.Get(u64(coopSeq))
@@ -194,20 +196,14 @@ func (sub *Subscription) Close() { sub.hub.remove(sub) }
 func (s *Store) Subscribe(feed string, buffer int) *Subscription {
 	c := make(chan Event, buffer)
 	sub := &Subscription{C: c, c: c, feed: feed, hub: s.feeds}
-	// Under closeMu, so Close's closeAll cannot slip between the check and add.
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed {
-		close(c) // nothing will ever be published: end at once, don't hang
-		return sub
-	}
 	s.feeds.add(sub)
 	return sub
 }
 
 type feedHub struct {
-	mu   sync.Mutex
-	subs map[string]map[*Subscription]struct{}
+	mu     sync.Mutex
+	subs   map[string]map[*Subscription]struct{}
+	closed bool
 }
 
 func newFeedHub() *feedHub { return &feedHub{subs: map[string]map[*Subscription]struct{}{}} }
@@ -215,6 +211,10 @@ func newFeedHub() *feedHub { return &feedHub{subs: map[string]map[*Subscription]
 func (h *feedHub) add(sub *Subscription) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closed {
+		close(sub.c) // nothing will ever be published: end at once, don't hang
+		return
+	}
 	m := h.subs[sub.feed]
 	if m == nil {
 		m = map[*Subscription]struct{}{}
@@ -262,6 +262,7 @@ func (h *feedHub) publish(events []published) {
 func (h *feedHub) closeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.closed = true
 	for _, m := range h.subs {
 		for sub := range m {
 			h.dropLocked(sub)

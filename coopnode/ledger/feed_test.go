@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
-	bolt "go.etcd.io/bbolt"
 )
 
 func TestFeedSequences(t *testing.T) {
@@ -357,7 +357,7 @@ func TestLastPrefixed(t *testing.T) {
 	}
 	for name, want := range map[string]uint64{"did:icn:A": 3, "did:icn:AB": 5, "did:icn:B": 7, "did:icn:C": 1 << 40,
 		"did:icn:AA": 0, "did:icn:0": 0, "did:icn:D": 0, "did:icn:": 0, "": 0} {
-		_ = s.View(func(tx *bolt.Tx) error {
+		_ = s.View(func(tx *store.View) error {
 			if got := lastPrefixed(tx.Bucket(bktMFeed), name); got != want {
 				t.Errorf("lastPrefixed(%q) = %d, want %d", name, got, want)
 			}

@@ -12,13 +12,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -193,7 +194,7 @@ func wantErr(t testing.TB, err, target error) {
 func entryAt(t testing.TB, s *Store, seq uint64) ([]byte, *icnv1.LedgerEntry) {
 	t.Helper()
 	var raw []byte
-	if err := s.View(func(tx *bolt.Tx) error {
+	if err := s.View(func(tx *store.View) error {
 		raw = append([]byte(nil), tx.Bucket(bktEntries).Get(u64(seq))...)
 		return nil
 	}); err != nil {
@@ -225,3 +226,32 @@ func readAll(t testing.TB, s *Store, feed string, since uint64) []Event {
 		since = page[len(page)-1].Seq
 	}
 }
+
+// testFns holds the functions Update runs, named by the number its command carries.
+var (
+	testFns   sync.Map // uint64 → func(*Tx) error
+	testFnSeq atomic.Uint64
+)
+
+// Update runs fn as a command through the store's real group commit, for the
+// tests of the writer itself (batching, failure isolation, feeds) that need
+// writes other than the ledger's own. The command (a PutStatement, whose
+// handler is not registered in these tests) carries only a number naming fn;
+// like every handler, fn may run more than once.
+func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
+	s.st.Handle((*icnv1.CoopCommand_PutStatement)(nil), func(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
+		f, ok := testFns.Load(cmd.GetPutStatement().GetPeriod())
+		if !ok {
+			return nil, errors.New("test: no function for this command")
+		}
+		return nil, f.(func(*Tx) error)(s.Tx(stx))
+	})
+	n := testFnSeq.Add(1)
+	testFns.Store(n, fn)
+	defer testFns.Delete(n)
+	_, err := s.st.Submit(ctx, &icnv1.CoopCommand{AtUnixNano: s.now(), Kind: &icnv1.CoopCommand_PutStatement{PutStatement: &icnv1.PutStatement{Period: n}}})
+	return err
+}
+
+// View runs fn in a read-only transaction of the ledger's state.
+func (s *Store) View(fn func(*store.View) error) error { return s.st.View(fn) }

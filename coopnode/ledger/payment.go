@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
@@ -245,94 +244,143 @@ func (s *Store) record(ctx context.Context, t Transfer, k kind, reject string) (
 			return Payment{}, fmt.Errorf("%s %s: %w", verb, t.ID, err)
 		}
 	}
-	digest := t.digest()
-	var out *icnv1.PaymentRecord
-	err := s.Update(ctx, func(tx *Tx) error {
-		payments := tx.Bucket(bktPayments)
-		if v := payments.Get([]byte(t.ID)); v != nil {
-			rec, err := decodeRecord(v)
-			if err != nil {
-				return err
-			}
-			if string(rec.IntentDigest) != string(digest) || recKind(rec) != k {
-				return ErrModifiedRequest
-			}
-			out = rec
-			return nil
-		}
-		now := tx.Now()
-		rec := &icnv1.PaymentRecord{
-			Id: t.ID, From: string(t.From), To: string(t.To), FromCoop: t.FromCoop, ToCoop: t.ToCoop,
-			Currency: t.Amount.Currency().Code, Units: t.Amount.Units(), Memo: t.Memo,
-			CreatedAtUnixNano: t.CreatedAt.UnixNano(), UpdatedAtUnixNano: now.UnixNano(),
-			IntentDigest: digest, Hold: k == kindHold, PendingCredit: k == kindCredit,
-			Intent: t.Intent, Signature: t.Signature, Payer: string(t.Payer), PayerCoop: t.PayerCoop,
-		}
-		from, err := tx.balance(t.From, rec.Currency)
-		if err != nil {
-			return err
-		}
-		switch {
-		case reject != "":
-			rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reject
-		case k == kindCredit:
-			// The payee's credit limit is irrelevant: its balance only grows.
-			rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_PENDING
-			to, err := tx.balance(t.To, rec.Currency)
-			if err != nil {
-				return err
-			}
-			if to.PendingIn+t.Amount.Units() < to.PendingIn {
-				return fmt.Errorf("credit %s: pending amount overflow", t.ID)
-			}
-			to.PendingIn += t.Amount.Units()
-			if err := tx.putBalance(t.To, rec.Currency, to); err != nil {
-				return err
-			}
-			if err := tx.openTransfer(t.ID); err != nil {
-				return err
-			}
-		case !t.From.IsSystem() && !from.canSpend(t.Amount.Units(), tx.limit(t.From, t.Amount.Currency())):
-			rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, ReasonInsufficientCredit
-		case k == kindHold:
-			rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_PENDING
-			if from.Held+t.Amount.Units() < from.Held {
-				return fmt.Errorf("hold %s: held amount overflow", t.ID)
-			}
-			from.Held += t.Amount.Units()
-			if err := tx.putBalance(t.From, rec.Currency, from); err != nil {
-				return err
-			}
-			if err := tx.openTransfer(t.ID); err != nil {
-				return err
-			}
-		default:
-			rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED
-			if err := tx.post(rec, icnv1.EntryKind_ENTRY_KIND_PAYMENT, t.From, t.To, t.Amount.Units()); err != nil {
-				return err
-			}
-		}
-		if err := tx.putRecord(rec); err != nil {
-			return err
-		}
-		// A payment rejected at once concerns only its payer; so does a
-		// hold here, its payee being a member of another co-op.
-		accounts := []Account{t.From, t.To}
-		if rec.Status == icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED || k == kindHold {
-			accounts = accounts[:1]
-		}
-		for _, a := range accounts {
-			if err := tx.addHistory(a, t.ID); err != nil {
-				return err
-			}
-		}
-		out = rec
-		return tx.paymentEvent(rec)
-	})
+	res, err := s.st.Submit(ctx, &icnv1.CoopCommand{AtUnixNano: s.now(), Kind: &icnv1.CoopCommand_RecordPayment{RecordPayment: &icnv1.RecordPayment{
+		Kind: kindToProto[k], Id: t.ID, From: string(t.From), To: string(t.To), FromCoop: t.FromCoop, ToCoop: t.ToCoop,
+		Currency: t.Amount.Currency().Code, Units: t.Amount.Units(), Memo: t.Memo, CreatedAtUnixNano: t.CreatedAt.UnixNano(),
+		Intent: t.Intent, Signature: t.Signature, Payer: string(t.Payer), PayerCoop: t.PayerCoop, RejectReason: reject,
+	}}})
 	if err != nil {
 		return Payment{}, fmt.Errorf("%s %s: %w", verb, t.ID, err)
 	}
-	return s.toPayment(out), nil
+	return s.toPayment(res.(*icnv1.PaymentRecord)), nil
+}
+
+var kindToProto = map[kind]icnv1.PaymentKind{
+	kindPayment: icnv1.PaymentKind_PAYMENT_KIND_PAYMENT,
+	kindHold:    icnv1.PaymentKind_PAYMENT_KIND_HOLD,
+	kindCredit:  icnv1.PaymentKind_PAYMENT_KIND_CREDIT,
+}
+
+// transferOf is the transfer a RecordPayment command asks for, checked as
+// record checks it before building the command.
+func (s *Store) transferOf(c *icnv1.RecordPayment) (Transfer, kind, error) {
+	var k kind
+	switch c.Kind {
+	case icnv1.PaymentKind_PAYMENT_KIND_PAYMENT:
+		k = kindPayment
+	case icnv1.PaymentKind_PAYMENT_KIND_HOLD:
+		k = kindHold
+	case icnv1.PaymentKind_PAYMENT_KIND_CREDIT:
+		k = kindCredit
+	default:
+		return Transfer{}, 0, fmt.Errorf("%w: payment kind %v", ErrInvalid, c.Kind)
+	}
+	cur, err := s.opts.Currencies.Lookup(c.Currency)
+	if err != nil {
+		return Transfer{}, 0, fmt.Errorf("%w: currency %q", ErrInvalid, c.Currency)
+	}
+	t := Transfer{
+		ID: c.Id, From: Account(c.From), To: Account(c.To), FromCoop: c.FromCoop, ToCoop: c.ToCoop,
+		Amount: money.FromUnits(c.Units, cur), Memo: c.Memo, CreatedAt: time.Unix(0, c.CreatedAtUnixNano),
+		Intent: c.Intent, Signature: c.Signature, Payer: identity.DID(c.Payer), PayerCoop: c.PayerCoop,
+	}
+	if err := t.validate(s.opts.Currencies); err != nil {
+		return Transfer{}, 0, err
+	}
+	if k == kindCredit {
+		if err := t.validateCredit(); err != nil {
+			return Transfer{}, 0, err
+		}
+	}
+	return t, k, nil
+}
+
+// applyRecord applies a RecordPayment: the first outcome of a payment id.
+func (s *Store) applyRecord(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c := cmd.GetRecordPayment()
+	t, k, err := s.transferOf(c)
+	if err != nil {
+		return nil, err
+	}
+	tx, reject, digest := s.Tx(stx), c.RejectReason, t.digest()
+	payments := tx.Bucket(bktPayments)
+	if v := payments.Get([]byte(t.ID)); v != nil {
+		rec, err := decodeRecord(v)
+		if err != nil {
+			return nil, err
+		}
+		if string(rec.IntentDigest) != string(digest) || recKind(rec) != k {
+			return nil, ErrModifiedRequest
+		}
+		return rec, nil
+	}
+	now := tx.Now()
+	rec := &icnv1.PaymentRecord{
+		Id: t.ID, From: string(t.From), To: string(t.To), FromCoop: t.FromCoop, ToCoop: t.ToCoop,
+		Currency: t.Amount.Currency().Code, Units: t.Amount.Units(), Memo: t.Memo,
+		CreatedAtUnixNano: t.CreatedAt.UnixNano(), UpdatedAtUnixNano: now.UnixNano(),
+		IntentDigest: digest, Hold: k == kindHold, PendingCredit: k == kindCredit,
+		Intent: t.Intent, Signature: t.Signature, Payer: string(t.Payer), PayerCoop: t.PayerCoop,
+	}
+	from, err := tx.balance(t.From, rec.Currency)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case reject != "":
+		rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reject
+	case k == kindCredit:
+		// The payee's credit limit is irrelevant: its balance only grows.
+		rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_PENDING
+		to, err := tx.balance(t.To, rec.Currency)
+		if err != nil {
+			return nil, err
+		}
+		if to.PendingIn+t.Amount.Units() < to.PendingIn {
+			return nil, fmt.Errorf("credit %s: pending amount overflow", t.ID)
+		}
+		to.PendingIn += t.Amount.Units()
+		if err := tx.putBalance(t.To, rec.Currency, to); err != nil {
+			return nil, err
+		}
+		if err := tx.openTransfer(t.ID); err != nil {
+			return nil, err
+		}
+	case !t.From.IsSystem() && !from.canSpend(t.Amount.Units(), tx.limit(t.From, t.Amount.Currency())):
+		rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, ReasonInsufficientCredit
+	case k == kindHold:
+		rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_PENDING
+		if from.Held+t.Amount.Units() < from.Held {
+			return nil, fmt.Errorf("hold %s: held amount overflow", t.ID)
+		}
+		from.Held += t.Amount.Units()
+		if err := tx.putBalance(t.From, rec.Currency, from); err != nil {
+			return nil, err
+		}
+		if err := tx.openTransfer(t.ID); err != nil {
+			return nil, err
+		}
+	default:
+		rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED
+		if err := tx.post(rec, icnv1.EntryKind_ENTRY_KIND_PAYMENT, t.From, t.To, t.Amount.Units()); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.putRecord(rec); err != nil {
+		return nil, err
+	}
+	// A payment rejected at once concerns only its payer; so does a
+	// hold here, its payee being a member of another co-op.
+	accounts := []Account{t.From, t.To}
+	if rec.Status == icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED || k == kindHold {
+		accounts = accounts[:1]
+	}
+	for _, a := range accounts {
+		if err := tx.addHistory(a, t.ID); err != nil {
+			return nil, err
+		}
+	}
+	return rec, tx.paymentEvent(rec)
 }
 
 // CommitHold turns the hold of payment id into a debit, crediting counter
@@ -340,20 +388,14 @@ func (s *Store) record(ctx context.Context, t Transfer, k kind, reject string) (
 // payment returns it unchanged; committing a rejected one is ErrFinal; a
 // pending credit is ErrWrongKind.
 func (s *Store) CommitHold(ctx context.Context, id string, counter Account) (Payment, error) {
-	return s.decide(ctx, "commit hold", id, kindHold, func(tx *Tx, rec *icnv1.PaymentRecord) error {
-		rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED
-		return tx.post(rec, icnv1.EntryKind_ENTRY_KIND_HOLD_COMMIT, Account(rec.From), counter, rec.Units)
-	}, icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED)
+	return s.decide(ctx, "commit hold", &icnv1.DecidePayment{Decision: icnv1.PaymentDecision_PAYMENT_DECISION_COMMIT_HOLD, Id: id, Counter: string(counter)})
 }
 
 // ReleaseHold releases the hold of payment id and records it rejected with
 // reason. Releasing a rejected payment returns it unchanged; releasing a
 // committed one is ErrFinal; a pending credit is ErrWrongKind.
 func (s *Store) ReleaseHold(ctx context.Context, id, reason string) (Payment, error) {
-	return s.decide(ctx, "release hold", id, kindHold, func(tx *Tx, rec *icnv1.PaymentRecord) error {
-		rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reason
-		return nil
-	}, icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED)
+	return s.decide(ctx, "release hold", &icnv1.DecidePayment{Decision: icnv1.PaymentDecision_PAYMENT_DECISION_RELEASE_HOLD, Id: id, Reason: reason})
 }
 
 // CommitCredit makes the pending credit of payment id spendable: it posts an
@@ -363,10 +405,7 @@ func (s *Store) ReleaseHold(ctx context.Context, id, reason string) (Payment, er
 // returns it unchanged; committing a voided one is ErrFinal; an unknown id is
 // ErrNotFound; a hold or a one-phase payment is ErrWrongKind.
 func (s *Store) CommitCredit(ctx context.Context, id string) (Payment, error) {
-	return s.decide(ctx, "credit", id, kindCredit, func(tx *Tx, rec *icnv1.PaymentRecord) error {
-		rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED
-		return tx.post(rec, icnv1.EntryKind_ENTRY_KIND_CREDIT_COMMIT, Account(rec.From), Account(rec.To), rec.Units)
-	}, icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED)
+	return s.decide(ctx, "credit", &icnv1.DecidePayment{Decision: icnv1.PaymentDecision_PAYMENT_DECISION_COMMIT_CREDIT, Id: id})
 }
 
 // VoidCredit drops the pending credit of payment id (the transfer aborted):
@@ -375,74 +414,105 @@ func (s *Store) CommitCredit(ctx context.Context, id string) (Payment, error) {
 // returns it unchanged; voiding a committed one is ErrFinal; an unknown id is
 // ErrNotFound; a hold or a one-phase payment is ErrWrongKind.
 func (s *Store) VoidCredit(ctx context.Context, id, reason string) (Payment, error) {
-	return s.decide(ctx, "credit", id, kindCredit, func(tx *Tx, rec *icnv1.PaymentRecord) error {
-		rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reason
-		return nil
-	}, icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED)
+	return s.decide(ctx, "credit", &icnv1.DecidePayment{Decision: icnv1.PaymentDecision_PAYMENT_DECISION_VOID_CREDIT, Id: id, Reason: reason})
 }
 
-// decide settles a pending two-phase payment of kind k (a hold or a pending
+func (s *Store) decide(ctx context.Context, verb string, d *icnv1.DecidePayment) (Payment, error) {
+	res, err := s.st.Submit(ctx, &icnv1.CoopCommand{AtUnixNano: s.now(), Kind: &icnv1.CoopCommand_DecidePayment{DecidePayment: d}})
+	if err != nil {
+		return Payment{}, fmt.Errorf("%s %s: %w", verb, d.Id, err)
+	}
+	return s.toPayment(res.(*icnv1.PaymentRecord)), nil
+}
+
+// decision is what a PaymentDecision does: the kind of payment it settles,
+// the status it moves it to, and what else it writes.
+type decision struct {
+	kind   kind
+	target icnv1.PaymentStatus
+	apply  func(*Tx, *icnv1.PaymentRecord, *icnv1.DecidePayment) error
+}
+
+var decisions = map[icnv1.PaymentDecision]decision{
+	icnv1.PaymentDecision_PAYMENT_DECISION_COMMIT_HOLD: {kindHold, icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED,
+		func(tx *Tx, rec *icnv1.PaymentRecord, d *icnv1.DecidePayment) error {
+			rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED
+			return tx.post(rec, icnv1.EntryKind_ENTRY_KIND_HOLD_COMMIT, Account(rec.From), Account(d.Counter), rec.Units)
+		}},
+	icnv1.PaymentDecision_PAYMENT_DECISION_RELEASE_HOLD: {kindHold, icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reject},
+	icnv1.PaymentDecision_PAYMENT_DECISION_COMMIT_CREDIT: {kindCredit, icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED,
+		func(tx *Tx, rec *icnv1.PaymentRecord, _ *icnv1.DecidePayment) error {
+			rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_COMMITTED
+			return tx.post(rec, icnv1.EntryKind_ENTRY_KIND_CREDIT_COMMIT, Account(rec.From), Account(rec.To), rec.Units)
+		}},
+	icnv1.PaymentDecision_PAYMENT_DECISION_VOID_CREDIT: {kindCredit, icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reject},
+}
+
+func reject(_ *Tx, rec *icnv1.PaymentRecord, d *icnv1.DecidePayment) error {
+	rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, d.Reason
+	return nil
+}
+
+// applyDecide settles a pending two-phase payment of kind k (a hold or a pending
 // credit): it releases what the payment reserved (the payer's Held, or the
 // payee's PendingIn), drops it from the open index and moves it to target
 // with apply. A payment already at target is returned as it is, one decided
 // otherwise is ErrFinal, and one of another two-phase kind is ErrWrongKind.
 // (A one-phase payment given to the hold calls keeps its older answer: itself
 // if at target, else ErrFinal.)
-func (s *Store) decide(ctx context.Context, verb, id string, k kind, apply func(*Tx, *icnv1.PaymentRecord) error, target icnv1.PaymentStatus) (Payment, error) {
-	var out *icnv1.PaymentRecord
-	err := s.Update(ctx, func(tx *Tx) error {
-		v := tx.Bucket(bktPayments).Get([]byte(id))
-		if v == nil {
-			return ErrNotFound
-		}
-		rec, err := decodeRecord(v)
-		if err != nil {
-			return err
-		}
-		out = rec
-		rk := recKind(rec)
-		if rk != k && !(k == kindHold && rk == kindPayment) {
-			return fmt.Errorf("%w: it is a %s, not a %s", ErrWrongKind, rk, k)
-		}
-		if rec.Status == target {
-			return nil
-		}
-		if rk != k || rec.Status != icnv1.PaymentStatus_PAYMENT_STATUS_PENDING {
-			return ErrFinal
-		}
-		// Release what the pending payment reserved.
-		a := Account(rec.From)
-		if k == kindCredit {
-			a = Account(rec.To)
-		}
-		bal, err := tx.balance(a, rec.Currency)
-		if err != nil {
-			return err
-		}
-		if k == kindCredit {
-			bal.PendingIn -= rec.Units
-		} else {
-			bal.Held -= rec.Units
-		}
-		if err := tx.putBalance(a, rec.Currency, bal); err != nil {
-			return err
-		}
-		if err := tx.closeTransfer(id); err != nil {
-			return err
-		}
-		if err := apply(tx, rec); err != nil {
-			return err
-		}
-		rec.UpdatedAtUnixNano = tx.Now().UnixNano()
-		if err := tx.putRecord(rec); err != nil {
-			return err
-		}
-		return tx.paymentEvent(rec)
-	})
-	if err != nil {
-		return Payment{}, fmt.Errorf("%s %s: %w", verb, id, err)
+func (s *Store) applyDecide(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	d := cmd.GetDecidePayment()
+	dec, ok := decisions[d.Decision]
+	if !ok {
+		return nil, fmt.Errorf("%w: decision %v", ErrInvalid, d.Decision)
 	}
-	return s.toPayment(out), nil
+	tx, k, id := s.Tx(stx), dec.kind, d.Id
+	v := tx.Bucket(bktPayments).Get([]byte(id))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	rec, err := decodeRecord(v)
+	if err != nil {
+		return nil, err
+	}
+	rk := recKind(rec)
+	if rk != k && !(k == kindHold && rk == kindPayment) {
+		return nil, fmt.Errorf("%w: it is a %s, not a %s", ErrWrongKind, rk, k)
+	}
+	if rec.Status == dec.target {
+		return rec, nil
+	}
+	if rk != k || rec.Status != icnv1.PaymentStatus_PAYMENT_STATUS_PENDING {
+		return nil, ErrFinal
+	}
+	// Release what the pending payment reserved.
+	a := Account(rec.From)
+	if k == kindCredit {
+		a = Account(rec.To)
+	}
+	bal, err := tx.balance(a, rec.Currency)
+	if err != nil {
+		return nil, err
+	}
+	if k == kindCredit {
+		bal.PendingIn -= rec.Units
+	} else {
+		bal.Held -= rec.Units
+	}
+	if err := tx.putBalance(a, rec.Currency, bal); err != nil {
+		return nil, err
+	}
+	if err := tx.closeTransfer(id); err != nil {
+		return nil, err
+	}
+	if err := dec.apply(tx, rec, d); err != nil {
+		return nil, err
+	}
+	rec.UpdatedAtUnixNano = tx.Now().UnixNano()
+	if err := tx.putRecord(rec); err != nil {
+		return nil, err
+	}
+	return rec, tx.paymentEvent(rec)
 }
 
 // OpenTransfers returns up to limit two-phase payments still pending (holds
@@ -456,7 +526,7 @@ func (s *Store) OpenTransfers(limit int) ([]Payment, error) {
 		return nil, fmt.Errorf("open transfers: %w: limit must be positive", ErrInvalid)
 	}
 	var out []Payment
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.st.View(func(tx *store.View) error {
 		payments := tx.Bucket(bktPayments)
 		c := tx.Bucket(bktOpen).Cursor()
 		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
@@ -481,8 +551,8 @@ func (s *Store) OpenTransfers(limit int) ([]Payment, error) {
 // OpenCount is how many two-phase payments are open (see OpenTransfers).
 func (s *Store) OpenCount() (int, error) {
 	var n int
-	err := s.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bktOpen).Stats().KeyN
+	err := s.st.View(func(tx *store.View) error {
+		n = tx.Bucket(bktOpen).KeyN()
 		return nil
 	})
 	if err != nil {
@@ -494,7 +564,7 @@ func (s *Store) OpenCount() (int, error) {
 // Payment returns the record of payment id, or ErrNotFound.
 func (s *Store) Payment(id string) (Payment, error) {
 	var out Payment
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.st.View(func(tx *store.View) error {
 		v := tx.Bucket(bktPayments).Get([]byte(id))
 		if v == nil {
 			return ErrNotFound
@@ -516,7 +586,7 @@ func (s *Store) History(account Account, limit int, before uint64) (page []Payme
 	if limit <= 0 {
 		return nil, 0, fmt.Errorf("history of %s: %w: limit must be positive", account, ErrInvalid)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.st.View(func(tx *store.View) error {
 		prefix := prefixed(string(account), 0)
 		prefix = prefix[:len(prefix)-8]
 		payments := tx.Bucket(bktPayments)

@@ -1,19 +1,16 @@
 package ledger
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
+	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/money"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
 // Bucket names. Other coopnode packages keep their own buckets in the same
@@ -39,6 +36,8 @@ var (
 	keyVersion  = []byte("version")
 	keyHistSeq  = []byte("history_seq")
 	keyOpenSeq  = []byte("open_seq")
+	// keyOpenIndexed marks a file whose open-transfer index is complete.
+	keyOpenIndexed = []byte("open_indexed")
 )
 
 // schemaVersion 2: history and member feeds in flat buckets with composite
@@ -47,7 +46,7 @@ var (
 const schemaVersion = 2
 
 // ErrClosed is returned by writes after Close.
-var ErrClosed = errors.New("ledger closed")
+var ErrClosed = store.ErrClosed
 
 // Options configure a Store.
 type Options struct {
@@ -62,36 +61,51 @@ type Options struct {
 	MaxBatch int
 	// NoSync skips fsync: for benchmarks of everything else only, never production.
 	NoSync bool
+	// Clock stamps the commands this store builds (their only time).
 	Clock  func() time.Time
 	Logger *slog.Logger
 }
 
-// Store is an open ledger.
+// Store is the member ledger over a co-op node's state (store.Store).
 type Store struct {
-	db       *bolt.DB
-	opts     Options
-	ops      chan *op
-	quit     chan struct{}
-	done     chan struct{}
-	closeMu  sync.RWMutex
-	closed   bool
-	feeds    *feedHub
-	onCommit atomic.Pointer[func(n int)] // metrics hook: number of ops in a committed batch
+	st    *store.Store
+	own   bool // opened by Open: Close closes st
+	opts  Options
+	feeds *feedHub
 }
 
-type op struct {
-	fn   func(*Tx) error
-	err  error
-	done chan struct{}
-}
+// Buckets lists the ledger's buckets and AppendBuckets those of them that
+// take keys in increasing order; pass both to store.Open (Open does).
+var (
+	Buckets       = [][]byte{bktMeta, bktEntries, bktBalances, bktLimits, bktPayments, bktHistory, bktFeed, bktMFeed, bktMFeedSeq, bktOpen, bktOpenIDs}
+	AppendBuckets = appendBuckets
+)
 
-// Open opens (creating if needed) the ledger at opts.Path.
+// Open opens (creating if needed) the state file at opts.Path with the
+// ledger's buckets and opts.Buckets, and the ledger over it; Close closes both.
 func Open(opts Options) (*Store, error) {
+	st, err := store.Open(store.Options{
+		Path: opts.Path, Buckets: slices.Concat(Buckets, opts.Buckets), AppendBuckets: appendBuckets,
+		MaxBatch: opts.MaxBatch, NoSync: opts.NoSync, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", opts.Path, err)
+	}
+	s, err := New(st, opts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.own = true
+	return s, nil
+}
+
+// New returns the ledger kept in st (opened with Buckets among its buckets)
+// and registers its command handlers there. It upgrades the file's layout
+// if needed (deterministically: the same file gives the same result).
+func New(st *store.Store, opts Options) (*Store, error) {
 	if opts.Currencies == nil {
 		opts.Currencies = money.DefaultCurrencies()
-	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 512
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -99,130 +113,72 @@ func Open(opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	db, err := bolt.Open(opts.Path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: opts.NoSync,
-		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
-	if err != nil {
-		return nil, fmt.Errorf("open ledger %s: %w", opts.Path, err)
+	s := &Store{st: st, opts: opts, feeds: newFeedHub()}
+	if err := st.Init(s.migrate); err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", st.Path(), err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		indexOpen := tx.Bucket(bktOpen) == nil
-		for _, b := range append([][]byte{bktMeta, bktEntries, bktBalances, bktLimits, bktPayments, bktHistory, bktFeed, bktMFeed, bktMFeedSeq, bktOpen, bktOpenIDs}, opts.Buckets...) {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		meta := tx.Bucket(bktMeta)
-		if v := meta.Get(keyVersion); v == nil {
-			if err := meta.Put(keyVersion, u64(schemaVersion)); err != nil {
-				return err
-			}
-		} else if binary.BigEndian.Uint64(v) != schemaVersion {
-			return fmt.Errorf("schema version %d, this binary reads %d", binary.BigEndian.Uint64(v), schemaVersion)
-		}
-		if indexOpen {
-			return buildOpenIndex(tx)
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open ledger %s: %w", opts.Path, err)
-	}
-	s := &Store{
-		db: db, opts: opts,
-		ops:   make(chan *op, 4*opts.MaxBatch),
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
-		feeds: newFeedHub(),
-	}
-	go s.writer()
+	st.Handle((*icnv1.CoopCommand_RecordPayment)(nil), s.applyRecord)
+	st.Handle((*icnv1.CoopCommand_DecidePayment)(nil), s.applyDecide)
+	st.Handle((*icnv1.CoopCommand_SetCreditLimit)(nil), s.applySetCreditLimit)
 	return s, nil
 }
 
-// Close stops the writer after the writes already queued and closes the file.
-func (s *Store) Close() error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
+func (s *Store) migrate(stx *store.Tx) error {
+	for _, b := range Buckets {
+		if stx.Bucket(b) == nil {
+			return fmt.Errorf("bucket %s missing: open the state with ledger.Buckets", b)
+		}
+	}
+	meta := stx.Bucket(bktMeta)
+	if v := meta.Get(keyVersion); v == nil {
+		if err := meta.Put(keyVersion, u64(schemaVersion)); err != nil {
+			return err
+		}
+	} else if binary.BigEndian.Uint64(v) != schemaVersion {
+		return fmt.Errorf("schema version %d, this binary reads %d", binary.BigEndian.Uint64(v), schemaVersion)
+	}
+	if meta.Get(keyOpenIndexed) != nil {
 		return nil
 	}
-	s.closed = true
-	close(s.quit)
-	s.closeMu.Unlock()
-	<-s.done
+	// A file from before the open-transfer index, or one written before
+	// this marker (whose index is complete, and rebuilt the same).
+	if meta.Get(keyOpenSeq) == nil {
+		if err := buildOpenIndex(s.Tx(stx)); err != nil {
+			return err
+		}
+	}
+	return meta.Put(keyOpenIndexed, []byte{1})
+}
+
+// State is the state the ledger is kept in.
+func (s *Store) State() *store.Store { return s.st }
+
+// Tx is the ledger's view of a write transaction, for handlers of other
+// packages that append feed events (AppendEvent).
+func (s *Store) Tx(stx *store.Tx) *Tx { return &Tx{Tx: stx, s: s} }
+
+// Close ends the feed subscriptions and, if Open opened the state, closes it
+// after the writes already queued.
+func (s *Store) Close() error {
+	var err error
+	if s.own {
+		err = s.st.Close()
+	}
 	s.feeds.closeAll()
-	return s.db.Close()
+	return err
 }
 
 // Currencies returns the currencies this ledger accepts.
 func (s *Store) Currencies() money.Currencies { return s.opts.Currencies }
 
 // SetCommitHook registers fn, called by the writer with the size of each committed batch.
-func (s *Store) SetCommitHook(fn func(n int)) { s.onCommit.Store(&fn) }
+func (s *Store) SetCommitHook(fn func(n int)) { s.st.SetCommitHook(fn) }
 
-// Update runs fn in a write transaction shared with other concurrent writers,
-// and returns once that transaction is durable. If fn fails, nothing it wrote
-// is kept (the batch is retried without it), so fn may write before it fails.
-// fn may run more than once; it must not have effects outside tx.
-func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return ErrClosed
-	}
-	o := &op{fn: fn, done: make(chan struct{})}
-	select {
-	case s.ops <- o:
-	case <-ctx.Done():
-		s.closeMu.RUnlock()
-		return ctx.Err()
-	}
-	s.closeMu.RUnlock()
-	// Once queued, the write will happen: wait for its outcome even if ctx
-	// ends, so a caller never reports failure for a write that landed.
-	<-o.done
-	return o.err
-}
-
-// View runs fn in a read-only transaction.
-func (s *Store) View(fn func(*bolt.Tx) error) error { return s.db.View(fn) }
-
-func (s *Store) writer() {
-	defer close(s.done)
-	batch := make([]*op, 0, s.opts.MaxBatch)
-	for {
-		var first *op
-		select {
-		case first = <-s.ops:
-		case <-s.quit:
-			// Drain what was queued before Close.
-			for {
-				select {
-				case o := <-s.ops:
-					s.commit([]*op{o})
-				default:
-					return
-				}
-			}
-		}
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
-		s.commit(batch)
-	}
-}
-
-var errRetryBatch = errors.New("retry batch")
+// now is the time of the next command the ledger builds.
+func (s *Store) now() int64 { return s.opts.Clock().UnixNano() }
 
 // appendBuckets take keys in increasing order (per member for history and
-// member feeds), so their pages are filled to appendFill when they split
+// member feeds), so their pages are filled to 90 % when they split
 // instead of bbolt's half: a page left behind never gets another key
 // (TestAppendBucketsFill). That halves those buckets on disk, and a mix of
 // cross-co-op holds, credits and their outcomes wrote 2.7 instead of 3.0
@@ -230,79 +186,11 @@ var errRetryBatch = errors.New("retry batch")
 // random ones). etcd does the same for its revisions.
 var appendBuckets = [][]byte{bktEntries, bktFeed, bktHistory, bktMFeed, bktOpen}
 
-const appendFill = 0.9
-
-// commit applies a batch in one transaction. An op that fails is taken out and
-// the rest retried, as bbolt's own Batch does, so one bad op never rolls back
-// or partially applies another.
-func (s *Store) commit(batch []*op) {
-	for {
-		var events []published
-		err := s.db.Update(func(btx *bolt.Tx) error {
-			events = events[:0]
-			for _, name := range appendBuckets {
-				btx.Bucket(name).FillPercent = appendFill
-			}
-			for _, o := range batch {
-				if o.err != nil {
-					continue
-				}
-				tx := &Tx{Tx: btx, s: s}
-				if err := o.fn(tx); err != nil {
-					o.err = err
-					return errRetryBatch
-				}
-				events = append(events, tx.events...)
-			}
-			return nil
-		})
-		if errors.Is(err, errRetryBatch) {
-			if remaining(batch) == 0 {
-				break
-			}
-			continue
-		}
-		n := 0
-		for _, o := range batch {
-			if o.err == nil {
-				o.err = err // nil, or the disk error that failed the whole batch
-				n++
-			}
-		}
-		if err == nil {
-			s.feeds.publish(events)
-			if hook := s.onCommit.Load(); hook != nil {
-				(*hook)(n)
-			}
-		} else {
-			s.opts.Logger.Error("ledger commit failed", "ops", len(batch), "err", err)
-		}
-		break
-	}
-	for _, o := range batch {
-		close(o.done)
-	}
-}
-
-func remaining(batch []*op) int {
-	n := 0
-	for _, o := range batch {
-		if o.err == nil {
-			n++
-		}
-	}
-	return n
-}
-
-// Tx is a write transaction handed to Update callbacks.
+// Tx is a write transaction of the ledger's handlers.
 type Tx struct {
-	*bolt.Tx
-	s      *Store
-	events []published
+	*store.Tx
+	s *Store
 }
-
-// Now returns the store's clock reading.
-func (tx *Tx) Now() time.Time { return tx.s.opts.Clock() }
 
 func u64(v uint64) []byte {
 	b := make([]byte, 8)

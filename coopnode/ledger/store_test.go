@@ -13,6 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
 )
 
@@ -47,9 +48,9 @@ func blockWriter(t *testing.T, s *Store) (release func(), done <-chan error) {
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(s.ops) < n {
+	for s.st.Queued() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d ops queued, waiting for %d", len(s.ops), n)
+			t.Fatalf("%d ops queued, waiting for %d", s.st.Queued(), n)
 		}
 		runtime.Gosched()
 	}
@@ -117,7 +118,7 @@ func TestUpdateFailureIsolated(t *testing.T) {
 				kept++
 			}
 		}
-		err := s.View(func(tx *bolt.Tx) error {
+		err := s.View(func(tx *store.View) error {
 			b := tx.Bucket(bktTestExtra)
 			for i := 0; i < n; i++ {
 				v := b.Get(fmt.Appendf(nil, "k%03d", i))
@@ -211,7 +212,7 @@ func TestUpdateFailureIsolated(t *testing.T) {
 		}
 		wg.Wait()
 		got := map[string]bool{}
-		if err := s.View(func(tx *bolt.Tx) error {
+		if err := s.View(func(tx *store.View) error {
 			return tx.Bucket(bktTestExtra).ForEach(func(k, _ []byte) error { got[string(k)] = true; return nil })
 		}); err != nil {
 			t.Fatal(err)
@@ -403,12 +404,20 @@ func TestReopenKeepsEverything(t *testing.T) {
 // TestAppendBucketsFill: the buckets written in key order keep their pages
 // well filled (bbolt's default split leaves them half empty for good).
 func TestAppendBucketsFill(t *testing.T) {
-	s, _ := openStore(t, nil)
+	s, opts := openStore(t, nil)
 	m := memberDIDs(t, 3, 4)
 	for i := range 3000 {
 		mustPay(t, s, xfer(m[i%4], m[(i+1)%4], 1))
 	}
-	err := s.View(func(tx *bolt.Tx) error {
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(opts.Path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
 		for _, name := range appendBuckets {
 			st := tx.Bucket(name).Stats()
 			if st.LeafPageN < 4 {

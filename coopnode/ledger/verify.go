@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"sort"
 
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/icn-coop/icn/coopnode/store"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
@@ -34,7 +34,7 @@ func (r *VerifyReport) OK() bool { return len(r.Mismatches) == 0 }
 // open transfers lists exactly the pending two-phase payments.
 func (s *Store) Verify() (*VerifyReport, error) {
 	r := &VerifyReport{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.st.View(func(tx *store.View) error {
 		bad := func(format string, args ...any) { r.Mismatches = append(r.Mismatches, fmt.Sprintf(format, args...)) }
 		type key struct{ account, currency string }
 		want := map[key]balanceRec{}

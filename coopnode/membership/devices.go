@@ -12,6 +12,7 @@ import (
 
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
 // PrimaryDevice is the id of a DID's first device, whose key is the DID's own.
@@ -310,6 +311,16 @@ func (s *Store) verifySigned(did identity.DID, bodyDID string, tag identity.Tag,
 	return &signed{did: did, signedBy: signedBy, pub: d.PublicKey, hash: h[:], at: t, now: now}, nil
 }
 
+func (sg *signed) proto() *icnv1.SignedRequest {
+	return &icnv1.SignedRequest{Did: string(sg.did), SignedBy: sg.signedBy, SignerKey: sg.pub, Hash: sg.hash, AtUnixNano: sg.at.UnixNano()}
+}
+
+// signedOf is the signed request a command carries, judged at now.
+func signedOf(r *icnv1.SignedRequest, now time.Time) *signed {
+	return &signed{did: identity.DID(r.GetDid()), signedBy: r.GetSignedBy(), pub: r.GetSignerKey(), hash: r.GetHash(),
+		at: time.Unix(0, r.GetAtUnixNano()).UTC(), now: now}
+}
+
 // accepted reports whether a request with this hash is among the recently accepted ones.
 func (kr *keyringRec) accepted(hash []byte) bool {
 	for _, r := range kr.Recent {
@@ -457,34 +468,38 @@ func (s *Store) AddDevice(ctx context.Context, did identity.DID, request, signat
 	if err != nil {
 		return Device{}, fmt.Errorf("add device: %w", err)
 	}
-	var cm commit
-	var out deviceRec
-	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
-		cm = commit{}
-		kr, err := sg.begin(tx)
-		if err != nil {
-			return err
-		}
-		if err := kr.canAdd(r.DeviceID, pub); err != nil {
-			return err
-		}
-		out = kr.newDevice(r.DeviceID, r.Name, pub, sg.now.UTC())
-		kr.Devices = append(kr.Devices, out)
-		kr.trim()
-		if err := sg.finish(tx, kr); err != nil {
-			return err
-		}
-		cm = commit{keyring: kr, did: did}
-		return tx.AppendEvent(ledger.EventSpec{
-			Type: EventDeviceAdded, Members: []identity.DID{did},
-			Payload: deviceEvent{DID: did, DeviceID: out.ID, Name: out.Name, PublicKey: identity.B64(pub)},
-		})
-	})
+	res, err := s.submit(ctx, sg.now, &icnv1.CoopCommand{Kind: &icnv1.CoopCommand_AddDevice{AddDevice: &icnv1.AddDevice{
+		Request: sg.proto(), DeviceId: r.DeviceID, Name: r.Name, PublicKey: pub,
+	}}})
 	if err != nil {
 		return Device{}, fmt.Errorf("add device: %w", err)
 	}
-	s.apply(cm)
-	return out.public(), nil
+	return res.(deviceRec).public(), nil
+}
+
+func (s *Store) applyAddDevice(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c := cmd.GetAddDevice()
+	sg, did, pub := signedOf(c.Request, tx.Now()), identity.DID(c.Request.GetDid()), ed25519.PublicKey(c.PublicKey)
+	r := addDeviceJSON{DeviceID: c.DeviceId, Name: c.Name}
+	var out deviceRec
+	kr, err := sg.begin(tx)
+	if err != nil {
+		return nil, err
+	}
+	if err := kr.canAdd(r.DeviceID, pub); err != nil {
+		return nil, err
+	}
+	out = kr.newDevice(r.DeviceID, r.Name, pub, sg.now.UTC())
+	kr.Devices = append(kr.Devices, out)
+	kr.trim()
+	if err := sg.finish(tx, kr); err != nil {
+		return nil, err
+	}
+	s.commitAfter(tx, commit{keyring: kr, did: did})
+	return out, tx.AppendEvent(ledger.EventSpec{
+		Type: EventDeviceAdded, Members: []identity.DID{did},
+		Payload: deviceEvent{DID: did, DeviceID: out.ID, Name: out.Name, PublicKey: identity.B64(pub)},
+	})
 }
 
 type revokeDeviceJSON struct {
@@ -520,38 +535,41 @@ func (s *Store) RevokeDevice(ctx context.Context, did identity.DID, deviceID str
 	if err != nil {
 		return fmt.Errorf("revoke device: %w", err)
 	}
-	var cm commit
-	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
-		cm = commit{}
-		kr, err := sg.begin(tx)
-		if err != nil {
-			return err
-		}
-		d := kr.find(deviceID)
-		if d == nil {
-			return fmt.Errorf("%q: %w", deviceID, ErrNoDevice)
-		}
-		if d.Status == DeviceRevoked {
-			return nil
-		}
-		if kr.countActive(deviceID) == 0 {
-			return fmt.Errorf("%q: %w", deviceID, ErrLastDevice)
-		}
-		d.Status, d.RevokedAt = DeviceRevoked, sg.now.UTC()
-		if err := sg.finish(tx, kr); err != nil {
-			return err
-		}
-		cm = commit{keyring: kr, did: did}
-		return tx.AppendEvent(ledger.EventSpec{
-			Type: EventDeviceRevoked, Members: []identity.DID{did},
-			Payload: deviceEvent{DID: did, DeviceID: deviceID},
-		})
-	})
+	_, err = s.submit(ctx, sg.now, &icnv1.CoopCommand{Kind: &icnv1.CoopCommand_RevokeDevice{RevokeDevice: &icnv1.RevokeDevice{
+		Request: sg.proto(), DeviceId: deviceID,
+	}}})
 	if err != nil {
 		return fmt.Errorf("revoke device: %w", err)
 	}
-	s.apply(cm)
 	return nil
+}
+
+func (s *Store) applyRevokeDevice(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c := cmd.GetRevokeDevice()
+	sg, did, deviceID := signedOf(c.Request, tx.Now()), identity.DID(c.Request.GetDid()), c.DeviceId
+	kr, err := sg.begin(tx)
+	if err != nil {
+		return nil, err
+	}
+	d := kr.find(deviceID)
+	if d == nil {
+		return nil, fmt.Errorf("%q: %w", deviceID, ErrNoDevice)
+	}
+	if d.Status == DeviceRevoked {
+		return nil, nil
+	}
+	if kr.countActive(deviceID) == 0 {
+		return nil, fmt.Errorf("%q: %w", deviceID, ErrLastDevice)
+	}
+	d.Status, d.RevokedAt = DeviceRevoked, sg.now.UTC()
+	if err := sg.finish(tx, kr); err != nil {
+		return nil, err
+	}
+	s.commitAfter(tx, commit{keyring: kr, did: did})
+	return nil, tx.AppendEvent(ledger.EventSpec{
+		Type: EventDeviceRevoked, Members: []identity.DID{did},
+		Payload: deviceEvent{DID: did, DeviceID: deviceID},
+	})
 }
 
 type rotateJSON struct {
@@ -593,41 +611,45 @@ func (s *Store) Rotate(ctx context.Context, did identity.DID, request, signature
 	if r.GraceSeconds < 0 || r.GraceSeconds > int64(s.opts.MaxGrace/time.Second) {
 		return Device{}, fmt.Errorf("rotate: %w: grace_seconds must be 0 to %d", ErrBadRequest, int64(s.opts.MaxGrace/time.Second))
 	}
-	grace := time.Duration(r.GraceSeconds) * time.Second
 	sg, err := s.verifySigned(did, r.DID, identity.TagKeyRotation, request, signature, r.SignedBy, r.At)
 	if err != nil {
 		return Device{}, fmt.Errorf("rotate: %w", err)
 	}
-	var cm commit
-	var out deviceRec
-	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
-		cm = commit{}
-		kr, err := sg.begin(tx)
-		if err != nil {
-			return err
-		}
-		if err := kr.canAdd(r.NewDeviceID, pub); err != nil {
-			return err
-		}
-		old := kr.find(r.SignedBy)
-		now := sg.now.UTC()
-		old.Status, old.RetiresAt = DeviceRetiring, now.Add(grace)
-		*old = effective(*old, now) // grace 0: revoked at once
-		out = kr.newDevice(r.NewDeviceID, old.Name, pub, now)
-		ev := keyRotated{DID: did, OldDeviceID: old.ID, NewDeviceID: out.ID, NewPublicKey: identity.B64(pub), RetiresAt: old.RetiresAt}
-		kr.Devices = append(kr.Devices, out)
-		kr.trim()
-		if err := sg.finish(tx, kr); err != nil {
-			return err
-		}
-		cm = commit{keyring: kr, did: did}
-		return tx.AppendEvent(ledger.EventSpec{Type: EventKeyRotated, Members: []identity.DID{did}, Payload: ev})
-	})
+	res, err := s.submit(ctx, sg.now, &icnv1.CoopCommand{Kind: &icnv1.CoopCommand_RotateKey{RotateKey: &icnv1.RotateKey{
+		Request: sg.proto(), NewDeviceId: r.NewDeviceID, NewPublicKey: pub, GraceSeconds: r.GraceSeconds,
+	}}})
 	if err != nil {
 		return Device{}, fmt.Errorf("rotate: %w", err)
 	}
-	s.apply(cm)
-	return out.public(), nil
+	return res.(deviceRec).public(), nil
+}
+
+func (s *Store) applyRotate(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c := cmd.GetRotateKey()
+	sg, did, pub := signedOf(c.Request, tx.Now()), identity.DID(c.Request.GetDid()), ed25519.PublicKey(c.NewPublicKey)
+	r := rotateJSON{NewDeviceID: c.NewDeviceId, SignedBy: sg.signedBy}
+	grace := time.Duration(c.GraceSeconds) * time.Second
+	var out deviceRec
+	kr, err := sg.begin(tx)
+	if err != nil {
+		return nil, err
+	}
+	if err := kr.canAdd(r.NewDeviceID, pub); err != nil {
+		return nil, err
+	}
+	old := kr.find(r.SignedBy)
+	now := sg.now.UTC()
+	old.Status, old.RetiresAt = DeviceRetiring, now.Add(grace)
+	*old = effective(*old, now) // grace 0: revoked at once
+	out = kr.newDevice(r.NewDeviceID, old.Name, pub, now)
+	ev := keyRotated{DID: did, OldDeviceID: old.ID, NewDeviceID: out.ID, NewPublicKey: identity.B64(pub), RetiresAt: old.RetiresAt}
+	kr.Devices = append(kr.Devices, out)
+	kr.trim()
+	if err := sg.finish(tx, kr); err != nil {
+		return nil, err
+	}
+	s.commitAfter(tx, commit{keyring: kr, did: did})
+	return out, tx.AppendEvent(ledger.EventSpec{Type: EventKeyRotated, Members: []identity.DID{did}, Payload: ev})
 }
 
 type emergencyJSON struct {
@@ -658,33 +680,37 @@ func (s *Store) EmergencyRevoke(ctx context.Context, did identity.DID, request, 
 	if err != nil {
 		return fmt.Errorf("emergency revoke: %w", err)
 	}
-	var cm commit
-	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
-		cm = commit{}
-		kr, err := sg.begin(tx)
-		if err != nil {
-			return err
-		}
-		now := sg.now.UTC()
-		ev := keysRevoked{DID: did, KeptDevice: r.KeepDevice, Revoked: []string{}, SessionsValidAfter: now}
-		for i := range kr.Devices {
-			d := &kr.Devices[i]
-			if d.ID != r.KeepDevice && d.Status != DeviceRevoked {
-				d.Status, d.RevokedAt = DeviceRevoked, now
-				ev.Revoked = append(ev.Revoked, d.ID)
-			}
-		}
-		kr.SessionsValidAfter = now
-		kr.Epoch++
-		if err := sg.finish(tx, kr); err != nil {
-			return err
-		}
-		cm = commit{keyring: kr, did: did}
-		return tx.AppendEvent(ledger.EventSpec{Type: EventKeysRevoked, Members: []identity.DID{did}, Payload: ev})
-	})
+	_, err = s.submit(ctx, sg.now, &icnv1.CoopCommand{Kind: &icnv1.CoopCommand_EmergencyRevoke{EmergencyRevoke: &icnv1.EmergencyRevoke{
+		Request: sg.proto(), KeepDevice: r.KeepDevice,
+	}}})
 	if err != nil {
 		return fmt.Errorf("emergency revoke: %w", err)
 	}
-	s.apply(cm)
 	return nil
+}
+
+func (s *Store) applyEmergencyRevoke(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c := cmd.GetEmergencyRevoke()
+	sg, did := signedOf(c.Request, tx.Now()), identity.DID(c.Request.GetDid())
+	r := emergencyJSON{KeepDevice: c.KeepDevice}
+	kr, err := sg.begin(tx)
+	if err != nil {
+		return nil, err
+	}
+	now := sg.now.UTC()
+	ev := keysRevoked{DID: did, KeptDevice: r.KeepDevice, Revoked: []string{}, SessionsValidAfter: now}
+	for i := range kr.Devices {
+		d := &kr.Devices[i]
+		if d.ID != r.KeepDevice && d.Status != DeviceRevoked {
+			d.Status, d.RevokedAt = DeviceRevoked, now
+			ev.Revoked = append(ev.Revoked, d.ID)
+		}
+	}
+	kr.SessionsValidAfter = now
+	kr.Epoch++
+	if err := sg.finish(tx, kr); err != nil {
+		return nil, err
+	}
+	s.commitAfter(tx, commit{keyring: kr, did: did})
+	return nil, tx.AppendEvent(ledger.EventSpec{Type: EventKeysRevoked, Members: []identity.DID{did}, Payload: ev})
 }

@@ -2,15 +2,18 @@
 // membership credentials, revocations, and each DID's keys (devices).
 //
 // Everything lives in buckets of the co-op node's ledger file (list Buckets in
-// ledger.Options.Buckets) and every write goes through ledger.Store.Update, so
-// it shares the ledger's group commit and its feed events ("MemberJoined",
+// ledger.Options.Buckets) and every write is a command of the node's state
+// machine (coopnode/store: SetMember, RevokeMember, CreateInvite,
+// SubmitApplication, ApproveApplication, AddDevice, RevokeDevice, RotateKey,
+// EmergencyRevoke), so it shares the ledger's group commit and its feed events ("MemberJoined",
 // "MemberRevoked", "DeviceAdded", "DeviceRevoked", "KeyRotated",
 // "KeysRevoked") are written in the same transaction as the change they report.
 //
 // Reads that run on every HTTP request (Member, Authorize, CredentialRevoked,
 // LoginKeys, Devices, SessionEpoch) are served from an in-memory cache that
 // New fills from disk (re-verifying every stored credential against the co-op
-// key) and that is updated only after a write has committed.
+// key) and that is updated only after a write has committed (and refilled
+// after a snapshot restore).
 //
 // Each DID's keyring also holds its session epoch (SessionEpoch), raised by
 // Revoke and EmergencyRevoke in the transaction that revokes, and numbers its

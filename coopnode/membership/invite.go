@@ -8,10 +8,10 @@ import (
 	"sort"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
 // Invite is a single-use code that lets one DID apply.
@@ -72,21 +72,28 @@ func (s *Store) CreateInvite(ctx context.Context, by identity.DID) (Invite, erro
 		return Invite{}, fmt.Errorf("create invite: %w", err)
 	}
 	now := s.opts.Clock().UTC()
-	rec := inviteRec{Code: code, CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(s.opts.InviteTTL)}
-	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
-		if err := s.requireModerator(tx, by, now); err != nil {
-			return err
-		}
-		b := tx.Bucket(bktInvites)
-		if b.Get([]byte(code)) != nil {
-			return fmt.Errorf("%w: invite code collision", ErrConflict)
-		}
-		return putJSON(b, []byte(code), &rec)
-	})
+	expires := now.Add(s.opts.InviteTTL)
+	_, err = s.submit(ctx, now, &icnv1.CoopCommand{Kind: &icnv1.CoopCommand_CreateInvite{CreateInvite: &icnv1.CreateInvite{
+		Code: code, By: string(by), ExpiresAtUnixNano: expires.UnixNano(),
+	}}})
 	if err != nil {
 		return Invite{}, fmt.Errorf("create invite: %w", err)
 	}
-	return Invite{Code: code, ExpiresAt: rec.ExpiresAt, CreatedBy: by}, nil
+	return Invite{Code: code, ExpiresAt: expires, CreatedBy: by}, nil
+}
+
+func (s *Store) applyCreateInvite(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c, now := cmd.GetCreateInvite(), tx.Now().UTC()
+	by := identity.DID(c.By)
+	rec := inviteRec{Code: c.Code, CreatedBy: by, CreatedAt: now, ExpiresAt: time.Unix(0, c.ExpiresAtUnixNano).UTC()}
+	if err := s.requireModerator(tx, by, now); err != nil {
+		return nil, err
+	}
+	b := tx.Bucket(bktInvites)
+	if b.Get([]byte(c.Code)) != nil {
+		return nil, fmt.Errorf("%w: invite code collision", ErrConflict)
+	}
+	return nil, putJSON(b, []byte(c.Code), &rec)
 }
 
 // applicationJSON is the signed application (API.md "Membership").
@@ -130,71 +137,72 @@ func (s *Store) Apply(ctx context.Context, application, signature []byte) (Appli
 	if err != nil {
 		return Application{}, fmt.Errorf("apply: %w", err)
 	}
-	now := s.opts.Clock().UTC()
-	var out *appRec
-	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
-		out = nil
-		m, err := getMember(tx, did)
-		if err != nil {
-			return err
-		}
-		if s.authorizedTx(tx, m, now) == nil {
-			return ErrAlreadyMember
-		}
-		if pid := tx.Bucket(bktPending).Get([]byte(did)); pid != nil {
-			var prev appRec
-			if ok, err := getJSON(tx.Bucket(bktApps), pid, &prev); err != nil || !ok {
-				return fmt.Errorf("pending application %s: missing or malformed: %v", pid, err)
-			}
-			if bytes.Equal(prev.Raw, application) {
-				out = &prev
-				return nil
-			}
-			return fmt.Errorf("%w: %s already has pending application %s", ErrConflict, did.Short(), prev.ID)
-		}
-		var inv inviteRec
-		if ok, err := getJSON(tx.Bucket(bktInvites), []byte(aj.InviteCode), &inv); err != nil {
-			return err
-		} else if !ok {
-			return fmt.Errorf("%w: unknown code", ErrBadInvite)
-		}
-		if inv.UsedBy != "" {
-			return fmt.Errorf("%w: already used", ErrBadInvite)
-		}
-		if !now.Before(inv.ExpiresAt) {
-			return fmt.Errorf("%w: expired %s", ErrBadInvite, inv.ExpiresAt.Format(time.RFC3339))
-		}
-		if tx.Bucket(bktApps).Get([]byte(id)) != nil {
-			return fmt.Errorf("%w: application id collision", ErrConflict)
-		}
-		inv.UsedBy, inv.UsedAt, inv.AppID = did, now, id
-		if err := putJSON(tx.Bucket(bktInvites), []byte(inv.Code), &inv); err != nil {
-			return err
-		}
-		a := &appRec{
-			ID: id, DID: did, Name: aj.Name, Email: aj.Email, InviteCode: aj.InviteCode,
-			Status: AppPending, SubmittedAt: now,
-			Raw: bytes.Clone(application), Signature: bytes.Clone(signature),
-		}
-		if err := putJSON(tx.Bucket(bktApps), []byte(id), a); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bktPending).Put([]byte(did), []byte(id)); err != nil {
-			return err
-		}
-		out = a
-		return nil
-	})
+	res, err := s.submit(ctx, s.opts.Clock(), &icnv1.CoopCommand{Kind: &icnv1.CoopCommand_SubmitApplication{SubmitApplication: &icnv1.SubmitApplication{
+		Id: id, Did: string(did), Name: aj.Name, Email: aj.Email, InviteCode: aj.InviteCode, Raw: application, Signature: signature,
+	}}})
 	if err != nil {
 		return Application{}, fmt.Errorf("apply %s: %w", did.Short(), err)
 	}
-	return out.public(), nil
+	return res.(*appRec).public(), nil
+}
+
+func (s *Store) applySubmitApplication(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c, now := cmd.GetSubmitApplication(), tx.Now().UTC()
+	did, id := identity.DID(c.Did), c.Id
+	m, err := getMember(tx, did)
+	if err != nil {
+		return nil, err
+	}
+	if s.authorizedTx(tx, m, now) == nil {
+		return nil, ErrAlreadyMember
+	}
+	if pid := tx.Bucket(bktPending).Get([]byte(did)); pid != nil {
+		var prev appRec
+		if ok, err := getJSON(tx.Bucket(bktApps), pid, &prev); err != nil || !ok {
+			return nil, fmt.Errorf("pending application %s: missing or malformed: %v", pid, err)
+		}
+		if bytes.Equal(prev.Raw, c.Raw) {
+			return &prev, nil
+		}
+		return nil, fmt.Errorf("%w: %s already has pending application %s", ErrConflict, did.Short(), prev.ID)
+	}
+	var inv inviteRec
+	if ok, err := getJSON(tx.Bucket(bktInvites), []byte(c.InviteCode), &inv); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, fmt.Errorf("%w: unknown code", ErrBadInvite)
+	}
+	if inv.UsedBy != "" {
+		return nil, fmt.Errorf("%w: already used", ErrBadInvite)
+	}
+	if !now.Before(inv.ExpiresAt) {
+		return nil, fmt.Errorf("%w: expired %s", ErrBadInvite, inv.ExpiresAt.Format(time.RFC3339))
+	}
+	if tx.Bucket(bktApps).Get([]byte(id)) != nil {
+		return nil, fmt.Errorf("%w: application id collision", ErrConflict)
+	}
+	inv.UsedBy, inv.UsedAt, inv.AppID = did, now, id
+	if err := putJSON(tx.Bucket(bktInvites), []byte(inv.Code), &inv); err != nil {
+		return nil, err
+	}
+	a := &appRec{
+		ID: id, DID: did, Name: c.Name, Email: c.Email, InviteCode: c.InviteCode,
+		Status: AppPending, SubmittedAt: now,
+		Raw: bytes.Clone(c.Raw), Signature: bytes.Clone(c.Signature),
+	}
+	if err := putJSON(tx.Bucket(bktApps), []byte(id), a); err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(bktPending).Put([]byte(did), []byte(id)); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // Application returns application id, or ErrNotFound.
 func (s *Store) Application(id string) (Application, error) {
 	var a appRec
-	err := s.l.View(func(tx *bolt.Tx) error {
+	err := s.l.State().View(func(tx *store.View) error {
 		ok, err := getJSON(tx.Bucket(bktApps), []byte(id), &a)
 		if err == nil && !ok {
 			err = ErrNotFound
@@ -210,7 +218,7 @@ func (s *Store) Application(id string) (Application, error) {
 // Applications returns the applications with status ("" for all), oldest first.
 func (s *Store) Applications(status string) ([]Application, error) {
 	var out []Application
-	err := s.l.View(func(tx *bolt.Tx) error {
+	err := s.l.State().View(func(tx *store.View) error {
 		return tx.Bucket(bktApps).ForEach(func(k, v []byte) error {
 			var a appRec
 			if _, err := getJSON(tx.Bucket(bktApps), k, &a); err != nil {
@@ -240,51 +248,62 @@ func (s *Store) Approve(ctx context.Context, appID string, by identity.DID) (Mem
 		return Member{}, fmt.Errorf("approve %s: %w", appID, ErrNotPending)
 	}
 	now := s.opts.Clock().UTC()
-	sc, c, err := s.issue(a.DID, []string{RoleMember}, now)
+	sc, _, err := s.issue(a.DID, []string{RoleMember}, now)
 	if err != nil {
 		return Member{}, fmt.Errorf("approve %s: %w", appID, err)
 	}
-	var cm commit
-	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
-		cm = commit{}
-		if err := s.requireModerator(tx, by, now); err != nil {
-			return err
-		}
-		var rec appRec
-		if ok, err := getJSON(tx.Bucket(bktApps), []byte(appID), &rec); err != nil {
-			return err
-		} else if !ok {
-			return ErrNotFound
-		}
-		if rec.Status != AppPending {
-			return ErrNotPending
-		}
-		if rec.DID != a.DID {
-			return errors.New("application changed under approval")
-		}
-		old, err := getMember(tx, rec.DID)
-		if err != nil {
-			return err
-		}
-		if s.authorizedTx(tx, old, now) == nil {
-			return ErrAlreadyMember
-		}
-		m := &memberRec{DID: rec.DID, Name: rec.Name, ApprovedBy: by}
-		if cm.revoked, err = s.activate(tx, old, m, sc, c, now); err != nil {
-			return err
-		}
-		cm.member = m
-		rec.Status, rec.ApprovedBy, rec.ApprovedAt = AppApproved, by, now
-		if err := putJSON(tx.Bucket(bktApps), []byte(appID), &rec); err != nil {
-			return err
-		}
-		return tx.Bucket(bktPending).Delete([]byte(rec.DID))
-	})
+	res, err := s.submit(ctx, now, &icnv1.CoopCommand{Kind: &icnv1.CoopCommand_ApproveApplication{ApproveApplication: &icnv1.ApproveApplication{
+		AppId: appID, Did: string(a.DID), By: string(by), Credential: signedToProto(sc),
+	}}})
 	if err != nil {
 		return Member{}, fmt.Errorf("approve %s: %w", appID, err)
 	}
-	s.apply(cm)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.toMember(cm.member), nil
+	return s.toMember(res.(*memberRec)), nil
+}
+
+func (s *Store) applyApprove(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c, now := cmd.GetApproveApplication(), tx.Now().UTC()
+	appID, by := c.AppId, identity.DID(c.By)
+	sc, cred, err := credentialOf(c.Credential)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.requireModerator(tx, by, now); err != nil {
+		return nil, err
+	}
+	var rec appRec
+	if ok, err := getJSON(tx.Bucket(bktApps), []byte(appID), &rec); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, ErrNotFound
+	}
+	if rec.Status != AppPending {
+		return nil, ErrNotPending
+	}
+	if rec.DID != identity.DID(c.Did) {
+		return nil, errors.New("application changed under approval")
+	}
+	old, err := getMember(tx, rec.DID)
+	if err != nil {
+		return nil, err
+	}
+	if s.authorizedTx(tx, old, now) == nil {
+		return nil, ErrAlreadyMember
+	}
+	m := &memberRec{DID: rec.DID, Name: rec.Name, ApprovedBy: by}
+	revoked, err := s.activate(tx, old, m, sc, cred, now)
+	if err != nil {
+		return nil, err
+	}
+	rec.Status, rec.ApprovedBy, rec.ApprovedAt = AppApproved, by, now
+	if err := putJSON(tx.Bucket(bktApps), []byte(appID), &rec); err != nil {
+		return nil, err
+	}
+	if err := tx.Bucket(bktPending).Delete([]byte(rec.DID)); err != nil {
+		return nil, err
+	}
+	s.commitAfter(tx, commit{member: m, revoked: revoked})
+	return m, nil
 }

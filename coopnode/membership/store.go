@@ -11,10 +11,10 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
 // Bucket names; all top-level buckets of the ledger file.
@@ -152,43 +152,77 @@ func New(l *ledger.Store, opts Options) (*Store, error) {
 		revoked:  map[string]bool{},
 		keyrings: map[identity.DID]*keyringRec{},
 	}
-	err := l.View(func(tx *bolt.Tx) error {
-		for _, b := range Buckets {
-			if tx.Bucket(b) == nil {
-				return fmt.Errorf("bucket %s missing: open the ledger with Options.Buckets = membership.Buckets", b)
-			}
-		}
-		s.admin = identity.DID(tx.Bucket(bktMeta).Get(keyAdmin))
-		if err := tx.Bucket(bktMembers).ForEach(func(k, v []byte) error {
-			var m memberRec
-			if err := json.Unmarshal(v, &m); err != nil || string(m.DID) != string(k) {
-				return fmt.Errorf("member record %.60s is malformed", k)
-			}
-			m.invalid = s.checkCredential(&m) != nil
-			s.members[m.DID] = &m
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bktRevoked).ForEach(func(k, _ []byte) error {
-			s.revoked[string(k)] = true
-			return nil
-		}); err != nil {
-			return err
-		}
-		return tx.Bucket(bktKeyrings).ForEach(func(k, v []byte) error {
-			kr, err := decodeKeyring(v)
-			if err != nil {
-				return fmt.Errorf("keyring %.60s: %w", k, err)
-			}
-			s.keyrings[identity.DID(k)] = kr
-			return nil
-		})
-	})
-	if err != nil {
+	if err := l.State().View(s.load); err != nil {
 		return nil, fmt.Errorf("load membership: %w", err)
 	}
+	st := l.State()
+	st.OnRestore(s.load)
+	s.handle((*icnv1.CoopCommand_SetMember)(nil), s.applySetMember)
+	s.handle((*icnv1.CoopCommand_RevokeMember)(nil), s.applyRevoke)
+	s.handle((*icnv1.CoopCommand_CreateInvite)(nil), s.applyCreateInvite)
+	s.handle((*icnv1.CoopCommand_SubmitApplication)(nil), s.applySubmitApplication)
+	s.handle((*icnv1.CoopCommand_ApproveApplication)(nil), s.applyApprove)
+	s.handle((*icnv1.CoopCommand_AddDevice)(nil), s.applyAddDevice)
+	s.handle((*icnv1.CoopCommand_RevokeDevice)(nil), s.applyRevokeDevice)
+	s.handle((*icnv1.CoopCommand_RotateKey)(nil), s.applyRotate)
+	s.handle((*icnv1.CoopCommand_EmergencyRevoke)(nil), s.applyEmergencyRevoke)
 	return s, nil
+}
+
+// handle registers h for the commands of kind, with the ledger's view of
+// their transaction (for feed events).
+func (s *Store) handle(kind any, h func(*ledger.Tx, *icnv1.CoopCommand) (any, error)) {
+	s.l.State().Handle(kind, func(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) { return h(s.l.Tx(stx), cmd) })
+}
+
+// submit has cmd applied, stamped with the store's clock reading now.
+func (s *Store) submit(ctx context.Context, now time.Time, cmd *icnv1.CoopCommand) (any, error) {
+	cmd.AtUnixNano = now.UnixNano()
+	return s.l.State().Submit(ctx, cmd)
+}
+
+// load fills the cache from the state (at New, and after a restore).
+func (s *Store) load(tx *store.View) error {
+	for _, b := range Buckets {
+		if tx.Bucket(b) == nil {
+			return fmt.Errorf("bucket %s missing: open the ledger with Options.Buckets = membership.Buckets", b)
+		}
+	}
+	members := map[identity.DID]*memberRec{}
+	revoked := map[string]bool{}
+	keyrings := map[identity.DID]*keyringRec{}
+	admin := identity.DID(tx.Bucket(bktMeta).Get(keyAdmin))
+	if err := tx.Bucket(bktMembers).ForEach(func(k, v []byte) error {
+		var m memberRec
+		if err := json.Unmarshal(v, &m); err != nil || string(m.DID) != string(k) {
+			return fmt.Errorf("member record %.60s is malformed", k)
+		}
+		m.invalid = s.checkCredential(&m) != nil
+		members[m.DID] = &m
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bktRevoked).ForEach(func(k, _ []byte) error {
+		revoked[string(k)] = true
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bktKeyrings).ForEach(func(k, v []byte) error {
+		kr, err := decodeKeyring(v)
+		if err != nil {
+			return fmt.Errorf("keyring %.60s: %w", k, err)
+		}
+		keyrings[identity.DID(k)] = kr
+		return nil
+	}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admin, s.members, s.revoked, s.keyrings = admin, members, revoked, keyrings
+	return nil
 }
 
 // checkCredential verifies m's stored credential: signed by the co-op key, for
@@ -323,7 +357,7 @@ func (s *Store) apply(c commit) {
 	}
 }
 
-func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+func getJSON(b *store.Bucket, key []byte, v any) (bool, error) {
 	raw := b.Get(key)
 	if raw == nil {
 		return false, nil
@@ -334,7 +368,7 @@ func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	return true, nil
 }
 
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
+func putJSON(b *store.Bucket, key []byte, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -496,46 +530,75 @@ func (s *Store) setMember(ctx context.Context, what string, did identity.DID, na
 		return Member{}, fmt.Errorf("%s: %w", what, err)
 	}
 	now := s.opts.Clock()
-	sc, c, err := s.issue(did, roles, now)
+	sc, _, err := s.issue(did, roles, now)
 	if err != nil {
 		return Member{}, fmt.Errorf("%s: %w", what, err)
 	}
-	var cm commit
-	err = s.l.Update(ctx, func(tx *ledger.Tx) error {
-		cm = commit{}
-		if admin && !bytes.Equal(tx.Bucket(bktMeta).Get(keyAdmin), []byte(did)) {
-			if err := tx.Bucket(bktMeta).Put(keyAdmin, []byte(did)); err != nil {
-				return err
-			}
-			cm.admin = did
-		}
-		old, err := getMember(tx, did)
-		if err != nil {
-			return err
-		}
-		if !admin && string(tx.Bucket(bktMeta).Get(keyAdmin)) == string(did) && !slices.Equal(roles, allRoles) {
-			return fmt.Errorf("%w: the co-op's admin holds every role", ErrForbidden)
-		}
-		if old != nil && slices.Equal(old.Roles, roles) && s.authorizedTx(tx, old, now) == nil {
-			cm.member = old // unchanged
-			return nil
-		}
-		m := &memberRec{DID: did, Name: name}
-		if old != nil {
-			m.ApprovedBy = old.ApprovedBy
-		}
-		cm.revoked, err = s.activate(tx, old, m, sc, c, now)
-		cm.member = m
-		return err
-	})
+	res, err := s.submit(ctx, now, &icnv1.CoopCommand{Kind: &icnv1.CoopCommand_SetMember{SetMember: &icnv1.SetMember{
+		Did: string(did), Name: name, Admin: admin, Credential: signedToProto(sc),
+	}}})
 	if err != nil {
 		return Member{}, fmt.Errorf("%s %s: %w", what, did.Short(), err)
 	}
-	s.apply(cm)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.toMember(cm.member), nil
+	return s.toMember(res.(*memberRec)), nil
 }
+
+func signedToProto(sc identity.Signed) *icnv1.SignedCredential {
+	return &icnv1.SignedCredential{Payload: sc.Payload, Signer: string(sc.Signer), Signature: sc.Signature}
+}
+
+// credentialOf is the credential a command carries, as issued.
+func credentialOf(p *icnv1.SignedCredential) (identity.Signed, identity.Credential, error) {
+	sc := identity.Signed{Payload: p.GetPayload(), Signer: identity.DID(p.GetSigner()), Signature: p.GetSignature()}
+	var c identity.Credential
+	if err := json.Unmarshal(sc.Payload, &c); err != nil {
+		return identity.Signed{}, identity.Credential{}, fmt.Errorf("%w: credential: %w", ErrBadRequest, err)
+	}
+	return sc, c, nil
+}
+
+func (s *Store) applySetMember(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c := cmd.GetSetMember()
+	sc, cred, err := credentialOf(c.Credential)
+	if err != nil {
+		return nil, err
+	}
+	did, name, admin, roles, now := identity.DID(c.Did), c.Name, c.Admin, cred.Roles, tx.Now()
+	var cm commit
+	if admin && !bytes.Equal(tx.Bucket(bktMeta).Get(keyAdmin), []byte(did)) {
+		if err := tx.Bucket(bktMeta).Put(keyAdmin, []byte(did)); err != nil {
+			return nil, err
+		}
+		cm.admin = did
+	}
+	old, err := getMember(tx, did)
+	if err != nil {
+		return nil, err
+	}
+	if !admin && string(tx.Bucket(bktMeta).Get(keyAdmin)) == string(did) && !slices.Equal(roles, allRoles) {
+		return nil, fmt.Errorf("%w: the co-op's admin holds every role", ErrForbidden)
+	}
+	if old != nil && slices.Equal(old.Roles, roles) && s.authorizedTx(tx, old, now) == nil {
+		cm.member = old // unchanged
+		s.commitAfter(tx, cm)
+		return old, nil
+	}
+	m := &memberRec{DID: did, Name: name}
+	if old != nil {
+		m.ApprovedBy = old.ApprovedBy
+	}
+	if cm.revoked, err = s.activate(tx, old, m, sc, cred, now); err != nil {
+		return nil, err
+	}
+	cm.member = m
+	s.commitAfter(tx, cm)
+	return m, nil
+}
+
+// commitAfter updates the cache with cm once tx has committed.
+func (s *Store) commitAfter(tx *ledger.Tx, cm commit) { tx.AfterCommit(func() { s.apply(cm) }) }
 
 // memberRevoked is the payload of a MemberRevoked event.
 type memberRevoked struct {
@@ -552,57 +615,57 @@ type memberRevoked struct {
 // (ErrForbidden): it is named by the node's config, so it is changed there.
 // Revoking a revoked member again is a no-op.
 func (s *Store) Revoke(ctx context.Context, did identity.DID, by identity.DID) error {
-	now := s.opts.Clock()
-	var cm commit
-	err := s.l.Update(ctx, func(tx *ledger.Tx) error {
-		cm = commit{}
-		if err := s.requireModerator(tx, by, now); err != nil {
-			return err
-		}
-		if string(tx.Bucket(bktMeta).Get(keyAdmin)) == string(did) {
-			if did == by {
-				return fmt.Errorf("%w: the admin cannot revoke themself", ErrForbidden)
-			}
-			return fmt.Errorf("%w: the co-op's admin is named in the node's config and cannot be revoked here", ErrForbidden)
-		}
-		old, err := getMember(tx, did)
-		if err != nil {
-			return err
-		}
-		if old == nil {
-			return ErrNotMember
-		}
-		if old.Status == StatusRevoked {
-			return nil
-		}
-		m := *old
-		m.Rev++
-		m.Status, m.RevokedAt, m.RevokedBy = StatusRevoked, now.UTC(), by
-		if err := putJSON(tx.Bucket(bktMembers), []byte(did), &m); err != nil {
-			return err
-		}
-		if err := putJSON(tx.Bucket(bktRevoked), []byte(m.CredentialID), revokedRec{DID: did, At: now.UTC()}); err != nil {
-			return err
-		}
-		kr, err := loadKeyring(tx, did)
-		if err != nil {
-			return err
-		}
-		kr.Epoch++
-		kr.Rev++
-		if err := putJSON(tx.Bucket(bktKeyrings), []byte(did), kr); err != nil {
-			return err
-		}
-		cm.member, cm.revoked = &m, []string{m.CredentialID}
-		cm.keyring, cm.did = kr, did
-		return tx.AppendEvent(ledger.EventSpec{
-			Type: EventMemberRevoked, Members: []identity.DID{did},
-			Payload: memberRevoked{DID: did, CredentialID: m.CredentialID},
-		})
-	})
+	_, err := s.submit(ctx, s.opts.Clock(), &icnv1.CoopCommand{Kind: &icnv1.CoopCommand_RevokeMember{RevokeMember: &icnv1.RevokeMember{
+		Did: string(did), By: string(by),
+	}}})
 	if err != nil {
 		return fmt.Errorf("revoke %s: %w", did.Short(), err)
 	}
-	s.apply(cm)
 	return nil
+}
+
+func (s *Store) applyRevoke(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	did, by, now := identity.DID(cmd.GetRevokeMember().Did), identity.DID(cmd.GetRevokeMember().By), tx.Now()
+	if err := s.requireModerator(tx, by, now); err != nil {
+		return nil, err
+	}
+	if string(tx.Bucket(bktMeta).Get(keyAdmin)) == string(did) {
+		if did == by {
+			return nil, fmt.Errorf("%w: the admin cannot revoke themself", ErrForbidden)
+		}
+		return nil, fmt.Errorf("%w: the co-op's admin is named in the node's config and cannot be revoked here", ErrForbidden)
+	}
+	old, err := getMember(tx, did)
+	if err != nil {
+		return nil, err
+	}
+	if old == nil {
+		return nil, ErrNotMember
+	}
+	if old.Status == StatusRevoked {
+		return nil, nil
+	}
+	m := *old
+	m.Rev++
+	m.Status, m.RevokedAt, m.RevokedBy = StatusRevoked, now.UTC(), by
+	if err := putJSON(tx.Bucket(bktMembers), []byte(did), &m); err != nil {
+		return nil, err
+	}
+	if err := putJSON(tx.Bucket(bktRevoked), []byte(m.CredentialID), revokedRec{DID: did, At: now.UTC()}); err != nil {
+		return nil, err
+	}
+	kr, err := loadKeyring(tx, did)
+	if err != nil {
+		return nil, err
+	}
+	kr.Epoch++
+	kr.Rev++
+	if err := putJSON(tx.Bucket(bktKeyrings), []byte(did), kr); err != nil {
+		return nil, err
+	}
+	s.commitAfter(tx, commit{member: &m, revoked: []string{m.CredentialID}, keyring: kr, did: did})
+	return nil, tx.AppendEvent(ledger.EventSpec{
+		Type: EventMemberRevoked, Members: []identity.DID{did},
+		Payload: memberRevoked{DID: did, CredentialID: m.CredentialID},
+	})
 }

@@ -97,6 +97,8 @@ func check(name, imp string) string {
 		return "not among the imports DESIGN.md allows a domain package"
 	}
 	switch {
+	case top == "coopnode" && name != "coopnode/store" && (imp == "go.etcd.io/bbolt" || strings.HasPrefix(imp, "go.etcd.io/bbolt/")):
+		return "the co-op's state file is coopnode/store's alone: write through its commands, read through its View"
 	case !inMod:
 		return ""
 	case top == "internal" && domainPkg(rel):
@@ -186,6 +188,10 @@ func TestCheck(t *testing.T) {
 		{"hub/dataplane", mod + "hub/ui", false},
 		{"internal/keyfile", mod + "identity", true},
 		{"internal/httpserve", mod + "hub", false},
+		{"coopnode/store", "go.etcd.io/bbolt", true},
+		{"coopnode/ledger", "go.etcd.io/bbolt", false},
+		{"coopnode", "go.etcd.io/bbolt", false},
+		{"hub/fsm", "go.etcd.io/bbolt", true},
 	} {
 		if got := check(tc.name, tc.imp) == ""; got != tc.ok {
 			t.Errorf("check(%s, %s) ok=%v, want %v", tc.name, tc.imp, got, tc.ok)
