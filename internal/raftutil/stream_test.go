@@ -1,4 +1,4 @@
-package hub
+package raftutil
 
 import (
 	"strings"
@@ -20,7 +20,7 @@ func TestAdvertiseAddr(t *testing.T) {
 		{"hub-1", "missing port"},
 		{"hub-1:", "HOST:PORT"},
 	} {
-		a, err := advertiseAddr(tc.in)
+		a, err := AdvertiseAddr(tc.in)
 		switch {
 		case tc.err == "" && (err != nil || a.String() != tc.in || a.Network() != "tcp"):
 			t.Errorf("%q: %v, %v; want it kept as written", tc.in, a, err)
