@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
 )
 
 // syncBuffer is a bytes.Buffer safe for the goroutines of a raft node.

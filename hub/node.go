@@ -155,14 +155,14 @@ type Node struct {
 	leaderReady atomic.Bool
 	notifyC     chan bool
 
-	metrics  *Metrics
-	reports  *reports
-	sched    schedule // nil: periods close only on command
-	fwdMu    sync.Mutex
-	forward  ForwardFunc
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	once     sync.Once
+	metrics *Metrics
+	reports *reports
+	sched   schedule // nil: periods close only on command
+	fwdMu   sync.Mutex
+	forward ForwardFunc
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 // Open starts a hub node: it opens the Raft stores in DataDir, starts the
