@@ -219,19 +219,9 @@ func (n *Node) open() error {
 		n.closer = stream
 		n.trans = raftutil.NewTransport(stream, n.hclog("transport"))
 	}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(n.cfg.Key.DID())
-	rc.HeartbeatTimeout, rc.ElectionTimeout = n.cfg.HeartbeatTimeout, n.cfg.HeartbeatTimeout
-	rc.LeaderLeaseTimeout = n.cfg.LeaderLease
-	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = n.cfg.SnapshotThreshold, n.cfg.SnapshotInterval, n.cfg.TrailingLogs
-	// batchLoop packs commands into entries; with MaxInflight above 1,
-	// BatchApplyCh lets the leader also store the entries in flight with one
-	// log append (one bbolt commit, two fdatasyncs) instead of one each. The
-	// futures raft abandons at shutdown are released by futureError.
-	rc.MaxAppendEntries = 256
-	rc.BatchApplyCh = true
-	rc.NotifyCh = n.notifyC
-	rc.Logger = n.hclog("raft")
+	st := raftutil.Settings{HeartbeatTimeout: n.cfg.HeartbeatTimeout, LeaderLease: n.cfg.LeaderLease,
+		SnapshotThreshold: n.cfg.SnapshotThreshold, SnapshotInterval: n.cfg.SnapshotInterval, TrailingLogs: n.cfg.TrailingLogs}
+	rc := st.RaftConfig(raft.ServerID(n.cfg.Key.DID()), n.notifyC, n.hclog("raft"))
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, snaps, n.trans); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -239,22 +229,21 @@ func (n *Node) open() error {
 }
 
 func (n *Node) bootstrap(snaps raft.SnapshotStore) error {
-	has, err := raft.HasExistingState(n.logs, n.logs, snaps)
-	if err != nil || has || !n.inPeers(n.cfg.Key.DID()) {
-		return err
+	if !n.inPeers(n.cfg.Key.DID()) {
+		return nil
 	}
-	var conf raft.Configuration
+	var servers []raft.Server
 	for _, p := range n.cfg.Peers {
 		addr := raft.ServerAddress(p.RaftAddr)
 		if p.DID == n.cfg.Key.DID() {
 			addr = n.trans.LocalAddr()
 		}
-		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(p.DID), Address: addr, Suffrage: raft.Voter})
+		servers = append(servers, raft.Server{ID: raft.ServerID(p.DID), Address: addr, Suffrage: raft.Voter})
 	}
-	if err := n.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-		return fmt.Errorf("bootstrap: %w", err)
+	if ok, err := raftutil.Bootstrap(n.raft, n.logs, n.logs, snaps, servers); !ok {
+		return err
 	}
-	n.log.Info("bootstrapped cluster", "servers", len(conf.Servers))
+	n.log.Info("bootstrapped cluster", "servers", len(servers))
 	return nil
 }
 
@@ -276,19 +265,7 @@ func (n *Node) acceptPeer(d identity.DID) bool {
 	if n.fsm != nil && n.fsm.HubNode(d) != nil {
 		return true
 	}
-	if n.raft == nil {
-		return false
-	}
-	f := n.raft.GetConfiguration()
-	if f.Error() != nil {
-		return false
-	}
-	for _, s := range f.Configuration().Servers {
-		if s.ID == raft.ServerID(d) {
-			return true
-		}
-	}
-	return false
+	return raftutil.HasServer(n.raft, raft.ServerID(d))
 }
 
 // hclog gives raft's parts a logger into the node's slog logger, at Info.
@@ -380,44 +357,17 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 // leaderLoop runs the leader's duties while this node leads.
 func (n *Node) leaderLoop() {
 	defer n.wg.Done()
-	stop := func() {}
-	defer func() { stop() }()
-	for {
-		select {
-		case leader := <-n.notifyC:
-			n.metrics.setLeader(leader)
-			stop()
-			n.leaderReady.Store(false)
-			stop = func() {}
-			if leader {
-				stop = n.startDuties()
-			}
-		case <-n.stop:
-			return
-		}
-	}
-}
-
-// startDuties runs lead until the returned function is called.
-func (n *Node) startDuties() func() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); n.lead(ctx) }()
-	return func() {
-		cancel()
-		<-done
+	raftutil.LeaderLoop(n.notifyC, n.stop, func(ctx context.Context) {
+		n.metrics.setLeader(true)
+		n.lead(ctx)
+		<-ctx.Done() // lead may return early; the leadership lasts until this
 		n.leaderReady.Store(false)
-	}
+		n.metrics.setLeader(false)
+	})
 }
 
 func (n *Node) lead(ctx context.Context) {
-	// A read index is only sound once an entry of this term has been
-	// applied. The entry is an empty command batch rather than raft's
-	// Barrier: raft hands no-op and barrier entries to no FSM, so they
-	// would leave every node's AppliedIndex behind its commit index (and
-	// ReadBarrier waiting) until the next command; an empty batch moves the
-	// applied index on every node.
-	if err := n.batch.Wait(n.raft.Apply(nil, 10*time.Second)); err != nil {
+	if err := n.batch.TermEntry(); err != nil {
 		n.log.Warn("leader's first entry failed", "err", err)
 		return
 	}

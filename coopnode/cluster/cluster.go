@@ -136,15 +136,9 @@ func (c *Cluster) open() error {
 		return err
 	}
 	c.trans = raftutil.NewTransport(c.stream, c.hclog("transport"))
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(c.cfg.Key.DID())
-	rc.HeartbeatTimeout, rc.ElectionTimeout = c.cfg.HeartbeatTimeout, c.cfg.HeartbeatTimeout
-	rc.LeaderLeaseTimeout = c.cfg.LeaderLease
-	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = c.cfg.SnapshotThreshold, c.cfg.SnapshotInterval, c.cfg.TrailingLogs
-	rc.MaxAppendEntries = 256
-	rc.BatchApplyCh = true
-	rc.NotifyCh = c.notifyC
-	rc.Logger = c.hclog("raft")
+	st := raftutil.Settings{HeartbeatTimeout: c.cfg.HeartbeatTimeout, LeaderLease: c.cfg.LeaderLease,
+		SnapshotThreshold: c.cfg.SnapshotThreshold, SnapshotInterval: c.cfg.SnapshotInterval, TrailingLogs: c.cfg.TrailingLogs}
+	rc := st.RaftConfig(raft.ServerID(c.DID()), c.notifyC, c.hclog("raft"))
 	r, err := raft.NewRaft(rc, c.fsm, c.logs, c.logs, snaps, c.trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
@@ -167,22 +161,20 @@ func splitResults(resp any) ([]any, error) {
 }
 
 func (c *Cluster) bootstrap(r *raft.Raft, snaps raft.SnapshotStore) error {
-	has, err := raft.HasExistingState(c.logs, c.logs, snaps)
-	if err != nil || has || c.peer(c.DID()) == nil {
+	if c.peer(c.DID()) == nil {
+		return nil // joined by AddVoter
+	}
+	servers := make([]raft.Server, len(c.cfg.Peers))
+	for i, p := range c.cfg.Peers {
+		servers[i] = raft.Server{ID: raft.ServerID(p.DID), Address: raft.ServerAddress(p.RaftAddr), Suffrage: raft.Voter}
+		if p.DID == c.DID() {
+			servers[i].Address = c.trans.LocalAddr()
+		}
+	}
+	if ok, err := raftutil.Bootstrap(r, c.logs, c.logs, snaps, servers); !ok {
 		return err
 	}
-	var conf raft.Configuration
-	for _, p := range c.cfg.Peers {
-		addr := raft.ServerAddress(p.RaftAddr)
-		if p.DID == c.DID() {
-			addr = c.trans.LocalAddr()
-		}
-		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(p.DID), Address: addr, Suffrage: raft.Voter})
-	}
-	if err := r.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-		return fmt.Errorf("bootstrap: %w", err)
-	}
-	c.log.Info("bootstrapped co-op cluster", "servers", len(conf.Servers))
+	c.log.Info("bootstrapped co-op cluster", "servers", len(servers))
 	return nil
 }
 
@@ -202,20 +194,7 @@ func (c *Cluster) accept(d identity.DID) bool {
 	if c.peer(d) != nil {
 		return true
 	}
-	r := c.raft.Load()
-	if r == nil {
-		return false
-	}
-	f := r.GetConfiguration()
-	if f.Error() != nil {
-		return false
-	}
-	for _, s := range f.Configuration().Servers {
-		if s.ID == raft.ServerID(d) {
-			return true
-		}
-	}
-	return false
+	return raftutil.HasServer(c.raft.Load(), raft.ServerID(d))
 }
 
 func (c *Cluster) hclog(name string) hclog.Logger { return raftutil.NewHclog(c.log, name, hclog.Info) }

@@ -264,11 +264,7 @@ func TestSnapshotCatchUp(t *testing.T) {
 	}
 
 	// A new node joins: the leader's log no longer starts at 1.
-	nd := &node{key: newKey(t), dir: t.TempDir()}
-	ln := relisten(t, "127.0.0.1:0")
-	nd.addr = ln.Addr().String()
-	tc.nodes = append(tc.nodes, nd)
-	tc.open(nd, ln, tc.peers) // not listed: it waits to be joined
+	nd := tc.newNode("joiner")
 	if err := l.c.AddVoter(ctxT(t, 10*time.Second), nd.key.DID(), nd.addr); err != nil {
 		t.Fatalf("add voter: %v", err)
 	}
@@ -297,11 +293,7 @@ func TestMembership(t *testing.T) {
 	tc := newCluster(t, 3, nil)
 	l := tc.leader()
 	propose(t, l, "x")
-	nd := &node{key: newKey(t), dir: t.TempDir()}
-	ln := relisten(t, "127.0.0.1:0")
-	nd.addr = ln.Addr().String()
-	tc.nodes = append(tc.nodes, nd)
-	tc.open(nd, ln, tc.peers)
+	nd := tc.newNode("joiner")
 
 	var f *node
 	for _, x := range tc.nodes[:3] {
@@ -354,7 +346,7 @@ func TestUnpinnedPeerRefused(t *testing.T) {
 	tc := newCluster(t, 3, nil)
 	l := tc.leader()
 	st0, _ := l.c.Status()
-	rogue, err := raftutil.NewTLSStream(nil, "127.0.0.1:0", "", newKey(t), func(identity.DID) bool { return true })
+	rogue, err := raftutil.NewTLSStream(nil, "127.0.0.1:0", "", newKey(t, "rogue"), func(identity.DID) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -127,9 +126,11 @@ type testCluster struct {
 	tune  func(*Config)
 }
 
-func newKey(t *testing.T) *identity.Key {
+// newKey is the key named name in this test: the same at every run.
+func newKey(t *testing.T, name string) *identity.Key {
 	t.Helper()
-	k, err := identity.GenerateKey(rand.Reader)
+	seed := sha256.Sum256([]byte(t.Name() + "/" + name))
+	k, err := identity.KeyFromSeed(seed[:])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func newCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
 			t.Fatal(err)
 		}
 		lns[i] = ln
-		nd := &node{key: newKey(t), dir: t.TempDir(), addr: ln.Addr().String()}
+		nd := &node{key: newKey(t, fmt.Sprint("node", i)), dir: t.TempDir(), addr: ln.Addr().String()}
 		tc.nodes = append(tc.nodes, nd)
 		tc.peers = append(tc.peers, Peer{DID: nd.key.DID(), RaftAddr: nd.addr, API: "api-" + nd.addr})
 	}
@@ -197,6 +198,20 @@ func relisten(t *testing.T, addr string) net.Listener {
 		return err == nil
 	})
 	return ln
+}
+
+// newNode starts a node that is not among the peers: it waits to be
+// joined by AddVoter.
+func (tc *testCluster) newNode(name string) *node {
+	tc.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	nd := &node{key: newKey(tc.t, name), dir: tc.t.TempDir(), addr: ln.Addr().String()}
+	tc.nodes = append(tc.nodes, nd)
+	tc.open(nd, ln, tc.peers)
+	return nd
 }
 
 func (tc *testCluster) start(i int) { tc.open(tc.nodes[i], nil, tc.peers) }

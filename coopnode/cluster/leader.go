@@ -2,8 +2,12 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"sync"
-	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/icn-coop/icn/internal/raftutil"
 )
 
 // leadership is whether this node leads with its state current (it has
@@ -104,49 +108,29 @@ func (c *Cluster) runLed(ctx context.Context, changed <-chan struct{}, fn func(c
 	<-done
 }
 
-// leaderLoop follows raft's leadership notifications: on winning it appends
-// an empty entry and, once that is applied, marks this node leading.
+// leaderLoop follows raft's leadership notifications.
 func (c *Cluster) leaderLoop() {
 	defer c.wg.Done()
-	stop := func() {}
-	defer func() { stop() }()
-	for {
-		select {
-		case leader := <-c.notifyC:
-			stop()
-			stop = func() {}
-			if leader {
-				stop = c.startLeading()
-			}
-		case <-c.stop:
-			return
-		}
-	}
+	raftutil.LeaderLoop(c.notifyC, c.stop, c.leadTerm)
 }
 
-// startLeading marks this node leading once its term's first entry is
-// applied, until the returned function is called.
-func (c *Cluster) startLeading() func() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// A read index is only sound once an entry of this term has been
-		// applied. An empty entry rather than raft's Barrier: raft hands a
-		// barrier to no FSM, which would leave the applied index behind
-		// the commit index (and ReadBarrier waiting) until the next command.
-		r := c.raft.Load()
-		if err := c.batch.Wait(r.Apply(nil, 10*time.Second)); err != nil {
-			c.log.Warn("leader's first entry failed", "err", err)
+// leadTerm marks this node leading, from the moment an entry of its term
+// is applied until ctx (the term's leadership) ends.
+func (c *Cluster) leadTerm(ctx context.Context) {
+	defer c.lead.set(false)
+	for {
+		err := c.batch.TermEntry()
+		if err == nil {
+			break
+		}
+		c.log.Warn("leader's first entry failed", "err", err)
+		if !errors.Is(err, raft.ErrEnqueueTimeout) || ctx.Err() != nil {
+			<-ctx.Done() // lost or shutting down: the loop cancels ctx
 			return
 		}
-		if c.lead.setUnless(ctx) {
-			c.log.Info("leading the co-op cluster", "term", r.CurrentTerm())
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
-		c.lead.set(false)
 	}
+	if c.lead.setUnless(ctx) {
+		c.log.Info("leading the co-op cluster", "term", c.raft.Load().CurrentTerm())
+	}
+	<-ctx.Done()
 }

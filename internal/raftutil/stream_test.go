@@ -1,7 +1,7 @@
 package raftutil
 
 import (
-	"crypto/rand"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -43,7 +43,7 @@ func TestAdvertiseAddr(t *testing.T) {
 // TestTLSStreamPins: two pinned nodes talk; a third, unpinned, is refused
 // both when it dials and when it is dialled.
 func TestTLSStreamPins(t *testing.T) {
-	a, b, rogue := key(t), key(t), key(t)
+	a, b, rogue := key(t, 1), key(t, 2), key(t, 3)
 	pin := func(ds ...identity.DID) func(identity.DID) bool {
 		return func(d identity.DID) bool { return slices.Contains(ds, d) }
 	}
@@ -67,9 +67,10 @@ func TestTLSStreamPins(t *testing.T) {
 	}
 }
 
-func key(t *testing.T) *identity.Key {
+// key derives a test key from a one-byte seed.
+func key(t *testing.T, b byte) *identity.Key {
 	t.Helper()
-	k, err := identity.GenerateKey(rand.Reader)
+	k, err := identity.KeyFromSeed(bytes.Repeat([]byte{b}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
