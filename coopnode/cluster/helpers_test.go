@@ -120,14 +120,14 @@ type node struct {
 // testCluster is nodes in one process on 127.0.0.1 over the real TLS
 // transport, each with its raft files in a temporary directory.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*node
 	peers []Peer
 	tune  func(*Config)
 }
 
 // newKey is the key named name in this test: the same at every run.
-func newKey(t *testing.T, name string) *identity.Key {
+func newKey(t testing.TB, name string) *identity.Key {
 	t.Helper()
 	seed := sha256.Sum256([]byte(t.Name() + "/" + name))
 	k, err := identity.KeyFromSeed(seed[:])
@@ -138,7 +138,7 @@ func newKey(t *testing.T, name string) *identity.Key {
 }
 
 // newCluster starts n nodes that bootstrap one cluster.
-func newCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
+func newCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t, tune: tune}
 	lns := make([]net.Listener, n)
@@ -189,7 +189,7 @@ func (tc *testCluster) open(nd *node, ln net.Listener, peers []Peer) {
 }
 
 // relisten binds addr again (a restarted node keeps its address).
-func relisten(t *testing.T, addr string) net.Listener {
+func relisten(t testing.TB, addr string) net.Listener {
 	t.Helper()
 	var ln net.Listener
 	testutil.WaitFor(t, 5*time.Second, "listening on "+addr+" again", func() bool {
@@ -268,7 +268,7 @@ func (tc *testCluster) index(nd *node) int {
 
 // converged waits until every node given has applied the same n commands
 // with the same hash.
-func converged(t *testing.T, n int, nodes ...*node) {
+func converged(t testing.TB, n int, nodes ...*node) {
 	t.Helper()
 	testutil.WaitFor(t, 20*time.Second, fmt.Sprintf("%d nodes at %d commands with one hash", len(nodes), n), func() bool {
 		c0, h0 := nodes[0].sm.state()
@@ -281,14 +281,14 @@ func converged(t *testing.T, n int, nodes ...*node) {
 	})
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
+func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // propose proposes cmd on nd and wants its position back.
-func propose(t *testing.T, nd *node, cmd string) int {
+func propose(t testing.TB, nd *node, cmd string) int {
 	t.Helper()
 	res, err := nd.c.Propose(ctxT(t, 10*time.Second), []byte(cmd))
 	if err != nil {
