@@ -113,7 +113,7 @@ func Open(cfg Config, sm StateMachine) (*Cluster, error) {
 	c := &Cluster{cfg: cfg, log: cfg.Logger, fsm: &fsm{sm: sm}, notifyC: make(chan bool, 16), stop: make(chan struct{})}
 	if err := c.open(); err != nil {
 		if r := c.raft.Load(); r != nil {
-			r.Shutdown()
+			r.Shutdown().Error()
 			c.batch.Close()
 		}
 		return nil, errors.Join(err, c.closeStores())

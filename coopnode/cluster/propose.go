@@ -72,13 +72,27 @@ func (c *Cluster) Propose(ctx context.Context, cmd []byte) (any, error) {
 }
 
 // ReadBarrier makes the next read of this node's state linearizable: on
-// the leader, once it has applied an entry of its term, it notes the
-// commit index, checks it still leads, and waits until the state machine
-// has applied that index. Elsewhere it fails with a *NotLeaderError.
+// the leader, once it has applied an entry of its term (a leader just
+// elected waits for that), it notes the commit index, checks it still
+// leads, and waits until the state machine has applied that index.
+// Elsewhere it fails with a *NotLeaderError.
 func (c *Cluster) ReadBarrier(ctx context.Context) error {
 	r := c.raft.Load()
-	if leading, _ := c.lead.get(); !leading {
-		return c.notLeader()
+	for {
+		leading, changed := c.lead.get()
+		if leading {
+			break
+		}
+		if r.State() != raft.Leader {
+			return c.notLeader()
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.stop:
+			return ErrClosed
+		}
 	}
 	ci := r.CommitIndex()
 	if err := r.VerifyLeader().Error(); err != nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/icn-coop/icn/internal/testutil"
 )
 
 // countFSM answers each entry with its number of commands (one byte each).
@@ -74,25 +76,16 @@ func TestBatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 100
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, err := b.Propose(context.Background(), byte(i))
-			if err == nil && got != i {
-				err = fmt.Errorf("proposal %d got %d", i, got)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	errs := make([]error, n)
+	testutil.Together(n, func(i int) {
+		got, err := b.Propose(context.Background(), byte(i))
+		if err == nil && got != i {
+			err = fmt.Errorf("proposal %d got %d", i, got)
 		}
+		errs[i] = err
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
 	fsm.mu.Lock()
 	entries := fsm.entries
