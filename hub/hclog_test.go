@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/hashicorp/go-hclog"
 )
 
 // syncBuffer is a bytes.Buffer safe for the goroutines of a raft node.
@@ -38,35 +36,6 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 		out = append(out, m)
 	}
 	return out
-}
-
-func TestHclogAdapterLevelsAndFields(t *testing.T) {
-	var buf syncBuffer
-	l := newHclog(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), "raft", hclog.Info)
-	l.Debug("dropped below the minimum")
-	l.Info("entering follower state", "follower", "node1", "leader-address", "")
-	l.With("peer", "node2").Warn("failed to contact", "time", "1.5s")
-	l.Named("snapshots").Error("failed to persist", "error", "disk full")
-	l.StandardLogger(nil).Print("from the standard logger")
-	want := []struct{ level, msg, logger, key, val string }{
-		{"INFO", "entering follower state", "raft", "follower", "node1"},
-		{"WARN", "failed to contact", "raft", "peer", "node2"},
-		{"ERROR", "failed to persist", "raft.snapshots", "error", "disk full"},
-		{"INFO", "from the standard logger", "raft", "component", "raft"},
-	}
-	got := buf.lines(t)
-	if len(got) != len(want) {
-		t.Fatalf("%d lines, want %d: %v", len(got), len(want), got)
-	}
-	for i, w := range want {
-		g := got[i]
-		if g["level"] != w.level || g["msg"] != w.msg || g["logger"] != w.logger || g["component"] != "raft" || g[w.key] != w.val {
-			t.Errorf("line %d = %v, want %+v", i, g, w)
-		}
-	}
-	if !l.IsWarn() || l.IsDebug() {
-		t.Error("IsWarn/IsDebug do not follow the minimum level")
-	}
 }
 
 // TestRaftLogsThroughSlog: a real raft node's lines arrive as slog records

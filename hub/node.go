@@ -19,11 +19,11 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/httpserve"
+	"github.com/icn-coop/icn/internal/raftutil"
 	"github.com/icn-coop/icn/money"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 	"github.com/icn-coop/icn/trust"
@@ -136,16 +136,6 @@ func (c *Config) defaults() {
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = 10240
 	}
-	if c.MaxBatch == 0 {
-		c.MaxBatch = 512
-	}
-	if c.MaxInflight == 0 {
-		// One entry at a time: under load the next one gathers everything
-		// that queued meanwhile, so each command costs fewer log appends
-		// and fdatasyncs on all nodes. icn bench cross +4.4 % over 2 in
-		// eight interleaved pairs (all higher); icn bench hub unchanged.
-		c.MaxInflight = 1
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -161,30 +151,18 @@ type Node struct {
 	trans  raft.Transport
 	closer io.Closer // the TLS stream layer, if we made it
 
-	proposeC    chan *proposal
-	inflight    chan struct{}
+	batch       *raftutil.Batcher[*icnv1.Command, *icnv1.CommandResult]
 	leaderReady atomic.Bool
 	notifyC     chan bool
 
-	metrics  *Metrics
-	reports  *reports
-	sched    schedule // nil: periods close only on command
-	fwdMu    sync.Mutex
-	forward  ForwardFunc
-	stop     chan struct{}
-	raftDone chan struct{} // closed once raft has shut down
-	wg       sync.WaitGroup
-	once     sync.Once
-}
-
-type proposal struct {
-	cmd  *icnv1.Command
-	done chan proposalResult
-}
-
-type proposalResult struct {
-	res *icnv1.CommandResult
-	err error
+	metrics *Metrics
+	reports *reports
+	sched   schedule // nil: periods close only on command
+	fwdMu   sync.Mutex
+	forward ForwardFunc
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
 }
 
 // Open starts a hub node: it opens the Raft stores in DataDir, starts the
@@ -201,17 +179,20 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("hub data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, proposeC: make(chan *proposal, 4*cfg.MaxBatch),
-		inflight: make(chan struct{}, cfg.MaxInflight), notifyC: make(chan bool, 16),
-		metrics: newMetrics(), stop: make(chan struct{}), raftDone: make(chan struct{}),
-		sched: sched, forward: cfg.Forward}
+	n := &Node{cfg: cfg, log: cfg.Logger, notifyC: make(chan bool, 16),
+		metrics: newMetrics(), stop: make(chan struct{}), sched: sched, forward: cfg.Forward}
 	if err := n.open(); err != nil {
 		n.closeStores()
 		return nil, err
 	}
+	n.batch = raftutil.NewBatcher(n.raft, raftutil.BatchOptions[*icnv1.Command, *icnv1.CommandResult]{
+		MaxBatch: cfg.MaxBatch, MaxInflight: cfg.MaxInflight, Encode: encodeBatch,
+		Split: func(resp any) ([]*icnv1.CommandResult, error) {
+			res, _ := resp.([]*icnv1.CommandResult)
+			return res, nil
+		}})
 	n.reports = newReports(n.fsm)
-	n.wg.Add(3)
-	go n.batchLoop()
+	n.wg.Add(2)
 	go n.leaderLoop()
 	go n.signLoop()
 	return n, nil
@@ -223,38 +204,24 @@ func (n *Node) open() error {
 		return err
 	}
 	n.fsm.SetObserver(n.metrics.observeBatch)
-	// The freelist is rebuilt at open instead of written at every append
-	// (as etcd does): truncating the log after each snapshot leaves it long.
-	logOpts := &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
-	if n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, "raft.db"), BoltOptions: logOpts}); err != nil {
-		return fmt.Errorf("open raft log: %w", err)
+	if n.logs, err = raftutil.OpenLogStore(filepath.Join(n.cfg.DataDir, "raft.db")); err != nil {
+		return err
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, n.hclog("snapshots"))
 	if err != nil {
 		return fmt.Errorf("open snapshots: %w", err)
 	}
 	if n.trans = n.cfg.Transport; n.trans == nil {
-		stream, err := newTLSStream(n.cfg.RaftListener, n.cfg.RaftBind, n.cfg.RaftAdvertise, n.cfg.Key, n.acceptPeer)
+		stream, err := raftutil.NewTLSStream(n.cfg.RaftListener, n.cfg.RaftBind, n.cfg.RaftAdvertise, n.cfg.Key, n.acceptPeer)
 		if err != nil {
 			return err
 		}
 		n.closer = stream
-		n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-			Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: n.hclog("transport")})
+		n.trans = raftutil.NewTransport(stream, n.hclog("transport"))
 	}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(n.cfg.Key.DID())
-	rc.HeartbeatTimeout, rc.ElectionTimeout = n.cfg.HeartbeatTimeout, n.cfg.HeartbeatTimeout
-	rc.LeaderLeaseTimeout = n.cfg.LeaderLease
-	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = n.cfg.SnapshotThreshold, n.cfg.SnapshotInterval, n.cfg.TrailingLogs
-	// batchLoop packs commands into entries; with MaxInflight above 1,
-	// BatchApplyCh lets the leader also store the entries in flight with one
-	// log append (one bbolt commit, two fdatasyncs) instead of one each. The
-	// futures raft abandons at shutdown are released by futureError.
-	rc.MaxAppendEntries = 256
-	rc.BatchApplyCh = true
-	rc.NotifyCh = n.notifyC
-	rc.Logger = n.hclog("raft")
+	st := raftutil.Settings{HeartbeatTimeout: n.cfg.HeartbeatTimeout, LeaderLease: n.cfg.LeaderLease,
+		SnapshotThreshold: n.cfg.SnapshotThreshold, SnapshotInterval: n.cfg.SnapshotInterval, TrailingLogs: n.cfg.TrailingLogs}
+	rc := st.RaftConfig(raft.ServerID(n.cfg.Key.DID()), n.notifyC, n.hclog("raft"))
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, snaps, n.trans); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -262,22 +229,21 @@ func (n *Node) open() error {
 }
 
 func (n *Node) bootstrap(snaps raft.SnapshotStore) error {
-	has, err := raft.HasExistingState(n.logs, n.logs, snaps)
-	if err != nil || has || !n.inPeers(n.cfg.Key.DID()) {
-		return err
+	if !n.inPeers(n.cfg.Key.DID()) {
+		return nil
 	}
-	var conf raft.Configuration
+	var servers []raft.Server
 	for _, p := range n.cfg.Peers {
 		addr := raft.ServerAddress(p.RaftAddr)
 		if p.DID == n.cfg.Key.DID() {
 			addr = n.trans.LocalAddr()
 		}
-		conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(p.DID), Address: addr, Suffrage: raft.Voter})
+		servers = append(servers, raft.Server{ID: raft.ServerID(p.DID), Address: addr, Suffrage: raft.Voter})
 	}
-	if err := n.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-		return fmt.Errorf("bootstrap: %w", err)
+	if ok, err := raftutil.Bootstrap(n.raft, n.logs, n.logs, snaps, servers); !ok {
+		return err
 	}
-	n.log.Info("bootstrapped cluster", "servers", len(conf.Servers))
+	n.log.Info("bootstrapped cluster", "servers", len(servers))
 	return nil
 }
 
@@ -299,25 +265,11 @@ func (n *Node) acceptPeer(d identity.DID) bool {
 	if n.fsm != nil && n.fsm.HubNode(d) != nil {
 		return true
 	}
-	if n.raft == nil {
-		return false
-	}
-	f := n.raft.GetConfiguration()
-	if f.Error() != nil {
-		return false
-	}
-	for _, s := range f.Configuration().Servers {
-		if s.ID == raft.ServerID(d) {
-			return true
-		}
-	}
-	return false
+	return raftutil.HasServer(n.raft, raft.ServerID(d))
 }
 
-// hclog gives raft's parts a logger into the node's slog logger. Raft's
-// Info lines (elections, snapshots, membership changes) are what an
-// operator wants to see; its Debug and Trace lines are not passed on.
-func (n *Node) hclog(name string) hclog.Logger { return newHclog(n.log, name, hclog.Info) }
+// hclog gives raft's parts a logger into the node's slog logger, at Info.
+func (n *Node) hclog(name string) hclog.Logger { return raftutil.NewHclog(n.log, name, hclog.Info) }
 
 // DID is this node's identity (its Raft server id).
 func (n *Node) DID() identity.DID { return n.cfg.Key.DID() }
@@ -365,124 +317,28 @@ func (n *Node) Propose(ctx context.Context, cmd *icnv1.Command) (*icnv1.CommandR
 	if n.raft.State() != raft.Leader {
 		return nil, ErrNotLeader
 	}
-	p := &proposal{cmd: cmd, done: make(chan proposalResult, 1)}
 	start := time.Now()
-	select {
-	case n.proposeC <- p:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-n.stop:
-		return nil, raft.ErrRaftShutdown
+	res, err := n.batch.Propose(ctx, cmd)
+	if errors.Is(err, raft.ErrNotLeader) {
+		return nil, ErrNotLeader
 	}
-	select {
-	case r := <-p.done:
+	if ctx.Err() == nil {
 		n.metrics.proposeLatency.Observe(time.Since(start).Seconds())
-		return r.res, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
+	return res, err
 }
 
-// batchLoop packs queued proposals into log entries. While MaxInflight
-// entries are in flight it waits, so that load turns into bigger batches
-// instead of more entries.
-func (n *Node) batchLoop() {
-	defer n.wg.Done()
-	for {
-		var first *proposal
-		select {
-		case first = <-n.proposeC:
-		case <-n.stop:
-			return
-		}
-		select {
-		case n.inflight <- struct{}{}:
-		case <-n.stop:
-			first.done <- proposalResult{err: raft.ErrRaftShutdown}
-			return
-		}
-		batch := n.drain(first)
-		n.wg.Add(1)
-		go n.await(n.apply(batch), batch)
-	}
-}
-
-func (n *Node) drain(first *proposal) []*proposal {
-	batch := []*proposal{first}
-	for len(batch) < n.cfg.MaxBatch {
-		select {
-		case p := <-n.proposeC:
-			batch = append(batch, p)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-func (n *Node) apply(batch []*proposal) raft.ApplyFuture {
+// encodeBatch packs commands into one log entry, stamping each that has no
+// time with the leader's clock.
+func encodeBatch(cmds []*icnv1.Command) ([]byte, error) {
 	now := time.Now().UnixNano()
-	cb := &icnv1.CommandBatch{Commands: make([]*icnv1.Command, len(batch))}
-	for i, p := range batch {
-		if p.cmd.AtUnixNano == 0 {
-			p.cmd.AtUnixNano = now
+	for _, c := range cmds {
+		if c.AtUnixNano == 0 {
+			c.AtUnixNano = now
 		}
-		cb.Commands[i] = p.cmd
 	}
-	data, err := proto.Marshal(cb)
-	if err != nil {
-		return errFuture{err}
-	}
-	return n.raft.Apply(data, 10*time.Second)
+	return proto.Marshal(&icnv1.CommandBatch{Commands: cmds})
 }
-
-func (n *Node) await(f raft.ApplyFuture, batch []*proposal) {
-	defer n.wg.Done()
-	err := n.futureError(f)
-	<-n.inflight
-	if err != nil {
-		if errors.Is(err, raft.ErrNotLeader) {
-			err = ErrNotLeader
-		}
-		for _, p := range batch {
-			p.done <- proposalResult{err: err}
-		}
-		return
-	}
-	res, _ := f.Response().([]*icnv1.CommandResult)
-	for i, p := range batch {
-		if i < len(res) {
-			p.done <- proposalResult{res: res[i]}
-		} else {
-			p.done <- proposalResult{err: errors.New("state machine gave no result")}
-		}
-	}
-}
-
-// futureError waits for f. Raft abandons futures that are committed but not
-// yet applied when it shuts down, so a shutdown ends the wait too: the
-// outcome is then unknown, as with a lost leadership.
-func (n *Node) futureError(f raft.Future) error {
-	errc := make(chan error, 1)
-	go func() { errc <- f.Error() }() // stays blocked if raft abandoned f; only at shutdown
-	select {
-	case err := <-errc:
-		return err
-	case <-n.raftDone:
-		select {
-		case err := <-errc:
-			return err
-		default:
-			return raft.ErrRaftShutdown
-		}
-	}
-}
-
-type errFuture struct{ err error }
-
-func (f errFuture) Error() error          { return f.err }
-func (f errFuture) Index() uint64         { return 0 }
-func (f errFuture) Response() interface{} { return nil }
 
 // ReadBarrier makes the next read of this node's state linearizable: it
 // checks this node is still the leader after noting the commit index, then
@@ -501,44 +357,17 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 // leaderLoop runs the leader's duties while this node leads.
 func (n *Node) leaderLoop() {
 	defer n.wg.Done()
-	stop := func() {}
-	defer func() { stop() }()
-	for {
-		select {
-		case leader := <-n.notifyC:
-			n.metrics.setLeader(leader)
-			stop()
-			n.leaderReady.Store(false)
-			stop = func() {}
-			if leader {
-				stop = n.startDuties()
-			}
-		case <-n.stop:
-			return
-		}
-	}
-}
-
-// startDuties runs lead until the returned function is called.
-func (n *Node) startDuties() func() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); n.lead(ctx) }()
-	return func() {
-		cancel()
-		<-done
+	raftutil.LeaderLoop(n.notifyC, n.stop, func(ctx context.Context) {
+		n.metrics.setLeader(true)
+		n.lead(ctx)
+		<-ctx.Done() // lead may return early; the leadership lasts until this
 		n.leaderReady.Store(false)
-	}
+		n.metrics.setLeader(false)
+	})
 }
 
 func (n *Node) lead(ctx context.Context) {
-	// A read index is only sound once an entry of this term has been
-	// applied. The entry is an empty command batch rather than raft's
-	// Barrier: raft hands no-op and barrier entries to no FSM, so they
-	// would leave every node's AppliedIndex behind its commit index (and
-	// ReadBarrier waiting) until the next command; an empty batch moves the
-	// applied index on every node.
-	if err := n.futureError(n.raft.Apply(nil, 10*time.Second)); err != nil {
+	if err := n.batch.TermEntry(); err != nil {
 		n.log.Warn("leader's first entry failed", "err", err)
 		return
 	}
@@ -602,7 +431,7 @@ func (n *Node) Close() error {
 		if n.raft != nil {
 			err = n.raft.Shutdown().Error()
 		}
-		close(n.raftDone)
+		n.batch.Close()
 		n.wg.Wait()
 		if e := n.closeStores(); err == nil {
 			err = e

@@ -1,4 +1,4 @@
-package hub
+package raftutil
 
 import (
 	"context"
@@ -20,9 +20,11 @@ type hclogAdapter struct {
 	min  hclog.Level
 }
 
-// newHclog returns an adapter named name (e.g. "raft") that drops lines
-// below min.
-func newHclog(l *slog.Logger, name string, min hclog.Level) hclog.Logger {
+// NewHclog returns an hclog.Logger for raft's parts that writes to l, named
+// name (e.g. "raft") and dropping lines below min. Raft's Info lines
+// (elections, snapshots, membership changes) are what an operator wants to
+// see; its Debug and Trace lines rarely are.
+func NewHclog(l *slog.Logger, name string, min hclog.Level) hclog.Logger {
 	base := l.With("component", "raft")
 	return &hclogAdapter{base: base, l: base.With("logger", name), name: name, min: min}
 }
