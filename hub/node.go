@@ -143,13 +143,16 @@ func (c *Config) defaults() {
 
 // Node is one hub cluster node.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	raft   *raft.Raft
-	fsm    *fsm.FSM
-	logs   *raftboltdb.BoltStore
-	trans  raft.Transport
-	closer io.Closer // the TLS stream layer, if we made it
+	cfg  Config
+	log  *slog.Logger
+	raft *raft.Raft
+	// started is raft once NewRaft has returned: the TLS listener may
+	// accept (and ask acceptPeer) while NewRaft still runs.
+	started atomic.Pointer[raft.Raft]
+	fsm     *fsm.FSM
+	logs    *raftboltdb.BoltStore
+	trans   raft.Transport
+	closer  io.Closer // the TLS stream layer, if we made it
 
 	batch       *raftutil.Batcher[*icnv1.Command, *icnv1.CommandResult]
 	leaderReady atomic.Bool
@@ -225,6 +228,7 @@ func (n *Node) open() error {
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, snaps, n.trans); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
+	n.started.Store(n.raft)
 	return n.bootstrap(snaps)
 }
 
@@ -265,7 +269,7 @@ func (n *Node) acceptPeer(d identity.DID) bool {
 	if n.fsm != nil && n.fsm.HubNode(d) != nil {
 		return true
 	}
-	return raftutil.HasServer(n.raft, raft.ServerID(d))
+	return raftutil.HasServer(n.started.Load(), raft.ServerID(d))
 }
 
 // hclog gives raft's parts a logger into the node's slog logger, at Info.

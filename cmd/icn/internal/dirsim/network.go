@@ -104,6 +104,15 @@ func StartNetwork(ctx context.Context, t *Tree, n int, transport string) (*Netwo
 			nw.Close()
 			return nil, fmt.Errorf("refresh directory node %d: %w", i, err)
 		}
+		if nw.mn != nil {
+			// A refresh leaves connections to every peer it asked; on the
+			// in-memory network each holds buffers and goroutines, and a
+			// thousand nodes' worth do not fit one process. The routing
+			// table keeps its peers; lookups dial them again (cheaply).
+			for _, c := range hosts[i].Host.Network().Conns() {
+				_ = c.Close()
+			}
+		}
 	}
 	return nw, nil
 }
