@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,20 +21,13 @@ import (
 // coopProc is one `icn coop` process peering with the hub cluster; its
 // admin is the payer and payee of the test's payments.
 type coopProc struct {
-	t        *testing.T
-	id       string
-	key      *identity.Key // the node's key (its participant DID)
-	admin    *identity.Key
-	url      string
-	cfg      string
-	node     *labNode // the namespace it runs in, nil for the host's
-	cmd      *exec.Cmd
-	waitDone chan struct{}
-	logs     strings.Builder
-	mu       sync.Mutex
+	proc
+	id    string
+	key   *identity.Key // the node's key (its participant DID)
+	admin *identity.Key
+	url   string
+	cfg   string
 }
-
-func (p *coopProc) log() string { p.mu.Lock(); defer p.mu.Unlock(); return p.logs.String() }
 
 // startCoop writes coop.toml for co-op id (peering with c's nodes) and
 // starts `icn coop` on 127.0.0.1.
@@ -50,7 +41,7 @@ func startCoop(t *testing.T, c *hubCluster, id string) *coopProc {
 func startCoopOn(t *testing.T, c *hubCluster, id string, node *labNode) *coopProc {
 	t.Helper()
 	dir := t.TempDir()
-	p := &coopProc{t: t, id: id, key: genKey(t), admin: genKey(t), node: node}
+	p := &coopProc{proc: proc{t: t, node: node}, id: id, key: genKey(t), admin: genKey(t)}
 	listen, plain := freePort(t), ""
 	if node != nil { // a test's private network: no TLS in front
 		listen, plain = node.host()+":7104", "plain_http = true"
@@ -90,6 +81,7 @@ federation = %q
 level = "warn"
 `, id, dir, p.admin.DID(), listen, plain, c.fed.DID(), hubs.String())
 	p.cfg = filepath.Join(dir, "coop.toml")
+	p.args = []string{"coop", "--config", p.cfg}
 	if err := os.WriteFile(p.cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -102,35 +94,6 @@ level = "warn"
 	})
 	p.waitReady()
 	return p
-}
-
-func (p *coopProc) start() {
-	p.t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.node != nil {
-		p.cmd = p.node.command(icnBin, "coop", "--config", p.cfg)
-	} else {
-		p.cmd = exec.Command(icnBin, "coop", "--config", p.cfg)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{b: &p.logs, mu: &p.mu}, &lockedWriter{b: &p.logs, mu: &p.mu}
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatalf("start %s: %v", p.id, err)
-	}
-	p.waitDone = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(p.cmd, p.waitDone)
-}
-
-// kill sends SIGKILL and waits for the process to go.
-func (p *coopProc) kill() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.waitDone
-	p.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-done
 }
 
 func (p *coopProc) waitReady() {

@@ -71,20 +71,63 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// hubProc is one `icn hub` process.
-type hubProc struct {
+// proc is one `icn` process of a test, restartable; its output is kept.
+type proc struct {
 	t        *testing.T
-	key      *identity.Key
-	dir      string
-	raft     string
-	grpc     string
-	data     string // the data plane's UDP address
-	cfg      string
+	args     []string // after the binary
 	node     *labNode // the namespace it runs in, nil for the host's
 	cmd      *exec.Cmd
 	waitDone chan struct{}
-	logs     *strings.Builder
+	logs     strings.Builder
 	mu       sync.Mutex
+}
+
+// start starts the process (again).
+func (p *proc) start() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.node != nil {
+		p.cmd = p.node.command(icnBin, p.args...)
+	} else {
+		p.cmd = exec.Command(icnBin, p.args...)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{b: &p.logs, mu: &p.mu}, &lockedWriter{b: &p.logs, mu: &p.mu}
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("start icn %s: %v", strings.Join(p.args, " "), err)
+	}
+	p.waitDone = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(p.cmd, p.waitDone)
+}
+
+// kill sends SIGKILL and waits for the process to go.
+func (p *proc) kill() {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.waitDone
+	p.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// log is what the process (every run of it) has written.
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// hubProc is one `icn hub` process.
+type hubProc struct {
+	proc
+	key  *identity.Key
+	dir  string
+	raft string
+	grpc string
+	data string // the data plane's UDP address
+	cfg  string
 }
 
 type hubCluster struct {
@@ -111,7 +154,7 @@ func newHubClusterOn(t *testing.T, nodes []*labNode, extra string) *hubCluster {
 		if err := keyfile.Write(filepath.Join(dir, "node.key"), k); err != nil {
 			t.Fatal(err)
 		}
-		p := &hubProc{t: t, key: k, dir: dir, node: node}
+		p := &hubProc{proc: proc{t: t, node: node}, key: k, dir: dir}
 		if node != nil {
 			p.raft, p.grpc, p.data = node.host()+":7101", node.host()+":7102", node.host()+":7103"
 		} else {
@@ -148,6 +191,7 @@ level = "warn"
 `, p.dir, c.op.DID(), "", p.raft, p.grpc, p.data, c.fed.DID(), peers.String())
 		body = strings.Replace(body, "[raft]\n", "[raft]\n"+extra, 1)
 		p.cfg = filepath.Join(p.dir, "hub.toml")
+		p.args = []string{"hub", "--config", p.cfg}
 		if err := os.WriteFile(p.cfg, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -162,42 +206,6 @@ level = "warn"
 		}
 	})
 	return c
-}
-
-func (p *hubProc) start() {
-	p.t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.logs = &strings.Builder{}
-	if p.node != nil {
-		p.cmd = p.node.command(icnBin, "hub", "--config", p.cfg)
-	} else {
-		p.cmd = exec.Command(icnBin, "hub", "--config", p.cfg)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{b: p.logs, mu: &p.mu}, &lockedWriter{b: p.logs, mu: &p.mu}
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatalf("start hub: %v", err)
-	}
-	p.waitDone = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(p.cmd, p.waitDone)
-}
-
-// kill sends SIGKILL and waits for the process to go.
-func (p *hubProc) kill() {
-	p.mu.Lock()
-	cmd, done := p.cmd, p.waitDone
-	p.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-done
-}
-
-func (p *hubProc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
 }
 
 type lockedWriter struct {
