@@ -1,0 +1,288 @@
+package govern
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/governance"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/money"
+)
+
+const coop = "coop-g"
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+type env struct {
+	t     *testing.T
+	path  string
+	clock *clock
+	coop  *identity.Key
+	l     *ledger.Store
+	m     *membership.Store
+	g     *Store
+	keys  map[string]*identity.Key
+}
+
+func testKey(t testing.TB, name string) *identity.Key {
+	seed := sha256.Sum256([]byte("govern test " + name))
+	k, err := identity.KeyFromSeed(seed[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newEnv(t *testing.T) *env {
+	e := &env{t: t, path: filepath.Join(t.TempDir(), "ledger.db"), clock: &clock{}, coop: testKey(t, "coop"), keys: map[string]*identity.Key{}}
+	e.clock.Set(t0)
+	e.open()
+	return e
+}
+
+func (e *env) open() {
+	t := e.t
+	limit, _ := money.Parse("10", money.Hours)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l, err := ledger.Open(ledger.Options{Path: e.path, Buckets: slices.Concat(membership.Buckets, Buckets),
+		DefaultLimits: map[string]money.Amount{"hours": limit}, Clock: e.clock.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := membership.New(l, membership.Options{CoopID: coop, CoopKey: e.coop, Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(l, m, Options{CoopID: coop, Clock: e.clock.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.l, e.m, e.g = l, m, g
+	t.Cleanup(func() { l.Close() })
+}
+
+func (e *env) restart() {
+	if err := e.l.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.open()
+}
+
+func (e *env) add(name string, roles ...string) identity.DID {
+	e.t.Helper()
+	k := testKey(e.t, name)
+	e.keys[name] = k
+	if _, err := e.m.AddMember(context.Background(), k.DID(), name, roles); err != nil {
+		e.t.Fatal(err)
+	}
+	return k.DID()
+}
+
+func (e *env) vote(name, proposal string, c governance.Choice, rev uint32) error {
+	k := e.keys[name]
+	raw := governance.VoteBody{Coop: coop, Proposal: proposal, Voter: string(k.DID()), Choice: string(c), Revision: rev,
+		CreatedAt: e.clock.Now().Format(time.RFC3339)}.Encode()
+	_, err := e.g.Cast(context.Background(), raw, k.Sign(identity.TagVote, raw), k.DID())
+	return err
+}
+
+func (e *env) limit(did identity.DID) string {
+	b, err := e.l.Balance(ledger.Account(did), money.Hours)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b.CreditLimit.String()
+}
+
+func hours(s string) Amount { return Amount{Value: s, Currency: "hours"} }
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := Code(err); got != code {
+		t.Fatalf("error %v: code %q, want %q", err, got, code)
+	}
+}
+
+func TestCreditLimitPassesAtDeadline(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pat := e.add("pat", "proposer")
+	ann := e.add("ann")
+	bob := e.add("bob")
+	cid := e.add("cid")
+	p, err := e.g.Open(ctx, Draft{ID: "p-1", Kind: governance.KindEconomic, Title: "More credit for bob", Proposer: pat,
+		Change: Change{CreditLimits: []CreditLimit{{Member: bob, Limit: hours("40")}}, DefaultCreditLimit: ptr(hours("20"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.vote("ann", "p-1", governance.For, 1), "not_voting") // in discussion
+	if err := e.g.Delegate(ctx, cid, ann); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(p.VotingStarts)
+	for _, n := range []string{"ann", "pat"} {
+		if err := e.vote(n, "p-1", governance.For, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.vote("bob", "p-1", governance.Against, 1); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.vote("bob", "p-1", governance.Against, 1), "") // the same bytes again: a harmless repeat
+	e.clock.Set(p.VotingEnds.Add(time.Hour))
+	if e.limit(bob) != "10.00" {
+		t.Fatalf("limit before the tick: %s", e.limit(bob))
+	}
+	if err := e.g.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.g.Proposal("p-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != "passed" || v.Tally.For != 3 || v.Tally.Against != 1 || !v.Outcome.ClosedAt.Equal(p.VotingEnds) {
+		t.Fatalf("outcome %+v tally %+v", v.Outcome, v.Tally)
+	}
+	if got := e.limit(bob); got != "40.00" {
+		t.Fatalf("bob's limit %s", got)
+	}
+	if got := e.limit(ann); got != "10.00" {
+		t.Fatalf("ann keeps her limit: %s", got)
+	}
+	dan := e.add("dan")
+	if got := e.limit(dan); got != "20.00" {
+		t.Fatalf("a new member's limit %s", got)
+	}
+	wantCode(t, e.vote("ann", "p-1", governance.Against, 2), "not_voting")
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestRemovalAndAppeal(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pat := e.add("pat", "proposer", "moderator")
+	e.add("ann")
+	bob := e.add("bob", "treasurer")
+	p, err := e.g.Open(ctx, Draft{ID: "rm-1", Kind: governance.KindRemoval, Title: "Remove bob", Proposer: pat, Change: Change{Remove: bob}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(p.VotingStarts)
+	wantCode(t, e.vote("bob", "rm-1", governance.Against, 1), "not_eligible")
+	for _, n := range []string{"ann", "pat"} {
+		if err := e.vote(n, "rm-1", governance.For, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed, err := e.g.Close(ctx, "rm-1", pat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if closed.Outcome.Status != "passed" {
+		t.Fatalf("outcome %+v", closed.Outcome)
+	}
+	if _, err := e.m.Authorize(bob, e.clock.Now()); err == nil {
+		t.Fatal("bob still authorised")
+	}
+	if e.limit(bob) != "0.00" {
+		t.Fatalf("bob's limit %s", e.limit(bob))
+	}
+	if _, ok, _ := e.g.BalanceFlag(bob); !ok {
+		t.Fatal("no balance flag")
+	}
+	r, ok, err := e.g.Removal(bob)
+	if err != nil || !ok || !slices.Equal(r.Roles, []string{"member", "treasurer"}) || len(r.CreditLimits) != 1 || r.CreditLimits[0].Value != "10.00" {
+		t.Fatalf("removal %+v %v %v", r, ok, err)
+	}
+	e.clock.Advance(24 * time.Hour)
+	_, err = e.g.FileAppeal(ctx, AppealDraft{ID: "ap-1", Title: "I was wronged", Appellant: pat})
+	wantCode(t, err, "no_removal")
+	ap, err := e.g.FileAppeal(ctx, AppealDraft{ID: "ap-1", Title: "I was wronged", Appellant: bob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.g.FileAppeal(ctx, AppealDraft{ID: "ap-2", Title: "Again", Appellant: bob})
+	wantCode(t, err, "appeal_filed")
+	e.clock.Set(ap.VotingStarts)
+	for _, n := range []string{"ann", "pat"} {
+		if err := e.vote(n, "ap-1", governance.For, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.g.Close(ctx, "ap-1", pat); err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.m.Authorize(bob, e.clock.Now())
+	if err != nil || !m.HasRole("treasurer") {
+		t.Fatalf("bob after the appeal: %+v %v", m, err)
+	}
+	if e.limit(bob) != "10.00" {
+		t.Fatalf("bob's limit %s", e.limit(bob))
+	}
+	if _, ok, _ := e.g.BalanceFlag(bob); ok {
+		t.Fatal("flag stands")
+	}
+	if r, _, _ := e.g.Removal(bob); r.ResolvedBy != "ap-1" {
+		t.Fatalf("removal %+v", r)
+	}
+}
+
+func TestDuesOnceAcrossRestart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pat := e.add("pat", "proposer")
+	ann := e.add("ann")
+	e.add("bob")
+	p, err := e.g.Open(ctx, Draft{ID: "d-1", Kind: governance.KindDues, Title: "Monthly dues", Proposer: pat,
+		Change: Change{Dues: &Schedule{Amount: hours("1"), Day: 1, Treasury: "treasury"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(p.VotingStarts)
+	for _, n := range []string{"ann", "pat", "bob"} {
+		if err := e.vote(n, "d-1", governance.For, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.g.Close(ctx, "d-1", pat); err == nil {
+		t.Fatal("pat is no moderator")
+	}
+	e.clock.Set(time.Date(2026, 4, 1, 0, 0, 1, 0, time.UTC))
+	for range 2 {
+		if err := e.g.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.restart()
+	}
+	if err := e.g.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := e.l.Balance("treasury", money.Hours)
+	if tb.Balance.String() != "3.00" {
+		t.Fatalf("treasury %s", tb.Balance)
+	}
+	ab, _ := e.l.Balance(ledger.Account(ann), money.Hours)
+	if ab.Balance.String() != "-1.00" {
+		t.Fatalf("ann %s", ab.Balance)
+	}
+	d, err := e.g.Dues()
+	if err != nil || d.Last != "2026-04" || d.LastRun == nil || len(d.LastRun.Paid) != 3 {
+		t.Fatalf("dues %+v %v", d, err)
+	}
+}
