@@ -1,6 +1,8 @@
 package govern
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -85,8 +87,8 @@ func (s *Store) Proposals(status string) ([]View, error) {
 	err := s.l.State().View(func(v *store.View) error {
 		return v.Bucket(bktProposals).ForEach(func(k, raw []byte) error {
 			var p Proposal
-			if _, err := getJSON(v.Bucket(bktProposals), k, &p); err != nil {
-				return err
+			if err := json.Unmarshal(raw, &p); err != nil {
+				return fmt.Errorf("proposal %.128s: %w", k, err)
 			}
 			pv, err := s.view(v, &p, now)
 			if err != nil {

@@ -188,9 +188,6 @@ func scheduleOf(s governance.Schedule) Schedule {
 	if s.Location != nil && s.Location != time.UTC {
 		out.TimeZone = s.Location.String()
 	}
-	if s.From.IsZero() {
-		out.From = time.Time{}
-	}
 	return out
 }
 
