@@ -286,3 +286,38 @@ func TestDuesOnceAcrossRestart(t *testing.T) {
 		t.Fatalf("dues %+v %v", d, err)
 	}
 }
+
+// TestRunClosesAtDeadline: the scheduler loop alone closes a proposal once
+// its deadline has passed, and stops with its context.
+func TestRunClosesAtDeadline(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	pat := e.add("pat", "proposer")
+	p, err := e.g.Open(ctx, Draft{ID: "p-1", Kind: governance.KindEconomic, Title: "Default 20", Proposer: pat,
+		Change: Change{DefaultCreditLimit: ptr(hours("20"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); e.g.Run(ctx, time.Millisecond) }()
+	e.clock.Set(p.VotingEnds)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := e.g.Proposal("p-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Outcome != nil {
+			if v.Outcome.Result != "no_quorum" {
+				t.Fatalf("outcome %+v", v.Outcome)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduler did not close the proposal within 10 s")
+		}
+		time.Sleep(time.Millisecond) // polling the condition, bounded by deadline
+	}
+	cancel()
+	<-done
+}
