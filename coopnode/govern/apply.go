@@ -184,7 +184,15 @@ func (s *Store) Close(ctx context.Context, id string, by identity.DID) (*Proposa
 
 func (s *Store) applyClose(tx *gtx, cmd *icnv1.CoopCommand) (any, error) {
 	c := cmd.GetCloseProposal()
-	rec, p, err := tx.load(c.Id)
+	return tx.decide(c.Id, func(p *governance.Proposal, r *roster, d *governance.Delegations) (*governance.Outcome, error) {
+		return p.Close(identity.DID(c.By), r, d, tx.Now())
+	})
+}
+
+// decide closes proposal id with the outcome that decide gives it, with the
+// roster and delegations as they stand.
+func (tx *gtx) decide(id string, decide func(*governance.Proposal, *roster, *governance.Delegations) (*governance.Outcome, error)) (any, error) {
+	rec, p, err := tx.load(id)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +204,7 @@ func (s *Store) applyClose(tx *gtx, cmd *icnv1.CoopCommand) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := p.Close(identity.DID(c.By), r, d, tx.Now())
+	o, err := decide(p, r, d)
 	if err != nil {
 		return nil, err
 	}
@@ -210,19 +218,9 @@ func (s *Store) Cancel(ctx context.Context, id string, by identity.DID) (*Propos
 
 func (s *Store) applyCancel(tx *gtx, cmd *icnv1.CoopCommand) (any, error) {
 	c := cmd.GetCancelProposal()
-	rec, p, err := tx.load(c.Id)
-	if err != nil {
-		return nil, err
-	}
-	r, err := tx.roster()
-	if err != nil {
-		return nil, err
-	}
-	o, err := p.Cancel(identity.DID(c.By), r, tx.Now())
-	if err != nil {
-		return nil, err
-	}
-	return tx.closed(rec, p, o)
+	return tx.decide(c.Id, func(p *governance.Proposal, r *roster, _ *governance.Delegations) (*governance.Outcome, error) {
+		return p.Cancel(identity.DID(c.By), r, tx.Now())
+	})
 }
 
 // AppealDraft is what a removed member submits (ID may be empty).
