@@ -101,7 +101,7 @@ func (n *Node) openRest(ctx context.Context) error {
 	if _, err := n.Members.Bootstrap(ctx, admin, n.Config.AdminName); err != nil {
 		return fmt.Errorf("bootstrap admin %s: %w", admin, err)
 	}
-	n.Governance, err = govern.New(n.Ledger, n.Members, govern.Options{CoopID: n.Config.CoopID, Logger: n.log})
+	n.Governance, err = govern.New(n.Ledger, n.Members, govern.Options{CoopID: n.Config.CoopID, Key: n.Key, Logger: n.log})
 	if err != nil {
 		return err
 	}

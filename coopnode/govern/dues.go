@@ -2,6 +2,7 @@ package govern
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/governance"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/payment"
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
@@ -122,8 +124,10 @@ func (s *Store) applyCollectDues(tx *gtx, _ *icnv1.CoopCommand) (any, error) {
 			runs = append(runs, DuesRun{Period: p.Period.String(), At: tx.Now().UTC(), Paid: []string{}, Skipped: []Skipped{}})
 		}
 		run := &runs[len(runs)-1]
-		pay, err := tx.Pay(ledger.Transfer{ID: p.ID, From: ledger.Account(p.From), To: ledger.Account(p.To), FromCoop: s.opts.CoopID,
-			ToCoop: s.opts.CoopID, Amount: p.Amount, Memo: "dues " + p.Period.String(), CreatedAt: p.DueAt})
+		t := ledger.Transfer{ID: p.ID, From: ledger.Account(p.From), To: ledger.Account(p.To), FromCoop: s.opts.CoopID,
+			ToCoop: s.opts.CoopID, Amount: p.Amount, Memo: "dues " + p.Period.String(), CreatedAt: p.DueAt}
+		t.Intent, t.Signature = s.signDues(t)
+		pay, err := tx.Pay(t)
 		switch {
 		case errors.Is(err, ledger.ErrModifiedRequest):
 			run.Skipped = append(run.Skipped, Skipped{Member: p.From, Payment: p.ID, Reason: "already_booked"})
@@ -146,6 +150,27 @@ func (s *Store) applyCollectDues(tx *gtx, _ *icnv1.CoopCommand) (any, error) {
 		}
 	}
 	return runs, nil
+}
+
+// duesOrderLife is how long after its due instant a dues order says it
+// expires: the order is a record, booked at once, but an intent has an expiry.
+const duesOrderLife = 30 * 24 * time.Hour
+
+// signDues is the co-op's order for dues payment t: a payment intent
+// (payment.Intent's form) signed by the node's key under the payment-intent
+// tag, kept with the payment for audit. Ed25519 signs deterministically, so
+// every node that applies the command writes the same bytes.
+func (s *Store) signDues(t ledger.Transfer) (intent, sig []byte) {
+	if s.opts.Key == nil {
+		return nil, nil
+	}
+	intent, err := json.Marshal(payment.Intent{ID: t.ID, From: string(t.From), To: string(t.To), ToCoop: t.ToCoop,
+		Amount: t.Amount.String(), Currency: t.Amount.Currency().Code, Memo: t.Memo,
+		CreatedAt: t.CreatedAt.UTC().Format(time.RFC3339), ExpiresAt: t.CreatedAt.Add(duesOrderLife).UTC().Format(time.RFC3339)})
+	if err != nil {
+		return nil, nil // a struct of strings always encodes
+	}
+	return intent, s.opts.Key.Sign(identity.TagPaymentIntent, intent)
 }
 
 func (r *roster) sortedMembers() []identity.DID {

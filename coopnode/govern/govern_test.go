@@ -16,6 +16,7 @@ import (
 	"github.com/icn-coop/icn/governance"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
+	"github.com/icn-coop/icn/payment"
 )
 
 const coop = "coop-g"
@@ -68,7 +69,7 @@ func (e *env) open() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(l, m, Options{CoopID: coop, Clock: e.clock.Now, Logger: quiet})
+	g, err := New(l, m, Options{CoopID: coop, Key: e.coop, Clock: e.clock.Now, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,6 +285,14 @@ func TestDuesOnceAcrossRestart(t *testing.T) {
 	d, err := e.g.Dues()
 	if err != nil || d.Last != "2026-04" || d.LastRun == nil || len(d.LastRun.Paid) != 3 {
 		t.Fatalf("dues %+v %v", d, err)
+	}
+	// Each payment carries the co-op's signed order.
+	pay, err := e.l.Payment(d.LastRun.Paid[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := payment.VerifyBy(e.coop.DID(), pay.Intent, pay.Signature); err != nil || pay.Memo != "dues 2026-04" {
+		t.Fatalf("dues order %s: %v", pay.Intent, err)
 	}
 }
 

@@ -64,6 +64,9 @@ type Options struct {
 	CoopID string
 	// Policy is the rule per kind (governance.DefaultPolicy if nil).
 	Policy governance.Policy
+	// Key is the co-op node's key: it signs each dues payment as the
+	// co-op's order (nil: dues payments carry no signed intent).
+	Key *identity.Key
 	// Clock stamps the commands this store builds (their only time).
 	Clock  func() time.Time
 	Logger *slog.Logger
