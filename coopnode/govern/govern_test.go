@@ -2,6 +2,7 @@ package govern
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"io"
 	"log/slog"
@@ -329,4 +330,38 @@ func TestRunClosesAtDeadline(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestAppealWindow: an appeal 30 days after the removal is refused, and
+// the removed member stays removed.
+func TestAppealWindow(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pat := e.add("pat", "proposer", "moderator")
+	e.add("ann")
+	bob := e.add("bob")
+	p, err := e.g.Open(ctx, Draft{ID: "rm-1", Kind: governance.KindRemoval, Title: "Remove bob", Proposer: pat, Change: Change{Remove: bob}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(p.VotingStarts)
+	for _, n := range []string{"ann", "pat"} {
+		if err := e.vote(n, "rm-1", governance.For, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Set(p.VotingEnds) // the deadline closes it, at the deadline
+	if err := e.g.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := e.g.Removal(bob)
+	if err != nil || !ok || !r.RemovedAt.Equal(p.VotingEnds) || !r.AppealUntil.Equal(p.VotingEnds.Add(governance.AppealWindow)) {
+		t.Fatalf("removal %+v %v %v", r, ok, err)
+	}
+	e.clock.Set(r.AppealUntil)
+	_, err = e.g.FileAppeal(ctx, AppealDraft{ID: "ap-1", Title: "Late", Appellant: bob})
+	wantCode(t, err, "appeal_window_closed")
+	if _, err := e.g.Proposal("ap-1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused appeal left a proposal: %v", err)
+	}
 }
