@@ -2,8 +2,8 @@ package govern
 
 import (
 	"context"
-	"errors"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
