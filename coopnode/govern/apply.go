@@ -67,7 +67,7 @@ func (s *Store) applyOpen(tx *gtx, cmd *icnv1.CoopCommand) (any, error) {
 	}
 	p, err := governance.Open(governance.Draft{ID: c.Id, Coop: s.opts.CoopID, Kind: governance.Kind(c.Kind), Title: c.Title,
 		Body: c.Body, Proposer: identity.DID(c.Proposer), Change: change}, r, s.opts.Policy, tx.Now())
-	if err != nil {
+	if err := rosterErr(r, err); err != nil {
 		return nil, err
 	}
 	rec := proposalOf(p)
@@ -113,7 +113,7 @@ func (s *Store) applyCast(tx *gtx, cmd *icnv1.CoopCommand) (any, error) {
 		return nil, err
 	}
 	recorded, err := p.Cast(v, r, tx.Now())
-	if err != nil || !recorded {
+	if err = rosterErr(r, err); err != nil || !recorded {
 		return CastResult{Recorded: false, Proposal: rec}, err
 	}
 	next := proposalOf(p)
@@ -154,7 +154,7 @@ func (s *Store) applyDelegate(tx *gtx, cmd *icnv1.CoopCommand) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.Delegate(identity.DID(c.From), identity.DID(c.To), r); err != nil {
+	if err := rosterErr(r, d.Delegate(identity.DID(c.From), identity.DID(c.To), r)); err != nil {
 		return nil, err
 	}
 	return nil, tx.putDelegations(d)
@@ -205,7 +205,7 @@ func (tx *gtx) decide(id string, decide func(*governance.Proposal, *roster, *gov
 		return nil, err
 	}
 	o, err := decide(p, r, d)
-	if err != nil {
+	if err := rosterErr(r, err); err != nil {
 		return nil, err
 	}
 	return tx.closed(rec, p, o)
@@ -263,7 +263,7 @@ func (s *Store) applyAppeal(tx *gtx, cmd *icnv1.CoopCommand) (any, error) {
 	}
 	p, err := governance.OpenAppeal(&removal, governance.AppealDraft{ID: c.Id, Coop: s.opts.CoopID, Appellant: appellant,
 		Title: c.Title, Body: c.Body}, r, s.opts.Policy, tx.Now())
-	if err != nil {
+	if err := rosterErr(r, err); err != nil {
 		return nil, err
 	}
 	stored.Appeal = removal.Appeal

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/icn-coop/icn/coopnode/ledger"
@@ -106,13 +105,13 @@ func (s *Store) applyCollectDues(tx *gtx, _ *icnv1.CoopCommand) (any, error) {
 	if err != nil || !ok {
 		return []DuesRun(nil), err
 	}
-	r, err := tx.roster()
+	ms, err := s.m.ActiveTx(tx.Tx)
 	if err != nil {
 		return nil, err
 	}
-	var payers []governance.Payer
-	for _, did := range r.sortedMembers() {
-		payers = append(payers, governance.Payer{Member: did, Since: r.joined[did]})
+	payers := make([]governance.Payer, len(ms))
+	for i, m := range ms {
+		payers[i] = governance.Payer{Member: m.DID, Since: m.JoinedAt}
 	}
 	due, period, err := duesDue(s.opts.CoopID, sch, payers, string(meta.Get(keyDuesLast)), tx.Now(), tx.Currency)
 	if err != nil {
@@ -171,15 +170,6 @@ func (s *Store) signDues(t ledger.Transfer) (intent, sig []byte) {
 		return nil, nil // a struct of strings always encodes
 	}
 	return intent, s.opts.Key.Sign(identity.TagPaymentIntent, intent)
-}
-
-func (r *roster) sortedMembers() []identity.DID {
-	out := make([]identity.DID, 0, len(r.roles))
-	for did := range r.roles {
-		out = append(out, did)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Tick does what is due at the store's clock: it closes the proposals past

@@ -31,7 +31,7 @@ func (c *clock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	path  string
 	clock *clock
 	coop  *identity.Key
@@ -50,7 +50,7 @@ func testKey(t testing.TB, name string) *identity.Key {
 	return k
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	e := &env{t: t, path: filepath.Join(t.TempDir(), "ledger.db"), clock: &clock{}, coop: testKey(t, "coop"), keys: map[string]*identity.Key{}}
 	e.clock.Set(t0)
 	e.open()

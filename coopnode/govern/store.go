@@ -150,32 +150,75 @@ type gtx struct {
 }
 
 // roster is the membership as the transaction sees it (governance.Roster).
+// It reads members one at a time as the rules ask about them, and the whole
+// membership only when they ask for the voters: a vote then costs a lookup
+// or two, not a read of every member. The Roster interface has no error, so
+// a failed read is kept in err, which the handler checks (rosterErr) after
+// the rules ran.
 type roster struct {
-	roles  map[identity.DID][]string
-	joined map[identity.DID]time.Time
+	tx     *gtx
+	seen   map[identity.DID]standing
 	voters []identity.DID
+	all    bool
+	err    error
+}
+
+type standing struct {
+	roles  []string
+	joined time.Time
+	ok     bool
 }
 
 func (r *roster) Roles(did identity.DID) ([]string, bool) {
-	roles, ok := r.roles[did]
-	return roles, ok
+	if st, ok := r.seen[did]; ok || r.all {
+		return st.roles, st.ok
+	}
+	m, ok, err := r.tx.s.m.StandingTx(r.tx.Tx, did)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	st := standing{roles: m.Roles, joined: m.JoinedAt, ok: ok}
+	r.seen[did] = st
+	return st.roles, st.ok
 }
 
-func (r *roster) Voters() []identity.DID { return r.voters }
+func (r *roster) Voters() []identity.DID {
+	r.loadAll()
+	return r.voters
+}
 
-func (tx *gtx) roster() (*roster, error) {
-	ms, err := tx.s.m.ActiveTx(tx.Tx)
-	if err != nil {
-		return nil, err
+// loadAll reads every member standing (for the voters and the dues payers).
+func (r *roster) loadAll() {
+	if r.all {
+		return
 	}
-	r := &roster{roles: map[identity.DID][]string{}, joined: map[identity.DID]time.Time{}}
+	ms, err := r.tx.s.m.ActiveTx(r.tx.Tx)
+	if err != nil {
+		if r.err == nil {
+			r.err = err
+		}
+		return
+	}
+	r.seen, r.all = map[identity.DID]standing{}, true
 	for _, m := range ms {
-		r.roles[m.DID], r.joined[m.DID] = m.Roles, m.JoinedAt
+		r.seen[m.DID] = standing{roles: m.Roles, joined: m.JoinedAt, ok: true}
 		if slices.Contains(m.Roles, governance.RoleMember) {
 			r.voters = append(r.voters, m.DID)
 		}
 	}
-	return r, nil
+}
+
+func (tx *gtx) roster() (*roster, error) {
+	return &roster{tx: tx, seen: map[identity.DID]standing{}}, nil
+}
+
+// rosterErr is the first read error r met, wrapped around err's place:
+// a rule's refusal that came from a failed read is the read's failure.
+func rosterErr(r *roster, err error) error {
+	if r.err != nil {
+		return fmt.Errorf("read membership: %w", r.err)
+	}
+	return err
 }
 
 func getJSON(b *store.Bucket, key []byte, v any) (bool, error) {

@@ -19,18 +19,31 @@ import (
 // command would cost a signature check each.)
 func (s *Store) ActiveTx(tx *ledger.Tx) ([]Member, error) {
 	var out []Member
-	revoked, now := tx.Bucket(bktRevoked), tx.Now()
 	err := tx.Bucket(bktMembers).ForEach(func(k, v []byte) error {
 		var m memberRec
 		if err := json.Unmarshal(v, &m); err != nil {
 			return fmt.Errorf("member record %.60s is malformed", k)
 		}
-		if m.Status == StatusActive && revoked.Get([]byte(m.CredentialID)) == nil && now.Before(m.CredentialExpiresAt) {
+		if stands(tx, &m) {
 			out = append(out, recMember(&m))
 		}
 		return nil
 	})
 	return out, err
+}
+
+// StandingTx is did's record if its credential stands at tx's time (as
+// ActiveTx lists them), and false otherwise.
+func (s *Store) StandingTx(tx *ledger.Tx, did identity.DID) (Member, bool, error) {
+	m, err := getMember(tx, did)
+	if err != nil || m == nil || !stands(tx, m) {
+		return Member{}, false, err
+	}
+	return recMember(m), true, nil
+}
+
+func stands(tx *ledger.Tx, m *memberRec) bool {
+	return m.Status == StatusActive && tx.Bucket(bktRevoked).Get([]byte(m.CredentialID)) == nil && tx.Now().Before(m.CredentialExpiresAt)
 }
 
 // MemberTx is did's record in tx, active or not, and false if it has none.
