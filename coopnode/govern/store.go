@@ -110,6 +110,9 @@ func New(l *ledger.Store, m *membership.Store, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("govern: %w", err)
 	}
 	st := l.State()
+	// Ledger commands close the proposals past their deadline first too, so
+	// a payment after a deadline sees the limits the outcome set.
+	l.BeforeCommand(func(ltx *ledger.Tx) error { return (&gtx{Tx: ltx, s: s}).advance() })
 	for kind, h := range map[any]func(*gtx, *icnv1.CoopCommand) (any, error){
 		(*icnv1.CoopCommand_OpenProposal)(nil):     s.applyOpen,
 		(*icnv1.CoopCommand_CastVote)(nil):         s.applyCast,
