@@ -12,6 +12,7 @@ import (
 	"github.com/icn-coop/icn/internal/tomlconf"
 
 	"github.com/icn-coop/icn/coopnode/gateway"
+	"github.com/icn-coop/icn/coopnode/govern"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
@@ -255,5 +256,5 @@ func (c *Config) LedgerOptions() (ledger.Options, error) {
 	if err != nil {
 		return ledger.Options{}, err
 	}
-	return ledger.Options{Currencies: cs, DefaultLimits: limits, Buckets: slices.Concat(membership.Buckets, gateway.Buckets)}, nil
+	return ledger.Options{Currencies: cs, DefaultLimits: limits, Buckets: slices.Concat(membership.Buckets, gateway.Buckets, govern.Buckets)}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/icn-coop/icn/coopnode/gateway"
+	"github.com/icn-coop/icn/coopnode/govern"
 	"github.com/icn-coop/icn/coopnode/hubpeer"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
@@ -29,13 +30,21 @@ import (
 	"github.com/icn-coop/icn/routing"
 )
 
+// governanceTick is how often the node closes proposals past their
+// deadline and checks for dues (a deadline is therefore applied to
+// payments up to this late; governance commands apply it at once).
+const governanceTick = 10 * time.Second
+
 // Node is a running co-op node.
 type Node struct {
 	Config  Config
 	Key     *identity.Key
 	Ledger  *ledger.Store
 	Members *membership.Store
-	Gateway *gateway.Gateway
+	// Governance keeps proposals, votes and dues; its scheduler runs while
+	// the node serves.
+	Governance *govern.Store
+	Gateway    *gateway.Gateway
 	// Hub is the link to the hub cluster (nil when none is configured).
 	Hub *hubpeer.Client
 	log *slog.Logger
@@ -92,6 +101,10 @@ func (n *Node) openRest(ctx context.Context) error {
 	if _, err := n.Members.Bootstrap(ctx, admin, n.Config.AdminName); err != nil {
 		return fmt.Errorf("bootstrap admin %s: %w", admin, err)
 	}
+	n.Governance, err = govern.New(n.Ledger, n.Members, govern.Options{CoopID: n.Config.CoopID, Key: n.Key, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		diskstat.New(n.Config.DataDir))
@@ -117,7 +130,7 @@ func (n *Node) openRest(ctx context.Context) error {
 		router, statements, hubLink = n.Hub, n.Hub, n.hubLink
 	}
 	n.Gateway, err = gateway.New(gateway.Config{
-		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Router: router, Statements: statements,
+		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Governance: n.Governance, Router: router, Statements: statements,
 		HubLink: hubLink, TokenTTL: time.Duration(n.Config.Gateway.TokenTTL), RefreshTTL: time.Duration(n.Config.Gateway.RefreshTTL),
 		MaxBody: n.Config.Gateway.MaxBodyBytes, Limits: n.Config.Gateway.RateLimits, Classes: n.Config.Gateway.Trust,
 		IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon),
@@ -182,9 +195,17 @@ func (n *Node) Serve(ctx context.Context) error {
 		defer stop()
 		go n.certs.Watch(wctx, n.certCheck)
 	}
+	// The governance scheduler: deadlines and dues. It stops before the
+	// stores close.
+	gctx, stopGov := context.WithCancel(ctx)
+	govDone := make(chan struct{})
+	go func() { defer close(govDone); n.Governance.Run(gctx, governanceTick) }()
+	defer func() { stopGov(); <-govDone }()
 	n.log.Info("co-op node serving", "coop", n.Config.CoopID, "did", n.Key.DID(), "url", n.URL(), "tls", n.certs != nil)
 	select {
 	case err := <-errc:
+		stopGov()
+		<-govDone
 		n.closeStores()
 		return fmt.Errorf("gateway: %w", err)
 	case <-ctx.Done():
@@ -196,6 +217,8 @@ func (n *Node) Serve(ctx context.Context) error {
 		n.srv.Close()
 	}
 	<-errc
+	stopGov()
+	<-govDone
 	n.closeStores()
 	n.log.Info("co-op node stopped", "coop", n.Config.CoopID)
 	return nil

@@ -76,11 +76,7 @@ func DecodeVote(raw []byte) (VoteBody, error) {
 // sig over raw under identity.TagVote. Whether the vote may be cast (period,
 // electorate, revision) is Proposal.Cast's to decide.
 func CheckVote(raw, sig []byte, signer identity.DID) (Vote, error) {
-	b, err := DecodeVote(raw)
-	if err != nil {
-		return Vote{}, err
-	}
-	v, err := b.check()
+	v, err := ParseVote(raw, sig)
 	if err != nil {
 		return Vote{}, err
 	}
@@ -89,6 +85,21 @@ func CheckVote(raw, sig []byte, signer identity.DID) (Vote, error) {
 	}
 	if err := identity.VerifyDID(signer, identity.TagVote, raw, sig); err != nil {
 		return Vote{}, errorf(ErrBadSignature, "%w", err)
+	}
+	return v, nil
+}
+
+// ParseVote decodes raw and checks its values as CheckVote does, but not
+// the signature sig it keeps with them: for a state machine applying a
+// vote that CheckVote passed before it was proposed, or reading one back.
+func ParseVote(raw, sig []byte) (Vote, error) {
+	b, err := DecodeVote(raw)
+	if err != nil {
+		return Vote{}, err
+	}
+	v, err := b.check()
+	if err != nil {
+		return Vote{}, err
 	}
 	v.Payload = bytes.Clone(raw)
 	v.Signature = bytes.Clone(sig)

@@ -37,7 +37,7 @@ func newWalletCmd() *cobra.Command {
 	o := &walletOpts{}
 	cmd := &cobra.Command{
 		Use:   "wallet",
-		Short: "Act as a member through a co-op's wallet gateway: log in, pay, balance, history, events, admit members",
+		Short: "Act as a member through a co-op's wallet gateway: log in, pay, balance, history, events, admit members, govern",
 		Long: `icn wallet talks to a co-op node's wallet gateway as a member app does.
 Every invocation logs in with the key file (challenge/response) before it acts;
 no token is stored on disk.
@@ -62,6 +62,7 @@ Point it at a gateway with --gateway URL --coop ID --key FILE, or at a running
 	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	cmd.AddCommand(o.loginCmd(), o.payCmd(), o.balanceCmd(), o.historyCmd(), o.watchCmd(),
 		o.inviteCmd(), o.applyCmd(), o.approveCmd(), o.revokeCmd(), o.paymentCmd())
+	cmd.AddCommand(o.governanceCmds()...)
 	return cmd
 }
 

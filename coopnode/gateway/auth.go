@@ -247,6 +247,8 @@ var (
 	ruleSelfOrMod = authRule{member: true, self: true, selfOr: []string{membership.RoleModerator, membership.RoleTreasurer}}
 	ruleSelf      = authRule{self: true}
 	ruleTreasurer = authRule{member: true, roles: []string{membership.RoleTreasurer, membership.RoleModerator}}
+	// ruleTreasurerRole: the treasurer role itself (the admin holds it).
+	ruleTreasurerRole = authRule{member: true, roles: []string{membership.RoleTreasurer}}
 )
 
 var (

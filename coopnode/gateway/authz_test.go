@@ -129,7 +129,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{method: "POST", pattern: "/identity/emergency-revoke",
 			otherDID: &want{status: 403, code: "forbidden", body: signedDoc(alice, identity.TagEmergencyRevoke, map[string]string{
 				"did": string(bob.DID()), "keep_device": "primary", "at": now()})}},
+		{method: "PUT", pattern: "/ledger/{coop}/credit-limit/{did}",
+			wrongRole: cell(403, "forbidden_role"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
 	}
+	// Governance: the rules decide roles (proposer, moderator) from the
+	// membership records, so a route needs only a member (an appeal and a
+	// cancel only a token: an appellant is no member).
+	for _, p := range []string{"POST /governance/{coop}/proposals", "GET /governance/{coop}/proposals", "GET /governance/{coop}/proposals/{id}",
+		"POST /governance/{coop}/proposals/{id}/votes", "POST /governance/{coop}/proposals/{id}/close", "GET /governance/{coop}/delegations",
+		"PUT /governance/{coop}/delegation", "DELETE /governance/{coop}/delegation", "GET /governance/{coop}/dues"} {
+		m, pat, _ := strings.Cut(p, " ")
+		rows = append(rows, authzRow{method: m, pattern: pat, nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")})
+	}
+	rows = append(rows, authzRow{method: "POST", pattern: "/governance/{coop}/appeals"}, authzRow{method: "POST", pattern: "/governance/{coop}/proposals/{id}/cancel"})
 
 	// The matrix covers exactly the authenticated routes.
 	var table, covered []string

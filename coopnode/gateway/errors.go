@@ -36,6 +36,12 @@ func toAPIError(err error) *apiError {
 	if errors.As(err, &ae) {
 		return ae
 	}
+	// Before identity's and money's codes: a governance error wraps the
+	// identity or money error that caused it, and its own code is the one
+	// docs/governance.md gives.
+	if ae := govError(err); ae != nil {
+		return ae
+	}
 	var pe *payment.Error
 	if errors.As(err, &pe) {
 		return errf(http.StatusBadRequest, pe.Code, "%s", pe.Error())

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/icn-coop/icn/coopnode/govern"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/coopnode/wallet"
@@ -31,6 +32,9 @@ type Config struct {
 	// Router sends payments to other co-ops (nil: they are rejected with
 	// no_route).
 	Router Router
+	// Governance keeps the co-op's proposals, votes and dues (nil: the
+	// governance routes answer not_found).
+	Governance *govern.Store
 	// Statements serves the co-op's settlement statements (nil: none).
 	Statements Statements
 	// HubLink reads the link to the hub cluster for /readyz (nil: no hub

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/icn-coop/icn/coopnode/client"
+	"github.com/icn-coop/icn/coopnode/govern"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
@@ -111,7 +112,7 @@ func openTestLedger(t *testing.T, path string) *ledger.Store {
 		t.Fatal(err)
 	}
 	led, err := ledger.Open(ledger.Options{
-		Path: path, Buckets: slices.Concat(membership.Buckets, Buckets),
+		Path: path, Buckets: slices.Concat(membership.Buckets, Buckets, govern.Buckets),
 		DefaultLimits: map[string]money.Amount{money.Hours.Code: limit},
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -32,5 +32,18 @@ func (g *Gateway) routes() []route {
 		{"POST", "/identity/emergency-revoke", "emergency_revoke", ruleToken, g.postEmergencyRevoke},
 
 		{"GET", "/backup/{coop}", "backup", ruleModerator, g.getBackup},
+
+		{"PUT", "/ledger/{coop}/credit-limit/{did}", "credit_limit_set", ruleTreasurerRole, g.putCreditLimit},
+		{"POST", "/governance/{coop}/proposals", "proposal_open", ruleMember, g.postProposal},
+		{"GET", "/governance/{coop}/proposals", "proposal_list", ruleMember, g.getProposals},
+		{"GET", "/governance/{coop}/proposals/{id}", "proposal_get", ruleMember, g.getProposal},
+		{"POST", "/governance/{coop}/proposals/{id}/votes", "vote_cast", ruleMember, g.postVote},
+		{"POST", "/governance/{coop}/proposals/{id}/close", "proposal_close", ruleMember, g.postClose},
+		{"POST", "/governance/{coop}/proposals/{id}/cancel", "proposal_cancel", ruleToken, g.postCancel},
+		{"GET", "/governance/{coop}/delegations", "delegation_list", ruleMember, g.getDelegations},
+		{"PUT", "/governance/{coop}/delegation", "delegation_set", ruleMember, g.putDelegation},
+		{"DELETE", "/governance/{coop}/delegation", "delegation_revoke", ruleMember, g.deleteDelegation},
+		{"POST", "/governance/{coop}/appeals", "appeal_file", ruleToken, g.postAppeal},
+		{"GET", "/governance/{coop}/dues", "dues", ruleMember, g.getDues},
 	}
 }

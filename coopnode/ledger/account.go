@@ -99,7 +99,20 @@ func limitOf(tx *store.View, a Account, c money.Currency, defaults map[string]mo
 	if v := tx.Bucket(bktLimits).Get(balanceKey(a, c.Code)); len(v) == 8 {
 		return int64(binary.BigEndian.Uint64(v))
 	}
+	return defaultLimitOf(tx, c, defaults)
+}
+
+// defaultLimitOf is the credit limit of a member account without its own:
+// the one governance set (SetDefaultCreditLimit), else the configured one.
+func defaultLimitOf(tx *store.View, c money.Currency, defaults map[string]money.Amount) int64 {
+	if v := tx.Bucket(bktLimits).Get(balanceKey(defaultAccount, c.Code)); len(v) == 8 {
+		return int64(binary.BigEndian.Uint64(v))
+	}
 	return defaults[c.Code].Units()
+}
+
+func (tx *Tx) defaultLimit(v *store.View, c money.Currency) int64 {
+	return defaultLimitOf(v, c, tx.s.opts.DefaultLimits)
 }
 
 // post appends one entry moving units from → to, updates both balances and
@@ -362,22 +375,27 @@ type Balance struct {
 func (s *Store) Balance(account Account, c money.Currency) (Balance, error) {
 	var out Balance
 	err := s.st.View(func(tx *store.View) error {
-		b, err := getBalance(tx, account, c.Code)
-		if err != nil {
-			return err
-		}
-		var limit int64
-		if !account.IsSystem() {
-			limit = limitOf(tx, account, c, s.opts.DefaultLimits)
-		}
-		out = Balance{
-			Account: account, Balance: money.FromUnits(b.Balance, c), Held: money.FromUnits(b.Held, c),
-			PendingIn: money.FromUnits(b.PendingIn, c), CreditLimit: money.FromUnits(limit, c),
-			Available: money.FromUnits(b.available(limit), c),
-		}
-		return nil
+		var err error
+		out, err = balanceView(tx, account, c, s.opts.DefaultLimits)
+		return err
 	})
 	return out, err
+}
+
+func balanceView(tx *store.View, account Account, c money.Currency, defaults map[string]money.Amount) (Balance, error) {
+	b, err := getBalance(tx, account, c.Code)
+	if err != nil {
+		return Balance{}, err
+	}
+	var limit int64
+	if !account.IsSystem() {
+		limit = limitOf(tx, account, c, defaults)
+	}
+	return Balance{
+		Account: account, Balance: money.FromUnits(b.Balance, c), Held: money.FromUnits(b.Held, c),
+		PendingIn: money.FromUnits(b.PendingIn, c), CreditLimit: money.FromUnits(limit, c),
+		Available: money.FromUnits(b.available(limit), c),
+	}, nil
 }
 
 // SetCreditLimit sets account's own credit limit in limit's currency.
@@ -398,6 +416,9 @@ func (s *Store) applySetCreditLimit(tx *store.Tx, cmd *icnv1.CoopCommand) (any, 
 	c := cmd.GetSetCreditLimit()
 	if c.Units < 0 {
 		return nil, fmt.Errorf("%w: limit must not be negative", ErrInvalid)
+	}
+	if c.Account == string(defaultAccount) {
+		return nil, fmt.Errorf("%w: account is required", ErrInvalid)
 	}
 	return nil, tx.Bucket(bktLimits).Put(balanceKey(Account(c.Account), c.Currency), u64(uint64(c.Units)))
 }

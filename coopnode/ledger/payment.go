@@ -302,7 +302,13 @@ func (s *Store) applyRecord(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	tx, reject, digest := s.Tx(stx), c.RejectReason, t.digest()
+	return s.Tx(stx).recordTx(t, k, c.RejectReason)
+}
+
+// recordTx records the first outcome of payment t of kind k in tx (see
+// applyRecord).
+func (tx *Tx) recordTx(t Transfer, k kind, reject string) (*icnv1.PaymentRecord, error) {
+	digest := t.digest()
 	payments := tx.Bucket(bktPayments)
 	if v := payments.Get([]byte(t.ID)); v != nil {
 		rec, err := decodeRecord(v)

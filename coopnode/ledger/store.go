@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/icn-coop/icn/coopnode/store"
@@ -72,6 +73,27 @@ type Store struct {
 	own   bool // opened by Open: Close closes st
 	opts  Options
 	feeds *feedHub
+	// before runs at the top of every ledger command (BeforeCommand).
+	before atomic.Pointer[func(*Tx) error]
+}
+
+// BeforeCommand registers fn to run at the top of every ledger command's
+// handler, in its transaction, before the command's own work; its error
+// fails the command. Governance closes the proposals past their deadline
+// there, so that a payment sees the credit limits they set. fn must be
+// deterministic, as a handler is. A later call replaces fn.
+func (s *Store) BeforeCommand(fn func(*Tx) error) { s.before.Store(&fn) }
+
+// first runs the BeforeCommand hook, then h.
+func (s *Store) first(h store.Handler) store.Handler {
+	return func(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
+		if fn := s.before.Load(); fn != nil {
+			if err := (*fn)(s.Tx(stx)); err != nil {
+				return nil, err
+			}
+		}
+		return h(stx, cmd)
+	}
 }
 
 // Buckets lists the ledger's buckets and AppendBuckets those of them that
@@ -117,9 +139,9 @@ func New(st *store.Store, opts Options) (*Store, error) {
 	if err := st.Init(s.migrate); err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", st.Path(), err)
 	}
-	st.Handle((*icnv1.CoopCommand_RecordPayment)(nil), s.applyRecord)
-	st.Handle((*icnv1.CoopCommand_DecidePayment)(nil), s.applyDecide)
-	st.Handle((*icnv1.CoopCommand_SetCreditLimit)(nil), s.applySetCreditLimit)
+	st.Handle((*icnv1.CoopCommand_RecordPayment)(nil), s.first(s.applyRecord))
+	st.Handle((*icnv1.CoopCommand_DecidePayment)(nil), s.first(s.applyDecide))
+	st.Handle((*icnv1.CoopCommand_SetCreditLimit)(nil), s.first(s.applySetCreditLimit))
 	return s, nil
 }
 

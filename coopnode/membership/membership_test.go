@@ -83,7 +83,7 @@ func TestJoinFlow(t *testing.T) {
 func TestBootstrapAndAddMember(t *testing.T) {
 	e := newEnv(t)
 	adm, err := e.s.Authorize(e.admin.DID(), e.clk.Now())
-	if err != nil || !slices.Equal(adm.Roles, []string{"member", "moderator", "treasurer"}) {
+	if err != nil || !slices.Equal(adm.Roles, []string{"member", "moderator", "treasurer", "proposer", "steward"}) {
 		t.Fatalf("admin %+v %v", adm, err)
 	}
 	again, err := e.s.Bootstrap(e.ctx, e.admin.DID(), "Admin")

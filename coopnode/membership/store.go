@@ -38,10 +38,15 @@ const (
 	RoleMember    = "member"
 	RoleModerator = "moderator"
 	RoleTreasurer = "treasurer"
+	// RoleProposer opens governance proposals; RoleSteward is the seed's
+	// steward (docs/governance.md, "Roles"). Both came with governance and
+	// follow the older roles in a credential.
+	RoleProposer = "proposer"
+	RoleSteward  = "steward"
 )
 
 // allRoles is also the canonical order of roles in a credential.
-var allRoles = []string{RoleMember, RoleModerator, RoleTreasurer}
+var allRoles = []string{RoleMember, RoleModerator, RoleTreasurer, RoleProposer, RoleSteward}
 
 // Member statuses.
 const (
@@ -440,6 +445,13 @@ func (s *Store) issue(did identity.DID, roles []string, now time.Time) (identity
 	if err != nil {
 		return identity.Signed{}, identity.Credential{}, err
 	}
+	return s.issueID(id, did, roles, now)
+}
+
+// issueID signs credential id for did with roles, valid from now. Ed25519
+// signatures are deterministic, so a handler that issues with an id taken
+// from its command writes the same credential on every node.
+func (s *Store) issueID(id string, did identity.DID, roles []string, now time.Time) (identity.Signed, identity.Credential, error) {
 	c := identity.Credential{
 		ID: id, Subject: did, CoopID: s.opts.CoopID, Roles: roles,
 		IssuedAt: now.UTC(), ExpiresAt: now.Add(s.opts.CredentialTTL).UTC(),
@@ -629,42 +641,49 @@ func (s *Store) applyRevoke(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) 
 	if err := s.requireModerator(tx, by, now); err != nil {
 		return nil, err
 	}
+	return nil, s.revokeTx(tx, did, by)
+}
+
+// revokeTx revokes did in tx on by's authority (a moderator, or a
+// governance decision): see Revoke.
+func (s *Store) revokeTx(tx *ledger.Tx, did, by identity.DID) error {
+	now := tx.Now()
 	if string(tx.Bucket(bktMeta).Get(keyAdmin)) == string(did) {
 		if did == by {
-			return nil, fmt.Errorf("%w: the admin cannot revoke themself", ErrForbidden)
+			return fmt.Errorf("%w: the admin cannot revoke themself", ErrForbidden)
 		}
-		return nil, fmt.Errorf("%w: the co-op's admin is named in the node's config and cannot be revoked here", ErrForbidden)
+		return fmt.Errorf("%w: the co-op's admin is named in the node's config and cannot be revoked here", ErrForbidden)
 	}
 	old, err := getMember(tx, did)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if old == nil {
-		return nil, ErrNotMember
+		return ErrNotMember
 	}
 	if old.Status == StatusRevoked {
-		return nil, nil
+		return nil
 	}
 	m := *old
 	m.Rev++
 	m.Status, m.RevokedAt, m.RevokedBy = StatusRevoked, now.UTC(), by
 	if err := putJSON(tx.Bucket(bktMembers), []byte(did), &m); err != nil {
-		return nil, err
+		return err
 	}
 	if err := putJSON(tx.Bucket(bktRevoked), []byte(m.CredentialID), revokedRec{DID: did, At: now.UTC()}); err != nil {
-		return nil, err
+		return err
 	}
 	kr, err := loadKeyring(tx, did)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	kr.Epoch++
 	kr.Rev++
 	if err := putJSON(tx.Bucket(bktKeyrings), []byte(did), kr); err != nil {
-		return nil, err
+		return err
 	}
 	s.commitAfter(tx, commit{member: &m, revoked: []string{m.CredentialID}, keyring: kr, did: did})
-	return nil, tx.AppendEvent(ledger.EventSpec{
+	return tx.AppendEvent(ledger.EventSpec{
 		Type: EventMemberRevoked, Members: []identity.DID{did},
 		Payload: memberRevoked{DID: did, CredentialID: m.CredentialID},
 	})

@@ -159,6 +159,15 @@ type CoopCommand struct {
 	//	*CoopCommand_ConsumeRefresh
 	//	*CoopCommand_PruneSessions
 	//	*CoopCommand_PutStatement
+	//	*CoopCommand_OpenProposal
+	//	*CoopCommand_CastVote
+	//	*CoopCommand_Delegate
+	//	*CoopCommand_RevokeDelegation
+	//	*CoopCommand_CloseProposal
+	//	*CoopCommand_CancelProposal
+	//	*CoopCommand_FileAppeal
+	//	*CoopCommand_CollectDues
+	//	*CoopCommand_AdvanceProposals
 	Kind          isCoopCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -343,6 +352,87 @@ func (x *CoopCommand) GetPutStatement() *PutStatement {
 	return nil
 }
 
+func (x *CoopCommand) GetOpenProposal() *OpenProposal {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_OpenProposal); ok {
+			return x.OpenProposal
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetCastVote() *CastVote {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_CastVote); ok {
+			return x.CastVote
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetDelegate() *Delegate {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_Delegate); ok {
+			return x.Delegate
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetRevokeDelegation() *RevokeDelegation {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_RevokeDelegation); ok {
+			return x.RevokeDelegation
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetCloseProposal() *CloseProposal {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_CloseProposal); ok {
+			return x.CloseProposal
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetCancelProposal() *CancelProposal {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_CancelProposal); ok {
+			return x.CancelProposal
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetFileAppeal() *FileAppeal {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_FileAppeal); ok {
+			return x.FileAppeal
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetCollectDues() *CollectDues {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_CollectDues); ok {
+			return x.CollectDues
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetAdvanceProposals() *AdvanceProposals {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_AdvanceProposals); ok {
+			return x.AdvanceProposals
+		}
+	}
+	return nil
+}
+
 type isCoopCommand_Kind interface {
 	isCoopCommand_Kind()
 }
@@ -411,6 +501,43 @@ type CoopCommand_PutStatement struct {
 	PutStatement *PutStatement `protobuf:"bytes,40,opt,name=put_statement,json=putStatement,proto3,oneof"`
 }
 
+type CoopCommand_OpenProposal struct {
+	// governance (coopnode/govern)
+	OpenProposal *OpenProposal `protobuf:"bytes,50,opt,name=open_proposal,json=openProposal,proto3,oneof"`
+}
+
+type CoopCommand_CastVote struct {
+	CastVote *CastVote `protobuf:"bytes,51,opt,name=cast_vote,json=castVote,proto3,oneof"`
+}
+
+type CoopCommand_Delegate struct {
+	Delegate *Delegate `protobuf:"bytes,52,opt,name=delegate,proto3,oneof"`
+}
+
+type CoopCommand_RevokeDelegation struct {
+	RevokeDelegation *RevokeDelegation `protobuf:"bytes,53,opt,name=revoke_delegation,json=revokeDelegation,proto3,oneof"`
+}
+
+type CoopCommand_CloseProposal struct {
+	CloseProposal *CloseProposal `protobuf:"bytes,54,opt,name=close_proposal,json=closeProposal,proto3,oneof"`
+}
+
+type CoopCommand_CancelProposal struct {
+	CancelProposal *CancelProposal `protobuf:"bytes,55,opt,name=cancel_proposal,json=cancelProposal,proto3,oneof"`
+}
+
+type CoopCommand_FileAppeal struct {
+	FileAppeal *FileAppeal `protobuf:"bytes,56,opt,name=file_appeal,json=fileAppeal,proto3,oneof"`
+}
+
+type CoopCommand_CollectDues struct {
+	CollectDues *CollectDues `protobuf:"bytes,57,opt,name=collect_dues,json=collectDues,proto3,oneof"`
+}
+
+type CoopCommand_AdvanceProposals struct {
+	AdvanceProposals *AdvanceProposals `protobuf:"bytes,58,opt,name=advance_proposals,json=advanceProposals,proto3,oneof"`
+}
+
 func (*CoopCommand_RecordPayment) isCoopCommand_Kind() {}
 
 func (*CoopCommand_DecidePayment) isCoopCommand_Kind() {}
@@ -440,6 +567,24 @@ func (*CoopCommand_ConsumeRefresh) isCoopCommand_Kind() {}
 func (*CoopCommand_PruneSessions) isCoopCommand_Kind() {}
 
 func (*CoopCommand_PutStatement) isCoopCommand_Kind() {}
+
+func (*CoopCommand_OpenProposal) isCoopCommand_Kind() {}
+
+func (*CoopCommand_CastVote) isCoopCommand_Kind() {}
+
+func (*CoopCommand_Delegate) isCoopCommand_Kind() {}
+
+func (*CoopCommand_RevokeDelegation) isCoopCommand_Kind() {}
+
+func (*CoopCommand_CloseProposal) isCoopCommand_Kind() {}
+
+func (*CoopCommand_CancelProposal) isCoopCommand_Kind() {}
+
+func (*CoopCommand_FileAppeal) isCoopCommand_Kind() {}
+
+func (*CoopCommand_CollectDues) isCoopCommand_Kind() {}
+
+func (*CoopCommand_AdvanceProposals) isCoopCommand_Kind() {}
 
 // RecordPayment records the first outcome of a payment id (Pay, Hold,
 // CreditPending, Reject); a repeat returns the first outcome.
@@ -1625,11 +1770,510 @@ func (x *PutStatement) GetStatementJson() []byte {
 	return nil
 }
 
+// OpenProposal opens a governance proposal, by proposer. change_json is the
+// change in its stored form (coopnode/govern: changeRec).
+type OpenProposal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Title         string                 `protobuf:"bytes,3,opt,name=title,proto3" json:"title,omitempty"`
+	Body          string                 `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	Proposer      string                 `protobuf:"bytes,5,opt,name=proposer,proto3" json:"proposer,omitempty"`
+	ChangeJson    []byte                 `protobuf:"bytes,6,opt,name=change_json,json=changeJson,proto3" json:"change_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenProposal) Reset() {
+	*x = OpenProposal{}
+	mi := &file_icn_v1_coop_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenProposal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenProposal) ProtoMessage() {}
+
+func (x *OpenProposal) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenProposal.ProtoReflect.Descriptor instead.
+func (*OpenProposal) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *OpenProposal) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *OpenProposal) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *OpenProposal) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *OpenProposal) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *OpenProposal) GetProposer() string {
+	if x != nil {
+		return x.Proposer
+	}
+	return ""
+}
+
+func (x *OpenProposal) GetChangeJson() []byte {
+	if x != nil {
+		return x.ChangeJson
+	}
+	return nil
+}
+
+// CastVote records a signed vote (tag icn/v1/vote): the exact bytes and the
+// signature, verified before the command was built.
+type CastVote struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vote          []byte                 `protobuf:"bytes,1,opt,name=vote,proto3" json:"vote,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CastVote) Reset() {
+	*x = CastVote{}
+	mi := &file_icn_v1_coop_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CastVote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CastVote) ProtoMessage() {}
+
+func (x *CastVote) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CastVote.ProtoReflect.Descriptor instead.
+func (*CastVote) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CastVote) GetVote() []byte {
+	if x != nil {
+		return x.Vote
+	}
+	return nil
+}
+
+func (x *CastVote) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// Delegate makes or replaces from's delegation to to.
+type Delegate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delegate) Reset() {
+	*x = Delegate{}
+	mi := &file_icn_v1_coop_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delegate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delegate) ProtoMessage() {}
+
+func (x *Delegate) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delegate.ProtoReflect.Descriptor instead.
+func (*Delegate) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Delegate) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Delegate) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+// RevokeDelegation removes from's delegation.
+type RevokeDelegation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeDelegation) Reset() {
+	*x = RevokeDelegation{}
+	mi := &file_icn_v1_coop_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeDelegation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeDelegation) ProtoMessage() {}
+
+func (x *RevokeDelegation) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeDelegation.ProtoReflect.Descriptor instead.
+func (*RevokeDelegation) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RevokeDelegation) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+// CloseProposal closes voting early, by a moderator.
+type CloseProposal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	By            string                 `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseProposal) Reset() {
+	*x = CloseProposal{}
+	mi := &file_icn_v1_coop_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseProposal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseProposal) ProtoMessage() {}
+
+func (x *CloseProposal) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseProposal.ProtoReflect.Descriptor instead.
+func (*CloseProposal) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *CloseProposal) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CloseProposal) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+// CancelProposal withdraws a proposal, by its proposer or a moderator.
+type CancelProposal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	By            string                 `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelProposal) Reset() {
+	*x = CancelProposal{}
+	mi := &file_icn_v1_coop_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelProposal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelProposal) ProtoMessage() {}
+
+func (x *CancelProposal) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelProposal.ProtoReflect.Descriptor instead.
+func (*CancelProposal) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CancelProposal) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CancelProposal) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+// FileAppeal opens the appeal of appellant's latest removal.
+type FileAppeal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Appellant     string                 `protobuf:"bytes,2,opt,name=appellant,proto3" json:"appellant,omitempty"`
+	Title         string                 `protobuf:"bytes,3,opt,name=title,proto3" json:"title,omitempty"`
+	Body          string                 `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileAppeal) Reset() {
+	*x = FileAppeal{}
+	mi := &file_icn_v1_coop_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileAppeal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileAppeal) ProtoMessage() {}
+
+func (x *FileAppeal) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileAppeal.ProtoReflect.Descriptor instead.
+func (*FileAppeal) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *FileAppeal) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *FileAppeal) GetAppellant() string {
+	if x != nil {
+		return x.Appellant
+	}
+	return ""
+}
+
+func (x *FileAppeal) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *FileAppeal) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+// CollectDues books the dues due at the command's time (governance.DuesDue
+// over the stored schedule, members and last period). due_ids are the
+// payment ids the proposer computed, for the record; the handler computes
+// the list again from the state it applies to.
+type CollectDues struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DueIds        []string               `protobuf:"bytes,1,rep,name=due_ids,json=dueIds,proto3" json:"due_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CollectDues) Reset() {
+	*x = CollectDues{}
+	mi := &file_icn_v1_coop_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CollectDues) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CollectDues) ProtoMessage() {}
+
+func (x *CollectDues) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CollectDues.ProtoReflect.Descriptor instead.
+func (*CollectDues) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CollectDues) GetDueIds() []string {
+	if x != nil {
+		return x.DueIds
+	}
+	return nil
+}
+
+// AdvanceProposals closes the proposals whose deadline is at or before the
+// command's time (every governance command does so first).
+type AdvanceProposals struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdvanceProposals) Reset() {
+	*x = AdvanceProposals{}
+	mi := &file_icn_v1_coop_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdvanceProposals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdvanceProposals) ProtoMessage() {}
+
+func (x *AdvanceProposals) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdvanceProposals.ProtoReflect.Descriptor instead.
+func (*AdvanceProposals) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{26}
+}
+
 var File_icn_v1_coop_proto protoreflect.FileDescriptor
 
 const file_icn_v1_coop_proto_rawDesc = "" +
 	"\n" +
-	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\xef\a\n" +
+	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\x93\f\n" +
 	"\vCoopCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12>\n" +
@@ -1651,7 +2295,17 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\x10emergency_revoke\x18\x1c \x01(\v2\x17.icn.v1.EmergencyRevokeH\x00R\x0femergencyRevoke\x12A\n" +
 	"\x0fconsume_refresh\x18\x1e \x01(\v2\x16.icn.v1.ConsumeRefreshH\x00R\x0econsumeRefresh\x12>\n" +
 	"\x0eprune_sessions\x18\x1f \x01(\v2\x15.icn.v1.PruneSessionsH\x00R\rpruneSessions\x12;\n" +
-	"\rput_statement\x18( \x01(\v2\x14.icn.v1.PutStatementH\x00R\fputStatementB\x06\n" +
+	"\rput_statement\x18( \x01(\v2\x14.icn.v1.PutStatementH\x00R\fputStatement\x12;\n" +
+	"\ropen_proposal\x182 \x01(\v2\x14.icn.v1.OpenProposalH\x00R\fopenProposal\x12/\n" +
+	"\tcast_vote\x183 \x01(\v2\x10.icn.v1.CastVoteH\x00R\bcastVote\x12.\n" +
+	"\bdelegate\x184 \x01(\v2\x10.icn.v1.DelegateH\x00R\bdelegate\x12G\n" +
+	"\x11revoke_delegation\x185 \x01(\v2\x18.icn.v1.RevokeDelegationH\x00R\x10revokeDelegation\x12>\n" +
+	"\x0eclose_proposal\x186 \x01(\v2\x15.icn.v1.CloseProposalH\x00R\rcloseProposal\x12A\n" +
+	"\x0fcancel_proposal\x187 \x01(\v2\x16.icn.v1.CancelProposalH\x00R\x0ecancelProposal\x125\n" +
+	"\vfile_appeal\x188 \x01(\v2\x12.icn.v1.FileAppealH\x00R\n" +
+	"fileAppeal\x128\n" +
+	"\fcollect_dues\x189 \x01(\v2\x13.icn.v1.CollectDuesH\x00R\vcollectDues\x12G\n" +
+	"\x11advance_proposals\x18: \x01(\v2\x18.icn.v1.AdvanceProposalsH\x00R\x10advanceProposalsB\x06\n" +
 	"\x04kind\"\xa9\x03\n" +
 	"\rRecordPayment\x12'\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.icn.v1.PaymentKindR\x04kind\x12\x0e\n" +
@@ -1749,7 +2403,38 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\rcut_unix_nano\x18\x01 \x01(\x03R\vcutUnixNano\"M\n" +
 	"\fPutStatement\x12\x16\n" +
 	"\x06period\x18\x01 \x01(\x04R\x06period\x12%\n" +
-	"\x0estatement_json\x18\x02 \x01(\fR\rstatementJson*u\n" +
+	"\x0estatement_json\x18\x02 \x01(\fR\rstatementJson\"\x99\x01\n" +
+	"\fOpenProposal\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05title\x18\x03 \x01(\tR\x05title\x12\x12\n" +
+	"\x04body\x18\x04 \x01(\tR\x04body\x12\x1a\n" +
+	"\bproposer\x18\x05 \x01(\tR\bproposer\x12\x1f\n" +
+	"\vchange_json\x18\x06 \x01(\fR\n" +
+	"changeJson\"<\n" +
+	"\bCastVote\x12\x12\n" +
+	"\x04vote\x18\x01 \x01(\fR\x04vote\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\".\n" +
+	"\bDelegate\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\"&\n" +
+	"\x10RevokeDelegation\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\"/\n" +
+	"\rCloseProposal\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
+	"\x02by\x18\x02 \x01(\tR\x02by\"0\n" +
+	"\x0eCancelProposal\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
+	"\x02by\x18\x02 \x01(\tR\x02by\"d\n" +
+	"\n" +
+	"FileAppeal\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\tappellant\x18\x02 \x01(\tR\tappellant\x12\x14\n" +
+	"\x05title\x18\x03 \x01(\tR\x05title\x12\x12\n" +
+	"\x04body\x18\x04 \x01(\tR\x04body\"&\n" +
+	"\vCollectDues\x12\x17\n" +
+	"\adue_ids\x18\x01 \x03(\tR\x06dueIds\"\x12\n" +
+	"\x10AdvanceProposals*u\n" +
 	"\vPaymentKind\x12\x1c\n" +
 	"\x18PAYMENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAYMENT_KIND_PAYMENT\x10\x01\x12\x15\n" +
@@ -1775,7 +2460,7 @@ func file_icn_v1_coop_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_coop_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_icn_v1_coop_proto_goTypes = []any{
 	(PaymentKind)(0),           // 0: icn.v1.PaymentKind
 	(PaymentDecision)(0),       // 1: icn.v1.PaymentDecision
@@ -1797,6 +2482,15 @@ var file_icn_v1_coop_proto_goTypes = []any{
 	(*ConsumeRefresh)(nil),     // 17: icn.v1.ConsumeRefresh
 	(*PruneSessions)(nil),      // 18: icn.v1.PruneSessions
 	(*PutStatement)(nil),       // 19: icn.v1.PutStatement
+	(*OpenProposal)(nil),       // 20: icn.v1.OpenProposal
+	(*CastVote)(nil),           // 21: icn.v1.CastVote
+	(*Delegate)(nil),           // 22: icn.v1.Delegate
+	(*RevokeDelegation)(nil),   // 23: icn.v1.RevokeDelegation
+	(*CloseProposal)(nil),      // 24: icn.v1.CloseProposal
+	(*CancelProposal)(nil),     // 25: icn.v1.CancelProposal
+	(*FileAppeal)(nil),         // 26: icn.v1.FileAppeal
+	(*CollectDues)(nil),        // 27: icn.v1.CollectDues
+	(*AdvanceProposals)(nil),   // 28: icn.v1.AdvanceProposals
 }
 var file_icn_v1_coop_proto_depIdxs = []int32{
 	3,  // 0: icn.v1.CoopCommand.record_payment:type_name -> icn.v1.RecordPayment
@@ -1814,19 +2508,28 @@ var file_icn_v1_coop_proto_depIdxs = []int32{
 	17, // 12: icn.v1.CoopCommand.consume_refresh:type_name -> icn.v1.ConsumeRefresh
 	18, // 13: icn.v1.CoopCommand.prune_sessions:type_name -> icn.v1.PruneSessions
 	19, // 14: icn.v1.CoopCommand.put_statement:type_name -> icn.v1.PutStatement
-	0,  // 15: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
-	1,  // 16: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
-	6,  // 17: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
-	6,  // 18: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
-	12, // 19: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 20: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 21: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
-	12, // 22: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	20, // 15: icn.v1.CoopCommand.open_proposal:type_name -> icn.v1.OpenProposal
+	21, // 16: icn.v1.CoopCommand.cast_vote:type_name -> icn.v1.CastVote
+	22, // 17: icn.v1.CoopCommand.delegate:type_name -> icn.v1.Delegate
+	23, // 18: icn.v1.CoopCommand.revoke_delegation:type_name -> icn.v1.RevokeDelegation
+	24, // 19: icn.v1.CoopCommand.close_proposal:type_name -> icn.v1.CloseProposal
+	25, // 20: icn.v1.CoopCommand.cancel_proposal:type_name -> icn.v1.CancelProposal
+	26, // 21: icn.v1.CoopCommand.file_appeal:type_name -> icn.v1.FileAppeal
+	27, // 22: icn.v1.CoopCommand.collect_dues:type_name -> icn.v1.CollectDues
+	28, // 23: icn.v1.CoopCommand.advance_proposals:type_name -> icn.v1.AdvanceProposals
+	0,  // 24: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
+	1,  // 25: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
+	6,  // 26: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
+	6,  // 27: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
+	12, // 28: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 29: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 30: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
+	12, // 31: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_coop_proto_init() }
@@ -1850,6 +2553,15 @@ func file_icn_v1_coop_proto_init() {
 		(*CoopCommand_ConsumeRefresh)(nil),
 		(*CoopCommand_PruneSessions)(nil),
 		(*CoopCommand_PutStatement)(nil),
+		(*CoopCommand_OpenProposal)(nil),
+		(*CoopCommand_CastVote)(nil),
+		(*CoopCommand_Delegate)(nil),
+		(*CoopCommand_RevokeDelegation)(nil),
+		(*CoopCommand_CloseProposal)(nil),
+		(*CoopCommand_CancelProposal)(nil),
+		(*CoopCommand_FileAppeal)(nil),
+		(*CoopCommand_CollectDues)(nil),
+		(*CoopCommand_AdvanceProposals)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1857,7 +2569,7 @@ func file_icn_v1_coop_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_coop_proto_rawDesc), len(file_icn_v1_coop_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
