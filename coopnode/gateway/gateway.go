@@ -47,9 +47,13 @@ type Config struct {
 	// IntentHorizon bounds how far ahead a payment intent may expire
 	// (payment.DefaultHorizon).
 	IntentHorizon time.Duration
-	Clock         func() time.Time
-	Logger        *slog.Logger
-	Registry      *prometheus.Registry // metrics land here; a fresh one if nil
+	// Cluster is the node's Raft group when the co-op is replicated (nil:
+	// a single node): writes and linearizable reads go to its leader
+	// (forward.go).
+	Cluster  Cluster
+	Clock    func() time.Time
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // metrics land here; a fresh one if nil
 }
 
 // Gateway serves the wallet API.
@@ -62,6 +66,7 @@ type Gateway struct {
 	limits     *limiter
 	classes    *memberClasses
 	metrics    *metrics
+	proxies    proxies // to the leader's gateway (forward.go)
 }
 
 // New returns a gateway over cfg's ledger and membership store. The ledger
@@ -150,9 +155,16 @@ func (g *Gateway) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		if g.cfg.Cluster != nil && needsLeader(rt) && g.leaderOnly(sw, r, rt) {
+			g.metrics.observeRequest(rt.Name, sw.status, time.Since(start))
+			return
+		}
 		err := g.serve(sw, r, rt)
 		if err != nil {
-			ae := toAPIError(err)
+			ae := g.leaderChanged(err)
+			if ae == nil {
+				ae = toAPIError(err)
+			}
 			if ae.Status >= 500 {
 				g.cfg.Logger.Error("request failed", "route", rt.Name, "err", err)
 			}

@@ -127,7 +127,7 @@ func Start(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, clearing: ledger.ClearingAccount(string(cfg.Federation)),
 		log: cfg.Logger.With("component", "hubpeer"), kick: make(chan struct{}, 1), inflight: map[string]chan struct{}{}}
-	cfg.Ledger.State().Handle((*icnv1.CoopCommand_PutStatement)(nil), c.applyPutStatement)
+	RegisterHandlers(cfg.Ledger)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.link = newLink(cfg.Key.DID(), c.log, cfg.Clock, cfg.LinkLogEvery)
 	addrs := make([]string, len(cfg.Hubs))
