@@ -129,14 +129,15 @@ func (n *Node) openRest(ctx context.Context) error {
 		router, statements, hubLink = n.Hub, n.Hub, n.hubLink
 	}
 	var cl gateway.Cluster
+	var ca gateway.ClusterAdmin
 	if n.repl != nil {
-		cl = clusterView{n}
+		cl, ca = clusterView{n}, clusterView{n}
 	}
 	n.Gateway, err = gateway.New(gateway.Config{
 		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Router: router, Statements: statements,
 		HubLink: hubLink, TokenTTL: time.Duration(n.Config.Gateway.TokenTTL), RefreshTTL: time.Duration(n.Config.Gateway.RefreshTTL),
 		MaxBody: n.Config.Gateway.MaxBodyBytes, Limits: n.Config.Gateway.RateLimits, Classes: n.Config.Gateway.Trust,
-		IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon), Cluster: cl,
+		IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon), Cluster: cl, ClusterAdmin: ca,
 		Logger: n.log, Registry: reg,
 	})
 	return err

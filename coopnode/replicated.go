@@ -206,3 +206,43 @@ func (clusterView) Retryable(err error) bool {
 	return errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrOutcomeUnknown) ||
 		errors.Is(err, cluster.ErrClosed) || errors.Is(err, replica.ErrNotStarted) || errors.Is(err, errNotLeading)
 }
+
+func (v clusterView) cluster() (*cluster.Cluster, error) {
+	if c := v.n.repl.c.Load(); c != nil {
+		return c, nil
+	}
+	return nil, replica.ErrNotStarted
+}
+
+func (v clusterView) Status() (cluster.Status, error) {
+	c, err := v.cluster()
+	if err != nil {
+		return cluster.Status{}, err
+	}
+	return c.Status()
+}
+
+func (v clusterView) AddVoter(ctx context.Context, did identity.DID, raftAddr string) error {
+	c, err := v.cluster()
+	if err != nil {
+		return err
+	}
+	return c.AddVoter(ctx, did, raftAddr)
+}
+
+func (v clusterView) RemoveServer(ctx context.Context, did identity.DID) error {
+	c, err := v.cluster()
+	if err != nil {
+		return err
+	}
+	return c.RemoveServer(ctx, did)
+}
+
+func (v clusterView) PeerAPI(did identity.DID) string {
+	for _, p := range v.n.Config.Cluster.Peers {
+		if identity.DID(p.DID) == did {
+			return p.API
+		}
+	}
+	return ""
+}

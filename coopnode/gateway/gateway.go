@@ -50,10 +50,13 @@ type Config struct {
 	// Cluster is the node's Raft group when the co-op is replicated (nil:
 	// a single node): writes and linearizable reads go to its leader
 	// (forward.go).
-	Cluster  Cluster
-	Clock    func() time.Time
-	Logger   *slog.Logger
-	Registry *prometheus.Registry // metrics land here; a fresh one if nil
+	Cluster Cluster
+	// ClusterAdmin serves the cluster routes (clusterops.go; nil: they
+	// answer 404 not_replicated).
+	ClusterAdmin ClusterAdmin
+	Clock        func() time.Time
+	Logger       *slog.Logger
+	Registry     *prometheus.Registry // metrics land here; a fresh one if nil
 }
 
 // Gateway serves the wallet API.
@@ -111,7 +114,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	cfg.Ledger.SetCommitHook(g.metrics.observeBatch)
-	for _, rt := range g.routes() {
+	for _, rt := range g.allRoutes() {
 		g.mux.Handle(rt.Method+" "+rt.Pattern, g.wrap(rt))
 	}
 	g.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
