@@ -23,17 +23,27 @@ import (
 // coopProc is one `icn coop` process peering with the hub cluster; its
 // admin is the payer and payee of the test's payments.
 type coopProc struct {
-	t        *testing.T
-	id       string
-	key      *identity.Key // the node's key (its participant DID)
-	admin    *identity.Key
-	url      string
+	t     *testing.T
+	id    string
+	key   *identity.Key // the node's key (its participant DID)
+	admin *identity.Key
+	url   string
+	// urls are every gateway of a replicated co-op (nil: url alone).
+	urls     []string
 	cfg      string
 	node     *labNode // the namespace it runs in, nil for the host's
 	cmd      *exec.Cmd
 	waitDone chan struct{}
 	logs     strings.Builder
 	mu       sync.Mutex
+}
+
+// gateways are the co-op's gateway URLs.
+func (p *coopProc) gateways() []string {
+	if len(p.urls) > 0 {
+		return p.urls
+	}
+	return []string{p.url}
 }
 
 func (p *coopProc) log() string { p.mu.Lock(); defer p.mu.Unlock(); return p.logs.String() }
