@@ -51,42 +51,10 @@ func startReplicatedCoop(t *testing.T, c *hubCluster, id string, n int) *replica
 		fmt.Fprintf(&peers, "[[cluster.peers]]\ndid = %q\nraft = %q\napi = %q\n\n", nk.DID(), rafts[i], "http://"+gws[i])
 	}
 	rc.rep.url = rc.rep.urls[0]
-	var hubs strings.Builder
-	for _, h := range c.procs {
-		fmt.Fprintf(&hubs, "[[hub.nodes]]\ndid = %q\naddr = %q\n\n", h.key.DID(), h.data)
-	}
 	for i := range n {
 		p := &coopProc{t: t, id: fmt.Sprintf("%s/%d", id, i), key: rc.rep.key, admin: rc.rep.admin, url: rc.rep.urls[i]}
-		body := fmt.Sprintf(`coop_id = %q
-data_dir = %q
-admin = %q
-
-[gateway]
-listen = %q
-
-[gateway.rate_limits]
-per_did = 100000
-per_did_burst = 100000
-per_ip = 100000
-per_ip_burst = 100000
-
-[[currencies]]
-code = "hours"
-scale = 2
-default_credit_limit = "1000.00"
-
-[hub]
-federation = %q
-
-%s
-[cluster]
-bind = %q
-heartbeat_timeout = "500ms"
-
-%s
-[log]
-level = "warn"
-`, id, rc.dirs[i], rc.rep.admin.DID(), gws[i], c.fed.DID(), hubs.String(), rafts[i], peers.String())
+		cluster := fmt.Sprintf("[cluster]\nbind = %q\nheartbeat_timeout = \"500ms\"\n\n%s", rafts[i], peers.String())
+		body := coopTOML(c, id, rc.dirs[i], rc.rep.admin.DID(), gws[i], "", cluster)
 		p.cfg = filepath.Join(rc.dirs[i], "coop.toml")
 		if err := os.WriteFile(p.cfg, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
