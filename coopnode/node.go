@@ -117,6 +117,7 @@ func (n *Node) openRest(ctx context.Context) error {
 		if len(n.Config.Hub.Nodes) > 0 {
 			lh := leaderHub{n}
 			router, statements, hubLink = lh, lh, lh.link
+			reg.MustRegister(hubpeer.CollectorsOf(n.repl.hub.Load, n.Ledger)...)
 		}
 	case len(n.Config.Hub.Nodes) > 0:
 		hcfg := n.hubConfig()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +37,17 @@ func TestReplicatedDevCoop(t *testing.T) {
 		t.Fatalf("dev.json: coop-a gateways %v (url %s), coop-b %v", a.Gateways, a.GatewayURL, b.Gateways)
 	}
 	checkRegistered(t, f)
+	// The hub peer runs on the leader alone: one gateway of three reports
+	// its link connected.
+	testutil.WaitFor(t, 30*time.Second, "one gateway's hub link connected", func() bool {
+		n := 0
+		for _, gw := range a.Gateways {
+			if strings.Contains(metrics(t, gw), "\nicn_hubpeer_connected 1\n") { // the sample, not its HELP line
+				n++
+			}
+		}
+		return n == 1
+	})
 	bob := login(t, ctx, b, b.Members[1])
 	for i, gw := range a.Gateways {
 		c := a
@@ -66,4 +79,18 @@ func TestReplicatedDevCoop(t *testing.T) {
 	if got := alice.balance(t, ctx); got != "47.00" {
 		t.Fatalf("alice's balance after the restart: %s, want 47.00", got)
 	}
+}
+
+func metrics(t *testing.T, gw string) string {
+	t.Helper()
+	resp, err := http.Get(gw + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -171,13 +171,29 @@ func (c *Client) Link() LinkStatus { return c.link.status() }
 // icn_hubpeer_connected, icn_hubpeer_registered and
 // icn_hubpeer_open_transfers.
 func (c *Client) Collectors() []prometheus.Collector {
-	return c.link.collectors(func() float64 {
-		n, err := c.cfg.Ledger.OpenCount()
+	return linkCollectors(c.link.status, openCount(c.cfg.Ledger))
+}
+
+// CollectorsOf are Collectors of whichever client current returns, for a
+// replicated co-op's node, which runs one while it leads: with none
+// running the link reads as not connected and not registered.
+func CollectorsOf(current func() *Client, l *ledger.Store) []prometheus.Collector {
+	return linkCollectors(func() LinkStatus {
+		if c := current(); c != nil {
+			return c.Link()
+		}
+		return LinkStatus{}
+	}, openCount(l))
+}
+
+func openCount(l *ledger.Store) func() float64 {
+	return func() float64 {
+		n, err := l.OpenCount()
 		if err != nil {
 			return 0
 		}
 		return float64(n)
-	})
+	}
 }
 
 func (c *Client) isHub(d identity.DID) bool {
