@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/icn-coop/icn/coopnode/cluster"
@@ -129,7 +130,7 @@ func (g *Gateway) deleteClusterNode(w http.ResponseWriter, r *http.Request, _ *c
 // clusterChangeError: a change the leader lost on the way is retried; any
 // other failure (a bad address raft refused, a timeout) says what it was.
 func clusterChangeError(err error) error {
-	if _, ok := err.(*cluster.NotLeaderError); ok {
+	if errors.Is(err, cluster.ErrNotLeader) {
 		return errNoLeader
 	}
 	return errf(http.StatusConflict, "cluster_change_failed", "%v", err)
