@@ -71,6 +71,14 @@ func startReplicatedCoop(t *testing.T, c *hubCluster, id string, n int) *replica
 	for _, p := range rc.nodes {
 		p.waitReady()
 	}
+	// The first leader makes the admin a moderator; until then a login
+	// succeeds without roles.
+	waitFor(t, 30*time.Second, id+"'s admin bootstrapped", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s, err := client.New(rc.rep.url).Login(ctx, rc.rep.admin, id)
+		return err == nil && len(s.Roles()) > 0
+	})
 	return rc
 }
 

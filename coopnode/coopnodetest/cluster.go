@@ -177,8 +177,9 @@ func (cc *Cluster) Leader() int {
 	return l
 }
 
-// Login logs key in through node i, retrying while the group elects a
-// leader or the admin's bootstrap is on its way.
+// Login logs key in through node i as a member, retrying while the group
+// elects a leader or key's membership (the admin's bootstrap, say) is on
+// its way: a login without one succeeds, with no roles.
 func (cc *Cluster) Login(i int, key *identity.Key) *client.Session {
 	cc.t.Helper()
 	c := client.New(cc.URL(i))
@@ -186,7 +187,7 @@ func (cc *Cluster) Login(i int, key *identity.Key) *client.Session {
 	testutil.WaitFor(cc.t, 20*time.Second, fmt.Sprint("a login through node ", i), func() bool {
 		var err error
 		s, err = c.Login(context.Background(), key, CoopID)
-		return err == nil
+		return err == nil && len(s.Roles()) > 0
 	})
 	return s
 }

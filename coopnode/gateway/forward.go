@@ -68,14 +68,36 @@ func (g *Gateway) leaderOnly(w http.ResponseWriter, r *http.Request, rt route) (
 		writeError(w, errNoLeader)
 		return true
 	}
+	g.forward(w, r, api)
+	return true
+}
+
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, api string) {
 	p, err := g.proxies.get(api, g)
 	if err != nil {
 		g.cfg.Logger.Error("leader API address", "api", api, "err", err)
 		writeError(w, errNoLeader)
-		return true
+		return
 	}
 	r.Header.Set(forwardedHeader, "1")
 	p.ServeHTTP(w, r)
+}
+
+// refusedHere sends a local read that this follower refused as
+// unauthenticated or unauthorized to the leader instead, and reports
+// whether it did: the follower's copy may not have applied yet the login,
+// membership or device the caller just obtained from the leader (read your
+// own writes). The leader's answer is final.
+func (g *Gateway) refusedHere(w http.ResponseWriter, r *http.Request, err error) bool {
+	ae := toAPIError(err)
+	if ae.Status != http.StatusUnauthorized && ae.Status != http.StatusForbidden || r.Header.Get(forwardedHeader) != "" {
+		return false
+	}
+	leading, api := g.cfg.Cluster.Leader()
+	if leading || api == "" {
+		return false
+	}
+	g.forward(w, r, api)
 	return true
 }
 

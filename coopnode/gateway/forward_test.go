@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -39,14 +40,30 @@ func TestNeedsLeader(t *testing.T) {
 
 // fakeCluster is a follower's or leader's view of a group, for the gateway.
 type fakeCluster struct {
+	mu      sync.Mutex
 	leading bool
 	api     string
 	barrier error
 }
 
-func (f *fakeCluster) Leader() (bool, string)            { return f.leading, f.api }
-func (f *fakeCluster) ReadBarrier(context.Context) error { return f.barrier }
-func (f *fakeCluster) Retryable(err error) bool          { return errors.Is(err, errFakeLeaderLost) }
+func (f *fakeCluster) set(leading bool, api string, barrier error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.leading, f.api, f.barrier = leading, api, barrier
+}
+
+func (f *fakeCluster) Leader() (bool, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.leading, f.api
+}
+
+func (f *fakeCluster) ReadBarrier(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.barrier
+}
+func (f *fakeCluster) Retryable(err error) bool { return errors.Is(err, errFakeLeaderLost) }
 
 var errFakeLeaderLost = errors.New("leadership lost")
 
@@ -74,19 +91,30 @@ func TestForwardToLeader(t *testing.T) {
 	}
 	st.Body.Close()
 
-	fc.api = front.URL
+	fc.set(false, front.URL, nil)
 	code, b := follower.do("POST", "/auth/challenge", "", challenge)
 	if code != http.StatusOK || forwarded.Load() != 1 {
 		t.Fatalf("forwarded challenge: %d %s (forwarded %d), want 200 from the leader", code, b, forwarded.Load())
 	}
-	// The leader logs in its own admin; the follower does not know it, and
-	// serves its history (a local read) from its own state.
+	// The leader logs in its own admin; the follower does not know it: a
+	// local read it refuses goes to the leader (whose login the follower's
+	// copy has not applied yet, as it were).
 	s := leader.login(leader.admin)
-	if code, b := follower.do("GET", "/ledger/"+testCoop+"/balance/"+string(leader.admin.DID()), s.Token(), nil); code != http.StatusOK {
+	before := forwarded.Load()
+	if code, b := follower.do("GET", "/ledger/"+testCoop+"/balance/"+string(leader.admin.DID()), s.Token(), nil); code != http.StatusOK || forwarded.Load() != before+1 {
 		t.Fatalf("balance through the follower: %d %s, want the leader's 200", code, b)
 	}
-	if code, _ := follower.do("GET", "/ledger/"+testCoop+"/history/"+string(leader.admin.DID()), s.Token(), nil); code == http.StatusOK {
-		t.Fatal("history through the follower came from the leader: it is a local read")
+	if code, b := follower.do("GET", "/ledger/"+testCoop+"/history/"+string(leader.admin.DID()), s.Token(), nil); code != http.StatusOK || forwarded.Load() != before+2 {
+		t.Fatalf("history refused by the follower: %d %s, want it answered by the leader", code, b)
+	}
+	// A caller the follower knows is served from its own copy (logged in
+	// while it led).
+	fc.set(true, front.URL, nil)
+	fs := follower.login(follower.admin)
+	fc.set(false, front.URL, nil)
+	before = forwarded.Load()
+	if code, b := follower.do("GET", "/ledger/"+testCoop+"/history/"+string(follower.admin.DID()), fs.Token(), nil); code != http.StatusOK || forwarded.Load() != before {
+		t.Fatalf("a follower's own member's history: %d %s (forwarded %d), want a local 200", code, b, forwarded.Load()-before)
 	}
 
 	req, _ := http.NewRequest("POST", follower.srv.URL+"/auth/challenge", strings.NewReader(`{"did":"`+string(leader.admin.DID())+`"}`))
@@ -100,8 +128,7 @@ func TestForwardToLeader(t *testing.T) {
 		t.Fatalf("a forwarded request at a follower: %d, want 503 (never sent on)", resp.StatusCode)
 	}
 
-	fc.leading, fc.barrier = true, errFakeLeaderLost
-	fs := follower.login(follower.admin)
+	fc.set(true, front.URL, errFakeLeaderLost)
 	if code, b := follower.do("GET", "/ledger/"+testCoop+"/balance/"+string(follower.admin.DID()), fs.Token(), nil); code != http.StatusServiceUnavailable || errCode(b) != "unavailable" {
 		t.Fatalf("balance behind a failed read barrier: %d %s, want 503 unavailable", code, b)
 	}

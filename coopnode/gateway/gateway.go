@@ -163,6 +163,10 @@ func (g *Gateway) wrap(rt route) http.Handler {
 			return
 		}
 		err := g.serve(sw, r, rt)
+		if err != nil && g.cfg.Cluster != nil && !sw.wrote && g.refusedHere(sw, r, err) {
+			g.metrics.observeRequest(rt.Name, sw.status, time.Since(start))
+			return
+		}
 		if err != nil {
 			ae := g.leaderChanged(err)
 			if ae == nil {
