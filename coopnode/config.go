@@ -29,7 +29,12 @@ type Config struct {
 	Gateway    GatewayConfig    `toml:"gateway"`
 	Currencies []CurrencyConfig `toml:"currencies"`
 	Hub        HubConfig        `toml:"hub"`
-	Log        LogConfig        `toml:"log"`
+	Cluster    ClusterConfig    `toml:"cluster"`
+
+	// GatewayListener, if set, is used instead of binding Gateway.Listen
+	// (tests bind ":0" first to learn every node's address).
+	GatewayListener net.Listener `toml:"-"`
+	Log             LogConfig    `toml:"log"`
 }
 
 // HubConfig names the hub cluster the node peers with (empty: none; payments
@@ -165,6 +170,7 @@ func (c *Config) setDefaults() {
 	if c.AdminName == "" {
 		c.AdminName = "admin"
 	}
+	c.Cluster.setDefaults(c.DataDir)
 }
 
 // Validate checks the configuration and says what to fix.
@@ -188,6 +194,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Gateway.checkTransport(); err != nil {
+		return err
+	}
+	if err := c.Cluster.validate(); err != nil {
 		return err
 	}
 	return c.Hub.validate()

@@ -153,3 +153,66 @@ func TestGatewayTransport(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterConfigErrors(t *testing.T) {
+	dids := make([]string, 3)
+	for i := range dids {
+		k, _ := identity.GenerateKey(rand.Reader)
+		dids[i] = string(k.DID())
+	}
+	peer := func(i int) ClusterPeerConfig {
+		return ClusterPeerConfig{DID: dids[i], Raft: "10.0.0.1:7400", API: "https://coop.example:8443"}
+	}
+	for _, tc := range []struct {
+		name string
+		c    ClusterConfig
+		want string // "" : valid
+	}{
+		{"none", ClusterConfig{}, ""},
+		{"three", ClusterConfig{Bind: "0.0.0.0:7400", Peers: []ClusterPeerConfig{peer(0), peer(1), peer(2)}}, ""},
+		{"no bind", ClusterConfig{Peers: []ClusterPeerConfig{peer(0), peer(1)}}, "cluster.bind"},
+		{"one peer", ClusterConfig{Bind: ":7400", Peers: []ClusterPeerConfig{peer(0)}}, "cluster.peers: list 2 to 5"},
+		{"twice", ClusterConfig{Bind: ":7400", Peers: []ClusterPeerConfig{peer(0), peer(0)}}, "listed twice"},
+		{"bad did", ClusterConfig{Bind: ":7400", Peers: []ClusterPeerConfig{peer(0), {DID: "x", Raft: "a:1", API: "http://a:1"}}}, "cluster.peers[1].did"},
+		{"bad raft", ClusterConfig{Bind: ":7400", Peers: []ClusterPeerConfig{peer(0), {DID: dids[1], Raft: "a", API: "http://a:1"}}}, "cluster.peers[1].raft"},
+		{"bad api", ClusterConfig{Bind: ":7400", Peers: []ClusterPeerConfig{peer(0), {DID: dids[1], Raft: "a:1", API: "a:1"}}}, "cluster.peers[1].api"},
+		{"api with a path", ClusterConfig{Bind: ":7400", Peers: []ClusterPeerConfig{peer(0), {DID: dids[1], Raft: "a:1", API: "http://a:1/x"}}}, "cluster.peers[1].api"},
+		{"bad advertise", ClusterConfig{Bind: ":7400", Advertise: "x", Peers: []ClusterPeerConfig{peer(0), peer(1)}}, "cluster.advertise"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.c.validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("valid section refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A data directory holding a single node's ledger is refused under
+// [cluster]: its commands are in no raft log the other nodes could replay.
+func TestClusterRefusesSingleNodeState(t *testing.T) {
+	admin := newKey(t)
+	dir := t.TempDir()
+	cfg := Config{CoopID: "riverside", DataDir: dir, Admin: string(admin.DID()), Gateway: GatewayConfig{Listen: "127.0.0.1:0"}}
+	n, err := Open(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other := newKey(t)
+	cfg.Cluster = ClusterConfig{Bind: "127.0.0.1:0", Peers: []ClusterPeerConfig{
+		{DID: string(newKey(t).DID()), Raft: "127.0.0.1:1", API: "http://127.0.0.1:2"},
+		{DID: string(other.DID()), Raft: "127.0.0.1:3", API: "http://127.0.0.1:4"}}}
+	_, err = Open(t.Context(), cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), "holds a single node's state") {
+		t.Fatalf("open under [cluster]: %v, want a refusal of the single node's state", err)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/icn-coop/icn/coopnode/cluster"
 	"github.com/icn-coop/icn/coopnode/gateway"
 	"github.com/icn-coop/icn/coopnode/govern"
 	"github.com/icn-coop/icn/coopnode/hubpeer"
@@ -45,11 +46,15 @@ type Node struct {
 	// the node serves.
 	Governance *govern.Store
 	Gateway    *gateway.Gateway
-	// Hub is the link to the hub cluster (nil when none is configured).
+	// Hub is the link to the hub cluster (nil when none is configured, and
+	// on a replicated node, whose leader runs it: see replicated.go).
 	Hub *hubpeer.Client
-	log *slog.Logger
-	ln  net.Listener
-	srv *http.Server
+	// Cluster is the node's member of the co-op's Raft group (nil: a single node).
+	Cluster *cluster.Cluster
+	repl    *replicated
+	log     *slog.Logger
+	ln      net.Listener
+	srv     *http.Server
 	// certs is the gateway's TLS certificate when it serves HTTPS;
 	// certCheck how often its files are checked for changes (0: the
 	// default, httpserve.DefaultCertCheck).
@@ -84,7 +89,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Config: cfg, Key: key, Ledger: led, log: log}
-	if err := n.openRest(ctx); err != nil {
+	err = n.prepareReplicated()
+	if err == nil {
+		err = n.openRest(ctx)
+	}
+	if err == nil && n.repl != nil {
+		err = n.openCluster()
+	}
+	if err != nil {
 		led.Close()
 		return nil, err
 	}
@@ -97,9 +109,10 @@ func (n *Node) openRest(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("membership: %w", err)
 	}
-	admin := identity.DID(n.Config.Admin)
-	if _, err := n.Members.Bootstrap(ctx, admin, n.Config.AdminName); err != nil {
-		return fmt.Errorf("bootstrap admin %s: %w", admin, err)
+	if admin := identity.DID(n.Config.Admin); n.repl == nil { // a cluster's leader does it (lead)
+		if _, err := n.Members.Bootstrap(ctx, admin, n.Config.AdminName); err != nil {
+			return fmt.Errorf("bootstrap admin %s: %w", admin, err)
+		}
 	}
 	n.Governance, err = govern.New(n.Ledger, n.Members, govern.Options{CoopID: n.Config.CoopID, Key: n.Key, Logger: n.log})
 	if err != nil {
@@ -111,42 +124,66 @@ func (n *Node) openRest(ctx context.Context) error {
 	var router gateway.Router
 	var statements gateway.Statements
 	var hubLink func() gateway.HubLink
-	if hc := n.Config.Hub; len(hc.Nodes) > 0 {
-		hubs := make([]hubpeer.Hub, len(hc.Nodes))
-		for i, h := range hc.Nodes {
-			hubs[i] = hubpeer.Hub{DID: identity.DID(h.DID), Addr: h.Addr}
+	switch {
+	case n.repl != nil:
+		hubpeer.RegisterHandlers(n.Ledger) // every node applies them; the leader runs the peer
+		if len(n.Config.Hub.Nodes) > 0 {
+			lh := leaderHub{n}
+			router, statements, hubLink = lh, lh, lh.link
+			reg.MustRegister(hubpeer.CollectorsOf(n.repl.hub.Load, n.Ledger)...)
 		}
-		sigs := routing.NewSignatureCounter("hubpeer", routing.SignedIntent)
-		reg.MustRegister(sigs)
-		n.Hub, err = hubpeer.Start(hubpeer.Config{
-			CoopID: n.Config.CoopID, Key: n.Key, Hubs: hubs, Federation: identity.DID(hc.Federation),
-			Ledger: n.Ledger, Members: memberCheck{n.Members, sigs}, Logger: n.log, Signatures: sigs,
-			IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon),
-		})
+	case len(n.Config.Hub.Nodes) > 0:
+		hcfg := n.hubConfig()
+		reg.MustRegister(hcfg.Signatures)
+		n.Hub, err = hubpeer.Start(hcfg)
 		if err != nil {
 			return err
 		}
 		reg.MustRegister(n.Hub.Collectors()...)
 		router, statements, hubLink = n.Hub, n.Hub, n.hubLink
 	}
+	var cl gateway.Cluster
+	var ca gateway.ClusterAdmin
+	if n.repl != nil {
+		cl, ca = clusterView{n}, clusterView{n}
+	}
 	n.Gateway, err = gateway.New(gateway.Config{
 		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Governance: n.Governance, Router: router, Statements: statements,
 		HubLink: hubLink, TokenTTL: time.Duration(n.Config.Gateway.TokenTTL), RefreshTTL: time.Duration(n.Config.Gateway.RefreshTTL),
 		MaxBody: n.Config.Gateway.MaxBodyBytes, Limits: n.Config.Gateway.RateLimits, Classes: n.Config.Gateway.Trust,
-		IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon),
-		Logger:        n.log, Registry: reg,
+		IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon), Cluster: cl, ClusterAdmin: ca,
+		Logger: n.log, Registry: reg,
 	})
 	return err
+}
+
+// hubConfig is the hub peer's configuration.
+func (n *Node) hubConfig() hubpeer.Config {
+	hc := n.Config.Hub
+	hubs := make([]hubpeer.Hub, len(hc.Nodes))
+	for i, h := range hc.Nodes {
+		hubs[i] = hubpeer.Hub{DID: identity.DID(h.DID), Addr: h.Addr}
+	}
+	sigs := routing.NewSignatureCounter("hubpeer", routing.SignedIntent)
+	return hubpeer.Config{
+		CoopID: n.Config.CoopID, Key: n.Key, Hubs: hubs, Federation: identity.DID(hc.Federation),
+		Ledger: n.Ledger, Members: memberCheck{n.Members, sigs}, Logger: n.log, Signatures: sigs,
+		IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon),
+	}
 }
 
 // Listen binds the gateway's address (":0" picks a free port; see URL).
 // The server bounds every request by the [gateway] timeouts and refuses a
 // declared body over max_body_bytes at once (internal/httpserve).
 func (n *Node) Listen() error {
-	ln, err := net.Listen("tcp", n.Config.Gateway.Listen)
-	if err != nil {
-		return fmt.Errorf("gateway listen %s: %w", n.Config.Gateway.Listen, err)
+	ln := n.Config.GatewayListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", n.Config.Gateway.Listen); err != nil {
+			return fmt.Errorf("gateway listen %s: %w", n.Config.Gateway.Listen, err)
+		}
 	}
+	var err error
 	var h http.Handler = n.Gateway
 	if gw := n.Config.Gateway; gw.ServesTLS() {
 		if n.certs, err = httpserve.LoadCertFiles(gw.TLSCertFile, gw.TLSKeyFile, n.log); err != nil {
@@ -190,6 +227,9 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve(n.ln) }()
+	if n.repl != nil {
+		n.startLeading(ctx)
+	}
 	if n.certs != nil {
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
@@ -197,9 +237,15 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	// The governance scheduler: deadlines and dues. It stops before the
 	// stores close.
+	// On a replicated node the leader runs it (startLeading).
 	gctx, stopGov := context.WithCancel(ctx)
 	govDone := make(chan struct{})
-	go func() { defer close(govDone); n.Governance.Run(gctx, governanceTick) }()
+	go func() {
+		defer close(govDone)
+		if n.repl == nil {
+			n.Governance.Run(gctx, governanceTick)
+		}
+	}()
 	defer func() { stopGov(); <-govDone }()
 	n.log.Info("co-op node serving", "coop", n.Config.CoopID, "did", n.Key.DID(), "url", n.URL(), "tls", n.certs != nil)
 	select {
@@ -228,6 +274,9 @@ func (n *Node) closeStores() {
 	if n.Hub != nil {
 		_ = n.Hub.Close()
 	}
+	if err := n.stopReplicated(); err != nil {
+		n.log.Error("leaving the co-op cluster", "err", err)
+	}
 	if err := n.Ledger.Close(); err != nil {
 		n.log.Error("closing ledger", "err", err)
 	}
@@ -238,12 +287,14 @@ func (n *Node) Close() error {
 	if n.Hub != nil {
 		_ = n.Hub.Close()
 	}
-	return n.Ledger.Close()
+	return errors.Join(n.stopReplicated(), n.Ledger.Close())
 }
 
 // hubLink reads the hub link for the gateway's /readyz.
-func (n *Node) hubLink() gateway.HubLink {
-	l := n.Hub.Link()
+func (n *Node) hubLink() gateway.HubLink { return linkOf(n.Hub) }
+
+func linkOf(hc *hubpeer.Client) gateway.HubLink {
+	l := hc.Link()
 	return gateway.HubLink{State: string(l.State), Node: string(l.Hub), Addr: l.Addr, Leader: string(l.Leader),
 		Registered: l.Registered, Since: l.Since, FailedAttempts: l.Attempts, LastError: l.LastError}
 }

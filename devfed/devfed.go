@@ -45,6 +45,9 @@ type Options struct {
 	// NoRouteAnnouncements then leaves the regions' co-ops to it alone.
 	Directory            bool
 	NoRouteAnnouncements bool
+	// Replicas, if above 1, runs the first co-op on that many nodes, one
+	// Raft group (a replicated co-op); dev.json lists each gateway.
+	Replicas int
 }
 
 // Federation is a running dev federation.
@@ -61,6 +64,10 @@ type Federation struct {
 	wg       sync.WaitGroup
 	errs     chan error
 	stops    []func() // per co-op: stop serving and wait
+	// Groups are the nodes of each co-op, parallel to Nodes: a replicated
+	// co-op's leader (at start) first, a single node alone.
+	Groups     [][]*coopnode.Node
+	groupStops []func() // the replicated co-op's nodes
 }
 
 // Start opens, seeds and serves every co-op node of a dev federation and writes
@@ -113,7 +120,17 @@ func Start(ctx context.Context, o Options) (*Federation, error) {
 			}
 			hc = cl.coopConfig()
 		}
-		n, mc, err := startCoop(ctx, o, i, id, hc, "")
+		var group []*coopnode.Node
+		var mc ManifestCoop
+		var err error
+		if i == 0 && o.Replicas > 1 {
+			group, mc, err = f.startReplicated(ctx, i, id, hc)
+		} else {
+			var n *coopnode.Node
+			if n, mc, err = startCoop(ctx, o, i, id, hc, ""); err == nil {
+				group = []*coopnode.Node{n}
+			}
+		}
 		if err != nil {
 			f.Stop()
 			return nil, fmt.Errorf("dev co-op %s: %w", id, err)
@@ -121,10 +138,15 @@ func Start(ctx context.Context, o Options) (*Federation, error) {
 		if cl != nil {
 			mc.Federation = cl.fed.DID()
 		}
-		f.Nodes = append(f.Nodes, n)
+		f.Nodes = append(f.Nodes, group[0])
+		f.Groups = append(f.Groups, group)
 		f.clusters = append(f.clusters, cl)
 		f.Manifest.Coops = append(f.Manifest.Coops, mc)
-		f.stops = append(f.stops, f.serve(n))
+		if len(group) > 1 {
+			f.stops = append(f.stops, f.stopGroup)
+		} else {
+			f.stops = append(f.stops, f.serve(group[0]))
+		}
 	}
 	if err := f.Manifest.Write(o.DataDir); err != nil {
 		f.Stop()
@@ -216,8 +238,12 @@ func (f *Federation) StopCoop(i int) { f.stops[i]() }
 
 // RestartCoop starts co-op i's node again on the same directory and gateway
 // address; it asks the hub for the outcome of its open transfers at once.
+// (Not for a replicated co-op.)
 func (f *Federation) RestartCoop(ctx context.Context, i int) error {
 	mc := f.Manifest.Coops[i]
+	if len(mc.Gateways) > 1 {
+		return fmt.Errorf("restart co-op %s: a replicated co-op is not restarted node by node here", mc.ID)
+	}
 	var hc coopnode.HubConfig
 	if cl := f.clusters[i]; cl != nil {
 		hc = cl.coopConfig()
@@ -229,6 +255,13 @@ func (f *Federation) RestartCoop(ctx context.Context, i int) error {
 	f.Nodes[i] = n
 	f.stops[i] = f.serve(n)
 	return nil
+}
+
+// stopGroup stops every node of the replicated co-op.
+func (f *Federation) stopGroup() {
+	for _, stop := range f.groupStops {
+		stop()
+	}
 }
 
 // Err delivers the first node that stopped serving on its own.
@@ -328,18 +361,23 @@ func loadOrCreate(dir, name string) (*identity.Key, string, error) {
 // StartForBench starts a one-co-op federation in dir with the given number of
 // funded members and rate limits high enough not to throttle a benchmark.
 func StartForBench(ctx context.Context, dir string, members int) (*Manifest, func(), error) {
-	names := make([]string, members)
-	for i := range names {
-		names[i] = fmt.Sprintf("m%03d", i)
-	}
-	f, err := Start(ctx, Options{
-		DataDir: dir, Coops: []string{"bench"}, Members: names, Fund: "1000.00",
-		Limits: gateway.RateLimits{PerDID: 1e6, PerIP: 1e6}, NoHub: true,
-	})
+	f, err := Start(ctx, benchOptions(dir, members, 0))
 	if err != nil {
 		return nil, nil, err
 	}
 	return f.Manifest, f.Stop, nil
+}
+
+// benchOptions is one co-op of members, no hub, limits out of the way.
+func benchOptions(dir string, members, replicas int) Options {
+	names := make([]string, members)
+	for i := range names {
+		names[i] = fmt.Sprintf("m%03d", i)
+	}
+	return Options{
+		DataDir: dir, Coops: []string{"bench"}, Members: names, Fund: "1000.00",
+		Limits: gateway.RateLimits{PerDID: 1e6, PerIP: 1e6}, NoHub: true, Replicas: replicas,
+	}
 }
 
 // StartCrossForBench starts a dev federation of two co-ops with the given

@@ -26,9 +26,12 @@ type Manifest struct {
 
 // ManifestCoop describes one co-op node.
 type ManifestCoop struct {
-	ID         string           `json:"id"`
-	DID        identity.DID     `json:"did"`
-	GatewayURL string           `json:"gateway_url"`
+	ID         string       `json:"id"`
+	DID        identity.DID `json:"did"`
+	GatewayURL string       `json:"gateway_url"`
+	// Gateways are every gateway of a replicated co-op (GatewayURL is its
+	// leader's at start); omitted for a single node.
+	Gateways   []string         `json:"gateways,omitempty"`
 	Federation identity.DID     `json:"federation,omitempty"` // the hub cluster it peers with
 	Admin      ManifestMember   `json:"admin"`
 	Members    []ManifestMember `json:"members"`

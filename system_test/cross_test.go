@@ -26,7 +26,17 @@ type coopProc struct {
 	key   *identity.Key // the node's key (its participant DID)
 	admin *identity.Key
 	url   string
-	cfg   string
+	// urls are every gateway of a replicated co-op (nil: url alone).
+	urls []string
+	cfg  string
+}
+
+// gateways are the co-op's gateway URLs.
+func (p *coopProc) gateways() []string {
+	if len(p.urls) > 0 {
+		return p.urls
+	}
+	return []string{p.url}
 }
 
 // startCoop writes coop.toml for co-op id (peering with c's nodes) and
@@ -50,36 +60,7 @@ func startCoopOn(t *testing.T, c *hubCluster, id string, node *labNode) *coopPro
 	if err := keyfile.Write(filepath.Join(dir, "node.key"), p.key); err != nil {
 		t.Fatal(err)
 	}
-	var hubs strings.Builder
-	for _, h := range c.procs {
-		fmt.Fprintf(&hubs, "[[hub.nodes]]\ndid = %q\naddr = %q\n\n", h.key.DID(), h.data)
-	}
-	body := fmt.Sprintf(`coop_id = %q
-data_dir = %q
-admin = %q
-
-[gateway]
-listen = %q
-%s
-
-[gateway.rate_limits]
-per_did = 100000
-per_did_burst = 100000
-per_ip = 100000
-per_ip_burst = 100000
-
-[[currencies]]
-code = "hours"
-scale = 2
-default_credit_limit = "1000.00"
-
-[hub]
-federation = %q
-
-%s
-[log]
-level = "warn"
-`, id, dir, p.admin.DID(), listen, plain, c.fed.DID(), hubs.String())
+	body := coopTOML(c, id, dir, p.admin.DID(), listen, plain, "")
 	p.cfg = filepath.Join(dir, "coop.toml")
 	p.args = []string{"coop", "--config", p.cfg}
 	if err := os.WriteFile(p.cfg, []byte(body), 0o600); err != nil {
@@ -107,6 +88,42 @@ func (p *coopProc) waitReady() {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+}
+
+// coopTOML is the coop.toml of a system test's co-op node peering with c's
+// hub nodes: gatewayExtra goes in [gateway], extra before [log].
+func coopTOML(c *hubCluster, id, dir string, admin identity.DID, listen, gatewayExtra, extra string) string {
+	var hubs strings.Builder
+	for _, h := range c.procs {
+		fmt.Fprintf(&hubs, "[[hub.nodes]]\ndid = %q\naddr = %q\n\n", h.key.DID(), h.data)
+	}
+	return fmt.Sprintf(`coop_id = %q
+data_dir = %q
+admin = %q
+
+[gateway]
+listen = %q
+%s
+
+[gateway.rate_limits]
+per_did = 100000
+per_did_burst = 100000
+per_ip = 100000
+per_ip_burst = 100000
+
+[[currencies]]
+code = "hours"
+scale = 2
+default_credit_limit = "1000.00"
+
+[hub]
+federation = %q
+
+%s
+%s
+[log]
+level = "warn"
+`, id, dir, admin, listen, gatewayExtra, c.fed.DID(), hubs.String(), extra)
 }
 
 // registerCoop makes the co-op a participant with trust both ways and a cap.

@@ -22,7 +22,7 @@ type crossLoad struct {
 	ctx     context.Context
 	c       *hubCluster
 	coops   []*coopProc
-	sess    [2]*client.Session
+	gw      [2]*gateways // each co-op's admin, at any of its gateways
 	payees  [2]*identity.Key
 	h       *history
 	mu      sync.Mutex
@@ -45,11 +45,11 @@ func newCrossLoad(ctx context.Context, t *testing.T, c *hubCluster, coops []*coo
 	l := &crossLoad{t: t, ctx: ctx, c: c, coops: coops, h: newHistory(), done: make(chan struct{})}
 	for i, p := range coops {
 		c.registerCoop(ctx, p, leader)
-		s, err := client.New(p.url).Login(ctx, p.admin, p.id)
+		l.gw[i] = newGateways(p.gateways(), p.id, p.admin)
+		s, err := l.gw[i].any(ctx)
 		if err != nil {
 			t.Fatalf("login %s: %v", p.id, err)
 		}
-		l.sess[i] = s
 		l.payees[i] = joinMember(ctx, t, p, s, "payee")
 	}
 	// The co-op nodes connect (with backoff) once registered.
@@ -66,8 +66,8 @@ func (l *crossLoad) pay(from int) (string, error) {
 	ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second) // a partitioned gateway never answers
 	defer cancel()
 	call := l.h.now()
-	r, err := l.sess[from].Pay(ctx, client.PaymentIntent{ID: id, To: l.payees[1-from].DID(), ToCoop: l.coops[1-from].id, Amount: "0.01",
-		ExpiresAt: client.FormatTime(time.Now().Add(20 * time.Second))}, l.coops[from].admin)
+	r, err := l.gw[from].pay(ctx, client.PaymentIntent{ID: id, To: l.payees[1-from].DID(), ToCoop: l.coops[1-from].id, Amount: "0.01",
+		ExpiresAt: client.FormatTime(time.Now().Add(20 * time.Second))})
 	st := "unknown"
 	if err == nil {
 		st = r.Status
@@ -125,7 +125,7 @@ func (l *crossLoad) start() {
 func (l *crossLoad) balance(side int, m identity.DID) (int64, error) {
 	ctx, cancel := context.WithTimeout(l.ctx, 5*time.Second)
 	defer cancel()
-	b, err := l.sess[side].Balance(ctx, l.coops[side].id, m, "hours")
+	b, err := l.gw[side].balance(ctx, m)
 	if err != nil {
 		return 0, err
 	}
@@ -162,7 +162,7 @@ func (l *crossLoad) stop() {
 func (l *crossLoad) status(side int, id string) string {
 	ctx, cancel := context.WithTimeout(l.ctx, 5*time.Second)
 	defer cancel()
-	r, err := l.sess[side].PaymentStatus(ctx, l.coops[side].id, id)
+	r, err := l.gw[side].paymentStatus(ctx, id)
 	if err != nil {
 		return "missing"
 	}

@@ -278,6 +278,13 @@ tokens and membership credentials were signed with it.`,
 			if err != nil {
 				return err
 			}
+			if cfg.Cluster.Enabled() {
+				// One node's file swapped under its raft log would diverge
+				// from the others: a replicated co-op heals a node from its
+				// peers (remove it, add it back empty) instead.
+				return fmt.Errorf("%s has [cluster]: a replicated co-op's node is not restored from a backup; "+
+					"remove the node (icn coop cluster remove) and add it back with an empty data directory", cfgPath)
+			}
 			info, err := restoreLedger(cfg, from, force)
 			if err != nil {
 				return err

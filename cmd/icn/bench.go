@@ -47,6 +47,7 @@ type benchCoopOpts struct {
 	jsonOut  bool
 	cpuProf  string
 	regions  bool // icn bench cross: across regions
+	replicas int  // icn bench coop: also a replicated co-op of this many nodes
 }
 
 func newBenchCoopCmd() *cobra.Command {
@@ -80,6 +81,7 @@ directory (it then shares the machine's CPUs with the clients).`,
 		},
 	}
 	o.flags(cmd.Flags(), "an in-process dev co-op", "members of the in-process dev co-op (without --dev)")
+	cmd.Flags().IntVar(&o.replicas, "replicas", 1, "also measure the co-op replicated over this many nodes (one Raft group), after the single node in the same run")
 	return cmd
 }
 
@@ -164,6 +166,9 @@ func (o *benchCoopOpts) validate() error {
 func (o *benchCoopOpts) run(cmd *cobra.Command) error {
 	if err := o.validate(); err != nil {
 		return err
+	}
+	if o.replicas > 1 {
+		return o.runReplicas(cmd)
 	}
 	logw := cmd.ErrOrStderr()
 	ctx, stopSignals := benchContext(cmd)

@@ -56,7 +56,7 @@ See deploy/coop.toml for an annotated configuration.`,
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", os.Getenv(envConfig), "path of coop.toml (default $"+envConfig+")")
-	cmd.AddCommand(newVerifyLedgerCmd(), newCoopStatusCmd(), coopBackupCmd(), coopRestoreCmd())
+	cmd.AddCommand(newVerifyLedgerCmd(), newCoopStatusCmd(), coopBackupCmd(), coopRestoreCmd(), newCoopClusterCmd())
 	return cmd
 }
 

@@ -13,14 +13,15 @@ import (
 
 func newDevCmd() *cobra.Command {
 	var dataDir, logLevel string
-	var basePort int
+	var basePort, replicas int
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a whole local federation in one process (two regions under a parent, three co-op nodes)",
 		Long: `Run a local federation tree on the embedded default: two regional 3-node hub
 clusters (raft over TLS on 127.0.0.1, gRPC control plane, QUIC data plane)
-under a 3-node parent cluster, with co-op nodes coop-a and coop-b in region 1
-and coop-c in region 2, each with an admin and funded demo members (alice,
+under a 3-node parent cluster, with co-ops coop-a (replicated over 3 co-op
+nodes, one Raft group: --replicas) and coop-b in region 1 and coop-c in
+region 2, each with an admin and funded demo members (alice,
 bob, carol). Payments between coop-a and coop-b go through region 1's hub;
 payments to coop-c go region 1 → parent → region 2. Every hub node also
 runs a member of the federation directory (a private kad-dht on 127.0.0.1
@@ -46,7 +47,7 @@ cleanly on Ctrl-C or SIGTERM.`,
 			if dataDir, err = filepath.Abs(dataDir); err != nil {
 				return err
 			}
-			f, err := devfed.Start(cmd.Context(), devfed.Options{DataDir: dataDir, BasePort: basePort, Logger: log, RemoteCoops: []string{"coop-c"}, Directory: true})
+			f, err := devfed.Start(cmd.Context(), devfed.Options{DataDir: dataDir, BasePort: basePort, Logger: log, RemoteCoops: []string{"coop-c"}, Directory: true, Replicas: replicas})
 			if err != nil {
 				return err
 			}
@@ -63,6 +64,7 @@ cleanly on Ctrl-C or SIGTERM.`,
 	cmd.Flags().StringVar(&dataDir, "data", "", "data directory (default: a new temporary directory)")
 	cmd.Flags().IntVar(&basePort, "base-port", 0, "first gateway port (default: free ports)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	cmd.Flags().IntVar(&replicas, "replicas", 3, "nodes of coop-a, a replicated co-op (1: a single node)")
 	return cmd
 }
 
@@ -71,6 +73,9 @@ func printDev(cmd *cobra.Command, m *devfed.Manifest, dir string) {
 	fmt.Fprintln(out, "ICN dev federation is up.")
 	for _, c := range m.Coops {
 		fmt.Fprintf(out, "  %-8s %s   node %s   web wallet %s/wallet/\n", c.ID, c.GatewayURL, c.DID.Short(), c.GatewayURL)
+		if len(c.Gateways) > 1 {
+			fmt.Fprintf(out, "           replicated: gateways %s\n", strings.Join(c.Gateways, " "))
+		}
 		for _, mem := range c.Members {
 			fmt.Fprintf(out, "           %-6s %s\n", mem.Name, mem.DID)
 		}

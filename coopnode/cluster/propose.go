@@ -46,6 +46,13 @@ func (c *Cluster) notLeader() *NotLeaderError {
 	return e
 }
 
+// Leader is the leader as this node knows it (empty: none known) and its
+// Peer.API, if configured.
+func (c *Cluster) Leader() (identity.DID, string) {
+	e := c.notLeader()
+	return e.Leader, e.API
+}
+
 // Propose replicates cmd and returns what the state machine's Apply gave
 // for it. It runs on the leader; concurrent proposals share log entries.
 // Errors: *NotLeaderError (nothing proposed), ErrOutcomeUnknown (retry with

@@ -51,9 +51,16 @@ type Config struct {
 	// IntentHorizon bounds how far ahead a payment intent may expire
 	// (payment.DefaultHorizon).
 	IntentHorizon time.Duration
-	Clock         func() time.Time
-	Logger        *slog.Logger
-	Registry      *prometheus.Registry // metrics land here; a fresh one if nil
+	// Cluster is the node's Raft group when the co-op is replicated (nil:
+	// a single node): writes and linearizable reads go to its leader
+	// (forward.go).
+	Cluster Cluster
+	// ClusterAdmin serves the cluster routes (clusterops.go; nil: they
+	// answer 404 not_replicated).
+	ClusterAdmin ClusterAdmin
+	Clock        func() time.Time
+	Logger       *slog.Logger
+	Registry     *prometheus.Registry // metrics land here; a fresh one if nil
 }
 
 // Gateway serves the wallet API.
@@ -66,6 +73,7 @@ type Gateway struct {
 	limits     *limiter
 	classes    *memberClasses
 	metrics    *metrics
+	proxies    proxies // to the leader's gateway (forward.go)
 }
 
 // New returns a gateway over cfg's ledger and membership store. The ledger
@@ -110,7 +118,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	cfg.Ledger.SetCommitHook(g.metrics.observeBatch)
-	for _, rt := range g.routes() {
+	for _, rt := range g.allRoutes() {
 		g.mux.Handle(rt.Method+" "+rt.Pattern, g.wrap(rt))
 	}
 	g.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
@@ -154,9 +162,20 @@ func (g *Gateway) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		if g.cfg.Cluster != nil && needsLeader(rt) && g.leaderOnly(sw, r, rt) {
+			g.metrics.observeRequest(rt.Name, sw.status, time.Since(start))
+			return
+		}
 		err := g.serve(sw, r, rt)
+		if err != nil && g.cfg.Cluster != nil && !sw.wrote && g.refusedHere(sw, r, err) {
+			g.metrics.observeRequest(rt.Name, sw.status, time.Since(start))
+			return
+		}
 		if err != nil {
-			ae := toAPIError(err)
+			ae := g.leaderChanged(err)
+			if ae == nil {
+				ae = toAPIError(err)
+			}
 			if ae.Status >= 500 {
 				g.cfg.Logger.Error("request failed", "route", rt.Name, "err", err)
 			}

@@ -40,7 +40,8 @@ type Readiness struct {
 	LedgerSeq     uint64 `json:"ledger_seq"`
 	LedgerHead    string `json:"ledger_head"` // hex SHA-256 of the newest entry, "" before any
 	OpenTransfers int    `json:"open_transfers"`
-	// Hub is the link's state, "none" without a hub configured.
+	// Hub is the link's state, "none" without a hub configured, "standby" on
+	// a node of a replicated co-op that does not lead (its leader holds the link).
 	Hub            string `json:"hub"`
 	HubNode        string `json:"hub_node,omitempty"`
 	HubAddr        string `json:"hub_addr,omitempty"`
@@ -71,7 +72,9 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 		if !l.Since.IsZero() {
 			rd.HubSince = rfc3339(l.Since)
 		}
-		if l.State != "connected" {
+		// "standby": a replicated co-op's node that does not lead; its
+		// leader holds the link.
+		if l.State != "connected" && l.State != "standby" {
 			rd.Status = "degraded"
 		}
 	}

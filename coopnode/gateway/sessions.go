@@ -108,46 +108,69 @@ func keyTime(b []byte) time.Time { return time.Unix(int64(binary.BigEndian.Uint6
 func usedKey(exp time.Time, jti string) []byte { return append(unixKey(exp), jti...) }
 
 // loadSessions registers the session commands' handlers, fills the
-// revoked-family set from the ledger file and, if any record has expired,
-// prunes both buckets.
+// revoked-family set from the ledger file (and again after a restore) and,
+// on a single node, prunes expired records of both buckets. A replicated
+// node leaves the prune to its leader (PruneSessions).
 func (g *Gateway) loadSessions() error {
-	now := g.cfg.Clock()
-	cut := now.Add(-pruneSlack)
-	stale := false
-	m := map[string]time.Time{}
 	st := g.cfg.Ledger.State()
 	st.Handle((*icnv1.CoopCommand_ConsumeRefresh)(nil), g.applyConsumeRefresh)
 	st.Handle((*icnv1.CoopCommand_PruneSessions)(nil), applyPruneSessions)
+	var stale bool
 	err := st.View(func(tx *store.View) error {
-		for _, b := range Buckets {
-			if tx.Bucket(b) == nil {
-				return fmt.Errorf("bucket %s missing: open the ledger with gateway.Buckets in Options.Buckets", b)
-			}
-		}
-		if k, _ := tx.Bucket(bktRefreshUsed).Cursor().First(); len(k) >= 8 && keyTime(k).Before(cut) {
-			stale = true
-		}
-		return tx.Bucket(bktSessionsRevoked).ForEach(func(k, v []byte) error {
-			if len(v) != 8 {
-				return fmt.Errorf("revoked session %.40q: malformed record", k)
-			}
-			if until := keyTime(v); until.Before(cut) {
-				stale = true
-			} else {
-				m[string(k)] = until
-			}
-			return nil
-		})
+		var err error
+		stale, err = g.readFamilies(tx)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: load sessions: %w", err)
 	}
-	g.families.revoked.Store(&m)
-	if !stale {
+	st.OnRestore(func(tx *store.View) error {
+		_, err := g.readFamilies(tx)
+		return err
+	})
+	if !stale || g.cfg.Cluster != nil {
 		return nil
 	}
-	_, err = st.Submit(context.Background(), &icnv1.CoopCommand{AtUnixNano: now.UnixNano(),
-		Kind: &icnv1.CoopCommand_PruneSessions{PruneSessions: &icnv1.PruneSessions{CutUnixNano: cut.UnixNano()}}})
+	return g.PruneSessions(context.Background())
+}
+
+// readFamilies fills the revoked-family set from tx and reports whether
+// either session bucket holds expired records.
+func (g *Gateway) readFamilies(tx *store.View) (stale bool, err error) {
+	cut := g.cfg.Clock().Add(-pruneSlack)
+	m := map[string]time.Time{}
+	for _, b := range Buckets {
+		if tx.Bucket(b) == nil {
+			return false, fmt.Errorf("bucket %s missing: open the ledger with gateway.Buckets in Options.Buckets", b)
+		}
+	}
+	if k, _ := tx.Bucket(bktRefreshUsed).Cursor().First(); len(k) >= 8 && keyTime(k).Before(cut) {
+		stale = true
+	}
+	err = tx.Bucket(bktSessionsRevoked).ForEach(func(k, v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("revoked session %.40q: malformed record", k)
+		}
+		if until := keyTime(v); until.Before(cut) {
+			stale = true
+		} else {
+			m[string(k)] = until
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	g.families.revoked.Store(&m)
+	return stale, nil
+}
+
+// PruneSessions deletes the session records that expired (a replicated
+// node's leader runs it when it takes over).
+func (g *Gateway) PruneSessions(ctx context.Context) error {
+	now := g.cfg.Clock()
+	_, err := g.cfg.Ledger.State().Submit(ctx, &icnv1.CoopCommand{AtUnixNano: now.UnixNano(),
+		Kind: &icnv1.CoopCommand_PruneSessions{PruneSessions: &icnv1.PruneSessions{CutUnixNano: now.Add(-pruneSlack).UnixNano()}}})
 	if err != nil {
 		return fmt.Errorf("gateway: prune sessions: %w", err)
 	}

@@ -127,7 +127,7 @@ func Start(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, clearing: ledger.ClearingAccount(string(cfg.Federation)),
 		log: cfg.Logger.With("component", "hubpeer"), kick: make(chan struct{}, 1), inflight: map[string]chan struct{}{}}
-	cfg.Ledger.State().Handle((*icnv1.CoopCommand_PutStatement)(nil), c.applyPutStatement)
+	RegisterHandlers(cfg.Ledger)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.link = newLink(cfg.Key.DID(), c.log, cfg.Clock, cfg.LinkLogEvery)
 	addrs := make([]string, len(cfg.Hubs))
@@ -171,13 +171,29 @@ func (c *Client) Link() LinkStatus { return c.link.status() }
 // icn_hubpeer_connected, icn_hubpeer_registered and
 // icn_hubpeer_open_transfers.
 func (c *Client) Collectors() []prometheus.Collector {
-	return c.link.collectors(func() float64 {
-		n, err := c.cfg.Ledger.OpenCount()
+	return linkCollectors(c.link.status, openCount(c.cfg.Ledger))
+}
+
+// CollectorsOf are Collectors of whichever client current returns, for a
+// replicated co-op's node, which runs one while it leads: with none
+// running the link reads as not connected and not registered.
+func CollectorsOf(current func() *Client, l *ledger.Store) []prometheus.Collector {
+	return linkCollectors(func() LinkStatus {
+		if c := current(); c != nil {
+			return c.Link()
+		}
+		return LinkStatus{}
+	}, openCount(l))
+}
+
+func openCount(l *ledger.Store) func() float64 {
+	return func() float64 {
+		n, err := l.OpenCount()
 		if err != nil {
 			return 0
 		}
 		return float64(n)
-	})
+	}
 }
 
 func (c *Client) isHub(d identity.DID) bool {

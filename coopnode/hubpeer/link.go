@@ -180,11 +180,11 @@ func (l *link) onLeader(d identity.DID) {
 	l.log.Info("hub leader", "leader", d)
 }
 
-// collectors export the link's state.
-func (l *link) collectors(openTransfers func() float64) []prometheus.Collector {
+// linkCollectors export the state of the link status reads.
+func linkCollectors(status func() LinkStatus, openTransfers func() float64) []prometheus.Collector {
 	gauge := func(name, help string, f func(LinkStatus) bool) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
-			if f(l.status()) {
+			if f(status()) {
 				return 1
 			}
 			return 0

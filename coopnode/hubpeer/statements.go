@@ -89,9 +89,13 @@ func statementFrom(s *icnv1.Statement) Statement {
 func periodKey(p uint64) []byte { return binary.BigEndian.AppendUint64(nil, p) }
 
 // Statements returns the stored statements, oldest period first.
-func (c *Client) Statements() ([]Statement, error) {
+func (c *Client) Statements() ([]Statement, error) { return ReadStatements(c.cfg.Ledger) }
+
+// ReadStatements returns the statements stored in l, oldest period first
+// (on any node of a replicated co-op, the hub peer running or not).
+func ReadStatements(l *ledger.Store) ([]Statement, error) {
 	var out []Statement
-	err := c.cfg.Ledger.State().View(func(tx *store.View) error {
+	err := l.State().View(func(tx *store.View) error {
 		b := tx.Bucket(bktStatements)
 		if b == nil {
 			return nil
@@ -112,9 +116,12 @@ func (c *Client) Statements() ([]Statement, error) {
 var ErrNoStatement = errors.New("no settlement statement for that period")
 
 // Statement returns the statement of period p.
-func (c *Client) Statement(p uint64) (Statement, error) {
+func (c *Client) Statement(p uint64) (Statement, error) { return ReadStatement(c.cfg.Ledger, p) }
+
+// ReadStatement returns the statement of period p stored in l.
+func ReadStatement(l *ledger.Store, p uint64) (Statement, error) {
 	var s Statement
-	err := c.cfg.Ledger.State().View(func(tx *store.View) error {
+	err := l.State().View(func(tx *store.View) error {
 		var v []byte
 		if b := tx.Bucket(bktStatements); b != nil {
 			v = b.Get(periodKey(p))
@@ -176,9 +183,18 @@ func (c *Client) SyncStatements(ctx context.Context) error {
 	return nil
 }
 
+// RegisterHandlers registers the hub peer's commands with l's state. Start
+// does it; a replicated node, which starts the hub peer on its leader only,
+// calls it at open so that every node applies them.
+func RegisterHandlers(l *ledger.Store) {
+	l.State().Handle((*icnv1.CoopCommand_PutStatement)(nil), func(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
+		return applyPutStatement(l, stx, cmd)
+	})
+}
+
 // applyPutStatement stores a period's statement if it changed, with a
 // SettlementReport event the first time the period is seen.
-func (c *Client) applyPutStatement(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
+func applyPutStatement(l *ledger.Store, stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
 	p := cmd.GetPutStatement()
 	b, err := stx.CreateBucketIfNotExists(bktStatements)
 	if err != nil {
@@ -194,5 +210,5 @@ func (c *Client) applyPutStatement(stx *store.Tx, cmd *icnv1.CoopCommand) (any, 
 	if old != nil {
 		return nil, nil
 	}
-	return nil, c.cfg.Ledger.Tx(stx).AppendEvent(ledger.EventSpec{Type: EventSettlementReport, Payload: json.RawMessage(p.StatementJson)})
+	return nil, l.Tx(stx).AppendEvent(ledger.EventSpec{Type: EventSettlementReport, Payload: json.RawMessage(p.StatementJson)})
 }

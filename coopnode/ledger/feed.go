@@ -259,6 +259,19 @@ func (h *feedHub) publish(events []published) {
 	}
 }
 
+// resync ends every subscription as lagged: its subscriber reads the feed
+// again from its last seq (after a snapshot replaced the state).
+func (h *feedHub) resync() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.subs {
+		for sub := range m {
+			sub.lagged = true
+			h.dropLocked(sub)
+		}
+	}
+}
+
 func (h *feedHub) closeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -139,6 +139,9 @@ func New(st *store.Store, opts Options) (*Store, error) {
 	if err := st.Init(s.migrate); err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", st.Path(), err)
 	}
+	// A restored state may be ahead of or behind what live subscribers were
+	// sent: send them back to read from it (Subscription.Lagged).
+	st.OnRestore(func(*store.View) error { s.feeds.resync(); return nil })
 	st.Handle((*icnv1.CoopCommand_RecordPayment)(nil), s.first(s.applyRecord))
 	st.Handle((*icnv1.CoopCommand_DecidePayment)(nil), s.first(s.applyDecide))
 	st.Handle((*icnv1.CoopCommand_SetCreditLimit)(nil), s.first(s.applySetCreditLimit))

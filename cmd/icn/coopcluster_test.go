@@ -1,0 +1,44 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/icn-coop/icn/coopnode/coopnodetest"
+	"github.com/icn-coop/icn/coopnode/gateway"
+	"github.com/icn-coop/icn/internal/keyfile"
+)
+
+// icn coop cluster status asks one node, as a moderator, and shows the
+// group; id creates a node key once and prints the same DID after.
+func TestCoopClusterCommands(t *testing.T) {
+	cc := coopnodetest.Start(t, 3)
+	l := cc.Leader()
+	adminKey := filepath.Join(t.TempDir(), "admin.key")
+	if err := keyfile.Write(adminKey, cc.Admin); err != nil {
+		t.Fatal(err)
+	}
+	cc.Login((l+1)%3, cc.Admin) // the admin's bootstrap has landed
+	flags := []string{"--gateway", cc.URL((l + 1) % 3), "--coop", coopnodetest.CoopID, "--key", adminKey}
+	out := mustICN(t, append([]string{"coop", "cluster", "status"}, flags...)...)
+	wantContains(t, "cluster status", out, "follower", "leader", "voter", cc.URL(l))
+	var st gateway.ClusterStatus
+	if err := json.Unmarshal([]byte(mustICN(t, append([]string{"coop", "cluster", "status", "-o", "json"}, flags...)...)), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Servers) != 3 || st.LeaderAPI != cc.URL(l) {
+		t.Fatalf("status: %+v", st)
+	}
+	if _, err := runICN(t, append([]string{"coop", "cluster", "add", "--did", "nope", "--raft", "127.0.0.1:1"}, flags...)...); err == nil ||
+		!strings.Contains(err.Error(), "--did") {
+		t.Fatalf("add with a bad DID: %v", err)
+	}
+
+	nk := filepath.Join(t.TempDir(), "cluster.key")
+	first := strings.TrimSpace(mustICN(t, "coop", "cluster", "id", "--node-key", nk))
+	if again := strings.TrimSpace(mustICN(t, "coop", "cluster", "id", "--node-key", nk)); again != first || !strings.HasPrefix(first, "did:icn:") {
+		t.Fatalf("cluster id: %q then %q", first, again)
+	}
+}

@@ -1,0 +1,193 @@
+// Package coopnodetest starts replicated co-op nodes in a test's process:
+// the nodes of one co-op on 127.0.0.1, sharing the co-op's key, each with
+// its own data directory and cluster key.
+package coopnodetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode"
+	"github.com/icn-coop/icn/coopnode/client"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
+	"github.com/icn-coop/icn/internal/testutil"
+)
+
+// CoopID is the co-op the nodes serve.
+const CoopID = "riverside"
+
+// Key is the key named name in test t: the same at every run.
+func Key(t testing.TB, name string) *identity.Key {
+	t.Helper()
+	seed := sha256.Sum256([]byte(t.Name() + "/" + name))
+	k, err := identity.KeyFromSeed(seed[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Cluster is a replicated co-op served in the test's process.
+type Cluster struct {
+	t       testing.TB
+	Configs []coopnode.Config
+	Nodes   []*coopnode.Node // nil while stopped
+	Admin   *identity.Key
+	coopKey *identity.Key
+	peers   []coopnode.ClusterPeerConfig
+	stops   []func()
+}
+
+// Start serves an n-node co-op; it stops when the test ends.
+func Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	cc := &Cluster{t: t, Admin: Key(t, "admin"), coopKey: Key(t, "coop")}
+	var gws, rafts []net.Listener
+	for i := range n {
+		gw, rl := listen(t), listen(t)
+		gws, rafts = append(gws, gw), append(rafts, rl)
+		cc.add(fmt.Sprint("node", i), gw, rl, true)
+	}
+	for i := range n {
+		cc.Configs[i].Cluster.Peers = cc.peers
+		cc.start(i, gws[i], rafts[i])
+	}
+	t.Cleanup(func() {
+		for i := range cc.Nodes {
+			cc.Stop(i)
+		}
+	})
+	return cc
+}
+
+// StartExtra serves one more node that the group does not list (its
+// configuration's peers are the others): it waits to be added. It returns
+// the node's index and cluster DID.
+func (cc *Cluster) StartExtra() (int, identity.DID) {
+	cc.t.Helper()
+	gw, rl := listen(cc.t), listen(cc.t)
+	nk := cc.add(fmt.Sprint("node", len(cc.Nodes)), gw, rl, false)
+	i := len(cc.Nodes) - 1
+	cc.start(i, gw, rl)
+	return i, nk.DID()
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// add writes a node's keys and configuration; listed: among the peers.
+func (cc *Cluster) add(name string, gw, rl net.Listener, listed bool) *identity.Key {
+	dir := cc.t.TempDir()
+	nk := Key(cc.t, name)
+	for path, k := range map[string]*identity.Key{filepath.Join(dir, "node.key"): cc.coopKey, filepath.Join(dir, "cluster.key"): nk} {
+		if err := keyfile.Write(path, k); err != nil {
+			cc.t.Fatal(err)
+		}
+	}
+	peer := coopnode.ClusterPeerConfig{DID: string(nk.DID()), Raft: rl.Addr().String(), API: "http://" + gw.Addr().String()}
+	peers := cc.peers // an extra node is not among them: it waits to be added
+	if listed {
+		cc.peers = append(cc.peers, peer)
+	}
+	cc.Configs = append(cc.Configs, coopnode.Config{CoopID: CoopID, DataDir: dir, Admin: string(cc.Admin.DID()),
+		Gateway: coopnode.GatewayConfig{Listen: gw.Addr().String()},
+		Cluster: coopnode.ClusterConfig{Bind: rl.Addr().String(), Peers: peers, HeartbeatTimeout: coopnode.Duration(500 * time.Millisecond)}})
+	cc.Nodes, cc.stops = append(cc.Nodes, nil), append(cc.stops, nil)
+	return nk
+}
+
+func (cc *Cluster) start(i int, gw, rl net.Listener) {
+	cc.t.Helper()
+	cfg := cc.Configs[i]
+	cfg.GatewayListener, cfg.Cluster.Listener = gw, rl
+	n, err := coopnode.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		cc.t.Fatalf("open node %d: %v", i, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx) }()
+	cc.Nodes[i] = n
+	cc.stops[i] = func() {
+		cancel()
+		if err := <-done; err != nil {
+			cc.t.Errorf("serve node %d: %v", i, err)
+		}
+	}
+}
+
+// Stop stops node i (its files stay).
+func (cc *Cluster) Stop(i int) {
+	if cc.stops[i] != nil {
+		cc.stops[i]()
+		cc.stops[i], cc.Nodes[i] = nil, nil
+	}
+}
+
+// Restart serves node i again on its addresses.
+func (cc *Cluster) Restart(i int) {
+	cc.t.Helper()
+	cc.start(i, relisten(cc.t, cc.Configs[i].Gateway.Listen), relisten(cc.t, cc.Configs[i].Cluster.Bind))
+}
+
+func relisten(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	testutil.WaitFor(t, 5*time.Second, "listen again on "+addr, func() bool {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err == nil
+	})
+	return ln
+}
+
+// URL is node i's gateway URL.
+func (cc *Cluster) URL(i int) string { return "http://" + cc.Configs[i].Gateway.Listen }
+
+// Leader waits for a leading node and returns its index.
+func (cc *Cluster) Leader() int {
+	cc.t.Helper()
+	l := -1
+	testutil.WaitFor(cc.t, 20*time.Second, "a co-op leader", func() bool {
+		for i, n := range cc.Nodes {
+			if n == nil {
+				continue
+			}
+			if ok, _ := n.Cluster.Leading(); ok {
+				l = i
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
+// Login logs key in through node i as a member, retrying while the group
+// elects a leader or key's membership (the admin's bootstrap, say) is on
+// its way: a login without one succeeds, with no roles.
+func (cc *Cluster) Login(i int, key *identity.Key) *client.Session {
+	cc.t.Helper()
+	c := client.New(cc.URL(i))
+	var s *client.Session
+	testutil.WaitFor(cc.t, 20*time.Second, fmt.Sprint("a login through node ", i), func() bool {
+		var err error
+		s, err = c.Login(context.Background(), key, CoopID)
+		return err == nil && len(s.Roles()) > 0
+	})
+	return s
+}

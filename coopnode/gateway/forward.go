@@ -1,0 +1,148 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Cluster is what the gateway of a replicated co-op node asks of its Raft
+// group (coopnode/cluster through the node). Nil in Config: a single node.
+type Cluster interface {
+	// Leader reports whether this node leads with its state current, and
+	// otherwise the leader's gateway base URL ("" while none is known).
+	Leader() (leading bool, api string)
+	// ReadBarrier makes this node's next read linearizable (leader only).
+	ReadBarrier(ctx context.Context) error
+	// Retryable reports whether err means the write may be tried again on
+	// the leader of the moment with the same id (leadership moved, or the
+	// outcome of a proposal is unknown).
+	Retryable(err error) bool
+}
+
+// forwardedHeader marks a request a follower sent to the leader: a node
+// that does not lead answers it 503 instead of sending it on, so two nodes
+// with different ideas of the leader never bounce it between them.
+const forwardedHeader = "X-Icn-Forwarded"
+
+// retryLeader is the wait a client is told to make while the co-op's
+// cluster elects a leader (raft's election timeout is about a second).
+const retryLeader = time.Second
+
+// errNoLeader answers what must reach the leader while none is known.
+var errNoLeader = &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", RetryAfter: retryLeader,
+	Message: "the co-op's nodes are electing a leader; retry (a payment with the same id)"}
+
+// needsLeader reports whether rt is served by the leader only: every write,
+// and the reads that must be linearizable (a balance, a payment's status).
+// Everything else (history, the directory, members, devices, statements,
+// event feeds, backups) is read from this node's copy, which may trail the
+// leader's by the entries not yet applied here.
+func needsLeader(rt route) bool {
+	return rt.Method != http.MethodGet || rt.Name == "balance" || rt.Name == "payment_status"
+}
+
+// leaderOnly serves rt on the leader: it returns false if this node leads
+// (after a read barrier for a read), so the caller serves the request;
+// otherwise it has answered, by forwarding the request to the leader's
+// gateway or with an error. The leader authenticates forwarded requests
+// itself: the token and signatures travel unchanged.
+func (g *Gateway) leaderOnly(w http.ResponseWriter, r *http.Request, rt route) (answered bool) {
+	leading, api := g.cfg.Cluster.Leader()
+	if leading {
+		if rt.Method != http.MethodGet {
+			return false
+		}
+		if err := g.cfg.Cluster.ReadBarrier(r.Context()); err != nil {
+			g.cfg.Logger.Debug("read barrier", "route", rt.Name, "err", err)
+			writeError(w, errNoLeader)
+			return true
+		}
+		return false
+	}
+	if api == "" || r.Header.Get(forwardedHeader) != "" {
+		writeError(w, errNoLeader)
+		return true
+	}
+	g.forward(w, r, api)
+	return true
+}
+
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, api string) {
+	p, err := g.proxies.get(api, g)
+	if err != nil {
+		g.cfg.Logger.Error("leader API address", "api", api, "err", err)
+		writeError(w, errNoLeader)
+		return
+	}
+	r.Header.Set(forwardedHeader, "1")
+	p.ServeHTTP(w, r)
+}
+
+// refusedHere sends a local read that this follower refused as
+// unauthenticated or unauthorized to the leader instead, and reports
+// whether it did: the follower's copy may not have applied yet the login,
+// membership or device the caller just obtained from the leader (read your
+// own writes). The leader's answer is final.
+func (g *Gateway) refusedHere(w http.ResponseWriter, r *http.Request, err error) bool {
+	ae := toAPIError(err)
+	if ae.Status != http.StatusUnauthorized && ae.Status != http.StatusForbidden || r.Header.Get(forwardedHeader) != "" {
+		return false
+	}
+	leading, api := g.cfg.Cluster.Leader()
+	if leading || api == "" {
+		return false
+	}
+	g.forward(w, r, api)
+	return true
+}
+
+// proxies keeps one reverse proxy per leader address.
+type proxies struct {
+	mu sync.Mutex
+	m  map[string]*httputil.ReverseProxy
+}
+
+func (ps *proxies) get(api string, g *Gateway) (*httputil.ReverseProxy, error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if p := ps.m[api]; p != nil {
+		return p, nil
+	}
+	u, err := url.Parse(api)
+	if err != nil {
+		return nil, err
+	}
+	p := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.SetXForwarded()
+		},
+		// The leader went away while answering: the client retries, here
+		// or on another node, once a new leader is elected.
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if !errors.Is(err, context.Canceled) {
+				g.cfg.Logger.Debug("forward to leader", "api", api, "err", err)
+			}
+			writeError(w, errNoLeader)
+		},
+	}
+	if ps.m == nil {
+		ps.m = map[string]*httputil.ReverseProxy{}
+	}
+	ps.m[api] = p
+	return p, nil
+}
+
+// leaderChanged maps an error of a write the cluster could not finish on
+// this node to the refusal a client retries.
+func (g *Gateway) leaderChanged(err error) *apiError {
+	if g.cfg.Cluster != nil && g.cfg.Cluster.Retryable(err) {
+		return errNoLeader
+	}
+	return nil
+}

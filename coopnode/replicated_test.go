@@ -1,0 +1,211 @@
+package coopnode_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode/client"
+	"github.com/icn-coop/icn/coopnode/coopnodetest"
+	"github.com/icn-coop/icn/coopnode/gateway"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/testutil"
+)
+
+// A 3-node co-op: logins, payments and linearizable reads through a
+// follower reach the leader; feeds from any node number their events
+// alike; with the leader stopped another node leads, the admin and the
+// member keep paying through the survivors, and the stopped node catches
+// up when it comes back.
+func TestReplicatedCoop(t *testing.T) {
+	cc := coopnodetest.Start(t, 3)
+	l := cc.Leader()
+	f := (l + 1) % 3
+	admin := cc.Login(f, cc.Admin)
+	member := coopnodetest.Key(t, "member")
+	if _, err := cc.Nodes[l].Members.AddMember(context.Background(), member.DID(), "Member", nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pay := func(s *client.Session, key *identity.Key, to identity.DID, id string) *client.PaymentResult {
+		t.Helper()
+		var res *client.PaymentResult
+		testutil.WaitFor(t, 20*time.Second, "payment "+id, func() bool {
+			var err error
+			res, err = s.Pay(ctx, client.PaymentIntent{ID: id, To: to, Amount: "1.00"}, key)
+			if err != nil && client.ErrorCode(err) != "unavailable" && !isConnErr(err) {
+				t.Fatalf("pay %s: %v", id, err)
+			}
+			return err == nil
+		})
+		if res.Status != "committed" {
+			t.Fatalf("payment %s: %s %s", id, res.Status, res.Reason)
+		}
+		return res
+	}
+	for i := range 5 {
+		pay(admin, cc.Admin, member.DID(), fmt.Sprint("pay-", i))
+	}
+	b, err := admin.Balance(ctx, "riverside", member.DID(), "")
+	if err != nil || b.Balance != "5.00" {
+		t.Fatalf("member's balance through a follower: %+v %v, want 5.00 at once (linearizable)", b, err)
+	}
+	// The member's feed from each node: the same events with the same seq.
+	ms := cc.Login((l+2)%3, member)
+	var feeds [3][]client.Event
+	for i := range 3 {
+		s := cc.Login(i, member)
+		feeds[i] = readFeed(t, s, 5)
+	}
+	for i := 1; i < 3; i++ {
+		if fmt.Sprint(feeds[i]) != fmt.Sprint(feeds[0]) {
+			t.Fatalf("node %d's member feed differs from node 0's:\n%v\n%v", i, feeds[i], feeds[0])
+		}
+	}
+
+	// Fail over: stop the leader, keep paying through the others.
+	cc.Stop(l)
+	nl := cc.Leader()
+	if nl == l {
+		t.Fatal("the stopped node leads")
+	}
+	pay(ms, member, cc.Admin.DID(), "after-failover")
+	cc.Restart(l)
+	want := len(readFeed(t, ms, len(feeds[0])+1))
+	back := cc.Login(l, member)
+	testutil.WaitFor(t, 20*time.Second, "the restarted node's copy of the feed", func() bool {
+		got := len(readFeedNow(t, back))
+		t.Logf("restarted node's member feed: %d events, want %d", got, want)
+		return got == want
+	})
+	for i := range 3 {
+		rep, err := cc.Nodes[i].Ledger.Verify()
+		if err != nil || !rep.OK() {
+			t.Fatalf("node %d: verify: %v %+v", i, err, rep)
+		}
+	}
+	h0, _ := cc.Nodes[0].Ledger.State().StateHash()
+	testutil.WaitFor(t, 20*time.Second, "one state hash on every node", func() bool {
+		for _, n := range cc.Nodes[1:] {
+			if h, _ := n.Ledger.State().StateHash(); h != h0 {
+				h0, _ = cc.Nodes[0].Ledger.State().StateHash()
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func isConnErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// readFeed reads n events of the session's member feed.
+func readFeed(t *testing.T, s *client.Session, n int) []client.Event {
+	t.Helper()
+	var evs []client.Event
+	testutil.WaitFor(t, 20*time.Second, fmt.Sprintf("%d feed events", n), func() bool {
+		evs = readFeedNow(t, s)
+		return len(evs) >= n
+	})
+	return evs
+}
+
+// readFeedNow reads the member feed's backlog, up to a short quiet spell.
+func readFeedNow(t *testing.T, s *client.Session) []client.Event {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	evc, errc := s.Watch(ctx, "riverside", 0, false)
+	var out []client.Event
+	for ev := range evc {
+		out = append(out, ev)
+	}
+	<-errc
+	return out
+}
+
+// A moderator adds a fourth node through a follower's gateway (the leader
+// carries it out); the node catches up; removing it leaves three.
+func TestClusterRoutes(t *testing.T) {
+	cc := coopnodetest.Start(t, 3)
+	l := cc.Leader()
+	f := (l + 1) % 3
+	admin := cc.Login(f, cc.Admin)
+	st := clusterCall(t, admin, "GET", "", nil)
+	if len(st.Servers) != 3 || st.Leader == "" || st.LeaderAPI != cc.URL(l) {
+		t.Fatalf("status through a follower: %+v, want 3 servers and the leader at %s", st, cc.URL(l))
+	}
+	i, did := cc.StartExtra()
+	st = clusterCall(t, admin, "POST", "/nodes", map[string]string{"did": string(did), "raft": cc.Configs[i].Cluster.Bind})
+	if len(st.Servers) != 4 {
+		t.Fatalf("after add: %d servers, want 4", len(st.Servers))
+	}
+	h, _ := cc.Nodes[l].Ledger.State().StateHash()
+	testutil.WaitFor(t, 20*time.Second, "the added node's copy of the state", func() bool {
+		got, _ := cc.Nodes[i].Ledger.State().StateHash()
+		return got == h
+	})
+	if _, err := cc.Nodes[i].Members.Member(cc.Admin.DID()); err != nil {
+		t.Fatalf("the added node does not know the admin: %v", err)
+	}
+	st = clusterCall(t, admin, "DELETE", "/nodes/"+string(did), nil)
+	if len(st.Servers) != 3 {
+		t.Fatalf("after remove: %d servers, want 3", len(st.Servers))
+	}
+	if code := clusterErr(t, admin, "DELETE", "/nodes/"+string(did)); code != "not_found" {
+		t.Fatalf("removing it again: %q, want not_found", code)
+	}
+}
+
+func clusterReq(t *testing.T, s *client.Session, method, sub string, body any) *http.Response {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.Client().BaseURL()+"/cluster/"+coopnodetest.CoopID+sub, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func clusterCall(t *testing.T, s *client.Session, method, sub string, body any) gateway.ClusterStatus {
+	t.Helper()
+	resp := clusterReq(t, s, method, sub, body)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s /cluster%s: %s %s", method, sub, resp.Status, b)
+	}
+	var st gateway.ClusterStatus
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func clusterErr(t *testing.T, s *client.Session, method, sub string) string {
+	t.Helper()
+	resp := clusterReq(t, s, method, sub, nil)
+	defer resp.Body.Close()
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&e)
+	return e.Error.Code
+}
