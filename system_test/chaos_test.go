@@ -11,11 +11,14 @@ import (
 	"time"
 )
 
-// TestChaos is a seeded fault campaign: three `icn hub` and two `icn coop`
-// processes, each in its own network namespace, under the cross-co-op load
-// of crossLoad, while a seeded schedule SIGKILLs and restarts hub nodes (the
-// leader among them) and co-op nodes, isolates nodes and cuts links between
-// hub nodes. Then everything heals, the load must commit again, and
+// TestChaos is a seeded fault campaign: three `icn hub` processes, a co-op
+// replicated over three `icn coop` processes and a single-node co-op, each
+// process in its own network namespace, under the cross-co-op load of
+// crossLoad (whose clients fail over between the replicated co-op's
+// gateways), while a seeded schedule SIGKILLs and restarts hub nodes (the
+// leader among them) and co-op nodes (the replicated co-op's leader among
+// them), isolates nodes and cuts links between hub nodes and between the
+// replicated co-op's nodes. Then everything heals, the load must commit again, and
 // crossLoad.verify checks every payment decided alike on both sides, the
 // history linearizable, and the money where it belongs.
 //
@@ -63,9 +66,12 @@ func TestChaos(t *testing.T) {
 // chaosRun is one campaign's processes and its schedule's randomness.
 type chaosRun struct {
 	t     *testing.T
+	ctx   context.Context
 	lab   *netLab // nil: no namespaces
 	c     *hubCluster
-	coops []*coopProc
+	rc    *replicatedCoop
+	load  *crossLoad
+	coops []*coopProc // every co-op process: the replicated co-op's nodes, then the single one
 	rng   *rand.Rand
 	start time.Time
 }
@@ -73,7 +79,7 @@ type chaosRun struct {
 func chaos(t *testing.T, seed uint64, dur time.Duration) {
 	lab, err := (*netLab)(nil), errors.New("ICN_CHAOS_NO_NETNS is set")
 	if os.Getenv("ICN_CHAOS_NO_NETNS") == "" {
-		lab, err = newNetLab(t, 5)
+		lab, err = newNetLab(t, 7)
 	}
 	if err != nil {
 		if os.Getenv("ICN_REQUIRE_NETNS") != "" {
@@ -92,9 +98,11 @@ func chaos(t *testing.T, seed uint64, dur time.Duration) {
 	defer cancel()
 	c := newHubClusterOn(t, []*labNode{node(1), node(2), node(3)}, "")
 	li := c.leader([]int{0, 1, 2})
-	coops := []*coopProc{startCoopOn(t, c, "coop-a", node(4)), startCoopOn(t, c, "coop-b", node(5))}
-	load := newCrossLoad(ctx, t, c, coops, li)
-	r := &chaosRun{t: t, lab: lab, c: c, coops: coops, rng: rand.New(rand.NewPCG(seed, 0x1c4)), start: time.Now()}
+	rc := startReplicatedCoopOn(t, c, "coop-r", []*labNode{node(4), node(5), node(6)})
+	single := startCoopOn(t, c, "coop-s", node(7))
+	load := newCrossLoad(ctx, t, c, []*coopProc{rc.rep, single}, li)
+	r := &chaosRun{t: t, ctx: ctx, lab: lab, c: c, rc: rc, load: load, coops: append(append([]*coopProc(nil), rc.nodes...), single),
+		rng: rand.New(rand.NewPCG(seed, 0x1c4)), start: time.Now()}
 	load.start()
 	faults := 0
 	for deadline := time.Now().Add(dur); time.Now().Before(deadline); faults++ {
@@ -123,9 +131,9 @@ func (r *chaosRun) logf(format string, args ...any) {
 
 // fault picks one fault from the schedule, holds it, and ends it.
 func (r *chaosRun) fault() {
-	kinds := 3
+	kinds := 4
 	if r.lab != nil {
-		kinds = 6
+		kinds = 8
 	}
 	hold := r.between(300, 1500)
 	switch k, h, co := r.rng.IntN(kinds), r.rng.IntN(len(r.c.procs)), r.rng.IntN(len(r.coops)); k {
@@ -147,19 +155,33 @@ func (r *chaosRun) fault() {
 		r.coops[co].start()
 		r.coops[co].waitReady()
 	case 3:
+		li := r.rc.leader(r.ctx, r.t, r.load.gw[0], []int{0, 1, 2})
+		r.logf("SIGKILL the replicated co-op's leader (%s) for %v", r.rc.nodes[li].id, hold)
+		r.rc.nodes[li].kill()
+		time.Sleep(hold)
+		r.rc.nodes[li].start()
+		r.rc.nodes[li].waitReady()
+	case 4:
 		r.logf("isolate hub %d for %v", h, hold)
 		r.lab.isolate(r.c.procs[h].node.i)
 		time.Sleep(hold)
 		r.lab.healAll()
-	case 4:
+	case 5:
 		o := (h + 1 + r.rng.IntN(len(r.c.procs)-1)) % len(r.c.procs)
 		r.logf("cut the link between hubs %d and %d for %v", h, o, hold)
 		r.lab.cutLink(r.c.procs[h].node.i, r.c.procs[o].node.i)
 		time.Sleep(hold)
 		r.lab.healAll()
-	case 5:
+	case 6:
 		r.logf("isolate co-op %s for %v", r.coops[co].id, hold)
 		r.lab.isolate(r.coops[co].node.i)
+		time.Sleep(hold)
+		r.lab.healAll()
+	case 7:
+		a := r.rng.IntN(len(r.rc.nodes))
+		b := (a + 1 + r.rng.IntN(len(r.rc.nodes)-1)) % len(r.rc.nodes)
+		r.logf("cut the link between %s and %s for %v", r.rc.nodes[a].id, r.rc.nodes[b].id, hold)
+		r.lab.cutLink(r.rc.nodes[a].node.i, r.rc.nodes[b].node.i)
 		time.Sleep(hold)
 		r.lab.healAll()
 	}

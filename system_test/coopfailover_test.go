@@ -34,9 +34,17 @@ type replicatedCoop struct {
 // co-op's key, peering with c's hub nodes (the leader runs the hub peer).
 func startReplicatedCoop(t *testing.T, c *hubCluster, id string, n int) *replicatedCoop {
 	t.Helper()
+	return startReplicatedCoopOn(t, c, id, make([]*labNode, n))
+}
+
+// startReplicatedCoopOn starts co-op id with a node on each of nodes (nil:
+// on 127.0.0.1).
+func startReplicatedCoopOn(t *testing.T, c *hubCluster, id string, nodes []*labNode) *replicatedCoop {
+	t.Helper()
+	n := len(nodes)
 	rc := &replicatedCoop{rep: &coopProc{proc: proc{t: t}, id: id, key: genKey(t), admin: genKey(t)}}
 	var peers strings.Builder
-	gws, rafts := make([]string, n), make([]string, n)
+	gws, rafts, plain := make([]string, n), make([]string, n), make([]string, n)
 	for i := range n {
 		dir := t.TempDir()
 		nk := genKey(t)
@@ -46,15 +54,18 @@ func startReplicatedCoop(t *testing.T, c *hubCluster, id string, n int) *replica
 			}
 		}
 		gws[i], rafts[i] = freePort(t), freePort(t)
+		if nodes[i] != nil { // a test's private network: no TLS in front
+			gws[i], rafts[i], plain[i] = nodes[i].host()+":7104", nodes[i].host()+":7105", "plain_http = true"
+		}
 		rc.dirs, rc.dids = append(rc.dirs, dir), append(rc.dids, nk.DID())
 		rc.rep.urls = append(rc.rep.urls, "http://"+gws[i])
 		fmt.Fprintf(&peers, "[[cluster.peers]]\ndid = %q\nraft = %q\napi = %q\n\n", nk.DID(), rafts[i], "http://"+gws[i])
 	}
 	rc.rep.url = rc.rep.urls[0]
 	for i := range n {
-		p := &coopProc{proc: proc{t: t}, id: fmt.Sprintf("%s/%d", id, i), key: rc.rep.key, admin: rc.rep.admin, url: rc.rep.urls[i]}
+		p := &coopProc{proc: proc{t: t, node: nodes[i]}, id: fmt.Sprintf("%s/%d", id, i), key: rc.rep.key, admin: rc.rep.admin, url: rc.rep.urls[i]}
 		cluster := fmt.Sprintf("[cluster]\nbind = %q\nheartbeat_timeout = \"500ms\"\n\n%s", rafts[i], peers.String())
-		body := coopTOML(c, id, rc.dirs[i], rc.rep.admin.DID(), gws[i], "", cluster)
+		body := coopTOML(c, id, rc.dirs[i], rc.rep.admin.DID(), gws[i], plain[i], cluster)
 		p.cfg = filepath.Join(rc.dirs[i], "coop.toml")
 		p.args = []string{"coop", "--config", p.cfg}
 		if err := os.WriteFile(p.cfg, []byte(body), 0o600); err != nil {
