@@ -42,6 +42,9 @@ type stubHub struct {
 	// refusals, when it holds codes, answers the next prepares with them
 	// in order (before refuse).
 	refusals chan string
+	// refuseOnly, when set, limits refusals to the prepares of that
+	// transfer (a reconciler's resend of another one takes none).
+	refuseOnly atomic.Pointer[string]
 	// maxQuery, if positive, refuses outcome queries of more ids as
 	// payload_too_large, as a hub does for a frame over the class's cap.
 	maxQuery atomic.Int32
@@ -105,8 +108,12 @@ func (h *stubHub) serve(s *routing.Stream) {
 	case *icnv1.Envelope_Prepare:
 		h.prepared <- b.Prepare.GetTransferId()
 		h.retry <- b.Prepare.GetRetry()
+		refusals := h.refusals
+		if only := h.refuseOnly.Load(); only != nil && *only != b.Prepare.GetTransferId() {
+			refusals = nil
+		}
 		select {
-		case code := <-h.refusals:
+		case code := <-refusals:
 			resp = &icnv1.Envelope{Body: &icnv1.Envelope_Error{Error: &icnv1.ErrorReply{Code: code, Message: "refused by the stub"}}}
 		default:
 		}
@@ -236,6 +243,7 @@ func TestClassRefusalOfRetryNotFinal(t *testing.T) {
 			t.Cleanup(func() { _ = c.Close() })
 
 			tr, expires := heldTransfer(t, payer, payee.DID())
+			hub.refuseOnly.Store(&tr.ID)
 			hub.refusals <- code
 			p, err := c.Route(ctx, tr, payer.DID(), expires)
 			if err != nil || p.Status != ledger.StatusRejected || p.Reason != code {
@@ -246,6 +254,8 @@ func TestClassRefusalOfRetryNotFinal(t *testing.T) {
 
 			tr2, expires2 := heldTransferID(t, payer, payee.DID(), "01a22b0c-0000-7000-8000-000000000002")
 			// The first attempt is not answered: the next ones are retries.
+			// (The reconciler may resend tr meanwhile: it takes no refusal.)
+			hub.refuseOnly.Store(&tr2.ID)
 			hub.refusals <- "unavailable"
 			hub.refusals <- code
 			hub.refusals <- code
