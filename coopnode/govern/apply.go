@@ -246,7 +246,7 @@ func (s *Store) applyAppeal(tx *gtx, cmd *icnv1.CoopCommand) (any, error) {
 	}
 	appellant := identity.DID(c.Appellant)
 	var stored Removal
-	ok, err := getJSON(tx.Bucket(bktRemovals), []byte(appellant), &stored)
+	ok, err := tx.Bucket(bktRemovals).GetJSON([]byte(appellant), &stored)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +267,7 @@ func (s *Store) applyAppeal(tx *gtx, cmd *icnv1.CoopCommand) (any, error) {
 		return nil, err
 	}
 	stored.Appeal = removal.Appeal
-	if err := putJSON(tx.Bucket(bktRemovals), []byte(appellant), stored); err != nil {
+	if err := tx.Bucket(bktRemovals).PutJSON([]byte(appellant), stored); err != nil {
 		return nil, err
 	}
 	rec := proposalOf(p)

@@ -68,7 +68,7 @@ func (s *Store) dueNow(now time.Time) ([]governance.DuesPayment, error) {
 	var due []governance.DuesPayment
 	err := s.l.State().View(func(v *store.View) error {
 		var sch Schedule
-		ok, err := getJSON(v.Bucket(bktMeta), keyDues, &sch)
+		ok, err := v.Bucket(bktMeta).GetJSON(keyDues, &sch)
 		if err != nil || !ok {
 			return err
 		}
@@ -101,7 +101,7 @@ func duesDue(coop string, sch Schedule, payers []governance.Payer, last string, 
 func (s *Store) applyCollectDues(tx *gtx, _ *icnv1.CoopCommand) (any, error) {
 	meta := tx.Bucket(bktMeta)
 	var sch Schedule
-	ok, err := getJSON(meta, keyDues, &sch)
+	ok, err := meta.GetJSON(keyDues, &sch)
 	if err != nil || !ok {
 		return []DuesRun(nil), err
 	}
@@ -139,7 +139,7 @@ func (s *Store) applyCollectDues(tx *gtx, _ *icnv1.CoopCommand) (any, error) {
 		}
 	}
 	for _, run := range runs {
-		if err := putJSON(tx.Bucket(bktDuesRuns), []byte(run.Period), run); err != nil {
+		if err := tx.Bucket(bktDuesRuns).PutJSON([]byte(run.Period), run); err != nil {
 			return nil, err
 		}
 	}

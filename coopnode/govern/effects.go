@@ -91,7 +91,7 @@ func (tx *gtx) applyEffect(p *governance.Proposal, i int, e governance.Effect, r
 	case governance.SetDues:
 		s := scheduleOf(e.Schedule)
 		return Applied{Type: "set_dues", Detail: fmt.Sprintf("%s %s on day %d to %s", s.Amount.Value, s.Amount.Currency, s.Day, s.Treasury)},
-			putJSON(tx.Bucket(bktMeta), keyDues, s)
+			tx.Bucket(bktMeta).PutJSON(keyDues, s)
 	case governance.RevokeCredential:
 		a := Applied{Type: "revoke_credential", Member: e.Member}
 		m, ok, err := tx.active(e.Member)
@@ -142,13 +142,13 @@ func (tx *gtx) applyEffect(p *governance.Proposal, i int, e governance.Effect, r
 			owed = append(owed, b.Balance.String()+" "+c.Code)
 		}
 		a.Detail = strings.Join(owed, ", ")
-		return a, putJSON(tx.Bucket(bktFlags), []byte(e.Member), f)
+		return a, tx.Bucket(bktFlags).PutJSON([]byte(e.Member), f)
 	case governance.SuspendTrust:
 		a := Applied{Type: "suspend_trust", Member: e.Member, Skipped: rm.skip}
 		if rm.skip != "" {
 			return a, nil
 		}
-		return a, putJSON(tx.Bucket(bktSuspended), []byte(e.Member), Suspension{Member: e.Member, Proposal: p.ID, At: tx.Now().UTC()})
+		return a, tx.Bucket(bktSuspended).PutJSON([]byte(e.Member), Suspension{Member: e.Member, Proposal: p.ID, At: tx.Now().UTC()})
 	case governance.DropDelegations:
 		a := Applied{Type: "drop_delegations", Member: e.Member, Skipped: rm.skip}
 		if rm.skip != "" {
@@ -168,7 +168,7 @@ func (tx *gtx) applyEffect(p *governance.Proposal, i int, e governance.Effect, r
 		r := e.Removal
 		r.Roles, r.CreditLimits = rm.roles, rm.limits
 		rec := removalOf(r)
-		if err := putJSON(tx.Bucket(bktRemovals), []byte(r.Member), rec); err != nil {
+		if err := tx.Bucket(bktRemovals).PutJSON([]byte(r.Member), rec); err != nil {
 			return a, err
 		}
 		return a, tx.AppendEvent(ledger.EventSpec{Type: EventMemberRemoved, AllMembers: true, Members: []identity.DID{r.Member},
@@ -202,13 +202,13 @@ func (tx *gtx) applyEffect(p *governance.Proposal, i int, e governance.Effect, r
 	case governance.ResolveRemoval:
 		a := Applied{Type: "resolve_removal", Member: e.Member}
 		var r Removal
-		ok, err := getJSON(tx.Bucket(bktRemovals), []byte(e.Member), &r)
+		ok, err := tx.Bucket(bktRemovals).GetJSON([]byte(e.Member), &r)
 		if err != nil || !ok || !r.RemovedAt.Equal(e.RemovedAt) {
 			a.Skipped = "no such removal"
 			return a, err
 		}
 		r.ResolvedBy = p.ID
-		return a, putJSON(tx.Bucket(bktRemovals), []byte(e.Member), r)
+		return a, tx.Bucket(bktRemovals).PutJSON([]byte(e.Member), r)
 	}
 	return Applied{}, fmt.Errorf("unknown effect %T", e)
 }

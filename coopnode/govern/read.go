@@ -55,7 +55,7 @@ func (s *Store) view(v *store.View, p *Proposal, now time.Time) (View, error) {
 
 func readDelegations(v *store.View) (*governance.Delegations, error) {
 	var list []governance.Delegation
-	if _, err := getJSON(v.Bucket(bktMeta), keyDelegations, &list); err != nil {
+	if _, err := v.Bucket(bktMeta).GetJSON(keyDelegations, &list); err != nil {
 		return nil, err
 	}
 	return governance.NewDelegations(list)
@@ -66,7 +66,7 @@ func (s *Store) Proposal(id string) (View, error) {
 	var out View
 	err := s.l.State().View(func(v *store.View) error {
 		var p Proposal
-		ok, err := getJSON(v.Bucket(bktProposals), []byte(id), &p)
+		ok, err := v.Bucket(bktProposals).GetJSON([]byte(id), &p)
 		if err != nil {
 			return err
 		}
@@ -129,7 +129,7 @@ func (s *Store) Removal(did identity.DID) (Removal, bool, error) {
 	var ok bool
 	err := s.l.State().View(func(v *store.View) error {
 		var err error
-		ok, err = getJSON(v.Bucket(bktRemovals), []byte(did), &r)
+		ok, err = v.Bucket(bktRemovals).GetJSON([]byte(did), &r)
 		return err
 	})
 	return r, ok, err
@@ -141,7 +141,7 @@ func (s *Store) BalanceFlag(did identity.DID) (Flag, bool, error) {
 	var ok bool
 	err := s.l.State().View(func(v *store.View) error {
 		var err error
-		ok, err = getJSON(v.Bucket(bktFlags), []byte(did), &f)
+		ok, err = v.Bucket(bktFlags).GetJSON([]byte(did), &f)
 		return err
 	})
 	return f, ok, err
@@ -153,7 +153,7 @@ func (s *Store) Dues() (Dues, error) {
 	err := s.l.State().View(func(v *store.View) error {
 		meta := v.Bucket(bktMeta)
 		var sch Schedule
-		ok, err := getJSON(meta, keyDues, &sch)
+		ok, err := meta.GetJSON(keyDues, &sch)
 		if err != nil {
 			return err
 		}
@@ -163,7 +163,7 @@ func (s *Store) Dues() (Dues, error) {
 		out.Last = string(meta.Get(keyDuesLast))
 		if out.Last != "" {
 			var run DuesRun
-			if ok, err := getJSON(v.Bucket(bktDuesRuns), []byte(out.Last), &run); err != nil {
+			if ok, err := v.Bucket(bktDuesRuns).GetJSON([]byte(out.Last), &run); err != nil {
 				return err
 			} else if ok {
 				out.LastRun = &run

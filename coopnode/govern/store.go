@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -224,25 +223,6 @@ func rosterErr(r *roster, err error) error {
 	return err
 }
 
-func getJSON(b *store.Bucket, key []byte, v any) (bool, error) {
-	raw := b.Get(key)
-	if raw == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return true, fmt.Errorf("governance record %.60s: %w", key, err)
-	}
-	return true, nil
-}
-
-func putJSON(b *store.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, raw)
-}
-
 func deadlineKey(end time.Time, id string) []byte {
 	k := make([]byte, 8, 8+len(id))
 	binary.BigEndian.PutUint64(k, uint64(end.UnixNano()))
@@ -251,7 +231,7 @@ func deadlineKey(end time.Time, id string) []byte {
 
 func (tx *gtx) proposal(id string) (*Proposal, error) {
 	var p Proposal
-	ok, err := getJSON(tx.Bucket(bktProposals), []byte(id), &p)
+	ok, err := tx.Bucket(bktProposals).GetJSON([]byte(id), &p)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +243,7 @@ func (tx *gtx) proposal(id string) (*Proposal, error) {
 
 // save stores p's record; a closed proposal leaves the deadline index.
 func (tx *gtx) save(p *Proposal) error {
-	if err := putJSON(tx.Bucket(bktProposals), []byte(p.ID), p); err != nil {
+	if err := tx.Bucket(bktProposals).PutJSON([]byte(p.ID), p); err != nil {
 		return err
 	}
 	k := deadlineKey(p.VotingEnds, p.ID)
@@ -275,14 +255,14 @@ func (tx *gtx) save(p *Proposal) error {
 
 func (tx *gtx) delegations() (*governance.Delegations, error) {
 	var list []governance.Delegation
-	if _, err := getJSON(tx.Bucket(bktMeta), keyDelegations, &list); err != nil {
+	if _, err := tx.Bucket(bktMeta).GetJSON(keyDelegations, &list); err != nil {
 		return nil, err
 	}
 	return governance.NewDelegations(list)
 }
 
 func (tx *gtx) putDelegations(d *governance.Delegations) error {
-	return putJSON(tx.Bucket(bktMeta), keyDelegations, d.List())
+	return tx.Bucket(bktMeta).PutJSON(keyDelegations, d.List())
 }
 
 // newID is a proposal id for a draft without one.

@@ -360,7 +360,7 @@ func (sg *signed) begin(tx *ledger.Tx) (*keyringRec, error) {
 func (sg *signed) finish(tx *ledger.Tx, kr *keyringRec) error {
 	kr.Recent = append(kr.Recent, replayRec{Hash: sg.hash, At: sg.at})
 	kr.Rev++
-	return putJSON(tx.Bucket(bktKeyrings), []byte(sg.did), kr)
+	return tx.Bucket(bktKeyrings).PutJSON([]byte(sg.did), kr)
 }
 
 // keyInUse reports whether pub is, or was, the key of one of kr's devices.

@@ -93,7 +93,7 @@ func (s *Store) applyCreateInvite(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, e
 	if b.Get([]byte(c.Code)) != nil {
 		return nil, fmt.Errorf("%w: invite code collision", ErrConflict)
 	}
-	return nil, putJSON(b, []byte(c.Code), &rec)
+	return nil, b.PutJSON([]byte(c.Code), &rec)
 }
 
 // applicationJSON is the signed application (API.md "Membership").
@@ -158,7 +158,7 @@ func (s *Store) applySubmitApplication(tx *ledger.Tx, cmd *icnv1.CoopCommand) (a
 	}
 	if pid := tx.Bucket(bktPending).Get([]byte(did)); pid != nil {
 		var prev appRec
-		if ok, err := getJSON(tx.Bucket(bktApps), pid, &prev); err != nil || !ok {
+		if ok, err := tx.Bucket(bktApps).GetJSON(pid, &prev); err != nil || !ok {
 			return nil, fmt.Errorf("pending application %s: missing or malformed: %v", pid, err)
 		}
 		if bytes.Equal(prev.Raw, c.Raw) {
@@ -167,7 +167,7 @@ func (s *Store) applySubmitApplication(tx *ledger.Tx, cmd *icnv1.CoopCommand) (a
 		return nil, fmt.Errorf("%w: %s already has pending application %s", ErrConflict, did.Short(), prev.ID)
 	}
 	var inv inviteRec
-	if ok, err := getJSON(tx.Bucket(bktInvites), []byte(c.InviteCode), &inv); err != nil {
+	if ok, err := tx.Bucket(bktInvites).GetJSON([]byte(c.InviteCode), &inv); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, fmt.Errorf("%w: unknown code", ErrBadInvite)
@@ -182,7 +182,7 @@ func (s *Store) applySubmitApplication(tx *ledger.Tx, cmd *icnv1.CoopCommand) (a
 		return nil, fmt.Errorf("%w: application id collision", ErrConflict)
 	}
 	inv.UsedBy, inv.UsedAt, inv.AppID = did, now, id
-	if err := putJSON(tx.Bucket(bktInvites), []byte(inv.Code), &inv); err != nil {
+	if err := tx.Bucket(bktInvites).PutJSON([]byte(inv.Code), &inv); err != nil {
 		return nil, err
 	}
 	a := &appRec{
@@ -190,7 +190,7 @@ func (s *Store) applySubmitApplication(tx *ledger.Tx, cmd *icnv1.CoopCommand) (a
 		Status: AppPending, SubmittedAt: now,
 		Raw: bytes.Clone(c.Raw), Signature: bytes.Clone(c.Signature),
 	}
-	if err := putJSON(tx.Bucket(bktApps), []byte(id), a); err != nil {
+	if err := tx.Bucket(bktApps).PutJSON([]byte(id), a); err != nil {
 		return nil, err
 	}
 	if err := tx.Bucket(bktPending).Put([]byte(did), []byte(id)); err != nil {
@@ -203,7 +203,7 @@ func (s *Store) applySubmitApplication(tx *ledger.Tx, cmd *icnv1.CoopCommand) (a
 func (s *Store) Application(id string) (Application, error) {
 	var a appRec
 	err := s.l.State().View(func(tx *store.View) error {
-		ok, err := getJSON(tx.Bucket(bktApps), []byte(id), &a)
+		ok, err := tx.Bucket(bktApps).GetJSON([]byte(id), &a)
 		if err == nil && !ok {
 			err = ErrNotFound
 		}
@@ -221,7 +221,7 @@ func (s *Store) Applications(status string) ([]Application, error) {
 	err := s.l.State().View(func(tx *store.View) error {
 		return tx.Bucket(bktApps).ForEach(func(k, v []byte) error {
 			var a appRec
-			if _, err := getJSON(tx.Bucket(bktApps), k, &a); err != nil {
+			if _, err := tx.Bucket(bktApps).GetJSON(k, &a); err != nil {
 				return err
 			}
 			if status == "" || a.Status == status {
@@ -274,7 +274,7 @@ func (s *Store) applyApprove(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error)
 		return nil, err
 	}
 	var rec appRec
-	if ok, err := getJSON(tx.Bucket(bktApps), []byte(appID), &rec); err != nil {
+	if ok, err := tx.Bucket(bktApps).GetJSON([]byte(appID), &rec); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, ErrNotFound
@@ -298,7 +298,7 @@ func (s *Store) applyApprove(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error)
 		return nil, err
 	}
 	rec.Status, rec.ApprovedBy, rec.ApprovedAt = AppApproved, by, now
-	if err := putJSON(tx.Bucket(bktApps), []byte(appID), &rec); err != nil {
+	if err := tx.Bucket(bktApps).PutJSON([]byte(appID), &rec); err != nil {
 		return nil, err
 	}
 	if err := tx.Bucket(bktPending).Delete([]byte(rec.DID)); err != nil {

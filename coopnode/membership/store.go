@@ -362,28 +362,9 @@ func (s *Store) apply(c commit) {
 	}
 }
 
-func getJSON(b *store.Bucket, key []byte, v any) (bool, error) {
-	raw := b.Get(key)
-	if raw == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return true, fmt.Errorf("record %.60s in %s: %w", key, "membership", err)
-	}
-	return true, nil
-}
-
-func putJSON(b *store.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, raw)
-}
-
 func getMember(tx *ledger.Tx, did identity.DID) (*memberRec, error) {
 	var m memberRec
-	ok, err := getJSON(tx.Bucket(bktMembers), []byte(did), &m)
+	ok, err := tx.Bucket(bktMembers).GetJSON([]byte(did), &m)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -482,7 +463,7 @@ func (s *Store) activate(tx *ledger.Tx, old *memberRec, m *memberRec, sc identit
 	if old != nil {
 		m.Rev = old.Rev + 1
 		if old.CredentialID != "" && tx.Bucket(bktRevoked).Get([]byte(old.CredentialID)) == nil {
-			if err := putJSON(tx.Bucket(bktRevoked), []byte(old.CredentialID), revokedRec{DID: old.DID, At: now}); err != nil {
+			if err := tx.Bucket(bktRevoked).PutJSON([]byte(old.CredentialID), revokedRec{DID: old.DID, At: now}); err != nil {
 				return nil, err
 			}
 			revoked = append(revoked, old.CredentialID)
@@ -495,7 +476,7 @@ func (s *Store) activate(tx *ledger.Tx, old *memberRec, m *memberRec, sc identit
 	} else {
 		m.JoinedAt = old.JoinedAt
 	}
-	if err := putJSON(tx.Bucket(bktMembers), []byte(m.DID), m); err != nil {
+	if err := tx.Bucket(bktMembers).PutJSON([]byte(m.DID), m); err != nil {
 		return nil, err
 	}
 	if old == nil || old.Status != StatusActive {
@@ -667,10 +648,10 @@ func (s *Store) revokeTx(tx *ledger.Tx, did, by identity.DID) error {
 	m := *old
 	m.Rev++
 	m.Status, m.RevokedAt, m.RevokedBy = StatusRevoked, now.UTC(), by
-	if err := putJSON(tx.Bucket(bktMembers), []byte(did), &m); err != nil {
+	if err := tx.Bucket(bktMembers).PutJSON([]byte(did), &m); err != nil {
 		return err
 	}
-	if err := putJSON(tx.Bucket(bktRevoked), []byte(m.CredentialID), revokedRec{DID: did, At: now.UTC()}); err != nil {
+	if err := tx.Bucket(bktRevoked).PutJSON([]byte(m.CredentialID), revokedRec{DID: did, At: now.UTC()}); err != nil {
 		return err
 	}
 	kr, err := loadKeyring(tx, did)
@@ -679,7 +660,7 @@ func (s *Store) revokeTx(tx *ledger.Tx, did, by identity.DID) error {
 	}
 	kr.Epoch++
 	kr.Rev++
-	if err := putJSON(tx.Bucket(bktKeyrings), []byte(did), kr); err != nil {
+	if err := tx.Bucket(bktKeyrings).PutJSON([]byte(did), kr); err != nil {
 		return err
 	}
 	s.commitAfter(tx, commit{member: &m, revoked: []string{m.CredentialID}, keyring: kr, did: did})

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -67,6 +69,27 @@ func (b *Bucket) Get(key []byte) []byte { return b.b.Get(key) }
 
 // Put sets key to value.
 func (b *Bucket) Put(key, value []byte) error { return b.b.Put(key, value) }
+
+// GetJSON decodes key's value into v and reports whether key was there.
+func (b *Bucket) GetJSON(key []byte, v any) (bool, error) {
+	raw := b.b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("record %.60s: %w", key, err)
+	}
+	return true, nil
+}
+
+// PutJSON sets key to v encoded as JSON.
+func (b *Bucket) PutJSON(key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.b.Put(key, raw)
+}
 
 // Delete removes key.
 func (b *Bucket) Delete(key []byte) error { return b.b.Delete(key) }
