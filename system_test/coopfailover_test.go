@@ -71,13 +71,7 @@ func startReplicatedCoopOn(t *testing.T, c *hubCluster, id string, nodes []*labN
 		if err := os.WriteFile(p.cfg, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		p.start()
-		t.Cleanup(func() {
-			p.kill()
-			if t.Failed() {
-				t.Logf("%s log:\n%s", p.id, p.log())
-			}
-		})
+		p.launch(p.id)
 		rc.nodes = append(rc.nodes, p)
 	}
 	for _, p := range rc.nodes {

@@ -66,13 +66,7 @@ func startCoopOn(t *testing.T, c *hubCluster, id string, node *labNode) *coopPro
 	if err := os.WriteFile(p.cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.start()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("%s log:\n%s", id, p.log())
-		}
-	})
+	p.launch(id)
 	p.waitReady()
 	return p
 }

@@ -100,6 +100,19 @@ func (p *proc) start() {
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(p.cmd, p.waitDone)
 }
 
+// launch starts the process for the test's life: killed when the test
+// ends, its output logged as name's if the test failed.
+func (p *proc) launch(name string) {
+	p.t.Helper()
+	p.start()
+	p.t.Cleanup(func() {
+		p.kill()
+		if p.t.Failed() {
+			p.t.Logf("%s log:\n%s", name, p.log())
+		}
+	})
+}
+
 // kill sends SIGKILL and waits for the process to go.
 func (p *proc) kill() {
 	p.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -102,50 +101,33 @@ type PaymentOptions struct {
 // flight at the end of the window runs to its end (not counted), as in the
 // coop bench.
 func RunPayments(ctx context.Context, l Ledger, o PaymentOptions) Run {
-	begin := time.Now()
-	measureStart := begin.Add(o.Warmup)
-	measureEnd := measureStart.Add(o.Duration)
-	runCtx, cancel := context.WithDeadline(ctx, measureEnd)
-	defer cancel()
-
-	workers := make([]worker, o.Clients)
-	var wg sync.WaitGroup
-	for i := range workers {
-		wg.Add(1)
-		go func(i int, w *worker) {
-			defer wg.Done()
-			a, b := i%o.Members, (i+1)%o.Members
-			if o.OneWay {
-				a, b = 0, 1+i%(o.Members-1)
+	return inWindow(ctx, o.Clients, o.Warmup, o.Duration, func(runCtx context.Context, i int, w *worker, measureStart, measureEnd time.Time) {
+		a, b := pair(i, o.Members, o.OneWay)
+		for turn := 0; runCtx.Err() == nil; turn = 1 - turn {
+			p := Payment{ID: uuid.Must(uuid.NewV7()).String(), From: a, To: b, Amount: o.Amount}
+			if turn == 1 && !o.OneWay {
+				p.From, p.To = b, a
 			}
-			for turn := 0; runCtx.Err() == nil; turn = 1 - turn {
-				p := Payment{ID: uuid.Must(uuid.NewV7()).String(), From: a, To: b, Amount: o.Amount}
-				if turn == 1 && !o.OneWay {
-					p.From, p.To = b, a
-				}
-				start := time.Now()
-				err := l.Pay(ctx, p)
-				end := time.Now()
-				if err != nil && ctx.Err() != nil {
-					return // interrupted
-				}
-				if err == nil {
-					w.committed++
-				}
-				if start.Before(measureStart) || end.After(measureEnd) {
-					continue
-				}
-				switch {
-				case err == nil:
-					w.lats = append(w.lats, end.Sub(start))
-				case errors.Is(err, ErrInsufficientCredit):
-					w.rejected++
-				default:
-					w.fail(err)
-				}
+			start := time.Now()
+			err := l.Pay(ctx, p)
+			end := time.Now()
+			if err != nil && ctx.Err() != nil {
+				return // interrupted
 			}
-		}(i, &workers[i])
-	}
-	wg.Wait()
-	return collect(ctx, workers, measureStart, measureEnd)
+			if err == nil {
+				w.committed++
+			}
+			if start.Before(measureStart) || end.After(measureEnd) {
+				continue
+			}
+			switch {
+			case err == nil:
+				w.lats = append(w.lats, end.Sub(start))
+			case errors.Is(err, ErrInsufficientCredit):
+				w.rejected++
+			default:
+				w.fail(err)
+			}
+		}
+	})
 }

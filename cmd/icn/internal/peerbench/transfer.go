@@ -196,73 +196,86 @@ func errorKind(err error) string {
 // flight are cut off (as the hub bench cuts off its proposals), so a
 // transfer may stay prepared: CheckBook accounts for it.
 func RunTransfers(ctx context.Context, s Transfers, o TransferOptions) Run {
-	begin := time.Now()
-	measureStart := begin.Add(o.Warmup)
-	measureEnd := measureStart.Add(o.Duration)
+	return inWindow(ctx, o.Clients, o.Warmup, o.Duration, func(runCtx context.Context, i int, w *worker, measureStart, measureEnd time.Time) {
+		a, b := pair(i, o.Participants, o.OneWay)
+		for seq := 0; runCtx.Err() == nil; seq++ {
+			t := Transfer{ID: uuid.Must(uuid.NewV7()).String(), From: a, To: b, Amount: o.Amount}
+			if seq%2 == 1 && !o.OneWay {
+				t.From, t.To = b, a
+			}
+			t0 := time.Now()
+			err := s.Prepare(runCtx, t)
+			t1 := time.Now()
+			if err != nil && runCtx.Err() != nil {
+				return // cut off at the end of the window (or by Ctrl-C)
+			}
+			counted := !t0.Before(measureStart) && !t1.After(measureEnd)
+			switch {
+			case errors.Is(err, ErrCapExceeded):
+				if counted {
+					w.rejected++
+				}
+				continue
+			case err != nil:
+				if counted {
+					w.fail(fmt.Errorf("prepare: %w", err))
+				}
+				continue
+			}
+			if counted {
+				w.lats = append(w.lats, t1.Sub(t0))
+			}
+			err = s.Commit(runCtx, t)
+			t2 := time.Now()
+			if err != nil && runCtx.Err() != nil {
+				return
+			}
+			if err == nil {
+				w.committed++
+			}
+			if t1.Before(measureStart) || t2.After(measureEnd) {
+				continue
+			}
+			if err != nil {
+				w.fail(fmt.Errorf("commit: %w", err))
+				continue
+			}
+			w.lats = append(w.lats, t2.Sub(t1))
+			if counted {
+				w.xfer = append(w.xfer, t2.Sub(t0))
+			}
+		}
+	})
+}
+
+// inWindow runs n clients' loops until the window (warmup, then duration)
+// ends and collects what they counted; each loop gets the run's context
+// and the measured window.
+func inWindow(ctx context.Context, n int, warmup, duration time.Duration, loop func(runCtx context.Context, i int, w *worker, measureStart, measureEnd time.Time)) Run {
+	measureStart := time.Now().Add(warmup)
+	measureEnd := measureStart.Add(duration)
 	runCtx, cancel := context.WithDeadline(ctx, measureEnd)
 	defer cancel()
-
-	workers := make([]worker, o.Clients)
+	workers := make([]worker, n)
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Add(1)
-		go func(i int, w *worker) {
+		go func() {
 			defer wg.Done()
-			a, b := i%o.Participants, (i+1)%o.Participants
-			if o.OneWay {
-				a, b = 0, 1+i%(o.Participants-1)
-			}
-			for seq := 0; runCtx.Err() == nil; seq++ {
-				t := Transfer{ID: uuid.Must(uuid.NewV7()).String(), From: a, To: b, Amount: o.Amount}
-				if seq%2 == 1 && !o.OneWay {
-					t.From, t.To = b, a
-				}
-				t0 := time.Now()
-				err := s.Prepare(runCtx, t)
-				t1 := time.Now()
-				if err != nil && runCtx.Err() != nil {
-					return // cut off at the end of the window (or by Ctrl-C)
-				}
-				counted := !t0.Before(measureStart) && !t1.After(measureEnd)
-				switch {
-				case errors.Is(err, ErrCapExceeded):
-					if counted {
-						w.rejected++
-					}
-					continue
-				case err != nil:
-					if counted {
-						w.fail(fmt.Errorf("prepare: %w", err))
-					}
-					continue
-				}
-				if counted {
-					w.lats = append(w.lats, t1.Sub(t0))
-				}
-				err = s.Commit(runCtx, t)
-				t2 := time.Now()
-				if err != nil && runCtx.Err() != nil {
-					return
-				}
-				if err == nil {
-					w.committed++
-				}
-				if t1.Before(measureStart) || t2.After(measureEnd) {
-					continue
-				}
-				if err != nil {
-					w.fail(fmt.Errorf("commit: %w", err))
-					continue
-				}
-				w.lats = append(w.lats, t2.Sub(t1))
-				if counted {
-					w.xfer = append(w.xfer, t2.Sub(t0))
-				}
-			}
-		}(i, &workers[i])
+			loop(runCtx, i, &workers[i], measureStart, measureEnd)
+		}()
 	}
 	wg.Wait()
 	return collect(ctx, workers, measureStart, measureEnd)
+}
+
+// pair is client i's two parties among n: neighbours (the direction
+// alternates), or with oneWay party 0 paying 1 + i mod (n−1).
+func pair(i, n int, oneWay bool) (a, b int) {
+	if oneWay {
+		return 0, 1 + i%(n-1)
+	}
+	return i % n, (i + 1) % n
 }
 
 func collect(ctx context.Context, workers []worker, measureStart, measureEnd time.Time) Run {
