@@ -127,15 +127,7 @@ type testCluster struct {
 }
 
 // newKey is the key named name in this test: the same at every run.
-func newKey(t testing.TB, name string) *identity.Key {
-	t.Helper()
-	seed := sha256.Sum256([]byte(t.Name() + "/" + name))
-	k, err := identity.KeyFromSeed(seed[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func newKey(t testing.TB, name string) *identity.Key { t.Helper(); return testutil.Key(t, name) }
 
 // newCluster starts n nodes that bootstrap one cluster.
 func newCluster(t testing.TB, n int, tune func(*Config)) *testCluster {

@@ -5,7 +5,6 @@ package coopnodetest
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,15 +24,7 @@ import (
 const CoopID = "riverside"
 
 // Key is the key named name in test t: the same at every run.
-func Key(t testing.TB, name string) *identity.Key {
-	t.Helper()
-	seed := sha256.Sum256([]byte(t.Name() + "/" + name))
-	k, err := identity.KeyFromSeed(seed[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func Key(t testing.TB, name string) *identity.Key { t.Helper(); return testutil.Key(t, name) }
 
 // Cluster is a replicated co-op served in the test's process.
 type Cluster struct {

@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -27,14 +26,7 @@ type replicated struct {
 	c    *cluster.Cluster
 }
 
-func key(t testing.TB, name string) *identity.Key {
-	seed := sha256.Sum256([]byte(t.Name() + "/" + name))
-	k, err := identity.KeyFromSeed(seed[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func key(t testing.TB, name string) *identity.Key { return testutil.Key(t, name) }
 
 type group struct {
 	t     testing.TB
