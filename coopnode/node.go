@@ -240,12 +240,11 @@ func (n *Node) Serve(ctx context.Context) error {
 	// On a replicated node the leader runs it (startLeading).
 	gctx, stopGov := context.WithCancel(ctx)
 	govDone := make(chan struct{})
-	go func() {
-		defer close(govDone)
-		if n.repl == nil {
-			n.Governance.Run(gctx, governanceTick)
-		}
-	}()
+	if n.repl == nil {
+		go func() { defer close(govDone); n.Governance.Run(gctx, governanceTick) }()
+	} else {
+		close(govDone)
+	}
 	defer func() { stopGov(); <-govDone }()
 	n.log.Info("co-op node serving", "coop", n.Config.CoopID, "did", n.Key.DID(), "url", n.URL(), "tls", n.certs != nil)
 	select {
