@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/testkey"
 	"github.com/icn-coop/icn/internal/testutil"
 )
 
@@ -127,7 +128,7 @@ type testCluster struct {
 }
 
 // newKey is the key named name in this test: the same at every run.
-func newKey(t testing.TB, name string) *identity.Key { t.Helper(); return testutil.Key(t, name) }
+func newKey(t testing.TB, name string) *identity.Key { t.Helper(); return testkey.Key(t, name) }
 
 // newCluster starts n nodes that bootstrap one cluster.
 func newCluster(t testing.TB, n int, tune func(*Config)) *testCluster {

@@ -17,6 +17,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/keyfile"
+	"github.com/icn-coop/icn/internal/testkey"
 	"github.com/icn-coop/icn/internal/testutil"
 )
 
@@ -24,7 +25,7 @@ import (
 const CoopID = "riverside"
 
 // Key is the key named name in test t: the same at every run.
-func Key(t testing.TB, name string) *identity.Key { t.Helper(); return testutil.Key(t, name) }
+func Key(t testing.TB, name string) *identity.Key { t.Helper(); return testkey.Key(t, name) }
 
 // Cluster is a replicated co-op served in the test's process.
 type Cluster struct {

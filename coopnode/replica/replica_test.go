@@ -12,6 +12,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/cluster"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/testkey"
 	"github.com/icn-coop/icn/internal/testutil"
 	"github.com/icn-coop/icn/money"
 )
@@ -26,7 +27,7 @@ type replicated struct {
 	c    *cluster.Cluster
 }
 
-func key(t testing.TB, name string) *identity.Key { return testutil.Key(t, name) }
+func key(t testing.TB, name string) *identity.Key { return testkey.Key(t, name) }
 
 type group struct {
 	t     testing.TB

@@ -5,7 +5,6 @@ package testutil
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"errors"
 	"io"
 	"net"
@@ -13,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/icn-coop/icn/identity"
 )
 
 // WaitFor polls cond every 10 ms until it holds, and fails the test if it
@@ -100,15 +97,4 @@ func rawSend(t testing.TB, addr, req string, wait time.Duration) net.Conn {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// Key is the key named name in test t: the same at every run of t.
-func Key(t testing.TB, name string) *identity.Key {
-	t.Helper()
-	seed := sha256.Sum256([]byte(t.Name() + "/" + name))
-	k, err := identity.KeyFromSeed(seed[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
