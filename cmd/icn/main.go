@@ -54,6 +54,12 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		if strings.HasPrefix(err.Error(), "unknown shorthand flag") {
+			return fmt.Errorf("%w (an argument that starts with '-' goes after --: icn wallet approve -- -3Iw…)", err)
+		}
+		return err
+	})
 	root.AddCommand(newCoopCmd(), newDevCmd(), newDirectoryCmd(), newKeygenCmd(), newWalletCmd(), newBenchCmd(), newHubCmd(), newCertCmd(), newHealthCmd(), newConfigCmd())
 	addOperatorCommands(root)
 	return root

@@ -41,6 +41,8 @@ func TestWalletGovernance(t *testing.T) {
 		wantContains(t, what, err.Error(), words...)
 	}
 
+	fails("an id that looks like a flag", []string{"goes after --"}, as(adminFile, "approve", "-3Iw")...)
+
 	out := mustICN(t, as(adminFile, "propose", "--kind", "economic", "--id", "p-1", "--title", "Ann gets 40 hours",
 		"--credit-limit", string(ann.DID())+"=40")...)
 	wantContains(t, "propose", out, "p-1", "economic", "discussion", "0 for, 0 against, 0 abstain of 2")

@@ -73,3 +73,17 @@ func TestApplyOutOfOrder(t *testing.T) {
 		t.Fatal("an older commit replaced a newer one in the cache")
 	}
 }
+
+// No id starts with '-': 2000 draws see one such base64url start with
+// probability 1 - (63/64)^2000, so the loop in randomID is exercised.
+func TestRandomIDNoLeadingDash(t *testing.T) {
+	for i := 0; i < 2000; i++ {
+		id, err := randomID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(id) != 22 || id[0] == '-' {
+			t.Fatalf("id %q", id)
+		}
+	}
+}

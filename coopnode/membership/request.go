@@ -112,13 +112,19 @@ func parseAt(s string, now time.Time) (time.Time, error) {
 	return at.UTC(), nil
 }
 
-// randomID returns 16 random bytes, base64url: invite codes, application and credential ids.
+// randomID returns 16 random bytes, base64url: invite codes, application and
+// credential ids. It never starts with '-', which a command line would take
+// for a flag (icn wallet approve -3Iw… fails); 1 draw in 64 is redrawn.
 func randomID() (string, error) {
 	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("random id: %w", err)
+	for {
+		if _, err := rand.Read(b); err != nil {
+			return "", fmt.Errorf("random id: %w", err)
+		}
+		if id := identity.B64(b); id[0] != '-' {
+			return id, nil
+		}
 	}
-	return identity.B64(b), nil
 }
 
 // ApplicantOf returns the DID an application is for, decoded exactly as
