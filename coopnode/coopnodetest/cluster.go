@@ -5,6 +5,7 @@ package coopnodetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/icn-coop/icn/coopnode"
 	"github.com/icn-coop/icn/coopnode/client"
+	"github.com/icn-coop/icn/coopnode/cluster"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/keyfile"
 	"github.com/icn-coop/icn/internal/testkey"
@@ -167,6 +169,21 @@ func (cc *Cluster) Leader() int {
 		return false
 	})
 	return l
+}
+
+// OnLeader runs fn on the leading node's index, again on the new leader's
+// while fn reports cluster.ErrNotLeader: a test's write straight into a
+// node holds across an election under a loaded -race run.
+func (cc *Cluster) OnLeader(fn func(i int) error) {
+	cc.t.Helper()
+	var err error
+	testutil.WaitFor(cc.t, 20*time.Second, "a write on the leader", func() bool {
+		err = fn(cc.Leader())
+		return !errors.Is(err, cluster.ErrNotLeader)
+	})
+	if err != nil {
+		cc.t.Fatalf("on the leader: %v", err)
+	}
 }
 
 // Login logs key in through node i as a member, retrying while the group
