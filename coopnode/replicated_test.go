@@ -142,7 +142,7 @@ func TestClusterRoutes(t *testing.T) {
 	f := (l + 1) % 3
 	admin := cc.Login(f, cc.Admin)
 	st := clusterCall(t, admin, "GET", "", nil)
-	if len(st.Servers) != 3 || st.Leader == "" || !slices.Contains([]string{cc.URL(0), cc.URL(1), cc.URL(2)}, st.LeaderAPI) {
+	if len(st.Servers) != 3 || st.Leader == "" || !slices.Contains(cc.URLs(), st.LeaderAPI) {
 		t.Fatalf("status through a follower: %+v, want 3 servers and a leader's API", st)
 	}
 	i, did := cc.StartExtra()

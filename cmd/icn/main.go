@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // defaultGCPercent trades memory for CPU: a node's live heap is small (tens of
@@ -54,15 +56,20 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		if strings.HasPrefix(err.Error(), "unknown shorthand flag") {
-			return fmt.Errorf("%w (an argument that starts with '-' goes after --: icn wallet approve -- -3Iw…)", err)
-		}
-		return err
-	})
+	root.SetFlagErrorFunc(argLooksLikeFlag)
 	root.AddCommand(newCoopCmd(), newDevCmd(), newDirectoryCmd(), newKeygenCmd(), newWalletCmd(), newBenchCmd(), newHubCmd(), newCertCmd(), newHealthCmd(), newConfigCmd())
 	addOperatorCommands(root)
 	return root
+}
+
+// argLooksLikeFlag says how to pass an argument that starts with '-' (an
+// id such as -3Iw… that pflag read as a group of shorthand flags).
+func argLooksLikeFlag(_ *cobra.Command, err error) error {
+	var ne *pflag.NotExistError
+	if errors.As(err, &ne) && ne.GetSpecifiedShortnames() != "" {
+		return fmt.Errorf("%w (if -%s is an argument, put it after --: icn wallet approve -- -%s)", err, ne.GetSpecifiedShortnames(), ne.GetSpecifiedShortnames())
+	}
+	return err
 }
 
 // newLogger returns a logger at level ("debug", "info", "warn", "error") in

@@ -41,7 +41,7 @@ func TestWalletGovernance(t *testing.T) {
 		wantContains(t, what, err.Error(), words...)
 	}
 
-	fails("an id that looks like a flag", []string{"goes after --"}, as(adminFile, "approve", "-3Iw")...)
+	fails("an id that looks like a flag", []string{"if -3Iw is an argument, put it after --"}, as(adminFile, "approve", "-3Iw")...)
 
 	out := mustICN(t, as(adminFile, "propose", "--kind", "economic", "--id", "p-1", "--title", "Ann gets 40 hours",
 		"--credit-limit", string(ann.DID())+"=40")...)

@@ -152,6 +152,15 @@ func relisten(t testing.TB, addr string) net.Listener {
 // URL is node i's gateway URL.
 func (cc *Cluster) URL(i int) string { return "http://" + cc.Configs[i].Gateway.Listen }
 
+// URLs lists every node's gateway URL, in node order.
+func (cc *Cluster) URLs() []string {
+	out := make([]string, len(cc.Configs))
+	for i := range out {
+		out[i] = cc.URL(i)
+	}
+	return out
+}
+
 // Leader waits for a leading node and returns its index.
 func (cc *Cluster) Leader() int {
 	cc.t.Helper()
