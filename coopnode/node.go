@@ -84,6 +84,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	opts.Path, opts.Logger = filepath.Join(cfg.DataDir, "ledger.db"), log
+	if err := cfg.prepareReplica(&opts, log); err != nil {
+		return nil, err
+	}
 	led, err := ledger.Open(opts)
 	if err != nil {
 		return nil, err
