@@ -221,6 +221,12 @@ func (v clusterView) Leader() (bool, string) {
 	return false, api
 }
 
+// CaughtUp is the cluster's CaughtUp (false before it has opened).
+func (v clusterView) CaughtUp() bool {
+	c := v.n.repl.c.Load()
+	return c != nil && c.CaughtUp()
+}
+
 func (v clusterView) ReadBarrier(ctx context.Context) error {
 	c := v.n.repl.c.Load()
 	if c == nil {

@@ -280,4 +280,36 @@ func TestReplicaRebuildsAfterCrash(t *testing.T) {
 	if rep, err := cc.Nodes[f].Ledger.Verify(); err != nil || !rep.OK() {
 		t.Fatalf("rebuilt node: verify: %v %+v", err, rep)
 	}
+
+	// Alone, a restarted node cannot know it has caught up: /readyz keeps
+	// load balancers away until a leader has brought it up to date.
+	for i := range cc.Nodes {
+		cc.Stop(i)
+	}
+	cc.Restart(f)
+	if code, status := readyz(t, cc.URL(f)); code != http.StatusServiceUnavailable || status != "catching_up" {
+		t.Fatalf("/readyz of a node alone after a restart: %d %q, want 503 catching_up", code, status)
+	}
+	if _, err := client.New(cc.URL(f)).Ready(ctx); client.ErrorCode(err) != "catching_up" {
+		t.Fatalf("client.Ready of a node catching up: %v, want the error catching_up", err)
+	}
+	cc.Restart(l)
+	testutil.WaitFor(t, 20*time.Second, "the restarted node ready once a leader is back", func() bool {
+		code, status := readyz(t, cc.URL(f))
+		return code == http.StatusOK && status == "ready"
+	})
+}
+
+func readyz(t *testing.T, base string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rd gateway.Readiness
+	if err := json.NewDecoder(resp.Body).Decode(&rd); err != nil {
+		t.Fatalf("/readyz body: %v", err)
+	}
+	return resp.StatusCode, rd.Status
 }
