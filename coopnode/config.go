@@ -15,6 +15,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/govern"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/governance"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 )
@@ -35,6 +36,9 @@ type Config struct {
 	// GatewayListener, if set, is used instead of binding Gateway.Listen
 	// (tests bind ":0" first to learn every node's address).
 	GatewayListener net.Listener `toml:"-"`
+	// GovernancePolicy, if set, replaces governance.DefaultPolicy's rules
+	// (tests and demos use short discussion and voting periods).
+	GovernancePolicy governance.Policy `toml:"-"`
 	Log             LogConfig    `toml:"log"`
 }
 

@@ -120,7 +120,8 @@ func (n *Node) openRest(ctx context.Context) error {
 			return fmt.Errorf("bootstrap admin %s: %w", admin, err)
 		}
 	}
-	n.Governance, err = govern.New(n.Ledger, n.Members, govern.Options{CoopID: n.Config.CoopID, Key: n.Key, Logger: n.log})
+	n.Governance, err = govern.New(n.Ledger, n.Members, govern.Options{CoopID: n.Config.CoopID, Key: n.Key, Logger: n.log,
+		Policy: n.Config.GovernancePolicy})
 	if err != nil {
 		return err
 	}
