@@ -39,7 +39,7 @@ type Config struct {
 	// GovernancePolicy, if set, replaces governance.DefaultPolicy's rules
 	// (tests and demos use short discussion and voting periods).
 	GovernancePolicy governance.Policy `toml:"-"`
-	Log             LogConfig    `toml:"log"`
+	Log              LogConfig         `toml:"log"`
 }
 
 // MembershipConfig sets how long members' credentials last and when the

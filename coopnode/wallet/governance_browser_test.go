@@ -101,7 +101,7 @@ func TestBrowserGovernance(t *testing.T) {
 	ctx := context.Background()
 	const id = "credit-ann"
 	if _, err := e.adminS.OpenProposal(ctx, coopID, client.ProposalDraft{ID: id, Kind: "economic", Title: hostile,
-		Body: "Ann runs the bakery.\nShe needs more credit.",
+		Body:   "Ann runs the bakery.\nShe needs more credit.",
 		Change: map[string]any{"credit_limits": []map[string]any{{"member": ann.DID(), "limit": map[string]string{"amount": "40", "currency": "hours"}}}}}); err != nil {
 		t.Fatal(err)
 	}
