@@ -2,6 +2,9 @@ package membership_test
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -297,5 +300,100 @@ func TestRenewBeforeMustBeShorterThanTTL(t *testing.T) {
 	opts.CredentialTTL, opts.RenewBefore = 24*time.Hour, 24*time.Hour
 	if _, err := membership.New(e.l, opts); err == nil {
 		t.Fatal("renew_before >= credential_ttl accepted")
+	}
+}
+
+// TestPropertyRoleChanges: random grants and revocations by random callers
+// (moderators or not, of any role, the member role and unknown ones
+// included) keep the invariants: a refused change writes nothing and
+// comes with one of SetRole's errors; changed says whether the roles
+// moved; every member keeps the member role, its roles in canonical order
+// and a credential that verifies and says them; and the co-op never loses
+// its last moderator.
+func TestPropertyRoleChanges(t *testing.T) {
+	for seed := range int64(4) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			e := newEnv(t)
+			// The admin lapses, so that only the members below moderate
+			// and the last-moderator rule can bite.
+			e.clk.Advance(366 * 24 * time.Hour)
+			var ks []*identity.Key
+			for i := range 6 {
+				k := key(t, byte(50+i))
+				var roles []string
+				if i < 2 {
+					roles = []string{membership.RoleModerator}
+				}
+				if _, err := e.s.AddMember(e.ctx, k.DID(), fmt.Sprint("m", i), roles); err != nil {
+					t.Fatal(err)
+				}
+				ks = append(ks, k)
+			}
+			roles := []string{membership.RoleMember, membership.RoleModerator, membership.RoleTreasurer, membership.RoleProposer, membership.RoleSteward, "king"}
+			rng := rand.New(rand.NewPCG(uint64(seed), 7))
+			var changes, lastMod int
+			for step := range 200 {
+				// Lean towards moderators acting on moderators, where the
+				// rules bite; any caller, target and role may come.
+				var mods []*identity.Key
+				for _, k := range ks {
+					if m, _ := e.s.Member(k.DID()); m.HasRole(membership.RoleModerator) {
+						mods = append(mods, k)
+					}
+				}
+				pick := func(p float64) *identity.Key {
+					if rng.Float64() < p {
+						return mods[rng.IntN(len(mods))]
+					}
+					return ks[rng.IntN(len(ks))]
+				}
+				target, by := pick(0.5), pick(0.8)
+				role, grant := roles[rng.IntN(len(roles))], rng.IntN(2) == 0
+				if rng.Float64() < 0.4 {
+					role = membership.RoleModerator
+				}
+				before, _ := e.s.Member(target.DID())
+				snap := e.snapshot()
+				m, changed, err := e.s.SetRole(e.ctx, target.DID(), role, grant, by.DID())
+				if err != nil {
+					if !errors.Is(err, membership.ErrForbidden) && !errors.Is(err, membership.ErrMemberRole) &&
+						!errors.Is(err, membership.ErrUnknownRole) && !errors.Is(err, membership.ErrLastModerator) {
+						t.Fatalf("step %d: unexpected error %v", step, err)
+					}
+					if e.snapshot() != snap {
+						t.Fatalf("step %d: refused (%v) but wrote", step, err)
+					}
+					if errors.Is(err, membership.ErrLastModerator) {
+						lastMod++
+					}
+				} else if changed {
+					changes++
+				}
+				if err == nil && changed == slices.Equal(m.Roles, before.Roles) {
+					t.Fatalf("step %d: changed %v, roles %v → %v", step, changed, before.Roles, m.Roles)
+				}
+				moderators := 0
+				for _, k := range ks {
+					got, err := e.s.Authorize(k.DID(), e.clk.Now())
+					if err != nil {
+						t.Fatalf("step %d: %s: %v", step, k.DID().Short(), err)
+					}
+					c, err := identity.VerifyCredential(got.Credential, e.coop.DID(), coopID, e.clk.Now())
+					if err != nil || !slices.Equal(c.Roles, got.Roles) || len(got.Roles) == 0 || got.Roles[0] != membership.RoleMember {
+						t.Fatalf("step %d: %s holds %v, credential %+v %v", step, k.DID().Short(), got.Roles, c.Roles, err)
+					}
+					if got.HasRole(membership.RoleModerator) {
+						moderators++
+					}
+				}
+				if moderators == 0 {
+					t.Fatalf("step %d: no moderator left", step)
+				}
+			}
+			t.Logf("%d changes, %d last-moderator refusals", changes, lastMod)
+			if changes < 10 || lastMod == 0 {
+				t.Fatalf("the run tried too little: %d changes, %d last-moderator refusals", changes, lastMod)
+			}
+		})
 	}
 }
