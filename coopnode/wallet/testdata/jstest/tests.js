@@ -144,6 +144,18 @@ test('governance: list, read, vote, change the vote, repeat harmlessly', async (
   eq(counted.choice, 'against');
 });
 
+test('roles: a moderator grants and revokes, a repeat changes nothing, a member may not', async () => {
+  const m = await member('roles');
+  let r = await admin.setRole(m.k.did, 'steward', true);
+  eq([r.changed, r.roles], [true, ['member', 'steward']]);
+  r = await admin.setRole(m.k.did, 'steward', true);
+  eq(r.changed, false);
+  await rejects(m.s.setRole(m.k.did, 'moderator', true), 'forbidden_role');
+  await rejects(admin.setRole(m.k.did, 'member', false), 'member_role');
+  r = await admin.setRole(m.k.did, 'steward', false);
+  eq([r.changed, r.roles], [true, ['member']]);
+});
+
 test('generateKey: a key file once, a non-extractable key kept', async () => {
   const k = await icn.generateKey();
   eq(Object.keys(k.keyFile), ['did', 'public_key', 'seed']);
