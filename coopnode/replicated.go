@@ -107,7 +107,7 @@ func (n *Node) openCluster() error {
 // startLeading runs the leader's duties whenever this node leads, until
 // ctx ends: the admin's bootstrap, the session prune, the hub peer with
 // its reconciler, which finishes the transfers a former leader left open,
-// and the governance scheduler.
+// the governance scheduler and the credential renewal.
 func (n *Node) startLeading(ctx context.Context) {
 	ctx, n.repl.stop = context.WithCancel(ctx)
 	n.repl.done = make(chan struct{})
@@ -146,9 +146,9 @@ func (n *Node) lead(ctx context.Context) {
 			}()
 		}
 	}
-	// The governance scheduler (deadlines, dues) proposes commands: only
-	// the leader can.
-	n.Governance.Run(ctx, governanceTick)
+	// The schedulers (governance deadlines and dues, credential renewal)
+	// propose commands: only the leader can.
+	n.runSchedulers(ctx)
 	n.log.Info("no longer leading the co-op: leader's duties stopped")
 }
 

@@ -168,6 +168,8 @@ type CoopCommand struct {
 	//	*CoopCommand_FileAppeal
 	//	*CoopCommand_CollectDues
 	//	*CoopCommand_AdvanceProposals
+	//	*CoopCommand_SetRole
+	//	*CoopCommand_RenewCredentials
 	Kind          isCoopCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -433,6 +435,24 @@ func (x *CoopCommand) GetAdvanceProposals() *AdvanceProposals {
 	return nil
 }
 
+func (x *CoopCommand) GetSetRole() *SetRole {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_SetRole); ok {
+			return x.SetRole
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetRenewCredentials() *RenewCredentials {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_RenewCredentials); ok {
+			return x.RenewCredentials
+		}
+	}
+	return nil
+}
+
 type isCoopCommand_Kind interface {
 	isCoopCommand_Kind()
 }
@@ -538,6 +558,15 @@ type CoopCommand_AdvanceProposals struct {
 	AdvanceProposals *AdvanceProposals `protobuf:"bytes,58,opt,name=advance_proposals,json=advanceProposals,proto3,oneof"`
 }
 
+type CoopCommand_SetRole struct {
+	// roles and credential renewal (coopnode/membership)
+	SetRole *SetRole `protobuf:"bytes,60,opt,name=set_role,json=setRole,proto3,oneof"`
+}
+
+type CoopCommand_RenewCredentials struct {
+	RenewCredentials *RenewCredentials `protobuf:"bytes,61,opt,name=renew_credentials,json=renewCredentials,proto3,oneof"`
+}
+
 func (*CoopCommand_RecordPayment) isCoopCommand_Kind() {}
 
 func (*CoopCommand_DecidePayment) isCoopCommand_Kind() {}
@@ -585,6 +614,10 @@ func (*CoopCommand_FileAppeal) isCoopCommand_Kind() {}
 func (*CoopCommand_CollectDues) isCoopCommand_Kind() {}
 
 func (*CoopCommand_AdvanceProposals) isCoopCommand_Kind() {}
+
+func (*CoopCommand_SetRole) isCoopCommand_Kind() {}
+
+func (*CoopCommand_RenewCredentials) isCoopCommand_Kind() {}
 
 // RecordPayment records the first outcome of a payment id (Pay, Hold,
 // CreditPending, Reject); a repeat returns the first outcome.
@@ -2269,11 +2302,210 @@ func (*AdvanceProposals) Descriptor() ([]byte, []int) {
 	return file_icn_v1_coop_proto_rawDescGZIP(), []int{26}
 }
 
+// SetRole grants (grant true) or revokes role for did on the authority of
+// by, who must be a moderator when the command applies. A change re-issues
+// did's credential under credential_id (chosen by the proposer), with the
+// same expiry; a grant of a role held, or a revocation of one not held,
+// changes nothing.
+type SetRole struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Did           string                 `protobuf:"bytes,1,opt,name=did,proto3" json:"did,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Grant         bool                   `protobuf:"varint,3,opt,name=grant,proto3" json:"grant,omitempty"`
+	By            string                 `protobuf:"bytes,4,opt,name=by,proto3" json:"by,omitempty"`
+	CredentialId  string                 `protobuf:"bytes,5,opt,name=credential_id,json=credentialId,proto3" json:"credential_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRole) Reset() {
+	*x = SetRole{}
+	mi := &file_icn_v1_coop_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRole) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRole) ProtoMessage() {}
+
+func (x *SetRole) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRole.ProtoReflect.Descriptor instead.
+func (*SetRole) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SetRole) GetDid() string {
+	if x != nil {
+		return x.Did
+	}
+	return ""
+}
+
+func (x *SetRole) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *SetRole) GetGrant() bool {
+	if x != nil {
+		return x.Grant
+	}
+	return false
+}
+
+func (x *SetRole) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *SetRole) GetCredentialId() string {
+	if x != nil {
+		return x.CredentialId
+	}
+	return ""
+}
+
+// RenewCredentials re-issues each listed member's credential, valid from the
+// command's time until expires_at_unix_nano. A renewal applies only if the
+// member still stands and still holds credential_id, so a repeat renews
+// nothing twice.
+type RenewCredentials struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	ExpiresAtUnixNano int64                  `protobuf:"varint,1,opt,name=expires_at_unix_nano,json=expiresAtUnixNano,proto3" json:"expires_at_unix_nano,omitempty"`
+	Renewals          []*CredentialRenewal   `protobuf:"bytes,2,rep,name=renewals,proto3" json:"renewals,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RenewCredentials) Reset() {
+	*x = RenewCredentials{}
+	mi := &file_icn_v1_coop_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCredentials) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCredentials) ProtoMessage() {}
+
+func (x *RenewCredentials) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCredentials.ProtoReflect.Descriptor instead.
+func (*RenewCredentials) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RenewCredentials) GetExpiresAtUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresAtUnixNano
+	}
+	return 0
+}
+
+func (x *RenewCredentials) GetRenewals() []*CredentialRenewal {
+	if x != nil {
+		return x.Renewals
+	}
+	return nil
+}
+
+// CredentialRenewal is one member's renewal in RenewCredentials.
+type CredentialRenewal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Did   string                 `protobuf:"bytes,1,opt,name=did,proto3" json:"did,omitempty"`
+	// credential_id is the credential renewed; new_credential_id replaces it.
+	CredentialId    string `protobuf:"bytes,2,opt,name=credential_id,json=credentialId,proto3" json:"credential_id,omitempty"`
+	NewCredentialId string `protobuf:"bytes,3,opt,name=new_credential_id,json=newCredentialId,proto3" json:"new_credential_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CredentialRenewal) Reset() {
+	*x = CredentialRenewal{}
+	mi := &file_icn_v1_coop_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialRenewal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialRenewal) ProtoMessage() {}
+
+func (x *CredentialRenewal) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialRenewal.ProtoReflect.Descriptor instead.
+func (*CredentialRenewal) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CredentialRenewal) GetDid() string {
+	if x != nil {
+		return x.Did
+	}
+	return ""
+}
+
+func (x *CredentialRenewal) GetCredentialId() string {
+	if x != nil {
+		return x.CredentialId
+	}
+	return ""
+}
+
+func (x *CredentialRenewal) GetNewCredentialId() string {
+	if x != nil {
+		return x.NewCredentialId
+	}
+	return ""
+}
+
 var File_icn_v1_coop_proto protoreflect.FileDescriptor
 
 const file_icn_v1_coop_proto_rawDesc = "" +
 	"\n" +
-	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\x93\f\n" +
+	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\x8a\r\n" +
 	"\vCoopCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12>\n" +
@@ -2305,7 +2537,9 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\vfile_appeal\x188 \x01(\v2\x12.icn.v1.FileAppealH\x00R\n" +
 	"fileAppeal\x128\n" +
 	"\fcollect_dues\x189 \x01(\v2\x13.icn.v1.CollectDuesH\x00R\vcollectDues\x12G\n" +
-	"\x11advance_proposals\x18: \x01(\v2\x18.icn.v1.AdvanceProposalsH\x00R\x10advanceProposalsB\x06\n" +
+	"\x11advance_proposals\x18: \x01(\v2\x18.icn.v1.AdvanceProposalsH\x00R\x10advanceProposals\x12,\n" +
+	"\bset_role\x18< \x01(\v2\x0f.icn.v1.SetRoleH\x00R\asetRole\x12G\n" +
+	"\x11renew_credentials\x18= \x01(\v2\x18.icn.v1.RenewCredentialsH\x00R\x10renewCredentialsB\x06\n" +
 	"\x04kind\"\xa9\x03\n" +
 	"\rRecordPayment\x12'\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.icn.v1.PaymentKindR\x04kind\x12\x0e\n" +
@@ -2434,7 +2668,20 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\x04body\x18\x04 \x01(\tR\x04body\"&\n" +
 	"\vCollectDues\x12\x17\n" +
 	"\adue_ids\x18\x01 \x03(\tR\x06dueIds\"\x12\n" +
-	"\x10AdvanceProposals*u\n" +
+	"\x10AdvanceProposals\"z\n" +
+	"\aSetRole\x12\x10\n" +
+	"\x03did\x18\x01 \x01(\tR\x03did\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x14\n" +
+	"\x05grant\x18\x03 \x01(\bR\x05grant\x12\x0e\n" +
+	"\x02by\x18\x04 \x01(\tR\x02by\x12#\n" +
+	"\rcredential_id\x18\x05 \x01(\tR\fcredentialId\"z\n" +
+	"\x10RenewCredentials\x12/\n" +
+	"\x14expires_at_unix_nano\x18\x01 \x01(\x03R\x11expiresAtUnixNano\x125\n" +
+	"\brenewals\x18\x02 \x03(\v2\x19.icn.v1.CredentialRenewalR\brenewals\"v\n" +
+	"\x11CredentialRenewal\x12\x10\n" +
+	"\x03did\x18\x01 \x01(\tR\x03did\x12#\n" +
+	"\rcredential_id\x18\x02 \x01(\tR\fcredentialId\x12*\n" +
+	"\x11new_credential_id\x18\x03 \x01(\tR\x0fnewCredentialId*u\n" +
 	"\vPaymentKind\x12\x1c\n" +
 	"\x18PAYMENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAYMENT_KIND_PAYMENT\x10\x01\x12\x15\n" +
@@ -2460,7 +2707,7 @@ func file_icn_v1_coop_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_coop_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_icn_v1_coop_proto_goTypes = []any{
 	(PaymentKind)(0),           // 0: icn.v1.PaymentKind
 	(PaymentDecision)(0),       // 1: icn.v1.PaymentDecision
@@ -2491,6 +2738,9 @@ var file_icn_v1_coop_proto_goTypes = []any{
 	(*FileAppeal)(nil),         // 26: icn.v1.FileAppeal
 	(*CollectDues)(nil),        // 27: icn.v1.CollectDues
 	(*AdvanceProposals)(nil),   // 28: icn.v1.AdvanceProposals
+	(*SetRole)(nil),            // 29: icn.v1.SetRole
+	(*RenewCredentials)(nil),   // 30: icn.v1.RenewCredentials
+	(*CredentialRenewal)(nil),  // 31: icn.v1.CredentialRenewal
 }
 var file_icn_v1_coop_proto_depIdxs = []int32{
 	3,  // 0: icn.v1.CoopCommand.record_payment:type_name -> icn.v1.RecordPayment
@@ -2517,19 +2767,22 @@ var file_icn_v1_coop_proto_depIdxs = []int32{
 	26, // 21: icn.v1.CoopCommand.file_appeal:type_name -> icn.v1.FileAppeal
 	27, // 22: icn.v1.CoopCommand.collect_dues:type_name -> icn.v1.CollectDues
 	28, // 23: icn.v1.CoopCommand.advance_proposals:type_name -> icn.v1.AdvanceProposals
-	0,  // 24: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
-	1,  // 25: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
-	6,  // 26: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
-	6,  // 27: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
-	12, // 28: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 29: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 30: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
-	12, // 31: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	29, // 24: icn.v1.CoopCommand.set_role:type_name -> icn.v1.SetRole
+	30, // 25: icn.v1.CoopCommand.renew_credentials:type_name -> icn.v1.RenewCredentials
+	0,  // 26: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
+	1,  // 27: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
+	6,  // 28: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
+	6,  // 29: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
+	12, // 30: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 31: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 32: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
+	12, // 33: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
+	31, // 34: icn.v1.RenewCredentials.renewals:type_name -> icn.v1.CredentialRenewal
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_coop_proto_init() }
@@ -2562,6 +2815,8 @@ func file_icn_v1_coop_proto_init() {
 		(*CoopCommand_FileAppeal)(nil),
 		(*CoopCommand_CollectDues)(nil),
 		(*CoopCommand_AdvanceProposals)(nil),
+		(*CoopCommand_SetRole)(nil),
+		(*CoopCommand_RenewCredentials)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2569,7 +2824,7 @@ func file_icn_v1_coop_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_coop_proto_rawDesc), len(file_icn_v1_coop_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   27,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
