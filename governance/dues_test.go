@@ -15,7 +15,7 @@ func TestDuesDue(t *testing.T) {
 	a, b, c := w.did("a"), w.did("b"), w.did("c")
 	s := Schedule{Amount: hours(t, "1.00"), Day: 1, Treasury: "treasury"}
 	all := []Payer{{c, time.Time{}}, {a, time.Time{}}, {b, time.Time{}}}
-	p := func(y int, m time.Month) Period { return Period{y, m} }
+	p := func(y int, m time.Month) Period { return Period{Year: y, Month: m} }
 	type due struct {
 		period string
 		from   identity.DID
@@ -84,7 +84,7 @@ func TestDuesDue(t *testing.T) {
 
 func TestDuesIDs(t *testing.T) {
 	a, b := key(t, "a").DID(), key(t, "b").DID()
-	mar, apr := Period{2026, 3}, Period{2026, 4}
+	mar, apr := Period{Year: 2026, Month: 3}, Period{Year: 2026, Month: 4}
 	id := DuesID(coop, mar, a)
 	if !strings.HasPrefix(id, "dues-2026-03-") || len(id) != len("dues-2026-03-")+32 || !identity.ValidID(id, MaxIDLen) {
 		t.Fatalf("id %q", id)
@@ -108,15 +108,15 @@ func TestDuesRerunNeverChargesTwice(t *testing.T) {
 	s := Schedule{Amount: hours(t, "1.00"), Day: 1, Treasury: "treasury"}
 	payers := []Payer{{Member: key(t, "a").DID()}, {Member: key(t, "b").DID()}}
 	now := time.Date(2026, 3, 1, 0, 0, 5, 0, time.UTC)
-	first, last, err := DuesDue(coop, s, payers, Period{2026, 2}, now)
+	first, last, err := DuesDue(coop, s, payers, Period{Year: 2026, Month: 2}, now)
 	wantErr(t, err, nil)
-	again, _, err := DuesDue(coop, s, payers, Period{2026, 2}, now.Add(time.Minute))
+	again, _, err := DuesDue(coop, s, payers, Period{Year: 2026, Month: 2}, now.Add(time.Minute))
 	wantErr(t, err, nil)
 	if len(first) != 2 || len(again) != 2 || first[0].ID != again[0].ID || first[1].ID != again[1].ID {
 		t.Fatalf("rerun ids differ: %v vs %v", first, again)
 	}
 	s.Amount = hours(t, "2.00") // a dues change between runs keeps the period's ids
-	changed, _, _ := DuesDue(coop, s, payers, Period{2026, 2}, now)
+	changed, _, _ := DuesDue(coop, s, payers, Period{Year: 2026, Month: 2}, now)
 	if changed[0].ID != first[0].ID {
 		t.Fatal("a changed amount changed the period's payment id")
 	}
@@ -151,9 +151,9 @@ func TestDuesRefusals(t *testing.T) {
 			if tc.name == "no co-op" {
 				c = ""
 			}
-			_, last, err := DuesDue(c, s, tc.payers, Period{2026, 1}, t0)
+			_, last, err := DuesDue(c, s, tc.payers, Period{Year: 2026, Month: 1}, t0)
 			wantErr(t, err, ErrInvalidSchedule)
-			if last != (Period{2026, 1}) {
+			if last != (Period{Year: 2026, Month: 1}) {
 				t.Fatalf("refused run moved last to %s", last)
 			}
 		})
@@ -162,7 +162,7 @@ func TestDuesRefusals(t *testing.T) {
 
 func TestParsePeriod(t *testing.T) {
 	p, err := ParsePeriod("2026-03")
-	if err != nil || p != (Period{2026, time.March}) || p.String() != "2026-03" {
+	if err != nil || p != (Period{Year: 2026, Month: time.March}) || p.String() != "2026-03" {
 		t.Fatalf("ParsePeriod = %v, %v", p, err)
 	}
 	for _, bad := range []string{"2026-3", "2026-13", "26-03", "2026-03-01", ""} {
@@ -170,7 +170,7 @@ func TestParsePeriod(t *testing.T) {
 			t.Errorf("ParsePeriod(%q) = %v", bad, err)
 		}
 	}
-	if (Period{2026, time.December}).Next() != (Period{2027, time.January}) {
+	if (Period{Year: 2026, Month: time.December}).Next() != (Period{Year: 2027, Month: time.January}) {
 		t.Fatal("Next over a year end")
 	}
 }

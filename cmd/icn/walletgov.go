@@ -112,6 +112,7 @@ type proposeFlags struct {
 	limits, grants, revokes    []string
 	defaultLimit, remove, dues string
 	duesDay                    int
+	duesCron, duesZone         string
 	treasury                   string
 }
 
@@ -159,7 +160,16 @@ func (f *proposeFlags) change(currency string) (map[string]any, error) {
 		if f.treasury == "" {
 			return nil, errors.New("--treasury is required with --dues: the ledger account that receives the dues")
 		}
-		c["dues"] = map[string]any{"amount": amount(f.dues), "day": f.duesDay, "treasury": f.treasury}
+		d := map[string]any{"amount": amount(f.dues), "treasury": f.treasury}
+		if f.duesCron != "" {
+			d["cron"] = f.duesCron
+		} else {
+			d["day"] = f.duesDay
+		}
+		if f.duesZone != "" {
+			d["time_zone"] = f.duesZone
+		}
+		c["dues"] = d
 	}
 	if len(c) == 0 {
 		return nil, errors.New("the proposal changes nothing: give --credit-limit, --default-credit-limit, --grant, --revoke-role, --remove or --dues")
@@ -200,8 +210,10 @@ the co-op's currency. Members discuss it, then vote (icn wallet vote).`
 	fl.StringArrayVar(&f.grants, "grant", nil, "DID=ROLE: grant a role (membership)")
 	fl.StringArrayVar(&f.revokes, "revoke-role", nil, "DID=ROLE: revoke a role (membership)")
 	fl.StringVar(&f.remove, "remove", "", "DID: the member to remove (removal)")
-	fl.StringVar(&f.dues, "dues", "", "AMOUNT: monthly dues from every member (dues)")
+	fl.StringVar(&f.dues, "dues", "", "AMOUNT: dues from every member, monthly or by --dues-cron (dues)")
 	fl.IntVar(&f.duesDay, "dues-day", 1, "day of the month the dues fall due, 1-28 (dues)")
+	fl.StringVar(&f.duesCron, "dues-cron", "", `cron expression of the instants the dues fall due, instead of --dues-day: "minute hour day-of-month month day-of-week" or @monthly, @weekly…; at most daily (dues)`)
+	fl.StringVar(&f.duesZone, "dues-time-zone", "", "IANA time zone of the due instants, e.g. Europe/Berlin (dues; default UTC)")
 	fl.StringVar(&f.treasury, "treasury", "", "ledger account that receives the dues (dues)")
 	return cmd
 }

@@ -62,4 +62,10 @@ func TestWalletGovernance(t *testing.T) {
 	wantContains(t, "revoke delegation", mustICN(t, as(annFile, "delegate", "--revoke")...), "revoked")
 	fails("revoke again", []string{"no_delegation"}, as(annFile, "delegate", "--revoke")...)
 	fails("appeal without removal", []string{"no_removal"}, as(annFile, "appeal", "--title", "Why")...)
+
+	out = mustICN(t, as(adminFile, "propose", "--kind", "dues", "--id", "d-1", "--title", "Weekly dues",
+		"--dues", "1", "--dues-cron", "0 9 * * 1", "--dues-time-zone", "Europe/Berlin", "--treasury", "treasury")...)
+	wantContains(t, "propose dues by cron", out, "d-1", "dues", "discussion")
+	fails("dues more than daily", []string{"invalid dues schedule", "at most once a day"}, as(adminFile, "propose", "--kind", "dues",
+		"--title", "Hourly", "--dues", "1", "--dues-cron", "0 * * * *", "--treasury", "treasury")...)
 }

@@ -90,7 +90,11 @@ func (tx *gtx) applyEffect(p *governance.Proposal, i int, e governance.Effect, r
 		return tx.changeRole(p.ID, i, e.Member, e.Role, false)
 	case governance.SetDues:
 		s := scheduleOf(e.Schedule)
-		return Applied{Type: "set_dues", Detail: fmt.Sprintf("%s %s on day %d to %s", s.Amount.Value, s.Amount.Currency, s.Day, s.Treasury)},
+		when := fmt.Sprintf("on day %d", s.Day)
+		if s.Cron != "" {
+			when = fmt.Sprintf("at cron %q", s.Cron)
+		}
+		return Applied{Type: "set_dues", Detail: fmt.Sprintf("%s %s %s to %s", s.Amount.Value, s.Amount.Currency, when, s.Treasury)},
 			tx.Bucket(bktMeta).PutJSON(keyDues, s)
 	case governance.RevokeCredential:
 		a := Applied{Type: "revoke_credential", Member: e.Member}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/icn-coop/icn/governance"
 	"github.com/icn-coop/icn/money"
@@ -57,6 +58,40 @@ func FuzzChange(f *testing.F) {
 		}
 		if _, err := json.Marshal(rec); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzDuesCron: a proposal's cron expression, outside input, is parsed and
+// checked without a panic, and one that passes yields instants a day or
+// more apart.
+func FuzzDuesCron(f *testing.F) {
+	for _, s := range []string{"0 9 * * 1", "@monthly", "0 0 1 * *", "*/5 * * * *", "@every 1h", "TZ=UTC 0 0 * * *", "0 0 31 2 *", "", "59 23 L * *", "0 0 1-31/7 * MON-FRI"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		c, err := parseCron(spec, nil)
+		if err != nil {
+			return
+		}
+		one, err := money.Parse("1", money.Hours)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := governance.Schedule{Amount: one, Cron: c, CronSpec: spec, Treasury: "treasury"}
+		if s.Validate() != nil {
+			return
+		}
+		prev := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range 3 {
+			next := c.Next(prev)
+			if next.IsZero() {
+				break
+			}
+			if i > 0 && next.Sub(prev) < 23*time.Hour {
+				t.Fatalf("cron %q passed with instants %s and %s", spec, prev, next)
+			}
+			prev = next
 		}
 	})
 }

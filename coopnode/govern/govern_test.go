@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -367,5 +368,69 @@ func TestAppealWindow(t *testing.T) {
 	wantCode(t, err, "appeal_window_closed")
 	if _, err := e.g.Proposal("ap-1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a refused appeal left a proposal: %v", err)
+	}
+}
+
+// TestCronDuesOnceAcrossRestart: a dues schedule given as a cron
+// expression (weekly, Monday 09:00 in Berlin) charges each member once for
+// its instant, across ticks and restarts; expressions that are no calendar
+// of at most daily instants are refused when the proposal opens.
+func TestCronDuesOnceAcrossRestart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pat := e.add("pat", "proposer")
+	ann := e.add("ann")
+	e.add("bob")
+	for i, bad := range []string{"*/5 * * * *", "0 */12 * * *", "@every 168h", "TZ=UTC 0 9 * * 1", "0 9 31 2 *", "not cron"} {
+		_, err := e.g.Open(ctx, Draft{ID: fmt.Sprint("bad-", i), Kind: governance.KindDues, Title: "Dues", Proposer: pat,
+			Change: Change{Dues: &Schedule{Amount: hours("1"), Cron: bad, Treasury: "treasury"}}})
+		if !errors.Is(err, governance.ErrInvalidSchedule) {
+			t.Errorf("cron %q: %v, want ErrInvalidSchedule", bad, err)
+		}
+	}
+	p, err := e.g.Open(ctx, Draft{ID: "d-1", Kind: governance.KindDues, Title: "Weekly dues", Proposer: pat,
+		Change: Change{Dues: &Schedule{Amount: hours("1"), Cron: "0 9 * * 1", TimeZone: "Europe/Berlin", Treasury: "treasury"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(p.VotingStarts)
+	for _, n := range []string{"ann", "pat", "bob"} {
+		if err := e.vote(n, "d-1", governance.For, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := p.VotingEnds.In(berlin)
+	due = time.Date(due.Year(), due.Month(), due.Day(), 9, 0, 0, 0, berlin)
+	for due.Weekday() != time.Monday || !due.After(p.VotingEnds) {
+		due = due.AddDate(0, 0, 1)
+	}
+	e.clock.Set(due.Add(30 * time.Second))
+	for range 2 {
+		if err := e.g.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.restart()
+	}
+	if err := e.g.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tb, _ := e.l.Balance("treasury", money.Hours); tb.Balance.String() != "3.00" {
+		t.Fatalf("treasury %s, want 3.00: each member once", tb.Balance)
+	}
+	if ab, _ := e.l.Balance(ledger.Account(ann), money.Hours); ab.Balance.String() != "-1.00" {
+		t.Fatalf("ann %s", ab.Balance)
+	}
+	d, err := e.g.Dues()
+	want := due.UTC().Format("20060102T1504Z")
+	if err != nil || d.Last != want || d.LastRun == nil || len(d.LastRun.Paid) != 3 || d.Schedule.Cron != "0 9 * * 1" {
+		t.Fatalf("dues %+v %v, want last period %s", d, err, want)
+	}
+	pay, err := e.l.Payment(d.LastRun.Paid[0])
+	if err != nil || pay.Memo != "dues "+want || !pay.CreatedAt.Equal(due) {
+		t.Fatalf("dues payment %+v %v", pay, err)
 	}
 }

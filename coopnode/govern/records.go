@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 	_ "time/tzdata" // schedules name time zones; a scratch image has no zoneinfo
+
+	"github.com/robfig/cron/v3"
 
 	"github.com/icn-coop/icn/governance"
 	"github.com/icn-coop/icn/identity"
@@ -86,8 +89,11 @@ type RoleChange struct {
 // Schedule is the dues schedule (governance.Schedule); TimeZone is an IANA
 // name, "" for UTC.
 type Schedule struct {
-	Amount   Amount    `json:"amount"`
-	Day      int       `json:"day"`
+	Amount Amount `json:"amount"`
+	// Day (monthly, 1-28) or Cron (a standard 5-field cron expression or
+	// @yearly, @monthly, @weekly, @daily; in TimeZone): one of the two.
+	Day      int       `json:"day,omitempty"`
+	Cron     string    `json:"cron,omitempty"`
 	Treasury string    `json:"treasury"`
 	TimeZone string    `json:"time_zone,omitempty"`
 	From     time.Time `json:"from,omitzero"`
@@ -180,11 +186,43 @@ func (s Schedule) domain(cur lookup) (governance.Schedule, error) {
 		}
 		out.Location = loc
 	}
+	if s.Cron != "" {
+		if out.Cron, err = parseCron(s.Cron, out.Location); err != nil {
+			return governance.Schedule{}, err
+		}
+		out.CronSpec = s.Cron
+	}
 	return out, nil
 }
 
+// parseCron parses a dues schedule's cron expression with robfig/cron's
+// standard parser, evaluated in loc (nil: UTC). A time zone in the
+// expression and @every are refused: the zone is the schedule's time_zone,
+// and @every counts from whenever it is asked, which no two nodes share.
+func parseCron(spec string, loc *time.Location) (governance.Calendar, error) {
+	if len(spec) > governance.MaxCronSpec {
+		return nil, fmt.Errorf("%w: cron expression longer than %d bytes", governance.ErrInvalidSchedule, governance.MaxCronSpec)
+	}
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		return nil, fmt.Errorf("%w: cron %.40q names a time zone: set time_zone instead", governance.ErrInvalidSchedule, spec)
+	}
+	c, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cron %.40q: %w", governance.ErrInvalidSchedule, spec, err)
+	}
+	ss, ok := c.(*cron.SpecSchedule)
+	if !ok {
+		return nil, fmt.Errorf("%w: cron %.40q: @every is not a calendar schedule; use a cron expression", governance.ErrInvalidSchedule, spec)
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	ss.Location = loc
+	return ss, nil
+}
+
 func scheduleOf(s governance.Schedule) Schedule {
-	out := Schedule{Amount: amountOf(s.Amount), Day: s.Day, Treasury: s.Treasury, From: s.From.UTC()}
+	out := Schedule{Amount: amountOf(s.Amount), Day: s.Day, Cron: s.CronSpec, Treasury: s.Treasury, From: s.From.UTC()}
 	if s.Location != nil && s.Location != time.UTC {
 		out.TimeZone = s.Location.String()
 	}
