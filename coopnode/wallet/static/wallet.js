@@ -673,7 +673,11 @@ function changeLines(p) {
   for (const r of c.roles || []) out.push(`${r.grant ? 'Grant' : 'Revoke'} the role ${r.role} ${r.grant ? 'to' : 'from'} ${nameOf(r.member)}`);
   if (c.remove) out.push(`Remove ${nameOf(c.remove)} from the co-op`);
   if (c.restore) out.push(`Restore ${nameOf(c.restore.member)}'s membership (roles ${(c.restore.roles || []).join(', ')})`);
-  if (c.dues) out.push(`Dues: ${amt(c.dues.amount)} on day ${c.dues.day} of each month to ${c.dues.treasury}`);
+  if (c.dues) {
+    const when = c.dues.cron ? `at each instant of cron "${c.dues.cron}"` : `on day ${c.dues.day} of each month`;
+    const zone = c.dues.time_zone ? ` (${c.dues.time_zone})` : '';
+    out.push(`Dues: ${amt(c.dues.amount)} ${when}${zone} to ${c.dues.treasury}`);
+  }
   if (out.length === 0) out.push(JSON.stringify(c));
   return out;
 }
