@@ -168,6 +168,9 @@ type CoopCommand struct {
 	//	*CoopCommand_FileAppeal
 	//	*CoopCommand_CollectDues
 	//	*CoopCommand_AdvanceProposals
+	//	*CoopCommand_RecordVouch
+	//	*CoopCommand_VoucherRevoke
+	//	*CoopCommand_SignRecovery
 	Kind          isCoopCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -433,6 +436,33 @@ func (x *CoopCommand) GetAdvanceProposals() *AdvanceProposals {
 	return nil
 }
 
+func (x *CoopCommand) GetRecordVouch() *RecordVouch {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_RecordVouch); ok {
+			return x.RecordVouch
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetVoucherRevoke() *VoucherRevoke {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_VoucherRevoke); ok {
+			return x.VoucherRevoke
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetSignRecovery() *SignRecovery {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_SignRecovery); ok {
+			return x.SignRecovery
+		}
+	}
+	return nil
+}
+
 type isCoopCommand_Kind interface {
 	isCoopCommand_Kind()
 }
@@ -538,6 +568,19 @@ type CoopCommand_AdvanceProposals struct {
 	AdvanceProposals *AdvanceProposals `protobuf:"bytes,58,opt,name=advance_proposals,json=advanceProposals,proto3,oneof"`
 }
 
+type CoopCommand_RecordVouch struct {
+	// member trust and recovery (coopnode/vouch)
+	RecordVouch *RecordVouch `protobuf:"bytes,70,opt,name=record_vouch,json=recordVouch,proto3,oneof"`
+}
+
+type CoopCommand_VoucherRevoke struct {
+	VoucherRevoke *VoucherRevoke `protobuf:"bytes,71,opt,name=voucher_revoke,json=voucherRevoke,proto3,oneof"`
+}
+
+type CoopCommand_SignRecovery struct {
+	SignRecovery *SignRecovery `protobuf:"bytes,72,opt,name=sign_recovery,json=signRecovery,proto3,oneof"`
+}
+
 func (*CoopCommand_RecordPayment) isCoopCommand_Kind() {}
 
 func (*CoopCommand_DecidePayment) isCoopCommand_Kind() {}
@@ -585,6 +628,12 @@ func (*CoopCommand_FileAppeal) isCoopCommand_Kind() {}
 func (*CoopCommand_CollectDues) isCoopCommand_Kind() {}
 
 func (*CoopCommand_AdvanceProposals) isCoopCommand_Kind() {}
+
+func (*CoopCommand_RecordVouch) isCoopCommand_Kind() {}
+
+func (*CoopCommand_VoucherRevoke) isCoopCommand_Kind() {}
+
+func (*CoopCommand_SignRecovery) isCoopCommand_Kind() {}
 
 // RecordPayment records the first outcome of a payment id (Pay, Hold,
 // CreditPending, Reject); a repeat returns the first outcome.
@@ -2269,11 +2318,176 @@ func (*AdvanceProposals) Descriptor() ([]byte, []int) {
 	return file_icn_v1_coop_proto_rawDescGZIP(), []int{26}
 }
 
+// RecordVouch records a member's signed vouch for another member
+// (governance.VouchBody, tag icn/v1/vouch), exactly as received and
+// already verified; the handler re-reads it with the strict decoder.
+type RecordVouch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vouch         []byte                 `protobuf:"bytes,1,opt,name=vouch,proto3" json:"vouch,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordVouch) Reset() {
+	*x = RecordVouch{}
+	mi := &file_icn_v1_coop_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordVouch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordVouch) ProtoMessage() {}
+
+func (x *RecordVouch) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordVouch.ProtoReflect.Descriptor instead.
+func (*RecordVouch) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RecordVouch) GetVouch() []byte {
+	if x != nil {
+		return x.Vouch
+	}
+	return nil
+}
+
+func (x *RecordVouch) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// VoucherRevoke puts a member's DID in recovery mode on the signed word of
+// a member who vouched for it (governance.VoucherRevokeBody, tag
+// icn/v1/voucher-revoke), already verified.
+type VoucherRevoke struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       []byte                 `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VoucherRevoke) Reset() {
+	*x = VoucherRevoke{}
+	mi := &file_icn_v1_coop_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VoucherRevoke) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VoucherRevoke) ProtoMessage() {}
+
+func (x *VoucherRevoke) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VoucherRevoke.ProtoReflect.Descriptor instead.
+func (*VoucherRevoke) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *VoucherRevoke) GetRequest() []byte {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *VoucherRevoke) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// SignRecovery records one steward's signed recovery of an old DID to a new
+// one (governance.RecoveryBody, tag icn/v1/recovery), already verified; the
+// signature that completes the stewards' quorum migrates the member.
+type SignRecovery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       []byte                 `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignRecovery) Reset() {
+	*x = SignRecovery{}
+	mi := &file_icn_v1_coop_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignRecovery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignRecovery) ProtoMessage() {}
+
+func (x *SignRecovery) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignRecovery.ProtoReflect.Descriptor instead.
+func (*SignRecovery) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SignRecovery) GetRequest() []byte {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *SignRecovery) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 var File_icn_v1_coop_proto protoreflect.FileDescriptor
 
 const file_icn_v1_coop_proto_rawDesc = "" +
 	"\n" +
-	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\x93\f\n" +
+	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\xca\r\n" +
 	"\vCoopCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12>\n" +
@@ -2305,7 +2519,10 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\vfile_appeal\x188 \x01(\v2\x12.icn.v1.FileAppealH\x00R\n" +
 	"fileAppeal\x128\n" +
 	"\fcollect_dues\x189 \x01(\v2\x13.icn.v1.CollectDuesH\x00R\vcollectDues\x12G\n" +
-	"\x11advance_proposals\x18: \x01(\v2\x18.icn.v1.AdvanceProposalsH\x00R\x10advanceProposalsB\x06\n" +
+	"\x11advance_proposals\x18: \x01(\v2\x18.icn.v1.AdvanceProposalsH\x00R\x10advanceProposals\x128\n" +
+	"\frecord_vouch\x18F \x01(\v2\x13.icn.v1.RecordVouchH\x00R\vrecordVouch\x12>\n" +
+	"\x0evoucher_revoke\x18G \x01(\v2\x15.icn.v1.VoucherRevokeH\x00R\rvoucherRevoke\x12;\n" +
+	"\rsign_recovery\x18H \x01(\v2\x14.icn.v1.SignRecoveryH\x00R\fsignRecoveryB\x06\n" +
 	"\x04kind\"\xa9\x03\n" +
 	"\rRecordPayment\x12'\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.icn.v1.PaymentKindR\x04kind\x12\x0e\n" +
@@ -2434,7 +2651,16 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\x04body\x18\x04 \x01(\tR\x04body\"&\n" +
 	"\vCollectDues\x12\x17\n" +
 	"\adue_ids\x18\x01 \x03(\tR\x06dueIds\"\x12\n" +
-	"\x10AdvanceProposals*u\n" +
+	"\x10AdvanceProposals\"A\n" +
+	"\vRecordVouch\x12\x14\n" +
+	"\x05vouch\x18\x01 \x01(\fR\x05vouch\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"G\n" +
+	"\rVoucherRevoke\x12\x18\n" +
+	"\arequest\x18\x01 \x01(\fR\arequest\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"F\n" +
+	"\fSignRecovery\x12\x18\n" +
+	"\arequest\x18\x01 \x01(\fR\arequest\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature*u\n" +
 	"\vPaymentKind\x12\x1c\n" +
 	"\x18PAYMENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAYMENT_KIND_PAYMENT\x10\x01\x12\x15\n" +
@@ -2460,7 +2686,7 @@ func file_icn_v1_coop_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_coop_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_icn_v1_coop_proto_goTypes = []any{
 	(PaymentKind)(0),           // 0: icn.v1.PaymentKind
 	(PaymentDecision)(0),       // 1: icn.v1.PaymentDecision
@@ -2491,6 +2717,9 @@ var file_icn_v1_coop_proto_goTypes = []any{
 	(*FileAppeal)(nil),         // 26: icn.v1.FileAppeal
 	(*CollectDues)(nil),        // 27: icn.v1.CollectDues
 	(*AdvanceProposals)(nil),   // 28: icn.v1.AdvanceProposals
+	(*RecordVouch)(nil),        // 29: icn.v1.RecordVouch
+	(*VoucherRevoke)(nil),      // 30: icn.v1.VoucherRevoke
+	(*SignRecovery)(nil),       // 31: icn.v1.SignRecovery
 }
 var file_icn_v1_coop_proto_depIdxs = []int32{
 	3,  // 0: icn.v1.CoopCommand.record_payment:type_name -> icn.v1.RecordPayment
@@ -2517,19 +2746,22 @@ var file_icn_v1_coop_proto_depIdxs = []int32{
 	26, // 21: icn.v1.CoopCommand.file_appeal:type_name -> icn.v1.FileAppeal
 	27, // 22: icn.v1.CoopCommand.collect_dues:type_name -> icn.v1.CollectDues
 	28, // 23: icn.v1.CoopCommand.advance_proposals:type_name -> icn.v1.AdvanceProposals
-	0,  // 24: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
-	1,  // 25: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
-	6,  // 26: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
-	6,  // 27: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
-	12, // 28: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 29: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 30: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
-	12, // 31: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	29, // 24: icn.v1.CoopCommand.record_vouch:type_name -> icn.v1.RecordVouch
+	30, // 25: icn.v1.CoopCommand.voucher_revoke:type_name -> icn.v1.VoucherRevoke
+	31, // 26: icn.v1.CoopCommand.sign_recovery:type_name -> icn.v1.SignRecovery
+	0,  // 27: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
+	1,  // 28: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
+	6,  // 29: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
+	6,  // 30: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
+	12, // 31: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 32: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 33: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
+	12, // 34: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_coop_proto_init() }
@@ -2562,6 +2794,9 @@ func file_icn_v1_coop_proto_init() {
 		(*CoopCommand_FileAppeal)(nil),
 		(*CoopCommand_CollectDues)(nil),
 		(*CoopCommand_AdvanceProposals)(nil),
+		(*CoopCommand_RecordVouch)(nil),
+		(*CoopCommand_VoucherRevoke)(nil),
+		(*CoopCommand_SignRecovery)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2569,7 +2804,7 @@ func file_icn_v1_coop_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_coop_proto_rawDesc), len(file_icn_v1_coop_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   27,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
