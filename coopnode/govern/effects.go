@@ -267,6 +267,8 @@ func (tx *gtx) changeRole(proposal string, i int, did identity.DID, role string,
 
 // SuspendedView reports whether member's trust standing is suspended (a
 // passed removal, until a passed appeal lifts it), as the state v holds it.
+// A state without governance's buckets suspends nobody.
 func SuspendedView(v *store.View, member identity.DID) bool {
-	return v.Bucket(bktSuspended).Get([]byte(member)) != nil
+	b := v.Bucket(bktSuspended)
+	return b != nil && b.Get([]byte(member)) != nil
 }
