@@ -216,11 +216,41 @@ func TestCreditGate(t *testing.T) {
 	if p := e.pay("p4", bob, ann, 100); p.Status != ledger.StatusCommitted {
 		t.Fatalf("paid in recovery: %+v", p)
 	}
+	// A suspended member (a removal's SuspendTrust, until an appeal lifts
+	// it) has no standing, whatever its vouches.
+	cid := e.join("cid")
+	if err := e.vouch("bob", "cid"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.balance(cid).CreditLimit.String(); got != "75.00" {
+		t.Fatalf("cid before suspension: %s", got)
+	}
+	if err := e.l.State().Init(func(tx *store.Tx) error {
+		return tx.Bucket([]byte("gov.suspended")).PutJSON([]byte(cid), govern.Suspension{Member: cid, Proposal: "rm-1", At: t0})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := e.v.Trust(cid); err != nil || !tr.Suspended || tr.Percent != 0 || !tr.Limits[0].Effective.IsZero() {
+		t.Fatalf("suspended: %+v %v", tr, err)
+	}
+	if p := e.pay("p5", cid, bob, 1); p.Status != ledger.StatusRejected || p.Reason != ledger.ReasonInsufficientCredit {
+		t.Fatalf("a suspended member pays on credit: %+v", p)
+	}
 	// Off: limits as set, but recovery mode still refuses.
 	off := newEnv(t, nil, false)
 	c := off.join("cid")
 	if got := off.balance(c).CreditLimit.String(); got != "100.00" {
 		t.Fatalf("policy off: %s", got)
+	}
+	d := off.join("dan")
+	if err := off.vouch("dan", "cid"); err != nil {
+		t.Fatal(err)
+	}
+	if err := off.revoke("dan", "cid"); err != nil {
+		t.Fatal(err)
+	}
+	if p := off.pay("q1", c, d, 1); p.Status != ledger.StatusRejected || p.Reason != ReasonInRecovery {
+		t.Fatalf("policy off, in recovery: %+v", p)
 	}
 }
 
