@@ -378,3 +378,23 @@ func TestVoucherRevokeAndRecovery(t *testing.T) {
 		t.Fatalf("the new DID pays: %s %s", st, reason)
 	}
 }
+
+// FuzzTrustDocErrors: whatever the trust documents' checks refuse (the
+// strict decoder, the fields, the signature), the gateway answers with a
+// 4xx and a wire code, never a 500.
+func FuzzTrustDocErrors(f *testing.F) {
+	ann, bob := identity.DID("did:icn:FAe4sisG95oZ42w7buUn5qEE4TAnfTTFPiguZUHmhiF"), identity.DID("did:icn:2cBqMdXQc7qdnJCuvvFVxCZTbas6SRn818KZYGCe6Qjk")
+	f.Add(governance.VouchBody{Coop: testCoop, Voucher: string(bob), Vouchee: string(ann), CreatedAt: "2026-11-25T10:00:00Z"}.Encode(), []byte("sig"))
+	f.Add(governance.RecoveryBody{Coop: testCoop, Recovery: "r", Old: string(ann), New: string(bob), Steward: string(bob), CreatedAt: "x"}.Encode(), make([]byte, 64))
+	f.Add([]byte(`{"coop":"a","coop":"b"}`), []byte{})
+	f.Add([]byte(`{"coop":"coop-t","voucher":"did:icn:x","member":"did:icn:y","created_at":"2026-11-25T10:00:00Z"}`), make([]byte, 64))
+	f.Fuzz(func(t *testing.T, raw, sig []byte) {
+		for _, check := range []func(raw, sig []byte) (governance.TrustDoc, error){governance.CheckVouch, governance.CheckVoucherRevoke, governance.CheckRecovery} {
+			if _, err := check(raw, sig); err != nil {
+				if ae := toAPIError(err); ae.Status < 400 || ae.Status >= 500 || ae.Code == "" || ae.Code == "internal" {
+					t.Fatalf("error %v maps to %d %q, want a 4xx with a code", err, ae.Status, ae.Code)
+				}
+			}
+		}
+	})
+}
