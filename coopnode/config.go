@@ -35,11 +35,57 @@ type Config struct {
 	// CreditPolicy gates members' credit by their standing (sponsor and
 	// vouches; docs/governance.md, "Trust-gated credit"). Off by default.
 	CreditPolicy CreditPolicyConfig `toml:"credit_policy"`
+	Membership   MembershipConfig   `toml:"membership"`
 
 	// GatewayListener, if set, is used instead of binding Gateway.Listen
 	// (tests bind ":0" first to learn every node's address).
 	GatewayListener net.Listener `toml:"-"`
-	Log             LogConfig    `toml:"log"`
+	// GovernancePolicy, if set, replaces governance.DefaultPolicy's rules
+	// (tests and demos use short discussion and voting periods).
+	GovernancePolicy governance.Policy `toml:"-"`
+	Log              LogConfig         `toml:"log"`
+}
+
+// MembershipConfig sets how long members' credentials last and when the
+// node renews them.
+type MembershipConfig struct {
+	// CredentialTTL is how long a credential is valid from its issue or
+	// renewal (default 365d).
+	CredentialTTL Duration `toml:"credential_ttl"`
+	// RenewBefore: the node renews each member's credential once it
+	// expires within this (default 30d; at least 1h, less than
+	// credential_ttl). A single node renews; on a replicated co-op, the
+	// leader.
+	RenewBefore Duration `toml:"renew_before"`
+}
+
+// Defaults of [membership].
+const (
+	DefaultCredentialTTL = 365 * 24 * time.Hour
+	DefaultRenewBefore   = 30 * 24 * time.Hour
+	minRenewBefore       = time.Hour
+)
+
+func (m *MembershipConfig) setDefaults() {
+	if m.CredentialTTL == 0 {
+		m.CredentialTTL = Duration(DefaultCredentialTTL)
+	}
+	if m.RenewBefore == 0 {
+		m.RenewBefore = Duration(DefaultRenewBefore)
+	}
+}
+
+func (m *MembershipConfig) validate() error {
+	ttl, before := time.Duration(m.CredentialTTL), time.Duration(m.RenewBefore)
+	switch {
+	case ttl <= 0:
+		return fmt.Errorf("membership.credential_ttl %s: give a positive duration such as \"365d\"", ttl)
+	case before < minRenewBefore:
+		return fmt.Errorf("membership.renew_before %s: give at least 1h (the node checks every minute), such as \"30d\"", before)
+	case before >= ttl:
+		return fmt.Errorf("membership.renew_before %s must be shorter than membership.credential_ttl %s, or every check would renew every credential", before, ttl)
+	}
+	return nil
 }
 
 // CreditPolicyConfig is the [credit_policy] table. With enabled = true a
@@ -206,6 +252,7 @@ func (c *Config) setDefaults() {
 		c.AdminName = "admin"
 	}
 	c.Cluster.setDefaults(c.DataDir)
+	c.Membership.setDefaults()
 }
 
 // Validate checks the configuration and says what to fix.
@@ -235,6 +282,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if _, err := c.CreditPolicy.Policy(); err != nil {
+		return err
+	}
+	if err := c.Membership.validate(); err != nil {
 		return err
 	}
 	return c.Hub.validate()

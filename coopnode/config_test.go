@@ -46,6 +46,9 @@ func TestDeployExampleParses(t *testing.T) {
 		c.Gateway.IdleTimeout != Duration(2*time.Minute) {
 		t.Fatalf("gateway timeouts: %+v", c.Gateway)
 	}
+	if c.Membership.CredentialTTL != Duration(365*24*time.Hour) || c.Membership.RenewBefore != Duration(30*24*time.Hour) {
+		t.Fatalf("membership section: %+v", c.Membership)
+	}
 }
 
 func TestHubConfigErrors(t *testing.T) {

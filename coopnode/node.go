@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,10 @@ import (
 // deadline and checks for dues (a deadline is therefore applied to
 // payments up to this late; governance commands apply it at once).
 const governanceTick = 10 * time.Second
+
+// renewalTick is how often the node looks for credentials to renew (a scan
+// of the membership cache; it submits only when one is due).
+const renewalTick = time.Minute
 
 // Node is a running co-op node.
 type Node struct {
@@ -87,6 +92,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	opts.Path, opts.Logger = filepath.Join(cfg.DataDir, "ledger.db"), log
+	if err := cfg.prepareReplica(&opts, log); err != nil {
+		return nil, err
+	}
 	led, err := ledger.Open(opts)
 	if err != nil {
 		return nil, err
@@ -108,7 +116,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 
 func (n *Node) openRest(ctx context.Context) error {
 	var err error
-	n.Members, err = membership.New(n.Ledger, membership.Options{CoopID: n.Config.CoopID, CoopKey: n.Key})
+	n.Members, err = membership.New(n.Ledger, membership.Options{CoopID: n.Config.CoopID, CoopKey: n.Key,
+		CredentialTTL: time.Duration(n.Config.Membership.CredentialTTL), RenewBefore: time.Duration(n.Config.Membership.RenewBefore)})
 	if err != nil {
 		return fmt.Errorf("membership: %w", err)
 	}
@@ -117,7 +126,8 @@ func (n *Node) openRest(ctx context.Context) error {
 			return fmt.Errorf("bootstrap admin %s: %w", admin, err)
 		}
 	}
-	n.Governance, err = govern.New(n.Ledger, n.Members, govern.Options{CoopID: n.Config.CoopID, Key: n.Key, Logger: n.log})
+	n.Governance, err = govern.New(n.Ledger, n.Members, govern.Options{CoopID: n.Config.CoopID, Key: n.Key, Logger: n.log,
+		Policy: n.Config.GovernancePolicy})
 	if err != nil {
 		return err
 	}
@@ -246,13 +256,13 @@ func (n *Node) Serve(ctx context.Context) error {
 		defer stop()
 		go n.certs.Watch(wctx, n.certCheck)
 	}
-	// The governance scheduler: deadlines and dues. It stops before the
-	// stores close.
-	// On a replicated node the leader runs it (startLeading).
+	// The schedulers: governance deadlines and dues, credential renewal.
+	// They stop before the stores close.
+	// On a replicated node the leader runs them (startLeading).
 	gctx, stopGov := context.WithCancel(ctx)
 	govDone := make(chan struct{})
 	if n.repl == nil {
-		go func() { defer close(govDone); n.Governance.Run(gctx, governanceTick) }()
+		go func() { defer close(govDone); n.runSchedulers(gctx) }()
 	} else {
 		close(govDone)
 	}
@@ -278,6 +288,17 @@ func (n *Node) Serve(ctx context.Context) error {
 	n.closeStores()
 	n.log.Info("co-op node stopped", "coop", n.Config.CoopID)
 	return nil
+}
+
+// runSchedulers runs the governance scheduler (deadlines, dues) and the
+// credential renewal until ctx ends: on a single node while it serves, on a
+// replicated one while it leads, since both propose commands.
+func (n *Node) runSchedulers(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); n.Members.RunRenewals(ctx, renewalTick, n.log) }()
+	n.Governance.Run(ctx, governanceTick)
+	wg.Wait()
 }
 
 func (n *Node) closeStores() {

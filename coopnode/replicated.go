@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/hubpeer"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/replica"
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/keyfile"
 )
@@ -35,6 +37,29 @@ type replicated struct {
 
 // raftDir holds the raft log, stable store and snapshots.
 func (c *Config) raftDir() string { return filepath.Join(c.DataDir, "raft") }
+
+// prepareReplica sets a replicated node's ledger to be written without
+// fsync: the raft log is fsync'd before an entry is applied, and a file a
+// crash may have torn is moved aside, so that raft rebuilds it from its
+// snapshot and log as the node starts (store.Options.Replica).
+func (c *Config) prepareReplica(opts *ledger.Options, log *slog.Logger) error {
+	if !c.Cluster.Enabled() {
+		return nil
+	}
+	opts.Replica = true
+	if _, err := os.Stat(filepath.Join(c.raftDir(), "raft.db")); errors.Is(err, os.ErrNotExist) {
+		return nil // no log to rebuild from: prepareReplicated decides
+	}
+	moved, err := store.DiscardUnclean(opts.Path)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if moved {
+		log.Warn("the co-op state file was not closed cleanly: rebuilding it from the raft snapshot and log",
+			"moved_to", opts.Path+store.UncleanSuffix)
+	}
+	return nil
+}
 
 // prepareReplicated readies the ledger for the cluster before anything
 // else registers with it: every command goes to the group from the first.
@@ -82,7 +107,7 @@ func (n *Node) openCluster() error {
 // startLeading runs the leader's duties whenever this node leads, until
 // ctx ends: the admin's bootstrap, the session prune, the hub peer with
 // its reconciler, which finishes the transfers a former leader left open,
-// and the governance scheduler.
+// the governance scheduler and the credential renewal.
 func (n *Node) startLeading(ctx context.Context) {
 	ctx, n.repl.stop = context.WithCancel(ctx)
 	n.repl.done = make(chan struct{})
@@ -121,9 +146,9 @@ func (n *Node) lead(ctx context.Context) {
 			}()
 		}
 	}
-	// The governance scheduler (deadlines, dues) proposes commands: only
-	// the leader can.
-	n.Governance.Run(ctx, governanceTick)
+	// The schedulers (governance deadlines and dues, credential renewal)
+	// propose commands: only the leader can.
+	n.runSchedulers(ctx)
 	n.log.Info("no longer leading the co-op: leader's duties stopped")
 }
 
@@ -194,6 +219,12 @@ func (v clusterView) Leader() (bool, string) {
 	}
 	_, api := c.Leader()
 	return false, api
+}
+
+// CaughtUp is the cluster's CaughtUp (false before it has opened).
+func (v clusterView) CaughtUp() bool {
+	c := v.n.repl.c.Load()
+	return c != nil && c.CaughtUp()
 }
 
 func (v clusterView) ReadBarrier(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package governance
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"strings"
@@ -166,4 +167,45 @@ func TestVoteVector(t *testing.T) {
 	if _, err := CheckVote([]byte(vec.Vote), sig, k.DID()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestVoteEncodingVectors: the canonical encodings in the vector file are
+// VoteBody.Encode's, byte for byte (icn.js's encodeVote is checked against
+// the same file in coopnode/wallet's browser tests): U+2028 and U+2029
+// escaped, <, > and & as they are, control characters as Go escapes them.
+func TestVoteEncodingVectors(t *testing.T) {
+	raw, err := os.ReadFile("testdata/vote-vector.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vec struct {
+		Encodings []struct {
+			Comment string   `json:"comment"`
+			Vote    VoteBody `json:"vote"`
+			Bytes   string   `json:"bytes_b64"`
+		} `json:"encodings"`
+	}
+	if err := json.Unmarshal(raw, &vec); err != nil {
+		t.Fatal(err)
+	}
+	if len(vec.Encodings) < 3 {
+		t.Fatalf("%d encoding vectors", len(vec.Encodings))
+	}
+	for _, c := range vec.Encodings {
+		if got := identity.B64(c.Vote.Encode()); got != c.Bytes {
+			t.Errorf("%s: Encode gives %s (%s), the vector %s", c.Comment, got, c.Vote.Encode(), c.Bytes)
+		}
+	}
+	if !bytes.Contains(mustDecode(t, vec.Encodings[2].Bytes), []byte(`x\u2028y\u2029z`)) {
+		t.Error("the third vector does not hold the escaped line separators")
+	}
+}
+
+func mustDecode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := identity.DecodeB64(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

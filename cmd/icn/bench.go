@@ -48,6 +48,7 @@ type benchCoopOpts struct {
 	cpuProf  string
 	regions  bool // icn bench cross: across regions
 	replicas int  // icn bench coop: also a replicated co-op of this many nodes
+	rounds   int  // with replicas: alternating windows of each
 }
 
 func newBenchCoopCmd() *cobra.Command {
@@ -81,7 +82,8 @@ directory (it then shares the machine's CPUs with the clients).`,
 		},
 	}
 	o.flags(cmd.Flags(), "an in-process dev co-op", "members of the in-process dev co-op (without --dev)")
-	cmd.Flags().IntVar(&o.replicas, "replicas", 1, "also measure the co-op replicated over this many nodes (one Raft group), after the single node in the same run")
+	cmd.Flags().IntVar(&o.replicas, "replicas", 1, "also measure the co-op replicated over this many nodes (one Raft group), in windows alternating with the single node's")
+	cmd.Flags().IntVar(&o.rounds, "rounds", 3, "with --replicas: rounds of a single-node window then a replicated one; the ratio is the rounds' median")
 	return cmd
 }
 

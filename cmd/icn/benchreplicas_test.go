@@ -6,13 +6,14 @@ import (
 	"testing"
 )
 
-// icn bench coop --replicas 3 measures the single node, then the
-// replicated co-op, and reports both with their ratio.
+// icn bench coop --replicas 3 measures the single node and the
+// replicated co-op in alternating windows and reports each round and the
+// median ratio.
 func TestBenchCoopReplicasJSON(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a single co-op node, then three replicated ones, and loads each for 2s")
 	}
-	out, err := runBench(t, "coop", "--replicas", "3", "--duration", "2s", "--warmup", "200ms", "--clients", "8", "--json")
+	out, err := runBench(t, "coop", "--replicas", "3", "--duration", "1s", "--warmup", "200ms", "--clients", "8", "--rounds", "2", "--json")
 	if err != nil {
 		t.Fatalf("icn bench coop --replicas 3: %v\n%s", err, out)
 	}
@@ -23,6 +24,17 @@ func TestBenchCoopReplicasJSON(t *testing.T) {
 	if r.Replicas != 3 || r.Single.OK == 0 || r.Replicated.OK == 0 || r.Ratio <= 0 ||
 		r.Single.Gateway == r.Replicated.Gateway {
 		t.Fatalf("result: %+v", r)
+	}
+	if len(r.Rounds) != 2 {
+		t.Fatalf("%d rounds, want 2", len(r.Rounds))
+	}
+	for i, rd := range r.Rounds {
+		if rd.SingleOpsPerS <= 0 || rd.ReplicatedOpsPerS <= 0 || rd.Ratio != rd.ReplicatedOpsPerS/rd.SingleOpsPerS {
+			t.Fatalf("round %d: %+v", i, rd)
+		}
+	}
+	if r.Ratio != r.Rounds[0].Ratio && r.Ratio != r.Rounds[1].Ratio {
+		t.Fatalf("ratio %v is neither round's: %+v", r.Ratio, r.Rounds)
 	}
 	if _, err := runBench(t, "coop", "--replicas", "3", "--dev", t.TempDir()); err == nil || !strings.Contains(err.Error(), "--dev") {
 		t.Fatalf("--replicas with --dev: %v, want a refusal naming --dev", err)

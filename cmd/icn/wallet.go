@@ -61,7 +61,7 @@ Point it at a gateway with --gateway URL --coop ID --key FILE, or at a running
 	pf.StringVar(&o.dev, "dev", "", "data directory (or dev.json) of a running icn dev: fills --gateway and --coop")
 	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	cmd.AddCommand(o.loginCmd(), o.payCmd(), o.balanceCmd(), o.historyCmd(), o.watchCmd(),
-		o.inviteCmd(), o.applyCmd(), o.approveCmd(), o.revokeCmd(), o.paymentCmd())
+		o.inviteCmd(), o.applyCmd(), o.approveCmd(), o.revokeCmd(), o.paymentCmd(), o.rolesCmd())
 	cmd.AddCommand(o.governanceCmds()...)
 	cmd.AddCommand(o.trustCmds()...)
 	return cmd

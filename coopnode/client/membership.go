@@ -122,3 +122,28 @@ func (s *Session) Devices(ctx context.Context) ([]Device, error) {
 	}
 	return out.Devices, nil
 }
+
+// RoleChange is the answer to a role grant or revocation: the member's
+// roles after it, and whether it changed anything.
+type RoleChange struct {
+	DID     identity.DID `json:"did"`
+	Role    string       `json:"role"`
+	Roles   []string     `json:"roles"`
+	Changed bool         `json:"changed"`
+}
+
+// SetRole grants (grant true) or revokes role for did (role moderator).
+// Granting a role held, or revoking one not held, changes nothing
+// (Changed false); the member role is neither granted nor revoked this way.
+func (s *Session) SetRole(ctx context.Context, coop string, did identity.DID, role string, grant bool) (*RoleChange, error) {
+	method, verb := "DELETE", "revoke"
+	if grant {
+		method, verb = "PUT", "grant"
+	}
+	var rc RoleChange
+	p := "/membership/" + seg(coop) + "/members/" + seg(string(did)) + "/roles/" + seg(role)
+	if err := s.do(ctx, method, p, nil, &rc); err != nil {
+		return nil, fmt.Errorf("%s %s for %s: %w", verb, role, did.Short(), err)
+	}
+	return &rc, nil
+}

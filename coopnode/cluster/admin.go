@@ -96,3 +96,28 @@ func (c *Cluster) Status() (Status, error) {
 	}
 	return st, nil
 }
+
+// CaughtUp reports whether this node has caught up since it started: it
+// leads (with an entry of its term applied), or it has heard from a leader
+// and applied every entry that leader had committed as far as this node's
+// log reaches. It is false while a restarted node installs its snapshot and
+// replays its log, or rebuilds a state file it moved aside; once true it
+// stays true, since a follower trailing by the entries in flight is not
+// behind (its stale reads are allowed to trail).
+func (c *Cluster) CaughtUp() bool {
+	if c.caughtUp.Load() {
+		return true
+	}
+	up := false
+	if leading, _ := c.lead.get(); leading {
+		up = true
+	} else if r := c.raft.Load(); r != nil {
+		_, leader := r.LeaderWithID()
+		ci := r.CommitIndex()
+		up = leader != "" && ci > 0 && c.fsm.applied.get() >= ci
+	}
+	if up {
+		c.caughtUp.Store(true)
+	}
+	return up
+}

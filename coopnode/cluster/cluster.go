@@ -88,6 +88,8 @@ type Cluster struct {
 	batch   *raftutil.Batcher[[]byte, any]
 	notifyC chan bool
 	lead    leadership
+	// caughtUp latches CaughtUp's first true.
+	caughtUp atomic.Bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup

@@ -48,7 +48,7 @@ func cell(status int, code string) *want { return &want{status: status, code: co
 //	                            emergency-revoke: 403 forbidden; payment with B's intent: 403 from_mismatch;
 //	                            B's payment status: 404 not_found (indistinguishable from a missing id);
 //	                            invites, approve, directory, ws: no {did} (n/a); member revoke: governed by role (see next)
-//	wrong role (plain member)   invites, approve, member revoke, ws?feed=coop: 403 forbidden_role; others n/a
+//	wrong role (plain member)   invites, approve, member revoke, role grant/revoke, ws?feed=coop: 403 forbidden_role; others n/a
 //	non-member (roles [])       every route needing a credential: 403 not_member (ws: even the own feed);
 //	                            application, devices, rotate, emergency-revoke need only a token (n/a)
 //	revoked credential (a login
@@ -96,6 +96,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{method: "GET", pattern: "/membership/{coop}/members/{did}",
 			otherDID: cell(403, "forbidden"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
 		{method: "DELETE", pattern: "/membership/{coop}/members/{did}",
+			wrongRole: cell(403, "forbidden_role"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
+		{method: "PUT", pattern: "/membership/{coop}/members/{did}/roles/{role}",
+			wrongRole: cell(403, "forbidden_role"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
+		{method: "DELETE", pattern: "/membership/{coop}/members/{did}/roles/{role}",
 			wrongRole: cell(403, "forbidden_role"), nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")},
 		{method: "POST", pattern: "/ledger/{coop}/payment",
 			otherDID:  &want{status: 403, code: "from_mismatch", body: intentBody(bob, intent("from-bob", bob.DID(), alice.DID(), "1.00"))},
@@ -181,7 +185,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		if col == "other DID" {
 			id = "bob-pay"
 		}
-		path := strings.NewReplacer("{coop}", testCoop, "{did}", string(did), "{id}", id, "{device}", "dev2", "{period}", "1").Replace(r.pattern) + w.query
+		path := strings.NewReplacer("{coop}", testCoop, "{did}", string(did), "{id}", id, "{device}", "dev2", "{period}", "1", "{role}", "steward").Replace(r.pattern) + w.query
 		var body any
 		if r.method != "GET" {
 			body = []byte(`{}`)

@@ -22,6 +22,10 @@ type Cluster interface {
 	// the leader of the moment with the same id (leadership moved, or the
 	// outcome of a proposal is unknown).
 	Retryable(err error) bool
+	// CaughtUp reports whether this node has caught up with the group since
+	// it started (false while it restores and replays its log): /readyz
+	// answers 503 catching_up until it has.
+	CaughtUp() bool
 }
 
 // forwardedHeader marks a request a follower sent to the leader: a node

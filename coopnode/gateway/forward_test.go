@@ -64,6 +64,7 @@ func (f *fakeCluster) ReadBarrier(context.Context) error {
 	return f.barrier
 }
 func (f *fakeCluster) Retryable(err error) bool { return errors.Is(err, errFakeLeaderLost) }
+func (f *fakeCluster) CaughtUp() bool           { return true }
 
 var errFakeLeaderLost = errors.New("leadership lost")
 

@@ -296,3 +296,35 @@ func (g *Gateway) postEmergencyRevoke(w http.ResponseWriter, r *http.Request, c 
 	writeJSON(w, http.StatusOK, map[string]string{"did": string(c.DID), "status": "revoked", "kept_device": c.Device, "at": rfc3339(g.cfg.Clock())})
 	return nil
 }
+
+type roleResp struct {
+	DID     identity.DID `json:"did"`
+	Role    string       `json:"role"`
+	Roles   []string     `json:"roles"`
+	Changed bool         `json:"changed"`
+}
+
+// putRole grants {role} to {did} (a moderator's call); deleteRole revokes
+// it. A grant of a role held, or a revocation of one not held, is 200 with
+// changed false.
+func (g *Gateway) putRole(w http.ResponseWriter, r *http.Request, c *caller) error {
+	return g.setRole(w, r, c, true)
+}
+
+func (g *Gateway) deleteRole(w http.ResponseWriter, r *http.Request, c *caller) error {
+	return g.setRole(w, r, c, false)
+}
+
+func (g *Gateway) setRole(w http.ResponseWriter, r *http.Request, c *caller, grant bool) error {
+	did, _, err := identity.ParseDID(r.PathValue("did"))
+	if err != nil {
+		return err
+	}
+	role := r.PathValue("role")
+	m, changed, err := g.cfg.Members.SetRole(r.Context(), did, role, grant, c.DID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, roleResp{DID: m.DID, Role: role, Roles: m.Roles, Changed: changed})
+	return nil
+}

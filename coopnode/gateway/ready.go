@@ -33,8 +33,11 @@ type Readiness struct {
 	// Status is "ready", or "degraded" while a configured hub link is not
 	// connected: the node serves its members (logins, balances, history,
 	// payments inside the co-op), and holds payments to other co-ops as
-	// pending until the link is back. Both answer 200; only an unreadable
-	// ledger answers 503.
+	// pending until the link is back. Both answer 200. "catching_up" (503):
+	// a node of a replicated co-op that has not caught up with its group
+	// since it started (it restores its snapshot and replays its log), so
+	// its own copy would answer stale reads from before its restart. An
+	// unreadable ledger answers 503 with an error.
 	Status        string `json:"status"`
 	Coop          string `json:"coop"`
 	LedgerSeq     uint64 `json:"ledger_seq"`
@@ -50,6 +53,15 @@ type Readiness struct {
 	HubSince       string `json:"hub_since,omitempty"`
 	FailedAttempts int    `json:"failed_attempts,omitempty"`
 	LastError      string `json:"last_error,omitempty"`
+	// Error is the API's error object beside the rest on a 503
+	// catching_up, so clients that read errors read this one.
+	Error *ReadinessError `json:"error,omitempty"`
+}
+
+// ReadinessError is Readiness.Error: the API's {"code","message"}.
+type ReadinessError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
@@ -78,5 +90,12 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 			rd.Status = "degraded"
 		}
 	}
-	writeJSON(w, http.StatusOK, rd)
+	code := http.StatusOK
+	if g.cfg.Cluster != nil && !g.cfg.Cluster.CaughtUp() {
+		rd.Status, code = "catching_up", http.StatusServiceUnavailable
+		rd.Error = &ReadinessError{Code: "catching_up", Message: "this node of a replicated co-op is restoring its state from the group " +
+			"since it started (its raft snapshot and log); it is ready once a leader has brought it up to date"}
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, code, rd)
 }

@@ -14,6 +14,8 @@ func (g *Gateway) routes() []route {
 		{"GET", "/membership/{coop}/members", "directory", ruleMember, g.getDirectory},
 		{"GET", "/membership/{coop}/members/{did}", "member_get", ruleSelfOrMod, g.getMember},
 		{"DELETE", "/membership/{coop}/members/{did}", "member_revoke", ruleModerator, g.deleteMember},
+		{"PUT", "/membership/{coop}/members/{did}/roles/{role}", "role_grant", ruleModerator, g.putRole},
+		{"DELETE", "/membership/{coop}/members/{did}/roles/{role}", "role_revoke", ruleModerator, g.deleteRole},
 
 		{"POST", "/ledger/{coop}/payment", "payment", ruleMember, g.postPayment},
 		{"GET", "/ledger/{coop}/balance/{did}", "balance", ruleSelfOrMod, g.getBalance},

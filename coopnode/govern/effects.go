@@ -242,25 +242,19 @@ func (tx *gtx) changeRole(proposal string, i int, did identity.DID, role string,
 	if grant {
 		a.Type = "grant_role"
 	}
-	m, ok, err := tx.active(did)
-	if err != nil || !ok {
+	_, changed, err := tx.s.m.ChangeRoleTx(tx.Tx, membership.RoleChange{DID: did, Role: role, Grant: grant,
+		By: identity.DID("governance:" + proposal), CredentialID: credentialID(proposal, i, did)})
+	switch {
+	case errors.Is(err, membership.ErrNoSuchMember):
 		a.Skipped = "not a member any more"
+	case errors.Is(err, membership.ErrForbidden):
+		a.Skipped = "the co-op's admin holds every role"
+	case errors.Is(err, membership.ErrLastModerator):
+		a.Skipped = "the co-op's last moderator keeps the role"
+	case err != nil:
 		return a, err
-	}
-	roles := slices.DeleteFunc(slices.Clone(m.Roles), func(r string) bool { return r == role })
-	if grant {
-		roles = append(roles, role)
-	}
-	if slices.Equal(slices.Sorted(slices.Values(roles)), slices.Sorted(slices.Values(m.Roles))) {
+	case !changed:
 		a.Skipped = "unchanged"
-		return a, nil
-	}
-	if err := tx.s.m.SetRolesTx(tx.Tx, did, roles, credentialID(proposal, i, did)); err != nil {
-		if errors.Is(err, membership.ErrForbidden) {
-			a.Skipped = "the co-op's admin holds every role"
-			return a, nil
-		}
-		return a, err
 	}
 	return a, nil
 }

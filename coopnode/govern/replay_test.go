@@ -12,7 +12,8 @@ import (
 )
 
 // TestReplayGivesSameState: the command log of a governance run (members
-// joining, delegations, votes, a deadline, a removal and its appeal, dues)
+// joining, delegations, votes, a deadline, a removal and its appeal, dues,
+// a moderator's role grant, credential renewals)
 // applied to a fresh state, in one batch or one command at a time, gives
 // the identical state: the handlers read only the state and the command.
 func TestReplayGivesSameState(t *testing.T) {
@@ -91,6 +92,21 @@ func TestReplayGivesSameState(t *testing.T) {
 		if err != nil || len(h) == 0 || h[0].ID != sk.Payment || h[0].Status != ledger.StatusRejected {
 			t.Fatalf("history of %s: %+v %v", sk.Member.Short(), h, err)
 		}
+	}
+	// Roles by a moderator (one refused in its command: bob moderates
+	// nothing) and the credential renewal, whose ids and times are in
+	// their commands.
+	if _, _, err := e.m.SetRole(ctx, ann, "steward", true, pat); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.m.SetRole(ctx, ann, "steward", false, bob); err == nil {
+		t.Fatal("a role revoked by a plain member")
+	}
+	e.clock.Set(t0.Add(340 * 24 * time.Hour))
+	// pat, ann and bob joined at t0; cid is removed; eve joined later,
+	// and has more than 30 days left.
+	if rs, err := e.m.RenewDue(ctx); err != nil || len(rs) != 3 {
+		t.Fatalf("renewals %+v %v", rs, err)
 	}
 	want, err := st.StateHash()
 	if err != nil {

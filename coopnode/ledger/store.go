@@ -62,6 +62,9 @@ type Options struct {
 	MaxBatch int
 	// NoSync skips fsync: for benchmarks of everything else only, never production.
 	NoSync bool
+	// Replica: the file is a Raft group's state, rebuilt from its log after
+	// a crash (store.Options.Replica).
+	Replica bool
 	// Clock stamps the commands this store builds (their only time).
 	Clock  func() time.Time
 	Logger *slog.Logger
@@ -110,7 +113,7 @@ var (
 func Open(opts Options) (*Store, error) {
 	st, err := store.Open(store.Options{
 		Path: opts.Path, Buckets: slices.Concat(Buckets, opts.Buckets), AppendBuckets: appendBuckets,
-		MaxBatch: opts.MaxBatch, NoSync: opts.NoSync, Logger: opts.Logger,
+		MaxBatch: opts.MaxBatch, NoSync: opts.NoSync, Replica: opts.Replica, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", opts.Path, err)

@@ -5,9 +5,16 @@
 // ledger.Options.Buckets) and every write is a command of the node's state
 // machine (coopnode/store: SetMember, RevokeMember, CreateInvite,
 // SubmitApplication, ApproveApplication, AddDevice, RevokeDevice, RotateKey,
-// EmergencyRevoke), so it shares the ledger's group commit and its feed events ("MemberJoined",
-// "MemberRevoked", "DeviceAdded", "DeviceRevoked", "KeyRotated",
-// "KeysRevoked") are written in the same transaction as the change they report.
+// EmergencyRevoke, SetRole, RenewCredentials), so it shares the ledger's
+// group commit and its feed events ("MemberJoined", "MemberRevoked",
+// "DeviceAdded", "DeviceRevoked", "KeyRotated", "KeysRevoked",
+// "RolesChanged", "CredentialRenewed") are written in the same transaction
+// as the change they report.
+//
+// Roles change in one place, ChangeRoleTx, for a moderator's SetRole and a
+// governance decision alike; credentials are renewed before they expire by
+// RenewDue, which the node's scheduler calls (on a replicated co-op, the
+// leader's).
 //
 // Reads that run on every HTTP request (Member, Authorize, CredentialRevoked,
 // LoginKeys, Devices, SessionEpoch) are served from an in-memory cache that

@@ -32,6 +32,15 @@ var (
 	ErrNoDevice          = errors.New("no such device")
 	// ErrDeviceInactive: the device named as signer is retiring or revoked.
 	ErrDeviceInactive = errors.New("signing device is not active")
+	// ErrNoSuchMember: a role change names a DID that is not a member in
+	// good standing (404, unlike ErrNotMember, which is about the caller).
+	ErrNoSuchMember = errors.New("no such member")
+	// ErrMemberRole: the member role is not granted or revoked: a member
+	// joins by application and leaves by removal.
+	ErrMemberRole  = errors.New("the member role cannot be granted or revoked")
+	ErrUnknownRole = errors.New("unknown role")
+	// ErrLastModerator: revoking the co-op's last moderator.
+	ErrLastModerator = errors.New("the co-op's last moderator")
 	// ErrBadSignature is identity.ErrBadSignature: a signature that does not
 	// verify, or a signer (signed_by) that names no device of the DID.
 	ErrBadSignature = identity.ErrBadSignature
@@ -61,11 +70,23 @@ var (
 //	ErrAlreadyMember        409 already_member
 //	ErrNotPending           409 not_pending
 //	ErrLastDevice           409 last_device
+//	ErrNoSuchMember         404 member_not_found
+//	ErrMemberRole           400 member_role
+//	ErrUnknownRole          400 unknown_role
+//	ErrLastModerator        409 last_moderator
 //	ledger.ErrClosed, context errors  503 unavailable
 func Code(err error) (status int, code string) {
 	switch {
 	case err == nil:
 		return http.StatusOK, ""
+	case errors.Is(err, ErrNoSuchMember):
+		return http.StatusNotFound, "member_not_found"
+	case errors.Is(err, ErrMemberRole):
+		return http.StatusBadRequest, "member_role"
+	case errors.Is(err, ErrUnknownRole):
+		return http.StatusBadRequest, "unknown_role"
+	case errors.Is(err, ErrLastModerator):
+		return http.StatusConflict, "last_moderator"
 	case errors.Is(err, ErrNotMember):
 		return http.StatusForbidden, "not_member"
 	case errors.Is(err, ErrRevoked):

@@ -71,6 +71,9 @@ type Options struct {
 	Clock   func() time.Time
 	// CredentialTTL is how long an issued credential is valid (default 365 days).
 	CredentialTTL time.Duration
+	// RenewBefore: RenewDue renews a credential that expires within it
+	// (default 30 days; less than CredentialTTL).
+	RenewBefore time.Duration
 	// InviteTTL is how long an invite code is valid (default 7 days).
 	InviteTTL time.Duration
 	// MaxGrace bounds a key rotation's grace period (default 7 days).
@@ -152,6 +155,12 @@ func New(l *ledger.Store, opts Options) (*Store, error) {
 	if opts.CredentialTTL <= 0 {
 		opts.CredentialTTL = 365 * 24 * time.Hour
 	}
+	if opts.RenewBefore <= 0 {
+		opts.RenewBefore = 30 * 24 * time.Hour
+	}
+	if opts.RenewBefore >= opts.CredentialTTL {
+		return nil, fmt.Errorf("membership: RenewBefore %s must be shorter than CredentialTTL %s", opts.RenewBefore, opts.CredentialTTL)
+	}
 	if opts.InviteTTL <= 0 {
 		opts.InviteTTL = 7 * 24 * time.Hour
 	}
@@ -178,6 +187,8 @@ func New(l *ledger.Store, opts Options) (*Store, error) {
 	s.handle((*icnv1.CoopCommand_RevokeDevice)(nil), s.applyRevokeDevice)
 	s.handle((*icnv1.CoopCommand_RotateKey)(nil), s.applyRotate)
 	s.handle((*icnv1.CoopCommand_EmergencyRevoke)(nil), s.applyEmergencyRevoke)
+	s.handle((*icnv1.CoopCommand_SetRole)(nil), s.applySetRole)
+	s.handle((*icnv1.CoopCommand_RenewCredentials)(nil), s.applyRenew)
 	return s, nil
 }
 

@@ -41,7 +41,14 @@ type Options struct {
 	MaxBatch int
 	// NoSync skips fsync: for benchmarks of everything else only, never production.
 	NoSync bool
-	Logger *slog.Logger
+	// Replica marks the file as a copy of a Raft log's state, which can be
+	// rebuilt from the log's snapshot and entries: commits skip fsync (the
+	// log is fsync'd before an entry is applied), Close syncs the file and
+	// leaves a marker beside it, and Open removes the marker. After a crash
+	// there is no marker: DiscardUnclean moves the file aside before the
+	// next Open, and the Raft group restores it.
+	Replica bool
+	Logger  *slog.Logger
 }
 
 // Handler applies one command in tx. Its result goes back to the caller of
@@ -104,6 +111,11 @@ func Open(opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Replica {
+		if err := removeMarker(opts.Path); err != nil {
+			return nil, fmt.Errorf("open state %s: %w", opts.Path, err)
+		}
+	}
 	db, err := openDB(opts)
 	if err != nil {
 		return nil, err
@@ -120,7 +132,7 @@ func Open(opts Options) (*Store, error) {
 }
 
 func openDB(opts Options) (*bolt.DB, error) {
-	db, err := bolt.Open(opts.Path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: opts.NoSync,
+	db, err := bolt.Open(opts.Path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoSync: opts.NoSync || opts.Replica,
 		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", opts.Path, err)
@@ -156,7 +168,18 @@ func (s *Store) Close() error {
 	<-s.done
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
-	return s.db.Close()
+	if !s.opts.Replica {
+		return s.db.Close()
+	}
+	// The marker says the file is whole: only once it is on disk.
+	err := s.db.Sync()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = writeMarker(s.opts.Path)
+	}
+	return err
 }
 
 // Closed reports whether Close was called.

@@ -188,6 +188,10 @@ func TestCreditGate(t *testing.T) {
 	if p := e.pay("p2", ann, bob, 6000); p.Status != ledger.StatusCommitted {
 		t.Fatalf("60 within 75: %+v", p)
 	}
+	// A role change re-issues the credential and keeps the sponsor.
+	if _, _, err := e.m.SetRole(context.Background(), ann, membership.RoleProposer, true, e.admin.DID()); err != nil {
+		t.Fatal(err)
+	}
 	tr, err := e.v.Trust(ann)
 	if err != nil || tr.Percent != 75 || tr.Sponsor != e.admin.DID() || tr.Limits[0].Effective.String() != "75.00" || tr.Limits[0].Set.String() != "100.00" {
 		t.Fatalf("trust %+v %v", tr, err)

@@ -37,6 +37,7 @@ import (
 	"github.com/icn-coop/icn/coopnode"
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/gateway"
+	"github.com/icn-coop/icn/governance"
 	"github.com/icn-coop/icn/identity"
 )
 
@@ -99,7 +100,8 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, admin: newKey(t), posts: map[string]int{}}
 	cfg := coopnode.Config{CoopID: coopID, DataDir: t.TempDir(), Admin: string(e.admin.DID()), AdminName: "Admin",
-		Gateway: coopnode.GatewayConfig{Listen: "127.0.0.1:0", RateLimits: gateway.RateLimits{PerIP: 1e6, PerDID: 1e6}}}
+		Gateway:          coopnode.GatewayConfig{Listen: "127.0.0.1:0", RateLimits: gateway.RateLimits{PerIP: 1e6, PerDID: 1e6}},
+		GovernancePolicy: testPolicy()}
 	n, err := coopnode.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +120,16 @@ func newEnv(t *testing.T) *env {
 	e.cl = client.New(e.inner.URL)
 	e.adminS = e.login(e.admin)
 	return e
+}
+
+// testPolicy opens every proposal straight into an hour of voting, so a
+// test votes at once.
+func testPolicy() governance.Policy {
+	p := governance.Policy{}
+	for _, k := range governance.Kinds {
+		p[k] = governance.Rule{Threshold: governance.Majority, Quorum: governance.Fraction{Num: 1, Den: 3}, Voting: time.Hour}
+	}
+	return p
 }
 
 func (e *env) login(k *identity.Key) *client.Session {

@@ -51,7 +51,14 @@ func fixture(t *testing.T, admin *identity.Key) []byte {
 		k := newKey(t)
 		dids = append(dids, map[string]string{"did": string(k.DID()), "public_key": identity.B64(k.Public())})
 	}
+	// The vote vectors, which governance's TestVoteVector and
+	// TestVoteEncodingVectors check on the Go side.
+	votes, err := os.ReadFile("../../governance/testdata/vote-vector.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := json.Marshal(map[string]any{
+		"votes": json.RawMessage(votes),
 		"coop":  coopID,
 		"admin": keyFile(admin),
 		"signature": map[string]string{"did": string(signer.DID()), "public_key": identity.B64(signer.Public()), "seed": identity.B64(signer.Seed()),

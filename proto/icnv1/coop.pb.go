@@ -168,6 +168,8 @@ type CoopCommand struct {
 	//	*CoopCommand_FileAppeal
 	//	*CoopCommand_CollectDues
 	//	*CoopCommand_AdvanceProposals
+	//	*CoopCommand_SetRole
+	//	*CoopCommand_RenewCredentials
 	//	*CoopCommand_RecordVouch
 	//	*CoopCommand_VoucherRevoke
 	//	*CoopCommand_SignRecovery
@@ -436,6 +438,24 @@ func (x *CoopCommand) GetAdvanceProposals() *AdvanceProposals {
 	return nil
 }
 
+func (x *CoopCommand) GetSetRole() *SetRole {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_SetRole); ok {
+			return x.SetRole
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetRenewCredentials() *RenewCredentials {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_RenewCredentials); ok {
+			return x.RenewCredentials
+		}
+	}
+	return nil
+}
+
 func (x *CoopCommand) GetRecordVouch() *RecordVouch {
 	if x != nil {
 		if x, ok := x.Kind.(*CoopCommand_RecordVouch); ok {
@@ -568,6 +588,15 @@ type CoopCommand_AdvanceProposals struct {
 	AdvanceProposals *AdvanceProposals `protobuf:"bytes,58,opt,name=advance_proposals,json=advanceProposals,proto3,oneof"`
 }
 
+type CoopCommand_SetRole struct {
+	// roles and credential renewal (coopnode/membership)
+	SetRole *SetRole `protobuf:"bytes,60,opt,name=set_role,json=setRole,proto3,oneof"`
+}
+
+type CoopCommand_RenewCredentials struct {
+	RenewCredentials *RenewCredentials `protobuf:"bytes,61,opt,name=renew_credentials,json=renewCredentials,proto3,oneof"`
+}
+
 type CoopCommand_RecordVouch struct {
 	// member trust and recovery (coopnode/vouch)
 	RecordVouch *RecordVouch `protobuf:"bytes,70,opt,name=record_vouch,json=recordVouch,proto3,oneof"`
@@ -628,6 +657,10 @@ func (*CoopCommand_FileAppeal) isCoopCommand_Kind() {}
 func (*CoopCommand_CollectDues) isCoopCommand_Kind() {}
 
 func (*CoopCommand_AdvanceProposals) isCoopCommand_Kind() {}
+
+func (*CoopCommand_SetRole) isCoopCommand_Kind() {}
+
+func (*CoopCommand_RenewCredentials) isCoopCommand_Kind() {}
 
 func (*CoopCommand_RecordVouch) isCoopCommand_Kind() {}
 
@@ -2318,6 +2351,205 @@ func (*AdvanceProposals) Descriptor() ([]byte, []int) {
 	return file_icn_v1_coop_proto_rawDescGZIP(), []int{26}
 }
 
+// SetRole grants (grant true) or revokes role for did on the authority of
+// by, who must be a moderator when the command applies. A change re-issues
+// did's credential under credential_id (chosen by the proposer), with the
+// same expiry; a grant of a role held, or a revocation of one not held,
+// changes nothing.
+type SetRole struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Did           string                 `protobuf:"bytes,1,opt,name=did,proto3" json:"did,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Grant         bool                   `protobuf:"varint,3,opt,name=grant,proto3" json:"grant,omitempty"`
+	By            string                 `protobuf:"bytes,4,opt,name=by,proto3" json:"by,omitempty"`
+	CredentialId  string                 `protobuf:"bytes,5,opt,name=credential_id,json=credentialId,proto3" json:"credential_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRole) Reset() {
+	*x = SetRole{}
+	mi := &file_icn_v1_coop_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRole) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRole) ProtoMessage() {}
+
+func (x *SetRole) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRole.ProtoReflect.Descriptor instead.
+func (*SetRole) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SetRole) GetDid() string {
+	if x != nil {
+		return x.Did
+	}
+	return ""
+}
+
+func (x *SetRole) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *SetRole) GetGrant() bool {
+	if x != nil {
+		return x.Grant
+	}
+	return false
+}
+
+func (x *SetRole) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *SetRole) GetCredentialId() string {
+	if x != nil {
+		return x.CredentialId
+	}
+	return ""
+}
+
+// RenewCredentials re-issues each listed member's credential, valid from the
+// command's time until expires_at_unix_nano. A renewal applies only if the
+// member still stands and still holds credential_id, so a repeat renews
+// nothing twice.
+type RenewCredentials struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	ExpiresAtUnixNano int64                  `protobuf:"varint,1,opt,name=expires_at_unix_nano,json=expiresAtUnixNano,proto3" json:"expires_at_unix_nano,omitempty"`
+	Renewals          []*CredentialRenewal   `protobuf:"bytes,2,rep,name=renewals,proto3" json:"renewals,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RenewCredentials) Reset() {
+	*x = RenewCredentials{}
+	mi := &file_icn_v1_coop_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCredentials) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCredentials) ProtoMessage() {}
+
+func (x *RenewCredentials) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCredentials.ProtoReflect.Descriptor instead.
+func (*RenewCredentials) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RenewCredentials) GetExpiresAtUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresAtUnixNano
+	}
+	return 0
+}
+
+func (x *RenewCredentials) GetRenewals() []*CredentialRenewal {
+	if x != nil {
+		return x.Renewals
+	}
+	return nil
+}
+
+// CredentialRenewal is one member's renewal in RenewCredentials.
+type CredentialRenewal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Did   string                 `protobuf:"bytes,1,opt,name=did,proto3" json:"did,omitempty"`
+	// credential_id is the credential renewed; new_credential_id replaces it.
+	CredentialId    string `protobuf:"bytes,2,opt,name=credential_id,json=credentialId,proto3" json:"credential_id,omitempty"`
+	NewCredentialId string `protobuf:"bytes,3,opt,name=new_credential_id,json=newCredentialId,proto3" json:"new_credential_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CredentialRenewal) Reset() {
+	*x = CredentialRenewal{}
+	mi := &file_icn_v1_coop_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialRenewal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialRenewal) ProtoMessage() {}
+
+func (x *CredentialRenewal) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialRenewal.ProtoReflect.Descriptor instead.
+func (*CredentialRenewal) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CredentialRenewal) GetDid() string {
+	if x != nil {
+		return x.Did
+	}
+	return ""
+}
+
+func (x *CredentialRenewal) GetCredentialId() string {
+	if x != nil {
+		return x.CredentialId
+	}
+	return ""
+}
+
+func (x *CredentialRenewal) GetNewCredentialId() string {
+	if x != nil {
+		return x.NewCredentialId
+	}
+	return ""
+}
+
 // RecordVouch records a member's signed vouch for another member
 // (governance.VouchBody, tag icn/v1/vouch), exactly as received and
 // already verified; the handler re-reads it with the strict decoder.
@@ -2331,7 +2563,7 @@ type RecordVouch struct {
 
 func (x *RecordVouch) Reset() {
 	*x = RecordVouch{}
-	mi := &file_icn_v1_coop_proto_msgTypes[27]
+	mi := &file_icn_v1_coop_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2343,7 +2575,7 @@ func (x *RecordVouch) String() string {
 func (*RecordVouch) ProtoMessage() {}
 
 func (x *RecordVouch) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_coop_proto_msgTypes[27]
+	mi := &file_icn_v1_coop_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2356,7 +2588,7 @@ func (x *RecordVouch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordVouch.ProtoReflect.Descriptor instead.
 func (*RecordVouch) Descriptor() ([]byte, []int) {
-	return file_icn_v1_coop_proto_rawDescGZIP(), []int{27}
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RecordVouch) GetVouch() []byte {
@@ -2386,7 +2618,7 @@ type VoucherRevoke struct {
 
 func (x *VoucherRevoke) Reset() {
 	*x = VoucherRevoke{}
-	mi := &file_icn_v1_coop_proto_msgTypes[28]
+	mi := &file_icn_v1_coop_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2398,7 +2630,7 @@ func (x *VoucherRevoke) String() string {
 func (*VoucherRevoke) ProtoMessage() {}
 
 func (x *VoucherRevoke) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_coop_proto_msgTypes[28]
+	mi := &file_icn_v1_coop_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2411,7 +2643,7 @@ func (x *VoucherRevoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoucherRevoke.ProtoReflect.Descriptor instead.
 func (*VoucherRevoke) Descriptor() ([]byte, []int) {
-	return file_icn_v1_coop_proto_rawDescGZIP(), []int{28}
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *VoucherRevoke) GetRequest() []byte {
@@ -2441,7 +2673,7 @@ type SignRecovery struct {
 
 func (x *SignRecovery) Reset() {
 	*x = SignRecovery{}
-	mi := &file_icn_v1_coop_proto_msgTypes[29]
+	mi := &file_icn_v1_coop_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2453,7 +2685,7 @@ func (x *SignRecovery) String() string {
 func (*SignRecovery) ProtoMessage() {}
 
 func (x *SignRecovery) ProtoReflect() protoreflect.Message {
-	mi := &file_icn_v1_coop_proto_msgTypes[29]
+	mi := &file_icn_v1_coop_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2466,7 +2698,7 @@ func (x *SignRecovery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignRecovery.ProtoReflect.Descriptor instead.
 func (*SignRecovery) Descriptor() ([]byte, []int) {
-	return file_icn_v1_coop_proto_rawDescGZIP(), []int{29}
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SignRecovery) GetRequest() []byte {
@@ -2487,7 +2719,7 @@ var File_icn_v1_coop_proto protoreflect.FileDescriptor
 
 const file_icn_v1_coop_proto_rawDesc = "" +
 	"\n" +
-	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\xca\r\n" +
+	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\xc1\x0e\n" +
 	"\vCoopCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12>\n" +
@@ -2519,7 +2751,9 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\vfile_appeal\x188 \x01(\v2\x12.icn.v1.FileAppealH\x00R\n" +
 	"fileAppeal\x128\n" +
 	"\fcollect_dues\x189 \x01(\v2\x13.icn.v1.CollectDuesH\x00R\vcollectDues\x12G\n" +
-	"\x11advance_proposals\x18: \x01(\v2\x18.icn.v1.AdvanceProposalsH\x00R\x10advanceProposals\x128\n" +
+	"\x11advance_proposals\x18: \x01(\v2\x18.icn.v1.AdvanceProposalsH\x00R\x10advanceProposals\x12,\n" +
+	"\bset_role\x18< \x01(\v2\x0f.icn.v1.SetRoleH\x00R\asetRole\x12G\n" +
+	"\x11renew_credentials\x18= \x01(\v2\x18.icn.v1.RenewCredentialsH\x00R\x10renewCredentials\x128\n" +
 	"\frecord_vouch\x18F \x01(\v2\x13.icn.v1.RecordVouchH\x00R\vrecordVouch\x12>\n" +
 	"\x0evoucher_revoke\x18G \x01(\v2\x15.icn.v1.VoucherRevokeH\x00R\rvoucherRevoke\x12;\n" +
 	"\rsign_recovery\x18H \x01(\v2\x14.icn.v1.SignRecoveryH\x00R\fsignRecoveryB\x06\n" +
@@ -2651,7 +2885,20 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\x04body\x18\x04 \x01(\tR\x04body\"&\n" +
 	"\vCollectDues\x12\x17\n" +
 	"\adue_ids\x18\x01 \x03(\tR\x06dueIds\"\x12\n" +
-	"\x10AdvanceProposals\"A\n" +
+	"\x10AdvanceProposals\"z\n" +
+	"\aSetRole\x12\x10\n" +
+	"\x03did\x18\x01 \x01(\tR\x03did\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x14\n" +
+	"\x05grant\x18\x03 \x01(\bR\x05grant\x12\x0e\n" +
+	"\x02by\x18\x04 \x01(\tR\x02by\x12#\n" +
+	"\rcredential_id\x18\x05 \x01(\tR\fcredentialId\"z\n" +
+	"\x10RenewCredentials\x12/\n" +
+	"\x14expires_at_unix_nano\x18\x01 \x01(\x03R\x11expiresAtUnixNano\x125\n" +
+	"\brenewals\x18\x02 \x03(\v2\x19.icn.v1.CredentialRenewalR\brenewals\"v\n" +
+	"\x11CredentialRenewal\x12\x10\n" +
+	"\x03did\x18\x01 \x01(\tR\x03did\x12#\n" +
+	"\rcredential_id\x18\x02 \x01(\tR\fcredentialId\x12*\n" +
+	"\x11new_credential_id\x18\x03 \x01(\tR\x0fnewCredentialId\"A\n" +
 	"\vRecordVouch\x12\x14\n" +
 	"\x05vouch\x18\x01 \x01(\fR\x05vouch\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\"G\n" +
@@ -2686,7 +2933,7 @@ func file_icn_v1_coop_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_coop_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_icn_v1_coop_proto_goTypes = []any{
 	(PaymentKind)(0),           // 0: icn.v1.PaymentKind
 	(PaymentDecision)(0),       // 1: icn.v1.PaymentDecision
@@ -2717,9 +2964,12 @@ var file_icn_v1_coop_proto_goTypes = []any{
 	(*FileAppeal)(nil),         // 26: icn.v1.FileAppeal
 	(*CollectDues)(nil),        // 27: icn.v1.CollectDues
 	(*AdvanceProposals)(nil),   // 28: icn.v1.AdvanceProposals
-	(*RecordVouch)(nil),        // 29: icn.v1.RecordVouch
-	(*VoucherRevoke)(nil),      // 30: icn.v1.VoucherRevoke
-	(*SignRecovery)(nil),       // 31: icn.v1.SignRecovery
+	(*SetRole)(nil),            // 29: icn.v1.SetRole
+	(*RenewCredentials)(nil),   // 30: icn.v1.RenewCredentials
+	(*CredentialRenewal)(nil),  // 31: icn.v1.CredentialRenewal
+	(*RecordVouch)(nil),        // 32: icn.v1.RecordVouch
+	(*VoucherRevoke)(nil),      // 33: icn.v1.VoucherRevoke
+	(*SignRecovery)(nil),       // 34: icn.v1.SignRecovery
 }
 var file_icn_v1_coop_proto_depIdxs = []int32{
 	3,  // 0: icn.v1.CoopCommand.record_payment:type_name -> icn.v1.RecordPayment
@@ -2746,22 +2996,25 @@ var file_icn_v1_coop_proto_depIdxs = []int32{
 	26, // 21: icn.v1.CoopCommand.file_appeal:type_name -> icn.v1.FileAppeal
 	27, // 22: icn.v1.CoopCommand.collect_dues:type_name -> icn.v1.CollectDues
 	28, // 23: icn.v1.CoopCommand.advance_proposals:type_name -> icn.v1.AdvanceProposals
-	29, // 24: icn.v1.CoopCommand.record_vouch:type_name -> icn.v1.RecordVouch
-	30, // 25: icn.v1.CoopCommand.voucher_revoke:type_name -> icn.v1.VoucherRevoke
-	31, // 26: icn.v1.CoopCommand.sign_recovery:type_name -> icn.v1.SignRecovery
-	0,  // 27: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
-	1,  // 28: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
-	6,  // 29: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
-	6,  // 30: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
-	12, // 31: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 32: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 33: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
-	12, // 34: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	29, // 24: icn.v1.CoopCommand.set_role:type_name -> icn.v1.SetRole
+	30, // 25: icn.v1.CoopCommand.renew_credentials:type_name -> icn.v1.RenewCredentials
+	32, // 26: icn.v1.CoopCommand.record_vouch:type_name -> icn.v1.RecordVouch
+	33, // 27: icn.v1.CoopCommand.voucher_revoke:type_name -> icn.v1.VoucherRevoke
+	34, // 28: icn.v1.CoopCommand.sign_recovery:type_name -> icn.v1.SignRecovery
+	0,  // 29: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
+	1,  // 30: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
+	6,  // 31: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
+	6,  // 32: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
+	12, // 33: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 34: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 35: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
+	12, // 36: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
+	31, // 37: icn.v1.RenewCredentials.renewals:type_name -> icn.v1.CredentialRenewal
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_coop_proto_init() }
@@ -2794,6 +3047,8 @@ func file_icn_v1_coop_proto_init() {
 		(*CoopCommand_FileAppeal)(nil),
 		(*CoopCommand_CollectDues)(nil),
 		(*CoopCommand_AdvanceProposals)(nil),
+		(*CoopCommand_SetRole)(nil),
+		(*CoopCommand_RenewCredentials)(nil),
 		(*CoopCommand_RecordVouch)(nil),
 		(*CoopCommand_VoucherRevoke)(nil),
 		(*CoopCommand_SignRecovery)(nil),
@@ -2804,7 +3059,7 @@ func file_icn_v1_coop_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_coop_proto_rawDesc), len(file_icn_v1_coop_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

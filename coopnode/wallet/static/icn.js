@@ -20,6 +20,7 @@ export const TAG = Object.freeze({
   payment: 'icn/v1/payment-intent',
   application: 'icn/v1/membership-application',
   device: 'icn/v1/device',
+  vote: 'icn/v1/vote',
 });
 
 export const DEFAULT_CURRENCY = 'hours';
@@ -310,6 +311,56 @@ export function checkAmount(amount, scale = 2) {
   return amount;
 }
 
+// ---------------------------------------------------------------- votes
+
+// Vote choices (docs/governance.md, "Votes").
+export const CHOICES = Object.freeze(['for', 'against', 'abstain']);
+
+// wellFormed reports whether s holds no lone surrogate (which has no UTF-8
+// form, and which the node's strict decoder refuses as an escape).
+function wellFormed(s) {
+  if (typeof s.isWellFormed === 'function') return s.isWellFormed();
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+}
+
+// jsonString is s as Go's encoding/json writes it with HTML escaping off,
+// which is JSON.stringify's form but for U+2028 and U+2029, which Go
+// escapes (\u2028, \u2029) and JSON.stringify leaves as they are. (Both
+// write \" \\ \b \f \n \r \t, other control characters as \u00xx in lower
+// case, and everything else, DEL and non-ASCII included, as it is.)
+function jsonString(s) {
+  return JSON.stringify(s).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+// encodeVote returns a vote's canonical bytes (docs/governance.md, "The
+// bytes a wallet signs"): compact JSON, the six fields in order, exactly
+// the bytes Go's VoteBody.Encode makes for the same fields
+// (governance/testdata/vote-vector.json checks both). It checks only what
+// the encoding needs (strings, a revision from 1 to 4294967295): the node
+// checks the rest.
+export function encodeVote({coop, proposal, voter, choice, revision, created_at}) {
+  const fields = {coop, proposal, voter, choice, created_at};
+  for (const [k, v] of Object.entries(fields)) {
+    if (typeof v !== 'string') throw refuse('invalid_vote', `a vote's ${k} is a string`);
+    if (!wellFormed(v)) throw refuse('invalid_vote', `a vote's ${k} holds a lone surrogate`);
+  }
+  if (!Number.isInteger(revision) || revision < 1 || revision > 4294967295) {
+    throw refuse('invalid_vote', 'a vote\'s revision is a whole number from 1 to 4294967295');
+  }
+  return utf8(`{"coop":${jsonString(coop)},"proposal":${jsonString(proposal)},"voter":${jsonString(voter)},` +
+    `"choice":${jsonString(choice)},"revision":${revision},"created_at":${jsonString(created_at)}}`);
+}
+
+// latestRevision is the highest revision among did's ballots in a
+// proposal as the gateway shows it (0: none).
+export function latestRevision(proposal, did) {
+  let r = 0;
+  for (const b of (proposal && proposal.ballots) || []) {
+    if (b.voter === did && b.revision > r) r = b.revision;
+  }
+  return r;
+}
+
 // ---------------------------------------------------------------- payment requests
 
 // A payment request is what a payee shows (as a QR code or text) for a payer
@@ -598,6 +649,52 @@ export class Session {
 
   revokeMember(did) {
     return this.request('DELETE', `/membership/${seg(this.coop)}/members/${seg(did)}`);
+  }
+
+  // setRole grants (grant true) or revokes role for did (role moderator):
+  // {did, role, roles, changed}.
+  setRole(did, role, grant) {
+    return this.request(grant ? 'PUT' : 'DELETE', `/membership/${seg(this.coop)}/members/${seg(did)}/roles/${seg(role)}`);
+  }
+
+  // -------- governance
+
+  // proposals lists the co-op's proposals (status: open, discussion,
+  // voting, closing, passed, failed, cancelled; '' for all).
+  async proposals({status = ''} = {}) {
+    const q = status ? '?' + new URLSearchParams({status}) : '';
+    const r = await this.request('GET', `/governance/${seg(this.coop)}/proposals${q}`);
+    return r.proposals || [];
+  }
+
+  proposal(id) {
+    return this.request('GET', `/governance/${seg(this.coop)}/proposals/${seg(id)}`);
+  }
+
+  // signVote builds and signs a vote without sending it: {vote, bytes,
+  // signature}. The signer must be the DID's own key (device 'primary'):
+  // device keys cannot sign votes. Without revision it reads the proposal
+  // and takes one above the signer's latest recorded vote, so signing again
+  // with another choice changes the vote.
+  async signVote({proposal, choice, revision = 0, created_at = ''}, signer = this.signer) {
+    if (!CHOICES.includes(choice)) throw refuse('invalid_vote', 'a choice is for, against or abstain');
+    if (!revision) revision = latestRevision(await this.proposal(proposal), signer.did) + 1;
+    const vote = {coop: this.coop, proposal, voter: signer.did, choice, revision, created_at: created_at || formatTime(this.client.now())};
+    const bytes = encodeVote(vote);
+    const signature = await signer.sign(TAG.vote, bytes);
+    return {vote, bytes, signature};
+  }
+
+  // vote signs a vote (see signVote) and casts it: {recorded, proposal}.
+  async vote(proposal, choice, {revision = 0} = {}, signer = this.signer) {
+    const s = await this.signVote({proposal, choice, revision}, signer);
+    return this.voteRaw(proposal, s.bytes, s.signature);
+  }
+
+  // voteRaw casts signed vote bytes as they are: a repeat of recorded bytes
+  // is {recorded: false}, not an error.
+  voteRaw(proposal, bytes, signature) {
+    return this.request('POST', `/governance/${seg(this.coop)}/proposals/${seg(proposal)}/votes`, {vote: b64encode(bytes), signature: b64encode(signature)});
   }
 
   // -------- devices

@@ -21,10 +21,12 @@ const w = {
   request: null, // the parsed payment request being paid
   pendingBackup: null,
   outboxGen: 0,
+  proposal: '', // the id of the proposal shown, '' for none
+  proposalsGen: 0,
 };
 
-const SECTIONS = ['unsupported', 'welcome', 'backup', 'join', 'account', 'pay', 'request', 'activity', 'history-section', 'devices-section', 'key-section'];
-const MEMBER_SECTIONS = ['account', 'pay', 'request', 'activity', 'history-section', 'devices-section', 'key-section'];
+const SECTIONS = ['unsupported', 'welcome', 'backup', 'join', 'account', 'pay', 'request', 'activity', 'governance-section', 'history-section', 'devices-section', 'key-section'];
+const MEMBER_SECTIONS = ['account', 'pay', 'request', 'activity', 'governance-section', 'history-section', 'devices-section', 'key-section'];
 
 function show(...ids) {
   for (const s of SECTIONS) $(s).hidden = !ids.includes(s);
@@ -142,6 +144,13 @@ function wire() {
     e.preventDefault();
     run(addDevice);
   });
+  $('gov-filter').addEventListener('change', () => run(loadProposals));
+  $('gov-refresh').addEventListener('click', () => run(() => Promise.all([loadProposals(), w.proposal ? showProposal(w.proposal) : null])));
+  $('proposal-back').addEventListener('click', () => closeProposal());
+  for (const c of icn.CHOICES) $('vote-' + c).addEventListener('click', () => run(() => castVote(c)));
+  addEventListener('hashchange', () => {
+    if (w.session?.isMember) run(openFromHash);
+  });
   $('forget').addEventListener('click', () => {
     $('forget-confirm').hidden = false;
   });
@@ -256,7 +265,8 @@ async function login() {
   }
   setState('member');
   show(...MEMBER_SECTIONS);
-  await Promise.all([loadBalance(), loadHistory(true), loadDirectory(), loadDevices(), renderOutbox()]);
+  await Promise.all([loadBalance(), loadHistory(true), loadDirectory(), loadDevices(), renderOutbox(), loadProposals()]);
+  await openFromHash();
   await subscribe();
   flush();
 }
@@ -535,6 +545,11 @@ function onEventRefresh(ev) {
   if (ev.type.startsWith('Payment')) jobs.push(loadBalance(), loadHistory(true));
   if (ev.type === 'MemberJoined' || ev.type === 'MemberRevoked') jobs.push(loadDirectory());
   if (ev.type.startsWith('Device') || ev.type.startsWith('Key')) jobs.push(loadDevices());
+  if (GOV_EVENTS.has(ev.type)) {
+    jobs.push(loadProposals());
+    const p = ev.payload || {};
+    if (w.proposal && (p.id === w.proposal || p.proposal === w.proposal || p.appeal === w.proposal)) jobs.push(showProposal(w.proposal));
+  }
   Promise.all(jobs).catch(showError);
 }
 
@@ -570,6 +585,20 @@ function describe(ev) {
       return 'Key rotated';
     case 'KeysRevoked':
       return 'Every other key revoked (emergency)';
+    case 'ProposalOpened':
+      return `Proposal “${p.title}” (${p.kind}) opened by ${nameOf(p.proposer)}; voting ${when(p.voting_starts)} to ${when(p.voting_ends)}`;
+    case 'VoteCast':
+      return `${p.voter === w.rec.did ? 'You' : nameOf(p.voter)} voted ${p.choice} (revision ${p.revision})`;
+    case 'ProposalClosed':
+      return `Proposal (${p.kind}) ${p.status}${p.result !== p.status ? ` (${p.result})` : ''}: ${p.for} for, ${p.against} against, ${p.abstain} abstaining of ${p.eligible}`;
+    case 'MemberRemoved':
+      return `${nameOf(p.did)} was removed by proposal ${p.proposal}`;
+    case 'AppealFiled':
+      return `${nameOf(p.appellant)} appealed: “${p.title}”`;
+    case 'RolesChanged':
+      return `${p.did === w.rec.did ? 'Your' : nameOf(p.did) + '\'s'} role ${p.role} was ${p.grant ? 'granted' : 'revoked'}; roles now ${(p.roles || []).join(', ')}`;
+    case 'CredentialRenewed':
+      return `Membership credential renewed until ${when(p.expires_at)}`;
     default:
       return ev.type;
   }
@@ -580,6 +609,156 @@ function addEvent(ev) {
   ol.prepend(el('li', {data: {seq: String(ev.seq), type: ev.type, id: ev.payload?.id || ''}},
     el('span', {class: 'seq'}, `#${ev.seq}`), ' ', describe(ev), ' ', el('time', {}, when(ev.at))));
   while (ol.children.length > 30) ol.lastChild.remove();
+}
+
+// ---------------------------------------------------------------- governance
+
+const GOV_EVENTS = new Set(['ProposalOpened', 'VoteCast', 'ProposalClosed', 'MemberRemoved', 'AppealFiled']);
+
+const PHASES = {
+  discussion: 'in discussion', voting: 'voting', closing: 'closing (voting has ended; the node records the outcome)',
+  passed: 'passed', failed: 'failed', cancelled: 'cancelled',
+};
+
+function tallyText(t) {
+  return `${t.for ?? 0} · ${t.against ?? 0} · ${t.abstain ?? 0}`;
+}
+
+async function loadProposals() {
+  const gen = ++w.proposalsGen;
+  const list = await w.session.proposals({status: $('gov-filter').value});
+  if (gen !== w.proposalsGen) return; // a later call is rendering a newer list
+  const body = $('proposals').tBodies[0];
+  clear(body);
+  for (const p of list) {
+    body.append(el('tr', {data: {id: p.id, phase: p.phase, status: p.status, selected: String(p.id === w.proposal)}},
+      el('td', {}, p.title), el('td', {}, p.kind), el('td', {class: 'status ' + p.phase}, PHASES[p.phase] || p.phase),
+      el('td', {}, when(p.voting_ends)), el('td', {class: 'num'}, tallyText(p.tally || {})),
+      el('td', {}, el('button', {type: 'button', data: {open: p.id}, onclick: () => run(() => showProposal(p.id))}, 'Open'))));
+  }
+  $('proposals').dataset.rows = String(list.length);
+  $('proposals-empty').hidden = list.length > 0;
+}
+
+// openFromHash shows the proposal the address names (#proposal=ID).
+async function openFromHash() {
+  const m = /^#proposal=(.+)$/.exec(location.hash);
+  if (m) await showProposal(decodeURIComponent(m[1]));
+}
+
+function closeProposal() {
+  w.proposal = '';
+  $('proposal').hidden = true;
+  delete $('proposal').dataset.id;
+  history.replaceState(null, '', location.pathname + location.search);
+  for (const tr of $('proposals').tBodies[0].rows) tr.dataset.selected = 'false';
+}
+
+async function showProposal(id) {
+  const p = await w.session.proposal(id);
+  if (w.proposal !== id) $('vote-result').hidden = true;
+  w.proposal = id;
+  history.replaceState(null, '', '#proposal=' + encodeURIComponent(id));
+  for (const tr of $('proposals').tBodies[0].rows) tr.dataset.selected = String(tr.dataset.id === id);
+  renderProposal(p);
+}
+
+// changeLines describes what a proposal changes, one line an item.
+function changeLines(p) {
+  const c = p.change || {};
+  const amt = (a) => (a ? `${a.amount} ${a.currency}` : '');
+  const out = [];
+  if (c.default_credit_limit) out.push(`Default credit limit for new members: ${amt(c.default_credit_limit)}`);
+  for (const l of c.credit_limits || []) out.push(`Credit limit of ${nameOf(l.member)}: ${amt(l.limit)}`);
+  for (const r of c.roles || []) out.push(`${r.grant ? 'Grant' : 'Revoke'} the role ${r.role} ${r.grant ? 'to' : 'from'} ${nameOf(r.member)}`);
+  if (c.remove) out.push(`Remove ${nameOf(c.remove)} from the co-op`);
+  if (c.restore) out.push(`Restore ${nameOf(c.restore.member)}'s membership (roles ${(c.restore.roles || []).join(', ')})`);
+  if (c.dues) out.push(`Dues: ${amt(c.dues.amount)} on day ${c.dues.day} of each month to ${c.dues.treasury}`);
+  if (out.length === 0) out.push(JSON.stringify(c));
+  return out;
+}
+
+function renderProposal(p) {
+  const a = $('proposal');
+  const mine = (p.ballots || []).filter((b) => b.voter === w.rec.did);
+  const last = mine.reduce((x, b) => (!x || b.revision > x.revision ? b : x), null);
+  const eligible = (p.electorate || []).includes(w.rec.did);
+  a.hidden = false;
+  Object.assign(a.dataset, {id: p.id, phase: p.phase, status: p.status, ballots: String((p.ballots || []).length),
+    myChoice: last ? last.choice : '', myRevision: String(last ? last.revision : 0), eligible: String(eligible)});
+  $('proposal-title').textContent = p.title;
+  $('proposal-kind').textContent = p.kind;
+  $('proposal-proposer').textContent = nameOf(p.proposer);
+  $('proposal-proposer').title = p.proposer;
+  $('proposal-phase').textContent = PHASES[p.phase] || p.phase;
+  $('proposal-window').textContent = `Opened ${when(p.opened_at)}; voting from ${when(p.voting_starts)} until ${when(p.voting_ends)}.`;
+  $('proposal-body').textContent = p.body || '';
+  const ul = $('proposal-change');
+  clear(ul);
+  for (const line of changeLines(p)) ul.append(el('li', {}, line));
+  const t = p.tally || {};
+  for (const k of ['eligible', 'for', 'against', 'abstain']) {
+    $('tally-' + k).dataset.value = String(t[k] ?? 0);
+    $('tally-' + k).textContent = String(t[k] ?? 0);
+  }
+  const r = p.rule || {};
+  $('proposal-rule').textContent = r.threshold
+    ? `Passes with ${r.threshold === 'two_thirds' ? 'two thirds' : 'a majority'} of for and against, if ${r.quorum_num}/${r.quorum_den} of the ${t.eligible ?? 0} eligible take part (abstaining counts towards that only). Ties fail.`
+    : '';
+  const o = $('proposal-outcome');
+  o.hidden = !p.outcome;
+  if (p.outcome) {
+    o.dataset.status = p.outcome.status;
+    o.dataset.result = p.outcome.result;
+    const fx = (p.outcome.effects || []).map((e) => e.type + (e.skipped ? ` (skipped: ${e.skipped})` : '')).join(', ');
+    const st = p.outcome.status;
+    o.textContent = `${st === 'passed' ? 'Passed' : st === 'cancelled' ? 'Cancelled' : 'Failed'}${p.outcome.result !== st ? ` (${p.outcome.result})` : ''}` +
+      (p.outcome.closed_at ? `, closed ${when(p.outcome.closed_at)}` : '') + (fx ? `. Effects: ${fx}.` : '.');
+  }
+  const counted = ((t.counted || []).find((c) => c.member === w.rec.did)) || null;
+  let my = last ? `Your vote: ${last.choice} (revision ${last.revision}, ${when(last.at)}).` : eligible ? 'You have not voted.' : 'You are not in this proposal\'s electorate (members when it opened).';
+  if (!last && counted && counted.by && counted.by !== w.rec.did) my += ` Your delegate ${nameOf(counted.by)}'s vote (${counted.choice}) counts for you.`;
+  $('my-vote').textContent = my;
+  const open = p.phase === 'voting' && eligible;
+  $('vote-buttons').hidden = !open;
+  for (const c of icn.CHOICES) {
+    const b = $('vote-' + c);
+    b.disabled = !open;
+    b.setAttribute('aria-pressed', String(!!last && last.choice === c));
+  }
+  const body = $('ballots').tBodies[0];
+  clear(body);
+  for (const b of p.ballots || []) {
+    body.append(el('tr', {data: {voter: b.voter, choice: b.choice, revision: String(b.revision)}},
+      el('td', {title: b.voter}, nameOf(b.voter)), el('td', {}, b.choice), el('td', {class: 'num'}, String(b.revision)), el('td', {}, when(b.at))));
+  }
+}
+
+async function castVote(choice) {
+  const id = w.proposal;
+  const res = $('vote-result');
+  for (const c of icn.CHOICES) $('vote-' + c).disabled = true;
+  res.hidden = false;
+  res.dataset.status = 'sending';
+  res.textContent = `Signing and sending your vote (${choice})…`;
+  let r;
+  try {
+    r = await w.session.vote(id, choice);
+  } catch (e) {
+    res.dataset.status = 'refused';
+    res.dataset.code = e.code || 'error';
+    res.textContent = `Your vote was not recorded: ${e.message}`;
+    await showProposal(id).catch(() => {});
+    return;
+  }
+  const mine = (r.proposal.ballots || []).filter((b) => b.voter === w.rec.did);
+  const rev = mine.reduce((n, b) => Math.max(n, b.revision), 0);
+  res.dataset.status = 'recorded';
+  res.dataset.code = '';
+  res.dataset.revision = String(rev);
+  res.textContent = r.recorded ? `Your vote (${choice}, revision ${rev}) is recorded.` : 'That vote was already recorded.';
+  if (w.proposal === id) renderProposal(r.proposal);
+  await loadProposals();
 }
 
 // ---------------------------------------------------------------- devices

@@ -90,6 +90,72 @@ test('signatures match the Go signer byte for byte', async () => {
   eq(icn.loginPayload('co', new Uint8Array([9])), new Uint8Array([0x63, 0x6f, 0x0a, 9]));
 });
 
+// ------------------------------------------------------------ votes
+
+test('votes: encodeVote makes the bytes Go\'s VoteBody.Encode makes (the shared vectors)', () => {
+  ok(fx.votes.encodings.length >= 3, 'vectors');
+  for (const c of fx.votes.encodings) eq(icn.b64encode(icn.encodeVote(c.vote)), c.bytes_b64, c.comment);
+  const text = new TextDecoder().decode(icn.encodeVote(fx.votes.encodings[2].vote));
+  ok(text.includes('x\\u2028y\\u2029z'), 'U+2028 and U+2029 escaped: ' + text);
+  ok(!text.includes('\u2028'), 'no raw U+2028');
+  const good = fx.votes.encodings[0].vote;
+  throws(() => icn.encodeVote({...good, coop: 'a\ud800'}), 'invalid_vote', 'lone surrogate');
+  for (const revision of [0, -1, 1.5, 4294967296, '1']) throws(() => icn.encodeVote({...good, revision}), 'invalid_vote', `revision ${revision}`);
+  throws(() => icn.encodeVote({...good, choice: 1}), 'invalid_vote', 'a number as choice');
+});
+
+test('votes: the signing vector signs as Go signs it, under icn/v1/vote only', async () => {
+  const v = fx.votes;
+  const k = await icn.importKeyFile({did: v.did, public_key: icn.b64encode(icn.publicKeyOf(v.did)), seed: v.seed});
+  const bytes = icn.encodeVote({coop: 'riverside', proposal: 'prop-2026-03-credit', voter: v.did, choice: 'for', revision: 1, created_at: '2026-03-09T09:00:00Z'});
+  eq(new TextDecoder().decode(bytes), v.vote);
+  eq(icn.b64encode(bytes), v.vote_b64);
+  const sig = await new icn.WebCryptoSigner(k).sign(icn.TAG.vote, bytes);
+  eq(icn.b64encode(sig), v.signature);
+  ok(!(await icn.verify(k.publicKey, icn.TAG.payment, bytes, sig)), 'a vote signature is no payment signature');
+});
+
+test('governance: list, read, vote, change the vote, repeat harmlessly', async () => {
+  const m = await member('voter');
+  const id = 'js-prop-' + Date.now();
+  await admin.request('POST', `/governance/${fx.coop}/proposals`, {id, kind: 'economic', title: 'JS test proposal',
+    change: {default_credit_limit: {amount: '60', currency: 'hours'}}});
+  const list = await m.s.proposals({status: 'voting'});
+  ok(list.some((p) => p.id === id), 'the proposal is listed as voting');
+  let p = await m.s.proposal(id);
+  eq(p.phase, 'voting');
+  eq(icn.latestRevision(p, m.k.did), 0);
+  let r = await m.s.vote(id, 'for');
+  eq(r.recorded, true);
+  eq(icn.latestRevision(r.proposal, m.k.did), 1);
+  const mine = r.proposal.ballots.find((b) => b.voter === m.k.did);
+  eq(mine.choice, 'for');
+  // The recorded bytes are the ones encodeVote makes, and they verify.
+  const raw = icn.b64decode(mine.vote);
+  eq(icn.b64encode(icn.encodeVote(JSON.parse(new TextDecoder().decode(raw)))), mine.vote);
+  ok(await icn.verify(m.k.publicKey, icn.TAG.vote, raw, icn.b64decode(mine.signature)), 'the ballot verifies');
+  // Sending the same bytes again records nothing; a lower revision is refused.
+  eq((await m.s.voteRaw(id, raw, icn.b64decode(mine.signature))).recorded, false);
+  r = await m.s.vote(id, 'against');
+  eq(icn.latestRevision(r.proposal, m.k.did), 2);
+  await rejects(m.s.vote(id, 'abstain', {revision: 1}), 'already_voted');
+  await rejects(m.s.vote(id, 'maybe'), 'invalid_vote');
+  const counted = r.proposal.tally.counted.find((c) => c.member === m.k.did);
+  eq(counted.choice, 'against');
+});
+
+test('roles: a moderator grants and revokes, a repeat changes nothing, a member may not', async () => {
+  const m = await member('roles');
+  let r = await admin.setRole(m.k.did, 'steward', true);
+  eq([r.changed, r.roles], [true, ['member', 'steward']]);
+  r = await admin.setRole(m.k.did, 'steward', true);
+  eq(r.changed, false);
+  await rejects(m.s.setRole(m.k.did, 'moderator', true), 'forbidden_role');
+  await rejects(admin.setRole(m.k.did, 'member', false), 'member_role');
+  r = await admin.setRole(m.k.did, 'steward', false);
+  eq([r.changed, r.roles], [true, ['member']]);
+});
+
 test('generateKey: a key file once, a non-extractable key kept', async () => {
   const k = await icn.generateKey();
   eq(Object.keys(k.keyFile), ['did', 'public_key', 'seed']);
