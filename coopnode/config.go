@@ -15,6 +15,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/govern"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/coopnode/vouch"
 	"github.com/icn-coop/icn/governance"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
@@ -31,7 +32,10 @@ type Config struct {
 	Currencies []CurrencyConfig `toml:"currencies"`
 	Hub        HubConfig        `toml:"hub"`
 	Cluster    ClusterConfig    `toml:"cluster"`
-	Membership MembershipConfig `toml:"membership"`
+	// CreditPolicy gates members' credit by their standing (sponsor and
+	// vouches; docs/governance.md, "Trust-gated credit"). Off by default.
+	CreditPolicy CreditPolicyConfig `toml:"credit_policy"`
+	Membership   MembershipConfig   `toml:"membership"`
 
 	// GatewayListener, if set, is used instead of binding Gateway.Listen
 	// (tests bind ":0" first to learn every node's address).
@@ -82,6 +86,36 @@ func (m *MembershipConfig) validate() error {
 		return fmt.Errorf("membership.renew_before %s must be shorter than membership.credential_ttl %s, or every check would renew every credential", before, ttl)
 	}
 	return nil
+}
+
+// CreditPolicyConfig is the [credit_policy] table. With enabled = true a
+// member's effective credit limit is its set limit × its standing; the
+// percentages default to governance.DefaultCreditPolicy's (50, 25, 100).
+type CreditPolicyConfig struct {
+	Enabled        bool `toml:"enabled"`
+	SponsorPercent *int `toml:"sponsor_percent"`
+	VouchPercent   *int `toml:"vouch_percent"`
+	MaxPercent     *int `toml:"max_percent"`
+}
+
+// Policy is the credit policy the table configures, nil when not enabled.
+func (c CreditPolicyConfig) Policy() (*governance.CreditPolicy, error) {
+	if !c.Enabled {
+		return nil, nil
+	}
+	p := governance.DefaultCreditPolicy()
+	for _, f := range []struct {
+		v   *int
+		dst *int
+	}{{c.SponsorPercent, &p.SponsorPercent}, {c.VouchPercent, &p.VouchPercent}, {c.MaxPercent, &p.MaxPercent}} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("credit_policy: %w", err)
+	}
+	return &p, nil
 }
 
 // HubConfig names the hub cluster the node peers with (empty: none; payments
@@ -247,6 +281,9 @@ func (c *Config) Validate() error {
 	if err := c.Cluster.validate(); err != nil {
 		return err
 	}
+	if _, err := c.CreditPolicy.Policy(); err != nil {
+		return err
+	}
 	if err := c.Membership.validate(); err != nil {
 		return err
 	}
@@ -316,5 +353,5 @@ func (c *Config) LedgerOptions() (ledger.Options, error) {
 	if err != nil {
 		return ledger.Options{}, err
 	}
-	return ledger.Options{Currencies: cs, DefaultLimits: limits, Buckets: slices.Concat(membership.Buckets, gateway.Buckets, govern.Buckets)}, nil
+	return ledger.Options{Currencies: cs, DefaultLimits: limits, Buckets: slices.Concat(membership.Buckets, gateway.Buckets, govern.Buckets, vouch.Buckets)}, nil
 }

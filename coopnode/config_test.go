@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/governance"
 	"github.com/icn-coop/icn/identity"
 )
 
@@ -217,5 +218,48 @@ func TestClusterRefusesSingleNodeState(t *testing.T) {
 	_, err = Open(t.Context(), cfg, nil)
 	if err == nil || !strings.Contains(err.Error(), "holds a single node's state") {
 		t.Fatalf("open under [cluster]: %v, want a refusal of the single node's state", err)
+	}
+}
+
+// TestCreditPolicyConfig: [credit_policy] is off by default; enabled = true
+// gives the default percentages, which the table may change within 0-100.
+func TestCreditPolicyConfig(t *testing.T) {
+	k, _ := identity.GenerateKey(rand.Reader)
+	base := "coop_id = \"c\"\ndata_dir = \"/x\"\nadmin = \"" + string(k.DID()) + "\"\n"
+	load := func(extra string) (Config, error) {
+		p := filepath.Join(t.TempDir(), "coop.toml")
+		if err := os.WriteFile(p, []byte(base+extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadConfig(p)
+	}
+	c, err := load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.CreditPolicy.Policy(); err != nil || p != nil {
+		t.Fatalf("default: %+v %v", p, err)
+	}
+	c, err = load("[credit_policy]\nenabled = true\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.CreditPolicy.Policy(); err != nil || p == nil || *p != governance.DefaultCreditPolicy() {
+		t.Fatalf("enabled: %+v %v", p, err)
+	}
+	c, err = load("[credit_policy]\nenabled = true\nvouch_percent = 10\nsponsor_percent = 0\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.CreditPolicy.Policy(); p.VouchPercent != 10 || p.SponsorPercent != 0 || p.MaxPercent != 100 {
+		t.Fatalf("percentages: %+v", p)
+	}
+	for _, tc := range []struct{ extra, want string }{
+		{"[credit_policy]\nenabled = true\nmax_percent = 150\n", "credit_policy"},
+		{"[credit_policy]\nenable = true\n", "unknown keys"},
+	} {
+		if _, err := load(tc.extra); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error naming %s", tc.extra, err, tc.want)
+		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/hubpeer"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/coopnode/vouch"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/diskstat"
 	"github.com/icn-coop/icn/internal/httpserve"
@@ -50,7 +51,9 @@ type Node struct {
 	// Governance keeps proposals, votes and dues; its scheduler runs while
 	// the node serves.
 	Governance *govern.Store
-	Gateway    *gateway.Gateway
+	// Vouch keeps member trust (vouches, the credit gate) and recoveries.
+	Vouch   *vouch.Store
+	Gateway *gateway.Gateway
 	// Hub is the link to the hub cluster (nil when none is configured, and
 	// on a replicated node, whose leader runs it: see replicated.go).
 	Hub *hubpeer.Client
@@ -128,6 +131,14 @@ func (n *Node) openRest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	policy, err := n.Config.CreditPolicy.Policy()
+	if err != nil {
+		return err
+	}
+	n.Vouch, err = vouch.New(n.Ledger, n.Members, vouch.Options{CoopID: n.Config.CoopID, Policy: policy, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		diskstat.New(n.Config.DataDir))
@@ -158,7 +169,7 @@ func (n *Node) openRest(ctx context.Context) error {
 		cl, ca = clusterView{n}, clusterView{n}
 	}
 	n.Gateway, err = gateway.New(gateway.Config{
-		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Governance: n.Governance, Router: router, Statements: statements,
+		CoopID: n.Config.CoopID, Key: n.Key, Ledger: n.Ledger, Members: n.Members, Governance: n.Governance, Vouch: n.Vouch, Router: router, Statements: statements,
 		HubLink: hubLink, TokenTTL: time.Duration(n.Config.Gateway.TokenTTL), RefreshTTL: time.Duration(n.Config.Gateway.RefreshTTL),
 		MaxBody: n.Config.Gateway.MaxBodyBytes, Limits: n.Config.Gateway.RateLimits, Classes: n.Config.Gateway.Trust,
 		IntentHorizon: time.Duration(n.Config.Gateway.IntentHorizon), Cluster: cl, ClusterAdmin: ca,

@@ -10,10 +10,12 @@ var (
 	ErrInvalidProposal = errors.New("governance: invalid proposal")
 	// ErrInvalidVote: a vote's bytes are not a well-formed vote.
 	ErrInvalidVote = errors.New("governance: invalid vote")
-	// ErrWrongSigner: a vote is signed by another key than its voter's.
-	ErrWrongSigner = errors.New("governance: vote not signed by its voter")
-	// ErrBadSignature: the vote's signature does not verify.
-	ErrBadSignature = errors.New("governance: vote signature does not verify")
+	// ErrWrongSigner: a vote (or a vouch, voucher revoke or recovery
+	// signature) is signed by another key than its author's.
+	ErrWrongSigner = errors.New("governance: not signed by its author")
+	// ErrBadSignature: the signature of a vote, vouch, voucher revoke or
+	// recovery does not verify under its tag.
+	ErrBadSignature = errors.New("governance: signature does not verify")
 	// ErrWrongProposal: a vote names another proposal or co-op.
 	ErrWrongProposal = errors.New("governance: vote is for another proposal")
 	// ErrNotVoting: the proposal is not in its voting period (still in
@@ -49,6 +51,17 @@ var (
 	ErrInvalidPolicy = errors.New("governance: invalid policy")
 	// ErrInvalidSchedule: a dues schedule is unusable.
 	ErrInvalidSchedule = errors.New("governance: invalid dues schedule")
+	// ErrInvalidVouch: a vouch's bytes or fields break the rules
+	// (docs/governance.md, "Trust-gated credit").
+	ErrInvalidVouch = errors.New("governance: invalid vouch")
+	// ErrSelfVouch: a member vouched for themself.
+	ErrSelfVouch = errors.New("governance: cannot vouch for oneself")
+	// ErrInvalidVoucherRevoke: a voucher's emergency revoke is malformed.
+	ErrInvalidVoucherRevoke = errors.New("governance: invalid voucher revoke")
+	// ErrInvalidRecovery: a steward's recovery signature is malformed.
+	ErrInvalidRecovery = errors.New("governance: invalid recovery")
+	// ErrInvalidCreditPolicy: a credit policy's percentages are unusable.
+	ErrInvalidCreditPolicy = errors.New("governance: invalid credit policy")
 )
 
 var codes = []struct {
@@ -74,6 +87,11 @@ var codes = []struct {
 	{ErrAppealFiled, "appeal_filed"},
 	{ErrInvalidPolicy, "invalid_policy"},
 	{ErrInvalidSchedule, "invalid_schedule"},
+	{ErrInvalidVouch, "invalid_vouch"},
+	{ErrSelfVouch, "self_vouch"},
+	{ErrInvalidVoucherRevoke, "invalid_voucher_revoke"},
+	{ErrInvalidRecovery, "invalid_recovery"},
+	{ErrInvalidCreditPolicy, "invalid_credit_policy"},
 }
 
 // Code returns the wire code (snake_case, for the API's error body) of an

@@ -36,6 +36,12 @@ const (
 	TagDirectoryRecord Tag = "icn/v1/directory-record"
 	// A member's vote on a co-op proposal (governance).
 	TagVote Tag = "icn/v1/vote"
+	// A member's vouch for another member (trust-gated credit), a
+	// voucher's emergency revoke of a member it vouched for, and a
+	// steward's signature on a recovery linking an old DID to a new one.
+	TagVouch         Tag = "icn/v1/vouch"
+	TagVoucherRevoke Tag = "icn/v1/voucher-revoke"
+	TagRecovery      Tag = "icn/v1/recovery"
 )
 
 var knownTags = map[Tag]bool{
@@ -44,6 +50,7 @@ var knownTags = map[Tag]bool{
 	TagCredential: true, TagReport: true, TagTrustAttestation: true,
 	TagTransferReceipt: true, TagSettlementConfirmation: true,
 	TagDirectoryLink: true, TagDirectoryRecord: true, TagVote: true,
+	TagVouch: true, TagVoucherRevoke: true, TagRecovery: true,
 }
 
 // SigningInput returns TAG || 0x0A || payload, the bytes a signature covers.

@@ -63,6 +63,7 @@ Point it at a gateway with --gateway URL --coop ID --key FILE, or at a running
 	cmd.AddCommand(o.loginCmd(), o.payCmd(), o.balanceCmd(), o.historyCmd(), o.watchCmd(),
 		o.inviteCmd(), o.applyCmd(), o.approveCmd(), o.revokeCmd(), o.paymentCmd(), o.rolesCmd())
 	cmd.AddCommand(o.governanceCmds()...)
+	cmd.AddCommand(o.trustCmds()...)
 	return cmd
 }
 

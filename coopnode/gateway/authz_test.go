@@ -152,6 +152,15 @@ func TestAuthorizationMatrix(t *testing.T) {
 		rows = append(rows, authzRow{method: m, pattern: pat, nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")})
 	}
 	rows = append(rows, authzRow{method: "POST", pattern: "/governance/{coop}/appeals"}, authzRow{method: "POST", pattern: "/governance/{coop}/proposals/{id}/cancel"})
+	// Member trust (trust.go): vouching, reading a standing and a voucher's
+	// revoke need a member; a recovery signature needs only a token (the
+	// member's new DID has no membership), and so does reading one's own
+	// recoveries (another DID's needs a member: TestVoucherRevokeAndRecovery).
+	for _, p := range []string{"POST /membership/{coop}/vouches", "GET /membership/{coop}/trust/{did}", "POST /membership/{coop}/emergency-revoke"} {
+		m, pat, _ := strings.Cut(p, " ")
+		rows = append(rows, authzRow{method: m, pattern: pat, nonMember: cell(403, "not_member"), revokedCred: cell(403, "credential_revoked")})
+	}
+	rows = append(rows, authzRow{method: "POST", pattern: "/membership/{coop}/recoveries"}, authzRow{method: "GET", pattern: "/membership/{coop}/recoveries/{did}"})
 
 	// The matrix covers exactly the authenticated routes.
 	var table, covered []string

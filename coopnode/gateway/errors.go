@@ -42,6 +42,9 @@ func toAPIError(err error) *apiError {
 	if ae := govError(err); ae != nil {
 		return ae
 	}
+	if ae := vouchError(err); ae != nil {
+		return ae
+	}
 	var pe *payment.Error
 	if errors.As(err, &pe) {
 		return errf(http.StatusBadRequest, pe.Code, "%s", pe.Error())

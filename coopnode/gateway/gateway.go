@@ -18,6 +18,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/govern"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/coopnode/vouch"
 	"github.com/icn-coop/icn/coopnode/wallet"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/trust"
@@ -35,6 +36,9 @@ type Config struct {
 	// Governance keeps the co-op's proposals, votes and dues (nil: the
 	// governance routes answer not_found).
 	Governance *govern.Store
+	// Vouch keeps the co-op's member trust and recoveries (nil: those
+	// routes answer not_found).
+	Vouch *vouch.Store
 	// Statements serves the co-op's settlement statements (nil: none).
 	Statements Statements
 	// HubLink reads the link to the hub cluster for /readyz (nil: no hub

@@ -19,6 +19,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/govern"
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/coopnode/vouch"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
 )
@@ -112,7 +113,7 @@ func openTestLedger(t *testing.T, path string) *ledger.Store {
 		t.Fatal(err)
 	}
 	led, err := ledger.Open(ledger.Options{
-		Path: path, Buckets: slices.Concat(membership.Buckets, Buckets, govern.Buckets),
+		Path: path, Buckets: slices.Concat(membership.Buckets, Buckets, govern.Buckets, vouch.Buckets),
 		DefaultLimits: map[string]money.Amount{money.Hours.Code: limit},
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -83,6 +83,9 @@ func (g *Gateway) postVerify(w http.ResponseWriter, r *http.Request, _ *caller) 
 	if who.Device == "" {
 		return errf(http.StatusUnauthorized, "invalid_signature", "the signature does not verify with any active key of %s", did)
 	}
+	if err := g.inRecovery(did); err != nil {
+		return err
+	}
 	tr, err := g.issuePair(who)
 	if err != nil {
 		return err

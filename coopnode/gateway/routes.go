@@ -47,5 +47,12 @@ func (g *Gateway) routes() []route {
 		{"DELETE", "/governance/{coop}/delegation", "delegation_revoke", ruleMember, g.deleteDelegation},
 		{"POST", "/governance/{coop}/appeals", "appeal_file", ruleToken, g.postAppeal},
 		{"GET", "/governance/{coop}/dues", "dues", ruleMember, g.getDues},
+
+		// member trust and recovery (trust.go)
+		{"POST", "/membership/{coop}/vouches", "vouch_record", ruleMember, g.postVouch},
+		{"GET", "/membership/{coop}/trust/{did}", "trust_get", ruleMember, g.getTrust},
+		{"POST", "/membership/{coop}/emergency-revoke", "voucher_revoke", ruleMember, g.postVoucherRevoke},
+		{"POST", "/membership/{coop}/recoveries", "recovery_sign", ruleToken, g.postRecovery},
+		{"GET", "/membership/{coop}/recoveries/{did}", "recovery_list", ruleToken, g.getRecoveries},
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/governance"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
@@ -260,4 +261,12 @@ func (tx *gtx) changeRole(proposal string, i int, did identity.DID, role string,
 		a.Skipped = "unchanged"
 	}
 	return a, nil
+}
+
+// SuspendedView reports whether member's trust standing is suspended (a
+// passed removal, until a passed appeal lifts it), as the state v holds it.
+// A state without governance's buckets suspends nobody.
+func SuspendedView(v *store.View, member identity.DID) bool {
+	b := v.Bucket(bktSuspended)
+	return b != nil && b.Get([]byte(member)) != nil
 }

@@ -367,34 +367,56 @@ type Balance struct {
 	Balance     money.Amount // committed credits minus debits
 	Held        money.Amount // reserved by pending outgoing transfers
 	PendingIn   money.Amount // pending incoming credits, not yet spendable
-	CreditLimit money.Amount // how far below zero the balance may go
-	Available   money.Amount // what can still be spent: balance - held + limit
+	CreditLimit money.Amount // how far below zero the balance may go (through the gate, if set)
+	Available   money.Amount // what can still be spent: balance - held + limit (0 if the gate refuses the account)
+	// SetLimit is the limit set for the account (its own, or the default),
+	// before the gate (SetGate) scaled it; CreditLimit without a gate.
+	SetLimit money.Amount
+	// Refusal is the gate's reason the account may not spend at all ("" if it may).
+	Refusal string
 }
 
-// Balance returns account's balance in c.
+// Balance returns account's balance in c, as the gate judges it now.
 func (s *Store) Balance(account Account, c money.Currency) (Balance, error) {
 	var out Balance
 	err := s.st.View(func(tx *store.View) error {
 		var err error
-		out, err = balanceView(tx, account, c, s.opts.DefaultLimits)
+		out, err = s.balanceView(tx, s.opts.Clock(), account, c)
 		return err
 	})
 	return out, err
 }
 
-func balanceView(tx *store.View, account Account, c money.Currency, defaults map[string]money.Amount) (Balance, error) {
+func (s *Store) balanceView(tx *store.View, now time.Time, account Account, c money.Currency) (Balance, error) {
 	b, err := getBalance(tx, account, c.Code)
 	if err != nil {
 		return Balance{}, err
 	}
-	var limit int64
+	var set, limit int64
+	refusal := ""
 	if !account.IsSystem() {
-		limit = limitOf(tx, account, c, defaults)
+		set = limitOf(tx, account, c, s.opts.DefaultLimits)
+		limit = set
+		if g := s.getGate(); g != nil {
+			if refusal, err = g.Refusal(tx, now, account); err != nil {
+				return Balance{}, err
+			}
+			if limit, err = g.Limit(tx, now, account, c, set); err != nil {
+				return Balance{}, err
+			}
+			if refusal != "" {
+				limit = 0
+			}
+		}
+	}
+	avail := b.available(limit)
+	if refusal != "" {
+		avail = 0
 	}
 	return Balance{
 		Account: account, Balance: money.FromUnits(b.Balance, c), Held: money.FromUnits(b.Held, c),
 		PendingIn: money.FromUnits(b.PendingIn, c), CreditLimit: money.FromUnits(limit, c),
-		Available: money.FromUnits(b.available(limit), c),
+		Available: money.FromUnits(avail, c), SetLimit: money.FromUnits(set, c), Refusal: refusal,
 	}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -308,6 +309,12 @@ func (s *Store) applyRecord(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) 
 // recordTx records the first outcome of payment t of kind k in tx (see
 // applyRecord).
 func (tx *Tx) recordTx(t Transfer, k kind, reject string) (*icnv1.PaymentRecord, error) {
+	return tx.recordTxExempt(t, k, reject, false)
+}
+
+// recordTxExempt is recordTx; exempt books a one-phase payment whatever
+// the payer's credit limit and the gate say (Tx.Book).
+func (tx *Tx) recordTxExempt(t Transfer, k kind, reject string, exempt bool) (*icnv1.PaymentRecord, error) {
 	digest := t.digest()
 	payments := tx.Bucket(bktPayments)
 	if v := payments.Get([]byte(t.ID)); v != nil {
@@ -332,9 +339,19 @@ func (tx *Tx) recordTx(t Transfer, k kind, reject string) (*icnv1.PaymentRecord,
 	if err != nil {
 		return nil, err
 	}
+	// What the payer may spend: the ledger's limit, through the gate when
+	// one is set (a booking the co-op orders is exempt from both).
+	limit, refusal := int64(math.MaxInt64), ""
+	if !t.From.IsSystem() && !exempt && reject == "" && k != kindCredit {
+		if limit, refusal, err = tx.spendable(t.From, t.Amount.Currency()); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case reject != "":
 		rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, reject
+	case refusal != "":
+		rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, refusal
 	case k == kindCredit:
 		// The payee's credit limit is irrelevant: its balance only grows.
 		rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_PENDING
@@ -352,7 +369,7 @@ func (tx *Tx) recordTx(t Transfer, k kind, reject string) (*icnv1.PaymentRecord,
 		if err := tx.openTransfer(t.ID); err != nil {
 			return nil, err
 		}
-	case !t.From.IsSystem() && !from.canSpend(t.Amount.Units(), tx.limit(t.From, t.Amount.Currency())):
+	case !t.From.IsSystem() && !exempt && !from.canSpend(t.Amount.Units(), limit):
 		rec.Status, rec.Reason = icnv1.PaymentStatus_PAYMENT_STATUS_REJECTED, ReasonInsufficientCredit
 	case k == kindHold:
 		rec.Status = icnv1.PaymentStatus_PAYMENT_STATUS_PENDING

@@ -78,6 +78,8 @@ type Store struct {
 	feeds *feedHub
 	// before runs at the top of every ledger command (BeforeCommand).
 	before atomic.Pointer[func(*Tx) error]
+	// gate adjusts what member accounts may spend (SetGate).
+	gate atomic.Pointer[Gate]
 }
 
 // BeforeCommand registers fn to run at the top of every ledger command's

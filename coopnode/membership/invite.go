@@ -292,7 +292,11 @@ func (s *Store) applyApprove(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error)
 	if s.authorizedTx(tx, old, now) == nil {
 		return nil, ErrAlreadyMember
 	}
-	m := &memberRec{DID: rec.DID, Name: rec.Name, ApprovedBy: by}
+	var inv inviteRec
+	if _, err := tx.Bucket(bktInvites).GetJSON([]byte(rec.InviteCode), &inv); err != nil {
+		return nil, err
+	}
+	m := &memberRec{DID: rec.DID, Name: rec.Name, ApprovedBy: by, InvitedBy: inv.CreatedBy}
 	revoked, err := s.activate(tx, old, m, sc, cred, now)
 	if err != nil {
 		return nil, err

@@ -111,7 +111,7 @@ func (s *Store) applyRenew(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m := &memberRec{DID: old.DID, Name: old.Name, ApprovedBy: old.ApprovedBy}
+		m := &memberRec{DID: old.DID, Name: old.Name, ApprovedBy: old.ApprovedBy, InvitedBy: old.InvitedBy}
 		revoked, err := s.activate(tx, old, m, sc, cred, now)
 		if err != nil {
 			return nil, err

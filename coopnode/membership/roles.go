@@ -152,7 +152,7 @@ func (s *Store) ChangeRoleTx(tx *ledger.Tx, ch RoleChange) (Member, bool, error)
 	if err != nil {
 		return Member{}, false, err
 	}
-	m := &memberRec{DID: old.DID, Name: old.Name, ApprovedBy: old.ApprovedBy}
+	m := &memberRec{DID: old.DID, Name: old.Name, ApprovedBy: old.ApprovedBy, InvitedBy: old.InvitedBy}
 	revoked, err := s.activate(tx, old, m, sc, c, now)
 	if err != nil {
 		return Member{}, false, err

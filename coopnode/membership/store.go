@@ -105,6 +105,10 @@ type Member struct {
 	// SessionsValidAfter: session tokens issued before it are void (set by
 	// EmergencyRevoke); zero if never set.
 	SessionsValidAfter time.Time
+	// Sponsor is the moderator whose invite the member joined with (""
+	// for a member added without one: the admin, a seeded member, or one
+	// approved before sponsors were recorded). A recovery keeps it.
+	Sponsor identity.DID
 }
 
 // HasRole reports whether m holds role (whatever its status).
@@ -123,6 +127,9 @@ type memberRec struct {
 	RevokedAt           time.Time       `json:"revoked_at,omitzero"`
 	RevokedBy           identity.DID    `json:"revoked_by,omitempty"`
 	ApprovedBy          identity.DID    `json:"approved_by,omitempty"`
+	// InvitedBy is the creator of the invite the member joined with: its
+	// sponsor (Member.Sponsor).
+	InvitedBy identity.DID `json:"invited_by,omitempty"`
 
 	invalid bool // the credential did not verify at load
 }
@@ -273,6 +280,7 @@ func (s *Store) toMember(m *memberRec) Member {
 			Signature: bytes.Clone(m.Credential.Signature),
 		},
 		CredentialID: m.CredentialID, CredentialExpiresAt: m.CredentialExpiresAt, JoinedAt: m.JoinedAt,
+		Sponsor: m.InvitedBy,
 	}
 	if kr := s.keyrings[m.DID]; kr != nil {
 		out.SessionsValidAfter = kr.SessionsValidAfter
@@ -591,7 +599,7 @@ func (s *Store) applySetMember(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, erro
 	}
 	m := &memberRec{DID: did, Name: name}
 	if old != nil {
-		m.ApprovedBy = old.ApprovedBy
+		m.ApprovedBy, m.InvitedBy = old.ApprovedBy, old.InvitedBy
 	}
 	if cm.revoked, err = s.activate(tx, old, m, sc, cred, now); err != nil {
 		return nil, err

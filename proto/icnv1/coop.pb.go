@@ -170,6 +170,9 @@ type CoopCommand struct {
 	//	*CoopCommand_AdvanceProposals
 	//	*CoopCommand_SetRole
 	//	*CoopCommand_RenewCredentials
+	//	*CoopCommand_RecordVouch
+	//	*CoopCommand_VoucherRevoke
+	//	*CoopCommand_SignRecovery
 	Kind          isCoopCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -453,6 +456,33 @@ func (x *CoopCommand) GetRenewCredentials() *RenewCredentials {
 	return nil
 }
 
+func (x *CoopCommand) GetRecordVouch() *RecordVouch {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_RecordVouch); ok {
+			return x.RecordVouch
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetVoucherRevoke() *VoucherRevoke {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_VoucherRevoke); ok {
+			return x.VoucherRevoke
+		}
+	}
+	return nil
+}
+
+func (x *CoopCommand) GetSignRecovery() *SignRecovery {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_SignRecovery); ok {
+			return x.SignRecovery
+		}
+	}
+	return nil
+}
+
 type isCoopCommand_Kind interface {
 	isCoopCommand_Kind()
 }
@@ -567,6 +597,19 @@ type CoopCommand_RenewCredentials struct {
 	RenewCredentials *RenewCredentials `protobuf:"bytes,61,opt,name=renew_credentials,json=renewCredentials,proto3,oneof"`
 }
 
+type CoopCommand_RecordVouch struct {
+	// member trust and recovery (coopnode/vouch)
+	RecordVouch *RecordVouch `protobuf:"bytes,70,opt,name=record_vouch,json=recordVouch,proto3,oneof"`
+}
+
+type CoopCommand_VoucherRevoke struct {
+	VoucherRevoke *VoucherRevoke `protobuf:"bytes,71,opt,name=voucher_revoke,json=voucherRevoke,proto3,oneof"`
+}
+
+type CoopCommand_SignRecovery struct {
+	SignRecovery *SignRecovery `protobuf:"bytes,72,opt,name=sign_recovery,json=signRecovery,proto3,oneof"`
+}
+
 func (*CoopCommand_RecordPayment) isCoopCommand_Kind() {}
 
 func (*CoopCommand_DecidePayment) isCoopCommand_Kind() {}
@@ -618,6 +661,12 @@ func (*CoopCommand_AdvanceProposals) isCoopCommand_Kind() {}
 func (*CoopCommand_SetRole) isCoopCommand_Kind() {}
 
 func (*CoopCommand_RenewCredentials) isCoopCommand_Kind() {}
+
+func (*CoopCommand_RecordVouch) isCoopCommand_Kind() {}
+
+func (*CoopCommand_VoucherRevoke) isCoopCommand_Kind() {}
+
+func (*CoopCommand_SignRecovery) isCoopCommand_Kind() {}
 
 // RecordPayment records the first outcome of a payment id (Pay, Hold,
 // CreditPending, Reject); a repeat returns the first outcome.
@@ -2501,11 +2550,176 @@ func (x *CredentialRenewal) GetNewCredentialId() string {
 	return ""
 }
 
+// RecordVouch records a member's signed vouch for another member
+// (governance.VouchBody, tag icn/v1/vouch), exactly as received and
+// already verified; the handler re-reads it with the strict decoder.
+type RecordVouch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vouch         []byte                 `protobuf:"bytes,1,opt,name=vouch,proto3" json:"vouch,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordVouch) Reset() {
+	*x = RecordVouch{}
+	mi := &file_icn_v1_coop_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordVouch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordVouch) ProtoMessage() {}
+
+func (x *RecordVouch) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordVouch.ProtoReflect.Descriptor instead.
+func (*RecordVouch) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RecordVouch) GetVouch() []byte {
+	if x != nil {
+		return x.Vouch
+	}
+	return nil
+}
+
+func (x *RecordVouch) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// VoucherRevoke puts a member's DID in recovery mode on the signed word of
+// a member who vouched for it (governance.VoucherRevokeBody, tag
+// icn/v1/voucher-revoke), already verified.
+type VoucherRevoke struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       []byte                 `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VoucherRevoke) Reset() {
+	*x = VoucherRevoke{}
+	mi := &file_icn_v1_coop_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VoucherRevoke) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VoucherRevoke) ProtoMessage() {}
+
+func (x *VoucherRevoke) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VoucherRevoke.ProtoReflect.Descriptor instead.
+func (*VoucherRevoke) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *VoucherRevoke) GetRequest() []byte {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *VoucherRevoke) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// SignRecovery records one steward's signed recovery of an old DID to a new
+// one (governance.RecoveryBody, tag icn/v1/recovery), already verified; the
+// signature that completes the stewards' quorum migrates the member.
+type SignRecovery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       []byte                 `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignRecovery) Reset() {
+	*x = SignRecovery{}
+	mi := &file_icn_v1_coop_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignRecovery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignRecovery) ProtoMessage() {}
+
+func (x *SignRecovery) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignRecovery.ProtoReflect.Descriptor instead.
+func (*SignRecovery) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SignRecovery) GetRequest() []byte {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *SignRecovery) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 var File_icn_v1_coop_proto protoreflect.FileDescriptor
 
 const file_icn_v1_coop_proto_rawDesc = "" +
 	"\n" +
-	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\x8a\r\n" +
+	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\xc1\x0e\n" +
 	"\vCoopCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12>\n" +
@@ -2539,7 +2753,10 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\fcollect_dues\x189 \x01(\v2\x13.icn.v1.CollectDuesH\x00R\vcollectDues\x12G\n" +
 	"\x11advance_proposals\x18: \x01(\v2\x18.icn.v1.AdvanceProposalsH\x00R\x10advanceProposals\x12,\n" +
 	"\bset_role\x18< \x01(\v2\x0f.icn.v1.SetRoleH\x00R\asetRole\x12G\n" +
-	"\x11renew_credentials\x18= \x01(\v2\x18.icn.v1.RenewCredentialsH\x00R\x10renewCredentialsB\x06\n" +
+	"\x11renew_credentials\x18= \x01(\v2\x18.icn.v1.RenewCredentialsH\x00R\x10renewCredentials\x128\n" +
+	"\frecord_vouch\x18F \x01(\v2\x13.icn.v1.RecordVouchH\x00R\vrecordVouch\x12>\n" +
+	"\x0evoucher_revoke\x18G \x01(\v2\x15.icn.v1.VoucherRevokeH\x00R\rvoucherRevoke\x12;\n" +
+	"\rsign_recovery\x18H \x01(\v2\x14.icn.v1.SignRecoveryH\x00R\fsignRecoveryB\x06\n" +
 	"\x04kind\"\xa9\x03\n" +
 	"\rRecordPayment\x12'\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.icn.v1.PaymentKindR\x04kind\x12\x0e\n" +
@@ -2681,7 +2898,16 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\x11CredentialRenewal\x12\x10\n" +
 	"\x03did\x18\x01 \x01(\tR\x03did\x12#\n" +
 	"\rcredential_id\x18\x02 \x01(\tR\fcredentialId\x12*\n" +
-	"\x11new_credential_id\x18\x03 \x01(\tR\x0fnewCredentialId*u\n" +
+	"\x11new_credential_id\x18\x03 \x01(\tR\x0fnewCredentialId\"A\n" +
+	"\vRecordVouch\x12\x14\n" +
+	"\x05vouch\x18\x01 \x01(\fR\x05vouch\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"G\n" +
+	"\rVoucherRevoke\x12\x18\n" +
+	"\arequest\x18\x01 \x01(\fR\arequest\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"F\n" +
+	"\fSignRecovery\x12\x18\n" +
+	"\arequest\x18\x01 \x01(\fR\arequest\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature*u\n" +
 	"\vPaymentKind\x12\x1c\n" +
 	"\x18PAYMENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAYMENT_KIND_PAYMENT\x10\x01\x12\x15\n" +
@@ -2707,7 +2933,7 @@ func file_icn_v1_coop_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_coop_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_icn_v1_coop_proto_goTypes = []any{
 	(PaymentKind)(0),           // 0: icn.v1.PaymentKind
 	(PaymentDecision)(0),       // 1: icn.v1.PaymentDecision
@@ -2741,6 +2967,9 @@ var file_icn_v1_coop_proto_goTypes = []any{
 	(*SetRole)(nil),            // 29: icn.v1.SetRole
 	(*RenewCredentials)(nil),   // 30: icn.v1.RenewCredentials
 	(*CredentialRenewal)(nil),  // 31: icn.v1.CredentialRenewal
+	(*RecordVouch)(nil),        // 32: icn.v1.RecordVouch
+	(*VoucherRevoke)(nil),      // 33: icn.v1.VoucherRevoke
+	(*SignRecovery)(nil),       // 34: icn.v1.SignRecovery
 }
 var file_icn_v1_coop_proto_depIdxs = []int32{
 	3,  // 0: icn.v1.CoopCommand.record_payment:type_name -> icn.v1.RecordPayment
@@ -2769,20 +2998,23 @@ var file_icn_v1_coop_proto_depIdxs = []int32{
 	28, // 23: icn.v1.CoopCommand.advance_proposals:type_name -> icn.v1.AdvanceProposals
 	29, // 24: icn.v1.CoopCommand.set_role:type_name -> icn.v1.SetRole
 	30, // 25: icn.v1.CoopCommand.renew_credentials:type_name -> icn.v1.RenewCredentials
-	0,  // 26: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
-	1,  // 27: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
-	6,  // 28: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
-	6,  // 29: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
-	12, // 30: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 31: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 32: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
-	12, // 33: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
-	31, // 34: icn.v1.RenewCredentials.renewals:type_name -> icn.v1.CredentialRenewal
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	32, // 26: icn.v1.CoopCommand.record_vouch:type_name -> icn.v1.RecordVouch
+	33, // 27: icn.v1.CoopCommand.voucher_revoke:type_name -> icn.v1.VoucherRevoke
+	34, // 28: icn.v1.CoopCommand.sign_recovery:type_name -> icn.v1.SignRecovery
+	0,  // 29: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
+	1,  // 30: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
+	6,  // 31: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
+	6,  // 32: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
+	12, // 33: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 34: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 35: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
+	12, // 36: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
+	31, // 37: icn.v1.RenewCredentials.renewals:type_name -> icn.v1.CredentialRenewal
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_coop_proto_init() }
@@ -2817,6 +3049,9 @@ func file_icn_v1_coop_proto_init() {
 		(*CoopCommand_AdvanceProposals)(nil),
 		(*CoopCommand_SetRole)(nil),
 		(*CoopCommand_RenewCredentials)(nil),
+		(*CoopCommand_RecordVouch)(nil),
+		(*CoopCommand_VoucherRevoke)(nil),
+		(*CoopCommand_SignRecovery)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2824,7 +3059,7 @@ func file_icn_v1_coop_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_coop_proto_rawDesc), len(file_icn_v1_coop_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,84 @@
+package coopnode_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/icn-coop/icn/coopnode/client"
+	"github.com/icn-coop/icn/coopnode/coopnodetest"
+	"github.com/icn-coop/icn/coopnode/membership"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/testutil"
+)
+
+// TestReplicatedTrust: on a 3-node co-op, through a follower's gateway, a
+// vouch, the voucher's emergency revoke and a steward quorum's recovery
+// are carried out by the leader and applied alike by every node: the
+// member in recovery cannot log in at any node, the new DID holds its
+// balance, and every node ends with the same state hash.
+func TestReplicatedTrust(t *testing.T) {
+	cc := coopnodetest.Start(t, 3)
+	ctx := context.Background()
+	ann, bob, s1, neu := coopnodetest.Key(t, "ann"), coopnodetest.Key(t, "bob"), coopnodetest.Key(t, "s1"), coopnodetest.Key(t, "ann-new")
+	for _, m := range []struct {
+		k     *identity.Key
+		roles []string
+	}{{ann, nil}, {bob, nil}, {s1, []string{membership.RoleSteward}}} {
+		cc.OnLeader(func(i int) error {
+			_, err := cc.Nodes[i].Members.AddMember(ctx, m.k.DID(), "m", m.roles)
+			return err
+		})
+	}
+	f := (cc.Leader() + 1) % 3
+	retry := func(what string, fn func() error) {
+		t.Helper()
+		var err error
+		testutil.WaitFor(t, 20*time.Second, what, func() bool {
+			err = fn()
+			return err == nil || (client.ErrorCode(err) != "unavailable" && !isConnErr(err))
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	bobS := cc.Login(f, bob)
+	retry("bob's payment to ann", func() error {
+		_, err := bobS.Pay(ctx, client.PaymentIntent{ID: "b-a", To: ann.DID(), Amount: "7.00"}, bob)
+		return err
+	})
+	retry("bob's vouch", func() error { _, err := bobS.Vouch(ctx, coopnodetest.CoopID, bob, ann.DID()); return err })
+	retry("bob's emergency revoke", func() error {
+		_, err := bobS.VoucherRevoke(ctx, coopnodetest.CoopID, bob, ann.DID())
+		return err
+	})
+	for i := range cc.Nodes {
+		if _, err := client.New(cc.URL(i)).Login(ctx, ann, coopnodetest.CoopID); client.ErrorCode(err) != "in_recovery" {
+			t.Fatalf("ann's login through node %d: %v", i, err)
+		}
+	}
+	// Any token may send a steward's signature (the gateway allows a
+	// member-less token 10 requests/s per address: bob sends them here).
+	for _, k := range []*identity.Key{s1, cc.Admin} {
+		req, sig, err := client.SignRecovery(coopnodetest.CoopID, "rec-ann", k, ann.DID(), neu.DID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		retry("a recovery signature", func() error { _, err := bobS.SendRecovery(ctx, coopnodetest.CoopID, req, sig); return err })
+	}
+	newS := cc.Login(f, neu)
+	b, err := newS.Balance(ctx, coopnodetest.CoopID, neu.DID(), "")
+	if err != nil || b.Balance != "7.00" {
+		t.Fatalf("the new DID's balance: %+v %v", b, err)
+	}
+	h0, _ := cc.Nodes[0].Ledger.State().StateHash()
+	testutil.WaitFor(t, 20*time.Second, "one state hash on every node", func() bool {
+		for _, n := range cc.Nodes[1:] {
+			if h, _ := n.Ledger.State().StateHash(); h != h0 {
+				h0, _ = cc.Nodes[0].Ledger.State().StateHash()
+				return false
+			}
+		}
+		return true
+	})
+}
