@@ -139,10 +139,8 @@ func (g *Gateway) loadSessions() error {
 func (g *Gateway) readFamilies(tx *store.View) (stale bool, err error) {
 	cut := g.cfg.Clock().Add(-pruneSlack)
 	m := map[string]time.Time{}
-	for _, b := range Buckets {
-		if tx.Bucket(b) == nil {
-			return false, fmt.Errorf("bucket %s missing: open the ledger with gateway.Buckets in Options.Buckets", b)
-		}
+	if err := tx.Require("gateway", Buckets); err != nil {
+		return false, err
 	}
 	if k, _ := tx.Bucket(bktRefreshUsed).Cursor().First(); len(k) >= 8 && keyTime(k).Before(cut) {
 		stale = true

@@ -97,14 +97,7 @@ func New(l *ledger.Store, m *membership.Store, opts Options) (*Store, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Store{l: l, m: m, opts: opts}
-	err := l.State().View(func(v *store.View) error {
-		for _, b := range Buckets {
-			if v.Bucket(b) == nil {
-				return fmt.Errorf("bucket %s missing: open the ledger with govern.Buckets", b)
-			}
-		}
-		return nil
-	})
+	err := l.State().View(func(v *store.View) error { return v.Require("govern", Buckets) })
 	if err != nil {
 		return nil, fmt.Errorf("govern: %w", err)
 	}

@@ -206,10 +206,8 @@ func (s *Store) submit(ctx context.Context, now time.Time, cmd *icnv1.CoopComman
 
 // load fills the cache from the state (at New, and after a restore).
 func (s *Store) load(tx *store.View) error {
-	for _, b := range Buckets {
-		if tx.Bucket(b) == nil {
-			return fmt.Errorf("bucket %s missing: open the ledger with Options.Buckets = membership.Buckets", b)
-		}
+	if err := tx.Require("membership", Buckets); err != nil {
+		return err
 	}
 	members := map[identity.DID]*memberRec{}
 	revoked := map[string]bool{}

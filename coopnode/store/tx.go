@@ -22,6 +22,17 @@ func (v *View) Bucket(name []byte) *Bucket {
 	return &Bucket{b: b}
 }
 
+// Require fails naming the first of a package's buckets the file lacks: it
+// was opened without them, so Options.Buckets must list pkg.Buckets.
+func (v *View) Require(pkg string, names [][]byte) error {
+	for _, b := range names {
+		if v.tx.Bucket(b) == nil {
+			return fmt.Errorf("bucket %s missing: open the ledger with %s.Buckets in Options.Buckets", b, pkg)
+		}
+	}
+	return nil
+}
+
 // ForEach calls fn for every top-level bucket, in name order.
 func (v *View) ForEach(fn func(name []byte, b *Bucket) error) error {
 	return v.tx.ForEach(func(name []byte, b *bolt.Bucket) error { return fn(name, &Bucket{b: b}) })
