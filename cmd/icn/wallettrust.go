@@ -25,6 +25,15 @@ func (o *walletOpts) trustCmds() []*cobra.Command {
 	return []*cobra.Command{o.vouchCmd(), o.trustCmd(), o.emergencyRevokeCmd(), o.recoverCmd(), o.recoveryCmd()}
 }
 
+// argDID is the DID a command names as its one optional argument, else
+// the session's own.
+func argDID(args []string, s *client.Session) (identity.DID, error) {
+	if len(args) == 0 {
+		return s.DID(), nil
+	}
+	return memberDID(args[0])
+}
+
 func memberDID(s string) (identity.DID, error) {
 	did, _, err := identity.ParseDID(s)
 	if err != nil {
@@ -70,12 +79,9 @@ func (o *walletOpts) trustCmd() *cobra.Command {
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd, func(ctx context.Context, t *walletTarget, s *client.Session) error {
-				did := s.DID()
-				if len(args) == 1 {
-					var err error
-					if did, err = memberDID(args[0]); err != nil {
-						return err
-					}
+				did, err := argDID(args, s)
+				if err != nil {
+					return err
 				}
 				tr, err := s.Trust(ctx, t.coop, did)
 				if err != nil {
@@ -275,12 +281,9 @@ func (o *walletOpts) recoveryCmd() *cobra.Command {
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd, func(ctx context.Context, t *walletTarget, s *client.Session) error {
-				did := s.DID()
-				if len(args) == 1 {
-					var err error
-					if did, err = memberDID(args[0]); err != nil {
-						return err
-					}
+				did, err := argDID(args, s)
+				if err != nil {
+					return err
 				}
 				rs, err := s.Recoveries(ctx, t.coop, did)
 				if err != nil {
