@@ -134,6 +134,12 @@ type benchCoopResult struct {
 	VerificationsBy         map[string]float64 `json:"verifications_per_payment_by,omitempty"`
 	SignatureVerifications  int64              `json:"signature_verifications,omitempty"`
 	PaymentsDecided         int64              `json:"payments_decided,omitempty"`
+	// LedgerCommitsPerPayment (icn bench cross): the co-op nodes' committed
+	// ledger transactions (icn_ledger_commit_batch_size samples) per
+	// payment decided, measured as VerificationsPerPayment is;
+	// LedgerWritesPerCommit the commands each of them held.
+	LedgerCommitsPerPayment float64 `json:"ledger_commits_per_payment,omitempty"`
+	LedgerWritesPerCommit   float64 `json:"ledger_writes_per_commit,omitempty"`
 	// CPUMicrosPerPayment is this process's CPU time (user + system, from
 	// getrusage) during the measured window over the payments committed
 	// in it, in microseconds. In process (no --dev) it covers the nodes
