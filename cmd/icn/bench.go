@@ -134,6 +134,22 @@ type benchCoopResult struct {
 	VerificationsBy         map[string]float64 `json:"verifications_per_payment_by,omitempty"`
 	SignatureVerifications  int64              `json:"signature_verifications,omitempty"`
 	PaymentsDecided         int64              `json:"payments_decided,omitempty"`
+	// LedgerCommitsPerPayment (icn bench cross): the co-op nodes' committed
+	// ledger transactions (icn_ledger_commit_batch_size samples) per
+	// payment decided, measured as VerificationsPerPayment is;
+	// LedgerWritesPerCommit the commands each of them held.
+	LedgerCommitsPerPayment float64 `json:"ledger_commits_per_payment,omitempty"`
+	LedgerWritesPerCommit   float64 `json:"ledger_writes_per_commit,omitempty"`
+	// CPUMicrosPerPayment is this process's CPU time (user + system, from
+	// getrusage) during the measured window over the payments committed
+	// in it, in microseconds. In process (no --dev) it covers the nodes
+	// and the clients, and unlike payments/s it hardly depends on what
+	// else the machine runs; with --dev only the clients. Absent if not
+	// measured.
+	CPUMicrosPerPayment float64 `json:"cpu_us_per_payment,omitempty"`
+	// CPUCores is that CPU time over the window's length: the cores the
+	// process kept busy.
+	CPUCores float64 `json:"cpu_cores,omitempty"`
 	// Regions (icn bench cross --regions): payments crossed a parent hub.
 	Regions bool `json:"regions,omitempty"`
 }
@@ -355,6 +371,19 @@ func (o *benchCoopOpts) measure(ctx context.Context, clients []benchClient, curr
 	runCtx, cancel := context.WithDeadline(ctx, measureEnd)
 	defer cancel()
 
+	// The process's CPU time at the window's edges, read by a timer (the
+	// clients are busy paying).
+	var cpuAt [2]time.Duration
+	var cpuOK [2]bool
+	var cpuWG sync.WaitGroup
+	cpuWG.Add(2)
+	for i, at := range [2]time.Time{measureStart, measureEnd} {
+		time.AfterFunc(time.Until(at), func() {
+			defer cpuWG.Done()
+			cpuAt[i], cpuOK[i] = processCPU()
+		})
+	}
+
 	workers := make([]benchWorker, len(clients))
 	var wg sync.WaitGroup
 	for i := range clients {
@@ -401,6 +430,9 @@ func (o *benchCoopOpts) measure(ctx context.Context, clients []benchClient, curr
 
 	end := measureEnd
 	interrupted := ctx.Err() != nil
+	if !interrupted {
+		cpuWG.Wait() // the clients ran to measureEnd: both timers fired
+	}
 	if now := time.Now(); interrupted && now.Before(measureEnd) {
 		end = now
 	}
@@ -429,6 +461,11 @@ func (o *benchCoopOpts) measure(ctx context.Context, clients []benchClient, curr
 		res.OpsPerS = float64(res.OK) / window.Seconds()
 	}
 	res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs, res.MeanMs = millis(s.P50), millis(s.P90), millis(s.P99), millis(s.Max), millis(s.Mean)
+	if !interrupted && cpuOK[0] && cpuOK[1] && res.OK > 0 && window > 0 {
+		cpu := cpuAt[1] - cpuAt[0]
+		res.CPUMicrosPerPayment = float64(cpu.Microseconds()) / float64(res.OK)
+		res.CPUCores = cpu.Seconds() / window.Seconds()
+	}
 	return res
 }
 
@@ -474,6 +511,9 @@ func printBenchCoop(w io.Writer, r benchCoopResult) error {
 	fmt.Fprintf(tw, "p50\t%.2f ms\n", r.P50Ms)
 	fmt.Fprintf(tw, "p99\t%.2f ms\n", r.P99Ms)
 	fmt.Fprintf(tw, "max\t%.2f ms\n", r.MaxMs)
+	if r.CPUMicrosPerPayment > 0 {
+		fmt.Fprintf(tw, "cpu/payment\t%.0f µs (this process, %.2f cores busy)\n", r.CPUMicrosPerPayment, r.CPUCores)
+	}
 	fmt.Fprintf(tw, "errors\t%d\n", r.Errors)
 	kinds := make([]string, 0, len(r.ErrorKinds))
 	for k := range r.ErrorKinds {

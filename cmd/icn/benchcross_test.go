@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -65,5 +66,17 @@ func TestBenchCrossJSON(t *testing.T) {
 	}
 	if num("p50_ms") <= 0 || num("p99_ms") < num("p50_ms") {
 		t.Errorf("implausible latencies: %s", out.String())
+	}
+	// CPU per payment (getrusage over the window): a payment costs at
+	// least its four verifications and a signature, tens of µs, and the
+	// process cannot have used more than all its cores.
+	if us, cores := num("cpu_us_per_payment"), num("cpu_cores"); us < 20 || cores <= 0 || cores > float64(runtime.NumCPU())+0.5 {
+		t.Errorf("implausible cpu_us_per_payment %v / cpu_cores %v: %s", us, cores, out.String())
+	}
+	// Each payment writes two ledger commands on each co-op, some sharing
+	// a transaction: between 1/(writes per transaction) and 4 transactions.
+	commits, writes := num("ledger_commits_per_payment"), num("ledger_writes_per_commit")
+	if commits <= 0 || commits > 4.5 || writes < 1 || commits*writes < 3.5 {
+		t.Errorf("implausible ledger_commits_per_payment %v, ledger_writes_per_commit %v: %s", commits, writes, out.String())
 	}
 }

@@ -20,6 +20,7 @@ import (
 const (
 	sigMetric     = "icn_signature_verifications_total" // {component,kind}, co-op nodes and hub nodes
 	decidedMetric = "icn_hub_routed_transfers_total"    // {outcome,reason}, hub nodes
+	batchMetric   = "icn_ledger_commit_batch_size"      // histogram, co-op nodes: one sample per committed ledger transaction
 )
 
 // sigSnapshot sums the signature and routing counters of every node of a
@@ -27,6 +28,8 @@ const (
 type sigSnapshot struct {
 	sigs    map[string]float64 // "component/kind" → verifications
 	decided float64            // transfers a hub decided for a co-op's prepare
+	commits float64            // ledger transactions the co-op nodes committed
+	writes  float64            // ledger writes (commands) in them
 }
 
 func (s sigSnapshot) total() float64 {
@@ -84,6 +87,8 @@ func scrapeSigs(ctx context.Context, hc *http.Client, urls []string) (sigSnapsho
 				snap.sigs[k] += v
 			}
 			snap.decided += s.decided
+			snap.commits += s.commits
+			snap.writes += s.writes
 		}()
 	}
 	wg.Wait()
@@ -127,6 +132,10 @@ func scrapeOne(ctx context.Context, hc *http.Client, url string) (sigSnapshot, e
 	}
 	for _, m := range fams[decidedMetric].GetMetric() {
 		s.decided += m.GetCounter().GetValue()
+	}
+	for _, m := range fams[batchMetric].GetMetric() {
+		s.commits += float64(m.GetHistogram().GetSampleCount())
+		s.writes += m.GetHistogram().GetSampleSum()
 	}
 	return s, nil
 }
@@ -181,6 +190,10 @@ func (sm *sigMeter) finish(ctx context.Context, res *benchCoopResult) error {
 	res.PaymentsDecided = int64(decided)
 	res.SignatureVerifications = int64(after.total() - sm.before.total())
 	res.VerificationsPerPayment = round2(float64(res.SignatureVerifications) / decided)
+	if commits := after.commits - sm.before.commits; commits > 0 {
+		res.LedgerCommitsPerPayment = round2(commits / decided)
+		res.LedgerWritesPerCommit = round2((after.writes - sm.before.writes) / commits)
+	}
 	res.VerificationsBy = map[string]float64{}
 	for k, v := range after.sigs {
 		if d := v - sm.before.sigs[k]; d > 0 {
@@ -204,6 +217,10 @@ func verificationsLine(r benchCoopResult) string {
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s %.2f", k, r.VerificationsBy[k])
 	}
-	return fmt.Sprintf("signature verifications per payment: %.2f (%d over %d payments decided; %s)",
+	line := fmt.Sprintf("signature verifications per payment: %.2f (%d over %d payments decided; %s)",
 		r.VerificationsPerPayment, r.SignatureVerifications, r.PaymentsDecided, strings.Join(parts, ", "))
+	if r.LedgerCommitsPerPayment > 0 {
+		line += fmt.Sprintf("\nco-op ledger transactions (fsync'd) per payment: %.2f, %.2f writes each", r.LedgerCommitsPerPayment, r.LedgerWritesPerCommit)
+	}
+	return line
 }

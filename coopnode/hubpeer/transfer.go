@@ -38,7 +38,7 @@ func (c *Client) Route(ctx context.Context, t ledger.Transfer, signer identity.D
 		return p, err
 	}
 	if out := c.drive(ctx, c.prepareOf(t, signer, expires)); out != nil {
-		return c.applyOut(ctx, out)
+		return c.applyKnown(ctx, p, out)
 	}
 	return c.cfg.Ledger.Payment(t.ID)
 }
@@ -124,7 +124,36 @@ func (c *Client) applyOut(ctx context.Context, out *icnv1.TransferOutcome) (ledg
 	if !decided || p.Status != ledger.StatusPending {
 		return p, nil
 	}
-	reason := out.GetReason()
+	return c.decide(ctx, p, committed, out.GetReason())
+}
+
+// applyKnown is applyOut for a transfer whose record the caller has just
+// written (p: the pending hold or credit, as Hold or CreditPending
+// returned it), without reading the record again: one read transaction
+// and record decode fewer per payment on each side. Deciding is
+// idempotent, so a record the reconciler decided meanwhile the same way
+// comes back unchanged; one decided otherwise is read back as it stands,
+// as applyOut would have found it.
+func (c *Client) applyKnown(ctx context.Context, p ledger.Payment, out *icnv1.TransferOutcome) (ledger.Payment, error) {
+	committed := out.GetState() == icnv1.TransferState_TRANSFER_STATE_COMMITTED
+	decided := committed || out.GetState() == icnv1.TransferState_TRANSFER_STATE_ABORTED ||
+		out.GetState() == icnv1.TransferState_TRANSFER_STATE_REJECTED
+	if !decided || p.Status != ledger.StatusPending || p.ID != out.GetTransferId() || !(p.Hold || p.PendingCredit) {
+		return c.applyOut(ctx, out)
+	}
+	got, err := c.decide(ctx, p, committed, out.GetReason())
+	if errors.Is(err, ledger.ErrFinal) {
+		// Decided otherwise meanwhile (not by the hub's final outcome, so
+		// never in practice): the record as it stands, as applyOut gives.
+		return c.cfg.Ledger.Payment(p.ID)
+	}
+	return got, err
+}
+
+// decide applies a decided outcome to p, this co-op's pending side of the
+// transfer: committed, or rejected with reason.
+func (c *Client) decide(ctx context.Context, p ledger.Payment, committed bool, reason string) (ledger.Payment, error) {
+	id := p.ID
 	if reason == "" {
 		reason = "rejected"
 	}
@@ -157,7 +186,7 @@ func (c *Client) incoming(s *routing.Stream) {
 	expires := time.Unix(0, prep.GetExpiresAtUnixNano())
 	ctx, cancel := context.WithDeadline(c.ctx, expires.Add(5*time.Second))
 	defer cancel()
-	reason := c.accept(ctx, prep)
+	pending, reason := c.accept(ctx, prep)
 	answer, err := routing.Answer(c.cfg.Key, prep, reason)
 	if err != nil {
 		s.Abort()
@@ -172,27 +201,28 @@ func (c *Client) incoming(s *routing.Stream) {
 		c.poke() // the reconciler asks the hub
 		return
 	}
-	if _, err := c.applyOut(ctx, outcome.GetOutcome()); err != nil {
+	if _, err := c.applyKnown(ctx, pending, outcome.GetOutcome()); err != nil {
 		c.log.Warn("apply outcome", "transfer", prep.GetTransferId(), "err", err)
 	}
 }
 
 // accept checks an incoming prepare and records the pending credit; it
-// returns "" to accept or the reason to refuse.
-func (c *Client) accept(ctx context.Context, p *icnv1.TransferPrepare) string {
+// returns the payment as recorded and "" to accept, or the reason to
+// refuse.
+func (c *Client) accept(ctx context.Context, p *icnv1.TransferPrepare) (ledger.Payment, string) {
 	c.cfg.Signatures.Inc(routing.SignedIntent)
 	intent := p.GetIntent()
 	if err := payment.VerifyBy(identity.DID(intent.GetSigner()), intent.GetPayload(), intent.GetSignature()); err != nil {
-		return ReasonInvalid
+		return ledger.Payment{}, ReasonInvalid
 	}
 	in, err := payment.Check(intent.GetPayload(), payment.Rules{Currencies: c.cfg.Ledger.Currencies(), Horizon: c.cfg.IntentHorizon}, c.cfg.Clock())
 	switch {
 	case err != nil, in.ID != p.GetTransferId(), in.ToCoop != c.cfg.CoopID && in.ToCoop != string(c.cfg.Key.DID()),
 		in.Amount.Units() != p.GetAmountUnits(), in.Currency != p.GetCurrency():
-		return ReasonInvalid
+		return ledger.Payment{}, ReasonInvalid
 	}
 	if !c.cfg.Members.IsMember(identity.DID(in.To), c.cfg.Clock()) {
-		return ReasonUnknownPayee
+		return ledger.Payment{}, ReasonUnknownPayee
 	}
 	// The clearing account is what the ledger posts against; the payee's
 	// history and events name the paying member (signed in the intent) and
@@ -204,12 +234,12 @@ func (c *Client) accept(ctx context.Context, p *icnv1.TransferPrepare) string {
 	})
 	switch {
 	case errors.Is(err, ledger.ErrModifiedRequest):
-		return "modified_request"
+		return ledger.Payment{}, "modified_request"
 	case err != nil:
 		c.log.Warn("record pending credit", "transfer", in.ID, "err", err)
-		return "receiver_error"
+		return ledger.Payment{}, "receiver_error"
 	case pay.Status == ledger.StatusRejected:
-		return pay.Reason
+		return pay, pay.Reason
 	}
-	return ""
+	return pay, ""
 }

@@ -99,8 +99,12 @@ func TestAcceptChecks(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(p)
 			}
-			if got := c.accept(context.Background(), p); got != tc.want {
+			rec, got := c.accept(context.Background(), p)
+			if got != tc.want {
 				t.Fatalf("accept = %q, want %q", got, tc.want)
+			}
+			if got == "" && (rec.ID != p.GetTransferId() || rec.Status != ledger.StatusPending || !rec.PendingCredit) {
+				t.Errorf("accept returned %+v, want the pending credit it recorded", rec)
 			}
 			// Every prepare's intent is verified once, whatever the outcome.
 			if n := verifications(t, c.cfg.Signatures); n != 1 {
@@ -112,7 +116,7 @@ func TestAcceptChecks(t *testing.T) {
 					t.Fatalf("pending credit: %+v %v", pay, err)
 				}
 				// A repeat (the hub redelivering) accepts again and records nothing new.
-				if again := c.accept(context.Background(), p); again != "" {
+				if _, again := c.accept(context.Background(), p); again != "" {
 					t.Fatalf("repeat: %q", again)
 				}
 				return
@@ -134,29 +138,76 @@ func TestApplyOutcome(t *testing.T) {
 		{icnv1.TransferState_TRANSFER_STATE_ABORTED, ledger.StatusRejected},
 		{icnv1.TransferState_TRANSFER_STATE_PREPARED, ledger.StatusPending},
 	} {
-		t.Run(tc.state.String(), func(t *testing.T) {
-			c := testClient(t, payee.DID())
-			p := prepare(t, payer, payee.DID(), "1.00", 100)
-			if r := c.accept(context.Background(), p); r != "" {
-				t.Fatal(r)
-			}
-			got, err := c.applyOut(context.Background(), &icnv1.TransferOutcome{TransferId: p.GetTransferId(), State: tc.state, Reason: "expired"})
-			if err != nil || got.Status != tc.status {
-				t.Fatalf("applyOut: %+v %v, want %s", got, err, tc.status)
-			}
-			bal, err := c.cfg.Ledger.Balance(ledger.Account(payee.DID()), got.Amount.Currency())
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantBal := map[ledger.Status]int64{ledger.StatusCommitted: 100}[tc.status]
-			wantPending := map[ledger.Status]int64{ledger.StatusPending: 100}[tc.status]
-			if bal.Balance.Units() != wantBal || bal.PendingIn.Units() != wantPending {
-				t.Fatalf("payee balance %s pending %s", bal.Balance, bal.PendingIn)
-			}
-			if rep, err := c.cfg.Ledger.Verify(); err != nil || !rep.OK() {
-				t.Fatalf("verify: %v %+v", err, rep)
-			}
-		})
+		// applyOut reads the record first; applyKnown (what incoming and
+		// Route use) starts from the record accept or Hold returned, and
+		// gives the same answer and balances, also when the outcome was
+		// applied already (a reconciler pass before it).
+		for _, way := range []string{"read", "known", "known-after-reconcile"} {
+			t.Run(tc.state.String()+"/"+way, func(t *testing.T) {
+				c := testClient(t, payee.DID())
+				p := prepare(t, payer, payee.DID(), "1.00", 100)
+				rec, r := c.accept(context.Background(), p)
+				if r != "" {
+					t.Fatal(r)
+				}
+				out := &icnv1.TransferOutcome{TransferId: p.GetTransferId(), State: tc.state, Reason: "expired"}
+				var got ledger.Payment
+				var err error
+				switch way {
+				case "read":
+					got, err = c.applyOut(context.Background(), out)
+				case "known":
+					got, err = c.applyKnown(context.Background(), rec, out)
+				default:
+					if _, err := c.applyOut(context.Background(), out); err != nil {
+						t.Fatal(err)
+					}
+					got, err = c.applyKnown(context.Background(), rec, out)
+				}
+				if err != nil || got.Status != tc.status {
+					t.Fatalf("apply: %+v %v, want %s", got, err, tc.status)
+				}
+				if tc.status == ledger.StatusRejected && got.Reason != "expired" {
+					t.Errorf("reason %q, want expired", got.Reason)
+				}
+				bal, err := c.cfg.Ledger.Balance(ledger.Account(payee.DID()), got.Amount.Currency())
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantBal := map[ledger.Status]int64{ledger.StatusCommitted: 100}[tc.status]
+				wantPending := map[ledger.Status]int64{ledger.StatusPending: 100}[tc.status]
+				if bal.Balance.Units() != wantBal || bal.PendingIn.Units() != wantPending {
+					t.Fatalf("payee balance %s pending %s", bal.Balance, bal.PendingIn)
+				}
+				if rep, err := c.cfg.Ledger.Verify(); err != nil || !rep.OK() {
+					t.Fatalf("verify: %v %+v", err, rep)
+				}
+			})
+		}
+	}
+}
+
+// TestApplyKnownDecidedOtherwise: a pending record that was decided the
+// other way meanwhile is returned as it stands, as applyOut returns it.
+func TestApplyKnownDecidedOtherwise(t *testing.T) {
+	payer, payee := key(t), key(t)
+	c := testClient(t, payee.DID())
+	p := prepare(t, payer, payee.DID(), "1.00", 100)
+	rec, r := c.accept(context.Background(), p)
+	if r != "" {
+		t.Fatal(r)
+	}
+	if _, err := c.cfg.Ledger.VoidCredit(context.Background(), rec.ID, "expired"); err != nil {
+		t.Fatal(err)
+	}
+	out := &icnv1.TransferOutcome{TransferId: rec.ID, State: icnv1.TransferState_TRANSFER_STATE_COMMITTED}
+	want, err := c.applyOut(context.Background(), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.applyKnown(context.Background(), rec, out)
+	if err != nil || got.Status != ledger.StatusRejected || got.Status != want.Status || got.Reason != want.Reason {
+		t.Fatalf("applyKnown = %+v %v, want %+v", got, err, want)
 	}
 }
 
