@@ -50,10 +50,23 @@ DHT queries it sent. Nodes are one per federation at --dht-nodes equal to
 thousand nodes, so the records are a sample: the lookup path does not depend
 on how many other records the nodes hold.
 
-With --dht-nodes 0 only the routing part runs.`,
+With --dht-nodes 0 only the routing part runs.
+
+With --model the directory part is a model of go-libp2p-kad-dht instead,
+for sizes that do not fit one process as real nodes (cmd/icn/internal/dirsim
+model.go): every node has a real go-libp2p-kbucket routing table over its
+real peer id, filled as kad-dht fills it (bootstrap peers, then kad-dht's
+refreshes: a lookup of the node's own id and of a random key per bucket),
+and lookups follow kad-dht v0.42.2's query (alpha 10, beta 3, the follow-up
+to the 20 closest; GetValue's quorum 0). Query times are replayed on a
+virtual clock from a real run: first --model-validate real DHTs run (on
+--transport) with every lookup's queries traced, and the model of the same
+size runs the same publishes and lookups beside each; the model then runs
+alone at each of --model-nodes nodes, its query times from the last real run.`,
 		Example: `  icn bench directory                               # 1,000,000 co-ops, 1,000 nodes in memory
   icn bench directory --dht-nodes 100 --transport tcp --federations 100 --national 5 --sector 3
-  icn bench directory --dht-nodes 0 --payments 1000000 --json`,
+  icn bench directory --dht-nodes 0 --payments 1000000 --json
+  icn bench directory --model --transport tcp --model-validate 100 --model-nodes 1000,10000`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
