@@ -429,7 +429,7 @@ func (m *Model) lookup(from int, target kb.ID, key string, getValue bool) (Model
 	}
 	stopped := func() bool { return getValue && m.quorum > 0 && values > m.quorum }
 	var valueAt time.Duration = -1 // when the quorum was reached
-	// ask sends the query to p at virtual time t; its answer is computed
+	// ask sends the query to p at virtual time now; its answer is computed
 	// when it arrives.
 	var inflight []flight
 	now, seq := time.Duration(0), 0
@@ -516,6 +516,7 @@ func (m *Model) lookup(from int, target kb.ID, key string, getValue bool) (Model
 	// them); their answers no longer change the lookup, but their records
 	// count and the tables learn.
 	end := now
+	slices.SortStableFunc(inflight, func(a, b flight) int { return cmp.Compare(a.done, b.done) })
 	for _, f := range inflight {
 		end = max(end, f.done)
 		answer(f.node, f.done)

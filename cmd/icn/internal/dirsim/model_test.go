@@ -131,3 +131,37 @@ func BenchmarkBuildModel1000(b *testing.B) {
 		}
 	}
 }
+
+// TestModelQuorum: with a quorum (the directory uses kad-dht's default, 0),
+// GetValue returns once more records than the quorum came in, sooner and
+// after fewer queries than the full walk.
+func TestModelQuorum(t *testing.T) {
+	build := func(quorum int) *Model {
+		m, err := BuildModel(testIDs(t, 80), testTiming, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.quorum = quorum
+		return m
+	}
+	full, early := build(0), build(2)
+	var fq, eq int
+	var ft, et time.Duration
+	for r := range 10 {
+		key := fmt.Sprintf("/icn/coop/q-%d", r)
+		for _, m := range []*Model{full, early} {
+			if _, err := m.Publish(r, key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f, _ := full.GetValue(40+r, key)
+		e, _ := early.GetValue(40+r, key)
+		if !f.Found || !e.Found {
+			t.Fatalf("%s: found %v with quorum 0, %v with quorum 2", key, f.Found, e.Found)
+		}
+		fq, eq, ft, et = fq+f.Queries, eq+e.Queries, ft+f.Latency, et+e.Latency
+	}
+	if eq >= fq || et >= ft {
+		t.Fatalf("quorum 2: %d queries in %v; quorum 0: %d in %v: want fewer, sooner", eq, et, fq, ft)
+	}
+}
