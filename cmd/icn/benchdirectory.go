@@ -50,10 +50,23 @@ DHT queries it sent. Nodes are one per federation at --dht-nodes equal to
 thousand nodes, so the records are a sample: the lookup path does not depend
 on how many other records the nodes hold.
 
-With --dht-nodes 0 only the routing part runs.`,
+With --dht-nodes 0 only the routing part runs.
+
+With --model the directory part is a model of go-libp2p-kad-dht instead,
+for sizes that do not fit one process as real nodes (cmd/icn/internal/dirsim
+model.go): every node has a real go-libp2p-kbucket routing table over its
+real peer id, filled as kad-dht fills it (bootstrap peers, then kad-dht's
+refreshes: a lookup of the node's own id and of a random key per bucket),
+and lookups follow kad-dht v0.42.2's query (alpha 10, beta 3, the follow-up
+to the 20 closest; GetValue's quorum 0). Query times are replayed on a
+virtual clock from a real run: first --model-validate real DHTs run (on
+--transport) with every lookup's queries traced, and the model of the same
+size runs the same publishes and lookups beside each; the model then runs
+alone at each of --model-nodes nodes, its query times from the last real run.`,
 		Example: `  icn bench directory                               # 1,000,000 co-ops, 1,000 nodes in memory
   icn bench directory --dht-nodes 100 --transport tcp --federations 100 --national 5 --sector 3
-  icn bench directory --dht-nodes 0 --payments 1000000 --json`,
+  icn bench directory --dht-nodes 0 --payments 1000000 --json
+  icn bench directory --model --transport tcp --model-validate 100 --model-nodes 1000,10000`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -84,6 +97,9 @@ With --dht-nodes 0 only the routing part runs.`,
 	f.IntVar(&o.Records, "records", o.Records, "records published into the directory")
 	f.IntVar(&o.Lookups, "lookups", o.Lookups, "lookups timed")
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the keys, the tree and the payments")
+	f.BoolVar(&o.Model, "model", false, "replace the directory part by the kad-dht model: real DHTs of --model-validate nodes beside the model, then the model at --model-nodes")
+	f.IntSliceVar(&o.ModelValidate, "model-validate", o.ModelValidate, "with --model: sizes of the real DHTs (on --transport) the model is checked against and draws its query times from")
+	f.IntSliceVar(&o.ModelNodes, "model-nodes", o.ModelNodes, "with --model: sizes of the modelled DHT")
 	f.BoolVar(&jsonOut, "json", false, "print one JSON object instead of a table")
 	return cmd
 }
@@ -122,6 +138,9 @@ func printDirectoryBench(w io.Writer, r dirsim.Result) error {
 		fmt.Fprintf(tw, "  %d hub hops\t%d payments (%.1f%%)\n", k, r.HubHops[k], 100*float64(r.HubHops[k])/float64(max(1, r.Payments)))
 	}
 	fmt.Fprintf(tw, "hub hops per payment\tp50 %d, p99 %d, max %d (target ≤ 4)\n", r.HubHopsP50, r.HubHopsP99, r.HubHopsMax)
+	if r.Model != nil {
+		printModel(tw, r.Model)
+	}
 	if r.DHTNodes > 0 {
 		fmt.Fprintf(tw, "directory\t%d kad-dht nodes on %s, up in %.1fs, %.2f MB heap each\n", r.DHTNodes, r.Transport, r.SetupSecs, r.HeapMBPerNode)
 		fmt.Fprintf(tw, "records\t%d published (%.1f ms each); %d per node at full size\n", r.Records, r.PublishMs, r.RecordsPerNode)
@@ -130,4 +149,28 @@ func printDirectoryBench(w io.Writer, r dirsim.Result) error {
 		fmt.Fprintf(tw, "DHT queries per lookup\tp50 %d, p99 %d\n", r.QueriesP50, r.QueriesP99)
 	}
 	return tw.Flush()
+}
+
+func printModel(w io.Writer, m *dirsim.ModelResult) {
+	row := func(s dirsim.LookupStats) {
+		fmt.Fprintf(w, "  %s, %d nodes\t%.0f peers per table; %d lookups, %d failed; queries p50 %d, p99 %d, mean %.1f; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; query time p50 %.2f ms, p99 %.2f ms (as the loop saw it %.2f, %.2f), record check %.2f ms; set up in %.1fs\n",
+			s.Source, s.Nodes, s.TableMean, s.Lookups, s.Failures, s.QueriesP50, s.QueriesP99, s.QueriesMean, s.P50Ms, s.P99Ms, s.MaxMs, s.QueryP50Ms, s.QueryP99Ms, s.LoopQueryP50Ms, s.LoopQueryP99Ms, s.CheckMs, s.SetupSecs)
+	}
+	for _, v := range m.Validations {
+		verdict := "within"
+		if !v.Within {
+			verdict = "NOT within"
+		}
+		fmt.Fprintf(w, "validation, %d nodes\tmodel %s tolerance (queries ±%.0f%%, latency p50/p99 ±%.0f%%)\n",
+			v.Real.Nodes, verdict, 100*dirsim.QueryTolerance, 100*dirsim.LatencyTolerance)
+		row(v.Real)
+		row(v.Model)
+	}
+	if len(m.Runs) > 0 {
+		fmt.Fprintf(w, "model\tquery times drawn from %s\n", m.TimesFrom)
+	}
+	for _, s := range m.Runs {
+		row(s)
+		fmt.Fprintf(w, "  \tlookup latency p99 %.1f ms (target ≤ 50 ms); %.1f%% of records put on all 20 closest nodes\n", s.P99Ms, 100*s.PutOnClosest)
+	}
 }

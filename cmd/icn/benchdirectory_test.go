@@ -15,6 +15,18 @@ func TestBenchDirectoryJSON(t *testing.T) {
 	}
 	wantContains(t, "table", mustICN(t, "bench", "directory", "--federations", "20", "--national", "3", "--sector", "2", "--coops", "200", "--payments", "100", "--dht-nodes", "0"),
 		"hub hops per payment", "target ≤ 4")
+	m := decodeJSON(t, mustICN(t, "bench", "directory", "--federations", "40", "--national", "3", "--sector", "2",
+		"--coops", "4000", "--payments", "100", "--records", "10", "--lookups", "20", "--model", "--model-validate", "10", "--model-nodes", "30", "--json"))
+	model, ok := m["model"].(map[string]any)
+	if !ok || len(model["validations"].([]any)) != 1 || len(model["runs"].([]any)) != 1 {
+		t.Fatalf("bench directory --model: %v", m)
+	}
+	if run := model["runs"].([]any)[0].(map[string]any); run["nodes"] != float64(30) || run["failures"] != float64(0) || run["lookup_p99_ms"].(float64) <= 0 {
+		t.Fatalf("bench directory --model: run %v", run)
+	}
+	wantContains(t, "table", mustICN(t, "bench", "directory", "--federations", "20", "--national", "3", "--sector", "2", "--coops", "200",
+		"--payments", "10", "--records", "5", "--lookups", "10", "--model", "--model-validate", "8", "--model-nodes", "20"),
+		"validation, 8 nodes", "model, 20 nodes", "target ≤ 50 ms")
 	if _, err := runICN(t, "bench", "directory", "--national", "0", "--dht-nodes", "0"); err == nil {
 		t.Fatal("a tree without a national federation accepted")
 	}

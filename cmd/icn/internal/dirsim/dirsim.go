@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/icn-coop/icn/routing/directory"
 )
 
 // Options sizes a run.
@@ -19,6 +21,12 @@ type Options struct {
 	Records   int    // co-op records published into the DHT (a sample of Shape.Coops)
 	Lookups   int    // lookups of published records, each from a node that holds no cached copy
 	Seed      uint64
+	// Model, if set, replaces the DHT part by the kad-dht model (model.go):
+	// first real DHTs of ModelValidate nodes on Transport beside the model
+	// of the same size, then the model alone at each of ModelNodes nodes.
+	Model         bool
+	ModelValidate []int
+	ModelNodes    []int
 }
 
 // DefaultOptions is the issue's tree: 1,000,000 co-ops under 1,000
@@ -29,6 +37,7 @@ func DefaultOptions() Options {
 	return Options{
 		Shape:    Shape{Federations: 1000, National: 20, Sector: 9, DualShare: 1.0 / 3, Coops: 1_000_000},
 		Payments: 20_000, DHTNodes: 1000, Transport: TransportMem, Records: 2000, Lookups: 2000, Seed: 1,
+		ModelValidate: []int{100}, ModelNodes: []int{1000},
 	}
 }
 
@@ -61,6 +70,8 @@ type Result struct {
 	// RecordsPerNode is what each node would hold with every co-op's
 	// record stored on the 20 nodes closest to its key, under its DID and name.
 	RecordsPerNode int `json:"records_per_node_at_full_size"`
+
+	Model *ModelResult `json:"model,omitempty"`
 }
 
 // Run builds the tree, routes the payments and, with DHTNodes, times the
@@ -94,6 +105,9 @@ func Run(ctx context.Context, o Options, logw io.Writer) (Result, error) {
 	}
 	fmt.Fprintf(logw, "routed %d payments among %d co-ops under %d federations in %.1fs: hub hops p50 %d p99 %d max %d\n",
 		o.Payments, o.Shape.Coops, o.Shape.Federations, res.RouteSecs, res.HubHopsP50, res.HubHopsP99, res.HubHopsMax)
+	if o.Model {
+		return res, runModel(ctx, t, o, rng, &res, logw)
+	}
 	if o.DHTNodes == 0 {
 		return res, nil
 	}
@@ -121,34 +135,26 @@ func runDHT(ctx context.Context, t *Tree, o Options, rng *rand.Rand, res *Result
 	fmt.Fprintf(logw, "directory up in %.1fs (%.1f MB heap per node); publishing %d records\n", res.SetupSecs, res.HeapMBPerNode, o.Records)
 
 	// Each record goes out from the node of the region that admitted it.
-	keys := make([]string, 0, o.Records)
+	w := t.newWorkload(o.Records, o.Lookups, len(nw.Nodes), rng)
 	start = time.Now()
-	for len(keys) < o.Records {
-		c := rng.IntN(o.Shape.Coops)
-		key, v, err := t.Record(c)
+	for i, key := range w.keys {
+		_, v, err := t.Record(w.coops[i])
 		if err != nil {
 			return err
 		}
-		if err := nw.Nodes[t.regionOf(c)%len(nw.Nodes)].Publish(ctx, key, v); err != nil {
-			return fmt.Errorf("publish coop-%d: %w", c, err)
+		if err := nw.Nodes[w.publishers[i]].Publish(ctx, key, v); err != nil {
+			return fmt.Errorf("publish coop-%d: %w", w.coops[i], err)
 		}
-		keys = append(keys, key)
 	}
-	res.Records = len(keys)
-	if len(keys) > 0 {
-		res.PublishMs = float64(time.Since(start).Microseconds()) / 1000 / float64(len(keys))
+	res.Records = len(w.keys)
+	if len(w.keys) > 0 {
+		res.PublishMs = float64(time.Since(start).Microseconds()) / 1000 / float64(len(w.keys))
 	}
 	fmt.Fprintf(logw, "published (%.1f ms each); %d lookups\n", res.PublishMs, o.Lookups)
 	var lat []time.Duration
 	var queries []int
-	seen := map[[2]int]bool{}
-	for i := 0; i < o.Lookups && len(keys) > 0; i++ {
-		n, k := rng.IntN(len(nw.Nodes)), rng.IntN(len(keys))
-		if seen[[2]int{n, k}] {
-			continue // a cached answer says nothing of the DHT
-		}
-		seen[[2]int{n, k}] = true
-		took, q, err := nw.Lookup(ctx, n, keys[k])
+	for _, l := range w.lookups {
+		took, q, err := nw.Lookup(ctx, l[0], w.keys[l[1]])
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -167,4 +173,35 @@ func runDHT(ctx context.Context, t *Tree, o Options, rng *rand.Rand, res *Result
 		res.QueriesP50, res.QueriesP99 = queries[len(queries)/2], queries[len(queries)*99/100]
 	}
 	return nil
+}
+
+// workload is a run's records and lookups: record i is co-op coops[i]'s,
+// under keys[i], published from node publishers[i] (its region's); each
+// lookup is a node and the index of a record it looks up, no pair twice (a
+// cached answer says nothing of the DHT).
+type workload struct {
+	coops, publishers []int
+	keys              []string
+	lookups           [][2]int
+}
+
+// newWorkload draws records random co-ops' records and up to lookups
+// lookups among nodes nodes.
+func (t *Tree) newWorkload(records, lookups, nodes int, rng *rand.Rand) workload {
+	var w workload
+	for len(w.keys) < records {
+		c := rng.IntN(t.shape.Coops)
+		w.coops = append(w.coops, c)
+		w.publishers = append(w.publishers, t.regionOf(c)%nodes)
+		w.keys = append(w.keys, directory.CoopKey(string(t.coopKey(c).DID())))
+	}
+	seen := map[[2]int]bool{}
+	for i := 0; i < lookups && len(w.keys) > 0; i++ {
+		l := [2]int{rng.IntN(nodes), rng.IntN(len(w.keys))}
+		if !seen[l] {
+			seen[l] = true
+			w.lookups = append(w.lookups, l)
+		}
+	}
+	return w
 }

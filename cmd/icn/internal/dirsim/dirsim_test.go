@@ -127,3 +127,36 @@ func TestRunRefusesTransport(t *testing.T) {
 		t.Fatal("transport udp accepted")
 	}
 }
+
+// TestRunModel: a --model run checks the model against a small real DHT
+// (the same lookups, query counts within tolerance is not asserted at this
+// size, only that both sides measured) and runs it at a larger size.
+func TestRunModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 16 DHT nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := Options{Shape: small, Payments: 100, Transport: TransportMem, Records: 20, Lookups: 40, Seed: 5,
+		Model: true, ModelValidate: []int{16}, ModelNodes: []int{60}}
+	res, err := Run(ctx, o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Model
+	if m == nil || len(m.Validations) != 1 || len(m.Runs) != 1 {
+		t.Fatalf("model result %+v: want one validation, one run", m)
+	}
+	v := m.Validations[0]
+	for _, s := range []LookupStats{v.Real, v.Model, m.Runs[0]} {
+		if s.Lookups == 0 || s.Failures != 0 || s.QueriesP50 < 1 || s.P50Ms <= 0 || s.TableMean < 1 {
+			t.Fatalf("%s at %d nodes: %+v: want lookups that all found their record, with queries and time", s.Source, s.Nodes, s)
+		}
+	}
+	if v.Real.Lookups != v.Model.Lookups || v.Real.Nodes != 16 || m.Runs[0].Nodes != 60 {
+		t.Fatalf("validation %d real and %d modelled lookups at %d nodes, run at %d: want the same lookups, 16 and 60 nodes", v.Real.Lookups, v.Model.Lookups, v.Real.Nodes, m.Runs[0].Nodes)
+	}
+	if _, err := Run(ctx, Options{Shape: small, Payments: 1, Transport: TransportMem, Records: 1, Lookups: 1, Model: true}, io.Discard); err == nil {
+		t.Fatal("a model run with no real run to draw query times from accepted")
+	}
+}

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
@@ -120,24 +123,90 @@ func StartNetwork(ctx context.Context, t *Tree, n int, transport string) (*Netwo
 // Lookup looks key up from node i and reports how long it took and how
 // many DHT queries it sent.
 func (nw *Network) Lookup(ctx context.Context, i int, key string) (time.Duration, int, error) {
+	tr, err := nw.LookupTrace(ctx, i, key)
+	return tr.Took, tr.Queries, err
+}
+
+// Trace is one lookup as its DHT query and lookup events show it.
+type Trace struct {
+	Took    time.Duration
+	Queries int // SendingQuery events (follow-up queries included)
+	// QueryTimes are the times of the lookup's answered queries as its
+	// query loop saw them: from the loop sending the query (dial included)
+	// to the loop taking in the answer (the record's check included), by
+	// the lookup events kad-dht publishes; the follow-up queries publish
+	// none and are not in them.
+	QueryTimes []time.Duration
+	// RPCTimes are the answered queries' times by the query events: from
+	// dialing the peer (or, connected, sending the request) to its answer,
+	// in the order the queries started.
+	RPCTimes []time.Duration
+}
+
+// LookupTrace looks key up from node i, tracing its DHT queries.
+func (nw *Network) LookupTrace(ctx context.Context, i int, key string) (Trace, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ctx, events := routing.RegisterForQueryEvents(ctx)
-	queries := make(chan int, 1)
+	ctx, lookupEvents := dht.RegisterForLookupEvents(ctx)
+	var tr Trace
+	done := make(chan struct{}, 2)
 	go func() {
-		q := 0
+		open := map[peer.ID]time.Time{}
+		type rpc struct{ start, end time.Time }
+		var rpcs []rpc
 		for e := range events {
-			if e.Type == routing.SendingQuery {
-				q++
+			now := time.Now()
+			switch e.Type {
+			case routing.SendingQuery:
+				tr.Queries++
+				fallthrough
+			case routing.DialingPeer:
+				if _, ok := open[e.ID]; !ok {
+					open[e.ID] = now
+				}
+			case routing.PeerResponse:
+				if t, ok := open[e.ID]; ok {
+					rpcs = append(rpcs, rpc{t, now})
+					delete(open, e.ID)
+				}
+			case routing.QueryError:
+				delete(open, e.ID)
 			}
 		}
-		queries <- q
+		slices.SortStableFunc(rpcs, func(a, b rpc) int { return a.start.Compare(b.start) })
+		for _, r := range rpcs {
+			tr.RPCTimes = append(tr.RPCTimes, r.end.Sub(r.start))
+		}
+		done <- struct{}{}
+	}()
+	go func() {
+		sent := map[peer.ID]time.Time{}
+		for e := range lookupEvents {
+			now := time.Now()
+			if e.Request != nil {
+				for _, p := range e.Request.Waiting {
+					sent[p.Peer] = now
+				}
+			}
+			if e.Response != nil {
+				for _, p := range e.Response.Queried {
+					if t, ok := sent[p.Peer]; ok {
+						tr.QueryTimes = append(tr.QueryTimes, now.Sub(t))
+					}
+				}
+			}
+		}
+		done <- struct{}{}
 	}()
 	start := time.Now()
 	_, err := nw.Nodes[i].Lookup(ctx, key)
 	took := time.Since(start)
-	cancel() // closes events
-	return took, <-queries, err
+	cancel() // closes both event channels
+	<-done
+	<-done
+	tr.Took = took
+	return tr, err
 }
 
 // Close stops every node.
