@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,7 +37,7 @@ path, else up to a parent on it, else to the first parent. Hub hops are the
 hub-to-hub legs: 0 within a region, 2 through a shared national or sector
 federation, 4 through the root.
 
-Directory: --dht-nodes real kad-dht directory nodes (routing/directory, the
+Directory, with --dht-nodes: real kad-dht directory nodes (routing/directory, the
 code hub nodes run) joined into one DHT, on libp2p's in-memory network
 (--transport mem: no sockets, no latency; the figures are this process's CPU)
 or on TCP loopback with the private network key as deployed (--transport tcp;
@@ -50,9 +51,10 @@ DHT queries it sent. Nodes are one per federation at --dht-nodes equal to
 thousand nodes, so the records are a sample: the lookup path does not depend
 on how many other records the nodes hold.
 
-With --dht-nodes 0 only the routing part runs.
+With --dht-nodes 0 only the routing part runs; with --dht-nodes N, N real
+nodes instead of the model.
 
-With --model the directory part is a model of go-libp2p-kad-dht instead,
+By default (--model) the directory part is a model of go-libp2p-kad-dht,
 for sizes that do not fit one process as real nodes (cmd/icn/internal/dirsim
 model.go): every node has a real go-libp2p-kbucket routing table over its
 real peer id, filled as kad-dht fills it (bootstrap peers, then kad-dht's
@@ -63,13 +65,21 @@ virtual clock from a real run: first --model-validate real DHTs run (on
 --transport) with every lookup's queries traced, and the model of the same
 size runs the same publishes and lookups beside each; the model then runs
 alone at each of --model-nodes nodes, its query times from the last real run.`,
-		Example: `  icn bench directory                               # 1,000,000 co-ops, 1,000 nodes in memory
+		Example: `  icn bench directory                               # 1,000,000 co-ops; 1,000 nodes modelled, validated against 100 real ones
   icn bench directory --dht-nodes 100 --transport tcp --federations 100 --national 5 --sector 3
   icn bench directory --dht-nodes 0 --payments 1000000 --json
   icn bench directory --model --transport tcp --model-validate 100 --model-nodes 1000,10000`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The model is the default; --dht-nodes asks for real nodes
+			// (or, at 0, for the routing part alone).
+			if f := cmd.Flags(); f.Changed("dht-nodes") {
+				if f.Changed("model") && o.Model {
+					return errors.New("--model and --dht-nodes: give one (the model's sizes are --model-nodes)")
+				}
+				o.Model = false
+			}
 			if o.Transport == dirsim.TransportTCP {
 				raiseOpenFiles(cmd.ErrOrStderr())
 			}
@@ -97,7 +107,7 @@ alone at each of --model-nodes nodes, its query times from the last real run.`,
 	f.IntVar(&o.Records, "records", o.Records, "records published into the directory")
 	f.IntVar(&o.Lookups, "lookups", o.Lookups, "lookups timed")
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the keys, the tree and the payments")
-	f.BoolVar(&o.Model, "model", false, "replace the directory part by the kad-dht model: real DHTs of --model-validate nodes beside the model, then the model at --model-nodes")
+	f.BoolVar(&o.Model, "model", o.Model, "the directory part as the kad-dht model (the default; --dht-nodes N runs N real nodes instead): real DHTs of --model-validate nodes beside the model, then the model at --model-nodes")
 	f.IntSliceVar(&o.ModelValidate, "model-validate", o.ModelValidate, "with --model: sizes of the real DHTs (on --transport) the model is checked against and draws its query times from")
 	f.IntSliceVar(&o.ModelNodes, "model-nodes", o.ModelNodes, "with --model: sizes of the modelled DHT")
 	f.BoolVar(&jsonOut, "json", false, "print one JSON object instead of a table")

@@ -16,7 +16,7 @@ func TestBenchDirectoryJSON(t *testing.T) {
 	wantContains(t, "table", mustICN(t, "bench", "directory", "--federations", "20", "--national", "3", "--sector", "2", "--coops", "200", "--payments", "100", "--dht-nodes", "0"),
 		"hub hops per payment", "target ≤ 4")
 	m := decodeJSON(t, mustICN(t, "bench", "directory", "--federations", "40", "--national", "3", "--sector", "2",
-		"--coops", "4000", "--payments", "100", "--records", "10", "--lookups", "20", "--model", "--model-validate", "10", "--model-nodes", "30", "--json"))
+		"--coops", "4000", "--payments", "100", "--records", "10", "--lookups", "20", "--model-validate", "10", "--model-nodes", "30", "--json")) // the model is the default
 	model, ok := m["model"].(map[string]any)
 	if !ok || len(model["validations"].([]any)) != 1 || len(model["runs"].([]any)) != 1 {
 		t.Fatalf("bench directory --model: %v", m)
@@ -29,5 +29,8 @@ func TestBenchDirectoryJSON(t *testing.T) {
 		"validation, 8 nodes", "model, 20 nodes", "target ≤ 50 ms")
 	if _, err := runICN(t, "bench", "directory", "--national", "0", "--dht-nodes", "0"); err == nil {
 		t.Fatal("a tree without a national federation accepted")
+	}
+	if _, err := runICN(t, "bench", "directory", "--model", "--dht-nodes", "12"); err == nil {
+		t.Fatal("--model with --dht-nodes accepted")
 	}
 }
