@@ -139,6 +139,11 @@ func (n *Node) openRest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if n.repl == nil { // a cluster's leader does it (lead)
+		if _, err := n.Vouch.RecordPolicy(ctx); err != nil {
+			return err
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		diskstat.New(n.Config.DataDir))

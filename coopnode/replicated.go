@@ -131,6 +131,10 @@ func (n *Node) lead(ctx context.Context) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	// The credit policy in force follows the leader's [credit_policy].
+	if _, err := n.Vouch.RecordPolicy(ctx); err != nil && ctx.Err() == nil {
+		n.log.Warn("record the credit policy", "err", err)
+	}
 	if err := n.Gateway.PruneSessions(ctx); err != nil && ctx.Err() == nil {
 		n.log.Warn("prune sessions", "err", err)
 	}

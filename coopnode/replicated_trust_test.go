@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/coopnode"
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/coopnodetest"
 	"github.com/icn-coop/icn/coopnode/membership"
@@ -76,6 +77,47 @@ func TestReplicatedTrust(t *testing.T) {
 		for _, n := range cc.Nodes[1:] {
 			if h, _ := n.Ledger.State().StateHash(); h != h0 {
 				h0, _ = cc.Nodes[0].Ledger.State().StateHash()
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestCreditPolicyFollowsTheLeader: the credit gate reads the policy
+// recorded in the replicated state, never a node's own [credit_policy]: a
+// follower configured otherwise gates credit as the others do, and the
+// policy changes on every node once a leader configured with it records
+// it.
+func TestCreditPolicyFollowsTheLeader(t *testing.T) {
+	cc := coopnodetest.Start(t, 3)
+	l := cc.Leader()
+	f := (l + 1) % 3
+	cc.Stop(f)
+	cc.Configs[f].CreditPolicy = coopnode.CreditPolicyConfig{Enabled: true}
+	cc.Restart(f)
+	inForce := func(i int) bool {
+		t.Helper()
+		p, err := cc.Nodes[i].Vouch.Policy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p != nil
+	}
+	if inForce(f) {
+		t.Fatal("a follower's own [credit_policy] is in force on it; the recorded one must be")
+	}
+	// Every node configured with the policy: whichever leads records it.
+	for i := range cc.Nodes {
+		if i != f {
+			cc.Stop(i)
+			cc.Configs[i].CreditPolicy = coopnode.CreditPolicyConfig{Enabled: true}
+			cc.Restart(i)
+		}
+	}
+	testutil.WaitFor(t, 20*time.Second, "the policy in force on every node", func() bool {
+		for i := range cc.Nodes {
+			if cc.Nodes[i] == nil || !inForce(i) {
 				return false
 			}
 		}

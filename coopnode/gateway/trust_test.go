@@ -26,6 +26,9 @@ func newTrustGateway(t *testing.T, policy *governance.CreditPolicy) (*testEnv, *
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := vs.RecordPolicy(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		cfg.Vouch = vs
 		cfg.Limits = RateLimits{PerIP: 1e6, PerDID: 1e6}
 	})

@@ -30,9 +30,9 @@ func (g gate) Refusal(v *store.View, _ time.Time, a ledger.Account) (string, err
 // Limit is the set limit scaled by the member's standing, when the policy
 // is enabled.
 func (g gate) Limit(v *store.View, now time.Time, a ledger.Account, _ money.Currency, set int64) (int64, error) {
-	p := g.s.opts.Policy
-	if p == nil {
-		return set, nil
+	p, err := policyView(v)
+	if err != nil || p == nil {
+		return set, err
 	}
 	st, _, err := standingOf(v, now, identity.DID(a))
 	if err != nil {
@@ -114,13 +114,17 @@ func (s *Store) Trust(did identity.DID) (Trust, error) {
 		return Trust{}, err
 	}
 	now := s.opts.Clock()
-	p := s.opts.Policy
-	if p == nil {
-		d := governance.DefaultCreditPolicy()
-		p = &d
-	}
 	var out Trust
 	err := s.l.State().View(func(v *store.View) error {
+		inForce, err := policyView(v)
+		if err != nil {
+			return err
+		}
+		p := inForce
+		if p == nil {
+			d := governance.DefaultCreditPolicy()
+			p = &d
+		}
 		st, views, err := standingOf(v, now, did)
 		if err != nil {
 			return err
@@ -129,7 +133,7 @@ func (s *Store) Trust(did identity.DID) (Trust, error) {
 		if err != nil {
 			return err
 		}
-		out = Trust{DID: did, Enabled: s.opts.Policy != nil, Percent: p.Percent(st), Sponsor: m.Sponsor, Vouches: views,
+		out = Trust{DID: did, Enabled: inForce != nil, Percent: p.Percent(st), Sponsor: m.Sponsor, Vouches: views,
 			VouchedBy: len(st.CountedVouchers()), Suspended: st.Suspended, Mode: modeOf(v, did), Vouched: vouchesBy(v, did)}
 		return nil
 	})

@@ -49,10 +49,13 @@ var (
 	bktBy         = []byte("vouch.by")         // voucher 0x00 vouchee → nothing: the vouches a member gave
 	bktModes      = []byte("vouch.recovery")   // DID → Mode JSON: DIDs in recovery mode (or recovered)
 	bktRecoveries = []byte("vouch.recoveries") // recovery id → Recovery JSON
+	bktMeta       = []byte("vouch.meta")       // keyPolicy → policyRec JSON
+
+	keyPolicy = []byte("credit_policy")
 )
 
 // Buckets lists this package's buckets.
-var Buckets = [][]byte{bktVouches, bktBy, bktModes, bktRecoveries}
+var Buckets = [][]byte{bktVouches, bktBy, bktModes, bktRecoveries, bktMeta}
 
 // Event types this package appends to the feeds.
 const (
@@ -87,8 +90,9 @@ var (
 // Options configure a Store.
 type Options struct {
 	CoopID string
-	// Policy, when set, gates every member's credit by its standing
-	// ([credit_policy] enabled = true); nil leaves credit limits as set.
+	// Policy is the credit policy this node's configuration asks for
+	// ([credit_policy]; nil: credit not gated). The gate reads the policy
+	// recorded in the state, which RecordPolicy sets to this one.
 	Policy *governance.CreditPolicy
 	// Clock stamps the commands this store builds (their only time).
 	Clock  func() time.Time
@@ -128,6 +132,7 @@ func New(l *ledger.Store, m *membership.Store, opts Options) (*Store, error) {
 	st.Handle((*icnv1.CoopCommand_RecordVouch)(nil), s.handler(s.applyVouch))
 	st.Handle((*icnv1.CoopCommand_VoucherRevoke)(nil), s.handler(s.applyVoucherRevoke))
 	st.Handle((*icnv1.CoopCommand_SignRecovery)(nil), s.handler(s.applySignRecovery))
+	st.Handle((*icnv1.CoopCommand_RecordCreditPolicy)(nil), s.handler(s.applyRecordPolicy))
 	l.SetGate(gate{s})
 	return s, nil
 }
@@ -136,8 +141,69 @@ func (s *Store) handler(h func(*ledger.Tx, *icnv1.CoopCommand) (any, error)) sto
 	return func(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) { return h(s.l.Tx(stx), cmd) }
 }
 
-// Policy is the credit policy in force (nil: credit is not gated).
-func (s *Store) Policy() *governance.CreditPolicy { return s.opts.Policy }
+// Policy is the credit policy in force, as recorded in the state (nil:
+// credit is not gated).
+func (s *Store) Policy() (*governance.CreditPolicy, error) {
+	var p *governance.CreditPolicy
+	err := s.l.State().View(func(v *store.View) (err error) {
+		p, err = policyView(v)
+		return err
+	})
+	return p, err
+}
+
+// policyRec is the recorded credit policy.
+type policyRec struct {
+	SponsorPercent int `json:"sponsor_percent"`
+	VouchPercent   int `json:"vouch_percent"`
+	MaxPercent     int `json:"max_percent"`
+}
+
+func policyView(v *store.View) (*governance.CreditPolicy, error) {
+	var r policyRec
+	ok, err := v.Bucket(bktMeta).GetJSON(keyPolicy, &r)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &governance.CreditPolicy{SponsorPercent: r.SponsorPercent, VouchPercent: r.VouchPercent, MaxPercent: r.MaxPercent}, nil
+}
+
+// RecordPolicy records the configured policy (Options.Policy) in the state
+// unless it is already the one in force; it reports whether it changed it.
+// A single node calls it as it starts, a replicated co-op's leader when it
+// starts leading: the policy follows the configuration of the node that
+// leads, and every node applies the one recorded.
+func (s *Store) RecordPolicy(ctx context.Context) (bool, error) {
+	cur, err := s.Policy()
+	if err != nil {
+		return false, fmt.Errorf("credit policy: %w", err)
+	}
+	want := s.opts.Policy
+	if (cur == nil && want == nil) || (cur != nil && want != nil && *cur == *want) {
+		return false, nil
+	}
+	c := &icnv1.RecordCreditPolicy{Enabled: want != nil}
+	if want != nil {
+		c.SponsorPercent, c.VouchPercent, c.MaxPercent = int32(want.SponsorPercent), int32(want.VouchPercent), int32(want.MaxPercent)
+	}
+	if _, err := s.submit(ctx, &icnv1.CoopCommand{Kind: &icnv1.CoopCommand_RecordCreditPolicy{RecordCreditPolicy: c}}); err != nil {
+		return false, fmt.Errorf("record credit policy: %w", err)
+	}
+	s.opts.Logger.Info("credit policy recorded", "enabled", want != nil)
+	return true, nil
+}
+
+func (s *Store) applyRecordPolicy(tx *ledger.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c := cmd.GetRecordCreditPolicy()
+	if !c.Enabled {
+		return nil, tx.Bucket(bktMeta).Delete(keyPolicy)
+	}
+	p := governance.CreditPolicy{SponsorPercent: int(c.SponsorPercent), VouchPercent: int(c.VouchPercent), MaxPercent: int(c.MaxPercent)}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("credit policy: %w", err)
+	}
+	return nil, tx.Bucket(bktMeta).PutJSON(keyPolicy, policyRec{SponsorPercent: p.SponsorPercent, VouchPercent: p.VouchPercent, MaxPercent: p.MaxPercent})
+}
 
 func (s *Store) submit(ctx context.Context, cmd *icnv1.CoopCommand) (any, error) {
 	cmd.AtUnixNano = s.opts.Clock().UnixNano()

@@ -82,7 +82,10 @@ func newEnv(t testing.TB, policy *governance.CreditPolicy, bare bool) *env {
 		t.Fatal(err)
 	}
 	e.l, e.m, e.v = l, m, v
-	if !bare {
+	if !bare { // a bare store records neither the policy nor the admin
+		if _, err := v.RecordPolicy(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := m.Bootstrap(context.Background(), e.admin.DID(), "admin"); err != nil {
 			t.Fatal(err)
 		}
@@ -389,6 +392,9 @@ func TestReplayGivesSameState(t *testing.T) {
 		return v, err
 	})
 	ctx := context.Background()
+	if _, err := e.v.RecordPolicy(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.m.Bootstrap(ctx, e.admin.DID(), "admin"); err != nil {
 		t.Fatal(err)
 	}
@@ -475,4 +481,36 @@ func isTrustCommand(t testing.TB, data []byte) bool {
 		return true
 	}
 	return false
+}
+
+// TestRecordPolicy: the gate follows the recorded policy, which
+// RecordPolicy changes only when the configured one differs, and a store
+// configured without a policy records it off.
+func TestRecordPolicy(t *testing.T) {
+	p := governance.DefaultCreditPolicy()
+	e := newEnv(t, &p, false)
+	ann := e.join("ann")
+	ctx := context.Background()
+	if changed, err := e.v.RecordPolicy(ctx); err != nil || changed {
+		t.Fatalf("recording the policy in force again: changed %v, %v", changed, err)
+	}
+	if got := e.balance(ann).CreditLimit.String(); got != "50.00" {
+		t.Fatalf("gated: %s", got)
+	}
+	off, err := New(e.l, e.m, Options{CoopID: coop, Clock: e.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}) // a node configured without it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.balance(ann).CreditLimit.String(); got != "50.00" {
+		t.Fatalf("before the change is recorded, the recorded policy holds: %s", got)
+	}
+	if changed, err := off.RecordPolicy(ctx); err != nil || !changed {
+		t.Fatalf("recording the policy off: changed %v, %v", changed, err)
+	}
+	if pol, err := off.Policy(); err != nil || pol != nil {
+		t.Fatalf("policy in force %+v, %v, want none", pol, err)
+	}
+	if got := e.balance(ann).CreditLimit.String(); got != "100.00" {
+		t.Fatalf("ungated: %s", got)
+	}
 }

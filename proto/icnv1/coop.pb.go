@@ -173,6 +173,7 @@ type CoopCommand struct {
 	//	*CoopCommand_RecordVouch
 	//	*CoopCommand_VoucherRevoke
 	//	*CoopCommand_SignRecovery
+	//	*CoopCommand_RecordCreditPolicy
 	Kind          isCoopCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -483,6 +484,15 @@ func (x *CoopCommand) GetSignRecovery() *SignRecovery {
 	return nil
 }
 
+func (x *CoopCommand) GetRecordCreditPolicy() *RecordCreditPolicy {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_RecordCreditPolicy); ok {
+			return x.RecordCreditPolicy
+		}
+	}
+	return nil
+}
+
 type isCoopCommand_Kind interface {
 	isCoopCommand_Kind()
 }
@@ -610,6 +620,10 @@ type CoopCommand_SignRecovery struct {
 	SignRecovery *SignRecovery `protobuf:"bytes,72,opt,name=sign_recovery,json=signRecovery,proto3,oneof"`
 }
 
+type CoopCommand_RecordCreditPolicy struct {
+	RecordCreditPolicy *RecordCreditPolicy `protobuf:"bytes,73,opt,name=record_credit_policy,json=recordCreditPolicy,proto3,oneof"`
+}
+
 func (*CoopCommand_RecordPayment) isCoopCommand_Kind() {}
 
 func (*CoopCommand_DecidePayment) isCoopCommand_Kind() {}
@@ -667,6 +681,8 @@ func (*CoopCommand_RecordVouch) isCoopCommand_Kind() {}
 func (*CoopCommand_VoucherRevoke) isCoopCommand_Kind() {}
 
 func (*CoopCommand_SignRecovery) isCoopCommand_Kind() {}
+
+func (*CoopCommand_RecordCreditPolicy) isCoopCommand_Kind() {}
 
 // RecordPayment records the first outcome of a payment id (Pay, Hold,
 // CreditPending, Reject); a repeat returns the first outcome.
@@ -2715,11 +2731,83 @@ func (x *SignRecovery) GetSignature() []byte {
 	return nil
 }
 
+// RecordCreditPolicy records the credit policy in force ([credit_policy] of
+// the node that proposes it: a single node at start, a replicated co-op's
+// leader when it starts leading). Every node's credit gate reads the
+// recorded policy, so nodes whose configurations differ still agree.
+type RecordCreditPolicy struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Enabled        bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	SponsorPercent int32                  `protobuf:"varint,2,opt,name=sponsor_percent,json=sponsorPercent,proto3" json:"sponsor_percent,omitempty"`
+	VouchPercent   int32                  `protobuf:"varint,3,opt,name=vouch_percent,json=vouchPercent,proto3" json:"vouch_percent,omitempty"`
+	MaxPercent     int32                  `protobuf:"varint,4,opt,name=max_percent,json=maxPercent,proto3" json:"max_percent,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RecordCreditPolicy) Reset() {
+	*x = RecordCreditPolicy{}
+	mi := &file_icn_v1_coop_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordCreditPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordCreditPolicy) ProtoMessage() {}
+
+func (x *RecordCreditPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordCreditPolicy.ProtoReflect.Descriptor instead.
+func (*RecordCreditPolicy) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RecordCreditPolicy) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *RecordCreditPolicy) GetSponsorPercent() int32 {
+	if x != nil {
+		return x.SponsorPercent
+	}
+	return 0
+}
+
+func (x *RecordCreditPolicy) GetVouchPercent() int32 {
+	if x != nil {
+		return x.VouchPercent
+	}
+	return 0
+}
+
+func (x *RecordCreditPolicy) GetMaxPercent() int32 {
+	if x != nil {
+		return x.MaxPercent
+	}
+	return 0
+}
+
 var File_icn_v1_coop_proto protoreflect.FileDescriptor
 
 const file_icn_v1_coop_proto_rawDesc = "" +
 	"\n" +
-	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\xc1\x0e\n" +
+	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\x91\x0f\n" +
 	"\vCoopCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12>\n" +
@@ -2756,7 +2844,8 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\x11renew_credentials\x18= \x01(\v2\x18.icn.v1.RenewCredentialsH\x00R\x10renewCredentials\x128\n" +
 	"\frecord_vouch\x18F \x01(\v2\x13.icn.v1.RecordVouchH\x00R\vrecordVouch\x12>\n" +
 	"\x0evoucher_revoke\x18G \x01(\v2\x15.icn.v1.VoucherRevokeH\x00R\rvoucherRevoke\x12;\n" +
-	"\rsign_recovery\x18H \x01(\v2\x14.icn.v1.SignRecoveryH\x00R\fsignRecoveryB\x06\n" +
+	"\rsign_recovery\x18H \x01(\v2\x14.icn.v1.SignRecoveryH\x00R\fsignRecovery\x12N\n" +
+	"\x14record_credit_policy\x18I \x01(\v2\x1a.icn.v1.RecordCreditPolicyH\x00R\x12recordCreditPolicyB\x06\n" +
 	"\x04kind\"\xa9\x03\n" +
 	"\rRecordPayment\x12'\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.icn.v1.PaymentKindR\x04kind\x12\x0e\n" +
@@ -2907,7 +2996,13 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\"F\n" +
 	"\fSignRecovery\x12\x18\n" +
 	"\arequest\x18\x01 \x01(\fR\arequest\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature*u\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x9d\x01\n" +
+	"\x12RecordCreditPolicy\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12'\n" +
+	"\x0fsponsor_percent\x18\x02 \x01(\x05R\x0esponsorPercent\x12#\n" +
+	"\rvouch_percent\x18\x03 \x01(\x05R\fvouchPercent\x12\x1f\n" +
+	"\vmax_percent\x18\x04 \x01(\x05R\n" +
+	"maxPercent*u\n" +
 	"\vPaymentKind\x12\x1c\n" +
 	"\x18PAYMENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAYMENT_KIND_PAYMENT\x10\x01\x12\x15\n" +
@@ -2933,7 +3028,7 @@ func file_icn_v1_coop_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_coop_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_icn_v1_coop_proto_goTypes = []any{
 	(PaymentKind)(0),           // 0: icn.v1.PaymentKind
 	(PaymentDecision)(0),       // 1: icn.v1.PaymentDecision
@@ -2970,6 +3065,7 @@ var file_icn_v1_coop_proto_goTypes = []any{
 	(*RecordVouch)(nil),        // 32: icn.v1.RecordVouch
 	(*VoucherRevoke)(nil),      // 33: icn.v1.VoucherRevoke
 	(*SignRecovery)(nil),       // 34: icn.v1.SignRecovery
+	(*RecordCreditPolicy)(nil), // 35: icn.v1.RecordCreditPolicy
 }
 var file_icn_v1_coop_proto_depIdxs = []int32{
 	3,  // 0: icn.v1.CoopCommand.record_payment:type_name -> icn.v1.RecordPayment
@@ -3001,20 +3097,21 @@ var file_icn_v1_coop_proto_depIdxs = []int32{
 	32, // 26: icn.v1.CoopCommand.record_vouch:type_name -> icn.v1.RecordVouch
 	33, // 27: icn.v1.CoopCommand.voucher_revoke:type_name -> icn.v1.VoucherRevoke
 	34, // 28: icn.v1.CoopCommand.sign_recovery:type_name -> icn.v1.SignRecovery
-	0,  // 29: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
-	1,  // 30: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
-	6,  // 31: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
-	6,  // 32: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
-	12, // 33: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 34: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 35: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
-	12, // 36: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
-	31, // 37: icn.v1.RenewCredentials.renewals:type_name -> icn.v1.CredentialRenewal
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	35, // 29: icn.v1.CoopCommand.record_credit_policy:type_name -> icn.v1.RecordCreditPolicy
+	0,  // 30: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
+	1,  // 31: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
+	6,  // 32: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
+	6,  // 33: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
+	12, // 34: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 35: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 36: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
+	12, // 37: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
+	31, // 38: icn.v1.RenewCredentials.renewals:type_name -> icn.v1.CredentialRenewal
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_coop_proto_init() }
@@ -3052,6 +3149,7 @@ func file_icn_v1_coop_proto_init() {
 		(*CoopCommand_RecordVouch)(nil),
 		(*CoopCommand_VoucherRevoke)(nil),
 		(*CoopCommand_SignRecovery)(nil),
+		(*CoopCommand_RecordCreditPolicy)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3059,7 +3157,7 @@ func file_icn_v1_coop_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_coop_proto_rawDesc), len(file_icn_v1_coop_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   33,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
