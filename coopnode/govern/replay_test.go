@@ -2,12 +2,11 @@ package govern
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/icn-coop/icn/coopnode/ledger"
-	"github.com/icn-coop/icn/coopnode/store"
+	"github.com/icn-coop/icn/coopnode/store/storetest"
 	"github.com/icn-coop/icn/governance"
 )
 
@@ -18,16 +17,8 @@ import (
 // the identical state: the handlers read only the state and the command.
 func TestReplayGivesSameState(t *testing.T) {
 	e := newEnv(t)
-	var mu sync.Mutex
-	var log []store.Entry
 	st := e.l.State()
-	st.SetProposer(func(ctx context.Context, data []byte) (any, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		v, err := st.Propose(ctx, data)
-		log = append(log, store.Entry{Index: uint64(len(log) + 1), Data: data})
-		return v, err
-	})
+	cmds := storetest.Record(st)
 	ctx := context.Background()
 	pat := e.add("pat", "proposer", "moderator")
 	ann := e.add("ann")
@@ -112,12 +103,11 @@ func TestReplayGivesSameState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := cmds.Entries(0)
 	for _, size := range []int{len(log), 1, 7} {
 		r := newEnv(t)
-		for i := 0; i < len(log); i += size {
-			if _, err := r.l.State().ApplyBatch(log[i:min(i+size, len(log))]); err != nil {
-				t.Fatal(err)
-			}
+		if err := storetest.Replay(r.l.State(), log, func() int { return size }); err != nil {
+			t.Fatal(err)
 		}
 		got, err := r.l.State().StateHash()
 		if err != nil {

@@ -2,34 +2,15 @@ package ledger
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/icn-coop/icn/coopnode/store"
+	"github.com/icn-coop/icn/coopnode/store/storetest"
 	"github.com/icn-coop/icn/money"
 )
-
-// recorder keeps every command a store is asked to apply, in order, on its
-// way to the local writer: the log a Raft group would hold.
-type recorder struct {
-	mu  sync.Mutex
-	log [][]byte
-}
-
-func record(st *store.Store) *recorder {
-	r := &recorder{}
-	st.SetProposer(func(ctx context.Context, data []byte) (any, error) {
-		r.mu.Lock()
-		r.log = append(r.log, data)
-		r.mu.Unlock()
-		return st.Propose(ctx, data)
-	})
-	return r
-}
 
 // randomCommands drives s with n random ledger operations (payments that
 // pass or fail the credit check, holds, incoming credits, their decisions
@@ -148,23 +129,15 @@ func checkZeroSum(t *testing.T, s *Store) {
 }
 
 // replay applies log to a fresh ledger, in random batches, and returns it.
-func replay(t *testing.T, rng *rand.Rand, log [][]byte) *Store {
+func replay(t *testing.T, rng *rand.Rand, log *storetest.Log) *Store {
 	t.Helper()
 	s, _ := openStore(t, nil)
 	start, err := s.st.AppliedIndex()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < len(log); {
-		n := min(len(log)-i, 1+rng.IntN(40))
-		entries := make([]store.Entry, n)
-		for j := range entries {
-			entries[j] = store.Entry{Index: start + uint64(i+j) + 1, Data: log[i+j]}
-		}
-		if _, err := s.st.ApplyBatch(entries); err != nil {
-			t.Fatal(err)
-		}
-		i += n
+	if err := storetest.Replay(s.st, log.Entries(start), func() int { return 1 + rng.IntN(40) }); err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
@@ -189,10 +162,10 @@ func TestCommandsReplay(t *testing.T) {
 		t.Run(fmt.Sprint(run), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, uint64(run)))
 			s, _ := openStore(t, nil)
-			rec := record(s.st)
+			rec := storetest.Record(s.st)
 			randomCommands(t, s, rng, 150)
 			checkZeroSum(t, s)
-			r := replay(t, rng, rec.log)
+			r := replay(t, rng, rec)
 			checkZeroSum(t, r)
 			if got, want := stateHash(t, r), stateHash(t, s); got != want {
 				t.Fatalf("replayed state %x, original %x", got, want)

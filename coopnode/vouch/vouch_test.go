@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/coopnode/store"
+	"github.com/icn-coop/icn/coopnode/store/storetest"
 	"github.com/icn-coop/icn/governance"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/money"
@@ -381,16 +381,8 @@ func stateHash(t testing.TB, st *store.Store) [32]byte {
 func TestReplayGivesSameState(t *testing.T) {
 	p := governance.DefaultCreditPolicy()
 	e := newEnv(t, &p, true)
-	var mu sync.Mutex
-	var log []store.Entry
 	st := e.l.State()
-	st.SetProposer(func(ctx context.Context, data []byte) (any, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		v, err := st.Propose(ctx, data)
-		log = append(log, store.Entry{Index: uint64(len(log) + 1), Data: data})
-		return v, err
-	})
+	cmds := storetest.Record(st)
 	ctx := context.Background()
 	if _, err := e.v.RecordPolicy(ctx); err != nil {
 		t.Fatal(err)
@@ -438,12 +430,11 @@ func TestReplayGivesSameState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := cmds.Entries(0)
 	for _, size := range []int{len(log), 1, 3} {
 		r := newEnv(t, &p, true)
-		for i := 0; i < len(log); i += size {
-			if _, err := r.l.State().ApplyBatch(log[i:min(i+size, len(log))]); err != nil {
-				t.Fatal(err)
-			}
+		if err := storetest.Replay(r.l.State(), log, func() int { return size }); err != nil {
+			t.Fatal(err)
 		}
 		got, err := r.l.State().StateHash()
 		if err != nil {
