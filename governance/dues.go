@@ -252,7 +252,7 @@ func DuesDue(coop string, s Schedule, payers []Payer, last Period, now time.Time
 // kind (the schedule changed between monthly and cron) counts as none: the
 // new schedule starts at its From.
 func (s *Schedule) due(last Period, now time.Time) ([]Period, Period) {
-	if (s.Cron != nil) != !last.At.IsZero() {
+	if lastIsInstant := !last.At.IsZero(); lastIsInstant != (s.Cron != nil) {
 		last = Period{}
 	}
 	if s.Cron != nil {
