@@ -371,9 +371,8 @@ func (n *Node) leaderLoop() {
 }
 
 func (n *Node) lead(ctx context.Context) {
-	if err := n.batch.TermEntry(); err != nil {
-		n.log.Warn("leader's first entry failed", "err", err)
-		return
+	if !n.batch.AwaitTermEntry(ctx, n.log) {
+		return // the leadership is lost or ending: leaderLoop waits for ctx
 	}
 	n.leaderReady.Store(true)
 	n.log.Info("leading", "term", n.raft.CurrentTerm())

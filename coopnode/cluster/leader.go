@@ -2,10 +2,7 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"sync"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/icn-coop/icn/internal/raftutil"
 )
@@ -118,16 +115,9 @@ func (c *Cluster) leaderLoop() {
 // is applied until ctx (the term's leadership) ends.
 func (c *Cluster) leadTerm(ctx context.Context) {
 	defer c.lead.set(false)
-	for {
-		err := c.batch.TermEntry()
-		if err == nil {
-			break
-		}
-		c.log.Warn("leader's first entry failed", "err", err)
-		if !errors.Is(err, raft.ErrEnqueueTimeout) || ctx.Err() != nil {
-			<-ctx.Done() // lost or shutting down: the loop cancels ctx
-			return
-		}
+	if !c.batch.AwaitTermEntry(ctx, c.log) {
+		<-ctx.Done() // lost or shutting down: the loop cancels ctx
+		return
 	}
 	if c.lead.setUnless(ctx) {
 		c.log.Info("leading the co-op cluster", "term", c.raft.Load().CurrentTerm())

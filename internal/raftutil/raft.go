@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -103,4 +104,25 @@ func LeaderLoop(notify <-chan bool, stop <-chan struct{}, lead func(ctx context.
 // take empty data as an entry with no command.
 func (b *Batcher[C, R]) TermEntry() error {
 	return b.Wait(b.raft.Apply(nil, 10*time.Second))
+}
+
+// AwaitTermEntry appends the term's first entry (TermEntry) and reports
+// whether it was applied. While raft only timed out enqueueing it (a leader
+// under load) it tries again, for as long as ctx (the term's leadership)
+// lasts; any other error means the leadership is lost or ending.
+func (b *Batcher[C, R]) AwaitTermEntry(ctx context.Context, log *slog.Logger) bool {
+	return retryTermEntry(ctx, b.TermEntry, log)
+}
+
+func retryTermEntry(ctx context.Context, try func() error, log *slog.Logger) bool {
+	for {
+		err := try()
+		if err == nil {
+			return true
+		}
+		log.Warn("leader's first entry failed", "err", err)
+		if !errors.Is(err, raft.ErrEnqueueTimeout) || ctx.Err() != nil {
+			return false
+		}
+	}
 }
