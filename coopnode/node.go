@@ -140,6 +140,9 @@ func (n *Node) openRest(ctx context.Context) error {
 		return err
 	}
 	if n.repl == nil { // a cluster's leader does it (lead)
+		if _, err := n.Ledger.RecordCurrencies(ctx); err != nil {
+			return fmt.Errorf("[[currencies]]: %w", err)
+		}
 		if _, err := n.Vouch.RecordPolicy(ctx); err != nil {
 			return err
 		}

@@ -131,7 +131,11 @@ func (n *Node) lead(ctx context.Context) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	// The credit policy in force follows the leader's [credit_policy].
+	// The currencies and the credit policy in force follow the leader's
+	// [[currencies]] and [credit_policy].
+	if _, err := n.Ledger.RecordCurrencies(ctx); err != nil && ctx.Err() == nil {
+		n.log.Error("record the currencies: this node's [[currencies]] is refused; the ones recorded stay in force", "err", err)
+	}
 	if _, err := n.Vouch.RecordPolicy(ctx); err != nil && ctx.Err() == nil {
 		n.log.Warn("record the credit policy", "err", err)
 	}

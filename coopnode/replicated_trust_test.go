@@ -8,9 +8,11 @@ import (
 	"github.com/icn-coop/icn/coopnode"
 	"github.com/icn-coop/icn/coopnode/client"
 	"github.com/icn-coop/icn/coopnode/coopnodetest"
+	"github.com/icn-coop/icn/coopnode/ledger"
 	"github.com/icn-coop/icn/coopnode/membership"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/testutil"
+	"github.com/icn-coop/icn/money"
 )
 
 // TestReplicatedTrust: on a 3-node co-op, through a follower's gateway, a
@@ -118,6 +120,60 @@ func TestCreditPolicyFollowsTheLeader(t *testing.T) {
 	testutil.WaitFor(t, 20*time.Second, "the policy in force on every node", func() bool {
 		for i := range cc.Nodes {
 			if cc.Nodes[i] == nil || !inForce(i) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestCurrenciesFollowTheLeader: payments and default credit limits follow
+// the currency table recorded in the replicated state, never a node's own
+// [[currencies]]: a follower configured with another default limit applies
+// the recorded one, and the new limit is in force on every node once a
+// leader configured with it records it.
+func TestCurrenciesFollowTheLeader(t *testing.T) {
+	cc := coopnodetest.Start(t, 3)
+	member := ledger.Account(coopnodetest.Key(t, "ann").DID())
+	limitOn := func(i int) int64 {
+		t.Helper()
+		bal, err := cc.Nodes[i].Ledger.Balance(member, money.Hours)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bal.SetLimit.Units()
+	}
+	wider := []coopnode.CurrencyConfig{{Code: money.Hours.Code, Scale: money.Hours.Scale, DefaultCreditLimit: "250.00"}}
+	// The leader has recorded its table (or does now), and every node holds it.
+	cc.OnLeader(func(i int) error { _, err := cc.Nodes[i].Ledger.RecordCurrencies(context.Background()); return err })
+	testutil.WaitFor(t, 20*time.Second, "one state hash on every node", func() bool {
+		h0, _ := cc.Nodes[0].Ledger.State().StateHash()
+		for _, n := range cc.Nodes[1:] {
+			if h, _ := n.Ledger.State().StateHash(); h != h0 {
+				return false
+			}
+		}
+		return true
+	})
+	l := cc.Leader()
+	before := limitOn(l)
+	f := (l + 1) % 3
+	cc.Stop(f)
+	cc.Configs[f].Currencies = wider
+	cc.Restart(f)
+	if got := limitOn(f); got != before {
+		t.Fatalf("a follower's own [[currencies]] is in force on it (default limit %d); the recorded %d must be", got, before)
+	}
+	for i := range cc.Nodes {
+		if i != f {
+			cc.Stop(i)
+			cc.Configs[i].Currencies = wider
+			cc.Restart(i)
+		}
+	}
+	testutil.WaitFor(t, 20*time.Second, "the wider default limit in force on every node", func() bool {
+		for i := range cc.Nodes {
+			if cc.Nodes[i] == nil || limitOn(i) != 25000 {
 				return false
 			}
 		}

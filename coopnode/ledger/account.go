@@ -92,7 +92,7 @@ func (tx *Tx) putBalance(a Account, currency string, b balanceRec) error {
 }
 
 func (tx *Tx) limit(a Account, c money.Currency) int64 {
-	return limitOf(&tx.View, a, c, tx.s.opts.DefaultLimits)
+	return limitOf(&tx.View, a, c, tx.s.table(&tx.View).defaults)
 }
 
 func limitOf(tx *store.View, a Account, c money.Currency, defaults map[string]money.Amount) int64 {
@@ -103,7 +103,8 @@ func limitOf(tx *store.View, a Account, c money.Currency, defaults map[string]mo
 }
 
 // defaultLimitOf is the credit limit of a member account without its own:
-// the one governance set (SetDefaultCreditLimit), else the configured one.
+// the one governance set (SetDefaultCreditLimit), else the recorded one
+// (RecordCurrencies).
 func defaultLimitOf(tx *store.View, c money.Currency, defaults map[string]money.Amount) int64 {
 	if v := tx.Bucket(bktLimits).Get(balanceKey(defaultAccount, c.Code)); len(v) == 8 {
 		return int64(binary.BigEndian.Uint64(v))
@@ -112,7 +113,7 @@ func defaultLimitOf(tx *store.View, c money.Currency, defaults map[string]money.
 }
 
 func (tx *Tx) defaultLimit(v *store.View, c money.Currency) int64 {
-	return defaultLimitOf(v, c, tx.s.opts.DefaultLimits)
+	return defaultLimitOf(v, c, tx.s.table(v).defaults)
 }
 
 // post appends one entry moving units from → to, updates both balances and
@@ -339,7 +340,7 @@ func (tx *Tx) paymentEvent(rec *icnv1.PaymentRecord) error {
 }
 
 func (s *Store) toPayment(rec *icnv1.PaymentRecord) Payment {
-	cur, _ := s.opts.Currencies.Lookup(rec.Currency)
+	cur, _ := s.latest().byCode.Lookup(rec.Currency)
 	p := Payment{
 		ID: rec.Id, Reason: rec.Reason, From: Account(rec.From), To: Account(rec.To),
 		FromCoop: rec.FromCoop, ToCoop: rec.ToCoop, Amount: money.FromUnits(rec.Units, cur), Memo: rec.Memo,
@@ -395,7 +396,7 @@ func (s *Store) balanceView(tx *store.View, now time.Time, account Account, c mo
 	var set, limit int64
 	refusal := ""
 	if !account.IsSystem() {
-		set = limitOf(tx, account, c, s.opts.DefaultLimits)
+		set = limitOf(tx, account, c, s.table(tx).defaults)
 		limit = set
 		if g := s.getGate(); g != nil {
 			if refusal, err = g.Refusal(tx, now, account); err != nil {

@@ -237,7 +237,7 @@ func (s *Store) record(ctx context.Context, t Transfer, k kind, reject string) (
 	if k == kindCredit {
 		verb = "credit"
 	}
-	if err := t.validate(s.opts.Currencies); err != nil {
+	if err := t.validate(s.latest().byCode); err != nil {
 		return Payment{}, fmt.Errorf("%s %s: %w", verb, t.ID, err)
 	}
 	if k == kindCredit {
@@ -264,7 +264,7 @@ var kindToProto = map[kind]icnv1.PaymentKind{
 
 // transferOf is the transfer a RecordPayment command asks for, checked as
 // record checks it before building the command.
-func (s *Store) transferOf(c *icnv1.RecordPayment) (Transfer, kind, error) {
+func (s *Store) transferOf(v *store.View, c *icnv1.RecordPayment) (Transfer, kind, error) {
 	var k kind
 	switch c.Kind {
 	case icnv1.PaymentKind_PAYMENT_KIND_PAYMENT:
@@ -276,7 +276,8 @@ func (s *Store) transferOf(c *icnv1.RecordPayment) (Transfer, kind, error) {
 	default:
 		return Transfer{}, 0, fmt.Errorf("%w: payment kind %v", ErrInvalid, c.Kind)
 	}
-	cur, err := s.opts.Currencies.Lookup(c.Currency)
+	cs := s.table(v).byCode
+	cur, err := cs.Lookup(c.Currency)
 	if err != nil {
 		return Transfer{}, 0, fmt.Errorf("%w: currency %q", ErrInvalid, c.Currency)
 	}
@@ -285,7 +286,7 @@ func (s *Store) transferOf(c *icnv1.RecordPayment) (Transfer, kind, error) {
 		Amount: money.FromUnits(c.Units, cur), Memo: c.Memo, CreatedAt: time.Unix(0, c.CreatedAtUnixNano),
 		Intent: c.Intent, Signature: c.Signature, Payer: identity.DID(c.Payer), PayerCoop: c.PayerCoop,
 	}
-	if err := t.validate(s.opts.Currencies); err != nil {
+	if err := t.validate(cs); err != nil {
 		return Transfer{}, 0, err
 	}
 	if k == kindCredit {
@@ -299,7 +300,7 @@ func (s *Store) transferOf(c *icnv1.RecordPayment) (Transfer, kind, error) {
 // applyRecord applies a RecordPayment: the first outcome of a payment id.
 func (s *Store) applyRecord(stx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
 	c := cmd.GetRecordPayment()
-	t, k, err := s.transferOf(c)
+	t, k, err := s.transferOf(&stx.View, c)
 	if err != nil {
 		return nil, err
 	}

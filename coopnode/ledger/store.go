@@ -80,6 +80,10 @@ type Store struct {
 	before atomic.Pointer[func(*Tx) error]
 	// gate adjusts what member accounts may spend (SetGate).
 	gate atomic.Pointer[Gate]
+	// configured is the currency table of Options; recorded the one last
+	// read from the state (currencies.go).
+	configured *currencyTable
+	recorded   atomic.Pointer[currencyTable]
 }
 
 // BeforeCommand registers fn to run at the top of every ledger command's
@@ -140,16 +144,24 @@ func New(st *store.Store, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Store{st: st, opts: opts, feeds: newFeedHub()}
+	configured, err := tableOf(opts.Currencies, opts.DefaultLimits)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: currencies: %w", st.Path(), err)
+	}
+	s := &Store{st: st, opts: opts, feeds: newFeedHub(), configured: configured}
 	if err := st.Init(s.migrate); err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", st.Path(), err)
+	}
+	if err := st.View(s.reloadTable); err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", st.Path(), err)
 	}
 	// A restored state may be ahead of or behind what live subscribers were
 	// sent: send them back to read from it (Subscription.Lagged).
-	st.OnRestore(func(*store.View) error { s.feeds.resync(); return nil })
+	st.OnRestore(func(v *store.View) error { s.feeds.resync(); return s.reloadTable(v) })
 	st.Handle((*icnv1.CoopCommand_RecordPayment)(nil), s.first(s.applyRecord))
 	st.Handle((*icnv1.CoopCommand_DecidePayment)(nil), s.first(s.applyDecide))
 	st.Handle((*icnv1.CoopCommand_SetCreditLimit)(nil), s.first(s.applySetCreditLimit))
+	st.Handle((*icnv1.CoopCommand_RecordCurrencies)(nil), s.applyRecordCurrencies)
 	return s, nil
 }
 
@@ -198,8 +210,9 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Currencies returns the currencies this ledger accepts.
-func (s *Store) Currencies() money.Currencies { return s.opts.Currencies }
+// Currencies returns the currencies this ledger accepts: those recorded in
+// the state (RecordCurrencies), or the configured ones until some are.
+func (s *Store) Currencies() money.Currencies { return s.latest().byCode }
 
 // SetCommitHook registers fn, called by the writer with the size of each committed batch.
 func (s *Store) SetCommitHook(fn func(n int)) { s.st.SetCommitHook(fn) }

@@ -20,7 +20,7 @@ const defaultAccount Account = ""
 // Currencies lists the ledger's currencies in code order (deterministic,
 // unlike the map).
 func (tx *Tx) Currencies() []money.Currency {
-	cs := tx.s.opts.Currencies
+	cs := tx.s.table(&tx.View).byCode
 	out := make([]money.Currency, 0, len(cs))
 	for _, code := range slices.Sorted(maps.Keys(cs)) {
 		out = append(out, cs[code])
@@ -30,7 +30,7 @@ func (tx *Tx) Currencies() []money.Currency {
 
 // Currency looks code up among the ledger's currencies.
 func (tx *Tx) Currency(code string) (money.Currency, error) {
-	c, err := tx.s.opts.Currencies.Lookup(code)
+	c, err := tx.s.table(&tx.View).byCode.Lookup(code)
 	if err != nil {
 		return money.Currency{}, fmt.Errorf("%w: currency %q", ErrInvalid, code)
 	}
@@ -58,8 +58,8 @@ func (tx *Tx) SetCreditLimit(a Account, limit money.Amount) error {
 }
 
 // SetDefaultCreditLimit sets the credit limit of member accounts without
-// their own in limit's currency; it replaces the configured default
-// (Options.DefaultLimits) from then on.
+// their own in limit's currency; it replaces the recorded default
+// (RecordCurrencies) from then on.
 func (tx *Tx) SetDefaultCreditLimit(limit money.Amount) error {
 	if limit.Sign() < 0 {
 		return fmt.Errorf("set default credit limit: %w: limit must not be negative", ErrInvalid)
@@ -76,7 +76,7 @@ func (tx *Tx) Balance(a Account, c money.Currency) (Balance, error) {
 // paid if the payer's credit allows, else rejected with
 // insufficient_credit; a repeat of the id returns its first outcome.
 func (tx *Tx) Pay(t Transfer) (Payment, error) {
-	if err := t.validate(tx.s.opts.Currencies); err != nil {
+	if err := t.validate(tx.s.table(&tx.View).byCode); err != nil {
 		return Payment{}, fmt.Errorf("pay %s: %w", t.ID, err)
 	}
 	rec, err := tx.recordTx(t, kindPayment, "")
@@ -92,7 +92,7 @@ func (tx *Tx) Pay(t Transfer) (Payment, error) {
 // balance from its old DID to its new one. A repeat of the id returns its
 // first outcome, as Pay's does.
 func (tx *Tx) Book(t Transfer) (Payment, error) {
-	if err := t.validate(tx.s.opts.Currencies); err != nil {
+	if err := t.validate(tx.s.table(&tx.View).byCode); err != nil {
 		return Payment{}, fmt.Errorf("book %s: %w", t.ID, err)
 	}
 	rec, err := tx.recordTxExempt(t, kindPayment, "", true)

@@ -174,6 +174,7 @@ type CoopCommand struct {
 	//	*CoopCommand_VoucherRevoke
 	//	*CoopCommand_SignRecovery
 	//	*CoopCommand_RecordCreditPolicy
+	//	*CoopCommand_RecordCurrencies
 	Kind          isCoopCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -493,6 +494,15 @@ func (x *CoopCommand) GetRecordCreditPolicy() *RecordCreditPolicy {
 	return nil
 }
 
+func (x *CoopCommand) GetRecordCurrencies() *RecordCurrencies {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_RecordCurrencies); ok {
+			return x.RecordCurrencies
+		}
+	}
+	return nil
+}
+
 type isCoopCommand_Kind interface {
 	isCoopCommand_Kind()
 }
@@ -624,6 +634,10 @@ type CoopCommand_RecordCreditPolicy struct {
 	RecordCreditPolicy *RecordCreditPolicy `protobuf:"bytes,73,opt,name=record_credit_policy,json=recordCreditPolicy,proto3,oneof"`
 }
 
+type CoopCommand_RecordCurrencies struct {
+	RecordCurrencies *RecordCurrencies `protobuf:"bytes,74,opt,name=record_currencies,json=recordCurrencies,proto3,oneof"`
+}
+
 func (*CoopCommand_RecordPayment) isCoopCommand_Kind() {}
 
 func (*CoopCommand_DecidePayment) isCoopCommand_Kind() {}
@@ -683,6 +697,8 @@ func (*CoopCommand_VoucherRevoke) isCoopCommand_Kind() {}
 func (*CoopCommand_SignRecovery) isCoopCommand_Kind() {}
 
 func (*CoopCommand_RecordCreditPolicy) isCoopCommand_Kind() {}
+
+func (*CoopCommand_RecordCurrencies) isCoopCommand_Kind() {}
 
 // RecordPayment records the first outcome of a payment id (Pay, Hold,
 // CreditPending, Reject); a repeat returns the first outcome.
@@ -2803,11 +2819,123 @@ func (x *RecordCreditPolicy) GetMaxPercent() int32 {
 	return 0
 }
 
+// RecordCurrencies records the co-op's currencies and each one's default
+// member credit limit ([[currencies]] of the node that proposes it, as
+// RecordCreditPolicy). Every node validates payments and limits against the
+// recorded table, never its own configuration. Currencies are in code
+// order; a recorded currency is never removed and its scale never changes.
+type RecordCurrencies struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Currencies    []*CoopCurrency        `protobuf:"bytes,1,rep,name=currencies,proto3" json:"currencies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordCurrencies) Reset() {
+	*x = RecordCurrencies{}
+	mi := &file_icn_v1_coop_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordCurrencies) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordCurrencies) ProtoMessage() {}
+
+func (x *RecordCurrencies) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordCurrencies.ProtoReflect.Descriptor instead.
+func (*RecordCurrencies) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RecordCurrencies) GetCurrencies() []*CoopCurrency {
+	if x != nil {
+		return x.Currencies
+	}
+	return nil
+}
+
+// CoopCurrency is one currency of a co-op's ledger.
+type CoopCurrency struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Code  string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Scale int32                  `protobuf:"varint,2,opt,name=scale,proto3" json:"scale,omitempty"`
+	// The credit limit of a member account without its own, as a decimal at
+	// the currency's scale ("100.00").
+	DefaultCreditLimit string `protobuf:"bytes,3,opt,name=default_credit_limit,json=defaultCreditLimit,proto3" json:"default_credit_limit,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *CoopCurrency) Reset() {
+	*x = CoopCurrency{}
+	mi := &file_icn_v1_coop_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CoopCurrency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CoopCurrency) ProtoMessage() {}
+
+func (x *CoopCurrency) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CoopCurrency.ProtoReflect.Descriptor instead.
+func (*CoopCurrency) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CoopCurrency) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *CoopCurrency) GetScale() int32 {
+	if x != nil {
+		return x.Scale
+	}
+	return 0
+}
+
+func (x *CoopCurrency) GetDefaultCreditLimit() string {
+	if x != nil {
+		return x.DefaultCreditLimit
+	}
+	return ""
+}
+
 var File_icn_v1_coop_proto protoreflect.FileDescriptor
 
 const file_icn_v1_coop_proto_rawDesc = "" +
 	"\n" +
-	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\x91\x0f\n" +
+	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\xda\x0f\n" +
 	"\vCoopCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12>\n" +
@@ -2845,7 +2973,8 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\frecord_vouch\x18F \x01(\v2\x13.icn.v1.RecordVouchH\x00R\vrecordVouch\x12>\n" +
 	"\x0evoucher_revoke\x18G \x01(\v2\x15.icn.v1.VoucherRevokeH\x00R\rvoucherRevoke\x12;\n" +
 	"\rsign_recovery\x18H \x01(\v2\x14.icn.v1.SignRecoveryH\x00R\fsignRecovery\x12N\n" +
-	"\x14record_credit_policy\x18I \x01(\v2\x1a.icn.v1.RecordCreditPolicyH\x00R\x12recordCreditPolicyB\x06\n" +
+	"\x14record_credit_policy\x18I \x01(\v2\x1a.icn.v1.RecordCreditPolicyH\x00R\x12recordCreditPolicy\x12G\n" +
+	"\x11record_currencies\x18J \x01(\v2\x18.icn.v1.RecordCurrenciesH\x00R\x10recordCurrenciesB\x06\n" +
 	"\x04kind\"\xa9\x03\n" +
 	"\rRecordPayment\x12'\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.icn.v1.PaymentKindR\x04kind\x12\x0e\n" +
@@ -3002,7 +3131,15 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\x0fsponsor_percent\x18\x02 \x01(\x05R\x0esponsorPercent\x12#\n" +
 	"\rvouch_percent\x18\x03 \x01(\x05R\fvouchPercent\x12\x1f\n" +
 	"\vmax_percent\x18\x04 \x01(\x05R\n" +
-	"maxPercent*u\n" +
+	"maxPercent\"H\n" +
+	"\x10RecordCurrencies\x124\n" +
+	"\n" +
+	"currencies\x18\x01 \x03(\v2\x14.icn.v1.CoopCurrencyR\n" +
+	"currencies\"j\n" +
+	"\fCoopCurrency\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x14\n" +
+	"\x05scale\x18\x02 \x01(\x05R\x05scale\x120\n" +
+	"\x14default_credit_limit\x18\x03 \x01(\tR\x12defaultCreditLimit*u\n" +
 	"\vPaymentKind\x12\x1c\n" +
 	"\x18PAYMENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAYMENT_KIND_PAYMENT\x10\x01\x12\x15\n" +
@@ -3028,7 +3165,7 @@ func file_icn_v1_coop_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_coop_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_icn_v1_coop_proto_goTypes = []any{
 	(PaymentKind)(0),           // 0: icn.v1.PaymentKind
 	(PaymentDecision)(0),       // 1: icn.v1.PaymentDecision
@@ -3066,6 +3203,8 @@ var file_icn_v1_coop_proto_goTypes = []any{
 	(*VoucherRevoke)(nil),      // 33: icn.v1.VoucherRevoke
 	(*SignRecovery)(nil),       // 34: icn.v1.SignRecovery
 	(*RecordCreditPolicy)(nil), // 35: icn.v1.RecordCreditPolicy
+	(*RecordCurrencies)(nil),   // 36: icn.v1.RecordCurrencies
+	(*CoopCurrency)(nil),       // 37: icn.v1.CoopCurrency
 }
 var file_icn_v1_coop_proto_depIdxs = []int32{
 	3,  // 0: icn.v1.CoopCommand.record_payment:type_name -> icn.v1.RecordPayment
@@ -3098,20 +3237,22 @@ var file_icn_v1_coop_proto_depIdxs = []int32{
 	33, // 27: icn.v1.CoopCommand.voucher_revoke:type_name -> icn.v1.VoucherRevoke
 	34, // 28: icn.v1.CoopCommand.sign_recovery:type_name -> icn.v1.SignRecovery
 	35, // 29: icn.v1.CoopCommand.record_credit_policy:type_name -> icn.v1.RecordCreditPolicy
-	0,  // 30: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
-	1,  // 31: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
-	6,  // 32: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
-	6,  // 33: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
-	12, // 34: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 35: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 36: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
-	12, // 37: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
-	31, // 38: icn.v1.RenewCredentials.renewals:type_name -> icn.v1.CredentialRenewal
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	36, // 30: icn.v1.CoopCommand.record_currencies:type_name -> icn.v1.RecordCurrencies
+	0,  // 31: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
+	1,  // 32: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
+	6,  // 33: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
+	6,  // 34: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
+	12, // 35: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 36: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 37: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
+	12, // 38: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
+	31, // 39: icn.v1.RenewCredentials.renewals:type_name -> icn.v1.CredentialRenewal
+	37, // 40: icn.v1.RecordCurrencies.currencies:type_name -> icn.v1.CoopCurrency
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_coop_proto_init() }
@@ -3150,6 +3291,7 @@ func file_icn_v1_coop_proto_init() {
 		(*CoopCommand_VoucherRevoke)(nil),
 		(*CoopCommand_SignRecovery)(nil),
 		(*CoopCommand_RecordCreditPolicy)(nil),
+		(*CoopCommand_RecordCurrencies)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3157,7 +3299,7 @@ func file_icn_v1_coop_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_coop_proto_rawDesc), len(file_icn_v1_coop_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
