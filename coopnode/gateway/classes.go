@@ -199,7 +199,7 @@ func (g *Gateway) budgetOf(r *http.Request, c *caller) budget {
 	}
 	l := g.limits.cfg
 	if member == nil { // no trust: isolated, per address
-		b := budget{tier: tierAnonymous, key: "ip:" + clientIP(r), limit: rate.Limit(l.PerIP), burst: l.PerIPBurst,
+		b := budget{tier: tierAnonymous, key: "ip:" + g.clientIP(r), limit: rate.Limit(l.PerIP), burst: l.PerIPBurst,
 			rateClass: trust.ClassIsolated, payloadClass: trust.ClassIsolated}
 		if c != nil {
 			b.payloadClass = trust.ClassKnown // a token holder's signed documents (see the top of this file)

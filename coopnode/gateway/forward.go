@@ -2,12 +2,22 @@ package gateway
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/icn-coop/icn/identity"
 )
 
 // Cluster is what the gateway of a replicated co-op node asks of its Raft
@@ -30,8 +40,71 @@ type Cluster interface {
 
 // forwardedHeader marks a request a follower sent to the leader: a node
 // that does not lead answers it 503 instead of sending it on, so two nodes
-// with different ideas of the leader never bounce it between them.
+// with different ideas of the leader never bounce it between them. Its
+// value names the client the follower forwards for (forwardedFor).
 const forwardedHeader = "X-Icn-Forwarded"
+
+// forwardMaxAge bounds how old a forwarded client address may be, and how
+// far ahead of the leader's clock.
+const forwardMaxAge = time.Minute
+
+// forwardKeyOf derives the key that MACs forwarded client addresses from
+// the co-op key every node of a replicated co-op holds.
+func forwardKeyOf(k *identity.Key) ([]byte, error) {
+	key, err := hkdf.Key(sha256.New, k.Seed(), nil, "icn/v1/gateway-forward", 32)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: forward key: %w", err)
+	}
+	return key, nil
+}
+
+func (g *Gateway) forwardMAC(r *http.Request, addr string, at int64) []byte {
+	m := hmac.New(sha256.New, g.forwardKey)
+	fmt.Fprintf(m, "%s\n%s\n%s\n%d", r.Method, r.URL.Path, addr, at)
+	return m.Sum(nil)
+}
+
+// markForwarded sets r's forwardedHeader to "<client address> <unix
+// seconds> <MAC>": the leader charges the request to that address's
+// per-IP budget, not to this node's.
+func (g *Gateway) markForwarded(r *http.Request) {
+	addr, at := remoteIP(r), g.cfg.Clock().Unix()
+	mac := base64.RawURLEncoding.EncodeToString(g.forwardMAC(r, addr, at))
+	r.Header.Set(forwardedHeader, addr+" "+strconv.FormatInt(at, 10)+" "+mac)
+}
+
+// forwardedFor is the client address a node of this co-op forwarded r for,
+// if r's forwardedHeader carries one whose MAC checks out and that is at
+// most forwardMaxAge old. Only a holder of the co-op key can name another
+// client than the connection's.
+func (g *Gateway) forwardedFor(r *http.Request) (string, bool) {
+	addr, rest, ok := strings.Cut(r.Header.Get(forwardedHeader), " ")
+	if !ok || net.ParseIP(addr) == nil {
+		return "", false
+	}
+	ts, mac64, ok := strings.Cut(rest, " ")
+	at, err := strconv.ParseInt(ts, 10, 64)
+	if !ok || err != nil {
+		return "", false
+	}
+	if d := g.cfg.Clock().Sub(time.Unix(at, 0)); d > forwardMaxAge || d < -forwardMaxAge {
+		return "", false
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(mac64)
+	if err != nil || !hmac.Equal(mac, g.forwardMAC(r, addr, at)) {
+		return "", false
+	}
+	return addr, true
+}
+
+// clientIP is the address a request came from, without its port: the
+// client a node of this co-op forwarded it for, else the connection's.
+func (g *Gateway) clientIP(r *http.Request) string {
+	if addr, ok := g.forwardedFor(r); ok {
+		return addr
+	}
+	return remoteIP(r)
+}
 
 // retryLeader is the wait a client is told to make while the co-op's
 // cluster elects a leader (raft's election timeout is about a second).
@@ -83,7 +156,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, api string) {
 		writeError(w, errNoLeader)
 		return
 	}
-	r.Header.Set(forwardedHeader, "1")
+	g.markForwarded(r)
 	p.ServeHTTP(w, r)
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -9,6 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/icn-coop/icn/identity"
 )
 
 // Which routes a follower sends to the leader: every write, and the reads
@@ -133,4 +137,84 @@ func TestForwardToLeader(t *testing.T) {
 	if code, b := follower.do("GET", "/ledger/"+testCoop+"/balance/"+string(follower.admin.DID()), fs.Token(), nil); code != http.StatusServiceUnavailable || errCode(b) != "unavailable" {
 		t.Fatalf("balance behind a failed read barrier: %d %s, want 503 unavailable", code, b)
 	}
+}
+
+// forwardGateway is just enough of a gateway for the forwarding header:
+// its key and a clock at now.
+func forwardGateway(t testing.TB, seed byte, now time.Time) *Gateway {
+	t.Helper()
+	k, err := identity.KeyFromSeed(bytes.Repeat([]byte{seed}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := forwardKeyOf(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Gateway{cfg: Config{Clock: func() time.Time { return now }}, forwardKey: key}
+}
+
+// The leader takes a forwarded client address only from a header the
+// co-op's key MACed, for this method and path, within forwardMaxAge.
+func TestForwardedFor(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	follower := forwardGateway(t, 1, now)
+	req := func(method, path string) *http.Request {
+		r := httptest.NewRequest(method, path, nil)
+		r.RemoteAddr = "198.51.100.7:4711"
+		return r
+	}
+	marked := req(http.MethodPost, "/auth/challenge")
+	follower.markForwarded(marked)
+	header := marked.Header.Get(forwardedHeader)
+	for _, tc := range []struct {
+		name   string
+		leader *Gateway
+		r      *http.Request
+		header string
+		want   string // "" = refused: the connection's address counts
+	}{
+		{"as forwarded", forwardGateway(t, 1, now), req(http.MethodPost, "/auth/challenge"), header, "198.51.100.7"},
+		{"a minute later", forwardGateway(t, 1, now.Add(forwardMaxAge)), req(http.MethodPost, "/auth/challenge"), header, "198.51.100.7"},
+		{"too old", forwardGateway(t, 1, now.Add(forwardMaxAge+time.Second)), req(http.MethodPost, "/auth/challenge"), header, ""},
+		{"from the future", forwardGateway(t, 1, now.Add(-forwardMaxAge-time.Second)), req(http.MethodPost, "/auth/challenge"), header, ""},
+		{"another co-op's key", forwardGateway(t, 2, now), req(http.MethodPost, "/auth/challenge"), header, ""},
+		{"another path", forwardGateway(t, 1, now), req(http.MethodPost, "/auth/verify"), header, ""},
+		{"another method", forwardGateway(t, 1, now), req(http.MethodPut, "/auth/challenge"), header, ""},
+		{"another address", forwardGateway(t, 1, now), req(http.MethodPost, "/auth/challenge"), "203.0.113.1" + header[strings.Index(header, " "):], ""},
+		{"the old marker", forwardGateway(t, 1, now), req(http.MethodPost, "/auth/challenge"), "1", ""},
+		{"no MAC", forwardGateway(t, 1, now), req(http.MethodPost, "/auth/challenge"), header[:strings.LastIndex(header, " ")], ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.r.Header.Set(forwardedHeader, tc.header)
+			got, ok := tc.leader.forwardedFor(tc.r)
+			if got != tc.want || ok != (tc.want != "") {
+				t.Fatalf("forwardedFor = %q, %v; want %q", got, ok, tc.want)
+			}
+			want := tc.want
+			if want == "" {
+				want = "198.51.100.7" // the test's requests come from there
+			}
+			if ip := tc.leader.clientIP(tc.r); ip != want {
+				t.Fatalf("clientIP = %q, want %q", ip, want)
+			}
+		})
+	}
+}
+
+// FuzzForwardedFor: no header a client can write panics the leader or
+// names an address without the co-op's key.
+func FuzzForwardedFor(f *testing.F) {
+	now := time.Unix(1_800_000_000, 0)
+	g := forwardGateway(f, 1, now)
+	f.Add("198.51.100.7 1800000000 AAAA")
+	f.Add("::1 1800000000 " + strings.Repeat("A", 43))
+	f.Add("1")
+	f.Fuzz(func(t *testing.T, header string) {
+		r := httptest.NewRequest(http.MethodPost, "/auth/challenge", nil)
+		r.Header.Set(forwardedHeader, header)
+		if addr, ok := g.forwardedFor(r); ok {
+			t.Fatalf("a forged header named %q", addr)
+		}
+	})
 }

@@ -78,6 +78,7 @@ type Gateway struct {
 	classes    *memberClasses
 	metrics    *metrics
 	proxies    proxies // to the leader's gateway (forward.go)
+	forwardKey []byte  // MACs the client address a follower forwards for (forward.go)
 }
 
 // New returns a gateway over cfg's ledger and membership store. The ledger
@@ -117,6 +118,9 @@ func New(cfg Config) (*Gateway, error) {
 		limits:     newLimiter(cfg.Limits.withDefaults(classes.policies.For(trust.ClassIsolated)), cfg.Clock),
 		classes:    classes,
 		metrics:    newMetrics(cfg.Registry),
+	}
+	if g.forwardKey, err = forwardKeyOf(cfg.Key); err != nil {
+		return nil, err
 	}
 	if err := g.loadSessions(); err != nil {
 		return nil, err

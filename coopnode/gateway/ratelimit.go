@@ -63,8 +63,8 @@ func newLimiter(cfg RateLimits, clock func() time.Time) *limiter {
 	return &limiter{cfg: cfg, clock: clock, m: map[string]*limitEntry{}}
 }
 
-// clientIP is the address a request came from, without its port.
-func clientIP(r *http.Request) string {
+// remoteIP is the address of r's connection, without its port.
+func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
