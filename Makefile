@@ -7,7 +7,7 @@ PROTOC_GEN_GRPC_VERSION := v1.6.2
 FUZZTIME  ?= 10s
 BENCHTIME ?= 10s
 
-.PHONY: help build test test-short chaos lint proto proto-check fuzz bench bench-peers bench-peers-deps tools dev browser-deps image docker-test deploy-deps deploy-check
+.PHONY: tzdb help build test test-short chaos lint proto proto-check fuzz bench bench-peers bench-peers-deps tools dev browser-deps image docker-test deploy-deps deploy-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,10 @@ bench-peers-deps: ## install Debian's etcd-server and postgresql for icn bench p
 
 bench-peers: build ## icn bench peers: ICN beside etcd, PostgreSQL and the Ed25519 limit (BENCHTIME each workload; make bench-peers-deps first)
 	$(BIN)/icn bench peers --duration $(BENCHTIME)
+
+tzdb: ## refresh internal/tzdb/zoneinfo.zip from this Go's lib/time (a rule change every node applies: set tzdb.Version too)
+	cp "$$($(GO) env GOROOT)/lib/time/zoneinfo.zip" internal/tzdb/zoneinfo.zip
+	@grep -m1 '^DATA=' "$$($(GO) env GOROOT)/lib/time/update.bash"
 
 tools: ## install protoc-gen-go, protoc-gen-go-grpc and staticcheck into bin/
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -6,12 +6,12 @@ import (
 	"slices"
 	"strings"
 	"time"
-	_ "time/tzdata" // schedules name time zones; a scratch image has no zoneinfo
 
 	"github.com/robfig/cron/v3"
 
 	"github.com/icn-coop/icn/governance"
 	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/tzdb"
 	"github.com/icn-coop/icn/money"
 )
 
@@ -180,8 +180,10 @@ func (s Schedule) domain(cur lookup) (governance.Schedule, error) {
 	}
 	out := governance.Schedule{Amount: a, Day: s.Day, Treasury: s.Treasury, From: s.From}
 	if s.TimeZone != "" {
-		loc, err := time.LoadLocation(s.TimeZone)
-		if err != nil || s.TimeZone == "Local" {
+		// The binary's pinned zoneinfo, not the host's: every node must
+		// compute the same periods (internal/tzdb).
+		loc, err := tzdb.Load(s.TimeZone)
+		if err != nil {
 			return governance.Schedule{}, fmt.Errorf("%w: time zone %.40q is not an IANA zone name", governance.ErrInvalidSchedule, s.TimeZone)
 		}
 		out.Location = loc
