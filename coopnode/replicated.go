@@ -225,7 +225,10 @@ func (v clusterView) Leader() (bool, string) {
 	if ok, _ := c.Leading(); ok {
 		return true, ""
 	}
-	_, api := c.Leader()
+	did, api := c.Leader()
+	if api == "" && did != "" {
+		api = v.PeerAPI(did)
+	}
 	return false, api
 }
 
@@ -279,11 +282,16 @@ func (v clusterView) RemoveServer(ctx context.Context, did identity.DID) error {
 	return c.RemoveServer(ctx, did)
 }
 
+// PeerAPI is the gateway URL of node did: its [[cluster.peers]] entry's,
+// else the one recorded when it was added (icn coop cluster add --api).
 func (v clusterView) PeerAPI(did identity.DID) string {
 	for _, p := range v.n.Config.Cluster.Peers {
-		if identity.DID(p.DID) == did {
+		if identity.DID(p.DID) == did && p.API != "" {
 			return p.API
 		}
 	}
-	return ""
+	if v.n.Gateway == nil {
+		return ""
+	}
+	return v.n.Gateway.RecordedPeerAPI(did)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -149,9 +150,23 @@ func TestClusterRoutes(t *testing.T) {
 		t.Fatalf("status through a follower: %+v, want 3 servers and a leader's API", st)
 	}
 	i, did := cc.StartExtra()
-	st = clusterCall(t, admin, "POST", "/nodes", map[string]string{"did": string(did), "raft": cc.Configs[i].Cluster.Bind})
+	if code := clusterErrBody(t, admin, "POST", "/nodes", map[string]string{"did": string(did), "raft": cc.Configs[i].Cluster.Bind, "api": "ftp://x"}); code != "invalid_request" {
+		t.Fatalf("add with a gateway URL that is not http[s]: %q, want invalid_request", code)
+	}
+	st = clusterCall(t, admin, "POST", "/nodes", map[string]string{"did": string(did), "raft": cc.Configs[i].Cluster.Bind, "api": cc.URL(i)})
 	if len(st.Servers) != 4 {
 		t.Fatalf("after add: %d servers, want 4", len(st.Servers))
+	}
+	// No node's [[cluster.peers]] lists the new one: its gateway URL comes
+	// from the state, on every node, so followers can forward to it.
+	for n := range 3 {
+		testutil.WaitFor(t, 10*time.Second, "the added node's gateway URL on node "+strconv.Itoa(n), func() bool {
+			return cc.Nodes[n].Gateway.RecordedPeerAPI(did) == cc.URL(i)
+		})
+	}
+	st = clusterCall(t, admin, "GET", "", nil)
+	if k := slices.IndexFunc(st.Servers, func(s gateway.ClusterServer) bool { return s.DID == string(did) }); k < 0 || st.Servers[k].API != cc.URL(i) {
+		t.Fatalf("status through a follower: %+v, want the added node with its gateway URL %s", st.Servers, cc.URL(i))
 	}
 	h, _ := cc.Nodes[l].Ledger.State().StateHash()
 	testutil.WaitFor(t, 20*time.Second, "the added node's copy of the state", func() bool {
@@ -164,6 +179,9 @@ func TestClusterRoutes(t *testing.T) {
 	st = clusterCall(t, admin, "DELETE", "/nodes/"+string(did), nil)
 	if len(st.Servers) != 3 {
 		t.Fatalf("after remove: %d servers, want 3", len(st.Servers))
+	}
+	if api := cc.Nodes[l].Gateway.RecordedPeerAPI(did); api != "" {
+		t.Fatalf("the removed node's gateway URL is still recorded: %s", api)
 	}
 	if code := clusterErr(t, admin, "DELETE", "/nodes/"+string(did)); code != "not_found" {
 		t.Fatalf("removing it again: %q, want not_found", code)
@@ -206,7 +224,12 @@ func clusterCall(t *testing.T, s *client.Session, method, sub string, body any) 
 
 func clusterErr(t *testing.T, s *client.Session, method, sub string) string {
 	t.Helper()
-	resp := clusterReq(t, s, method, sub, nil)
+	return clusterErrBody(t, s, method, sub, nil)
+}
+
+func clusterErrBody(t *testing.T, s *client.Session, method, sub string, body any) string {
+	t.Helper()
+	resp := clusterReq(t, s, method, sub, body)
 	defer resp.Body.Close()
 	var e struct {
 		Error struct{ Code string } `json:"error"`

@@ -101,9 +101,9 @@ func (o *coopClusterOpts) statusCmd() *cobra.Command {
 }
 
 func (o *coopClusterOpts) addCmd() *cobra.Command {
-	var did, raftAddr string
+	var did, raftAddr, api string
 	cmd := &cobra.Command{
-		Use:   "add --did DID --raft HOST:PORT",
+		Use:   "add --did DID --raft HOST:PORT --api URL",
 		Short: "Add a node (running with [cluster] peers that do not list it) as a voter",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -113,12 +113,16 @@ func (o *coopClusterOpts) addCmd() *cobra.Command {
 			if err := checkAddr("--raft", raftAddr, "10.0.1.4:7500"); err != nil {
 				return err
 			}
-			body, _ := json.Marshal(map[string]string{"did": did, "raft": raftAddr})
+			if u, err := url.Parse(api); api != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+				return fmt.Errorf("--api %q: the new node's gateway base URL, e.g. https://coop4.example:8443", api)
+			}
+			body, _ := json.Marshal(map[string]string{"did": did, "raft": raftAddr, "api": api})
 			return o.call(cmd, http.MethodPost, "/nodes", body)
 		},
 	}
 	cmd.Flags().StringVar(&did, "did", "", "the new node's cluster DID")
 	cmd.Flags().StringVar(&raftAddr, "raft", "", "the new node's raft address (its cluster.advertise or bind)")
+	cmd.Flags().StringVar(&api, "api", "", "the new node's gateway base URL, recorded so that every follower forwards writes there while it leads")
 	return cmd
 }
 

@@ -3,10 +3,14 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/icn-coop/icn/coopnode/cluster"
+	"github.com/icn-coop/icn/coopnode/store"
 	"github.com/icn-coop/icn/identity"
+	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
 // ClusterAdmin is the membership of a replicated co-op's Raft group, for
@@ -15,7 +19,8 @@ type ClusterAdmin interface {
 	Status() (cluster.Status, error)
 	AddVoter(ctx context.Context, did identity.DID, raftAddr string) error
 	RemoveServer(ctx context.Context, did identity.DID) error
-	// PeerAPI is the gateway URL configured for a node ("" if none).
+	// PeerAPI is the gateway URL of a node: configured in [[cluster.peers]],
+	// else recorded when it was added ("" if neither).
 	PeerAPI(did identity.DID) string
 }
 
@@ -54,6 +59,9 @@ type ClusterServer struct {
 type clusterNodeReq struct {
 	DID  string `json:"did"`
 	Raft string `json:"raft"`
+	// API is the new node's gateway URL, recorded in the state so that
+	// every follower can forward to it while it leads.
+	API string `json:"api,omitempty"`
 }
 
 func (g *Gateway) clusterAdmin() (ClusterAdmin, error) {
@@ -92,8 +100,18 @@ func (g *Gateway) postClusterNode(w http.ResponseWriter, r *http.Request, _ *cal
 	if req.Raft == "" {
 		return errf(http.StatusBadRequest, "invalid_request", "raft: the new node's raft address, host:port")
 	}
+	if req.API != "" {
+		if err := checkPeerAPI(req.API); err != nil {
+			return errf(http.StatusBadRequest, "invalid_request", "api: %v", err)
+		}
+	}
 	if err := a.AddVoter(r.Context(), identity.DID(req.DID), req.Raft); err != nil {
 		return clusterChangeError(err)
+	}
+	if req.API != "" {
+		if err := g.recordPeerAPI(r.Context(), identity.DID(req.DID), req.API); err != nil {
+			return errf(http.StatusConflict, "cluster_change_failed", "the node was added, its gateway URL not recorded (add it again): %v", err)
+		}
 	}
 	return g.writeClusterStatus(w, a)
 }
@@ -124,6 +142,13 @@ func (g *Gateway) deleteClusterNode(w http.ResponseWriter, r *http.Request, _ *c
 	if err := a.RemoveServer(r.Context(), identity.DID(did)); err != nil {
 		return clusterChangeError(err)
 	}
+	if g.RecordedPeerAPI(identity.DID(did)) != "" {
+		// A leader that removed itself no longer leads: the next one's
+		// forwarding never looks the removed node up again anyway.
+		if err := g.recordPeerAPI(r.Context(), identity.DID(did), ""); err != nil {
+			g.cfg.Logger.Warn("forget a removed node's gateway URL", "did", did, "err", err)
+		}
+	}
 	return g.writeClusterStatus(w, a)
 }
 
@@ -149,4 +174,50 @@ func (g *Gateway) writeClusterStatus(w http.ResponseWriter, a ClusterAdmin) erro
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// bktPeerAPIs holds the gateway URLs recorded for nodes added to the group
+// (RecordClusterPeer): cluster DID → URL.
+var bktPeerAPIs = []byte("gateway.peer_api")
+
+// checkPeerAPI checks a node's gateway base URL.
+func checkPeerAPI(api string) error {
+	u, err := url.Parse(api)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(api) > 512 {
+		return fmt.Errorf("%.80q: the node's gateway base URL, http[s]://host:port", api)
+	}
+	return nil
+}
+
+func (g *Gateway) recordPeerAPI(ctx context.Context, did identity.DID, api string) error {
+	_, err := g.cfg.Ledger.State().Submit(ctx, &icnv1.CoopCommand{AtUnixNano: g.cfg.Clock().UnixNano(),
+		Kind: &icnv1.CoopCommand_RecordClusterPeer{RecordClusterPeer: &icnv1.RecordClusterPeer{Did: string(did), Api: api}}})
+	return err
+}
+
+func applyRecordClusterPeer(tx *store.Tx, cmd *icnv1.CoopCommand) (any, error) {
+	c := cmd.GetRecordClusterPeer()
+	if _, _, err := identity.ParseDID(c.Did); err != nil {
+		return nil, fmt.Errorf("record cluster peer: %w", err)
+	}
+	if c.Api == "" {
+		return nil, tx.Bucket(bktPeerAPIs).Delete([]byte(c.Did))
+	}
+	if err := checkPeerAPI(c.Api); err != nil {
+		return nil, fmt.Errorf("record cluster peer %s: %w", c.Did, err)
+	}
+	return nil, tx.Bucket(bktPeerAPIs).Put([]byte(c.Did), []byte(c.Api))
+}
+
+// RecordedPeerAPI is the gateway URL recorded for node did when it was
+// added ("" if none).
+func (g *Gateway) RecordedPeerAPI(did identity.DID) string {
+	var api string
+	if err := g.cfg.Ledger.State().View(func(v *store.View) error {
+		api = string(v.Bucket(bktPeerAPIs).Get([]byte(did)))
+		return nil
+	}); err != nil {
+		g.cfg.Logger.Warn("read a node's gateway URL", "did", did, "err", err)
+	}
+	return api
 }

@@ -40,7 +40,7 @@ var (
 
 // Buckets lists the bbolt buckets the gateway keeps in the ledger file; pass
 // them in ledger.Options.Buckets along with membership.Buckets.
-var Buckets = [][]byte{bktRefreshUsed, bktSessionsRevoked}
+var Buckets = [][]byte{bktRefreshUsed, bktSessionsRevoked, bktPeerAPIs}
 
 const (
 	// pruneSlack: a record is pruned this long after its expiry, past any
@@ -115,6 +115,7 @@ func (g *Gateway) loadSessions() error {
 	st := g.cfg.Ledger.State()
 	st.Handle((*icnv1.CoopCommand_ConsumeRefresh)(nil), g.applyConsumeRefresh)
 	st.Handle((*icnv1.CoopCommand_PruneSessions)(nil), applyPruneSessions)
+	st.Handle((*icnv1.CoopCommand_RecordClusterPeer)(nil), applyRecordClusterPeer)
 	var stale bool
 	err := st.View(func(tx *store.View) error {
 		var err error

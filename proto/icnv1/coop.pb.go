@@ -175,6 +175,7 @@ type CoopCommand struct {
 	//	*CoopCommand_SignRecovery
 	//	*CoopCommand_RecordCreditPolicy
 	//	*CoopCommand_RecordCurrencies
+	//	*CoopCommand_RecordClusterPeer
 	Kind          isCoopCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -503,6 +504,15 @@ func (x *CoopCommand) GetRecordCurrencies() *RecordCurrencies {
 	return nil
 }
 
+func (x *CoopCommand) GetRecordClusterPeer() *RecordClusterPeer {
+	if x != nil {
+		if x, ok := x.Kind.(*CoopCommand_RecordClusterPeer); ok {
+			return x.RecordClusterPeer
+		}
+	}
+	return nil
+}
+
 type isCoopCommand_Kind interface {
 	isCoopCommand_Kind()
 }
@@ -638,6 +648,10 @@ type CoopCommand_RecordCurrencies struct {
 	RecordCurrencies *RecordCurrencies `protobuf:"bytes,74,opt,name=record_currencies,json=recordCurrencies,proto3,oneof"`
 }
 
+type CoopCommand_RecordClusterPeer struct {
+	RecordClusterPeer *RecordClusterPeer `protobuf:"bytes,75,opt,name=record_cluster_peer,json=recordClusterPeer,proto3,oneof"`
+}
+
 func (*CoopCommand_RecordPayment) isCoopCommand_Kind() {}
 
 func (*CoopCommand_DecidePayment) isCoopCommand_Kind() {}
@@ -699,6 +713,8 @@ func (*CoopCommand_SignRecovery) isCoopCommand_Kind() {}
 func (*CoopCommand_RecordCreditPolicy) isCoopCommand_Kind() {}
 
 func (*CoopCommand_RecordCurrencies) isCoopCommand_Kind() {}
+
+func (*CoopCommand_RecordClusterPeer) isCoopCommand_Kind() {}
 
 // RecordPayment records the first outcome of a payment id (Pay, Hold,
 // CreditPending, Reject); a repeat returns the first outcome.
@@ -2931,11 +2947,68 @@ func (x *CoopCurrency) GetDefaultCreditLimit() string {
 	return ""
 }
 
+// RecordClusterPeer records the gateway URL of a node of a replicated
+// co-op's group, given when it was added (icn coop cluster add --api), or
+// forgets it (api empty, when the node is removed): followers forward
+// writes there while it leads, though their [[cluster.peers]] do not list
+// it.
+type RecordClusterPeer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Did           string                 `protobuf:"bytes,1,opt,name=did,proto3" json:"did,omitempty"`
+	Api           string                 `protobuf:"bytes,2,opt,name=api,proto3" json:"api,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordClusterPeer) Reset() {
+	*x = RecordClusterPeer{}
+	mi := &file_icn_v1_coop_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordClusterPeer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordClusterPeer) ProtoMessage() {}
+
+func (x *RecordClusterPeer) ProtoReflect() protoreflect.Message {
+	mi := &file_icn_v1_coop_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordClusterPeer.ProtoReflect.Descriptor instead.
+func (*RecordClusterPeer) Descriptor() ([]byte, []int) {
+	return file_icn_v1_coop_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *RecordClusterPeer) GetDid() string {
+	if x != nil {
+		return x.Did
+	}
+	return ""
+}
+
+func (x *RecordClusterPeer) GetApi() string {
+	if x != nil {
+		return x.Api
+	}
+	return ""
+}
+
 var File_icn_v1_coop_proto protoreflect.FileDescriptor
 
 const file_icn_v1_coop_proto_rawDesc = "" +
 	"\n" +
-	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\xda\x0f\n" +
+	"\x11icn/v1/coop.proto\x12\x06icn.v1\"\xa7\x10\n" +
 	"\vCoopCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12>\n" +
@@ -2974,7 +3047,8 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\x0evoucher_revoke\x18G \x01(\v2\x15.icn.v1.VoucherRevokeH\x00R\rvoucherRevoke\x12;\n" +
 	"\rsign_recovery\x18H \x01(\v2\x14.icn.v1.SignRecoveryH\x00R\fsignRecovery\x12N\n" +
 	"\x14record_credit_policy\x18I \x01(\v2\x1a.icn.v1.RecordCreditPolicyH\x00R\x12recordCreditPolicy\x12G\n" +
-	"\x11record_currencies\x18J \x01(\v2\x18.icn.v1.RecordCurrenciesH\x00R\x10recordCurrenciesB\x06\n" +
+	"\x11record_currencies\x18J \x01(\v2\x18.icn.v1.RecordCurrenciesH\x00R\x10recordCurrencies\x12K\n" +
+	"\x13record_cluster_peer\x18K \x01(\v2\x19.icn.v1.RecordClusterPeerH\x00R\x11recordClusterPeerB\x06\n" +
 	"\x04kind\"\xa9\x03\n" +
 	"\rRecordPayment\x12'\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x13.icn.v1.PaymentKindR\x04kind\x12\x0e\n" +
@@ -3139,7 +3213,10 @@ const file_icn_v1_coop_proto_rawDesc = "" +
 	"\fCoopCurrency\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x14\n" +
 	"\x05scale\x18\x02 \x01(\x05R\x05scale\x120\n" +
-	"\x14default_credit_limit\x18\x03 \x01(\tR\x12defaultCreditLimit*u\n" +
+	"\x14default_credit_limit\x18\x03 \x01(\tR\x12defaultCreditLimit\"7\n" +
+	"\x11RecordClusterPeer\x12\x10\n" +
+	"\x03did\x18\x01 \x01(\tR\x03did\x12\x10\n" +
+	"\x03api\x18\x02 \x01(\tR\x03api*u\n" +
 	"\vPaymentKind\x12\x1c\n" +
 	"\x18PAYMENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAYMENT_KIND_PAYMENT\x10\x01\x12\x15\n" +
@@ -3165,7 +3242,7 @@ func file_icn_v1_coop_proto_rawDescGZIP() []byte {
 }
 
 var file_icn_v1_coop_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_icn_v1_coop_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_icn_v1_coop_proto_goTypes = []any{
 	(PaymentKind)(0),           // 0: icn.v1.PaymentKind
 	(PaymentDecision)(0),       // 1: icn.v1.PaymentDecision
@@ -3205,6 +3282,7 @@ var file_icn_v1_coop_proto_goTypes = []any{
 	(*RecordCreditPolicy)(nil), // 35: icn.v1.RecordCreditPolicy
 	(*RecordCurrencies)(nil),   // 36: icn.v1.RecordCurrencies
 	(*CoopCurrency)(nil),       // 37: icn.v1.CoopCurrency
+	(*RecordClusterPeer)(nil),  // 38: icn.v1.RecordClusterPeer
 }
 var file_icn_v1_coop_proto_depIdxs = []int32{
 	3,  // 0: icn.v1.CoopCommand.record_payment:type_name -> icn.v1.RecordPayment
@@ -3238,21 +3316,22 @@ var file_icn_v1_coop_proto_depIdxs = []int32{
 	34, // 28: icn.v1.CoopCommand.sign_recovery:type_name -> icn.v1.SignRecovery
 	35, // 29: icn.v1.CoopCommand.record_credit_policy:type_name -> icn.v1.RecordCreditPolicy
 	36, // 30: icn.v1.CoopCommand.record_currencies:type_name -> icn.v1.RecordCurrencies
-	0,  // 31: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
-	1,  // 32: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
-	6,  // 33: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
-	6,  // 34: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
-	12, // 35: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 36: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
-	12, // 37: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
-	12, // 38: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
-	31, // 39: icn.v1.RenewCredentials.renewals:type_name -> icn.v1.CredentialRenewal
-	37, // 40: icn.v1.RecordCurrencies.currencies:type_name -> icn.v1.CoopCurrency
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	38, // 31: icn.v1.CoopCommand.record_cluster_peer:type_name -> icn.v1.RecordClusterPeer
+	0,  // 32: icn.v1.RecordPayment.kind:type_name -> icn.v1.PaymentKind
+	1,  // 33: icn.v1.DecidePayment.decision:type_name -> icn.v1.PaymentDecision
+	6,  // 34: icn.v1.SetMember.credential:type_name -> icn.v1.SignedCredential
+	6,  // 35: icn.v1.ApproveApplication.credential:type_name -> icn.v1.SignedCredential
+	12, // 36: icn.v1.AddDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 37: icn.v1.RevokeDevice.request:type_name -> icn.v1.SignedRequest
+	12, // 38: icn.v1.RotateKey.request:type_name -> icn.v1.SignedRequest
+	12, // 39: icn.v1.EmergencyRevoke.request:type_name -> icn.v1.SignedRequest
+	31, // 40: icn.v1.RenewCredentials.renewals:type_name -> icn.v1.CredentialRenewal
+	37, // 41: icn.v1.RecordCurrencies.currencies:type_name -> icn.v1.CoopCurrency
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_icn_v1_coop_proto_init() }
@@ -3292,6 +3371,7 @@ func file_icn_v1_coop_proto_init() {
 		(*CoopCommand_SignRecovery)(nil),
 		(*CoopCommand_RecordCreditPolicy)(nil),
 		(*CoopCommand_RecordCurrencies)(nil),
+		(*CoopCommand_RecordClusterPeer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3299,7 +3379,7 @@ func file_icn_v1_coop_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_icn_v1_coop_proto_rawDesc), len(file_icn_v1_coop_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
