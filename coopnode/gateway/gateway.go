@@ -138,7 +138,7 @@ func New(cfg Config) (*Gateway, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openapiJSON)
 	})
-	wh, err := wallet.New(wallet.Config{CoopID: cfg.CoopID, Currencies: cfg.Ledger.Currencies()})
+	wh, err := wallet.New(wallet.Config{CoopID: cfg.CoopID, Currencies: cfg.Ledger.Currencies})
 	if err != nil {
 		return nil, err
 	}

@@ -60,8 +60,10 @@ const MaxQRText = 1024
 
 // Config is what the wallet tells the page about its co-op.
 type Config struct {
-	CoopID     string
-	Currencies money.Currencies
+	CoopID string
+	// Currencies are the co-op's currencies in force, asked at every
+	// request of config.json: a replicated co-op's table follows its leader.
+	Currencies func() money.Currencies
 }
 
 // types are the content types of the files the wallet ships, fixed here
@@ -84,12 +86,16 @@ type file struct {
 
 // Handler serves the wallet under Prefix.
 type Handler struct {
+	cfg   Config
 	files map[string]file // by path under Prefix; "" is the page
 }
 
 // New returns the wallet's handler for cfg's co-op.
 func New(cfg Config) (*Handler, error) {
-	h := &Handler{files: map[string]file{}}
+	if cfg.Currencies == nil {
+		return nil, fmt.Errorf("wallet: Config.Currencies is required")
+	}
+	h := &Handler{cfg: cfg, files: map[string]file{}}
 	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -114,6 +120,11 @@ func New(cfg Config) (*Handler, error) {
 		return nil, fmt.Errorf("wallet: no index.html embedded")
 	}
 	h.files[""] = idx
+	return h, nil
+}
+
+// config is config.json: the co-op's id and its currencies in force.
+func (h *Handler) config() (file, error) {
 	type currency struct {
 		Code  string `json:"code"`
 		Scale int32  `json:"scale"`
@@ -121,17 +132,16 @@ func New(cfg Config) (*Handler, error) {
 	conf := struct {
 		Coop       string     `json:"coop"`
 		Currencies []currency `json:"currencies"`
-	}{Coop: cfg.CoopID, Currencies: []currency{}}
-	for _, c := range cfg.Currencies {
+	}{Coop: h.cfg.CoopID, Currencies: []currency{}}
+	for _, c := range h.cfg.Currencies() {
 		conf.Currencies = append(conf.Currencies, currency{c.Code, c.Scale})
 	}
 	slices.SortFunc(conf.Currencies, func(a, b currency) int { return strings.Compare(a.Code, b.Code) })
 	cb, err := json.Marshal(conf)
 	if err != nil {
-		return nil, fmt.Errorf("wallet: config: %w", err)
+		return file{}, fmt.Errorf("wallet: config: %w", err)
 	}
-	h.files["config.json"] = newFile(cb, "application/json")
-	return h, nil
+	return newFile(cb, "application/json"), nil
 }
 
 func newFile(b []byte, ctype string) file {
@@ -166,6 +176,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, ok := h.files[name]
+	if name == "config.json" {
+		var err error
+		if f, err = h.config(); err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", "the wallet's configuration could not be written")
+			return
+		}
+		ok = true
+	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "not_found", "no such wallet file")
 		return

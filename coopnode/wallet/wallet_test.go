@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/skip2/go-qrcode"
@@ -20,7 +21,9 @@ import (
 
 func newServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	h, err := New(Config{CoopID: "riverside", Currencies: money.Currencies{"hours": money.Hours, "kwh": {Code: "kwh", Scale: 3}}})
+	h, err := New(Config{CoopID: "riverside", Currencies: func() money.Currencies {
+		return money.Currencies{"hours": money.Hours, "kwh": {Code: "kwh", Scale: 3}}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +227,32 @@ func TestConfig(t *testing.T) {
 	_, body := get(t, "GET", srv.URL+"/wallet/config.json", nil)
 	if string(body) != `{"coop":"riverside","currencies":[{"code":"hours","scale":2},{"code":"kwh","scale":3}]}` {
 		t.Errorf("config.json %s", body)
+	}
+}
+
+// TestConfigFollowsCurrencies: config.json lists the currencies in force
+// when it is asked (a replicated co-op's table follows its leader), and its
+// ETag changes with them.
+func TestConfigFollowsCurrencies(t *testing.T) {
+	var cs atomic.Pointer[money.Currencies]
+	cs.Store(&money.Currencies{"hours": money.Hours})
+	h, err := New(Config{CoopID: "riverside", Currencies: func() money.Currencies { return *cs.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	resp1, body := get(t, "GET", srv.URL+"/wallet/config.json", nil)
+	if string(body) != `{"coop":"riverside","currencies":[{"code":"hours","scale":2}]}` {
+		t.Fatalf("config.json %s", body)
+	}
+	cs.Store(&money.Currencies{"hours": money.Hours, "kwh": {Code: "kwh", Scale: 3}})
+	resp2, body := get(t, "GET", srv.URL+"/wallet/config.json", nil)
+	if string(body) != `{"coop":"riverside","currencies":[{"code":"hours","scale":2},{"code":"kwh","scale":3}]}` {
+		t.Fatalf("config.json after a currency was recorded: %s", body)
+	}
+	if e1, e2 := resp1.Header.Get("ETag"), resp2.Header.Get("ETag"); e1 == "" || e1 == e2 {
+		t.Fatalf("ETags %q and %q: want two different ones", e1, e2)
 	}
 }
 
