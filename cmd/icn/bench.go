@@ -23,6 +23,7 @@ import (
 	"github.com/icn-coop/icn/devfed"
 	"github.com/icn-coop/icn/identity"
 	"github.com/icn-coop/icn/internal/keyfile"
+	"github.com/icn-coop/icn/internal/proccpu"
 	"github.com/icn-coop/icn/money"
 )
 
@@ -380,7 +381,7 @@ func (o *benchCoopOpts) measure(ctx context.Context, clients []benchClient, curr
 	for i, at := range [2]time.Time{measureStart, measureEnd} {
 		time.AfterFunc(time.Until(at), func() {
 			defer cpuWG.Done()
-			cpuAt[i], cpuOK[i] = processCPU()
+			cpuAt[i], cpuOK[i] = proccpu.Used()
 		})
 	}
 

@@ -16,7 +16,8 @@ import (
 func TestRecordCurrencies(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	tokens := money.Currency{Code: "tokens", Scale: 0}
-	a, b := memberDIDs(t, 7, 2)[0], memberDIDs(t, 7, 2)[1]
+	members := memberDIDs(t, 7, 2)
+	a, b := members[0], members[1]
 	open := func(mod func(*Options)) *Store {
 		t.Helper()
 		opts := testOptions(path)

@@ -1,15 +1,12 @@
-//go:build unix
-
 package raftutil
 
 import (
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/icn-coop/icn/internal/proccpu"
 )
 
 // BenchmarkStoreLogs appends batches of 400-byte entries to the log store
@@ -27,7 +24,10 @@ func BenchmarkStoreLogs(b *testing.B) {
 			defer s.Close()
 			data := make([]byte, 400)
 			next := uint64(1)
-			cpu0 := processCPU(b)
+			cpu0, ok := proccpu.Used()
+			if !ok {
+				b.Skip("this platform does not report process CPU time")
+			}
 			for b.Loop() {
 				logs := make([]*raft.Log, batch)
 				for i := range logs {
@@ -38,15 +38,8 @@ func BenchmarkStoreLogs(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/append")
+			cpu1, _ := proccpu.Used()
+			b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "cpu-µs/append")
 		})
 	}
-}
-
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,15 +1,15 @@
 //go:build unix
 
-package main
+package proccpu
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the CPU time (user + system) this process has used so far,
+// Used is the CPU time (user + system) this process has used so far,
 // and whether it could be read.
-func processCPU() (time.Duration, bool) {
+func Used() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
