@@ -38,20 +38,7 @@ func FuzzDecodeVote(f *testing.F) {
 		if err != nil {
 			return
 		}
-		keys, ok := topKeys(raw)
-		if !ok {
-			t.Fatalf("accepted %q, which encoding/json's tokenizer cannot read", raw)
-		}
-		seen := map[string]bool{}
-		for _, k := range keys {
-			if seen[k] || !slices.Contains(voteFields, k) {
-				t.Fatalf("accepted %q with key %q repeated or not a vote field", raw, k)
-			}
-			seen[k] = true
-		}
-		if len(seen) != len(voteFields) {
-			t.Fatalf("accepted %q without all of %v", raw, voteFields)
-		}
+		requireExactKeys(t, raw, voteFields)
 		back, err := DecodeVote(b.Encode())
 		if err != nil || back != b {
 			t.Fatalf("canonical form %s decodes to %+v, %v; want %+v", b.Encode(), back, err, b)
@@ -88,4 +75,24 @@ func topKeys(raw []byte) ([]string, bool) {
 		}
 	}
 	return keys, true
+}
+
+// requireExactKeys fails t unless raw, which a strict decoder accepted, is
+// an object with each of fields exactly once and nothing else.
+func requireExactKeys(t *testing.T, raw []byte, fields []string) {
+	t.Helper()
+	keys, ok := topKeys(raw)
+	if !ok {
+		t.Fatalf("accepted %q, which encoding/json's tokenizer cannot read", raw)
+	}
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if seen[k] || !slices.Contains(fields, k) {
+			t.Fatalf("accepted %q with key %q repeated or unknown", raw, k)
+		}
+		seen[k] = true
+	}
+	if len(seen) != len(fields) {
+		t.Fatalf("accepted %q without all of %v", raw, fields)
+	}
 }
