@@ -372,18 +372,7 @@ func (o *benchCoopOpts) measure(ctx context.Context, clients []benchClient, curr
 	runCtx, cancel := context.WithDeadline(ctx, measureEnd)
 	defer cancel()
 
-	// The process's CPU time at the window's edges, read by a timer (the
-	// clients are busy paying).
-	var cpuAt [2]time.Duration
-	var cpuOK [2]bool
-	var cpuWG sync.WaitGroup
-	cpuWG.Add(2)
-	for i, at := range [2]time.Time{measureStart, measureEnd} {
-		time.AfterFunc(time.Until(at), func() {
-			defer cpuWG.Done()
-			cpuAt[i], cpuOK[i] = proccpu.Used()
-		})
-	}
+	windowCPU := cpuWindow(ctx, measureStart, measureEnd)
 
 	workers := make([]benchWorker, len(clients))
 	var wg sync.WaitGroup
@@ -431,9 +420,6 @@ func (o *benchCoopOpts) measure(ctx context.Context, clients []benchClient, curr
 
 	end := measureEnd
 	interrupted := ctx.Err() != nil
-	if !interrupted {
-		cpuWG.Wait() // the clients ran to measureEnd: both timers fired
-	}
 	if now := time.Now(); interrupted && now.Before(measureEnd) {
 		end = now
 	}
@@ -462,12 +448,36 @@ func (o *benchCoopOpts) measure(ctx context.Context, clients []benchClient, curr
 		res.OpsPerS = float64(res.OK) / window.Seconds()
 	}
 	res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs, res.MeanMs = millis(s.P50), millis(s.P90), millis(s.P99), millis(s.Max), millis(s.Mean)
-	if !interrupted && cpuOK[0] && cpuOK[1] && res.OK > 0 && window > 0 {
-		cpu := cpuAt[1] - cpuAt[0]
+	if cpu, ok := windowCPU(); ok && res.OK > 0 && window > 0 {
 		res.CPUMicrosPerPayment = float64(cpu.Microseconds()) / float64(res.OK)
 		res.CPUCores = cpu.Seconds() / window.Seconds()
 	}
 	return res
+}
+
+// cpuWindow reads the process's CPU time at start and at end, by timers
+// (the clients are busy), and returns what waits for the end's reading and
+// gives the CPU time between the two, if both could be read. After an
+// interruption it does not wait: the window was cut short, and it reports
+// nothing.
+func cpuWindow(ctx context.Context, start, end time.Time) func() (time.Duration, bool) {
+	var at [2]time.Duration
+	var ok [2]bool
+	var wg sync.WaitGroup
+	wg.Add(2)
+	for i, t := range [2]time.Time{start, end} {
+		time.AfterFunc(time.Until(t), func() {
+			defer wg.Done()
+			at[i], ok[i] = proccpu.Used()
+		})
+	}
+	return func() (time.Duration, bool) {
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		wg.Wait() // the clients ran to the end: both timers fire
+		return at[1] - at[0], ok[0] && ok[1]
+	}
 }
 
 // benchErrorKind classifies a failed payment: the gateway's error code, an

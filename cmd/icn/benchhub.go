@@ -114,6 +114,10 @@ type benchHubResult struct {
 	Errors        int     `json:"errors"`
 	OpsPerS       float64 `json:"ops_per_s"` // commands per second
 	TransfersPerS float64 `json:"transfers_per_s"`
+	// CPUMicrosPerTransfer is this process's CPU time (user + system) in the
+	// window over the transfers committed in it: the clients and every node.
+	CPUMicrosPerTransfer float64 `json:"cpu_us_per_transfer,omitempty"`
+	CPUCores             float64 `json:"cpu_cores,omitempty"`
 	// Command latency: Propose on the leader to its result.
 	P50Ms  float64 `json:"p50_ms"`
 	P90Ms  float64 `json:"p90_ms"`
@@ -534,6 +538,7 @@ func (o *benchHubOpts) measure(ctx context.Context, c *benchCluster, coops []ide
 	measureEnd := measureStart.Add(o.duration)
 	runCtx, cancel := context.WithDeadline(ctx, measureEnd)
 	defer cancel()
+	windowCPU := cpuWindow(ctx, measureStart, measureEnd)
 
 	// Sample the leader's batch counters as the window opens.
 	startC := make(chan applySample, 1)
@@ -653,6 +658,10 @@ func (o *benchHubOpts) measure(ctx context.Context, c *benchCluster, coops []ide
 		res.OpsPerS = round2(float64(res.Commands) / window.Seconds())
 		res.TransfersPerS = round2(float64(res.Transfers) / window.Seconds())
 	}
+	if cpu, ok := windowCPU(); ok && res.Transfers > 0 && window > 0 {
+		res.CPUMicrosPerTransfer = round2(float64(cpu.Microseconds()) / float64(res.Transfers))
+		res.CPUCores = round2(cpu.Seconds() / window.Seconds())
+	}
 	res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs, res.MeanMs = millis(s.P50), millis(s.P90), millis(s.P99), millis(s.Max), millis(s.Mean)
 	res.TransferP50Ms, res.TransferP99Ms = millis(x.P50), millis(x.P99)
 	p := summarizeLatencies(prepLats)
@@ -706,6 +715,9 @@ func printBenchHub(w io.Writer, r benchHubResult) error {
 	fmt.Fprintf(tw, "commands\t%d committed (prepare + commit)\n", r.Commands)
 	fmt.Fprintf(tw, "ops/s\t%.1f commands/s\n", r.OpsPerS)
 	fmt.Fprintf(tw, "transfers/s\t%.1f\n", r.TransfersPerS)
+	if r.CPUMicrosPerTransfer > 0 {
+		fmt.Fprintf(tw, "cpu/transfer\t%.0f µs (this process, %.2f cores busy)\n", r.CPUMicrosPerTransfer, r.CPUCores)
+	}
 	fmt.Fprintf(tw, "p50\t%.2f ms (command)\n", r.P50Ms)
 	fmt.Fprintf(tw, "p99\t%.2f ms (command)\n", r.P99Ms)
 	fmt.Fprintf(tw, "max\t%.2f ms (command)\n", r.MaxMs)

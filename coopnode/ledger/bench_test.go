@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icn-coop/icn/internal/proccpu"
 	"github.com/icn-coop/icn/money"
 )
 
@@ -35,7 +36,8 @@ func benchTransfer(accts []Account, n uint64) Transfer {
 	}
 }
 
-// BenchmarkPayParallel: many concurrent writers sharing group commits.
+// BenchmarkPayParallel: many concurrent writers sharing group commits; the
+// CPU per payment is the floor of one ledger write (docs/BENCHMARKS.md).
 func BenchmarkPayParallel(b *testing.B) {
 	procs := runtime.GOMAXPROCS(0)
 	for _, tc := range []struct {
@@ -54,6 +56,7 @@ func BenchmarkPayParallel(b *testing.B) {
 			var ctr atomic.Uint64
 			b.SetParallelism(p)
 			b.ResetTimer()
+			meter := proccpu.Start()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					tr := benchTransfer(accts, ctr.Add(1))
@@ -65,6 +68,9 @@ func BenchmarkPayParallel(b *testing.B) {
 			})
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payments/s")
+			if us, ok := meter.PerOp(b.N); ok {
+				b.ReportMetric(us, "cpu-µs/payment")
+			}
 			if n := batches.Load(); n > 0 {
 				b.ReportMetric(float64(ops.Load())/float64(n), "ops/batch")
 			}

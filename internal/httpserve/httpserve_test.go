@@ -17,7 +17,7 @@ import (
 )
 
 // serve runs New(h, l) on a free port until the test ends and returns its address.
-func serve(t *testing.T, h http.Handler, l Limits) string {
+func serve(t testing.TB, h http.Handler, l Limits) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
