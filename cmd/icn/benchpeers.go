@@ -103,7 +103,7 @@ handed to it. Install both servers with: make bench-peers-deps
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.rounds, "rounds", 3, "measured windows of each workload, alternating with its peer's")
+	f.IntVar(&o.rounds, "rounds", 5, "measured windows of each workload, alternating with its peer's (the median of five holds where one of three swings)")
 	f.DurationVar(&o.duration, "duration", 5*time.Second, "length of each measured window")
 	f.DurationVar(&o.warmup, "warmup", time.Second, "load before each measured window, not counted")
 	f.DurationVar(&o.cryptoDur, "crypto-duration", 500*time.Millisecond, "length of each Ed25519 rate measurement (four per round)")
