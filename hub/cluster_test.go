@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	icnv1 "github.com/icn-coop/icn/proto/icnv1"
 )
 
@@ -205,5 +207,41 @@ func TestPartition(t *testing.T) {
 		if _, ok, _ := n.fsm.Transfer("majority"); !ok {
 			t.Fatalf("node %d misses the majority's write", i)
 		}
+	}
+}
+
+// A leader whose first pass at the federation's identity went unanswered (an
+// enqueue timeout under load) is told so, and its next pass records it: the
+// federation is not left uninitialised until another election.
+func TestInitClusterReportsUnansweredProposals(t *testing.T) {
+	t.Parallel()
+	c := newTestCluster(t, 1, func(cfg *Config) { cfg.Federation.DID = "" }) // leads without initialising
+	var n *Node
+	waitFor(t, 10*time.Second, "a leader", func() bool { n = c.nodes[0]; return n.IsLeader() })
+	if n.fsm.Initialized() {
+		t.Fatal("initialised without a federation DID")
+	}
+	fc := n.cfg.Federation
+	fc.DID = c.fed.DID()
+	ctx := t.Context()
+	var tried int
+	timeout := func(context.Context, *icnv1.Command) (*icnv1.CommandResult, error) {
+		tried++
+		return nil, raft.ErrEnqueueTimeout
+	}
+	if n.initCluster(ctx, fc, timeout) || tried != 1 {
+		t.Fatalf("a pass whose InitFederation timed out reported answered (%d proposals)", tried)
+	}
+	if n.fsm.Initialized() {
+		t.Fatal("initialised by a proposal that failed")
+	}
+	if !n.initCluster(ctx, fc, n.Propose) {
+		t.Fatal("the second pass went unanswered")
+	}
+	if !n.fsm.Initialized() {
+		t.Fatal("the second pass did not initialise the federation")
+	}
+	if !n.initCluster(ctx, fc, timeout) || tried != 1 {
+		t.Fatalf("a pass with nothing left to propose proposed %d commands", tried-1)
 	}
 }

@@ -376,12 +376,15 @@ func (n *Node) lead(ctx context.Context) {
 	}
 	n.leaderReady.Store(true)
 	n.log.Info("leading", "term", n.raft.CurrentTerm())
-	n.initCluster(ctx)
+	initialised := n.initCluster(ctx, n.cfg.Federation, n.Propose)
 	t := time.NewTicker(n.cfg.ExpireEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
+			if !initialised { // a proposal went unanswered (an enqueue timeout under load, say): again
+				initialised = n.initCluster(ctx, n.cfg.Federation, n.Propose)
+			}
 			n.closeIfDue(ctx, time.Now())
 			if at, ok := n.fsm.NextExpiry(); ok && at <= time.Now().UnixNano() {
 				if _, err := n.Propose(ctx, &icnv1.Command{Cmd: &icnv1.Command_ExpireTransfers{ExpireTransfers: &icnv1.ExpireTransfers{}}}); err != nil {
@@ -394,12 +397,15 @@ func (n *Node) lead(ctx context.Context) {
 	}
 }
 
-// initCluster proposes the federation's identity and the configured nodes'
-// addresses, once each.
-func (n *Node) initCluster(ctx context.Context) {
+// initCluster proposes, through propose, the federation's identity (fc) and
+// the configured nodes' addresses that the state does not hold yet. It reports
+// whether every proposal was answered; the leader calls it again until one
+// pass was, so a transient failure right after an election does not leave the
+// federation uninitialised until the next one. An answer that refuses a
+// command (a configuration the state machine rejects) is logged, not retried.
+func (n *Node) initCluster(ctx context.Context, fc FederationConfig, propose func(context.Context, *icnv1.Command) (*icnv1.CommandResult, error)) bool {
 	var cmds []*icnv1.Command
-	if !n.fsm.Initialized() && n.cfg.Federation.DID != "" {
-		fc := n.cfg.Federation
+	if !n.fsm.Initialized() && fc.DID != "" {
 		init := &icnv1.InitFederation{FederationDid: string(fc.DID), Name: fc.Name, MinTrust: fc.MinTrust, MaxHops: uint32(fc.MaxHops)}
 		for _, c := range fc.Currencies {
 			init.Currencies = append(init.Currencies, &icnv1.CurrencySpec{Code: c.Code, Scale: uint32(c.Scale)})
@@ -419,11 +425,15 @@ func (n *Node) initCluster(ctx context.Context) {
 		cmds = append(cmds, &icnv1.Command{Cmd: &icnv1.Command_RegisterHubNode{RegisterHubNode: &icnv1.RegisterHubNode{
 			Did: string(p.DID), RaftAddress: p.RaftAddr, GrpcAddress: p.GRPCAddr}}})
 	}
+	answered := true
 	for _, c := range cmds {
-		if res, err := n.Propose(ctx, c); err != nil || res.GetErrorCode() != "" {
+		res, err := propose(ctx, c)
+		if err != nil || res.GetErrorCode() != "" {
 			n.log.Warn("initialise cluster state", "err", err, "code", res.GetErrorCode(), "message", res.GetErrorMessage())
 		}
+		answered = answered && err == nil
 	}
+	return answered
 }
 
 // Close stops the node: raft first (so nothing more is applied), then the stores.
