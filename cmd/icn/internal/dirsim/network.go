@@ -39,8 +39,12 @@ func memAddr(i int) string {
 
 // StartNetwork starts n directory nodes (keys from t's seed) that check
 // records against t's root, each joining through up to three earlier ones,
-// then refreshes every routing table.
+// then refreshes every routing table. It refuses a network that would not
+// fit in the memory this machine has available.
 func StartNetwork(ctx context.Context, t *Tree, n int, transport string) (*Network, error) {
+	if err := checkMemory(n, transport, availableMemory()); err != nil {
+		return nil, err
+	}
 	nw := &Network{}
 	var psk []byte
 	switch transport {
