@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,9 +39,12 @@ func newCoopClusterCmd() *cobra.Command {
 (it logs in with --key): status shows that node's view of the group; add and
 remove are carried out by the leader (a follower forwards them). id prints a
 node's cluster DID, the one [cluster] peers list, creating its key if missing.
+convert turns a stopped single node's data directory into the first node of
+a replicated co-op.
 
 See docs/coop-node.md, "Running a replicated co-op".`,
 		Example: `  icn coop cluster id --config coop.toml
+  icn coop cluster convert --config coop.toml
   icn coop cluster status --gateway https://coop1.example:8443 --coop riverside --key admin.key
   icn coop cluster add --did did:icn:... --raft 10.0.1.4:7500 --gateway ... --coop riverside --key admin.key
   icn coop cluster remove did:icn:... --gateway ... --coop riverside --key admin.key`,
@@ -52,7 +56,7 @@ See docs/coop-node.md, "Running a replicated co-op".`,
 	pf.StringVar(&o.keyFile, "key", "", "a moderator's key file (icn keygen)")
 	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long")
-	cmd.AddCommand(coopClusterIDCmd(), o.statusCmd(), o.addCmd(), o.removeCmd())
+	cmd.AddCommand(coopClusterIDCmd(), coopClusterConvertCmd(), o.statusCmd(), o.addCmd(), o.removeCmd())
 	return cmd
 }
 
@@ -86,6 +90,50 @@ func coopClusterIDCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "the node's coop.toml (its cluster.node_key_file)")
 	cmd.Flags().StringVar(&keyPath, "node-key", "", "the node key file (created if missing)")
+	return cmd
+}
+
+func coopClusterConvertCmd() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "convert --config coop.toml",
+		Short: "Make a stopped single node's data directory the first node of a replicated co-op",
+		Long: `icn coop cluster convert turns the state of a co-op that has run on one node
+into a Raft group of one, this node, so that nodes can be added to it. Stop
+the node, add a [cluster] section to its coop.toml that lists this node (icn
+coop cluster id) and the nodes to add, run convert, then start the node with
+that file: it leads alone until icn coop cluster add brings in each of the
+others, which copy its state. Back up the data directory first (icn coop
+backup while the node runs, or a copy once it stopped); convert refuses a node that is still running or already a cluster
+node, and changes nothing when it refuses.
+
+See docs/coop-node.md, "Moving a single node onto a cluster".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfgPath == "" {
+				return errors.New("pass --config coop.toml: the node's configuration, with the [cluster] section it will run with")
+			}
+			cfg, err := coopnode.LoadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			conv, err := coopnode.ConvertToCluster(cfg, log)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "converted %s (%d commands): this node (%s) is a group of one\n", conv.Ledger, conv.Index, conv.Node)
+			fmt.Fprintf(w, "start it with %s; then start each node to add with [cluster] peers that do not list it, and add it:\n", cfgPath)
+			for _, p := range cfg.Cluster.Peers {
+				if identity.DID(p.DID) != conv.Node {
+					fmt.Fprintf(w, "  icn coop cluster add --did %s --raft %s --api %s --gateway GATEWAY --coop %s --key admin.key\n", p.DID, p.Raft, p.API, cfg.CoopID)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "the node's coop.toml, with its [cluster] section")
 	return cmd
 }
 

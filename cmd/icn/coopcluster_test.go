@@ -1,12 +1,16 @@
 package main
 
 import (
+	"os"
+
 	"encoding/json"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pelletier/go-toml/v2"
 
 	"github.com/icn-coop/icn/coopnode/coopnodetest"
 	"github.com/icn-coop/icn/coopnode/gateway"
@@ -47,5 +51,25 @@ func TestCoopClusterCommands(t *testing.T) {
 	first := strings.TrimSpace(mustICN(t, "coop", "cluster", "id", "--node-key", nk))
 	if again := strings.TrimSpace(mustICN(t, "coop", "cluster", "id", "--node-key", nk)); again != first || !strings.HasPrefix(first, "did:icn:") {
 		t.Fatalf("cluster id: %q then %q", first, again)
+	}
+}
+
+// icn coop cluster convert turns a stopped single node's directory into a
+// group of one and names the nodes left to add; run again, it refuses.
+func TestCoopClusterConvert(t *testing.T) {
+	cc := coopnodetest.StartSingle(t, 3)
+	cc.Stop(0)
+	b, err := toml.Marshal(cc.Configs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "coop.toml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := mustICN(t, "coop", "cluster", "convert", "--config", path)
+	wantContains(t, "convert", out, "converted", "group of one", "icn coop cluster add --did "+cc.Configs[0].Cluster.Peers[1].DID+" --raft "+cc.Configs[1].Cluster.Bind)
+	if _, err := runICN(t, "coop", "cluster", "convert", "--config", path); err == nil || !strings.Contains(err.Error(), "cluster node already") {
+		t.Fatalf("convert again: %v, want a refusal", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ type Cluster struct {
 	coopKey *identity.Key
 	peers   []coopnode.ClusterPeerConfig
 	stops   []func()
+	planned [][2]net.Listener // StartSingle's nodes' gateway and raft listeners, until served
 }
 
 // Start serves an n-node co-op; it stops when the test ends.
@@ -104,9 +106,60 @@ func (cc *Cluster) add(name string, gw, rl net.Listener, listed bool) *identity.
 	return nk
 }
 
+// StartSingle serves node 0 of an n-node co-op as a single node (no
+// [cluster]); its configuration keeps the [cluster] section that lists all
+// n nodes, for Convert. The others are planned, not served: StartPlanned
+// serves one, its peers the rest, waiting to be added.
+func StartSingle(t testing.TB, n int) *Cluster {
+	t.Helper()
+	cc := &Cluster{t: t, Admin: Key(t, "admin"), coopKey: Key(t, "coop")}
+	for i := range n {
+		gw, rl := listen(t), listen(t)
+		cc.add(fmt.Sprint("node", i), gw, rl, true)
+		cc.planned = append(cc.planned, [2]net.Listener{gw, rl})
+	}
+	for i := range n {
+		cc.Configs[i].Cluster.Peers = slices.DeleteFunc(slices.Clone(cc.peers), func(p coopnode.ClusterPeerConfig) bool { return i > 0 && p == cc.peers[i] })
+	}
+	single := cc.Configs[0]
+	single.Cluster = coopnode.ClusterConfig{}
+	cc.serve(0, single, cc.planned[0][0], nil)
+	t.Cleanup(func() {
+		for i := range cc.Nodes {
+			cc.Stop(i)
+		}
+	})
+	return cc
+}
+
+// Convert stops the single node 0, converts its data directory
+// (coopnode.ConvertToCluster) and serves it again with its [cluster].
+func (cc *Cluster) Convert() coopnode.Converted {
+	cc.t.Helper()
+	cc.Stop(0)
+	conv, err := coopnode.ConvertToCluster(cc.Configs[0], slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		cc.t.Fatalf("convert node 0: %v", err)
+	}
+	cc.start(0, relisten(cc.t, cc.Configs[0].Gateway.Listen), cc.planned[0][1])
+	return conv
+}
+
+// StartPlanned serves planned node i; it waits to be added. It returns
+// the node's cluster DID.
+func (cc *Cluster) StartPlanned(i int) identity.DID {
+	cc.t.Helper()
+	cc.start(i, cc.planned[i][0], cc.planned[i][1])
+	return identity.DID(cc.peers[i].DID)
+}
+
 func (cc *Cluster) start(i int, gw, rl net.Listener) {
 	cc.t.Helper()
-	cfg := cc.Configs[i]
+	cc.serve(i, cc.Configs[i], gw, rl)
+}
+
+func (cc *Cluster) serve(i int, cfg coopnode.Config, gw, rl net.Listener) {
+	cc.t.Helper()
 	cfg.GatewayListener, cfg.Cluster.Listener = gw, rl
 	n, err := coopnode.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

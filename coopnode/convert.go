@@ -1,0 +1,101 @@
+package coopnode
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/icn-coop/icn/coopnode/cluster"
+	"github.com/icn-coop/icn/coopnode/ledger"
+	"github.com/icn-coop/icn/coopnode/replica"
+	"github.com/icn-coop/icn/identity"
+	"github.com/icn-coop/icn/internal/keyfile"
+)
+
+// Converted is what ConvertToCluster did.
+type Converted struct {
+	Ledger string       // the state file
+	Index  uint64       // its applied index: the commands the single node applied
+	Node   identity.DID // this node's cluster DID, the group's one server
+	Others []identity.DID
+}
+
+// ConvertToCluster makes a stopped single node's data directory the first
+// node of a replicated co-op. cfg is the node's configuration with the
+// [cluster] section it will run with, listing this node (its node key's
+// DID, created if missing) and the nodes to add. The state becomes a raft
+// snapshot of a group of one, this node (cluster.Seed): started with cfg,
+// the node leads that group, and `icn coop cluster add` brings in each of
+// the others, which copy the snapshot. The state file is left as a
+// cleanly stopped replica's (docs/coop-node.md, "Moving a single node onto
+// a cluster").
+func ConvertToCluster(cfg Config, log *slog.Logger) (Converted, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Converted{}, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if !cfg.Cluster.Enabled() {
+		return Converted{}, errors.New("convert: the configuration has no [cluster] section: add one that lists this node (icn coop cluster id) and the nodes to add")
+	}
+	out := Converted{Ledger: filepath.Join(cfg.DataDir, "ledger.db")}
+	if _, err := os.Stat(out.Ledger); err != nil {
+		return Converted{}, fmt.Errorf("convert: %w: nothing to convert (a new replicated co-op starts from empty data directories)", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.raftDir(), "raft.db")); err == nil {
+		return Converted{}, fmt.Errorf("convert: %s holds a raft log: this node is a cluster node already", cfg.raftDir())
+	}
+	coopKey, err := keyfile.Read(cfg.KeyFile)
+	if err != nil {
+		return Converted{}, fmt.Errorf("convert: the co-op key: %w", err)
+	}
+	nodeKey, err := keyfile.LoadOrCreate(cfg.Cluster.NodeKeyFile, func() (*identity.Key, error) { return identity.GenerateKey(rand.Reader) })
+	if err != nil {
+		return Converted{}, fmt.Errorf("convert: cluster node key: %w", err)
+	}
+	out.Node = nodeKey.DID()
+	if out.Node == coopKey.DID() {
+		return Converted{}, fmt.Errorf("convert: cluster.node_key_file %s is the co-op's key: give each node a key of its own", cfg.Cluster.NodeKeyFile)
+	}
+	var self *ClusterPeerConfig
+	for i, p := range cfg.Cluster.Peers {
+		if identity.DID(p.DID) == out.Node {
+			self = &cfg.Cluster.Peers[i]
+		} else {
+			out.Others = append(out.Others, identity.DID(p.DID))
+		}
+	}
+	if self == nil {
+		return Converted{}, fmt.Errorf("convert: cluster.peers does not list this node (%s): list it with the raft address the others dial", out.Node)
+	}
+	opts, err := cfg.LedgerOptions()
+	if err != nil {
+		return Converted{}, err
+	}
+	// Opened as a replica, the file is marked cleanly stopped when it closes.
+	opts.Path, opts.Logger, opts.Replica = out.Ledger, log, true
+	led, err := ledger.Open(opts)
+	if err != nil {
+		return Converted{}, fmt.Errorf("convert: %w (stop the node first)", err)
+	}
+	_, statErr := os.Stat(cfg.raftDir())
+	out.Index, err = led.State().AppliedIndex()
+	if err == nil {
+		err = cluster.Seed(cfg.raftDir(), out.Node, self.Raft, out.Index, replica.New(led.State()), log)
+		if err != nil && errors.Is(statErr, os.ErrNotExist) {
+			err = errors.Join(err, os.RemoveAll(cfg.raftDir())) // leave no half-made raft directory behind
+		}
+	}
+	if cerr := led.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Converted{}, fmt.Errorf("convert: %w", err)
+	}
+	return out, nil
+}
