@@ -1,7 +1,6 @@
 package coopnode
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,7 +25,7 @@ type Converted struct {
 // ConvertToCluster makes a stopped single node's data directory the first
 // node of a replicated co-op. cfg is the node's configuration with the
 // [cluster] section it will run with, listing this node (its node key's
-// DID, created if missing) and the nodes to add. The state becomes a raft
+// DID) and the nodes to add. The state becomes a raft
 // snapshot of a group of one, this node (cluster.Seed): started with cfg,
 // the node leads that group, and `icn coop cluster add` brings in each of
 // the others, which copy the snapshot. The state file is left as a
@@ -54,9 +53,10 @@ func ConvertToCluster(cfg Config, log *slog.Logger) (Converted, error) {
 	if err != nil {
 		return Converted{}, fmt.Errorf("convert: the co-op key: %w", err)
 	}
-	nodeKey, err := keyfile.LoadOrCreate(cfg.Cluster.NodeKeyFile, func() (*identity.Key, error) { return identity.GenerateKey(rand.Reader) })
+	nodeKey, err := keyfile.Read(cfg.Cluster.NodeKeyFile)
 	if err != nil {
-		return Converted{}, fmt.Errorf("convert: cluster node key: %w", err)
+		return Converted{}, fmt.Errorf("convert: cluster node key (make it with icn coop cluster id --node-key %s, and list its DID in cluster.peers): %w",
+			cfg.Cluster.NodeKeyFile, err)
 	}
 	out.Node = nodeKey.DID()
 	if out.Node == coopKey.DID() {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -125,6 +127,8 @@ func TestConvertRefuses(t *testing.T) {
 	}{
 		{"no cluster section", func(c *coopnode.Config) { c.Cluster = coopnode.ClusterConfig{} }, "no [cluster] section"},
 		{"this node not listed", func(c *coopnode.Config) { c.Cluster.Peers[0].DID = string(coopnodetest.Key(t, "stranger").DID()) }, "does not list this node"},
+		{"no state", func(c *coopnode.Config) { c.DataDir = t.TempDir() }, "nothing to convert"},
+		{"no node key", func(c *coopnode.Config) { c.Cluster.NodeKeyFile += ".missing" }, "icn coop cluster id --node-key"},
 		{"still running", func(*coopnode.Config) {}, "stop the node first"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,6 +138,9 @@ func TestConvertRefuses(t *testing.T) {
 			_, err := coopnode.ConvertToCluster(c, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("convert: %v, want an error saying %q", err, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(c.DataDir, "raft")); !os.IsNotExist(err) {
+				t.Fatalf("a refused convert left a raft directory: %v", err)
 			}
 		})
 	}
