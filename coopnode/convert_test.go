@@ -32,19 +32,7 @@ func TestConvertSingleNodeToCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pay := func(s *client.Session, key *identity.Key, to identity.DID, id string) {
-		t.Helper()
-		testutil.WaitFor(t, 20*time.Second, "payment "+id, func() bool {
-			res, err := s.Pay(ctx, client.PaymentIntent{ID: id, To: to, Amount: "1.00"}, key)
-			if err != nil && client.ErrorCode(err) != "unavailable" && !isConnErr(err) {
-				t.Fatalf("pay %s: %v", id, err)
-			}
-			if err == nil && res.Status != "committed" {
-				t.Fatalf("payment %s: %s %s", id, res.Status, res.Reason)
-			}
-			return err == nil
-		})
-	}
+	pay := func(s *client.Session, key *identity.Key, to identity.DID, id string) { payThrough(t, s, key, to, id) }
 	for i := range 3 {
 		pay(admin, cc.Admin, member.DID(), fmt.Sprint("single-", i))
 	}

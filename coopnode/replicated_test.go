@@ -40,22 +40,7 @@ func TestReplicatedCoop(t *testing.T) {
 		return err
 	})
 	ctx := context.Background()
-	pay := func(s *client.Session, key *identity.Key, to identity.DID, id string) *client.PaymentResult {
-		t.Helper()
-		var res *client.PaymentResult
-		testutil.WaitFor(t, 20*time.Second, "payment "+id, func() bool {
-			var err error
-			res, err = s.Pay(ctx, client.PaymentIntent{ID: id, To: to, Amount: "1.00"}, key)
-			if err != nil && client.ErrorCode(err) != "unavailable" && !isConnErr(err) {
-				t.Fatalf("pay %s: %v", id, err)
-			}
-			return err == nil
-		})
-		if res.Status != "committed" {
-			t.Fatalf("payment %s: %s %s", id, res.Status, res.Reason)
-		}
-		return res
-	}
+	pay := func(s *client.Session, key *identity.Key, to identity.DID, id string) { payThrough(t, s, key, to, id) }
 	for i := range 5 {
 		pay(admin, cc.Admin, member.DID(), fmt.Sprint("pay-", i))
 	}
@@ -107,6 +92,24 @@ func TestReplicatedCoop(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// payThrough pays 1.00 from key to to through s, again while the group has
+// no leader or the node is unreachable, and fails t unless it commits.
+func payThrough(t *testing.T, s *client.Session, key *identity.Key, to identity.DID, id string) {
+	t.Helper()
+	var res *client.PaymentResult
+	testutil.WaitFor(t, 20*time.Second, "payment "+id, func() bool {
+		var err error
+		res, err = s.Pay(context.Background(), client.PaymentIntent{ID: id, To: to, Amount: "1.00"}, key)
+		if err != nil && client.ErrorCode(err) != "unavailable" && !isConnErr(err) {
+			t.Fatalf("pay %s: %v", id, err)
+		}
+		return err == nil
+	})
+	if res.Status != "committed" {
+		t.Fatalf("payment %s: %s %s", id, res.Status, res.Reason)
+	}
 }
 
 func isConnErr(err error) bool {
