@@ -343,6 +343,9 @@ func (c *Config) limits(cs money.Currencies) (map[string]money.Amount, error) {
 	return out, nil
 }
 
+// LedgerPath is the co-op's state file in the data directory.
+func (c *Config) LedgerPath() string { return filepath.Join(c.DataDir, "ledger.db") }
+
 // LedgerOptions returns the ledger options the configuration implies (no path).
 func (c *Config) LedgerOptions() (ledger.Options, error) {
 	cs, err := c.currencies()

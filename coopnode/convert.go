@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
+	"slices"
 
 	"github.com/icn-coop/icn/coopnode/cluster"
 	"github.com/icn-coop/icn/coopnode/ledger"
@@ -19,7 +19,6 @@ type Converted struct {
 	Ledger string       // the state file
 	Index  uint64       // its applied index: the commands the single node applied
 	Node   identity.DID // this node's cluster DID, the group's one server
-	Others []identity.DID
 }
 
 // ConvertToCluster makes a stopped single node's data directory the first
@@ -42,11 +41,11 @@ func ConvertToCluster(cfg Config, log *slog.Logger) (Converted, error) {
 	if !cfg.Cluster.Enabled() {
 		return Converted{}, errors.New("convert: the configuration has no [cluster] section: add one that lists this node (icn coop cluster id) and the nodes to add")
 	}
-	out := Converted{Ledger: filepath.Join(cfg.DataDir, "ledger.db")}
+	out := Converted{Ledger: cfg.LedgerPath()}
 	if _, err := os.Stat(out.Ledger); err != nil {
 		return Converted{}, fmt.Errorf("convert: %w: nothing to convert (a new replicated co-op starts from empty data directories)", err)
 	}
-	if _, err := os.Stat(filepath.Join(cfg.raftDir(), "raft.db")); err == nil {
+	if cfg.hasRaftLog() {
 		return Converted{}, fmt.Errorf("convert: %s holds a raft log: this node is a cluster node already", cfg.raftDir())
 	}
 	coopKey, err := keyfile.Read(cfg.KeyFile)
@@ -59,18 +58,11 @@ func ConvertToCluster(cfg Config, log *slog.Logger) (Converted, error) {
 			cfg.Cluster.NodeKeyFile, err)
 	}
 	out.Node = nodeKey.DID()
-	if out.Node == coopKey.DID() {
-		return Converted{}, fmt.Errorf("convert: cluster.node_key_file %s is the co-op's key: give each node a key of its own", cfg.Cluster.NodeKeyFile)
+	if err := cfg.checkNodeKey(out.Node, coopKey.DID()); err != nil {
+		return Converted{}, fmt.Errorf("convert: %w", err)
 	}
-	var self *ClusterPeerConfig
-	for i, p := range cfg.Cluster.Peers {
-		if identity.DID(p.DID) == out.Node {
-			self = &cfg.Cluster.Peers[i]
-		} else {
-			out.Others = append(out.Others, identity.DID(p.DID))
-		}
-	}
-	if self == nil {
+	i := slices.IndexFunc(cfg.Cluster.Peers, func(p ClusterPeerConfig) bool { return identity.DID(p.DID) == out.Node })
+	if i < 0 {
 		return Converted{}, fmt.Errorf("convert: cluster.peers does not list this node (%s): list it with the raft address the others dial", out.Node)
 	}
 	opts, err := cfg.LedgerOptions()
@@ -86,7 +78,7 @@ func ConvertToCluster(cfg Config, log *slog.Logger) (Converted, error) {
 	_, statErr := os.Stat(cfg.raftDir())
 	out.Index, err = led.State().AppliedIndex()
 	if err == nil {
-		err = cluster.Seed(cfg.raftDir(), out.Node, self.Raft, out.Index, replica.New(led.State()), log)
+		err = cluster.Seed(cfg.raftDir(), out.Node, cfg.Cluster.Peers[i].Raft, out.Index, replica.New(led.State()), log)
 		if err != nil && errors.Is(statErr, os.ErrNotExist) {
 			err = errors.Join(err, os.RemoveAll(cfg.raftDir())) // leave no half-made raft directory behind
 		}

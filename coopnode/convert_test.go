@@ -42,8 +42,8 @@ func TestConvertSingleNodeToCluster(t *testing.T) {
 	}
 
 	conv := cc.Convert()
-	if conv.Index != before || len(conv.Others) != 2 {
-		t.Fatalf("converted %+v, want index %d and two nodes to add", conv, before)
+	if self := identity.DID(cc.Configs[0].Cluster.Peers[0].DID); conv.Index != before || conv.Node != self {
+		t.Fatalf("converted %+v, want index %d and node %s", conv, before, self)
 	}
 	if l := cc.Leader(); l != 0 {
 		t.Fatalf("node %d leads, want the converted node 0", l)

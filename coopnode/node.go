@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -91,7 +90,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts.Path, opts.Logger = filepath.Join(cfg.DataDir, "ledger.db"), log
+	opts.Path, opts.Logger = cfg.LedgerPath(), log
 	if err := cfg.prepareReplica(&opts, log); err != nil {
 		return nil, err
 	}

@@ -38,6 +38,21 @@ type replicated struct {
 // raftDir holds the raft log, stable store and snapshots.
 func (c *Config) raftDir() string { return filepath.Join(c.DataDir, "raft") }
 
+// hasRaftLog reports whether the data directory holds a raft log (this
+// node has been a cluster node).
+func (c *Config) hasRaftLog() bool {
+	_, err := os.Stat(filepath.Join(c.raftDir(), "raft.db"))
+	return !errors.Is(err, os.ErrNotExist)
+}
+
+// checkNodeKey refuses a cluster node key that is the co-op's own.
+func (c *Config) checkNodeKey(node, coop identity.DID) error {
+	if node == coop {
+		return fmt.Errorf("cluster.node_key_file %s is the co-op's key: give each node a key of its own", c.Cluster.NodeKeyFile)
+	}
+	return nil
+}
+
 // prepareReplica sets a replicated node's ledger to be written without
 // fsync: the raft log is fsync'd before an entry is applied, and a file a
 // crash may have torn is moved aside, so that raft rebuilds it from its
@@ -47,7 +62,7 @@ func (c *Config) prepareReplica(opts *ledger.Options, log *slog.Logger) error {
 		return nil
 	}
 	opts.Replica = true
-	if _, err := os.Stat(filepath.Join(c.raftDir(), "raft.db")); errors.Is(err, os.ErrNotExist) {
+	if !c.hasRaftLog() {
 		return nil // no log to rebuild from: prepareReplicated decides
 	}
 	moved, err := store.DiscardUnclean(opts.Path)
@@ -71,7 +86,7 @@ func (n *Node) prepareReplicated() error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(n.Config.raftDir(), "raft.db")); errors.Is(err, os.ErrNotExist) && idx > 0 {
+	if !n.Config.hasRaftLog() && idx > 0 {
 		return fmt.Errorf("cluster: %s holds a single node's state (%d commands) and %s no raft log: "+
 			"a replicated co-op starts from empty data directories (see docs/coop-node.md, \"Running a replicated co-op\")",
 			n.Ledger.State().Path(), idx, n.Config.raftDir())
@@ -80,8 +95,8 @@ func (n *Node) prepareReplicated() error {
 	if err != nil {
 		return fmt.Errorf("cluster node key: %w", err)
 	}
-	if key.DID() == n.Key.DID() {
-		return fmt.Errorf("cluster.node_key_file %s is the co-op's key: give each node a key of its own", n.Config.Cluster.NodeKeyFile)
+	if err := n.Config.checkNodeKey(key.DID(), n.Key.DID()); err != nil {
+		return err
 	}
 	n.repl = &replicated{nodeKey: key}
 	n.Ledger.State().SetProposer(replica.Proposer(n.repl.c.Load))

@@ -289,7 +289,7 @@ tokens and membership credentials were signed with it.`,
 			if err != nil {
 				return err
 			}
-			return kv(cmd.OutOrStdout(), [2]string{"restored", from}, [2]string{"into", filepath.Join(cfg.DataDir, "ledger.db")},
+			return kv(cmd.OutOrStdout(), [2]string{"restored", from}, [2]string{"into", cfg.LedgerPath()},
 				[2]string{"ledger head", fmt.Sprintf("#%d %s", info.Seq, info.Head)}, [2]string{"state hash", info.StateHash},
 				[2]string{"checked", "hash chain and balances re-walked: ledger OK"})
 		},
@@ -309,7 +309,7 @@ func restoreLedger(cfg coopnode.Config, from string, force bool) (ledger.BackupI
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return info, err
 	}
-	dst := filepath.Join(cfg.DataDir, "ledger.db")
+	dst := cfg.LedgerPath()
 	if _, err := os.Stat(dst); err == nil {
 		if !force {
 			return info, fmt.Errorf("%s exists: pass --force to replace it (it is kept as ledger.db.before-restore)", dst)

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -226,7 +225,7 @@ ledger file is locked while a node has it open).`,
 				if err != nil {
 					return err
 				}
-				path = filepath.Join(cfg.DataDir, "ledger.db")
+				path = cfg.LedgerPath()
 				if opts, err = cfg.LedgerOptions(); err != nil {
 					return err
 				}

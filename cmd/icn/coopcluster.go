@@ -104,8 +104,9 @@ the node, add a [cluster] section to its coop.toml that lists this node (icn
 coop cluster id) and the nodes to add, run convert, then start the node with
 that file: it leads alone until icn coop cluster add brings in each of the
 others, which copy its state. Back up the data directory first (icn coop
-backup while the node runs, or a copy once it stopped); convert refuses a node that is still running or already a cluster
-node, and changes nothing when it refuses.
+backup while the node runs, or a copy once it stopped). convert refuses a
+node that is still running or already a cluster node, and changes nothing
+when it refuses.
 
 See docs/coop-node.md, "Moving a single node onto a cluster".`,
 		Args: cobra.NoArgs,

@@ -56,11 +56,7 @@ func Start(t testing.TB, n int) *Cluster {
 		cc.Configs[i].Cluster.Peers = cc.peers
 		cc.start(i, gws[i], rafts[i])
 	}
-	t.Cleanup(func() {
-		for i := range cc.Nodes {
-			cc.Stop(i)
-		}
-	})
+	t.Cleanup(cc.stopAll)
 	return cc
 }
 
@@ -124,11 +120,7 @@ func StartSingle(t testing.TB, n int) *Cluster {
 	single := cc.Configs[0]
 	single.Cluster = coopnode.ClusterConfig{}
 	cc.serve(0, single, cc.planned[0][0], nil)
-	t.Cleanup(func() {
-		for i := range cc.Nodes {
-			cc.Stop(i)
-		}
-	})
+	t.Cleanup(cc.stopAll)
 	return cc
 }
 
@@ -174,6 +166,13 @@ func (cc *Cluster) serve(i int, cfg coopnode.Config, gw, rl net.Listener) {
 		if err := <-done; err != nil {
 			cc.t.Errorf("serve node %d: %v", i, err)
 		}
+	}
+}
+
+// stopAll stops every node still served.
+func (cc *Cluster) stopAll() {
+	for i := range cc.Nodes {
+		cc.Stop(i)
 	}
 }
 

@@ -12,7 +12,7 @@ func TestMeterCountsThisProcessesWork(t *testing.T) {
 	}
 	m := Start()
 	sum := sha256.Sum256(nil)
-	for range 200_000 { // ≈ 50 ms of one core: above getrusage's granularity
+	for range 200_000 { // some milliseconds of one core: more than getrusage resolves
 		sum = sha256.Sum256(sum[:])
 	}
 	runtime.KeepAlive(sum)
